@@ -1,0 +1,85 @@
+"""Configuration layer: Flagger's manifests as typed, validated data; presets; durations; errors.
+
+Bottom layer: pure data, no I/O beyond reading manifest files, no asyncio. Every other package may
+import it; it imports none of them.
+"""
+
+from config._durations import format_go_duration as format_go_duration
+from config._durations import format_interval as format_interval
+from config._durations import parse_duration as parse_duration
+from config._loading import Manifests as Manifests
+from config._loading import load_manifests as load_manifests
+from config._loading import parse_alert_provider as parse_alert_provider
+from config._loading import parse_canary as parse_canary
+from config._loading import parse_metric_template as parse_metric_template
+from config._loading import read_documents as read_documents
+from config._presets import PRESETS as PRESETS
+from config._presets import Preset as Preset
+from config._presets import apply_preset as apply_preset
+from config._spec import API_VERSION as API_VERSION
+from config._spec import BUILTIN_METRICS as BUILTIN_METRICS
+from config._spec import FLAGGER_PROVIDERS as FLAGGER_PROVIDERS
+from config._spec import TOTAL_WEIGHT as TOTAL_WEIGHT
+from config._spec import Alert as Alert
+from config._spec import AlertProvider as AlertProvider
+from config._spec import Analysis as Analysis
+from config._spec import Canary as Canary
+from config._spec import CanarySpec as CanarySpec
+from config._spec import HookType as HookType
+from config._spec import Metric as Metric
+from config._spec import MetricTemplate as MetricTemplate
+from config._spec import ServiceSpec as ServiceSpec
+from config._spec import Strategy as Strategy
+from config._spec import ThresholdRange as ThresholdRange
+from config._spec import Webhook as Webhook
+from config._status import ACTIVE_PHASES as ACTIVE_PHASES
+from config._status import CanaryStatus as CanaryStatus
+from config._status import Condition as Condition
+from config._status import Phase as Phase
+from config._status import promoted_condition_for as promoted_condition_for
+from config._status import status_gauge as status_gauge
+from config.errors import CanaryEngineError as CanaryEngineError
+from config.errors import NotSupportedError as NotSupportedError
+from config.errors import Problem as Problem
+from config.errors import SpecError as SpecError
+
+__all__ = [
+    "ACTIVE_PHASES",
+    "API_VERSION",
+    "BUILTIN_METRICS",
+    "FLAGGER_PROVIDERS",
+    "PRESETS",
+    "TOTAL_WEIGHT",
+    "Alert",
+    "AlertProvider",
+    "Analysis",
+    "Canary",
+    "CanaryEngineError",
+    "CanarySpec",
+    "CanaryStatus",
+    "Condition",
+    "HookType",
+    "Manifests",
+    "Metric",
+    "MetricTemplate",
+    "NotSupportedError",
+    "Phase",
+    "Preset",
+    "Problem",
+    "ServiceSpec",
+    "SpecError",
+    "Strategy",
+    "ThresholdRange",
+    "Webhook",
+    "apply_preset",
+    "format_go_duration",
+    "format_interval",
+    "load_manifests",
+    "parse_alert_provider",
+    "parse_canary",
+    "parse_duration",
+    "parse_metric_template",
+    "promoted_condition_for",
+    "read_documents",
+    "status_gauge",
+]

@@ -1,0 +1,131 @@
+"""The seed setup's three rollout presets as named data, and how they merge into a Canary.
+
+A preset fills analysis settings a Canary leaves out; every field written in the Canary wins.
+"Success threshold" in the seed (80 %, 95 %, 99.5 %) is the request-success-rate floor, kept apart
+from Flagger's ``analysis.threshold`` (failed checks before rollback).
+
+Merge rules (documented in the README):
+* ``interval``, ``threshold`` come from the preset when the Canary has none.
+* ``stepWeight`` / ``maxWeight`` come from the preset only when the Canary chooses no strategy of
+  its own (none of ``stepWeight``, ``stepWeights``, ``iterations``), so a preset never turns a
+  blue/green Canary into an invalid mix.
+* Metrics merge by name: the preset's ``request-success-rate`` and ``request-duration`` are added
+  when absent; when present, the Canary's fields win key by key (so a Canary may set only ``max``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preset:
+    name: str
+    purpose: str
+    interval: str
+    max_weight: int
+    step_weight: int
+    threshold: int
+    success_rate_min: float
+    duration_max_ms: float
+
+    def analysis_fragment(self) -> dict[str, Any]:
+        """The preset as a Flagger ``spec.analysis`` fragment."""
+        return {
+            "interval": self.interval,
+            "threshold": self.threshold,
+            "maxWeight": self.max_weight,
+            "stepWeight": self.step_weight,
+            "metrics": [
+                {
+                    "name": "request-success-rate",
+                    "interval": "1m",
+                    "thresholdRange": {"min": self.success_rate_min},
+                },
+                {
+                    "name": "request-duration",
+                    "interval": "1m",
+                    "thresholdRange": {"max": self.duration_max_ms},
+                },
+            ],
+        }
+
+
+PRESETS: dict[str, Preset] = {
+    "development": Preset(
+        name="development",
+        purpose="Rapid iteration and testing",
+        interval="30s",
+        max_weight=100,
+        step_weight=50,
+        threshold=2,
+        success_rate_min=80.0,
+        duration_max_ms=1000.0,
+    ),
+    "staging": Preset(
+        name="staging",
+        purpose="Production-like validation",
+        interval="60s",
+        max_weight=30,
+        step_weight=15,
+        threshold=5,
+        success_rate_min=95.0,
+        duration_max_ms=500.0,
+    ),
+    "production": Preset(
+        name="production",
+        purpose="Maximum safety and reliability",
+        interval="120s",
+        max_weight=20,
+        step_weight=5,
+        threshold=5,
+        success_rate_min=99.5,
+        duration_max_ms=500.0,
+    ),
+}
+
+_STRATEGY_KEYS = ("stepWeight", "stepWeights", "iterations")
+
+
+def apply_preset(canary_body: dict[str, Any], preset: Preset) -> dict[str, Any]:
+    """Return a copy of a raw Canary document with the preset's analysis settings filled in."""
+    body = copy.deepcopy(canary_body)
+    spec = body.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        return body  # the schema check reports it
+    key = "analysis" if "analysis" in spec or "canaryAnalysis" not in spec else "canaryAnalysis"
+    analysis = spec.get(key)
+    if analysis is None:
+        analysis = spec[key] = {}
+    if not isinstance(analysis, dict):
+        return body
+    fragment = preset.analysis_fragment()
+    for field in ("interval", "threshold"):
+        analysis.setdefault(field, fragment[field])
+    if not any(analysis.get(k) is not None for k in _STRATEGY_KEYS):
+        analysis["stepWeight"] = fragment["stepWeight"]
+        analysis.setdefault("maxWeight", fragment["maxWeight"])
+    metrics = analysis.get("metrics")
+    if metrics is None:
+        metrics = analysis["metrics"] = []
+    if isinstance(metrics, list):
+        by_name = {m.get("name"): m for m in metrics if isinstance(m, dict)}
+        for preset_metric in fragment["metrics"]:
+            own = by_name.get(preset_metric["name"])
+            if own is None:
+                metrics.append(copy.deepcopy(preset_metric))
+            else:
+                _fill_missing(own, preset_metric)
+    return body
+
+
+def _fill_missing(target: dict[str, Any], defaults: dict[str, Any]) -> None:
+    for key, value in defaults.items():
+        if key == "thresholdRange" and target.get("threshold") is not None:
+            continue  # a legacy threshold written in the Canary wins over the preset's range
+        if key not in target:
+            target[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(target[key], dict):
+            _fill_missing(target[key], value)

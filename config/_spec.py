@@ -1,0 +1,614 @@
+"""Typed models of Flagger's ``flagger.app/v1beta1`` Canary, MetricTemplate and AlertProvider.
+
+Field names on the wire are Flagger's camelCase names (pydantic aliases), so users' manifests load
+unchanged; Python attributes are snake_case. Models are frozen and reject unknown fields, so a typo
+such as ``stepweight`` is reported instead of silently ignored. Derived values that Flagger computes
+with getters (interval, threshold, max weight, strategy) are properties here, with its defaults.
+
+Pure data: no I/O. Imports only pydantic and ``config`` siblings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from config._durations import parse_duration
+
+API_VERSION = "flagger.app/v1beta1"
+
+#: Providers Flagger accepts in ``spec.provider`` (CRD enum).
+FLAGGER_PROVIDERS = (
+    "apisix",
+    "appmesh",
+    "appmesh:v1beta2",
+    "contour",
+    "gatewayapi:v1",
+    "gatewayapi:v1beta1",
+    "gloo",
+    "istio",
+    "knative",
+    "kubernetes",
+    "kuma",
+    "linkerd",
+    "nginx",
+    "osm",
+    "skipper",
+    "smi:v1alpha1",
+    "smi:v1alpha2",
+    "smi:v1alpha3",
+    "traefik",
+)
+
+#: Builtin metric names checked by name, as Flagger does.
+BUILTIN_METRICS = ("request-success-rate", "request-duration")
+
+#: Minimum analysis interval Flagger enforces.
+MIN_INTERVAL_SECONDS = 10.0
+DEFAULT_INTERVAL_SECONDS = 60.0
+DEFAULT_METRIC_INTERVAL_SECONDS = 60.0
+DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0
+TOTAL_WEIGHT = 100
+
+
+class Strategy(StrEnum):
+    """Deployment strategy derived from the analysis, as Flagger's ``DeploymentStrategy()``."""
+
+    CANARY = "canary"
+    BLUE_GREEN = "blue-green"
+    AB_TESTING = "ab-testing"
+
+
+class HookType(StrEnum):
+    """Webhook types; an empty ``type`` means ``rollout``."""
+
+    CONFIRM_ROLLOUT = "confirm-rollout"
+    PRE_ROLLOUT = "pre-rollout"
+    ROLLOUT = "rollout"
+    CONFIRM_TRAFFIC_INCREASE = "confirm-traffic-increase"
+    CONFIRM_PROMOTION = "confirm-promotion"
+    POST_ROLLOUT = "post-rollout"
+    ROLLBACK = "rollback"
+    EVENT = "event"
+
+
+def _range_error(low: float, high: float | None, value: float) -> PydanticCustomError:
+    bound = f"{low:g}..{high:g}" if high is not None else f">= {low:g}"
+    return PydanticCustomError(
+        "range", "must be {bound}, got {value}", {"bound": bound, "value": value}
+    )
+
+
+def _check_duration(value: str | None) -> str | None:
+    if value is None or value == "":
+        return value
+    try:
+        parse_duration(value)
+    except ValueError as exc:
+        raise PydanticCustomError("duration", str(exc)) from None
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        validate_default=False,
+    )
+
+
+class _Open(BaseModel):
+    """Objects whose shape belongs to Kubernetes or a mesh (metadata): kept as given."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="allow", populate_by_name=True, alias_generator=to_camel
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# References
+# ---------------------------------------------------------------------------------------------
+
+
+class TargetRef(_Model):
+    api_version: str = "apps/v1"
+    kind: Literal["Deployment", "DaemonSet", "Service"]
+    name: str = Field(min_length=1)
+
+
+class PrimaryScalerReplicas(_Model):
+    min_replicas: int | None = Field(default=None, ge=1)
+    max_replicas: int | None = Field(default=None, ge=1)
+
+
+class AutoscalerRef(_Model):
+    api_version: str = "autoscaling/v2"
+    kind: Literal["HorizontalPodAutoscaler", "ScaledObject"]
+    name: str = Field(min_length=1)
+    primary_scaler_queries: dict[str, str] | None = None
+    primary_scaler_replicas: PrimaryScalerReplicas | None = None
+
+
+class IngressRef(_Model):
+    api_version: str = "networking.k8s.io/v1"
+    kind: Literal["Ingress"] = "Ingress"
+    name: str = Field(min_length=1)
+
+
+class RouteRef(_Model):
+    api_version: str = ""
+    kind: Literal["ApisixRoute"] = "ApisixRoute"
+    name: str = Field(min_length=1)
+
+
+class UpstreamRef(_Model):
+    api_version: str = ""
+    kind: Literal["Upstream"] = "Upstream"
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+
+
+class LocalRef(_Model):
+    name: str = Field(min_length=1)
+    namespace: str | None = None
+
+
+class SecretRef(_Model):
+    name: str = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# spec.service
+# ---------------------------------------------------------------------------------------------
+
+
+class CustomMetadata(_Model):
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+class UnmanagedMetadata(_Model):
+    labels: list[str] | None = None
+    annotations: list[str] | None = None
+
+
+class ServiceSpec(_Model):
+    name: str | None = None
+    port: int = Field(ge=1, le=65535)
+    port_name: str | None = None
+    target_port: int | str | None = None
+    app_protocol: str | None = None
+    traffic_distribution: Literal["PreferClose", "PreferSameZone", "PreferSameNode"] | None = None
+    port_discovery: bool = False
+    headless: bool = False
+    timeout: str | None = None
+    backend_timeout: str | None = None
+    gateways: list[str] | None = None
+    gateway_refs: list[dict[str, Any]] | None = Field(default=None, max_length=32)
+    hosts: list[str] | None = None
+    delegation: bool = False
+    traffic_policy: dict[str, Any] | None = None
+    match: list[dict[str, Any]] | None = None
+    rewrite: dict[str, Any] | None = None
+    retries: dict[str, Any] | None = None
+    headers: dict[str, Any] | None = None
+    mirror: list[dict[str, Any]] | None = None
+    cors_policy: dict[str, Any] | None = None
+    mesh_name: str | None = None
+    backends: list[str] | None = None
+    apex: CustomMetadata | None = None
+    primary: CustomMetadata | None = None
+    canary: CustomMetadata | None = None
+    unmanaged_metadata: UnmanagedMetadata | None = None
+
+    @property
+    def effective_port_name(self) -> str:
+        return self.port_name or "http"
+
+    @property
+    def effective_target_port(self) -> int | str:
+        if self.target_port is None or self.target_port in ("", 0):
+            return self.port
+        return self.target_port
+
+
+# ---------------------------------------------------------------------------------------------
+# spec.analysis
+# ---------------------------------------------------------------------------------------------
+
+
+class ThresholdRange(_Model):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdRange:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise PydanticCustomError(
+                "range_order",
+                "min ({lo}) must not be greater than max ({hi})",
+                {"lo": self.min, "hi": self.max},
+            )
+        return self
+
+
+class Metric(_Model):
+    name: str = Field(min_length=1)
+    interval: str | None = None
+    threshold: float | None = None
+    threshold_range: ThresholdRange | None = None
+    query: str | None = None
+    template_ref: LocalRef | None = None
+    template_variables: dict[str, str] | None = None
+
+    _dur = field_validator("interval")(_check_duration)
+
+    @property
+    def interval_seconds(self) -> float:
+        """Metric window; defaults to 1m for every metric (Flagger leaves templates empty, Q3)."""
+        if not self.interval:
+            return DEFAULT_METRIC_INTERVAL_SECONDS
+        return parse_duration(self.interval)
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.name in BUILTIN_METRICS
+
+
+class Webhook(_Model):
+    name: str = Field(min_length=1)
+    url: str = Field(min_length=1)
+    type: Literal[
+        "",
+        "confirm-rollout",
+        "pre-rollout",
+        "rollout",
+        "confirm-promotion",
+        "post-rollout",
+        "event",
+        "rollback",
+        "confirm-traffic-increase",
+    ] = ""
+    mute_alert: bool = False
+    timeout: str | None = None
+    retries: int = Field(default=0, ge=0)
+    disable_tls: bool = Field(default=False, alias="disableTLS")
+    metadata: dict[str, str] | None = None
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: str | None) -> str | None:
+        # Flagger treats a timeout shorter than two characters as "use the 10s default".
+        return value if value is None or len(value) < 2 else _check_duration(value)
+
+    @property
+    def hook_type(self) -> HookType:
+        return HookType(self.type) if self.type else HookType.ROLLOUT
+
+    @property
+    def timeout_seconds(self) -> float:
+        # Flagger: a timeout string shorter than two characters means the 10s default.
+        if not self.timeout or len(self.timeout) < 2:
+            return DEFAULT_WEBHOOK_TIMEOUT_SECONDS
+        return parse_duration(self.timeout)
+
+
+class Alert(_Model):
+    name: str = Field(min_length=1)
+    severity: Literal["", "info", "warn", "error"] = ""
+    provider_ref: LocalRef
+
+    @property
+    def effective_severity(self) -> str:
+        # Q6: an empty severity means info, as Flagger's docs say (Flagger itself never fires it).
+        return self.severity or "info"
+
+
+class SessionAffinity(_Model):
+    cookie_name: str = Field(min_length=1)
+    primary_cookie_name: str | None = None
+    domain: str | None = None
+    http_only: bool = False
+    max_age: int = 86400
+    partitioned: bool = False
+    path: str | None = None
+    same_site: Literal["Strict", "Lax", "None"] | None = None
+    secure: bool = False
+
+
+class Analysis(_Model):
+    interval: str | None = None
+    iterations: int | None = Field(default=None, ge=0)
+    threshold: int | None = None
+    max_weight: int | None = None
+    step_weight: int | None = None
+    step_weights: list[int] | None = None
+    step_weight_promotion: int | None = None
+    mirror: bool = False
+    mirror_weight: int | None = None
+    primary_ready_threshold: int | None = None
+    canary_ready_threshold: int | None = None
+    match: list[dict[str, Any]] | None = None
+    session_affinity: SessionAffinity | None = None
+    alerts: list[Alert] = Field(default_factory=list)
+    metrics: list[Metric] = Field(default_factory=list)
+    webhooks: list[Webhook] = Field(default_factory=list)
+
+    _dur = field_validator("interval")(_check_duration)
+
+    @field_validator("max_weight", "step_weight_promotion", "mirror_weight")
+    @classmethod
+    def _percent_1(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= TOTAL_WEIGHT:
+            raise _range_error(0, TOTAL_WEIGHT, value)
+        return value
+
+    @field_validator("step_weight")
+    @classmethod
+    def _step(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= TOTAL_WEIGHT:
+            raise _range_error(0, TOTAL_WEIGHT, value)
+        return value
+
+    @field_validator("primary_ready_threshold", "canary_ready_threshold")
+    @classmethod
+    def _ready(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= TOTAL_WEIGHT:
+            raise _range_error(0, TOTAL_WEIGHT, value)
+        return value
+
+    @field_validator("step_weights")
+    @classmethod
+    def _steps(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return value
+        if any(w < 1 for w in value):
+            raise PydanticCustomError(
+                "step_weights", "every weight must be at least 1, got {value}", {"value": value}
+            )
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise PydanticCustomError(
+                "step_weights", "must be strictly ascending, got {value}", {"value": value}
+            )
+        return value
+
+    # -- derived values, with Flagger's defaults ------------------------------------------------
+
+    @property
+    def interval_seconds(self) -> float:
+        """Tick period: 60s when empty, never below 10s (Flagger's getter)."""
+        if not self.interval:
+            return DEFAULT_INTERVAL_SECONDS
+        return max(parse_duration(self.interval), MIN_INTERVAL_SECONDS)
+
+    @property
+    def failed_checks_threshold(self) -> int:
+        """Failed checks before rollback; ``<= 0`` means 1."""
+        return self.threshold if self.threshold and self.threshold > 0 else 1
+
+    @property
+    def effective_max_weight(self) -> int:
+        if self.step_weights:
+            return min(TOTAL_WEIGHT, self.step_weights[-1])
+        if self.max_weight and self.max_weight > 0:
+            return self.max_weight
+        return TOTAL_WEIGHT
+
+    @property
+    def effective_iterations(self) -> int:
+        return self.iterations or 0
+
+    @property
+    def strategy(self) -> Strategy:
+        if self.match and self.effective_iterations > 0:
+            return Strategy.AB_TESTING
+        if self.effective_iterations > 0:
+            return Strategy.BLUE_GREEN
+        return Strategy.CANARY
+
+    @property
+    def primary_ready_percent(self) -> int:
+        return 100 if self.primary_ready_threshold is None else self.primary_ready_threshold
+
+    @property
+    def canary_ready_percent(self) -> int:
+        return 100 if self.canary_ready_threshold is None else self.canary_ready_threshold
+
+    def hooks(self, hook_type: HookType) -> list[Webhook]:
+        return [w for w in self.webhooks if w.hook_type is hook_type]
+
+    def next_step_weight(self, canary_weight: int) -> int:
+        """Flagger's ``nextStepWeight``: how far the next advance moves the canary weight."""
+        step = self.step_weight or 0
+        if step > 0 or not self.step_weights:
+            return step
+        max_step = TOTAL_WEIGHT - canary_weight
+        if max_step <= 0:
+            return 1  # forces the promotion branch
+        weights = self.step_weights
+        if canary_weight == 0:
+            return min(max_step, weights[0])
+        for i, w in enumerate(weights[:-1]):
+            if canary_weight == w:
+                return min(max_step, weights[i + 1] - canary_weight)
+        return max_step
+
+
+class CanarySpec(_Model):
+    provider: str | None = None
+    metrics_server: str | None = None
+    target_ref: TargetRef
+    autoscaler_ref: AutoscalerRef | None = None
+    ingress_ref: IngressRef | None = None
+    route_ref: RouteRef | None = None
+    upstream_ref: UpstreamRef | None = None
+    service: ServiceSpec | None = None
+    analysis: Analysis | None = None
+    canary_analysis: Analysis | None = None
+    progress_deadline_seconds: int = Field(default=600, ge=0)
+    skip_analysis: bool = False
+    revert_on_deletion: bool = False
+    suspend: bool = False
+
+    @field_validator("provider")
+    @classmethod
+    def _provider(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if value not in FLAGGER_PROVIDERS and not _is_provider_variant(value):
+            raise PydanticCustomError(
+                "provider",
+                "unknown provider '{value}'; accepted: {accepted}",
+                {"value": value, "accepted": ", ".join(FLAGGER_PROVIDERS)},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _analysis_present(self) -> CanarySpec:
+        if self.analysis is None and self.canary_analysis is None:
+            raise PydanticCustomError(
+                "missing_analysis",
+                "spec.analysis is required (interval, threshold and one of stepWeight, "
+                "stepWeights or iterations)",
+            )
+        return self
+
+    @property
+    def effective_analysis(self) -> Analysis:
+        """``analysis``, or the deprecated ``canaryAnalysis`` alias when ``analysis`` is absent."""
+        found = self.analysis if self.analysis is not None else self.canary_analysis
+        assert found is not None  # guaranteed by _analysis_present
+        return found
+
+    @property
+    def service_name(self) -> str:
+        return (
+            self.service.name if self.service and self.service.name else None
+        ) or self.target_ref.name
+
+    @property
+    def should_skip_analysis(self) -> bool:
+        return self.skip_analysis
+
+
+def _is_provider_variant(value: str) -> bool:
+    # Flagger also accepts suffixed forms such as "smi:v1alpha3:linkerd" and "gloo:..."
+    return value.startswith(("smi:", "gloo", "appmesh:v1beta2", "gatewayapi:v1"))
+
+
+class ObjectMeta(_Open):
+    name: str = Field(min_length=1)
+    namespace: str = "default"
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+class Canary(_Model):
+    api_version: Literal["flagger.app/v1beta1"]
+    kind: Literal["Canary"]
+    metadata: ObjectMeta
+    spec: CanarySpec
+    status: dict[str, Any] | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.metadata.namespace}/{self.metadata.name}"
+
+    @property
+    def dotted(self) -> str:
+        """``<name>.<namespace>``, the form Flagger puts in event messages."""
+        return f"{self.metadata.name}.{self.metadata.namespace}"
+
+
+# ---------------------------------------------------------------------------------------------
+# MetricTemplate and AlertProvider
+# ---------------------------------------------------------------------------------------------
+
+METRIC_PROVIDER_TYPES = (
+    "prometheus",
+    "influxdb",
+    "datadog",
+    "externalmetrics",
+    "stackdriver",
+    "cloudwatch",
+    "newrelic",
+    "graphite",
+    "dynatrace",
+    "keptn",
+    "splunk",
+)
+
+
+class MetricTemplateProvider(_Model):
+    type: str
+    address: str | None = None
+    headers: dict[str, str | list[str]] | None = None
+    secret_ref: SecretRef | None = None
+    region: str | None = None
+    insecure_skip_verify: bool = False
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if value not in METRIC_PROVIDER_TYPES:
+            raise PydanticCustomError(
+                "provider_type",
+                "unknown metric provider type '{value}'; accepted: {accepted}",
+                {"value": value, "accepted": ", ".join(METRIC_PROVIDER_TYPES)},
+            )
+        return value
+
+
+class MetricTemplateSpec(_Model):
+    provider: MetricTemplateProvider
+    query: str = Field(min_length=1)
+
+
+class MetricTemplate(_Model):
+    api_version: Literal["flagger.app/v1beta1"]
+    kind: Literal["MetricTemplate"]
+    metadata: ObjectMeta
+    spec: MetricTemplateSpec
+    status: dict[str, Any] | None = None
+
+
+class AlertProviderSpec(_Model):
+    type: Literal["slack", "msteams", "discord", "rocket", "gchat"]
+    channel: str | None = None
+    username: str | None = None
+    address: str | None = None
+    proxy: str | None = None
+    secret_ref: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> AlertProviderSpec:
+        if bool(self.address) == bool(self.secret_ref):
+            raise PydanticCustomError(
+                "alert_target",
+                "set exactly one of address (the hook URL) or secretRef (a Secret with key "
+                "'address')",
+            )
+        return self
+
+
+class AlertProvider(_Model):
+    api_version: Literal["flagger.app/v1beta1"]
+    kind: Literal["AlertProvider"]
+    metadata: ObjectMeta
+    spec: AlertProviderSpec
+    status: dict[str, Any] | None = None
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """Bounds given as +-Inf in YAML mean "unbounded"."""
+    if value is None or math.isinf(value):
+        return None
+    return value

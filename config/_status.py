@@ -1,0 +1,173 @@
+"""The Canary status as Flagger writes it: the state machine's only persisted memory.
+
+Everything that must survive a controller restart lives here and nowhere else. ``to_body`` and
+``from_body`` convert to and from the camelCase JSON stored in the Canary's status subresource.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Phase(StrEnum):
+    """Flagger's phase strings (``status.phase``)."""
+
+    NONE = ""
+    INITIALIZING = "Initializing"
+    INITIALIZED = "Initialized"
+    WAITING = "Waiting"
+    PROGRESSING = "Progressing"
+    WAITING_PROMOTION = "WaitingPromotion"
+    PROMOTING = "Promoting"
+    FINALISING = "Finalising"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    TERMINATING = "Terminating"
+    TERMINATED = "Terminated"
+
+
+#: Phases in which a run is in flight (Flagger's ``shouldAdvance``).
+ACTIVE_PHASES = frozenset(
+    {Phase.PROGRESSING, Phase.WAITING, Phase.WAITING_PROMOTION, Phase.PROMOTING, Phase.FINALISING}
+)
+
+
+#: ``flagger_canary_status`` gauge value per phase: 0 Progressing, 2 Failed, 1 otherwise.
+def status_gauge(phase: Phase) -> int:
+    if phase is Phase.PROGRESSING:
+        return 0
+    if phase is Phase.FAILED:
+        return 2
+    return 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Condition:
+    """The single ``Promoted`` condition Flagger maintains."""
+
+    type: str = "Promoted"
+    status: str
+    reason: str
+    message: str
+    last_update_time: str
+    last_transition_time: str
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "lastUpdateTime": self.last_update_time,
+            "lastTransitionTime": self.last_transition_time,
+        }
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Condition:
+        return cls(
+            type=str(body.get("type", "Promoted")),
+            status=str(body.get("status", "Unknown")),
+            reason=str(body.get("reason", "")),
+            message=str(body.get("message", "")),
+            last_update_time=str(body.get("lastUpdateTime", "")),
+            last_transition_time=str(body.get("lastTransitionTime", "")),
+        )
+
+
+def promoted_condition_for(phase: Phase, target_kind: str) -> tuple[str, str]:
+    """(status, message) of the Promoted condition for a phase (Flagger's MakeStatusConditions)."""
+    table = {
+        Phase.INITIALIZING: ("Unknown", f"New {target_kind} detected, starting initialization."),
+        Phase.INITIALIZED: ("True", f"{target_kind} initialization completed."),
+        Phase.WAITING: ("Unknown", "Waiting for approval."),
+        Phase.WAITING_PROMOTION: ("Unknown", "Waiting for approval."),
+        Phase.PROGRESSING: ("Unknown", "New revision detected, progressing canary analysis."),
+        Phase.PROMOTING: ("Unknown", "Canary analysis completed, starting primary rolling update."),
+        Phase.FINALISING: ("Unknown", "Canary analysis completed, routing all traffic to primary."),
+        Phase.SUCCEEDED: ("True", "Canary analysis completed successfully, promotion finished."),
+        Phase.FAILED: ("False", f"Canary analysis failed, {target_kind} scaled to zero."),
+    }
+    return table.get(phase, ("Unknown", f"New {target_kind} detected, starting initialization."))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CanaryStatus:
+    phase: Phase = Phase.NONE
+    canary_weight: int = 0
+    failed_checks: int = 0
+    iterations: int = 0
+    last_applied_spec: str = ""
+    last_promoted_spec: str = ""
+    tracked_configs: dict[str, str] | None = None
+    last_transition_time: str = ""
+    conditions: tuple[Condition, ...] = field(default_factory=tuple)
+    #: Fields we do not manage (e.g. session-affinity cookies) are carried through unchanged.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> CanaryStatus:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def promoted(self) -> Condition | None:
+        for c in self.conditions:
+            if c.type == "Promoted":
+                return c
+        return None
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = dict(self.extra)
+        body.update(
+            {
+                "phase": self.phase.value,
+                "canaryWeight": self.canary_weight,
+                "failedChecks": self.failed_checks,
+                "iterations": self.iterations,
+                "lastAppliedSpec": self.last_applied_spec,
+                "lastPromotedSpec": self.last_promoted_spec,
+                "lastTransitionTime": self.last_transition_time,
+                "conditions": [c.to_body() for c in self.conditions],
+            }
+        )
+        if self.tracked_configs is not None:
+            body["trackedConfigs"] = dict(self.tracked_configs)
+        return body
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any] | None) -> CanaryStatus:
+        if not body:
+            return cls()
+        known = {
+            "phase",
+            "canaryWeight",
+            "failedChecks",
+            "iterations",
+            "lastAppliedSpec",
+            "lastPromotedSpec",
+            "trackedConfigs",
+            "lastTransitionTime",
+            "conditions",
+        }
+        try:
+            phase = Phase(body.get("phase") or "")
+        except ValueError:
+            phase = Phase.NONE
+        tracked = body.get("trackedConfigs")
+        return cls(
+            phase=phase,
+            canary_weight=int(body.get("canaryWeight") or 0),
+            failed_checks=int(body.get("failedChecks") or 0),
+            iterations=int(body.get("iterations") or 0),
+            last_applied_spec=str(body.get("lastAppliedSpec") or ""),
+            last_promoted_spec=str(body.get("lastPromotedSpec") or ""),
+            tracked_configs={str(k): str(v) for k, v in tracked.items()}
+            if isinstance(tracked, dict)
+            else None,
+            last_transition_time=str(body.get("lastTransitionTime") or ""),
+            conditions=tuple(
+                Condition.from_body(c) for c in body.get("conditions") or [] if isinstance(c, dict)
+            ),
+            extra={k: v for k, v in body.items() if k not in known},
+        )

@@ -1,0 +1,302 @@
+"""Loading Flagger's manifests: defaults, every problem reported with its field path, presets."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config import (
+    PRESETS,
+    SpecError,
+    Strategy,
+    apply_preset,
+    format_go_duration,
+    load_manifests,
+    parse_alert_provider,
+    parse_canary,
+    parse_duration,
+    parse_metric_template,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
+
+
+def canary(**analysis: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": "podinfo", "namespace": "test"},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "service": {"port": 9898},
+            "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 10, **analysis},
+        },
+    }
+    return body
+
+
+def problems(body: dict[str, Any], **kw: Any) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_canary(body, **kw)
+    return [str(p) for p in info.value.problems]
+
+
+def test_flagger_defaults_apply_when_fields_are_absent() -> None:
+    body = canary()
+    del body["spec"]["analysis"]["interval"]
+    del body["spec"]["analysis"]["threshold"]
+    c = parse_canary(body)
+    a = c.spec.effective_analysis
+    assert a.interval_seconds == 60
+    assert a.failed_checks_threshold == 1
+    assert a.effective_max_weight == 100
+    assert c.spec.progress_deadline_seconds == 600
+    assert a.primary_ready_percent == 100 and a.canary_ready_percent == 100
+    assert c.spec.service is not None and c.spec.service.effective_port_name == "http"
+    assert c.spec.service.effective_target_port == 9898
+
+
+def test_interval_below_ten_seconds_is_raised_to_ten() -> None:
+    assert parse_canary(canary(interval="5s")).spec.effective_analysis.interval_seconds == 10
+
+
+def test_step_weight_out_of_range_names_field_and_valid_range() -> None:
+    assert problems(canary(stepWeight=150)) == ["spec.analysis.stepWeight: must be 0..100, got 150"]
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    body = canary(stepWeight=150, maxWeight=-1)
+    body["spec"]["targetRef"]["kind"] = "StatefulSet"
+    found = problems(body)
+    assert any(p.startswith("spec.analysis.stepWeight:") for p in found)
+    assert any(p.startswith("spec.analysis.maxWeight:") for p in found)
+    assert any(p.startswith("spec.targetRef.kind:") and "Deployment" in p for p in found)
+
+
+def test_unknown_field_suggests_the_right_spelling() -> None:
+    found = problems(canary(stepweights=[1, 2]))
+    assert found == ["spec.analysis.stepweights: unknown field; did you mean 'stepWeights'?"]
+
+
+def test_strategy_fields_are_mutually_exclusive_like_the_crd_one_of() -> None:
+    found = problems(canary(iterations=10))
+    assert found == [
+        "spec.analysis: set exactly one of iterations (blue/green, A/B), stepWeight or "
+        "stepWeights; got iterations and stepWeight"
+    ]
+
+
+def test_step_weights_must_ascend_but_may_overflow_past_100() -> None:
+    body = canary(stepWeights=[1, 2, 10, 200])
+    del body["spec"]["analysis"]["stepWeight"]
+    a = parse_canary(body).spec.effective_analysis
+    assert a.effective_max_weight == 100
+    body["spec"]["analysis"]["stepWeights"] = [10, 5]
+    assert "must be strictly ascending" in problems(body)[0]
+
+
+def test_request_duration_without_any_bound_is_rejected_q4() -> None:
+    found = problems(canary(metrics=[{"name": "request-duration", "interval": "1m"}]))
+    assert found[0].startswith(
+        "spec.analysis.metrics[0]: request-duration needs thresholdRange.max"
+    )
+
+
+def test_custom_metric_needs_template_or_query() -> None:
+    found = problems(canary(metrics=[{"name": "latency", "thresholdRange": {"max": 1}}]))
+    assert "has neither templateRef nor query" in found[0]
+
+
+def test_unknown_provider_lists_accepted_values_q11() -> None:
+    body = canary()
+    body["spec"]["provider"] = "gatewayapi"
+    (found,) = problems(body)
+    assert found.startswith("spec.provider: unknown provider 'gatewayapi'; accepted:")
+    assert "gatewayapi:v1" in found
+
+
+def test_ab_testing_on_kubernetes_provider_is_rejected_q16() -> None:
+    body = canary(iterations=10, match=[{"headers": {"x-canary": {"exact": "insider"}}}])
+    del body["spec"]["analysis"]["stepWeight"]
+    body["spec"]["provider"] = "kubernetes"
+    assert any("A/B testing needs a mesh" in p for p in problems(body))
+
+
+def test_strategy_is_derived_like_flagger() -> None:
+    bg = canary(iterations=10)
+    del bg["spec"]["analysis"]["stepWeight"]
+    ab = copy.deepcopy(bg)
+    ab["spec"]["analysis"]["match"] = [{"headers": {"x": {"exact": "1"}}}]
+    ab["spec"]["provider"] = "istio"
+    assert parse_canary(canary()).spec.effective_analysis.strategy is Strategy.CANARY
+    assert parse_canary(bg).spec.effective_analysis.strategy is Strategy.BLUE_GREEN
+    assert parse_canary(ab).spec.effective_analysis.strategy is Strategy.AB_TESTING
+
+
+@pytest.mark.parametrize(
+    ("step_weights", "sequence"),
+    [
+        ([1, 2, 10, 80], [1, 2, 10, 80]),
+        ([1, 2, 10, 200], [1, 2, 10, 100]),
+        ([5, 50], [5, 50]),
+    ],
+)
+def test_next_step_weight_walks_step_weights_with_overflow(
+    step_weights: list[int], sequence: list[int]
+) -> None:
+    body = canary(stepWeights=step_weights)
+    del body["spec"]["analysis"]["stepWeight"]
+    a = parse_canary(body).spec.effective_analysis
+    weight, seen = 0, []
+    while weight < a.effective_max_weight:
+        weight = min(100, weight + a.next_step_weight(weight))
+        seen.append(weight)
+    assert seen == sequence
+
+
+def test_deprecated_canary_analysis_alias_is_read() -> None:
+    body = canary()
+    body["spec"]["canaryAnalysis"] = body["spec"].pop("analysis")
+    assert parse_canary(body).spec.effective_analysis.step_weight == 10
+
+
+def test_missing_analysis_is_a_clear_error() -> None:
+    body = canary()
+    del body["spec"]["analysis"]
+    assert "spec.analysis is required" in problems(body)[0]
+
+
+def test_webhook_defaults_and_types() -> None:
+    c = parse_canary(
+        canary(
+            webhooks=[
+                {"name": "load", "url": "http://x/"},
+                {"name": "gate", "url": "http://x/", "type": "confirm-promotion", "timeout": "5"},
+            ]
+        )
+    )
+    load, gate = c.spec.effective_analysis.webhooks
+    assert load.hook_type.value == "rollout"
+    assert gate.timeout_seconds == 10  # shorter than two characters: Flagger's 10s default
+
+
+def test_metric_interval_defaults_to_one_minute_for_templates_q3() -> None:
+    c = parse_canary(
+        canary(
+            metrics=[{"name": "errors", "templateRef": {"name": "t"}, "thresholdRange": {"max": 1}}]
+        )
+    )
+    assert c.spec.effective_analysis.metrics[0].interval_seconds == 60
+
+
+def test_metric_template_and_alert_provider_validation() -> None:
+    t = parse_metric_template(
+        {
+            "apiVersion": "flagger.app/v1beta1",
+            "kind": "MetricTemplate",
+            "metadata": {"name": "errors", "namespace": "test"},
+            "spec": {"provider": {"type": "prometheus", "address": "http://p:9090"}, "query": "up"},
+        }
+    )
+    assert t.spec.provider.type == "prometheus"
+    with pytest.raises(SpecError) as info:
+        parse_alert_provider(
+            {
+                "apiVersion": "flagger.app/v1beta1",
+                "kind": "AlertProvider",
+                "metadata": {"name": "slack"},
+                "spec": {"type": "slack"},
+            }
+        )
+    assert "set exactly one of address" in str(info.value)
+
+
+def test_durations() -> None:
+    assert parse_duration("1m30s") == 90
+    assert parse_duration("500ms") == 0.5
+    with pytest.raises(ValueError, match="must be a duration"):
+        parse_duration("ten seconds")
+    assert format_go_duration(0.212) == "212ms"
+    assert format_go_duration(1.5) == "1.5s"
+    assert format_go_duration(61) == "1m1s"
+
+
+def test_bundled_examples_are_valid() -> None:
+    found = load_manifests(sorted(EXAMPLES.glob("*.yaml")), preset="staging")
+    assert {c.metadata.name for c in found.canaries} == {"webhook-server", "claude-runner"}
+    assert {t.metadata.name for t in found.templates} >= {"error-rate", "cpu-usage"}
+
+
+def test_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("apiVersion: flagger.app/v1beta1\nkind: Canary\nspec: [unclosed\n")
+    with pytest.raises(SpecError) as info:
+        load_manifests([path])
+    assert str(path) in str(info.value) and "line" in str(info.value)
+
+
+class TestPresets:
+    def test_seed_values(self) -> None:
+        dev, stg, prod = PRESETS["development"], PRESETS["staging"], PRESETS["production"]
+        assert (dev.interval, dev.max_weight, dev.step_weight, dev.success_rate_min) == (
+            "30s",
+            100,
+            50,
+            80,
+        )
+        assert (stg.interval, stg.max_weight, stg.step_weight, stg.success_rate_min) == (
+            "60s",
+            30,
+            15,
+            95,
+        )
+        assert (prod.interval, prod.max_weight, prod.step_weight, prod.success_rate_min) == (
+            "120s",
+            20,
+            5,
+            99.5,
+        )
+
+    def test_preset_fills_what_the_canary_leaves_out(self) -> None:
+        body = canary()
+        body["spec"]["analysis"] = {}
+        a = parse_canary(body, preset="production").spec.effective_analysis
+        assert a.interval_seconds == 120
+        assert (a.step_weight, a.effective_max_weight) == (5, 20)
+        assert a.failed_checks_threshold == PRESETS["production"].threshold
+        by_name = {m.name: m for m in a.metrics}
+        assert by_name["request-success-rate"].threshold_range is not None
+        assert by_name["request-success-rate"].threshold_range.min == 99.5
+        assert by_name["request-duration"].threshold_range is not None
+        assert (
+            by_name["request-duration"].threshold_range.max == PRESETS["production"].duration_max_ms
+        )
+
+    def test_fields_written_in_the_canary_win(self) -> None:
+        body = canary(
+            interval="45s",
+            stepWeight=25,
+            metrics=[{"name": "request-success-rate", "thresholdRange": {"min": 90}}],
+        )
+        a = parse_canary(body, preset="production").spec.effective_analysis
+        assert a.interval_seconds == 45
+        assert a.step_weight == 25
+        assert a.threshold == 5
+        rate = next(m for m in a.metrics if m.name == "request-success-rate")
+        assert rate.threshold_range is not None and rate.threshold_range.min == 90
+
+    def test_preset_never_adds_step_weight_to_a_blue_green_canary(self) -> None:
+        body = canary(iterations=5)
+        del body["spec"]["analysis"]["stepWeight"]
+        merged = apply_preset(body, PRESETS["staging"])
+        assert "stepWeight" not in merged["spec"]["analysis"]
+        assert (
+            parse_canary(body, preset="staging").spec.effective_analysis.strategy
+            is Strategy.BLUE_GREEN
+        )
+
+    def test_unknown_preset_is_named(self) -> None:
+        assert "unknown preset 'qa'" in problems(canary(), preset="qa")[0]
