@@ -1,0 +1,101 @@
+"""Analysis layer: "is the canary healthy?" — plan, fetch and judge metric checks; call webhooks.
+
+Middle layer: imports ``config`` only (never ``engine`` or ``traffic``), never touches Kubernetes,
+and gets time as a ``now()`` function. numpy stays inside this package; httpx is used only by the
+webhook (and Prometheus) adapters, whose clients are opened by async context managers the engine
+owns.
+
+Flow for one tick: ``plan_checks(canary, templates, provider=..., default_server=...)`` ->
+``analyze(source, queries)`` (one fetch, one vectorised ``evaluate``) -> ``CheckResult``s with
+Flagger's event messages. ``simulate`` answers from a ``Recording`` through
+``RecordedMetricSource`` / ``RecordedWebhooks``; live runs use Prometheus and
+``open_webhook_caller``.
+"""
+
+from analysis._analyzer import analyze as analyze
+from analysis._analyzer import analyze_batches as analyze_batches
+from analysis._analyzer import first_failure as first_failure
+from analysis._analyzer import score_checks as score_checks
+from analysis._builtins import BUILTIN_PROVIDERS as BUILTIN_PROVIDERS
+from analysis._builtins import BuiltinQueries as BuiltinQueries
+from analysis._builtins import builtin_queries as builtin_queries
+from analysis._errors import AmbiguousResult as AmbiguousResult
+from analysis._errors import AnalysisError as AnalysisError
+from analysis._errors import MetricQueryError as MetricQueryError
+from analysis._errors import NoValuesFound as NoValuesFound
+from analysis._errors import ProviderUnavailable as ProviderUnavailable
+from analysis._errors import QueryRejected as QueryRejected
+from analysis._errors import QueryTimeout as QueryTimeout
+from analysis._errors import RenderError as RenderError
+from analysis._evaluate import bounds_for as bounds_for
+from analysis._evaluate import evaluate as evaluate
+from analysis._evaluate import evaluate_reference as evaluate_reference
+from analysis._plan import plan_checks as plan_checks
+from analysis._recorded import RecordedMetricSource as RecordedMetricSource
+from analysis._recorded import RecordedWebhooks as RecordedWebhooks
+from analysis._recorded import WebhookCall as WebhookCall
+from analysis._recording import LOOKBACK_SECONDS as LOOKBACK_SECONDS
+from analysis._recording import Recording as Recording
+from analysis._recording import load_recording as load_recording
+from analysis._recording import parse_csv as parse_csv
+from analysis._recording import parse_json as parse_json
+from analysis._render import TemplateModel as TemplateModel
+from analysis._render import collapse_whitespace as collapse_whitespace
+from analysis._render import render_query as render_query
+from analysis._types import CheckKind as CheckKind
+from analysis._types import CheckResult as CheckResult
+from analysis._types import FailureKind as FailureKind
+from analysis._types import HookOutcome as HookOutcome
+from analysis._types import MetricQuery as MetricQuery
+from analysis._types import MetricSource as MetricSource
+from analysis._types import QueryFailure as QueryFailure
+from analysis._types import Verdict as Verdict
+from analysis._types import WebhookCaller as WebhookCaller
+from analysis._webhooks import HttpWebhookCaller as HttpWebhookCaller
+from analysis._webhooks import open_webhook_caller as open_webhook_caller
+from analysis._webhooks import webhook_payload as webhook_payload
+
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "LOOKBACK_SECONDS",
+    "AmbiguousResult",
+    "AnalysisError",
+    "BuiltinQueries",
+    "CheckKind",
+    "CheckResult",
+    "FailureKind",
+    "HookOutcome",
+    "HttpWebhookCaller",
+    "MetricQuery",
+    "MetricQueryError",
+    "MetricSource",
+    "NoValuesFound",
+    "ProviderUnavailable",
+    "QueryFailure",
+    "QueryRejected",
+    "QueryTimeout",
+    "RecordedMetricSource",
+    "RecordedWebhooks",
+    "Recording",
+    "RenderError",
+    "TemplateModel",
+    "Verdict",
+    "WebhookCall",
+    "WebhookCaller",
+    "analyze",
+    "analyze_batches",
+    "bounds_for",
+    "builtin_queries",
+    "collapse_whitespace",
+    "evaluate",
+    "evaluate_reference",
+    "first_failure",
+    "load_recording",
+    "open_webhook_caller",
+    "parse_csv",
+    "parse_json",
+    "plan_checks",
+    "render_query",
+    "score_checks",
+    "webhook_payload",
+]

@@ -1,0 +1,192 @@
+"""Turn a Canary's ``analysis.metrics`` into the ``MetricQuery`` list of one tick (Flagger §4.2).
+
+Order and rules follow Flagger's two passes over the metric list, in spec order:
+
+1. builtin pass (``runBuiltinMetricChecks``): ``request-success-rate`` and ``request-duration``
+   matched by name, then the metric's inline ``query`` if it has one (so one entry can yield both);
+2. template pass (``runMetricChecks``): every entry with a ``templateRef`` (builtin names too, Q10);
+   an entry with neither templateRef, query nor builtin name becomes Flagger's "no usable metrics
+   template and query" error.
+
+A template that is missing or cannot be rendered does not raise: its MetricQuery carries
+``render_error`` (the full event message) so it fails as a check, as in Flagger. An unknown metrics
+provider for builtin metrics raises ``config.NotSupportedError`` (Q11), which is a configuration
+problem the engine should report when it validates the canary.
+
+Pure: no I/O. Imports ``config`` and analysis siblings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+
+from analysis._builtins import BuiltinQueries, builtin_queries
+from analysis._errors import RenderError
+from analysis._evaluate import bounds_for
+from analysis._render import TemplateModel, collapse_whitespace, render_query
+from analysis._types import CheckKind, MetricQuery
+from config import Canary, Metric, MetricTemplate
+
+NO_USABLE_QUERY = "Metric query failed for no usable metrics template and query were configured"
+
+_NON_WORD = re.compile(r"[^0-9A-Za-z_]")  # Go's \W (ASCII), as Flagger's Skipper observer uses
+
+
+def plan_checks(
+    canary: Canary,
+    templates: Mapping[tuple[str, str], MetricTemplate],
+    *,
+    provider: str,
+    default_server: str,
+) -> list[MetricQuery]:
+    """Return every metric check of one tick for ``canary``, in Flagger's evaluation order.
+
+    ``templates`` maps (namespace, name) to MetricTemplates; ``provider`` is the metrics provider
+    (``spec.provider`` or the controller default); ``default_server`` is the Prometheus used when
+    neither the template nor ``spec.metricsServer`` names one. Raise NotSupportedError when a
+    builtin metric is used with a provider that has no builtin queries.
+    """
+    spec = canary.spec
+    metrics = spec.effective_analysis.metrics
+    server = spec.metrics_server or default_server
+    base = MetricQuery(
+        canary=canary.ref,
+        metric="",
+        kind=CheckKind.QUERY,
+        server=server,
+        observer=provider,
+        target_name=spec.target_ref.name,
+    )
+    queries: list[MetricQuery] = []
+    for metric in metrics:
+        model = TemplateModel.for_metric(canary, metric)
+        if metric.name == CheckKind.SUCCESS_RATE or metric.name == CheckKind.DURATION:
+            kind = CheckKind(metric.name)
+            queries.append(_builtin(base, metric, kind, builtin_queries(provider), model))
+        if metric.query:
+            queries.append(_inline(base, metric, model))
+    for metric in metrics:
+        if metric.template_ref is not None:
+            queries.append(_templated(base, canary, metric, templates))
+        elif not metric.is_builtin and not metric.query:
+            queries.append(
+                dataclasses.replace(
+                    base, metric=metric.name, kind=CheckKind.TEMPLATE, render_error=NO_USABLE_QUERY
+                )
+            )
+    return queries
+
+
+def _builtin(
+    base: MetricQuery,
+    metric: Metric,
+    kind: CheckKind,
+    builtins: BuiltinQueries,
+    model: TemplateModel,
+) -> MetricQuery:
+    lo, hi = bounds_for(metric, kind)
+    query = dataclasses.replace(base, metric=metric.name, kind=kind, lo=lo, hi=hi)
+    if kind is CheckKind.DURATION:
+        # Flagger converts the value to a time.Duration of whole milliseconds (float -> int64).
+        query = dataclasses.replace(query, scale=builtins.duration_scale, truncate=True)
+    if builtins.encode_for_skipper:
+        model = _skipper_model(model)
+    text = builtins.success_rate if kind is CheckKind.SUCCESS_RATE else builtins.duration
+    try:
+        expr = render_query(text, model, source=f"builtin {base.observer} {metric.name} query")
+    except RenderError as exc:
+        # Only reachable with object names no Kubernetes object can have; worded as Flagger's
+        # observers report a render failure.
+        message = f"Prometheus query failed: rendering query failed: {exc}"
+        return dataclasses.replace(query, render_error=message)
+    return dataclasses.replace(query, expr=expr)
+
+
+def _inline(base: MetricQuery, metric: Metric, model: TemplateModel) -> MetricQuery:
+    lo, hi = bounds_for(metric, CheckKind.QUERY)
+    query = dataclasses.replace(base, metric=metric.name, kind=CheckKind.QUERY, lo=lo, hi=hi)
+    assert metric.query is not None  # the caller checked
+    try:
+        expr = render_query(
+            collapse_whitespace(metric.query), model, source=f"query of metric {metric.name!r}"
+        )
+    except RenderError as exc:
+        # Flagger has no message for this (it ignores the render error and sends the broken
+        # query); report it in the family of inline-query errors.
+        return dataclasses.replace(
+            query, render_error=f"Prometheus query failed for {metric.name}: {exc}"
+        )
+    return dataclasses.replace(query, expr=expr)
+
+
+def _templated(
+    base: MetricQuery,
+    canary: Canary,
+    metric: Metric,
+    templates: Mapping[tuple[str, str], MetricTemplate],
+) -> MetricQuery:
+    ref = metric.template_ref
+    assert ref is not None  # the caller checked
+    namespace = ref.namespace or canary.metadata.namespace
+    lo, hi = bounds_for(metric, CheckKind.TEMPLATE)
+    query = dataclasses.replace(
+        base,
+        metric=metric.name,
+        kind=CheckKind.TEMPLATE,
+        template=f"{namespace}/{ref.name}",
+        lo=lo,
+        hi=hi,
+    )
+    template = templates.get((namespace, ref.name))
+    if template is None:
+        # The text of the Kubernetes lister's NotFound error, as Flagger's event carries it.
+        return dataclasses.replace(
+            query,
+            render_error=(
+                f"Metric template {ref.name}.{namespace} error: "
+                f'metrictemplate.flagger.app "{ref.name}" not found'
+            ),
+        )
+    provider = template.spec.provider
+    query = dataclasses.replace(
+        query,
+        server=provider.address or base.server,
+        provider_type=provider.type,
+        headers=_headers(provider.headers),
+        secret=f"{namespace}/{provider.secret_ref.name}" if provider.secret_ref else None,
+        insecure_skip_verify=provider.insecure_skip_verify,
+    )
+    text = template.spec.query
+    if provider.type == "prometheus":
+        # Flagger's Prometheus client collapses whitespace before sending; doing it to the
+        # template (not the result) keeps substituted values byte-exact.
+        text = collapse_whitespace(text)
+    model = TemplateModel.for_metric(canary, metric)
+    try:
+        expr = render_query(text, model, source=f"MetricTemplate {namespace}/{ref.name}")
+    except RenderError as exc:
+        return dataclasses.replace(
+            query, render_error=f"Metric template {ref.name}.{namespace} query render error: {exc}"
+        )
+    return dataclasses.replace(query, expr=expr)
+
+
+def _headers(headers: Mapping[str, str | list[str]] | None) -> dict[str, str]:
+    # Several values of one header are equivalent to one comma-separated value (RFC 9110 §5.3).
+    return {
+        key: value if isinstance(value, str) else ", ".join(value)
+        for key, value in (headers or {}).items()
+    }
+
+
+def _skipper_model(model: TemplateModel) -> TemplateModel:
+    return dataclasses.replace(
+        model,
+        name=_NON_WORD.sub("_", model.name),
+        namespace=_NON_WORD.sub("_", model.namespace),
+        service=_NON_WORD.sub("_", model.service),
+        target=_NON_WORD.sub("_", model.target),
+        ingress=_NON_WORD.sub("_", model.ingress),
+    )

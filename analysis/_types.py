@@ -1,0 +1,129 @@
+"""Value types and seams of the analysis layer.
+
+Flow for one tick: ``plan_checks`` turns a Canary's metrics into ``MetricQuery`` values (rendered
+PromQL, bounds, unit); a ``MetricSource`` fetches a value or a ``QueryFailure`` for each; the
+vectorised evaluator turns (values, bounds, failures) into a ``Verdict`` per check in one numpy
+pass; ``CheckResult`` carries each verdict with Flagger's event message. Webhooks go through a
+``WebhookCaller``. Nothing here touches Kubernetes; time comes in as a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any, Protocol
+
+from config import Webhook
+
+
+class Verdict(IntEnum):
+    """Outcome of one check. Only PASS is a pass: NO_DATA and ERROR count as failed checks."""
+
+    PASS = 0
+    FAIL = 1
+    NO_DATA = 2
+    ERROR = 3
+
+
+class FailureKind(StrEnum):
+    NO_DATA = "no_data"  # empty vector or NaN
+    AMBIGUOUS = "ambiguous"  # several series where one value is expected
+    REJECTED = "rejected"  # 4xx from the provider (bad query)
+    TRANSPORT = "transport"  # connection error, 5xx after retries
+    TIMEOUT = "timeout"
+    RENDER = "render"  # template could not be rendered (missing variable, missing template)
+
+
+class CheckKind(StrEnum):
+    SUCCESS_RATE = "request-success-rate"  # builtin, percent
+    DURATION = "request-duration"  # builtin, milliseconds
+    QUERY = "query"  # inline (deprecated) query
+    TEMPLATE = "template"  # MetricTemplate
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFailure:
+    kind: FailureKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricQuery:
+    """One metric check to fetch and judge for one canary on one tick."""
+
+    canary: str  # "<namespace>/<name>"
+    metric: str  # the metric's name in analysis.metrics
+    kind: CheckKind
+    target: str = "canary"  # "canary" or "primary": which workload the query is about
+    expr: str | None = None  # rendered query; None when rendering failed (see render_error)
+    # Set when the check cannot run (template missing or unrenderable, nothing to query): the
+    # complete Flagger event message, e.g. "Metric template lat.ns query render error: ...".
+    render_error: str | None = None
+    server: str | None = None  # Prometheus address (template address, spec.metricsServer, default)
+    provider_type: str = "prometheus"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    secret: str | None = None  # "<namespace>/<name>" of the credentials Secret, if any
+    insecure_skip_verify: bool = False
+    scale: float = 1.0  # a querying source multiplies the raw result by this (seconds -> ms)
+    truncate: bool = False  # builtin request-duration is truncated to whole ms, as Flagger does
+    lo: float | None = None  # inclusive lower bound (None: unbounded)
+    hi: float | None = None  # inclusive upper bound (None: unbounded)
+    observer: str = ""  # metrics provider name for event messages ("istio", "kubernetes", ...)
+    template: str | None = None  # "<namespace>/<name>" of the MetricTemplate, if any
+    # targetRef.name: Flagger's builtin no-data message names the workload, not the canary
+    target_name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckResult:
+    query: MetricQuery
+    value: float | None  # None for no data / error
+    verdict: Verdict
+    message: str  # Flagger's event message for a non-pass; "" on pass
+    failure: QueryFailure | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is Verdict.PASS
+
+    @property
+    def is_error(self) -> bool:
+        """True when Flagger reports this outcome as an error (query, template or render failure)
+        rather than a warning (threshold breach, no data). Both are Kubernetes Warning events."""
+        return self.verdict is Verdict.ERROR
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "metric": self.query.metric,
+            "target": self.query.target,
+            "value": self.value,
+            "min": self.query.lo,
+            "max": self.query.hi,
+            "passed": self.passed,
+            "verdict": self.verdict.name.lower(),
+        }
+
+
+class MetricSource(Protocol):
+    """Answers a batch of metric queries at one instant. Never raises for a single query's failure:
+    each answer is a float (NaN allowed, meaning no data) or a QueryFailure.
+
+    Answers are in the unit the check compares: a source that runs the query multiplies the raw
+    result by ``query.scale`` (builtin durations in seconds -> ms); recordings already hold that
+    unit (request-duration in milliseconds, whatever the provider)."""
+
+    async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HookOutcome:
+    """Result of calling one webhook: ok means a 2xx answer (§12 Q2)."""
+
+    hook: Webhook
+    ok: bool
+    message: str = ""
+
+
+class WebhookCaller(Protocol):
+    async def call(self, hook: Webhook, payload: Mapping[str, Any]) -> HookOutcome: ...
