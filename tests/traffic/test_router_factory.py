@@ -1,0 +1,35 @@
+"""router_for: an explicit registry; unsupported providers are errors, never a fallback."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import NotSupportedError
+from traffic import SUPPORTED_PROVIDERS, InMemoryCluster, router_for
+from traffic._gateway import GatewayApiRouter
+from traffic._istio import IstioRouter
+from traffic._kubernetes_router import KubernetesRouter
+from traffic._nginx import NginxRouter
+
+
+@pytest.mark.parametrize(
+    ("provider", "kind"),
+    [
+        ("kubernetes", KubernetesRouter),
+        ("istio", IstioRouter),
+        ("gatewayapi:v1", GatewayApiRouter),
+        ("gatewayapi:v1beta1", GatewayApiRouter),
+        ("nginx", NginxRouter),
+    ],
+)
+def test_each_supported_provider_has_its_router(provider: str, kind: type) -> None:
+    assert isinstance(router_for(provider, InMemoryCluster()), kind)
+    assert provider in SUPPORTED_PROVIDERS
+
+
+@pytest.mark.parametrize("provider", ["linkerd", "gatewayapi", "", "Istio"])
+def test_unsupported_providers_name_the_supported_ones(provider: str) -> None:
+    with pytest.raises(NotSupportedError) as err:
+        router_for(provider, InMemoryCluster())
+    assert f"provider {provider!r} is not supported" in str(err.value)
+    assert "kubernetes, istio, gatewayapi:v1, gatewayapi:v1beta1, nginx" in str(err.value)

@@ -1,0 +1,207 @@
+"""The Gateway API router: an HTTPRoute whose backendRefs carry the weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from traffic_testkit import NS, deployment, make_canary, raw_canary
+
+from config import Canary, NotSupportedError
+from traffic import DeploymentWorkload, Router, Routes, RoutingError, Weights, router_for
+from traffic.cluster import HTTP_ROUTE, HTTP_ROUTE_V1BETA1, InMemoryCluster, ObjectRef
+
+ROUTE = ObjectRef(HTTP_ROUTE, NS, "podinfo")
+GATEWAY = [{"name": "public", "namespace": "istio-ingress"}]
+
+
+def gateway_canary(
+    analysis: dict[str, Any] | None = None, provider: str = "gatewayapi:v1", **service: Any
+) -> Canary:
+    return make_canary(
+        provider=provider,
+        analysis=analysis,
+        service={"port": 9898, "gatewayRefs": GATEWAY, **service},
+    )
+
+
+async def reconciled(canary: Canary) -> tuple[InMemoryCluster, Router]:
+    cluster = InMemoryCluster()
+    cluster.seed(deployment())
+    router = router_for(canary.spec.provider or "", cluster)
+    await router.initialize(canary)
+    await DeploymentWorkload(cluster).initialize(canary)
+    await router.reconcile(canary)
+    return cluster, router
+
+
+def rules(cluster: InMemoryCluster, ref: ObjectRef = ROUTE) -> Any:
+    body = cluster.peek(ref)
+    assert body is not None
+    return body["spec"]["rules"]
+
+
+def backend(name: str, weight: int) -> dict[str, Any]:
+    return {"group": "", "kind": "Service", "name": name, "port": 9898, "weight": weight}
+
+
+async def test_reconcile_creates_an_all_primary_http_route() -> None:
+    canary = gateway_canary(hosts=["app.example.com"], timeout="5s")
+    cluster, router = await reconciled(canary)
+    body = cluster.peek(ROUTE)
+    assert body is not None
+    assert body["apiVersion"] == "gateway.networking.k8s.io/v1"
+    spec = body["spec"]
+    assert spec["parentRefs"] == [
+        {
+            "group": "gateway.networking.k8s.io",
+            "kind": "Gateway",
+            "name": "public",
+            "namespace": "istio-ingress",
+        }
+    ]
+    assert spec["hostnames"] == ["app.example.com"]
+    assert spec["rules"] == [
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+            "backendRefs": [backend("podinfo-primary", 100), backend("podinfo-canary", 0)],
+            "timeouts": {"request": "5s"},
+        }
+    ]
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+
+
+async def test_v1beta1_writes_the_v1beta1_route() -> None:
+    canary = gateway_canary(provider="gatewayapi:v1beta1")
+    cluster, router = await reconciled(canary)
+    body = cluster.peek(ObjectRef(HTTP_ROUTE_V1BETA1, NS, "podinfo"))
+    assert body is not None and body["apiVersion"] == "gateway.networking.k8s.io/v1beta1"
+    await router.set_routes(canary, Weights(75, 25))
+    assert await router.get_routes(canary) == Routes(Weights(75, 25))
+
+
+async def test_set_routes_round_trip_and_reconcile_keeps_weights() -> None:
+    canary = gateway_canary()
+    cluster, router = await reconciled(canary)
+    await router.set_routes(canary, Weights(60, 40))
+    assert rules(cluster)[0]["backendRefs"] == [
+        backend("podinfo-primary", 60),
+        backend("podinfo-canary", 40),
+    ]
+    changed = gateway_canary(headers={"request": {"set": {"b": "2", "a": "1"}}})
+    await router.reconcile(changed)
+    rule = rules(cluster)[0]
+    assert rule["filters"] == [
+        {
+            "type": "RequestHeaderModifier",
+            "requestHeaderModifier": {
+                "set": [{"name": "a", "value": "1"}, {"name": "b", "value": "2"}]
+            },
+        }
+    ]
+    assert await router.get_routes(changed) == Routes(Weights(60, 40))
+
+
+async def test_ab_testing_writes_a_matched_rule_and_a_primary_fallback() -> None:
+    analysis = {
+        "interval": "1m",
+        "threshold": 5,
+        "iterations": 10,
+        "match": [{"headers": {"x-canary": {"exact": "insider"}}}],
+    }
+    canary = gateway_canary(analysis, match=[{"uri": {"prefix": "/api"}}])
+    cluster, router = await reconciled(canary)
+    await router.set_routes(canary, Weights(0, 100))
+    matched, fallback = rules(cluster)
+    assert matched["matches"] == [
+        {
+            "path": {"type": "PathPrefix", "value": "/api"},
+            "headers": [{"name": "x-canary", "type": "Exact", "value": "insider"}],
+        }
+    ]
+    assert matched["backendRefs"] == [backend("podinfo-primary", 0), backend("podinfo-canary", 100)]
+    assert fallback["matches"] == [{"path": {"type": "PathPrefix", "value": "/api"}}]
+    assert fallback["backendRefs"] == [backend("podinfo-primary", 100)]
+    assert await router.get_routes(canary) == Routes(Weights(0, 100))
+
+
+async def test_mirroring_only_applies_to_blue_green() -> None:
+    progressive = {"interval": "1m", "threshold": 5, "stepWeight": 10, "mirror": True}
+    canary = gateway_canary(progressive)
+    cluster, router = await reconciled(canary)
+    await router.set_routes(canary, Weights(100, 0, mirrored=True))
+    assert "filters" not in rules(cluster)[0]
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+
+    blue_green = {"interval": "1m", "threshold": 5, "iterations": 5, "mirror": True}
+    canary = gateway_canary(blue_green)
+    cluster, router = await reconciled(canary)
+    await router.set_routes(canary, Weights(100, 0, mirrored=True))
+    assert rules(cluster)[0]["filters"] == [
+        {
+            "type": "RequestMirror",
+            "requestMirror": {
+                "backendRef": {
+                    "group": "",
+                    "kind": "Service",
+                    "name": "podinfo-canary",
+                    "port": 9898,
+                }
+            },
+        }
+    ]
+    assert await router.get_routes(canary) == Routes(Weights(100, 0, mirrored=True))
+    await router.reconcile(canary)  # reconcile keeps the mirror too
+    assert (await router.get_routes(canary)).weights.mirrored
+
+
+async def test_a_parent_that_has_not_accepted_the_route_halts_reading() -> None:
+    canary = gateway_canary()
+    cluster, router = await reconciled(canary)
+    route = cluster.peek(ROUTE)
+    assert route is not None
+    parent_ref = route["spec"]["parentRefs"][0]
+    generation = route["metadata"]["generation"]
+
+    async def accepted(status: str, observed: int) -> None:
+        condition = {"type": "Accepted", "status": status, "observedGeneration": observed}
+        await cluster.patch(
+            ROUTE,
+            {"status": {"parents": [{"parentRef": parent_ref, "conditions": [condition]}]}},
+            status=True,
+        )
+
+    await accepted("False", generation)
+    with pytest.raises(RoutingError, match=r"HTTPRoute podinfo\.test parent public is not ready"):
+        await router.get_routes(canary)
+    await accepted("True", generation - 1)
+    with pytest.raises(RoutingError, match="observed generation: 0, current generation: 1"):
+        await router.get_routes(canary)
+    await accepted("True", generation)
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+
+
+async def test_gateway_refs_are_required() -> None:
+    canary = raw_canary(provider="gatewayapi:v1")
+    cluster = InMemoryCluster()
+    cluster.seed(deployment())
+    with pytest.raises(RoutingError, match="GatewayRefs must be specified"):
+        await router_for("gatewayapi:v1", cluster).reconcile(canary)
+
+
+async def test_matches_the_gateway_api_cannot_express_are_errors() -> None:
+    canary = gateway_canary(match=[{"sourceLabels": {"app": "x"}}])
+    cluster = InMemoryCluster()
+    cluster.seed(deployment())
+    with pytest.raises(RoutingError, match="cannot match on sourceLabels"):
+        await router_for("gatewayapi:v1", cluster).reconcile(canary)
+
+
+async def test_session_affinity_is_not_supported_yet() -> None:
+    analysis = {"interval": "1m", "threshold": 5, "stepWeight": 10}
+    analysis["sessionAffinity"] = {"cookieName": "flagger-cookie"}
+    canary = gateway_canary(analysis)
+    cluster = InMemoryCluster()
+    cluster.seed(deployment())
+    with pytest.raises(NotSupportedError, match="sessionAffinity"):
+        await router_for("gatewayapi:v1", cluster).set_routes(canary, Weights(90, 10))

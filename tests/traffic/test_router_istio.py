@@ -1,0 +1,168 @@
+"""The Istio router: DestinationRules and a VirtualService carrying the weights."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from traffic_testkit import NS, deployment, make_canary, raw_canary
+
+from config import Canary, NotSupportedError
+from traffic import DeploymentWorkload, Router, Routes, RoutingError, Weights, router_for
+from traffic.cluster import DESTINATION_RULE, VIRTUAL_SERVICE, Body, InMemoryCluster, ObjectRef
+
+VS = ObjectRef(VIRTUAL_SERVICE, NS, "podinfo")
+AB = {
+    "interval": "1m",
+    "threshold": 5,
+    "iterations": 10,
+    "match": [{"headers": {"x-canary": {"exact": "insider"}}}],
+}
+
+
+async def reconciled(canary: Canary, *seed: Body) -> tuple[InMemoryCluster, Router]:
+    cluster = InMemoryCluster()
+    cluster.seed(deployment(), *seed)
+    router = router_for("istio", cluster)
+    await router.initialize(canary)
+    await DeploymentWorkload(cluster).initialize(canary)
+    await router.reconcile(canary)
+    return cluster, router
+
+
+def vs_spec(cluster: InMemoryCluster) -> Any:
+    body = cluster.peek(VS)
+    assert body is not None
+    return body["spec"]
+
+
+def istio_canary(**service: Any) -> Canary:
+    return make_canary(provider="istio", service={"port": 9898, **service})
+
+
+async def test_reconcile_creates_destination_rules_and_an_all_primary_virtual_service() -> None:
+    canary = istio_canary(trafficPolicy={"tls": {"mode": "ISTIO_MUTUAL"}})
+    cluster, router = await reconciled(canary)
+    for host in ("podinfo-canary", "podinfo-primary"):
+        rule = cluster.peek(ObjectRef(DESTINATION_RULE, NS, host))
+        assert rule is not None
+        assert rule["spec"] == {"host": host, "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}
+    assert vs_spec(cluster) == {
+        "hosts": ["podinfo"],
+        "gateways": ["mesh"],
+        "http": [
+            {
+                "route": [
+                    {"destination": {"host": "podinfo-primary"}, "weight": 100},
+                    {"destination": {"host": "podinfo-canary"}, "weight": 0},
+                ]
+            }
+        ],
+    }
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+
+
+async def test_hosts_gateways_and_route_options_come_from_the_service() -> None:
+    canary = istio_canary(
+        hosts=["app.example.com"],
+        gateways=["public-gateway"],
+        timeout="5s",
+        retries={"attempts": 3},
+        match=[{"uri": {"prefix": "/api"}}],
+        rewrite={"uri": "/", "type": "ReplacePrefixMatch"},
+    )
+    cluster, _ = await reconciled(canary)
+    spec = vs_spec(cluster)
+    assert spec["hosts"] == ["app.example.com", "podinfo"]
+    assert spec["gateways"] == ["public-gateway"]
+    http = spec["http"][0]
+    assert http["match"] == [{"uri": {"prefix": "/api"}}]
+    assert http["rewrite"] == {"uri": "/"}
+    assert (http["timeout"], http["retries"]) == ("5s", {"attempts": 3})
+
+
+async def test_set_and_get_routes_round_trip_with_mirroring() -> None:
+    analysis = {"interval": "1m", "threshold": 5, "stepWeight": 10, "mirror": True}
+    analysis["mirrorWeight"] = 50
+    canary = make_canary(provider="istio", analysis=analysis)
+    cluster, router = await reconciled(canary)
+    await router.set_routes(canary, Weights(70, 30))
+    assert await router.get_routes(canary) == Routes(Weights(70, 30))
+    await router.set_routes(canary, Weights(100, 0, mirrored=True))
+    http = vs_spec(cluster)["http"][0]
+    assert http["mirror"] == {"host": "podinfo-canary"}
+    assert http["mirrorPercentage"] == {"value": 50}
+    assert await router.get_routes(canary) == Routes(Weights(100, 0, mirrored=True))
+
+
+async def test_reconcile_applies_spec_changes_without_moving_traffic() -> None:
+    canary = istio_canary()
+    cluster, router = await reconciled(canary)
+    await router.set_routes(canary, Weights(60, 40, mirrored=True))
+    changed = istio_canary(timeout="10s")
+    await router.reconcile(changed)
+    http = vs_spec(cluster)["http"][0]
+    assert http["timeout"] == "10s"
+    assert await router.get_routes(changed) == Routes(Weights(60, 40, mirrored=True))
+
+
+async def test_ab_testing_writes_a_matched_route_and_a_primary_fallback() -> None:
+    canary = make_canary(
+        provider="istio", analysis=AB, service={"port": 9898, "match": [{"uri": {"prefix": "/"}}]}
+    )
+    cluster, router = await reconciled(canary)
+    await router.set_routes(canary, Weights(0, 100))
+    matched, fallback = vs_spec(cluster)["http"]
+    assert matched["match"] == [
+        {"uri": {"prefix": "/"}, "headers": {"x-canary": {"exact": "insider"}}}
+    ]
+    assert [r["weight"] for r in matched["route"]] == [0, 100]
+    assert fallback["match"] == [{"uri": {"prefix": "/"}}]
+    assert fallback["route"] == [{"destination": {"host": "podinfo-primary"}, "weight": 100}]
+    assert await router.get_routes(canary) == Routes(Weights(0, 100))
+
+
+async def test_a_users_virtual_service_is_restored_on_finalize() -> None:
+    users = {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "VirtualService",
+        "metadata": {"name": "podinfo", "namespace": NS},
+        "spec": {"hosts": ["podinfo"], "http": [{"route": [{"destination": {"host": "podinfo"}}]}]},
+    }
+    canary = istio_canary()
+    cluster, router = await reconciled(canary, users)
+    body = cluster.peek(VS)
+    assert body is not None
+    stored = body["metadata"]["annotations"]["flagger.kubernetes.io/original-configuration"]
+    assert json.loads(stored) == users["spec"]
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+    await router.finalize(canary)
+    assert vs_spec(cluster) == users["spec"]
+
+
+async def test_routes_cannot_be_set_before_the_virtual_service_exists() -> None:
+    cluster = InMemoryCluster()
+    cluster.seed(deployment())
+    router = router_for("istio", cluster)
+    assert await router.get_routes(istio_canary()) == Routes(Weights(100, 0))
+    with pytest.raises(RoutingError, match=r"VirtualService podinfo\.test not found"):
+        await router.set_routes(istio_canary(), Weights(90, 10))
+
+
+async def test_a_virtual_service_without_our_routes_is_an_error() -> None:
+    canary = istio_canary()
+    cluster, router = await reconciled(canary)
+    await cluster.patch(VS, {"spec": {"http": [{"route": [{"destination": {"host": "x"}}]}]}})
+    with pytest.raises(RoutingError, match="does not contain routes for podinfo-primary"):
+        await router.get_routes(canary)
+
+
+async def test_session_affinity_is_not_supported_yet() -> None:
+    analysis = {"interval": "1m", "threshold": 5, "stepWeight": 10}
+    analysis["sessionAffinity"] = {"cookieName": "flagger-cookie"}
+    canary = raw_canary(provider="istio", analysis=analysis)
+    cluster = InMemoryCluster()
+    cluster.seed(deployment())
+    with pytest.raises(NotSupportedError, match="sessionAffinity"):
+        await router_for("istio", cluster).reconcile(canary)

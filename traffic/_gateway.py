@@ -1,0 +1,378 @@
+"""GatewayApiRouter: weights in a Gateway API HTTPRoute (providers ``gatewayapi:v1`` and
+``gatewayapi:v1beta1``, flagger-behaviour §3.2).
+
+An HTTPRoute ``<svc>`` in the canary's namespace, besides the ClusterIP services:
+``parentRefs = service.gatewayRefs`` (required), ``hostnames = service.hosts``, one rule whose
+matches are the mapped ``service.match`` (or ``PathPrefix /``), whose filters are the header
+modifiers (sorted), URL rewrite and ``service.mirror`` request mirrors, with timeouts, and whose
+``backendRefs`` carry the weights: ``[<svc>-primary weight, <svc>-canary weight]``.
+
+* A/B testing: rule 0 matches the analysis match crossed with the service matches (the
+  analysis' headers/queryParams win) and carries the weighted pair; rule 1 sends the service
+  matches to the primary only.
+* Mirroring: a RequestMirror filter to ``<svc>-canary`` on the weighted rule, only when
+  mirroring is asked for and ``iterations > 0`` (blue/green), as Flagger does.
+* ``get_routes`` first checks each parent's ``Accepted`` condition (True and observed at the
+  current generation), so the engine never steps on a route the gateway has not taken yet.
+* ``reconcile`` rebuilds the route with the weights and mirror currently stored, so it never
+  moves traffic; foreign annotations (other controllers') are kept.
+
+Match kinds the Gateway API cannot express (e.g. ``sourceLabels``, header ``prefix``) are a
+RoutingError rather than being dropped: a dropped A/B match would send all traffic to the canary.
+Session affinity raises ``config.NotSupportedError``. Imports only ``config``, the Cluster seam
+and the shared helpers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, Literal
+
+from config import Canary, NotSupportedError
+from traffic._errors import RoutingError
+from traffic._objects import (
+    DEFAULT_SELECTOR_LABELS,
+    NO_CHANGE,
+    filter_metadata,
+    merge_diff,
+    owner_reference,
+    service_spec,
+    without_none,
+)
+from traffic._services import ClusterIPServices
+from traffic._types import Routes, Weights
+from traffic.cluster import HTTP_ROUTE, HTTP_ROUTE_V1BETA1, Body, Cluster, ObjectRef
+
+GATEWAY_GROUP: Final = "gateway.networking.k8s.io"
+_MATCH_KEYS: Final = frozenset({"uri", "method", "headers", "queryParams", "name"})
+
+
+class GatewayApiRouter:
+    """Router for providers ``gatewayapi:v1`` and ``gatewayapi:v1beta1``."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        version: Literal["v1", "v1beta1"] = "v1",
+        selector_labels: Iterable[str] = DEFAULT_SELECTOR_LABELS,
+    ) -> None:
+        self._cluster = cluster
+        self._kind = HTTP_ROUTE if version == "v1" else HTTP_ROUTE_V1BETA1
+        self._services = ClusterIPServices(cluster, selector_labels=selector_labels)
+
+    async def initialize(self, canary: Canary) -> None:
+        _check_supported(canary)
+        await self._services.initialize(canary)
+
+    async def reconcile(self, canary: Canary) -> None:
+        _check_supported(canary)
+        await self._services.reconcile_apex(canary)
+        ref = self._ref(canary)
+        apex = service_spec(canary).apex
+        labels = dict((apex.labels if apex else None) or {})
+        annotations = filter_metadata(apex.annotations if apex else None)
+        existing = await self._cluster.get(ref)
+        if existing is None:
+            await self._cluster.create(
+                {
+                    "apiVersion": self._kind.api_version,
+                    "kind": self._kind.kind,
+                    "metadata": without_none(
+                        {
+                            "name": ref.name,
+                            "namespace": ref.namespace,
+                            "labels": labels or None,
+                            "annotations": annotations or None,
+                            "ownerReferences": [owner_reference(canary)],
+                        }
+                    ),
+                    "spec": route_spec(canary, Weights.all_primary()),
+                }
+            )
+            return
+        try:
+            current = _read_weights(canary, existing)
+        except RoutingError:
+            current = Weights.all_primary()  # a route we have not weighted yet
+        patch: Body = {}
+        spec_patch = merge_diff(existing.get("spec") or {}, route_spec(canary, current))
+        if spec_patch is not NO_CHANGE:
+            patch["spec"] = spec_patch
+        meta = existing.get("metadata") or {}
+        have_labels = meta.get("labels") or {}
+        have_annotations = meta.get("annotations") or {}
+        metadata = without_none(
+            {
+                "labels": {k: v for k, v in labels.items() if have_labels.get(k) != v} or None,
+                "annotations": {
+                    k: v for k, v in annotations.items() if have_annotations.get(k) != v
+                }
+                or None,
+            }
+        )
+        if metadata:
+            patch["metadata"] = metadata
+        if patch:
+            await self._cluster.patch(ref, patch)
+
+    async def set_routes(self, canary: Canary, weights: Weights) -> None:
+        _check_supported(canary)
+        ref = self._ref(canary)
+        existing = await self._cluster.get(ref)
+        if existing is None:
+            raise RoutingError(
+                f"HTTPRoute {ref.name}.{ref.namespace} not found; reconcile creates it"
+            )
+        patch = merge_diff(existing.get("spec") or {}, route_spec(canary, weights))
+        if patch is not NO_CHANGE:
+            await self._cluster.patch(ref, {"spec": patch})
+
+    async def get_routes(self, canary: Canary) -> Routes:
+        """The weights on the route; RoutingError while a parent has not accepted it."""
+        route = await self._cluster.get(self._ref(canary))
+        if route is None:
+            return Routes(Weights.all_primary())
+        _check_accepted(canary, route)
+        return Routes(_read_weights(canary, route))
+
+    async def finalize(self, canary: Canary) -> None:
+        # The HTTPRoute is ours and goes with the Canary (owner reference); only the apex
+        # Service may belong to the user.
+        await self._services.finalize_apex(canary)
+
+    def _ref(self, canary: Canary) -> ObjectRef:
+        return ObjectRef(self._kind, canary.metadata.namespace, canary.spec.service_name)
+
+
+def _check_supported(canary: Canary) -> None:
+    if canary.spec.effective_analysis.session_affinity is not None:
+        raise NotSupportedError(
+            f"canary {canary.dotted}: analysis.sessionAffinity is not supported by "
+            "canary-engine's Gateway API router yet; remove it to use weighted routing"
+        )
+    if not service_spec(canary).gateway_refs:
+        raise RoutingError("GatewayRefs must be specified when using Gateway API as a provider.")
+
+
+def route_spec(canary: Canary, weights: Weights) -> Body:
+    """The HTTPRoute spec that routes ``weights`` (Flagger's Reconcile + SetRoutes)."""
+    svc = service_spec(canary)
+    analysis = canary.spec.effective_analysis
+    name = canary.spec.service_name
+    primary, canary_svc = f"{name}-primary", f"{name}-canary"
+    where = f"HTTPRoute {name}.{canary.metadata.namespace}"
+    service_matches = _map_matches(svc.match, where) or [
+        {"path": {"type": "PathPrefix", "value": "/"}}
+    ]
+    filters = _filters(canary)
+    timeouts = without_none({"request": svc.timeout or None, "backendRequest": svc.backend_timeout})
+
+    def rule(matches: list[Body], backends: list[Body], extra: list[Body]) -> Body:
+        return without_none(
+            {
+                "matches": matches,
+                "filters": [*copy.deepcopy(filters), *extra] or None,
+                "backendRefs": backends,
+                "timeouts": dict(timeouts) or None,
+            }
+        )
+
+    mirror: list[Body] = []
+    if weights.mirrored and analysis.effective_iterations > 0:
+        mirror = [
+            {
+                "type": "RequestMirror",
+                "requestMirror": {"backendRef": _backend(canary_svc, svc.port)},
+            }
+        ]
+    weighted = [
+        {**_backend(primary, svc.port), "weight": weights.primary},
+        {**_backend(canary_svc, svc.port), "weight": weights.canary},
+    ]
+    if analysis.match:
+        analysis_matches = _map_matches(analysis.match, where)
+        if not analysis_matches:
+            raise RoutingError(f"{where}: analysis.match has no condition the Gateway API can use")
+        rules = [
+            rule(_merge_matches(analysis_matches, service_matches), weighted, mirror),
+            rule(service_matches, [{**_backend(primary, svc.port), "weight": 100}], []),
+        ]
+    else:
+        rules = [rule(service_matches, weighted, mirror)]
+    return without_none(
+        {
+            "parentRefs": [_parent_ref(r) for r in svc.gateway_refs or ()],
+            "hostnames": list(svc.hosts or ()) or None,
+            "rules": rules,
+        }
+    )
+
+
+def _backend(name: str, port: int) -> Body:
+    return {"group": "", "kind": "Service", "name": name, "port": port}
+
+
+def _parent_ref(ref: Mapping[str, Any]) -> Body:
+    # The API server defaults group and kind; writing them keeps reconcile free of false drift.
+    return {"group": GATEWAY_GROUP, "kind": "Gateway", **copy.deepcopy(dict(ref))}
+
+
+def _map_matches(matches: list[dict[str, Any]] | None, where: str) -> list[Body]:
+    """Istio-style HTTPMatchRequests as Gateway API HTTPRouteMatches."""
+    out: list[Body] = []
+    for match in matches or ():
+        unknown = sorted(set(match) - _MATCH_KEYS)
+        if unknown:
+            raise RoutingError(f"{where}: the Gateway API cannot match on {', '.join(unknown)}")
+        mapped: Body = {}
+        uri = match.get("uri")
+        if uri:
+            for kind, path_type in (
+                ("regex", "RegularExpression"),
+                ("exact", "Exact"),
+                ("prefix", "PathPrefix"),
+            ):
+                if uri.get(kind):
+                    mapped["path"] = {"type": path_type, "value": uri[kind]}
+                    break
+            else:
+                raise RoutingError(f"{where}: unsupported path match {uri}")
+        method = match.get("method")
+        if method:
+            if not method.get("exact"):
+                raise RoutingError(f"{where}: unsupported method match {method}")
+            mapped["method"] = method["exact"]
+        for field, out_key in (("headers", "headers"), ("queryParams", "queryParams")):
+            conditions = []
+            for key in sorted(match.get(field) or {}):
+                value = match[field][key] or {}
+                if value.get("exact"):
+                    conditions.append({"name": key, "type": "Exact", "value": value["exact"]})
+                elif value.get("regex"):
+                    conditions.append(
+                        {"name": key, "type": "RegularExpression", "value": value["regex"]}
+                    )
+                else:
+                    raise RoutingError(f"{where}: unsupported {field} match {key}: {value}")
+            if conditions:
+                mapped[out_key] = conditions
+        if mapped:
+            out.append(mapped)
+    return out
+
+
+def _merge_matches(analysis: list[Body], service: list[Body]) -> list[Body]:
+    merged = []
+    for wanted in analysis:
+        for base in service:
+            match = copy.deepcopy(base)
+            for key in ("headers", "queryParams"):
+                if wanted.get(key):
+                    match[key] = copy.deepcopy(wanted[key])
+            merged.append(match)
+    return merged
+
+
+def _filters(canary: Canary) -> list[Body]:
+    svc = service_spec(canary)
+    filters: list[Body] = []
+    headers = svc.headers or {}
+    for side, kind, key in (
+        ("request", "RequestHeaderModifier", "requestHeaderModifier"),
+        ("response", "ResponseHeaderModifier", "responseHeaderModifier"),
+    ):
+        ops = headers.get(side)
+        if ops is None:
+            continue
+        modifier = without_none(
+            {
+                "add": _pairs(ops.get("add")) or None,
+                "set": _pairs(ops.get("set")) or None,
+                "remove": list(ops.get("remove") or ()) or None,
+            }
+        )
+        filters.append({"type": kind, key: modifier})
+    rewrite = svc.rewrite
+    if rewrite:
+        url: Body = {}
+        if rewrite.get("authority"):
+            url["hostname"] = rewrite["authority"]
+        if rewrite.get("uri"):
+            if rewrite.get("type") == "ReplacePrefixMatch":
+                url["path"] = {"type": "ReplacePrefixMatch", "replacePrefixMatch": rewrite["uri"]}
+            else:
+                url["path"] = {"type": "ReplaceFullPath", "replaceFullPath": rewrite["uri"]}
+        filters.append({"type": "URLRewrite", "urlRewrite": url})
+    filters.extend(
+        {"type": "RequestMirror", "requestMirror": copy.deepcopy(mirror)}
+        for mirror in svc.mirror or ()
+    )
+    return filters
+
+
+def _pairs(mapping: Mapping[str, str] | None) -> list[Body]:
+    return [{"name": k, "value": v} for k, v in sorted((mapping or {}).items())]
+
+
+def _normal_parent(ref: Mapping[str, Any], namespace: str) -> tuple[Any, ...]:
+    return (
+        ref.get("group") or GATEWAY_GROUP,
+        ref.get("kind") or "Gateway",
+        ref.get("namespace") or namespace,
+        ref.get("name"),
+        ref.get("sectionName"),
+        ref.get("port"),
+    )
+
+
+def _check_accepted(canary: Canary, route: Mapping[str, Any]) -> None:
+    """Flagger's parent check: an ``Accepted`` condition must be True and current."""
+    namespace = canary.metadata.namespace
+    generation = int((route.get("metadata") or {}).get("generation", 0))
+    parents = (route.get("status") or {}).get("parents") or ()
+    for ref in (route.get("spec") or {}).get("parentRefs") or ():
+        for parent in parents:
+            if _normal_parent(parent.get("parentRef") or {}, namespace) != _normal_parent(
+                ref, namespace
+            ):
+                continue
+            for cond in parent.get("conditions") or ():
+                observed = int(cond.get("observedGeneration", 0))
+                if cond.get("type") == "Accepted" and (
+                    cond.get("status") != "True" or observed < generation
+                ):
+                    raise RoutingError(
+                        f"HTTPRoute {canary.spec.service_name}.{namespace} parent "
+                        f"{ref.get('name')} is not ready (status: {cond.get('status')}, "
+                        f"observed generation: {observed}, current generation: {generation})"
+                    )
+
+
+def _read_weights(canary: Canary, route: Mapping[str, Any]) -> Weights:
+    name = canary.spec.service_name
+    primary, canary_svc = f"{name}-primary", f"{name}-canary"
+    primary_weight: int | None = None
+    canary_weight: int | None = None
+    mirrored = False
+    for rule in (route.get("spec") or {}).get("rules") or ():
+        backends = rule.get("backendRefs") or []
+        # Only the weighted rule has two backends; the A/B fallback rule has the primary only.
+        if len(backends) == 2:
+            for backend in backends:
+                if backend.get("name") == primary:
+                    primary_weight = int(backend.get("weight", 1))
+                elif backend.get("name") == canary_svc:
+                    canary_weight = int(backend.get("weight", 1))
+        for f in rule.get("filters") or ():
+            target = ((f.get("requestMirror") or {}).get("backendRef") or {}).get("name")
+            if f.get("type") == "RequestMirror" and target == canary_svc:
+                mirrored = True
+    where = f"HTTPRoute {name}.{canary.metadata.namespace}"
+    if primary_weight is None or canary_weight is None:
+        raise RoutingError(f"{where} has no rule routing to {primary} and {canary_svc}")
+    try:
+        return Weights(primary_weight, canary_weight, mirrored)
+    except ValueError as exc:
+        raise RoutingError(f"{where}: {exc}") from None

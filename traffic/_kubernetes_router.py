@@ -1,0 +1,234 @@
+"""KubernetesRouter: traffic weights without a mesh (provider ``kubernetes``, our change Q16).
+
+Flagger's kubernetes provider cannot weigh traffic at all (blue/green only). Here the apex
+Service ``<svc>`` does the switching with its selector, and the split is carried by replicas:
+
+* canary weight 0   -> apex selects ``{<label>: <value>-primary}`` (primary pods only);
+* canary weight 100 -> apex selects ``{<label>: <value>}`` (canary pods only); this is also how
+  blue/green (``iterations``) switches;
+* 0 < w < 100       -> apex selects ``{canary-engine.io/apex: <svc>}``, a pod label that
+  ``initialize`` adds to the target's pod template (and that the primary inherits when the
+  template is copied), so both sets of pods receive traffic in proportion to their counts. With
+  ``P`` = the primary's ``spec.replicas`` (never changed here: the router never reduces primary
+  capacity) the canary gets ``c = clamp(round(P*w/(100-w)), 1, P)`` replicas.
+
+Granularity: kube-proxy spreads connections evenly over ready endpoints, so the achievable
+canary shares are ``c/(P+c)`` for ``c`` in ``1..P``. The smallest non-zero weight is
+``1/(P+1)`` (with 2 primary replicas, 33%), steps are coarse for small ``P``, and because the
+canary never runs more pods than the primary, above 50% only 100 is exact. The weights asked
+for are stored in the annotation ``canary-engine.io/weights`` on the apex Service (so stepping
+survives a controller restart with all state in the cluster); ``get_routes`` returns them as
+``Routes.weights`` and the split really achieved (from the selector and both Deployments'
+``spec.replicas`` and pod labels) as ``Routes.achieved``. Mirroring and header matches are
+impossible without a proxy and are ignored / rejected at validation.
+
+With an ``autoscalerRef`` the target's HPA may override the canary replicas set here (its
+``minReplicas`` wins); ``achieved`` then reports the split that is really running.
+
+Before shrinking the target for a split, the router records the target's replica count in the
+``canary-engine.io/declared-replicas`` annotation, so promotion gives the primary the intended
+capacity rather than the split's.
+
+Imports only ``config``, the Cluster seam and the shared service/object helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from config import TOTAL_WEIGHT, Canary
+from traffic._errors import RoutingError
+from traffic._objects import (
+    APEX_LABEL,
+    DECLARED_REPLICAS_ANNOTATION,
+    DEFAULT_SELECTOR_LABELS,
+    get_target,
+    primary_ref,
+    replicas_of,
+    selector_label_of,
+    target_ref,
+    template_labels,
+)
+from traffic._services import ClusterIPServices
+from traffic._types import Routes, Weights
+from traffic.cluster import Body, Cluster
+
+WEIGHTS_ANNOTATION: Final = "canary-engine.io/weights"
+
+
+def canary_replicas(primary_replicas: int, canary_weight: int) -> int:
+    """Canary replicas for a split: ``clamp(round(P*w/(100-w)), 1, P)``; ``P`` at 100; 0 at 0.
+
+    Rounds half up, in integers, so the result never depends on float representation.
+    """
+    if not 0 <= canary_weight <= TOTAL_WEIGHT:
+        raise ValueError(f"canary weight must be 0..{TOTAL_WEIGHT}, got {canary_weight}")
+    if canary_weight == 0:
+        return 0
+    if canary_weight == TOTAL_WEIGHT:
+        return primary_replicas
+    rest = TOTAL_WEIGHT - canary_weight
+    rounded = (2 * primary_replicas * canary_weight + rest) // (2 * rest)
+    return max(1, min(rounded, primary_replicas))
+
+
+def achieved_weights(primary_pods: int, canary_pods: int) -> Weights:
+    """The split kube-proxy gives ``primary_pods`` and ``canary_pods`` endpoints (half up)."""
+    total = primary_pods + canary_pods
+    if total <= 0:
+        raise ValueError("no pods selected")
+    canary = (2 * TOTAL_WEIGHT * canary_pods + total) // (2 * total)
+    return Weights(TOTAL_WEIGHT - canary, canary)
+
+
+def encode_weights(weights: Weights) -> str:
+    return json.dumps({"primary": weights.primary, "canary": weights.canary}, separators=(",", ":"))
+
+
+class KubernetesRouter:
+    """Router for provider ``kubernetes``: apex selector + replica split (see module docs)."""
+
+    def __init__(
+        self, cluster: Cluster, *, selector_labels: Iterable[str] = DEFAULT_SELECTOR_LABELS
+    ) -> None:
+        self._cluster = cluster
+        self._selector_labels = tuple(selector_labels)
+        self._services = ClusterIPServices(cluster, selector_labels=self._selector_labels)
+
+    async def initialize(self, canary: Canary) -> None:
+        """Services ``-canary``/``-primary``, and the apex pod label on the pod templates.
+
+        NB: call before the workload's ``initialize`` so the primary inherits the label when it
+        is first copied; a primary created without it (e.g. by Flagger) gets it patched in once,
+        which rolls the primary's pods one time.
+        """
+        await self._services.initialize(canary)
+        await self._ensure_apex_label(canary)
+
+    async def reconcile(self, canary: Canary) -> None:
+        """Create or adopt the apex Service with the selector for the stored weights."""
+        requested = Weights.all_primary()
+        apex = await self._services.apex(canary)
+        if apex is not None:
+            requested = self._stored(canary, apex) or requested
+        target = await get_target(self._cluster, canary)
+        key, value = selector_label_of(target, self._selector_labels)
+        await self._services.reconcile_apex(
+            canary,
+            selector=self._selector_for(canary, requested, key, value),
+            annotations={WEIGHTS_ANNOTATION: encode_weights(requested)},
+        )
+
+    async def set_routes(self, canary: Canary, weights: Weights) -> None:
+        """Scale the canary for the split (never the primary), then switch the apex selector.
+
+        Raises RoutingError when the primary is missing, or has 0 replicas for a split.
+        """
+        target = await get_target(self._cluster, canary)
+        key, value = selector_label_of(target, self._selector_labels)
+        primary = await self._cluster.get(primary_ref(canary))
+        ref = primary_ref(canary)
+        if primary is None:
+            raise RoutingError(
+                f"deployment {ref.name}.{ref.namespace} not found; traffic cannot be routed "
+                "before the primary exists"
+            )
+        wanted = weights.canary
+        if 0 < wanted < TOTAL_WEIGHT:
+            primaries = replicas_of(primary)
+            if primaries <= 0:
+                raise RoutingError(
+                    f"cannot split traffic {weights.primary}/{wanted}: deployment "
+                    f"{ref.name}.{ref.namespace} has 0 replicas"
+                )
+            await self._ensure_apex_label(canary)
+            await self._scale_canary(canary, target, canary_replicas(primaries, wanted))
+        elif wanted == TOTAL_WEIGHT:
+            await self._scale_canary(canary, target, max(replicas_of(primary), 1))
+        # Scale first, switch second: the selector never points at pods that were not asked for.
+        await self._services.reconcile_apex(
+            canary,
+            selector=self._selector_for(canary, weights, key, value),
+            annotations={WEIGHTS_ANNOTATION: encode_weights(Weights(weights.primary, wanted))},
+        )
+
+    async def get_routes(self, canary: Canary) -> Routes:
+        """The requested weights (annotation) and the split achieved by selector and replicas."""
+        apex = await self._services.apex(canary)
+        if apex is None:
+            return Routes(Weights.all_primary())
+        achieved = await self._achieved(canary, apex)
+        return Routes(self._stored(canary, apex) or achieved, achieved)
+
+    async def finalize(self, canary: Canary) -> None:
+        await self._services.finalize_apex(canary)
+
+    # ------------------------------------------------------------------ internals
+
+    def _selector_for(
+        self, canary: Canary, weights: Weights, key: str, value: str
+    ) -> dict[str, str]:
+        if weights.canary == 0:
+            return {key: f"{value}-primary"}
+        if weights.canary == TOTAL_WEIGHT:
+            return {key: value}
+        return {APEX_LABEL: canary.spec.service_name}
+
+    def _stored(self, canary: Canary, apex: Mapping[str, Any]) -> Weights | None:
+        raw = ((apex.get("metadata") or {}).get("annotations") or {}).get(WEIGHTS_ANNOTATION)
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            return Weights(int(data["primary"]), int(data["canary"]))
+        except (ValueError, TypeError, KeyError):
+            raise RoutingError(
+                f"service {canary.spec.service_name}.{canary.metadata.namespace} annotation "
+                f"{WEIGHTS_ANNOTATION} is invalid ({raw!r}); delete it to route all traffic to "
+                "the primary"
+            ) from None
+
+    async def _achieved(self, canary: Canary, apex: Mapping[str, Any]) -> Weights:
+        selector = (apex.get("spec") or {}).get("selector") or {}
+        counts = []
+        for ref in (primary_ref(canary), target_ref(canary)):
+            body = await self._cluster.get(ref)
+            selected = bool(selector) and body is not None and _selects(selector, body)
+            counts.append(replicas_of(body) if selected and body is not None else 0)
+        try:
+            return achieved_weights(counts[0], counts[1])
+        except ValueError:
+            raise RoutingError(
+                f"service {canary.spec.service_name}.{canary.metadata.namespace} selects no pods "
+                f"of deployments {primary_ref(canary).name} or {target_ref(canary).name}"
+            ) from None
+
+    async def _ensure_apex_label(self, canary: Canary) -> None:
+        """Add ``canary-engine.io/apex: <svc>`` to both pod templates where it is missing."""
+        await get_target(self._cluster, canary)  # the target must exist; the primary may not yet
+        name = canary.spec.service_name
+        for ref in (target_ref(canary), primary_ref(canary)):
+            body = await self._cluster.get(ref)
+            if body is not None and template_labels(body).get(APEX_LABEL) != name:
+                await self._cluster.patch(
+                    ref, {"spec": {"template": {"metadata": {"labels": {APEX_LABEL: name}}}}}
+                )
+
+    async def _scale_canary(self, canary: Canary, target: Body, replicas: int) -> None:
+        current = (target.get("spec") or {}).get("replicas")
+        if current == replicas:
+            return
+        patch: Body = {"spec": {"replicas": replicas}}
+        annotations = (target.get("metadata") or {}).get("annotations") or {}
+        if DECLARED_REPLICAS_ANNOTATION not in annotations:
+            # Remember what the canary ran before the first split so promotion can restore it.
+            declared = 1 if current is None else int(current)
+            patch["metadata"] = {"annotations": {DECLARED_REPLICAS_ANNOTATION: str(declared)}}
+        await self._cluster.patch(target_ref(canary), patch)
+
+
+def _selects(selector: Mapping[str, str], deployment: Mapping[str, Any]) -> bool:
+    labels = template_labels(deployment)
+    return all(labels.get(k) == v for k, v in selector.items())

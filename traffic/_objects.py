@@ -1,0 +1,191 @@
+"""Small helpers on Kubernetes object bodies shared by the workload and the routers.
+
+Owner references to the Canary, Flagger's metadata filters, the selector-label lookup on the
+target Deployment, and ``merge_diff`` (the RFC 7386 merge patch that turns one body into
+another), which is how every writer here stays a no-op when nothing needs to change: read,
+diff, and write only a non-empty patch.
+
+Imports only ``config`` and the Cluster seam.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from config import API_VERSION, Canary, ServiceSpec
+from traffic._errors import RoutingError, WorkloadError
+from traffic.cluster import DEPLOYMENT, Body, Cluster, ObjectRef
+
+#: Candidate selector label keys, in Flagger's order (``-selector-labels``).
+DEFAULT_SELECTOR_LABELS: Final = ("app", "name", "app.kubernetes.io/name")
+
+#: Pod label the kubernetes router adds so one apex selector can match primary and canary pods.
+APEX_LABEL: Final = "canary-engine.io/apex"
+
+#: Annotation on the target Deployment: its replica count before the kubernetes router shrank it
+#: for a traffic split, so promotion copies the intended capacity rather than the split's.
+DECLARED_REPLICAS_ANNOTATION: Final = "canary-engine.io/declared-replicas"
+
+#: Key prefix of the metadata canary-engine's routers own on objects they share with users.
+OWN_PREFIX: Final = "canary-engine.io/"
+
+KUBECTL_ANNOTATION: Final = "kubectl.kubernetes.io/last-applied-configuration"
+FLUX_MARKER: Final = "toolkit.fluxcd.io"
+
+
+class _NoChange:
+    __slots__ = ()
+
+
+NO_CHANGE: Final = _NoChange()
+
+
+def merge_diff(current: Any, desired: Any) -> Any:
+    """The RFC 7386 merge patch that turns ``current`` into ``desired``, or ``NO_CHANGE``.
+
+    Keys missing from ``desired`` become ``null`` (delete); lists are replaced whole, as merge
+    patch does. ``desired`` must not contain ``None`` values (they would read as deletes).
+    """
+    if isinstance(current, dict) and isinstance(desired, dict):
+        patch: dict[str, Any] = {}
+        for key in current:
+            if key not in desired:
+                patch[key] = None
+        for key, value in desired.items():
+            if key not in current:
+                patch[key] = copy.deepcopy(value)
+                continue
+            sub = merge_diff(current[key], value)
+            if sub is not NO_CHANGE:
+                patch[key] = sub
+        return patch if patch else NO_CHANGE
+    if current == desired:
+        return NO_CHANGE
+    return copy.deepcopy(desired)
+
+
+def diff_or_empty(current: Any, desired: Any) -> dict[str, Any]:
+    """``merge_diff`` of two mappings as a dict (empty when nothing changes)."""
+    patch = merge_diff(dict(current or {}), dict(desired or {}))
+    return {} if patch is NO_CHANGE else dict(patch)
+
+
+def replace_map(current: Mapping[str, str] | None, desired: Mapping[str, str]) -> dict[str, Any]:
+    """A merge patch that makes a string map exactly ``desired`` (e.g. a Service selector)."""
+    return diff_or_empty(current, desired)
+
+
+def without_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop ``None`` values, as Go's ``omitempty`` does when marshalling."""
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+def canary_uid(canary: Canary) -> str | None:
+    extra = canary.metadata.model_extra or {}
+    uid = extra.get("uid")
+    return str(uid) if uid else None
+
+
+def owner_reference(canary: Canary) -> Body:
+    """A controller owner reference to the Canary, so generated objects are garbage-collected."""
+    ref: Body = {
+        "apiVersion": API_VERSION,
+        "kind": "Canary",
+        "name": canary.metadata.name,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    uid = canary_uid(canary)
+    if uid:
+        ref["uid"] = uid
+    return ref
+
+
+def controller_of(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for ref in (body.get("metadata") or {}).get("ownerReferences") or ():
+        if ref.get("controller"):
+            return ref  # type: ignore[no-any-return]
+    return None
+
+
+def is_owned_by(body: Mapping[str, Any], canary: Canary) -> bool:
+    """True when the Canary is the object's controller (Flagger's ``isOwnedByCanary``)."""
+    owner = controller_of(body)
+    return bool(
+        owner and owner.get("kind") == "Canary" and owner.get("name") == canary.metadata.name
+    )
+
+
+def has_canary_controller(body: Mapping[str, Any]) -> bool:
+    owner = controller_of(body)
+    return bool(owner and owner.get("kind") == "Canary")
+
+
+def filter_metadata(meta: Mapping[str, str] | None) -> dict[str, str]:
+    """Drop Flux's keys so Flux never prunes or overrides objects canary-engine generates."""
+    return {k: v for k, v in (meta or {}).items() if FLUX_MARKER not in k}
+
+
+def include_by_prefix(meta: Mapping[str, str] | None, prefixes: Iterable[str]) -> dict[str, str]:
+    """Flagger's ``-include-label-prefix`` filter: ``*`` keeps everything; Flux keys never."""
+    wanted = tuple(prefixes)
+    return {
+        k: v
+        for k, v in (meta or {}).items()
+        if FLUX_MARKER not in k and any(p == "*" or k.startswith(p) for p in wanted)
+    }
+
+
+def service_spec(canary: Canary) -> ServiceSpec:
+    if canary.spec.service is None:
+        raise RoutingError(
+            f"canary {canary.dotted} has no spec.service; the service port is required to "
+            "generate services and routes"
+        )
+    return canary.spec.service
+
+
+def target_ref(canary: Canary) -> ObjectRef:
+    return ObjectRef(DEPLOYMENT, canary.metadata.namespace, canary.spec.target_ref.name)
+
+
+def primary_ref(canary: Canary) -> ObjectRef:
+    return ObjectRef(
+        DEPLOYMENT, canary.metadata.namespace, f"{canary.spec.target_ref.name}-primary"
+    )
+
+
+async def get_target(cluster: Cluster, canary: Canary) -> Body:
+    """The target Deployment; WorkloadError naming it when it does not exist."""
+    ref = target_ref(canary)
+    body = await cluster.get(ref)
+    if body is None:
+        raise WorkloadError(f"deployment {ref.name}.{ref.namespace} not found")
+    return body
+
+
+def selector_label_of(deployment: Mapping[str, Any], candidates: Iterable[str]) -> tuple[str, str]:
+    """The first candidate key present in ``spec.selector.matchLabels``, and its value."""
+    keys = tuple(candidates)
+    match = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    for key in keys:
+        if key in match:
+            return key, str(match[key])
+    meta = deployment.get("metadata") or {}
+    raise WorkloadError(
+        f"deployment {meta.get('name')}.{meta.get('namespace')} spec.selector.matchLabels "
+        f"must contain one of [{' '.join(keys)}]"
+    )
+
+
+def replicas_of(deployment: Mapping[str, Any]) -> int:
+    """``spec.replicas`` with the API server's default of 1."""
+    value = (deployment.get("spec") or {}).get("replicas")
+    return 1 if value is None else int(value)
+
+
+def template_labels(deployment: Mapping[str, Any]) -> dict[str, str]:
+    spec = deployment.get("spec") or {}
+    return dict(((spec.get("template") or {}).get("metadata") or {}).get("labels") or {})

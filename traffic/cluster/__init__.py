@@ -1,0 +1,66 @@
+"""The Cluster seam: Kubernetes API operations on plain JSON bodies, real or in memory.
+
+Public surface of ``traffic.cluster``: the ``Cluster`` protocol, ``Kind`` constants, ``ObjectRef``,
+``WatchEvent``, the ``ClusterError`` tree and ``InMemoryCluster``. Only ``_kube.py`` (later) may
+import kubernetes_asyncio.
+"""
+
+from traffic.cluster._errors import ClusterError as ClusterError
+from traffic.cluster._errors import ClusterUnavailable as ClusterUnavailable
+from traffic.cluster._errors import Conflict as Conflict
+from traffic.cluster._errors import NotFound as NotFound
+from traffic.cluster._memory import InMemoryCluster as InMemoryCluster
+from traffic.cluster._memory import apply_merge_patch as apply_merge_patch
+from traffic.cluster._protocol import ALERT_PROVIDER as ALERT_PROVIDER
+from traffic.cluster._protocol import CANARY as CANARY
+from traffic.cluster._protocol import CONFIGMAP as CONFIGMAP
+from traffic.cluster._protocol import DEPLOYMENT as DEPLOYMENT
+from traffic.cluster._protocol import DESTINATION_RULE as DESTINATION_RULE
+from traffic.cluster._protocol import EVENT as EVENT
+from traffic.cluster._protocol import HPA as HPA
+from traffic.cluster._protocol import HTTP_ROUTE as HTTP_ROUTE
+from traffic.cluster._protocol import HTTP_ROUTE_V1BETA1 as HTTP_ROUTE_V1BETA1
+from traffic.cluster._protocol import INGRESS as INGRESS
+from traffic.cluster._protocol import KNOWN_KINDS as KNOWN_KINDS
+from traffic.cluster._protocol import LEASE as LEASE
+from traffic.cluster._protocol import METRIC_TEMPLATE as METRIC_TEMPLATE
+from traffic.cluster._protocol import SECRET as SECRET
+from traffic.cluster._protocol import SERVICE as SERVICE
+from traffic.cluster._protocol import VIRTUAL_SERVICE as VIRTUAL_SERVICE
+from traffic.cluster._protocol import Body as Body
+from traffic.cluster._protocol import Cluster as Cluster
+from traffic.cluster._protocol import Kind as Kind
+from traffic.cluster._protocol import ObjectRef as ObjectRef
+from traffic.cluster._protocol import WatchEvent as WatchEvent
+from traffic.cluster._protocol import kind_of as kind_of
+
+__all__ = [
+    "ALERT_PROVIDER",
+    "CANARY",
+    "CONFIGMAP",
+    "DEPLOYMENT",
+    "DESTINATION_RULE",
+    "EVENT",
+    "HPA",
+    "HTTP_ROUTE",
+    "HTTP_ROUTE_V1BETA1",
+    "INGRESS",
+    "KNOWN_KINDS",
+    "LEASE",
+    "METRIC_TEMPLATE",
+    "SECRET",
+    "SERVICE",
+    "VIRTUAL_SERVICE",
+    "Body",
+    "Cluster",
+    "ClusterError",
+    "ClusterUnavailable",
+    "Conflict",
+    "InMemoryCluster",
+    "Kind",
+    "NotFound",
+    "ObjectRef",
+    "WatchEvent",
+    "apply_merge_patch",
+    "kind_of",
+]

@@ -1,0 +1,24 @@
+"""Errors of the Cluster seam: NotFound, Conflict, ClusterUnavailable (all ClusterError)."""
+
+from __future__ import annotations
+
+from config import CanaryEngineError
+
+
+class ClusterError(CanaryEngineError):
+    """Root of the Cluster seam's errors; third-party client errors are translated into these."""
+
+
+class NotFound(ClusterError):
+    """The object does not exist."""
+
+
+class Conflict(ClusterError):
+    """Stale resourceVersion on write, or the object already exists on create.
+
+    Retry after re-reading the object.
+    """
+
+
+class ClusterUnavailable(ClusterError):
+    """Transport error, 5xx or 429: transient, retried next tick, never a failed check."""

@@ -1,0 +1,438 @@
+"""InMemoryCluster: the Cluster protocol on plain JSON dicts, for ``simulate`` and tests.
+
+It plays the role client-go's fake clientsets play in Flagger's tests, but keeps the API
+server's contract honest where the engine depends on it:
+
+* bodies are deep-copied on the way in and out, so callers can never alias the store;
+* one global ``resourceVersion`` counter (a string, as on the wire), ``metadata.uid``,
+  ``creationTimestamp`` and ``generation`` (bumped only when a non-status write changes
+  something outside ``metadata``/``status``);
+* JSON merge patch (RFC 7386); ``expect_version`` and a ``metadata.resourceVersion`` inside the
+  patch body are both preconditions that raise ``Conflict``; a write that changes nothing is a
+  no-op (no new resourceVersion, no event), as on the API server;
+* the status subresource: ``status=True`` changes only ``.status``, every other write ignores it;
+* ``watch()`` hands each watcher its own ``asyncio.Queue``: ADDED for the current objects first,
+  then ADDED / MODIFIED / DELETED as they happen.
+
+Nothing here ever awaits anything except a watcher waiting for its next event, so under the
+engine's VirtualClock no actor can block on the cluster.
+
+A tiny simulated Deployment controller stands in for kube-controller-manager: whenever a
+Deployment's spec is written its status becomes ready at once (its own write, with its own
+resourceVersion and MODIFIED event, as the real controller's would be), unless a test holds the
+readiness of that object with ``hold_readiness``.
+
+Test and simulate helpers live off the protocol: ``seed``, ``peek``, ``hold_readiness``,
+``release``, ``events_for`` and ``calls`` (a per-verb request counter, so benchmarks can assert
+that a steady-state tick makes no writes).
+
+Imports only the Cluster seam's own modules; time comes in through the ``now`` argument.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import copy
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from traffic.cluster._errors import Conflict, NotFound
+from traffic.cluster._protocol import (
+    CONFIGMAP,
+    DEPLOYMENT,
+    EVENT,
+    LEASE,
+    SECRET,
+    Body,
+    Kind,
+    ObjectRef,
+    WatchEvent,
+)
+
+#: Kinds the API server serves without a status subresource: ``.status`` is plain data there.
+_NO_STATUS_SUBRESOURCE = frozenset({CONFIGMAP, SECRET, EVENT, LEASE})
+
+#: Metadata the server owns; a client's patch never changes these.
+_SERVER_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "resourceVersion",
+    "name",
+    "namespace",
+)
+
+_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the API server's generateName alphabet
+
+
+def _fixed_epoch() -> datetime:
+    return _EPOCH
+
+
+def rfc3339(moment: datetime) -> str:
+    """Kubernetes' timestamp form: UTC, whole seconds, ``Z`` suffix."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def apply_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, ``null`` deletes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result: dict[str, Any] = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result
+
+
+def _resource(kind: Kind) -> str:
+    return f"{kind.plural}.{kind.group}" if kind.group else kind.plural
+
+
+def _spec_part(body: Mapping[str, Any]) -> dict[str, Any]:
+    # What ``generation`` tracks: everything but the envelope, metadata and status.
+    return {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+
+
+def _labels_match(body: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+@dataclass(frozen=True, slots=True)
+class _Watcher:
+    kind: Kind
+    namespace: str | None
+    queue: asyncio.Queue[WatchEvent]
+
+    def wants(self, ref: ObjectRef) -> bool:
+        return ref.kind == self.kind and (self.namespace is None or ref.namespace == self.namespace)
+
+
+class InMemoryCluster:
+    """A deep-copying dict store with the API server's versioning, patch and watch semantics.
+
+    ``now`` supplies timestamps (``creationTimestamp``, Deployment condition times); it defaults
+    to a fixed instant so runs are reproducible. ``calls`` counts requests per verb: ``get``,
+    ``list``, ``create``, ``patch``, ``patch_status``, ``delete``, ``watch`` (helpers such as
+    ``seed`` and ``peek`` are not counted).
+    """
+
+    def __init__(self, *, now: Callable[[], datetime] | None = None) -> None:
+        self._now = now or _fixed_epoch
+        self._objects: dict[ObjectRef, Body] = {}
+        self._order: dict[ObjectRef, int] = {}
+        self._version = 0
+        self._serial = 0
+        self._holds: dict[ObjectRef, Body] = {}
+        self._watchers: builtins.list[_Watcher] = []
+        self.calls: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ the Cluster protocol
+
+    async def get(self, ref: ObjectRef) -> Body | None:
+        self.calls["get"] += 1
+        found = self._objects.get(ref)
+        return copy.deepcopy(found) if found is not None else None
+
+    async def list(
+        self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None
+    ) -> builtins.list[Body]:
+        self.calls["list"] += 1
+        refs = sorted(
+            (
+                r
+                for r in self._objects
+                if r.kind == kind and (namespace is None or r.namespace == namespace)
+            ),
+            key=lambda r: (r.namespace, r.name),
+        )
+        return [
+            copy.deepcopy(self._objects[r])
+            for r in refs
+            if labels is None or _labels_match(self._objects[r], labels)
+        ]
+
+    async def create(self, body: Body) -> Body:
+        self.calls["create"] += 1
+        stored = self._prepare_new(body)
+        ref = self._ref_of(stored)
+        if ref in self._objects:
+            raise Conflict(f'{_resource(ref.kind)} "{ref.name}" already exists')
+        if ref.kind not in _NO_STATUS_SUBRESOURCE:
+            # NB: the API server drops status on create for kinds with a status subresource.
+            stored.pop("status", None)
+        self._commit(ref, stored, "ADDED")
+        created = copy.deepcopy(stored)
+        if ref.kind == DEPLOYMENT:
+            self._run_deployment_controller(ref)
+        return created
+
+    async def patch(
+        self,
+        ref: ObjectRef,
+        patch: Body,
+        *,
+        status: bool = False,
+        expect_version: str | None = None,
+    ) -> Body:
+        self.calls["patch_status" if status else "patch"] += 1
+        current = self._objects.get(ref)
+        if current is None:
+            raise NotFound(f'{_resource(ref.kind)} "{ref.name}" not found in {ref.namespace}')
+        if status and ref.kind in _NO_STATUS_SUBRESOURCE:
+            raise NotFound(f"{_resource(ref.kind)} have no status subresource")
+        patch = copy.deepcopy(patch)
+        meta_patch = patch.get("metadata")
+        body_version = None
+        if isinstance(meta_patch, dict):
+            body_version = meta_patch.pop("resourceVersion", None)
+        have = current["metadata"]["resourceVersion"]
+        for wanted in (expect_version, body_version):
+            if wanted is not None and str(wanted) != have:
+                raise Conflict(
+                    f'Operation cannot be fulfilled on {_resource(ref.kind)} "{ref.name}": the '
+                    "object has been modified; please apply your changes to the latest version "
+                    "and try again"
+                )
+        if status:
+            updated = copy.deepcopy(current)
+            if "status" in patch:
+                merged = apply_merge_patch(current.get("status"), patch["status"])
+                if merged is None:
+                    updated.pop("status", None)
+                else:
+                    updated["status"] = merged
+        else:
+            if ref.kind not in _NO_STATUS_SUBRESOURCE:
+                patch.pop("status", None)
+            patch.pop("apiVersion", None)
+            patch.pop("kind", None)
+            updated = apply_merge_patch(current, patch)
+            # Whatever the patch said, the server-owned metadata stays the server's.
+            meta = updated.get("metadata")
+            if not isinstance(meta, dict):
+                meta = updated["metadata"] = {}
+            for key in _SERVER_METADATA:
+                if key in current["metadata"]:
+                    meta[key] = current["metadata"][key]
+        if updated == current:
+            return copy.deepcopy(current)
+        if not status and _spec_part(updated) != _spec_part(current):
+            updated["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+        self._commit(ref, updated, "MODIFIED")
+        result = copy.deepcopy(updated)
+        if not status and ref.kind == DEPLOYMENT:
+            self._run_deployment_controller(ref)
+        return result
+
+    async def delete(self, ref: ObjectRef) -> None:
+        self.calls["delete"] += 1
+        body = self._objects.pop(ref, None)
+        self._order.pop(ref, None)
+        if body is None:
+            return
+        self._version += 1
+        body["metadata"]["resourceVersion"] = str(self._version)
+        self._notify(ref, "DELETED", body)
+
+    async def watch(self, kind: Kind, namespace: str | None) -> AsyncIterator[WatchEvent]:
+        self.calls["watch"] += 1
+        queue: asyncio.Queue[WatchEvent] = asyncio.Queue()
+        watcher = _Watcher(kind, namespace, queue)
+        # Snapshot and registration happen in the same synchronous step, so no event can fall
+        # between the initial ADDED list and the live stream.
+        current = [
+            WatchEvent("ADDED", copy.deepcopy(self._objects[r]))
+            for r in sorted(self._objects, key=lambda r: self._order[r])
+            if watcher.wants(r)
+        ]
+        self._watchers.append(watcher)
+        try:
+            for event in current:
+                yield event
+            while True:
+                yield await queue.get()
+        finally:
+            self._watchers.remove(watcher)
+
+    # ------------------------------------------------------------------ helpers off the protocol
+
+    def seed(self, *bodies: Body) -> None:
+        """Store objects as they would exist in a cluster (create or replace, status kept).
+
+        A seeded Deployment without a status gets one from the simulated controller (ready,
+        unless held). Not counted in ``calls``.
+        """
+        for body in bodies:
+            stored = self._prepare_new(body)
+            ref = self._ref_of(stored)
+            if "generation" in (body.get("metadata") or {}):
+                stored["metadata"]["generation"] = body["metadata"]["generation"]
+            existed = ref in self._objects
+            self._commit(ref, stored, "MODIFIED" if existed else "ADDED")
+            if ref.kind == DEPLOYMENT and "status" not in body:
+                self._run_deployment_controller(ref)
+
+    def peek(self, ref: ObjectRef) -> Body | None:
+        """A copy of the stored object (or None) without counting a request."""
+        found = self._objects.get(ref)
+        return copy.deepcopy(found) if found is not None else None
+
+    def hold_readiness(self, ref: ObjectRef, status_body: Body) -> None:
+        """Pin a Deployment's status to ``status_body`` (e.g. ProgressDeadlineExceeded).
+
+        The simulated controller leaves a held Deployment alone until ``release``. A hold may be
+        placed before the Deployment exists; it applies when the Deployment is created.
+        """
+        if ref.kind != DEPLOYMENT:
+            raise ValueError(f"readiness can only be held for Deployments, not {ref.kind.kind}")
+        self._holds[ref] = copy.deepcopy(status_body)
+        if ref in self._objects:
+            self._run_deployment_controller(ref)
+
+    def release(self, ref: ObjectRef) -> None:
+        """Drop a hold; the Deployment becomes ready at once (if it exists)."""
+        self._holds.pop(ref, None)
+        if ref in self._objects:
+            self._run_deployment_controller(ref)
+
+    def events_for(self, namespace: str, name: str) -> builtins.list[Body]:
+        """Event bodies whose involvedObject is ``namespace/name``, oldest first."""
+        found = []
+        for ref in sorted(self._objects, key=lambda r: self._order[r]):
+            if ref.kind != EVENT:
+                continue
+            body = self._objects[ref]
+            involved = body.get("involvedObject") or {}
+            if involved.get("name") == name and involved.get("namespace", ref.namespace) == (
+                namespace
+            ):
+                found.append(copy.deepcopy(body))
+        return found
+
+    # ------------------------------------------------------------------ internals
+
+    def _ref_of(self, body: Mapping[str, Any]) -> ObjectRef:
+        if not (body.get("metadata") or {}).get("name"):
+            raise ValueError("metadata.name (or metadata.generateName) is required")
+        try:
+            return ObjectRef.of(body)
+        except KeyError as exc:
+            raise ValueError(f"unknown kind {exc.args[0]}; see KNOWN_KINDS") from None
+
+    def _prepare_new(self, body: Body) -> Body:
+        stored = copy.deepcopy(body)
+        meta = stored.get("metadata")
+        if not isinstance(meta, dict):
+            meta = stored["metadata"] = {}
+        if "name" not in meta and meta.get("generateName"):
+            meta["name"] = f"{meta['generateName']}{self._suffix()}"
+        meta.setdefault("namespace", "default")
+        self._serial += 1
+        meta["uid"] = str(uuid.UUID(int=self._serial))
+        meta["creationTimestamp"] = rfc3339(self._now())
+        meta["generation"] = 1
+        meta.pop("resourceVersion", None)
+        return stored
+
+    def _suffix(self) -> str:
+        # Deterministic stand-in for the server's random 5-character generateName suffix.
+        n, out = self._serial + 1, ""
+        for _ in range(5):
+            n, digit = divmod(n * 7919 + 13, len(_NAME_ALPHABET))
+            out += _NAME_ALPHABET[digit]
+        return out
+
+    def _commit(
+        self, ref: ObjectRef, body: Body, event: Literal["ADDED", "MODIFIED", "DELETED"]
+    ) -> None:
+        self._version += 1
+        body["metadata"]["resourceVersion"] = str(self._version)
+        if ref not in self._objects:
+            self._order[ref] = self._version
+        self._objects[ref] = body
+        self._notify(ref, event, body)
+
+    def _notify(
+        self, ref: ObjectRef, event: Literal["ADDED", "MODIFIED", "DELETED"], body: Body
+    ) -> None:
+        for watcher in self._watchers:
+            if watcher.wants(ref):
+                watcher.queue.put_nowait(WatchEvent(event, copy.deepcopy(body)))
+
+    def _run_deployment_controller(self, ref: ObjectRef) -> None:
+        body = self._objects[ref]
+        held = self._holds.get(ref)
+        desired = (
+            copy.deepcopy(held)
+            if held is not None
+            else _ready_status(body, body.get("status") or {}, rfc3339(self._now()))
+        )
+        if desired == body.get("status"):
+            return
+        updated = copy.deepcopy(body)
+        updated["status"] = desired
+        self._commit(ref, updated, "MODIFIED")
+
+
+def _ready_status(body: Mapping[str, Any], previous: Mapping[str, Any], stamp: str) -> Body:
+    """What the Deployment controller reports once a rollout has fully completed."""
+    spec = body.get("spec") or {}
+    replicas = int(spec.get("replicas", 1))
+    name = body["metadata"]["name"]
+    return {
+        "observedGeneration": body["metadata"].get("generation", 1),
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+        "conditions": [
+            _condition(
+                previous,
+                "Available",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                stamp,
+            ),
+            _condition(
+                previous,
+                "Progressing",
+                "NewReplicaSetAvailable",
+                f'Deployment "{name}" has successfully progressed.',
+                stamp,
+            ),
+        ],
+    }
+
+
+def _condition(
+    previous: Mapping[str, Any], kind: str, reason: str, message: str, stamp: str
+) -> Body:
+    # Keep the old timestamps when nothing changed, so a no-op spec write stays a no-op.
+    for old in previous.get("conditions") or ():
+        if (
+            old.get("type") == kind
+            and old.get("status") == "True"
+            and old.get("reason") == reason
+            and old.get("message") == message
+        ):
+            return dict(old)
+    return {
+        "type": kind,
+        "status": "True",
+        "reason": reason,
+        "message": message,
+        "lastUpdateTime": stamp,
+        "lastTransitionTime": stamp,
+    }

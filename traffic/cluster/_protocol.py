@@ -1,0 +1,139 @@
+"""The Cluster seam: the few Kubernetes API operations the engine needs, on plain JSON bodies.
+
+Implementations: ``InMemoryCluster`` (simulate and most tests) and, later, ``KubeCluster`` over
+kubernetes-asyncio (the only module allowed to import it). Bodies are JSON-compatible dicts exactly
+as the API server would return them; typed models exist only after ``config`` parses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Body = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+DEPLOYMENT = Kind("apps", "v1", "deployments", "Deployment")
+SERVICE = Kind("", "v1", "services", "Service")
+CONFIGMAP = Kind("", "v1", "configmaps", "ConfigMap")
+SECRET = Kind("", "v1", "secrets", "Secret")
+EVENT = Kind("", "v1", "events", "Event")
+HPA = Kind("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
+INGRESS = Kind("networking.k8s.io", "v1", "ingresses", "Ingress")
+LEASE = Kind("coordination.k8s.io", "v1", "leases", "Lease")
+CANARY = Kind("flagger.app", "v1beta1", "canaries", "Canary")
+METRIC_TEMPLATE = Kind("flagger.app", "v1beta1", "metrictemplates", "MetricTemplate")
+ALERT_PROVIDER = Kind("flagger.app", "v1beta1", "alertproviders", "AlertProvider")
+VIRTUAL_SERVICE = Kind("networking.istio.io", "v1beta1", "virtualservices", "VirtualService")
+DESTINATION_RULE = Kind("networking.istio.io", "v1beta1", "destinationrules", "DestinationRule")
+HTTP_ROUTE = Kind("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
+HTTP_ROUTE_V1BETA1 = Kind("gateway.networking.k8s.io", "v1beta1", "httproutes", "HTTPRoute")
+
+KNOWN_KINDS: tuple[Kind, ...] = (
+    DEPLOYMENT,
+    SERVICE,
+    CONFIGMAP,
+    SECRET,
+    EVENT,
+    HPA,
+    INGRESS,
+    LEASE,
+    CANARY,
+    METRIC_TEMPLATE,
+    ALERT_PROVIDER,
+    VIRTUAL_SERVICE,
+    DESTINATION_RULE,
+    HTTP_ROUTE,
+    HTTP_ROUTE_V1BETA1,
+)
+
+
+def kind_of(body: Mapping[str, Any]) -> Kind:
+    """The Kind of a body from its apiVersion and kind; KeyError if unknown."""
+    api, kind = body.get("apiVersion", ""), body.get("kind", "")
+    for k in KNOWN_KINDS:
+        if k.api_version == api and k.kind == kind:
+            return k
+    raise KeyError(f"{api}/{kind}")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    kind: Kind
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> ObjectRef:
+        meta = body.get("metadata") or {}
+        return cls(kind_of(body), str(meta.get("namespace", "default")), str(meta["name"]))
+
+    def __str__(self) -> str:
+        return f"{self.kind.kind}/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    type: Literal["ADDED", "MODIFIED", "DELETED"]
+    body: Body
+
+
+class Cluster(Protocol):
+    """Kubernetes API operations on JSON bodies.
+
+    Errors: ``NotFound`` (object missing on patch), ``Conflict`` (stale resourceVersion, or
+    create of an existing object), ``ClusterUnavailable`` (transport, 5xx, 429). All derive
+    from ClusterError.
+    """
+
+    async def get(self, ref: ObjectRef) -> Body | None:
+        """The object, or None when it does not exist."""
+        ...
+
+    async def list(
+        self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None
+    ) -> list[Body]:
+        """Objects of a kind in a namespace (None: all namespaces), filtered by equality labels."""
+        ...
+
+    async def create(self, body: Body) -> Body:
+        """Create an object; Conflict if it exists.
+
+        Returns the stored body (with resourceVersion)."""
+        ...
+
+    async def patch(
+        self,
+        ref: ObjectRef,
+        patch: Body,
+        *,
+        status: bool = False,
+        expect_version: str | None = None,
+    ) -> Body:
+        """JSON merge patch (RFC 7386).
+
+        ``status=True`` writes only the status subresource (and a non-status write ignores
+        ``status``). ``expect_version`` is a resourceVersion precondition."""
+        ...
+
+    async def delete(self, ref: ObjectRef) -> None:
+        """Delete; a missing object is not an error."""
+        ...
+
+    def watch(self, kind: Kind, namespace: str | None) -> AsyncIterator[WatchEvent]:
+        """Events for a kind from now on (current objects first as ADDED)."""
+        ...
