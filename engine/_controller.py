@@ -1,0 +1,172 @@
+"""The controller: one task per Canary, each ticking on its own analysis interval.
+
+It watches Canaries (per namespace, or cluster-wide), keeps one ``CanaryDriver`` task per object,
+and stops a task when its Canary is deleted or leaves the label selector. A task that crashes is
+logged with its traceback and restarted with exponential backoff; it never stops the others.
+Ticks are jittered so thousands of canaries with the same interval do not all fire at once.
+Canaries whose ticks land in the same moment are still scored together: ``BatchingAnalyzer``
+collects every canary's checks for a short window and scores them in one evaluator pass (and, with
+a grouping MetricSource, one query per query shape).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from analysis import CheckResult, MetricQuery, MetricSource, analyze_batches
+from config import SpecError, parse_canary
+from engine._clock import Clock
+from engine._loop import CanaryDriver, EngineDeps
+from engine._metrics import MetricsRecorder
+from traffic import CANARY, ObjectRef, WatchEvent
+
+log = structlog.get_logger("canary-engine")
+
+
+@dataclass(slots=True)
+class _Pending:
+    queries: Sequence[MetricQuery]
+    future: asyncio.Future[list[CheckResult]]
+
+
+class BatchingAnalyzer:
+    """Scores checks of all canaries that ask within ``window`` seconds in one evaluator pass."""
+
+    def __init__(self, source: MetricSource, clock: Clock, *, window: float = 0.05) -> None:
+        self._source = source
+        self._clock = clock
+        self._window = window
+        self._pending: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.batches = 0  # how many evaluator passes ran (for tests and benchmarks)
+
+    async def __call__(self, queries: Sequence[MetricQuery]) -> list[CheckResult]:
+        future: asyncio.Future[list[CheckResult]] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(queries, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = self._clock.spawn(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        await self._clock.sleep(self._window)
+        batch, self._pending = self._pending, []
+        self.batches += 1
+        try:
+            results = await analyze_batches(self._source, [p.queries for p in batch])
+        except Exception as exc:
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(exc)
+            return
+        for p, result in zip(batch, results, strict=True):
+            if not p.future.done():
+                p.future.set_result(result)
+
+
+@dataclass(slots=True, kw_only=True)
+class ControllerOptions:
+    namespaces: Sequence[str] = ()
+    selector: Mapping[str, str] = field(default_factory=dict)
+    jitter: float = 0.1  # fraction of the interval
+    max_backoff: float = 300.0
+
+
+class Controller:
+    def __init__(
+        self,
+        deps: EngineDeps,
+        options: ControllerOptions | None = None,
+        *,
+        metrics: MetricsRecorder | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._deps = deps
+        self._options = options or ControllerOptions()
+        self._metrics = metrics
+        self._rng = rng or random.Random()
+        self._tasks: dict[ObjectRef, asyncio.Task[None]] = {}
+        self._known: dict[ObjectRef, dict[str, object]] = {}
+        self.ready = asyncio.Event()
+
+    @property
+    def running(self) -> set[ObjectRef]:
+        return {ref for ref, task in self._tasks.items() if not task.done()}
+
+    async def run(self) -> None:
+        """Watch and drive canaries until cancelled; cancelling stops every canary task."""
+        namespaces: Sequence[str | None] = list(self._options.namespaces) or [None]
+        try:
+            async with asyncio.TaskGroup() as group:
+                for ns in namespaces:
+                    group.create_task(self._watch(ns))
+        finally:
+            await self._stop_all()
+
+    async def _watch(self, namespace: str | None) -> None:
+        async for event in self._deps.cluster.watch(CANARY, namespace):
+            self._handle(event)
+            self.ready.set()
+
+    def _handle(self, event: WatchEvent) -> None:
+        meta = event.body.get("metadata") or {}
+        ref = ObjectRef(CANARY, str(meta.get("namespace", "default")), str(meta.get("name")))
+        labels = meta.get("labels") or {}
+        selected = all(labels.get(k) == v for k, v in self._options.selector.items())
+        if event.type == "DELETED" or not selected:
+            self._known.pop(ref, None)
+            task = self._tasks.pop(ref, None)
+            if task is not None:
+                task.cancel()
+                log.info("canary_forgotten", canary=f"{ref.namespace}/{ref.name}")
+        else:
+            self._known[ref] = event.body
+            task = self._tasks.get(ref)
+            if task is None or task.done():
+                self._tasks[ref] = asyncio.ensure_future(self._drive(ref))
+        self._update_totals()
+
+    def _update_totals(self) -> None:
+        if self._metrics is None:
+            return
+        parsed = []
+        for body in self._known.values():
+            try:
+                parsed.append(parse_canary(dict(body)))
+            except SpecError:
+                continue
+        self._metrics.set_totals(parsed)
+
+    async def _drive(self, ref: ObjectRef) -> None:
+        """One canary's life: tick, sleep a jittered interval, repeat; restart with backoff on a
+        crash. Flagger runs the first tick immediately when a canary is scheduled; so do we."""
+        clock = self._deps.clock
+        backoff = 1.0
+        with structlog.contextvars.bound_contextvars(canary=f"{ref.namespace}/{ref.name}"):
+            while True:
+                driver = CanaryDriver(self._deps, ref.namespace, ref.name)
+                try:
+                    while True:
+                        report = await driver.tick()
+                        backoff = 1.0
+                        if report.status is None and report.error and "not found" in report.error:
+                            return
+                        spread = self._options.jitter * report.interval
+                        await clock.sleep(report.interval + self._rng.uniform(-spread, spread))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("canary_task_crashed", retry_in=backoff)
+                    await clock.sleep(backoff)
+                    backoff = min(backoff * 2, self._options.max_backoff)
+
+    async def _stop_all(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

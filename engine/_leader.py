@@ -1,0 +1,137 @@
+"""Leader election on a ``coordination.k8s.io/v1`` Lease, so several replicas can run safely.
+
+Only the holder acts. The algorithm is client-go's: a candidate takes the Lease when it does not
+exist or when its record has not changed for ``lease_duration`` *by the candidate's own clock*
+(robust to clock skew between nodes); the holder renews every ``retry_period`` and gives up if it
+could not renew within ``renew_deadline``. Every write carries the resourceVersion it read, so two
+candidates can never both win. Losing leadership cancels the work (Flagger exits the process; the
+caller decides).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from config import CanaryEngineError
+from engine._clock import Clock
+from traffic import LEASE, Cluster, Conflict, ObjectRef
+
+log = structlog.get_logger("canary-engine")
+
+
+class LostLeadership(CanaryEngineError):
+    """The lease could not be renewed in time; the work was stopped."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseConfig:
+    namespace: str
+    name: str = "canary-engine-leader-election"
+    identity: str
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.lease_duration > self.renew_deadline > 1.2 * self.retry_period:
+            raise ValueError(
+                "leader election needs lease_duration > renew_deadline > 1.2 × retry_period"
+            )
+
+
+class LeaderElector:
+    def __init__(self, cluster: Cluster, clock: Clock, config: LeaseConfig) -> None:
+        self._cluster = cluster
+        self._clock = clock
+        self._config = config
+        self._ref = ObjectRef(LEASE, config.namespace, config.name)
+        self._observed: tuple[str, float] | None = None  # (record fingerprint, when first seen)
+        self.is_leader = False
+
+    async def run(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Wait until elected, then run ``work`` while renewing; raise LostLeadership on loss."""
+        while not await self.try_acquire_or_renew():
+            await self._clock.sleep(self._config.retry_period)
+        log.info("leader_elected", identity=self._config.identity, lease=str(self._ref))
+        self.is_leader = True
+        work_task: asyncio.Task[None] = self._clock.spawn(work())
+        try:
+            last_renew = self._clock.now()
+            while not work_task.done():
+                # Sleep on the clock (not asyncio.wait with a timeout) so virtual time works;
+                # a finished work task is noticed within one retry period.
+                await self._clock.sleep(self._config.retry_period)
+                if work_task.done():
+                    break
+                if await self.try_acquire_or_renew():
+                    last_renew = self._clock.now()
+                elif self._clock.now() - last_renew > self._config.renew_deadline:
+                    raise LostLeadership(f"could not renew lease {self._ref} in time")
+            await work_task
+        finally:
+            self.is_leader = False
+            if not work_task.done():
+                work_task.cancel()
+                await asyncio.gather(work_task, return_exceptions=True)
+
+    async def try_acquire_or_renew(self) -> bool:
+        """One attempt; True when we hold the lease afterwards."""
+        cfg = self._config
+        now_text = self._clock.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            lease = await self._cluster.get(self._ref)
+            if lease is None:
+                await self._cluster.create(self._new_lease(now_text))
+                return True
+            spec: dict[str, Any] = lease.get("spec") or {}
+            holder = spec.get("holderIdentity")
+            version = (lease.get("metadata") or {}).get("resourceVersion")
+            if holder != cfg.identity and not self._expired(spec):
+                return False
+            patch: dict[str, Any] = {
+                "spec": {"renewTime": now_text, "holderIdentity": cfg.identity}
+            }
+            if holder != cfg.identity:
+                patch["spec"].update(
+                    acquireTime=now_text,
+                    leaseDurationSeconds=int(cfg.lease_duration),
+                    leaseTransitions=int(spec.get("leaseTransitions") or 0) + 1,
+                )
+            await self._cluster.patch(self._ref, patch, expect_version=version)
+            return True
+        except Conflict:
+            return False  # someone else wrote first; look again next period
+        except CanaryEngineError as exc:
+            log.warning("lease_unavailable", error=str(exc))
+            return False
+
+    def _expired(self, spec: dict[str, Any]) -> bool:
+        fingerprint = (
+            f"{spec.get('holderIdentity')}|{spec.get('renewTime')}|{spec.get('leaseTransitions')}"
+        )
+        now = self._clock.now()
+        if self._observed is None or self._observed[0] != fingerprint:
+            self._observed = (fingerprint, now)
+            return not spec.get("holderIdentity")
+        duration = float(spec.get("leaseDurationSeconds") or self._config.lease_duration)
+        return now - self._observed[1] > duration
+
+    def _new_lease(self, now_text: str) -> dict[str, Any]:
+        cfg = self._config
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": cfg.name, "namespace": cfg.namespace},
+            "spec": {
+                "holderIdentity": cfg.identity,
+                "leaseDurationSeconds": int(cfg.lease_duration),
+                "acquireTime": now_text,
+                "renewTime": now_text,
+                "leaseTransitions": 0,
+            },
+        }

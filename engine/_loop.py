@@ -1,0 +1,483 @@
+"""The thin async driver around ``decide``: observe, decide, act, persist — one tick at a time.
+
+``CanaryDriver.tick()`` re-reads the Canary, gathers what ``decide`` asks for (reconciling routing
+objects and the primary, reading revision / readiness / routes, calling webhooks, running metric
+analysis), carries out the effects in order and writes the status through the status subresource.
+All state that must survive a restart is in that status; the driver keeps none between ticks.
+
+Failure policy: an error while reconciling or acting is reported as a Warning event on the Canary;
+ends the tick without writing status, so the next tick retries from the same persisted state; it is
+never counted as a failed check (flagger-behaviour §2.9).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from analysis import (
+    CheckResult,
+    HookOutcome,
+    MetricQuery,
+    MetricSource,
+    WebhookCaller,
+    analyze,
+    plan_checks,
+    webhook_payload,
+)
+from config import (
+    Canary,
+    CanaryEngineError,
+    CanaryStatus,
+    HookType,
+    MetricTemplate,
+    Phase,
+    SpecError,
+    parse_canary,
+    parse_metric_template,
+)
+from engine._clock import Clock
+from engine._effects import (
+    Alert,
+    CountOutcome,
+    Decision,
+    Event,
+    Need,
+    Observation,
+    Promote,
+    RunPostRolloutHooks,
+    ScaleFromZero,
+    ScaleToZero,
+    SetRoutes,
+)
+from engine._machine import decide
+from traffic import (
+    CANARY,
+    METRIC_TEMPLATE,
+    Cluster,
+    Conflict,
+    ObjectRef,
+    Router,
+    Routes,
+    Workload,
+)
+
+log = structlog.get_logger("canary-engine")
+
+#: How many times a status write is retried after a resourceVersion conflict.
+_STATUS_RETRIES = 3
+#: Condition type written on a Canary whose spec is invalid (Flagger only has "Promoted").
+INVALID_CONDITION = "Validated"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Controller-wide defaults (Flagger's flags)."""
+
+    mesh_provider: str = "kubernetes"
+    metrics_server: str = "http://prometheus:9090"
+    event_source: str = "flagger"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineDeps:
+    """The seams a driver works through; built only by the CLI and simulate (no globals)."""
+
+    cluster: Cluster
+    clock: Clock
+    workload: Workload
+    router_for: Callable[[str], Router]
+    metrics: MetricSource
+    webhooks: WebhookCaller
+    settings: Settings = field(default_factory=Settings)
+    #: Availability check of a canary's metric providers ("" when fine), for the Initializing phase.
+    provider_check: Callable[[Canary], Awaitable[str]] | None = None
+    #: Receives alerts (notifiers); simulate collects them.
+    on_alert: Callable[[Canary, Alert], Awaitable[None]] | None = None
+    #: Receives promotion/rollback counts (Prometheus metrics recorder).
+    on_outcome: Callable[[Canary, CountOutcome], None] | None = None
+    #: Call ``type: event`` webhooks for every event, as Flagger does.
+    event_webhooks: bool = True
+    #: Scores a canary's checks; the controller passes a batcher so all canaries due at the same
+    #: moment are scored in one evaluator pass. None: ``analyze(metrics, queries)`` directly.
+    analyzer: Callable[[Sequence[MetricQuery]], Awaitable[list[CheckResult]]] | None = None
+    #: Called after every tick of a parsed Canary (Prometheus metrics, logs).
+    on_tick: Callable[[Canary, TickReport], None] | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class TickReport:
+    """What one tick did, for simulate's timeline, logs and tests."""
+
+    t: float
+    status: CanaryStatus | None = None
+    routes: Routes | None = None
+    checks: tuple[CheckResult, ...] = ()
+    events: list[Event] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    hook_calls: list[HookOutcome] = field(default_factory=list)
+    error: str | None = None
+    interval: float = 60.0
+    #: Seconds the tick took (clock time), for flagger_canary_duration_seconds.
+    duration: float = 0.0
+
+
+class _AbortTick(Exception):
+    pass
+
+
+class CanaryDriver:
+    """Drives one Canary (identified by namespace/name) one tick at a time."""
+
+    def __init__(self, deps: EngineDeps, namespace: str, name: str) -> None:
+        self._deps = deps
+        self._ref = ObjectRef(CANARY, namespace, name)
+
+    @property
+    def ref(self) -> ObjectRef:
+        return self._ref
+
+    async def tick(self) -> TickReport:
+        deps = self._deps
+        report = TickReport(t=deps.clock.now())
+        body = await deps.cluster.get(self._ref)
+        if body is None:
+            report.error = f"canary {self._ref.namespace}/{self._ref.name} not found"
+            return report
+        try:
+            canary = parse_canary(body)
+        except SpecError as exc:
+            report.error = exc.render()
+            await self._report_invalid(body, exc, report)
+            return report
+        report.interval = canary.spec.effective_analysis.interval_seconds
+        persisted = CanaryStatus.from_body(body.get("status"))
+        # A spec that was invalid and is now fixed: drop the Validated=False condition.
+        status = persisted.replace(
+            conditions=tuple(c for c in persisted.conditions if c.type != INVALID_CONDITION)
+        )
+        provider = canary.spec.provider or deps.settings.mesh_provider
+        with structlog.contextvars.bound_contextvars(canary=canary.ref, phase=status.phase.value):
+            try:
+                decision = await self._decide(canary, status, provider, report)
+                await self._act(body, canary, decision, provider, report)
+                report.status = await self._persist(body, persisted, decision.status)
+            except _AbortTick as exc:
+                report.error = str(exc)
+                await self._emit(body, canary, report, Event("Warning", str(exc)))
+                report.status = status
+            if report.status is not None and report.status.phase is not Phase.NONE:
+                try:
+                    report.routes = await deps.router_for(provider).get_routes(canary)
+                except CanaryEngineError:
+                    report.routes = None
+            report.duration = deps.clock.now() - report.t
+            if deps.on_tick is not None:
+                deps.on_tick(canary, report)
+            log.info(
+                "tick_completed",
+                phase=(report.status or status).phase.value,
+                canary_weight=(report.status or status).canary_weight,
+                failed_checks=(report.status or status).failed_checks,
+                checks=len(report.checks),
+                events=len(report.events),
+            )
+        return report
+
+    # -- observe and decide ----------------------------------------------------------------
+
+    async def _decide(
+        self, canary: Canary, status: CanaryStatus, provider: str, report: TickReport
+    ) -> Decision:
+        obs = Observation()
+        for _ in range(32):  # each Need is satisfied once; the bound guards against a loop bug
+            result = decide(canary, status, obs, now=self._deps.clock.utcnow(), provider=provider)
+            if isinstance(result, Decision):
+                return result
+            obs = await self._gather(result, canary, status, obs, provider, report)
+        raise _AbortTick("internal error: the decision did not converge")
+
+    async def _gather(
+        self,
+        need: Need,
+        canary: Canary,
+        status: CanaryStatus,
+        obs: Observation,
+        provider: str,
+        report: TickReport,
+    ) -> Observation:
+        deps = self._deps
+        fields: dict[str, Any] = {}
+        try:
+            if need.reconcile:
+                router = deps.router_for(provider)
+                await router.initialize(canary)
+                await deps.workload.initialize(canary)
+                await router.reconcile(canary)
+                now = deps.clock.utcnow()
+                fields.update(
+                    reconciled=True,
+                    revision=await deps.workload.revision(canary),
+                    primary=await deps.workload.readiness(canary, primary=True, now=now),
+                    canary=await deps.workload.readiness(canary, primary=False, now=now),
+                    routes=await router.get_routes(canary),
+                )
+            if need.hooks is not None:
+                outcomes = await self._call_hooks(canary, status, need.hooks, need.hook_phase)
+                report.hook_calls.extend(outcomes)
+                fields["hooks"] = {**obs.hooks, need.hooks: tuple(outcomes)}
+            if need.analysis:
+                results = await self._analyze(canary, provider)
+                report.checks = tuple(results)
+                fields["analysis"] = tuple(results)
+            if need.provider_check:
+                check = deps.provider_check
+                fields.update(
+                    provider_checked=True, provider_error=await check(canary) if check else ""
+                )
+        except CanaryEngineError as exc:
+            raise _AbortTick(str(exc)) from exc
+        return _replace(obs, **fields)
+
+    async def _call_hooks(
+        self, canary: Canary, status: CanaryStatus, hook_type: HookType, phase: Phase
+    ) -> list[HookOutcome]:
+        """Call the hooks of one type in spec order. All stop at the first failure, except
+        rollback hooks, which stop at the first success (a rollback request)."""
+        outcomes: list[HookOutcome] = []
+        payload_base = (
+            canary.metadata.name,
+            canary.metadata.namespace,
+            phase.value,
+            _checksum(status),
+        )
+        for hook in canary.spec.effective_analysis.hooks(hook_type):
+            payload = webhook_payload(*payload_base, hook.metadata or {})
+            outcome = await self._deps.webhooks.call(hook, payload)
+            outcomes.append(outcome)
+            if outcome.ok == (hook_type is HookType.ROLLBACK):
+                break
+        return outcomes
+
+    async def _analyze(self, canary: Canary, provider: str) -> list[CheckResult]:
+        templates: dict[tuple[str, str], MetricTemplate] = {}
+        for metric in canary.spec.effective_analysis.metrics:
+            if metric.template_ref is None:
+                continue
+            ns = metric.template_ref.namespace or canary.metadata.namespace
+            key = (ns, metric.template_ref.name)
+            if key in templates:
+                continue
+            body = await self._deps.cluster.get(ObjectRef(METRIC_TEMPLATE, ns, key[1]))
+            if body is not None:
+                try:
+                    templates[key] = parse_metric_template(body)
+                except SpecError:
+                    pass  # reported by plan_checks as a missing/invalid template check failure
+        server = canary.spec.metrics_server or self._deps.settings.metrics_server
+        queries = plan_checks(canary, templates, provider=provider, default_server=server)
+        if self._deps.analyzer is not None:
+            return await self._deps.analyzer(queries)
+        return await analyze(self._deps.metrics, queries)
+
+    async def _report_invalid(
+        self, body: dict[str, Any], exc: SpecError, report: TickReport
+    ) -> None:
+        """A malformed Canary gets a Warning event and a ``Validated=False`` condition, once per
+        distinct problem, and is not driven; other canaries are unaffected."""
+        message = exc.render()
+        status = body.get("status") or {}
+        conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+        current = next((c for c in conditions if c.get("type") == INVALID_CONDITION), None)
+        if current is not None and current.get("message") == message:
+            return
+        now = self._deps.clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        condition = {
+            "type": INVALID_CONDITION,
+            "status": "False",
+            "reason": "InvalidSpec",
+            "message": message,
+            "lastUpdateTime": now,
+            "lastTransitionTime": now,
+        }
+        others = [c for c in conditions if c.get("type") != INVALID_CONDITION]
+        await self._emit(body, None, report, Event("Warning", f"Invalid canary spec: {message}"))
+        try:
+            await self._deps.cluster.patch(
+                self._ref, {"status": {"conditions": [*others, condition]}}, status=True
+            )
+        except CanaryEngineError as err:
+            log.warning("status_not_written", error=str(err))
+
+    # -- act and persist -------------------------------------------------------------------
+
+    async def _act(
+        self,
+        body: dict[str, Any],
+        canary: Canary,
+        decision: Decision,
+        provider: str,
+        report: TickReport,
+    ) -> None:
+        deps = self._deps
+        router = deps.router_for(provider)
+        for effect in decision.effects:
+            try:
+                if isinstance(effect, Event):
+                    await self._emit(body, canary, report, effect)
+                elif isinstance(effect, Alert):
+                    report.alerts.append(effect)
+                    if deps.on_alert is not None:
+                        await deps.on_alert(canary, effect)
+                elif isinstance(effect, SetRoutes):
+                    await router.set_routes(canary, effect.weights)
+                elif isinstance(effect, Promote):
+                    await deps.workload.promote(canary)
+                elif isinstance(effect, ScaleToZero):
+                    await deps.workload.scale_to_zero(canary)
+                elif isinstance(effect, ScaleFromZero):
+                    await deps.workload.scale_from_zero(canary)
+                elif isinstance(effect, RunPostRolloutHooks):
+                    await self._post_rollout(body, canary, decision.status, effect.phase, report)
+                elif isinstance(effect, CountOutcome) and deps.on_outcome is not None:
+                    deps.on_outcome(canary, effect)
+            except CanaryEngineError as exc:
+                raise _AbortTick(str(exc)) from exc
+
+    async def _post_rollout(
+        self,
+        body: dict[str, Any],
+        canary: Canary,
+        status: CanaryStatus,
+        phase: Phase,
+        report: TickReport,
+    ) -> None:
+        outcomes = await self._call_hooks(canary, status, HookType.POST_ROLLOUT, phase)
+        report.hook_calls.extend(outcomes)
+        for outcome in outcomes:
+            if outcome.ok:
+                event = Event("Normal", f"Post-rollout check {outcome.hook.name} passed")
+            else:
+                event = Event(
+                    "Warning", f"Post-rollout hook {outcome.hook.name} failed {outcome.message}"
+                )
+            await self._emit(body, canary, report, event)
+
+    async def _emit(
+        self, body: dict[str, Any], canary: Canary | None, report: TickReport, event: Event
+    ) -> None:
+        """Record a Kubernetes Event on the Canary (reason Synced, as Flagger); call event hooks."""
+        deps = self._deps
+        report.events.append(event)
+        meta = body.get("metadata") or {}
+        when = deps.clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        log.log(
+            20 if event.type == "Normal" else 30,
+            "event_recorded",
+            type=event.type,
+            message=event.message,
+        )
+        # client-go style unique name: "<canary>.<16 hex>"
+        digest = hashlib.sha1(f"{when}{event.message}{len(report.events)}".encode()).hexdigest()
+        name = f"{meta.get('name', 'canary')}.{digest[:16]}"
+        try:
+            await deps.cluster.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {"name": name, "namespace": meta.get("namespace", "default")},
+                    "involvedObject": {
+                        "apiVersion": body.get("apiVersion", "flagger.app/v1beta1"),
+                        "kind": "Canary",
+                        "name": meta.get("name"),
+                        "namespace": meta.get("namespace"),
+                        "uid": meta.get("uid"),
+                        "resourceVersion": meta.get("resourceVersion"),
+                    },
+                    "reason": "Synced",
+                    "message": event.message,
+                    "type": event.type,
+                    "source": {"component": deps.settings.event_source},
+                    "firstTimestamp": when,
+                    "lastTimestamp": when,
+                    "count": 1,
+                }
+            )
+        except CanaryEngineError as exc:
+            log.warning("event_not_recorded", error=str(exc))
+        if canary is not None and deps.event_webhooks:
+            hooks = canary.spec.effective_analysis.hooks(HookType.EVENT)
+            status = CanaryStatus.from_body(body.get("status"))
+            for hook in hooks:
+                metadata = {
+                    "eventMessage": event.message,
+                    "eventType": event.type,
+                    "timestamp": str(int(deps.clock.utcnow().timestamp() * 1000)),
+                }
+                metadata.update(
+                    {k: v for k, v in (hook.metadata or {}).items() if k not in metadata}
+                )
+                payload = webhook_payload(
+                    canary.metadata.name,
+                    canary.metadata.namespace,
+                    status.phase.value,
+                    _checksum(status),
+                    metadata,
+                )
+                await deps.webhooks.call(hook, payload)
+
+    async def _persist(
+        self, body: dict[str, Any], old: CanaryStatus, new: CanaryStatus
+    ) -> CanaryStatus:
+        if new == old:
+            return new
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        for _ in range(_STATUS_RETRIES):
+            try:
+                await self._deps.cluster.patch(
+                    self._ref, {"status": new.to_body()}, status=True, expect_version=version
+                )
+                return new
+            except Conflict:
+                # Someone else wrote the Canary (a spec edit): our status is still the right one
+                # for the state we acted on: re-read the version and write again, as Flagger does.
+                fresh = await self._deps.cluster.get(self._ref)
+                if fresh is None:
+                    return new
+                version = (fresh.get("metadata") or {}).get("resourceVersion")
+        raise _AbortTick(f"status of {self._ref} could not be written: conflicting updates")
+
+
+def _replace(obs: Observation, **changes: Any) -> Observation:
+    return dataclasses.replace(obs, **changes)
+
+
+def _checksum(status: CanaryStatus) -> str:
+    """Flagger's webhook payload checksum: stable for the same (trackedConfigs, lastAppliedSpec)."""
+    blob = json.dumps([sorted((status.tracked_configs or {}).items()), status.last_applied_spec])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+async def run_canary_loop(
+    driver: CanaryDriver,
+    clock: Clock,
+    *,
+    until: Callable[[TickReport], bool],
+    on_tick: Callable[[TickReport], None] | None = None,
+) -> Sequence[TickReport]:
+    """Tick every analysis interval until ``until(report)`` is true; return the reports."""
+    reports: list[TickReport] = []
+    while True:
+        report = await driver.tick()
+        reports.append(report)
+        if on_tick is not None:
+            on_tick(report)
+        if until(report):
+            return reports
+        await clock.sleep(report.interval)

@@ -1,0 +1,616 @@
+"""The pure decision core: ``decide(canary, status, observation, now) -> Decision | Need``.
+
+One call is one tick of Flagger's ``advanceCanary`` (flagger-behaviour §2.4), without I/O: it reads
+the Canary, its persisted status and what the driver observed, and returns the next status plus the
+effects to carry out (routes, promotion, scaling, events, alerts, hooks), in order. When it needs an
+observation that has side effects or costs a query (webhooks, metric analysis), it returns ``Need``;
+the driver gathers exactly that and calls again. Tests call it directly with full observations.
+
+Deliberate differences from Flagger (flagger-behaviour §12) are marked with their quirk number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from analysis import CheckResult, HookOutcome
+from config import (
+    TOTAL_WEIGHT,
+    Canary,
+    CanaryStatus,
+    Condition,
+    HookType,
+    Phase,
+    Strategy,
+    promoted_condition_for,
+)
+from engine._effects import (
+    Alert,
+    CountOutcome,
+    Decision,
+    Effect,
+    Event,
+    Need,
+    Observation,
+    Promote,
+    RunPostRolloutHooks,
+    ScaleFromZero,
+    ScaleToZero,
+    SetRoutes,
+    Severity,
+)
+from traffic import Revision, Routes, Weights
+
+#: Phases in which failedChecks can trigger a rollback at the start of a tick.
+_ANALYSING = (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
+#: SetStatusPhase keeps weight and iterations only for these phases.
+_KEEP_COUNTERS = (Phase.PROGRESSING, Phase.WAITING, Phase.PROMOTING)
+
+
+class _NeedMore(Exception):
+    def __init__(self, need: Need) -> None:
+        self.need = need
+
+
+@dataclass(slots=True)
+class _Tick:
+    """Mutable scratchpad for one decide() call; frozen into a Decision at the end."""
+
+    canary: Canary
+    obs: Observation
+    now: str
+    provider: str
+    status: CanaryStatus
+    effects: list[Effect] = field(default_factory=list)
+
+    # -- naming helpers --------------------------------------------------------------------
+    @property
+    def ns(self) -> str:
+        return self.canary.metadata.namespace
+
+    @property
+    def cname(self) -> str:
+        return f"{self.canary.metadata.name}.{self.ns}"
+
+    @property
+    def tname(self) -> str:
+        return f"{self.canary.spec.target_ref.name}.{self.ns}"
+
+    @property
+    def target(self) -> str:
+        return self.canary.spec.target_ref.name
+
+    @property
+    def kind(self) -> str:
+        return self.canary.spec.target_ref.kind
+
+    # -- effects ---------------------------------------------------------------------------
+    def info(self, message: str) -> None:
+        self.effects.append(Event("Normal", message))
+
+    def warn(self, message: str) -> None:
+        self.effects.append(Event("Warning", message))
+
+    def alert(self, message: str, severity: Severity, *, metadata: bool = False) -> None:
+        self.effects.append(Alert(message, severity, metadata))
+
+    def route(self, primary: int, canary: int, *, mirrored: bool = False) -> None:
+        self.effects.append(SetRoutes(Weights(primary, canary, mirrored)))
+
+    # -- observations ----------------------------------------------------------------------
+    def hooks(
+        self, hook_type: HookType, phase: Phase = Phase.PROGRESSING
+    ) -> tuple[HookOutcome, ...]:
+        if not self.canary.spec.effective_analysis.hooks(hook_type):
+            return ()
+        found = self.obs.hooks.get(hook_type)
+        if found is None:
+            raise _NeedMore(Need(hooks=hook_type, hook_phase=phase))
+        return found
+
+    def analysis(self) -> tuple[CheckResult, ...]:
+        if not self.canary.spec.effective_analysis.metrics:
+            return ()
+        if self.obs.analysis is None:
+            raise _NeedMore(Need(analysis=True))
+        return self.obs.analysis
+
+    @property
+    def revision(self) -> Revision:
+        assert self.obs.revision is not None
+        return self.obs.revision
+
+    @property
+    def routes(self) -> Routes:
+        return self.obs.routes or Routes(Weights.all_primary())
+
+    # -- status primitives (flagger-behaviour §2.2) -----------------------------------------
+    def _stamp(self, new: CanaryStatus) -> CanaryStatus:
+        new = _with_condition(new, self.kind, self.now)
+        if _persisted_fields(new) != _persisted_fields(self.status):
+            new = new.replace(last_transition_time=self.now)
+        return new
+
+    def sync_status(
+        self, phase: Phase, *, weight: int = 0, failed: int = 0, iterations: int = 0
+    ) -> None:
+        rev = self.revision
+        new = self.status.replace(
+            phase=phase,
+            canary_weight=weight,
+            failed_checks=failed,
+            iterations=iterations,
+            last_applied_spec=rev.spec_hash,
+            tracked_configs=dict(rev.configs),
+        )
+        if phase is Phase.INITIALIZED:
+            new = new.replace(last_promoted_spec=rev.spec_hash)
+        self.status = self._stamp(new)
+
+    def set_phase(self, phase: Phase) -> None:
+        new = self.status.replace(phase=phase)
+        if phase not in _KEEP_COUNTERS:
+            new = new.replace(canary_weight=0, iterations=0)
+            if phase is Phase.WAITING_PROMOTION:
+                # Flagger writes iterations = analysis.iterations - 1 (-1 for the canary strategy);
+                # we clamp at 0 so kubectl never shows a negative count.
+                new = new.replace(iterations=max(0, self._iterations_goal - 1))
+        if phase in (Phase.INITIALIZED, Phase.SUCCEEDED):
+            new = new.replace(last_promoted_spec=new.last_applied_spec)
+        self.status = self._stamp(new)
+
+    def set_weight(self, weight: int) -> None:
+        self.status = self._stamp(self.status.replace(canary_weight=weight))
+
+    def set_failed_checks(self, n: int) -> None:
+        self.status = self._stamp(self.status.replace(failed_checks=n))
+
+    def set_iterations(self, n: int) -> None:
+        self.status = self._stamp(self.status.replace(iterations=n))
+
+    @property
+    def _iterations_goal(self) -> int:
+        return self.canary.spec.effective_analysis.effective_iterations
+
+
+def _persisted_fields(s: CanaryStatus) -> tuple[object, ...]:
+    return (
+        s.phase,
+        s.canary_weight,
+        s.failed_checks,
+        s.iterations,
+        s.last_applied_spec,
+        s.last_promoted_spec,
+        tuple(sorted((s.tracked_configs or {}).items())),
+    )
+
+
+def _with_condition(status: CanaryStatus, target_kind: str, now: str) -> CanaryStatus:
+    """Rewrite the Promoted condition only when (status, reason) changed, as Flagger does."""
+    cond_status, message = promoted_condition_for(status.phase, target_kind)
+    reason = status.phase.value
+    old = status.promoted
+    if old is not None and old.status == cond_status and old.reason == reason:
+        return status
+    transition = old.last_transition_time if old is not None and old.status == cond_status else now
+    cond = Condition(
+        status=cond_status,
+        reason=reason,
+        message=message,
+        last_update_time=now,
+        last_transition_time=transition,
+    )
+    others = tuple(c for c in status.conditions if c.type != "Promoted")
+    return status.replace(conditions=(*others, cond))
+
+
+def has_target_changed(status: CanaryStatus, revision: Revision) -> bool:
+    """Flagger's HasTargetChanged || HaveDependenciesChanged."""
+    if not status.last_applied_spec:
+        return True
+    if revision.spec_hash == status.last_promoted_spec:
+        spec_changed = False
+    else:
+        spec_changed = revision.spec_hash != status.last_applied_spec
+    return spec_changed or _configs_changed(status.tracked_configs, revision.configs)
+
+
+def _configs_changed(tracked: dict[str, str] | None, current: dict[str, str]) -> bool:
+    if not current and tracked is None:
+        return False
+    if tracked is None:
+        return True
+    return dict(tracked) != dict(current)
+
+
+def needs_analysis_soon(status: CanaryStatus) -> bool:
+    """True when the next tick may evaluate metrics (lets a controller batch queries)."""
+    return status.phase in (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
+
+
+def decide(
+    canary: Canary,
+    status: CanaryStatus,
+    obs: Observation,
+    *,
+    now: datetime,
+    provider: str,
+) -> Decision | Need:
+    """One tick. ``provider`` is the resolved mesh provider (spec.provider or the default)."""
+    tick = _Tick(
+        canary=canary,
+        obs=obs,
+        now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        provider=provider,
+        status=status,
+    )
+    try:
+        _advance(tick)
+    except _NeedMore as more:
+        return more.need
+    return Decision(status=tick.status, effects=tuple(tick.effects))
+
+
+# ---------------------------------------------------------------------------------------------
+# advanceCanary
+# ---------------------------------------------------------------------------------------------
+
+
+def _advance(t: _Tick) -> None:
+    spec = t.canary.spec
+    analysis = spec.effective_analysis
+
+    if spec.suspend:
+        t.info("skipping canary run as object is suspended")
+        return
+
+    if not t.obs.reconciled:
+        raise _NeedMore(Need(reconcile=True))
+
+    if t.status.phase is Phase.NONE:
+        t.set_phase(Phase.INITIALIZING)
+
+    if t.status.phase is Phase.INITIALIZING:
+        _initialize(t)
+        return
+
+    # shouldAdvance (step 15)
+    if t.status.phase not in (
+        Phase.PROGRESSING,
+        Phase.WAITING,
+        Phase.WAITING_PROMOTION,
+        Phase.PROMOTING,
+        Phase.FINALISING,
+    ):
+        changed = has_target_changed(t.status, t.revision)
+        if t.status.phase is Phase.FAILED:
+            # Flagger syncs lastAppliedSpec while Failed (PR #1171), so reverting the target and
+            # re-applying the failed revision starts a new run; the check above used the old value.
+            t.status = t._stamp(
+                t.status.replace(
+                    last_applied_spec=t.revision.spec_hash,
+                    tracked_configs=dict(t.revision.configs),
+                )
+            )
+        if not changed:
+            return
+
+    max_weight = analysis.effective_max_weight
+
+    # Primary readiness (step 17)
+    if not spec.skip_analysis and t.obs.primary is not None and not t.obs.primary.ready:
+        t.warn(f"{t.target}-primary.{t.ns} not ready: {t.obs.primary.message}")
+        if not t.obs.primary.retriable:
+            if t.status.phase in (Phase.PROMOTING, Phase.FINALISING):
+                _failed_promotion(t, t.obs.primary.message)
+            else:
+                _rollback(t)
+        return
+
+    routes = t.routes.weights
+
+    # checkCanaryStatus (step 19)
+    if t.status.phase not in (
+        Phase.PROGRESSING,
+        Phase.WAITING_PROMOTION,
+        Phase.PROMOTING,
+        Phase.FINALISING,
+    ):
+        if t.status.phase is Phase.WAITING and _rollback_requested(t):  # Q7: also in Waiting
+            return
+        for outcome in t.hooks(HookType.CONFIRM_ROLLOUT, t.status.phase):
+            if not outcome.ok:
+                if t.status.phase is not Phase.WAITING:
+                    t.set_phase(Phase.WAITING)
+                    t.warn(f"Halt {t.cname} advancement waiting for approval {outcome.hook.name}")
+                    if not outcome.hook.mute_alert:
+                        t.alert("Canary is waiting for approval.", "warn")
+                return
+            t.info(f"Confirm-rollout check {outcome.hook.name} passed")
+        t.info(f"New revision detected! Scaling up {t.tname}")
+        t.alert("New revision detected, progressing canary analysis.", "info", metadata=True)
+        t.effects.append(ScaleFromZero())
+        t.sync_status(Phase.PROGRESSING)
+        return
+
+    # hasCanaryRevisionChanged (step 20)
+    if t.status.phase in _ANALYSING:
+        rev = t.revision
+        if (
+            rev.spec_hash == t.status.last_promoted_spec
+            and rev.spec_hash != t.status.last_applied_spec
+        ):
+            _cancel_reverted_run(t)  # Q14
+            return
+        if has_target_changed(t.status, rev):
+            t.info(f"New revision detected! Restarting analysis for {t.tname}")
+            t.route(TOTAL_WEIGHT, 0)
+            t.sync_status(Phase.PROGRESSING)
+            return
+
+    # Canary readiness (step 21)
+    if t.obs.canary is not None and not t.obs.canary.ready:
+        t.warn(f"canary deployment {t.tname} not ready: {t.obs.canary.message}")
+        if not t.obs.canary.retriable:
+            # Q5: Flagger forgets this alert and event; we raise both.
+            t.warn(f"Rolling back {t.cname} progress deadline exceeded {t.obs.canary.message}")
+            t.alert(f"Progress deadline exceeded {t.obs.canary.message}", "error")
+            _rollback(t)
+        return
+
+    # shouldSkipAnalysis (step 22)
+    if spec.skip_analysis:
+        t.route(TOTAL_WEIGHT, 0)
+        t.effects.append(Promote())
+        t.effects.append(ScaleToZero())
+        t.set_phase(Phase.SUCCEEDED)
+        t.effects.append(CountOutcome("success", "skipped"))
+        t.effects.append(RunPostRolloutHooks(Phase.SUCCEEDED))
+        t.info(f"Promotion completed! Canary analysis was skipped for {t.tname}")
+        t.alert("Canary analysis was skipped, promotion finished.", "info")
+        return
+
+    # Manual rollback through rollback webhooks (step 23)
+    if t.status.phase in (Phase.PROGRESSING, Phase.WAITING_PROMOTION) and _rollback_requested(t):
+        return
+
+    if t.status.phase is Phase.PROMOTING:
+        _promotion_traffic_shift(t, routes)
+        return
+
+    if t.status.phase is Phase.FINALISING:
+        t.effects.append(ScaleToZero())
+        t.set_phase(Phase.SUCCEEDED)
+        t.effects.append(CountOutcome("success"))
+        t.effects.append(RunPostRolloutHooks(Phase.SUCCEEDED))
+        t.info(f"Promotion completed! Scaling down {t.tname}")
+        t.alert("Canary analysis completed successfully, promotion finished.", "info")
+        return
+
+    # Rollback at threshold, checked before this tick's analysis (step 26, Q1 keep)
+    if t.status.phase in _ANALYSING and t.status.failed_checks >= analysis.failed_checks_threshold:
+        _rollback(t)
+        return
+
+    # Analysis (step 28)
+    mirrored = t.routes.weights.mirrored
+    if routes.canary == 0 and t.status.iterations == 0 and not (analysis.mirror and mirrored):
+        t.info(f"Starting canary analysis for {t.tname}")
+        for outcome in t.hooks(HookType.PRE_ROLLOUT):
+            if not outcome.ok:
+                t.warn(
+                    f"Halt {t.cname} advancement pre-rollout check {outcome.hook.name} "
+                    f"failed {outcome.message}"
+                )
+                t.set_failed_checks(t.status.failed_checks + 1)
+                return
+            t.info(f"Pre-rollout check {outcome.hook.name} passed")
+    elif not _run_analysis(t):
+        t.set_failed_checks(t.status.failed_checks + 1)
+        return
+
+    strategy = analysis.strategy
+    if strategy is Strategy.AB_TESTING:
+        _run_ab(t)
+    elif strategy is Strategy.BLUE_GREEN:
+        _run_blue_green(t, routes)
+    else:
+        _run_canary(t, routes, max_weight)
+
+
+def _initialize(t: _Tick) -> None:
+    spec = t.canary.spec
+    if not spec.skip_analysis:
+        if not t.obs.provider_checked:
+            raise _NeedMore(Need(provider_check=True))
+        if t.obs.provider_error:
+            t.warn(f"Error checking metric providers: {t.obs.provider_error}")
+        else:
+            t.info("all the metrics providers are available!")
+        primary = t.obs.primary
+        if primary is not None and not primary.ready:
+            t.warn(f"{t.target}-primary.{t.ns} not ready: {primary.message}")
+            if not primary.retriable:
+                _rollback(t)
+            return
+    t.effects.append(ScaleToZero())
+    t.sync_status(Phase.INITIALIZED)
+    t.info(f"Initialization done! {t.cname}")
+    t.alert(f"New {t.kind} detected, initialization completed.", "info", metadata=True)
+
+
+def _run_analysis(t: _Tick) -> bool:
+    """Rollout hooks, then metric checks; the first failure is the tick's failed check."""
+    for outcome in t.hooks(HookType.ROLLOUT):
+        if not outcome.ok:
+            t.warn(
+                f"Halt {t.cname} advancement external check {outcome.hook.name} "
+                f"failed {outcome.message}"
+            )
+            return False
+    for result in t.analysis():
+        if not result.passed:
+            t.warn(result.message)
+            return False
+    return True
+
+
+def _rollback_requested(t: _Tick) -> bool:
+    """Poll rollback hooks; the first that answers 2xx rolls back now (manual abort)."""
+    outcomes = t.hooks(HookType.ROLLBACK, t.status.phase)
+    for outcome in outcomes:
+        if outcome.ok:
+            t.warn(f"Rollback check {outcome.hook.name} passed")
+            t.warn(f"Rolling back {t.cname} manual webhook invoked")
+            t.alert("Rolling back manual webhook invoked", "warn")
+            _rollback(t)
+            return True
+        t.info(f"Rollback hook {outcome.hook.name} not signaling a rollback")
+    return False
+
+
+def _rollback(t: _Tick) -> None:
+    threshold = t.canary.spec.effective_analysis.failed_checks_threshold
+    if t.status.failed_checks >= threshold:
+        t.warn(f"Rolling back {t.cname} failed checks threshold reached {t.status.failed_checks}")
+        t.alert(f"Failed checks threshold reached {t.status.failed_checks}", "error")
+    t.route(TOTAL_WEIGHT, 0)
+    t.warn(f"Canary failed! Scaling down {t.cname}")
+    t.effects.append(ScaleToZero())
+    t.sync_status(Phase.FAILED)
+    t.effects.append(CountOutcome("failure"))
+    t.effects.append(RunPostRolloutHooks(Phase.FAILED))
+
+
+def _failed_promotion(t: _Tick, reason: str) -> None:
+    t.warn(f"Promotion of {t.tname} failed, primary not ready: {reason}")
+    t.alert(f"Promotion failed, primary not ready: {reason}", "error")
+    t.route(0, TOTAL_WEIGHT)
+    t.sync_status(Phase.FAILED, weight=TOTAL_WEIGHT)
+    t.effects.append(CountOutcome("failure"))
+    t.effects.append(RunPostRolloutHooks(Phase.FAILED))
+
+
+def _cancel_reverted_run(t: _Tick) -> None:
+    """Q14: the target went back to the promoted revision mid-analysis; stop analysing it."""
+    t.warn(
+        f"Canary run cancelled: {t.tname} was reverted to the promoted revision; "
+        f"routing all traffic to primary and scaling down {t.tname}"
+    )
+    t.route(TOTAL_WEIGHT, 0)
+    t.effects.append(ScaleToZero())
+    t.sync_status(Phase.FAILED)
+    t.effects.append(RunPostRolloutHooks(Phase.FAILED))
+
+
+def _promotion_traffic_shift(t: _Tick, routes: Weights) -> None:
+    step = t.canary.spec.effective_analysis.step_weight_promotion or 0
+    if step == 0:
+        t.info("Routing all traffic to primary")
+        t.route(TOTAL_WEIGHT, 0)
+        t.set_phase(Phase.FINALISING)
+        return
+    if routes.canary <= 0:
+        t.set_phase(Phase.FINALISING)  # Q15: nothing left to shift back
+        return
+    primary = min(TOTAL_WEIGHT, routes.primary + step)
+    t.route(primary, TOTAL_WEIGHT - primary)
+    t.info(f"Advance {t.cname} primary weight {primary}")
+    if primary == TOTAL_WEIGHT:
+        t.set_phase(Phase.FINALISING)
+    else:
+        t.set_weight(TOTAL_WEIGHT - primary)
+
+
+def _confirm_promotion(t: _Tick) -> bool:
+    for outcome in t.hooks(HookType.CONFIRM_PROMOTION):
+        if not outcome.ok:
+            if t.status.phase is not Phase.WAITING_PROMOTION:
+                t.set_phase(Phase.WAITING_PROMOTION)
+                t.warn(
+                    f"Halt {t.cname} advancement waiting for promotion approval {outcome.hook.name}"
+                )
+                if not outcome.hook.mute_alert:
+                    t.alert("Canary promotion is waiting for approval.", "warn")
+            else:
+                t.set_iterations(max(0, t._iterations_goal - 1))
+            return False
+        t.info(f"Confirm-promotion check {outcome.hook.name} passed")
+    return True
+
+
+def _promote(t: _Tick) -> None:
+    t.info(f"Copying {t.tname} template spec to {t.target}-primary.{t.ns}")
+    t.effects.append(Promote())
+    t.set_phase(Phase.PROMOTING)
+
+
+def _run_canary(t: _Tick, routes: Weights, max_weight: int) -> None:
+    analysis = t.canary.spec.effective_analysis
+    step = analysis.next_step_weight(routes.canary)
+    if step <= 0:
+        return  # no stepWeight and no stepWeights: validation prevents this
+    if not routes.mirrored and t.status.phase not in (Phase.WAITING_PROMOTION,):
+        for outcome in t.hooks(HookType.CONFIRM_TRAFFIC_INCREASE):
+            if not outcome.ok:
+                t.warn(
+                    f"Halt {t.cname} advancement waiting for traffic increase approval "
+                    f"{outcome.hook.name}"
+                )
+                if not outcome.hook.mute_alert:
+                    t.alert("Canary traffic increase is waiting for approval.", "warn")
+                return
+            t.info(f"Confirm-traffic-increase check {outcome.hook.name} passed")
+    if routes.canary < max_weight:
+        if analysis.mirror and routes.canary == 0:
+            # One step of mirroring (canary sees a copy of the traffic) before shifting any.
+            weight = 0 if not routes.mirrored else step
+            t.route(TOTAL_WEIGHT - weight, weight, mirrored=not routes.mirrored)
+            t.set_weight(weight)
+            t.info(f"Advance {t.cname} canary weight {weight}")
+            return
+        canary = min(TOTAL_WEIGHT, routes.canary + step)
+        t.route(TOTAL_WEIGHT - canary, canary, mirrored=routes.mirrored)
+        t.set_weight(canary)
+        t.info(f"Advance {t.cname} canary weight {canary}")
+        return
+    if _confirm_promotion(t):
+        _promote(t)
+
+
+def _run_blue_green(t: _Tick, routes: Weights) -> None:
+    analysis = t.canary.spec.effective_analysis
+    goal = analysis.effective_iterations
+    if goal > t.status.iterations:
+        if t.provider != "kubernetes" and analysis.mirror and not routes.mirrored:
+            t.route(TOTAL_WEIGHT, 0, mirrored=True)
+        t.set_iterations(t.status.iterations + 1)
+        t.info(f"Advance {t.cname} canary iteration {t.status.iterations}/{goal}")
+        return
+    if not _confirm_promotion(t):
+        return
+    if goal == t.status.iterations:
+        # Q16: the kubernetes provider switches the apex selector, so it routes to the canary too.
+        if analysis.mirror and t.provider != "kubernetes":
+            t.info("Stop traffic mirroring and route all traffic to canary")
+        else:
+            t.info("Routing all traffic to canary")
+        t.route(0, TOTAL_WEIGHT)
+        t.set_iterations(t.status.iterations + 1)
+        return
+    if goal < t.status.iterations:
+        _promote(t)
+
+
+def _run_ab(t: _Tick) -> None:
+    goal = t.canary.spec.effective_analysis.effective_iterations
+    if goal > t.status.iterations:
+        t.route(0, TOTAL_WEIGHT)
+        t.set_iterations(t.status.iterations + 1)
+        t.info(f"Advance {t.cname} canary iteration {t.status.iterations}/{goal}")
+        return
+    if not _confirm_promotion(t):
+        return
+    if goal == t.status.iterations:
+        _promote(t)

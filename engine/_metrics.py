@@ -1,0 +1,107 @@
+"""Flagger's Prometheus metrics, with Flagger's names and labels (Grafana dashboard 7726).
+
+| metric | labels |
+|---|---|
+| flagger_info | version, mesh_provider |
+| flagger_canary_total | namespace |
+| flagger_canary_status (0 Progressing, 2 Failed, 1 other) | name, namespace |
+| flagger_canary_weight | workload (``<target>-primary`` / ``<target>``), namespace |
+| flagger_canary_metric_analysis (durations in seconds) | name, namespace, metric |
+| flagger_canary_duration_seconds (histogram) | name, namespace |
+| flagger_canary_successes_total / _failures_total | name, namespace, deployment_strategy,
+  analysis_status |
+
+``name`` is the target's name, as Flagger records it. prometheus_client does the exposition.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from analysis import CheckKind
+from config import Canary, status_gauge
+from engine._effects import CountOutcome
+from engine._loop import TickReport
+
+
+class MetricsRecorder:
+    def __init__(self, *, version: str, mesh_provider: str) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        Gauge(
+            "flagger_info",
+            "Flagger version and mesh provider information",
+            ["version", "mesh_provider"],
+            registry=r,
+        ).labels(version=version, mesh_provider=mesh_provider).set(1)
+        self._total = Gauge(
+            "flagger_canary_total", "Total number of canary object", ["namespace"], registry=r
+        )
+        self._status = Gauge(
+            "flagger_canary_status",
+            "Last canary analysis result",
+            ["name", "namespace"],
+            registry=r,
+        )
+        self._weight = Gauge(
+            "flagger_canary_weight",
+            "The virtual service destination weight current value",
+            ["workload", "namespace"],
+            registry=r,
+        )
+        self._analysis = Gauge(
+            "flagger_canary_metric_analysis",
+            "Last canary analysis result per metric",
+            ["name", "namespace", "metric"],
+            registry=r,
+        )
+        self._duration = Histogram(
+            "flagger_canary_duration_seconds",
+            "Seconds spent performing canary analysis.",
+            ["name", "namespace"],
+            registry=r,
+        )
+        labels = ["name", "namespace", "deployment_strategy", "analysis_status"]
+        self._successes = Counter(
+            "flagger_canary_successes", "Total number of canary successes", labels, registry=r
+        )
+        self._failures = Counter(
+            "flagger_canary_failures", "Total number of canary failures", labels, registry=r
+        )
+
+    def set_totals(self, canaries: list[Canary]) -> None:
+        """flagger_canary_total per namespace, set on every scheduler pass."""
+        per_ns = Tally(c.metadata.namespace for c in canaries)
+        for ns, count in per_ns.items():
+            self._total.labels(namespace=ns).set(count)
+
+    def on_tick(self, canary: Canary, report: TickReport) -> None:
+        target, ns = canary.spec.target_ref.name, canary.metadata.namespace
+        if report.status is not None:
+            self._status.labels(name=target, namespace=ns).set(status_gauge(report.status.phase))
+        if report.routes is not None:
+            # The weight really routed (for the replica-split router, what it achieves).
+            weights = report.routes.effective
+            self._weight.labels(workload=f"{target}-primary", namespace=ns).set(weights.primary)
+            self._weight.labels(workload=target, namespace=ns).set(weights.canary)
+        for check in report.checks:
+            if check.value is None:
+                continue
+            value = check.value / 1000 if check.query.kind is CheckKind.DURATION else check.value
+            self._analysis.labels(name=target, namespace=ns, metric=check.query.metric).set(value)
+        if report.checks:
+            self._duration.labels(name=target, namespace=ns).observe(report.duration)
+
+    def on_outcome(self, canary: Canary, outcome: CountOutcome) -> None:
+        counter = self._successes if outcome.outcome == "success" else self._failures
+        counter.labels(
+            name=canary.spec.target_ref.name,
+            namespace=canary.metadata.namespace,
+            deployment_strategy=canary.spec.effective_analysis.strategy.value,
+            analysis_status=outcome.analysis_status,
+        ).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,136 @@
+"""The human timeline ``canary-engine simulate`` prints: one row per tick, readable at a glance.
+
+Columns: virtual time, phase, weights (canary/primary, with the split really achieved in brackets
+when the router approximates), failed checks, and each check's value against its bound; the tick's
+events follow on indented lines. Colour only when writing to a terminal (and NO_COLOR is unset).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from config import Phase
+
+if TYPE_CHECKING:
+    from analysis import CheckResult
+    from engine._loop import TickReport
+    from engine.simulate import SimulationResult
+
+_RESET = "\033[0m"
+_COLOURS = {
+    "green": "\033[32m",
+    "red": "\033[31m",
+    "yellow": "\033[33m",
+    "dim": "\033[2m",
+    "bold": "\033[1m",
+    "cyan": "\033[36m",
+}
+_PHASE_COLOUR = {
+    Phase.SUCCEEDED: "green",
+    Phase.FAILED: "red",
+    Phase.WAITING: "yellow",
+    Phase.WAITING_PROMOTION: "yellow",
+    Phase.PROMOTING: "cyan",
+    Phase.FINALISING: "cyan",
+}
+
+
+class _Paint:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, colour: str | None) -> str:
+        if not self.enabled or colour is None:
+            return text
+        return f"{_COLOURS[colour]}{text}{_RESET}"
+
+
+def format_clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 60:>3}:{whole % 60:02d}"
+
+
+def _value(v: float | None) -> str:
+    if v is None or math.isnan(v):
+        return "no data"
+    return f"{v:.6g}"
+
+
+def _check(result: CheckResult, paint: _Paint) -> str:
+    q = result.query
+    bounds = []
+    if q.lo is not None:
+        bounds.append(f">={q.lo:g}")
+    if q.hi is not None:
+        bounds.append(f"<={q.hi:g}")
+    bound = " ".join(bounds) or "any"
+    mark, colour = ("ok", "green") if result.passed else ("FAIL", "red")
+    if result.value is None and not result.passed:
+        mark, colour = (
+            ("NO DATA", "yellow")
+            if result.failure is None or result.failure.kind == "no_data"
+            else ("ERROR", "red")
+        )
+    return f"{q.metric} {_value(result.value)} ({bound}) " + paint(mark, colour)
+
+
+def _weights(report: TickReport) -> str:
+    status, routes = report.status, report.routes
+    canary = status.canary_weight if status else 0
+    primary = routes.weights.primary if routes else 100
+    text = f"{canary:>3}/{primary:<3}"
+    if routes is not None and routes.achieved is not None:
+        text += f" [{routes.achieved.canary}/{routes.achieved.primary}]"
+    return text
+
+
+def render_timeline(result: SimulationResult, *, colour: bool) -> str:
+    paint = _Paint(colour)
+    lines: list[str] = []
+    spec = result.canary_spec
+    if spec is not None:
+        a = spec.spec.effective_analysis
+        strategy = a.strategy.value
+        lines.append(
+            paint(f"canary {result.canary}", "bold")
+            + f"  strategy {strategy}, interval {a.interval_seconds:g}s, "
+            f"threshold {a.failed_checks_threshold}, max weight {a.effective_max_weight}"
+        )
+    lines.extend(paint(f"warning: {warning}", "yellow") for warning in result.warnings)
+    approx = any(t.routes is not None and t.routes.achieved is not None for t in result.ticks)
+    weight_head = "weight c/p [achieved]" if approx else "weight c/p"
+    width = 20 if approx else 10
+    lines.append(paint(f"{'time':>6}  {'phase':<17} {weight_head:<{width}}  failed  checks", "dim"))
+    for report in result.ticks:
+        lines.extend(_row(report, paint, width))
+    lines.append("")
+    verdict = {
+        "promoted": ("PROMOTED", "green"),
+        "rolled_back": ("ROLLED BACK", "red"),
+        "undecided": ("UNDECIDED (the recording ended before a verdict)", "yellow"),
+    }[result.result]
+    when = f" at {format_clock(result.decided_at).strip()}" if result.decided_at is not None else ""
+    lines.append(
+        paint(f"result: {verdict[0]}{when}", verdict[1]) + f"  (exit status {result.exit_code})"
+    )
+    return "\n".join(lines)
+
+
+def _row(report: TickReport, paint: _Paint, width: int) -> list[str]:
+    status = report.status
+    phase = status.phase if status else Phase.NONE
+    phase_text = paint(f"{phase.value or '-':<17}", _PHASE_COLOUR.get(phase))
+    failed = status.failed_checks if status else 0
+    checks = "; ".join(_check(c, paint) for c in report.checks) or paint("-", "dim")
+    row = (
+        f"{format_clock(report.t):>6}  {phase_text} {_weights(report):<{width}}  "
+        f"{failed:>6}  {checks}"
+    )
+    out = [row]
+    for event in report.events:
+        colour = "red" if event.type == "Warning" else "dim"
+        out.append(
+            " " * 8 + paint(("! " if event.type == "Warning" else "· ") + event.message, colour)
+        )
+    return out

@@ -1,0 +1,232 @@
+"""``canary-engine`` command line: run | simulate | record | validate (interfaces.md §1).
+
+Exit statuses: simulate 0 promoted, 1 rolled back, 3 undecided, 2 bad input; validate 0 valid,
+2 invalid; every error is one readable message on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+
+from config import PRESETS, CanaryEngineError, NotSupportedError, Problem, SpecError, load_manifests
+from engine import logs
+
+EXIT_BAD_INPUT = 2
+
+
+def _version() -> str:
+    try:
+        return metadata.version("canary-engine")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _env_default(option: str, default: str | None) -> str | None:
+    """Every option may come from CANARY_ENGINE_<OPTION> (interfaces.md §1)."""
+    return os.environ.get(f"CANARY_ENGINE_{option.upper().replace('-', '_')}", default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="canary-engine",
+        description="Flagger-compatible progressive delivery: controller, simulator, recorder.",
+    )
+    parser.add_argument("--version", action="version", version=f"canary-engine {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser(
+        "simulate",
+        help="replay the state machine against recorded metrics on a virtual clock",
+        description="Replay a Canary against a recording (CSV or JSON). With no arguments, replays "
+        "the bundled webhook-server example. Exit status: 0 promoted, 1 rolled back, "
+        "3 undecided, 2 bad input.",
+    )
+    sim.add_argument(
+        "--canary",
+        metavar="FILE",
+        help="YAML with a flagger.app/v1beta1 Canary "
+        "(may also hold MetricTemplates, AlertProviders and the target Deployment)",
+    )
+    sim.add_argument(
+        "--template",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="more YAML files with MetricTemplates (repeatable)",
+    )
+    sim.add_argument("--recording", metavar="FILE", help="recorded metrics, .csv or .json")
+    sim.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="fill analysis settings from an environment preset; fields in the Canary win",
+    )
+    sim.add_argument(
+        "--output",
+        choices=("table", "json"),
+        default="table",
+        help="table: a readable timeline (default); json: one JSON document",
+    )
+    sim.add_argument(
+        "--mesh-provider",
+        default=_env_default("mesh-provider", "kubernetes"),
+        help="provider for Canaries without spec.provider (default kubernetes)",
+    )
+    _log_options(sim, default_level="error")
+
+    val = sub.add_parser(
+        "validate",
+        help="check Canary / MetricTemplate / AlertProvider manifests",
+        description="Validate manifests; every problem is printed with its field path. "
+        "Exit status: 0 valid, 2 invalid.",
+    )
+    val.add_argument("files", nargs="+", metavar="FILE")
+    val.add_argument("--preset", choices=sorted(PRESETS), help="validate as merged with a preset")
+
+    run = sub.add_parser("run", help="the in-cluster controller (not built yet)")
+    run.add_argument("--kubeconfig")
+    run.add_argument("--namespace", action="append", default=[])
+    run.add_argument("--selector")
+    run.add_argument(
+        "--metrics-server", default=_env_default("metrics-server", "http://prometheus:9090")
+    )
+    run.add_argument("--port", type=int, default=8080)
+    run.add_argument("--leader-elect", action="store_true")
+    _log_options(run, default_level="info")
+
+    rec = sub.add_parser("record", help="capture a recording from Prometheus (not built yet)")
+    rec.add_argument("--prometheus")
+    rec.add_argument("--canary")
+    rec.add_argument("--template", action="append", default=[])
+    rec.add_argument("--start")
+    rec.add_argument("--end")
+    rec.add_argument("--step")
+    rec.add_argument("-o", dest="output")
+    return parser
+
+
+def _log_options(parser: argparse.ArgumentParser, *, default_level: str) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        default=_env_default("log-format", "auto"),
+    )
+    parser.add_argument("--log-level", default=_env_default("log-level", default_level))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "simulate":
+            _configure_logs(args)
+            return _simulate(args)
+        if args.command == "validate":
+            return _validate(args)
+        if args.command in ("run", "record"):
+            issue = {"run": "the in-cluster controller", "record": "recording from Prometheus"}
+            print(
+                f"canary-engine {args.command}: {issue[args.command]} is not built yet; "
+                "`canary-engine simulate` and `canary-engine validate` work today.",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+    except SpecError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CanaryEngineError as exc:
+        print(f"canary-engine: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+def _configure_logs(args: argparse.Namespace) -> None:
+    try:
+        logs.configure(args.log_format, args.log_level)
+    except ValueError as exc:
+        raise SpecError(Problem("--log-level", str(exc).removeprefix("--log-level "))) from None
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from engine._timeline import render_timeline
+    from engine.simulate import bundled_example, load_inputs, simulate
+
+    if args.canary is None and args.recording is None:
+        canary_path = bundled_example("webhook-server.yaml")
+        recording_path = bundled_example("webhook-server-good.csv")
+    elif args.canary is None:
+        canary_path, recording_path = bundled_example("webhook-server.yaml"), args.recording
+    elif args.recording is None:
+        raise SpecError(Problem("--recording", "required with --canary: the metrics to replay"))
+    else:
+        canary_path, recording_path = args.canary, args.recording
+    manifests, canary, recording = load_inputs(
+        canary_path, args.template, recording_path, args.preset
+    )
+    _check_supported(canary.spec.provider or args.mesh_provider)
+    result = asyncio.run(simulate(manifests, canary, recording, mesh_provider=args.mesh_provider))
+    if args.output == "json":
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        print(render_timeline(result, colour=colour))
+    return result.exit_code
+
+
+def _check_supported(provider: str) -> None:
+    from traffic import SUPPORTED_PROVIDERS
+
+    if provider not in SUPPORTED_PROVIDERS:
+        raise NotSupportedError(
+            f"provider {provider!r} is not supported by canary-engine yet; "
+            f"supported: {', '.join(SUPPORTED_PROVIDERS)}"
+        )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from traffic import SUPPORTED_PROVIDERS
+
+    bad = False
+    for path in args.files:
+        try:
+            found = load_manifests([path], preset=args.preset)
+        except SpecError as exc:
+            print(exc.render(), file=sys.stderr)
+            bad = True
+            continue
+        problems = [
+            f"{path} [Canary/{c.metadata.name}] spec.provider: {c.spec.provider!r} is not "
+            "supported "
+            f"by canary-engine yet; supported: {', '.join(SUPPORTED_PROVIDERS)}"
+            for c in found.canaries
+            if c.spec.provider and c.spec.provider not in SUPPORTED_PROVIDERS
+        ]
+        problems += [
+            f"{path} [MetricTemplate/{t.metadata.name}] spec.provider.type: "
+            f"{t.spec.provider.type!r} "
+            "is not supported by canary-engine yet; supported: prometheus"
+            for t in found.templates
+            if t.spec.provider.type != "prometheus"
+        ]
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            bad = True
+            continue
+        counts = [
+            f"{len(found.canaries)} Canary" + ("" if len(found.canaries) == 1 else "s"),
+            f"{len(found.templates)} MetricTemplate" + ("" if len(found.templates) == 1 else "s"),
+            f"{len(found.alert_providers)} AlertProvider"
+            + ("" if len(found.alert_providers) == 1 else "s"),
+        ]
+        print(f"{path}: valid ({', '.join(counts)})")
+    return EXIT_BAD_INPUT if bad else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

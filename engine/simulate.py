@@ -1,0 +1,305 @@
+"""``canary-engine simulate``: the controller's state machine replayed against a recording.
+
+The same ``CanaryDriver`` as the in-cluster controller runs on a ``VirtualClock`` against an
+``InMemoryCluster``, with metric values and webhook answers taken from a recording
+(interfaces.md §2). Nothing touches a network and virtual time runs as fast as the code.
+
+Set-up, so that time 0 is "the new revision was just applied" (interfaces.md §2, Semantics):
+1. the in-memory cluster is seeded with the Canary (after any preset), its MetricTemplates and
+   AlertProviders, and the target Deployment (from the Canary file, or a synthesised one with
+   ``SYNTHETIC_REPLICAS`` replicas) carrying the *previous* revision;
+2. the driver initialises the canary exactly as in a cluster (primary created, target scaled to
+   zero, phase Initialized) — these ticks are not part of the output;
+3. the target's pod template is changed to the recorded revision, and the loop starts at t=0.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from analysis import RecordedMetricSource, RecordedWebhooks, Recording, load_recording
+from config import (
+    Canary,
+    Manifests,
+    Phase,
+    Problem,
+    SpecError,
+    load_manifests,
+)
+from engine._clock import VirtualClock
+from engine._effects import Alert
+from engine._loop import CanaryDriver, EngineDeps, Settings, TickReport, run_canary_loop
+from traffic import (
+    DEPLOYMENT,
+    DeploymentWorkload,
+    InMemoryCluster,
+    ObjectRef,
+    kind_of,
+    router_for,
+)
+
+#: Prometheus' default lookback: a sample older than this is no data; the run ends this long after
+#: the recording's last sample.
+LOOKBACK_SECONDS = 300.0
+#: Replicas of the target Deployment simulate creates when the Canary file does not include one.
+SYNTHETIC_REPLICAS = 10
+#: Pod-template annotation simulate uses to tell the previous revision from the recorded one.
+REVISION_ANNOTATION = "canary-engine.io/simulated-revision"
+#: Ticks allowed for initialisation before the recording starts.
+_BOOTSTRAP_TICKS = 10
+
+Result = Literal["promoted", "rolled_back", "undecided"]
+EXIT_CODES: dict[Result, int] = {"promoted": 0, "rolled_back": 1, "undecided": 3}
+
+
+@dataclass(slots=True, kw_only=True)
+class SimulationResult:
+    canary: str
+    result: Result
+    decided_at: float | None
+    ticks: list[TickReport] = field(default_factory=list)
+    canary_spec: Canary | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.result]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "canary": self.canary,
+            "result": self.result,
+            "decidedAt": _num(self.decided_at),
+            "ticks": [tick_json(t) for t in self.ticks],
+        }
+
+
+def tick_json(report: TickReport) -> dict[str, Any]:
+    status = report.status
+    routes = report.routes
+    out: dict[str, Any] = {
+        "t": _num(report.t),
+        "phase": status.phase.value if status else None,
+        "canaryWeight": status.canary_weight if status else 0,
+        "primaryWeight": routes.weights.primary if routes else 100,
+        "failedChecks": status.failed_checks if status else 0,
+        "iterations": status.iterations if status else 0,
+        "checks": [c.to_json() for c in report.checks],
+        "events": [e.message for e in report.events],
+    }
+    if routes is not None and routes.achieved is not None:
+        out["routedCanaryWeight"] = routes.weights.canary
+        out["achievedCanaryWeight"] = routes.achieved.canary
+        out["achievedPrimaryWeight"] = routes.achieved.primary
+    if report.alerts:
+        out["alerts"] = [{"message": a.message, "severity": a.severity} for a in report.alerts]
+    if report.hook_calls:
+        out["webhooks"] = [
+            {"name": h.hook.name, "type": h.hook.hook_type.value, "ok": h.ok}
+            for h in report.hook_calls
+        ]
+    if report.error:
+        out["error"] = report.error
+    return out
+
+
+def _num(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else value
+
+
+def bundled_example(name: str) -> Path:
+    """Path of a file shipped in ``config/examples``."""
+    return Path(str(resources.files("config").joinpath("examples", name)))
+
+
+def load_inputs(
+    canary_path: str | Path,
+    template_paths: Sequence[str | Path],
+    recording_path: str | Path,
+    preset: str | None,
+) -> tuple[Manifests, Canary, Recording]:
+    """Read and validate everything; raise SpecError (exit 2) naming the file and problem."""
+    manifests = load_manifests([canary_path, *template_paths], preset=preset)
+    if len(manifests.canaries) != 1:
+        raise SpecError(
+            Problem(
+                "--canary",
+                f"expected exactly one Canary (flagger.app/v1beta1) in {canary_path}, "
+                f"found {len(manifests.canaries)}",
+            )
+        )
+    canary = manifests.canaries[0]
+    for i, metric in enumerate(canary.spec.effective_analysis.metrics):
+        ref = metric.template_ref
+        if (
+            ref is not None
+            and manifests.template(ref.name, ref.namespace or canary.metadata.namespace) is None
+        ):
+            raise SpecError(
+                Problem(
+                    f"spec.analysis.metrics[{i}].templateRef",
+                    f"MetricTemplate {ref.namespace or canary.metadata.namespace}/{ref.name} is "
+                    "not in the --canary file or any --template file",
+                )
+            )
+    recording = load_recording(recording_path)
+    return manifests, canary, recording
+
+
+async def simulate(
+    manifests: Manifests,
+    canary: Canary,
+    recording: Recording,
+    *,
+    mesh_provider: str = "kubernetes",
+) -> SimulationResult:
+    """Replay the recording; see the module docstring for the set-up."""
+    clock = VirtualClock()
+    cluster = InMemoryCluster()
+    metrics = RecordedMetricSource(recording, now=clock.now)
+    webhooks = RecordedWebhooks(recording, now=clock.now)
+    alerts: list[Alert] = []
+
+    async def collect_alert(_: Canary, alert: Alert) -> None:
+        alerts.append(alert)
+
+    deps = EngineDeps(
+        cluster=cluster,
+        clock=clock,
+        workload=DeploymentWorkload(cluster),
+        router_for=lambda provider: router_for(provider, cluster),
+        metrics=metrics,
+        webhooks=webhooks,
+        settings=Settings(mesh_provider=mesh_provider),
+        on_alert=collect_alert,
+        event_webhooks=False,
+    )
+    await _seed(cluster, manifests, canary)
+    driver = CanaryDriver(deps, canary.metadata.namespace, canary.metadata.name)
+    await _bootstrap(driver, canary)
+    await _apply_recorded_revision(cluster, canary)
+
+    result = SimulationResult(
+        canary=canary.ref, result="undecided", decided_at=None, canary_spec=canary
+    )
+    result.warnings.extend(_coverage_warnings(canary, recording))
+    end = recording.last_time + LOOKBACK_SECONDS
+
+    def finished(report: TickReport) -> bool:
+        phase = report.status.phase if report.status else None
+        if phase is Phase.SUCCEEDED:
+            result.result, result.decided_at = "promoted", report.t
+            return True
+        if phase is Phase.FAILED:
+            result.result, result.decided_at = "rolled_back", report.t
+            return True
+        return clock.now() + report.interval > end
+
+    result.ticks = list(await clock.run(run_canary_loop(driver, clock, until=finished)))
+    return result
+
+
+async def _seed(cluster: InMemoryCluster, manifests: Manifests, canary: Canary) -> None:
+    ns = canary.metadata.namespace
+    target = canary.spec.target_ref.name
+    bodies: list[dict[str, Any]] = []
+    has_target = False
+    for obj in manifests.objects:
+        try:
+            kind = kind_of(obj)
+        except KeyError:
+            continue  # kinds the simulation does not model (e.g. Namespace) are ignored
+        body = copy.deepcopy(obj)
+        body.setdefault("metadata", {}).setdefault("namespace", ns)
+        if kind == DEPLOYMENT and body["metadata"].get("name") == target:
+            has_target = True
+            _mark_revision(body, "previous")
+        bodies.append(body)
+    if not has_target:
+        bodies.append(_synthetic_target(canary))
+    bodies.extend(
+        model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for model in (*manifests.templates, *manifests.alert_providers)
+    )
+    canary_body = canary.model_dump(mode="json", by_alias=True, exclude_none=True)
+    canary_body["metadata"]["uid"] = f"sim-{ns}-{canary.metadata.name}"
+    canary_body.pop("status", None)
+    bodies.append(canary_body)
+    cluster.seed(*bodies)
+
+
+def _synthetic_target(canary: Canary) -> dict[str, Any]:
+    name = canary.spec.target_ref.name
+    port = canary.spec.service.port if canary.spec.service else 8080
+    target_port = canary.spec.service.effective_target_port if canary.spec.service else port
+    container_port = target_port if isinstance(target_port, int) else port
+    body: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": canary.metadata.namespace, "labels": {"app": name}},
+        "spec": {
+            "replicas": SYNTHETIC_REPLICAS,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": f"{name}:recorded",
+                            "ports": [{"name": "http", "containerPort": container_port}],
+                        }
+                    ]
+                },
+            },
+        },
+    }
+    _mark_revision(body, "previous")
+    return body
+
+
+def _mark_revision(body: dict[str, Any], revision: str) -> None:
+    template = body.setdefault("spec", {}).setdefault("template", {})
+    template.setdefault("metadata", {}).setdefault("annotations", {})[REVISION_ANNOTATION] = (
+        revision
+    )
+
+
+async def _bootstrap(driver: CanaryDriver, canary: Canary) -> None:
+    errors: list[str] = []
+    for _ in range(_BOOTSTRAP_TICKS):
+        report = await driver.tick()
+        if report.error:
+            errors.append(report.error)
+        if report.status is not None and report.status.phase is Phase.INITIALIZED:
+            return
+        if report.status is not None and report.status.phase is Phase.FAILED:
+            break
+    reason = errors[-1] if errors else "the primary never became ready"
+    raise SpecError(Problem(canary.ref, f"the canary could not be initialised: {reason}"))
+
+
+async def _apply_recorded_revision(cluster: InMemoryCluster, canary: Canary) -> None:
+    ref = ObjectRef(DEPLOYMENT, canary.metadata.namespace, canary.spec.target_ref.name)
+    await cluster.patch(
+        ref,
+        {"spec": {"template": {"metadata": {"annotations": {REVISION_ANNOTATION: "recorded"}}}}},
+    )
+
+
+def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
+    """Metrics the Canary checks that the recording never mentions: every check will lack data."""
+    recorded = recording.metrics("canary")
+    return [
+        f"the recording has no canary samples for metric {m.name!r}: every check of it will "
+        "have no data (a failed check)"
+        for m in canary.spec.effective_analysis.metrics
+        if m.name not in recorded
+    ]
