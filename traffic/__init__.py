@@ -53,6 +53,7 @@ from traffic.cluster import ObjectRef as ObjectRef
 from traffic.cluster import WatchEvent as WatchEvent
 from traffic.cluster import apply_merge_patch as apply_merge_patch
 from traffic.cluster import kind_of as kind_of
+from traffic.cluster import open_kube_cluster as open_kube_cluster
 
 __all__ = [
     "ALERT_PROVIDER",
@@ -99,6 +100,7 @@ __all__ = [
     "canary_replicas",
     "config_checksum",
     "kind_of",
+    "open_kube_cluster",
     "router_for",
     "template_hash",
 ]

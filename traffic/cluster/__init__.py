@@ -1,9 +1,11 @@
 """The Cluster seam: Kubernetes API operations on plain JSON bodies, real or in memory.
 
 Public surface of ``traffic.cluster``: the ``Cluster`` protocol, ``Kind`` constants, ``ObjectRef``,
-``WatchEvent``, the ``ClusterError`` tree and ``InMemoryCluster``. Only ``_kube.py`` (later) may
-import kubernetes_asyncio.
+``WatchEvent``, the ``ClusterError`` tree, ``InMemoryCluster`` and ``KubeCluster``. Only
+``_kube.py`` may import kubernetes_asyncio.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from traffic.cluster._errors import ClusterError as ClusterError
 from traffic.cluster._errors import ClusterUnavailable as ClusterUnavailable
@@ -34,6 +36,18 @@ from traffic.cluster._protocol import ObjectRef as ObjectRef
 from traffic.cluster._protocol import WatchEvent as WatchEvent
 from traffic.cluster._protocol import kind_of as kind_of
 
+if TYPE_CHECKING:
+    from traffic.cluster._kube import open_kube_cluster as open_kube_cluster
+else:
+
+    def open_kube_cluster(*args: Any, **kwargs: Any) -> Any:
+        """KubeCluster over kubernetes-asyncio (imported lazily: ~300 ms that simulate and
+        validate never need)."""
+        from traffic.cluster._kube import open_kube_cluster as real
+
+        return real(*args, **kwargs)
+
+
 __all__ = [
     "ALERT_PROVIDER",
     "CANARY",
@@ -63,4 +77,5 @@ __all__ = [
     "WatchEvent",
     "apply_merge_patch",
     "kind_of",
+    "open_kube_cluster",
 ]

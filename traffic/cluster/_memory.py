@@ -33,13 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import copy
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from traffic.cluster._errors import Conflict, NotFound
 from traffic.cluster._protocol import (
@@ -82,11 +81,28 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_T = TypeVar("_T")
+
+
+def _json_copy(value: _T) -> _T:
+    """Deep copy of a JSON-compatible value. Bodies hold only dicts, lists and scalars, so this
+    is several times faster than copy.deepcopy (no memo, no dispatch) on the hot path."""
+    return cast(_T, _copy_json(value))
+
+
+def _copy_json(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_json(v) for v in value]
+    return value
+
+
 def apply_merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, ``null`` deletes a key, anything else replaces."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result: dict[str, Any] = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return _json_copy(patch)
+    result: dict[str, Any] = _json_copy(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -143,7 +159,7 @@ class InMemoryCluster:
     async def get(self, ref: ObjectRef) -> Body | None:
         self.calls["get"] += 1
         found = self._objects.get(ref)
-        return copy.deepcopy(found) if found is not None else None
+        return _json_copy(found) if found is not None else None
 
     async def list(
         self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None
@@ -158,7 +174,7 @@ class InMemoryCluster:
             key=lambda r: (r.namespace, r.name),
         )
         return [
-            copy.deepcopy(self._objects[r])
+            _json_copy(self._objects[r])
             for r in refs
             if labels is None or _labels_match(self._objects[r], labels)
         ]
@@ -173,7 +189,7 @@ class InMemoryCluster:
             # NB: the API server drops status on create for kinds with a status subresource.
             stored.pop("status", None)
         self._commit(ref, stored, "ADDED")
-        created = copy.deepcopy(stored)
+        created = _json_copy(stored)
         if ref.kind == DEPLOYMENT:
             self._run_deployment_controller(ref)
         return created
@@ -192,7 +208,7 @@ class InMemoryCluster:
             raise NotFound(f'{_resource(ref.kind)} "{ref.name}" not found in {ref.namespace}')
         if status and ref.kind in _NO_STATUS_SUBRESOURCE:
             raise NotFound(f"{_resource(ref.kind)} have no status subresource")
-        patch = copy.deepcopy(patch)
+        patch = _json_copy(patch)
         meta_patch = patch.get("metadata")
         body_version = None
         if isinstance(meta_patch, dict):
@@ -206,7 +222,7 @@ class InMemoryCluster:
                     "and try again"
                 )
         if status:
-            updated = copy.deepcopy(current)
+            updated = _json_copy(current)
             if "status" in patch:
                 merged = apply_merge_patch(current.get("status"), patch["status"])
                 if merged is None:
@@ -227,11 +243,11 @@ class InMemoryCluster:
                 if key in current["metadata"]:
                     meta[key] = current["metadata"][key]
         if updated == current:
-            return copy.deepcopy(current)
+            return _json_copy(current)
         if not status and _spec_part(updated) != _spec_part(current):
             updated["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
         self._commit(ref, updated, "MODIFIED")
-        result = copy.deepcopy(updated)
+        result = _json_copy(updated)
         if not status and ref.kind == DEPLOYMENT:
             self._run_deployment_controller(ref)
         return result
@@ -253,7 +269,7 @@ class InMemoryCluster:
         # Snapshot and registration happen in the same synchronous step, so no event can fall
         # between the initial ADDED list and the live stream.
         current = [
-            WatchEvent("ADDED", copy.deepcopy(self._objects[r]))
+            WatchEvent("ADDED", _json_copy(self._objects[r]))
             for r in sorted(self._objects, key=lambda r: self._order[r])
             if watcher.wants(r)
         ]
@@ -287,7 +303,7 @@ class InMemoryCluster:
     def peek(self, ref: ObjectRef) -> Body | None:
         """A copy of the stored object (or None) without counting a request."""
         found = self._objects.get(ref)
-        return copy.deepcopy(found) if found is not None else None
+        return _json_copy(found) if found is not None else None
 
     def hold_readiness(self, ref: ObjectRef, status_body: Body) -> None:
         """Pin a Deployment's status to ``status_body`` (e.g. ProgressDeadlineExceeded).
@@ -297,7 +313,7 @@ class InMemoryCluster:
         """
         if ref.kind != DEPLOYMENT:
             raise ValueError(f"readiness can only be held for Deployments, not {ref.kind.kind}")
-        self._holds[ref] = copy.deepcopy(status_body)
+        self._holds[ref] = _json_copy(status_body)
         if ref in self._objects:
             self._run_deployment_controller(ref)
 
@@ -318,7 +334,7 @@ class InMemoryCluster:
             if involved.get("name") == name and involved.get("namespace", ref.namespace) == (
                 namespace
             ):
-                found.append(copy.deepcopy(body))
+                found.append(_json_copy(body))
         return found
 
     # ------------------------------------------------------------------ internals
@@ -332,7 +348,7 @@ class InMemoryCluster:
             raise ValueError(f"unknown kind {exc.args[0]}; see KNOWN_KINDS") from None
 
     def _prepare_new(self, body: Body) -> Body:
-        stored = copy.deepcopy(body)
+        stored = _json_copy(body)
         meta = stored.get("metadata")
         if not isinstance(meta, dict):
             meta = stored["metadata"] = {}
@@ -369,19 +385,19 @@ class InMemoryCluster:
     ) -> None:
         for watcher in self._watchers:
             if watcher.wants(ref):
-                watcher.queue.put_nowait(WatchEvent(event, copy.deepcopy(body)))
+                watcher.queue.put_nowait(WatchEvent(event, _json_copy(body)))
 
     def _run_deployment_controller(self, ref: ObjectRef) -> None:
         body = self._objects[ref]
         held = self._holds.get(ref)
         desired = (
-            copy.deepcopy(held)
+            _json_copy(held)
             if held is not None
             else _ready_status(body, body.get("status") or {}, rfc3339(self._now()))
         )
         if desired == body.get("status"):
             return
-        updated = copy.deepcopy(body)
+        updated = _json_copy(body)
         updated["status"] = desired
         self._commit(ref, updated, "MODIFIED")
 
