@@ -127,10 +127,11 @@ class CanaryStatus:
                 "iterations": self.iterations,
                 "lastAppliedSpec": self.last_applied_spec,
                 "lastPromotedSpec": self.last_promoted_spec,
-                "lastTransitionTime": self.last_transition_time,
                 "conditions": [c.to_body() for c in self.conditions],
             }
         )
+        if self.last_transition_time:  # the CRD types it date-time: never write ""
+            body["lastTransitionTime"] = self.last_transition_time
         if self.tracked_configs is not None:
             body["trackedConfigs"] = dict(self.tracked_configs)
         return body

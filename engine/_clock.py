@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -36,6 +36,11 @@ class Clock(Protocol):
         """Start a concurrent task that sleeps on this clock (an actor, for virtual time)."""
         ...
 
+    async def wait(self, awaitable: Awaitable[T]) -> T:
+        """Await something another actor will complete (e.g. a batch result); for virtual time
+        the waiting actor counts as parked, so the clock may move on to wake that other actor."""
+        ...
+
 
 class RealClock:
     """Wall-clock time: the event loop's monotonic clock and asyncio.sleep."""
@@ -52,6 +57,9 @@ class RealClock:
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         return asyncio.ensure_future(coro)
 
+    async def wait(self, awaitable: Awaitable[T]) -> T:
+        return await awaitable
+
 
 class VirtualClock:
     """Deterministic virtual time; runs as fast as the code allows.
@@ -67,6 +75,7 @@ class VirtualClock:
         self._seq = itertools.count()
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._actors = 0
+        self._waiting = 0  # actors parked in wait() on another actor's result
         self._wake_scheduled = False
 
     def now(self) -> float:
@@ -94,22 +103,28 @@ class VirtualClock:
                 self._sleepers = [s for s in self._sleepers if s[2] is not fut]
                 heapq.heapify(self._sleepers)
 
+    async def wait(self, awaitable: Awaitable[T]) -> T:
+        self._waiting += 1
+        self._parked_changed()
+        try:
+            return await awaitable
+        finally:
+            self._waiting -= 1
+
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Start an actor task, registered before it first runs."""
         self._actors += 1
-        task = asyncio.ensure_future(self._actor(coro))
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(self._actor_done)
         return task
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run one actor to completion on virtual time."""
         return await self.spawn(coro)
 
-    async def _actor(self, coro: Coroutine[Any, Any, T]) -> T:
-        try:
-            return await coro
-        finally:
-            self._actors -= 1
-            self._parked_changed()
+    def _actor_done(self, _: asyncio.Task[Any]) -> None:
+        self._actors -= 1
+        self._parked_changed()
 
     def _parked_changed(self) -> None:
         # Defer the jump to the next loop iteration so actors woken in the same step can run
@@ -125,7 +140,8 @@ class VirtualClock:
         self._wake_scheduled = False
         # With no actors the clock is stepped by hand (advance); otherwise jump only when every
         # actor is parked in sleep.
-        if not self._actors or not self._sleepers or self._pending() < self._actors:
+        parked = self._pending() + self._waiting
+        if not self._actors or not self._sleepers or parked < self._actors:
             return
         deadline = self._sleepers[0][0]
         self._now = max(self._now, deadline)

@@ -50,7 +50,7 @@ class BatchingAnalyzer:
         self._pending.append(_Pending(queries, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = self._clock.spawn(self._flush())
-        return await future
+        return await self._clock.wait(future)
 
     async def _flush(self) -> None:
         await self._clock.sleep(self._window)
@@ -127,7 +127,7 @@ class Controller:
             self._known[ref] = event.body
             task = self._tasks.get(ref)
             if task is None or task.done():
-                self._tasks[ref] = asyncio.ensure_future(self._drive(ref))
+                self._tasks[ref] = self._deps.clock.spawn(self._drive(ref))
         self._update_totals()
 
     def _update_totals(self) -> None:

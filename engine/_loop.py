@@ -96,8 +96,9 @@ class EngineDeps:
     metrics: MetricSource
     webhooks: WebhookCaller
     settings: Settings = field(default_factory=Settings)
-    #: Availability check of a canary's metric providers ("" when fine), for the Initializing phase.
-    provider_check: Callable[[Canary], Awaitable[str]] | None = None
+    #: Availability check of the metric providers a canary's checks use ("" when fine), run in
+    #: the Initializing phase (Flagger's IsOnline); receives the planned queries.
+    provider_check: Callable[[Sequence[MetricQuery]], Awaitable[str]] | None = None
     #: Receives alerts (notifiers); simulate collects them.
     on_alert: Callable[[Canary, Alert], Awaitable[None]] | None = None
     #: Receives promotion/rollback counts (Prometheus metrics recorder).
@@ -238,9 +239,8 @@ class CanaryDriver:
                 fields["analysis"] = tuple(results)
             if need.provider_check:
                 check = deps.provider_check
-                fields.update(
-                    provider_checked=True, provider_error=await check(canary) if check else ""
-                )
+                error = await check(await self._plan(canary, provider)) if check else ""
+                fields.update(provider_checked=True, provider_error=error)
         except CanaryEngineError as exc:
             raise _AbortTick(str(exc)) from exc
         return _replace(obs, **fields)
@@ -266,6 +266,13 @@ class CanaryDriver:
         return outcomes
 
     async def _analyze(self, canary: Canary, provider: str) -> list[CheckResult]:
+        queries = await self._plan(canary, provider)
+        if self._deps.analyzer is not None:
+            return await self._deps.analyzer(queries)
+        return await analyze(self._deps.metrics, queries)
+
+    async def _plan(self, canary: Canary, provider: str) -> list[MetricQuery]:
+        """The canary's checks with rendered queries; templates are read through the cluster."""
         templates: dict[tuple[str, str], MetricTemplate] = {}
         for metric in canary.spec.effective_analysis.metrics:
             if metric.template_ref is None:
@@ -281,10 +288,7 @@ class CanaryDriver:
                 except SpecError:
                     pass  # reported by plan_checks as a missing/invalid template check failure
         server = canary.spec.metrics_server or self._deps.settings.metrics_server
-        queries = plan_checks(canary, templates, provider=provider, default_server=server)
-        if self._deps.analyzer is not None:
-            return await self._deps.analyzer(queries)
-        return await analyze(self._deps.metrics, queries)
+        return plan_checks(canary, templates, provider=provider, default_server=server)
 
     async def _report_invalid(
         self, body: dict[str, Any], exc: SpecError, report: TickReport

@@ -1,0 +1,248 @@
+"""The controller against an in-memory cluster on virtual time: many canaries, isolation of a bad
+one, crash restarts, batching of analysis, and Flagger's Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from analysis import HookOutcome, MetricQuery, QueryFailure
+from config import Canary, Webhook
+from engine import EngineDeps, Settings, VirtualClock
+from engine._controller import BatchingAnalyzer, Controller, ControllerOptions
+from engine._metrics import MetricsRecorder
+from traffic import CANARY, DEPLOYMENT, DeploymentWorkload, InMemoryCluster, ObjectRef, router_for
+
+NS = "staging"
+
+
+class HealthySource:
+    """Every canary is healthy: 99.9 % success, 120 ms; counts fetch calls and batch sizes."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
+        self.calls.append(len(queries))
+        return [99.9 if q.metric == "request-success-rate" else 120.0 for q in queries]
+
+
+class AlwaysOk:
+    async def call(self, hook: Webhook, payload: Mapping[str, Any]) -> HookOutcome:
+        return HookOutcome(hook, True)
+
+
+def canary_body(name: str, **analysis: Any) -> dict[str, Any]:
+    spec_analysis: dict[str, Any] = {
+        "interval": "1m",
+        "threshold": 2,
+        "stepWeight": 50,
+        "maxWeight": 50,
+        "metrics": [
+            {"name": "request-success-rate", "thresholdRange": {"min": 99}},
+            {"name": "request-duration", "thresholdRange": {"max": 500}},
+        ],
+    }
+    spec_analysis.update(analysis)
+    return {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}"},
+        "spec": {
+            "provider": "kubernetes",
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "service": {"port": 80},
+            "analysis": spec_analysis,
+        },
+    }
+
+
+def deployment(name: str, image: str = "v1") -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": f"{name}:{image}"}]},
+            },
+        },
+    }
+
+
+class Harness:
+    def __init__(self, *, workload_hook: Callable[[], None] | None = None) -> None:
+        self.clock = VirtualClock()
+        self.cluster = InMemoryCluster(now=self.clock.utcnow)
+        self.source = HealthySource()
+        self.analyzer = BatchingAnalyzer(self.source, self.clock, window=0.05)
+        self.metrics = MetricsRecorder(version="test", mesh_provider="kubernetes")
+        workload = DeploymentWorkload(self.cluster)
+        if workload_hook is not None:
+            workload = _Flaky(workload, workload_hook)  # type: ignore[assignment]
+        self.deps = EngineDeps(
+            cluster=self.cluster,
+            clock=self.clock,
+            workload=workload,
+            router_for=lambda provider: router_for(provider, self.cluster),
+            metrics=self.source,
+            webhooks=AlwaysOk(),
+            settings=Settings(),
+            analyzer=self.analyzer,
+            on_tick=self.metrics.on_tick,
+            on_outcome=self.metrics.on_outcome,
+        )
+        self.controller = Controller(self.deps, ControllerOptions(jitter=0.0), metrics=self.metrics)
+
+    def phase(self, name: str) -> str:
+        body = self.cluster.peek(ObjectRef(CANARY, NS, name))
+        assert body is not None
+        return str((body.get("status") or {}).get("phase", ""))
+
+    async def run_until(self, done: Callable[[], bool], *, limit: float = 3600) -> float:
+        """Run the controller until ``done()`` holds (checked every virtual second)."""
+        runner = asyncio.ensure_future(self.controller.run())
+        start = self.clock.now()
+
+        async def watch() -> float:
+            while not done():
+                assert self.clock.now() - start < limit, f"not done after {limit} virtual seconds"
+                await self.clock.sleep(1)
+            return self.clock.now() - start
+
+        try:
+            await asyncio.sleep(0)  # let the watch deliver the initial ADDED events
+            return await self.clock.spawn(watch())
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+
+    async def set_image(self, name: str, image: str) -> None:
+        await self.cluster.patch(
+            ObjectRef(DEPLOYMENT, NS, name),
+            {
+                "spec": {
+                    "template": {
+                        "spec": {"containers": [{"name": "app", "image": f"{name}:{image}"}]}
+                    }
+                }
+            },
+        )
+
+
+class _Flaky:
+    """Wraps a workload so a test can make one call blow up."""
+
+    def __init__(self, inner: DeploymentWorkload, hook: Callable[[], None]) -> None:
+        self._inner = inner
+        self._hook = hook
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name != "initialize":
+            return attr
+
+        async def wrapped(canary: Canary) -> None:
+            self._hook()
+            await attr(canary)
+
+        return wrapped
+
+
+async def test_many_canaries_initialize_and_promote_independently() -> None:
+    h = Harness()
+    names = [f"app-{i}" for i in range(5)]
+    h.cluster.seed(*(deployment(n) for n in names), *(canary_body(n) for n in names))
+    await h.run_until(lambda: all(h.phase(n) == "Initialized" for n in names))
+    for n in names:
+        await h.set_image(n, "v2")
+    await h.run_until(lambda: all(h.phase(n) == "Succeeded" for n in names))
+    primary = h.cluster.peek(ObjectRef(DEPLOYMENT, NS, "app-3-primary"))
+    assert primary is not None
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "app-3:v2"
+    target = h.cluster.peek(ObjectRef(DEPLOYMENT, NS, "app-3"))
+    assert target is not None and target["spec"]["replicas"] == 0
+
+
+async def test_checks_of_canaries_due_together_are_scored_in_one_pass() -> None:
+    h = Harness()
+    names = [f"app-{i}" for i in range(4)]
+    h.cluster.seed(*(deployment(n) for n in names), *(canary_body(n) for n in names))
+    await h.run_until(lambda: all(h.phase(n) == "Initialized" for n in names))
+    for n in names:
+        await h.set_image(n, "v2")
+    await h.run_until(lambda: all(h.phase(n) == "Succeeded" for n in names))
+    # every analysis tick of the 4 canaries (2 checks each) went out as one batch of 8
+    assert h.source.calls and set(h.source.calls) == {8}
+
+
+async def test_a_malformed_canary_gets_a_condition_and_event_and_does_not_delay_others() -> None:
+    h = Harness()
+    bad = canary_body("broken", stepWeight=150)
+    h.cluster.seed(deployment("good"), deployment("broken"), canary_body("good"), bad)
+    took = await h.run_until(lambda: h.phase("good") == "Initialized")
+    assert took <= 1
+    body = h.cluster.peek(ObjectRef(CANARY, NS, "broken"))
+    assert body is not None
+    (cond,) = [c for c in body["status"]["conditions"] if c["type"] == "Validated"]
+    assert cond["status"] == "False" and "stepWeight: must be 0..100, got 150" in cond["message"]
+    warnings = [e["message"] for e in h.cluster.events_for(NS, "broken") if e["type"] == "Warning"]
+    assert any("stepWeight" in w for w in warnings)
+    assert len(warnings) == 1  # not repeated every tick while the problem is unchanged
+
+
+async def test_a_crashing_canary_task_is_restarted_with_backoff_and_others_continue() -> None:
+    crashes = [3]
+
+    def explode() -> None:
+        if crashes[0] > 0:
+            crashes[0] -= 1
+            raise RuntimeError("boom")
+
+    h = Harness(workload_hook=explode)
+    h.cluster.seed(deployment("app"), canary_body("app"))
+    took = await h.run_until(lambda: h.phase("app") == "Initialized")
+    assert crashes[0] == 0
+    assert 1 + 2 + 4 <= took < 60  # three crashes, backoff 1 s, 2 s, 4 s
+
+
+async def test_deleting_a_canary_stops_its_task() -> None:
+    h = Harness()
+    h.cluster.seed(deployment("app"), canary_body("app"))
+    await h.run_until(lambda: h.phase("app") == "Initialized")
+    runner = asyncio.ensure_future(h.controller.run())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert ObjectRef(CANARY, NS, "app") in h.controller.running
+    await h.cluster.delete(ObjectRef(CANARY, NS, "app"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert ObjectRef(CANARY, NS, "app") not in h.controller.running
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_flagger_metrics_are_exported_with_flaggers_names() -> None:
+    h = Harness()
+    h.cluster.seed(deployment("app"), canary_body("app"))
+    await h.run_until(lambda: h.phase("app") == "Initialized")
+    await h.set_image("app", "v2")
+    await h.run_until(lambda: h.phase("app") == "Succeeded")
+    text = h.metrics.exposition().decode()
+    assert 'flagger_info{mesh_provider="kubernetes",version="test"} 1.0' in text
+    assert 'flagger_canary_total{namespace="staging"} 1.0' in text
+    assert 'flagger_canary_status{name="app",namespace="staging"} 1.0' in text
+    assert 'flagger_canary_weight{namespace="staging",workload="app-primary"} 100.0' in text
+    assert (
+        'flagger_canary_successes_total{analysis_status="completed",deployment_strategy="canary",'
+        'name="app",namespace="staging"} 1.0'
+    ) in text
+    duration = (
+        'flagger_canary_metric_analysis{metric="request-duration",name="app",namespace="staging"}'
+    )
+    assert f"{duration} 0.12" in text
+    assert "flagger_canary_duration_seconds_bucket" in text
