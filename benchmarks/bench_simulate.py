@@ -15,6 +15,7 @@ import platform
 import statistics
 import time
 
+from engine import logs
 from engine.simulate import bundled_example, load_inputs, simulate
 
 TARGET_MS = 20.0
@@ -24,6 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
+    logs.configure("console", "error")  # as the CLI does for simulate: logs are not the product
     manifests, canary, recording = load_inputs(
         bundled_example("webhook-server-minimal.yaml"),
         [],
