@@ -65,8 +65,11 @@ class VirtualClock:
     """Deterministic virtual time; runs as fast as the code allows.
 
     Usage: ``clock.spawn(coro)`` for every concurrent actor (or ``await clock.run(coro)`` for one);
-    inside actors, ``await clock.sleep(s)`` is the only way to wait. ``advance(s)`` steps time by
-    hand in unit tests that do not use actors.
+    inside actors, ``await clock.sleep(s)`` is the way to wait (``await clock.wait(fut)`` to wait
+    for another actor's result). Time jumps to the next deadline only when every actor is parked
+    in one of those; an actor awaiting anything else (a network reply, a queue) holds time still.
+    Non-actor tasks may sleep on the clock too: they are woken when time passes their deadline but
+    never hold time back nor push it forward. ``advance(s)`` steps time by hand (no actors).
     """
 
     def __init__(self, start: datetime | None = None) -> None:
@@ -74,8 +77,8 @@ class VirtualClock:
         self._now = 0.0
         self._seq = itertools.count()
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._actors = 0
-        self._waiting = 0  # actors parked in wait() on another actor's result
+        self._actor_tasks: set[asyncio.Task[Any]] = set()
+        self._parked: set[asyncio.Future[Any]] = set()  # what parked actors are waiting on
         self._wake_scheduled = False
 
     def now(self) -> float:
@@ -87,34 +90,25 @@ class VirtualClock:
     def advance(self, seconds: float) -> None:
         """Move time forward by hand, waking every sleeper whose deadline has passed."""
         self._now += max(0.0, seconds)
-        while self._sleepers and self._sleepers[0][0] <= self._now:
-            _, _, fut = heapq.heappop(self._sleepers)
-            if not fut.done():
-                fut.set_result(None)
+        self._wake_due()
 
     async def sleep(self, seconds: float) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._now + max(0.0, seconds), next(self._seq), fut))
-        self._parked_changed()
         try:
-            await fut
+            await self._park(fut)
         finally:
             if not fut.done():  # cancelled while parked: drop it from the heap
                 self._sleepers = [s for s in self._sleepers if s[2] is not fut]
                 heapq.heapify(self._sleepers)
 
     async def wait(self, awaitable: Awaitable[T]) -> T:
-        self._waiting += 1
-        self._parked_changed()
-        try:
-            return await awaitable
-        finally:
-            self._waiting -= 1
+        return await self._park(asyncio.ensure_future(awaitable))
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         """Start an actor task, registered before it first runs."""
-        self._actors += 1
         task = asyncio.ensure_future(coro)
+        self._actor_tasks.add(task)
         task.add_done_callback(self._actor_done)
         return task
 
@@ -122,29 +116,38 @@ class VirtualClock:
         """Run one actor to completion on virtual time."""
         return await self.spawn(coro)
 
-    def _actor_done(self, _: asyncio.Task[Any]) -> None:
-        self._actors -= 1
-        self._parked_changed()
+    async def _park(self, fut: asyncio.Future[T]) -> T:
+        is_actor = asyncio.current_task() in self._actor_tasks
+        if is_actor:
+            self._parked.add(fut)
+            self._schedule_jump()
+        try:
+            return await fut
+        finally:
+            self._parked.discard(fut)
 
-    def _parked_changed(self) -> None:
+    def _actor_done(self, task: asyncio.Task[Any]) -> None:
+        self._actor_tasks.discard(task)
+        self._schedule_jump()
+
+    def _schedule_jump(self) -> None:
         # Defer the jump to the next loop iteration so actors woken in the same step can run
         # (and park again) before time moves.
         if not self._wake_scheduled:
             self._wake_scheduled = True
             asyncio.get_running_loop().call_soon(self._maybe_jump)
 
-    def _pending(self) -> int:
-        return sum(1 for _, _, f in self._sleepers if not f.done())
-
     def _maybe_jump(self) -> None:
         self._wake_scheduled = False
-        # With no actors the clock is stepped by hand (advance); otherwise jump only when every
-        # actor is parked in sleep.
-        parked = self._pending() + self._waiting
-        if not self._actors or not self._sleepers or parked < self._actors:
+        if not self._actor_tasks or not self._sleepers:
+            return  # no actors: the clock is stepped by hand
+        parked = sum(1 for f in self._parked if not f.done())
+        if parked < len(self._actor_tasks):
             return
-        deadline = self._sleepers[0][0]
-        self._now = max(self._now, deadline)
+        self._now = max(self._now, self._sleepers[0][0])
+        self._wake_due()
+
+    def _wake_due(self) -> None:
         while self._sleepers and self._sleepers[0][0] <= self._now:
             _, _, fut = heapq.heappop(self._sleepers)
             if not fut.done():
