@@ -146,6 +146,8 @@ class VirtualClock:
             return
         self._now = max(self._now, self._sleepers[0][0])
         self._wake_due()
+        # If only non-actor sleepers woke, no actor will park again to trigger the next jump.
+        self._schedule_jump()
 
     def _wake_due(self) -> None:
         while self._sleepers and self._sleepers[0][0] <= self._now:

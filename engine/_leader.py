@@ -59,7 +59,8 @@ class LeaderElector:
             await self._clock.sleep(self._config.retry_period)
         log.info("leader_elected", identity=self._config.identity, lease=str(self._ref))
         self.is_leader = True
-        work_task: asyncio.Task[None] = self._clock.spawn(work())
+        # The work is not a clock actor: it waits on watches; its own tasks register themselves.
+        work_task: asyncio.Task[None] = asyncio.ensure_future(work())
         try:
             last_renew = self._clock.now()
             while not work_task.done():

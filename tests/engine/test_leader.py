@@ -39,7 +39,7 @@ async def test_only_one_candidate_leads_and_the_other_takes_over_after_the_lease
         await b.run(lambda: work("b", clock.now() + 5))
 
     await asyncio.gather(clock.spawn(run_a()), clock.spawn(run_b()))
-    assert worked[0] == ("a", 0)
+    assert worked[0][0] == "a" and worked[0][1] <= 2  # a elected on its first attempt
     assert worked[1][0] == "b"
     # b took over after a stopped renewing, within one lease duration (+ a retry period)
     assert 30 < worked[1][1] <= 30 + 15 + 2 + 2
