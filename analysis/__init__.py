@@ -8,8 +8,9 @@ owns.
 Flow for one tick: ``plan_checks(canary, templates, provider=..., default_server=...)`` ->
 ``analyze(source, queries)`` (one fetch, one vectorised ``evaluate``) -> ``CheckResult``s with
 Flagger's event messages. ``simulate`` answers from a ``Recording`` through
-``RecordedMetricSource`` / ``RecordedWebhooks``; live runs use Prometheus and
-``open_webhook_caller``.
+``RecordedMetricSource`` / ``RecordedWebhooks``; live runs use ``open_prometheus`` (a
+``PrometheusSource`` that sends one grouped query per query shape for all canaries) and
+``open_webhook_caller``; ``record`` / ``write_recording`` capture a recording from Prometheus.
 """
 
 from analysis._analyzer import analyze as analyze
@@ -30,7 +31,16 @@ from analysis._errors import RenderError as RenderError
 from analysis._evaluate import bounds_for as bounds_for
 from analysis._evaluate import evaluate as evaluate
 from analysis._evaluate import evaluate_reference as evaluate_reference
+from analysis._grouping import GROUPED_PROVIDERS as GROUPED_PROVIDERS
 from analysis._plan import plan_checks as plan_checks
+from analysis._prometheus import Credentials as Credentials
+from analysis._prometheus import PrometheusSource as PrometheusSource
+from analysis._prometheus import open_prometheus as open_prometheus
+from analysis._record import RecordResult as RecordResult
+from analysis._record import parse_step as parse_step
+from analysis._record import parse_time as parse_time
+from analysis._record import record as record
+from analysis._record import write_recording as write_recording
 from analysis._recorded import RecordedMetricSource as RecordedMetricSource
 from analysis._recorded import RecordedWebhooks as RecordedWebhooks
 from analysis._recorded import WebhookCall as WebhookCall
@@ -57,12 +67,14 @@ from analysis._webhooks import webhook_payload as webhook_payload
 
 __all__ = [
     "BUILTIN_PROVIDERS",
+    "GROUPED_PROVIDERS",
     "LOOKBACK_SECONDS",
     "AmbiguousResult",
     "AnalysisError",
     "BuiltinQueries",
     "CheckKind",
     "CheckResult",
+    "Credentials",
     "FailureKind",
     "HookOutcome",
     "HttpWebhookCaller",
@@ -70,10 +82,12 @@ __all__ = [
     "MetricQueryError",
     "MetricSource",
     "NoValuesFound",
+    "PrometheusSource",
     "ProviderUnavailable",
     "QueryFailure",
     "QueryRejected",
     "QueryTimeout",
+    "RecordResult",
     "RecordedMetricSource",
     "RecordedWebhooks",
     "Recording",
@@ -91,11 +105,16 @@ __all__ = [
     "evaluate_reference",
     "first_failure",
     "load_recording",
+    "open_prometheus",
     "open_webhook_caller",
     "parse_csv",
     "parse_json",
+    "parse_step",
+    "parse_time",
     "plan_checks",
+    "record",
     "render_query",
     "score_checks",
     "webhook_payload",
+    "write_recording",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping
+from typing import Literal
 
 from analysis._builtins import BuiltinQueries, builtin_queries
 from analysis._errors import RenderError
@@ -40,13 +41,16 @@ def plan_checks(
     *,
     provider: str,
     default_server: str,
+    target: Literal["canary", "primary"] = "canary",
 ) -> list[MetricQuery]:
     """Return every metric check of one tick for ``canary``, in Flagger's evaluation order.
 
     ``templates`` maps (namespace, name) to MetricTemplates; ``provider`` is the metrics provider
     (``spec.provider`` or the controller default); ``default_server`` is the Prometheus used when
-    neither the template nor ``spec.metricsServer`` names one. Raise NotSupportedError when a
-    builtin metric is used with a provider that has no builtin queries.
+    neither the template nor ``spec.metricsServer`` names one. ``target="primary"`` renders every
+    query with ``{{ target }}`` = ``<targetRef.name>-primary`` (the primary workload, as Flagger's
+    maintainers suggest for primary metrics) and marks the queries ``target="primary"``. Raise
+    NotSupportedError when a builtin metric is used with a provider that has no builtin queries.
     """
     spec = canary.spec
     metrics = spec.effective_analysis.metrics
@@ -55,13 +59,14 @@ def plan_checks(
         canary=canary.ref,
         metric="",
         kind=CheckKind.QUERY,
+        target=target,
         server=server,
         observer=provider,
         target_name=spec.target_ref.name,
     )
     queries: list[MetricQuery] = []
     for metric in metrics:
-        model = TemplateModel.for_metric(canary, metric)
+        model = _model(canary, metric, target)
         if metric.name == CheckKind.SUCCESS_RATE or metric.name == CheckKind.DURATION:
             kind = CheckKind(metric.name)
             queries.append(_builtin(base, metric, kind, builtin_queries(provider), model))
@@ -69,7 +74,7 @@ def plan_checks(
             queries.append(_inline(base, metric, model))
     for metric in metrics:
         if metric.template_ref is not None:
-            queries.append(_templated(base, canary, metric, templates))
+            queries.append(_templated(base, canary, metric, templates, target))
         elif not metric.is_builtin and not metric.query:
             queries.append(
                 dataclasses.replace(
@@ -77,6 +82,13 @@ def plan_checks(
                 )
             )
     return queries
+
+
+def _model(canary: Canary, metric: Metric, target: str) -> TemplateModel:
+    model = TemplateModel.for_metric(canary, metric)
+    if target == "primary":
+        model = dataclasses.replace(model, target=f"{model.target}-primary")
+    return model
 
 
 def _builtin(
@@ -101,7 +113,7 @@ def _builtin(
         # observers report a render failure.
         message = f"Prometheus query failed: rendering query failed: {exc}"
         return dataclasses.replace(query, render_error=message)
-    return dataclasses.replace(query, expr=expr)
+    return dataclasses.replace(query, expr=expr, model=model)
 
 
 def _inline(base: MetricQuery, metric: Metric, model: TemplateModel) -> MetricQuery:
@@ -126,6 +138,7 @@ def _templated(
     canary: Canary,
     metric: Metric,
     templates: Mapping[tuple[str, str], MetricTemplate],
+    target: str,
 ) -> MetricQuery:
     ref = metric.template_ref
     assert ref is not None  # the caller checked
@@ -163,7 +176,7 @@ def _templated(
         # Flagger's Prometheus client collapses whitespace before sending; doing it to the
         # template (not the result) keeps substituted values byte-exact.
         text = collapse_whitespace(text)
-    model = TemplateModel.for_metric(canary, metric)
+    model = _model(canary, metric, target)
     try:
         expr = render_query(text, model, source=f"MetricTemplate {namespace}/{ref.name}")
     except RenderError as exc:

@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from config import Webhook
+
+if TYPE_CHECKING:  # _render imports this module (through _errors); annotations stay strings
+    from analysis._render import TemplateModel
 
 
 class Verdict(IntEnum):
@@ -73,6 +76,10 @@ class MetricQuery:
     template: str | None = None  # "<namespace>/<name>" of the MetricTemplate, if any
     # targetRef.name: Flagger's builtin no-data message names the workload, not the canary
     target_name: str = ""
+    # The values substituted into a builtin request-success-rate / request-duration query (set by
+    # plan_checks; None for inline queries and templates). A grouping source (analysis._grouping)
+    # uses them to ask once for every canary whose query differs only in the target's identity.
+    model: TemplateModel | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

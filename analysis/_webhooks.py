@@ -162,7 +162,9 @@ def _retryable_transport(exc: httpx.TransportError) -> bool:
     if isinstance(exc, httpx.UnsupportedProtocol):
         return False
     cause: BaseException | None = exc
-    while cause is not None:
+    seen: set[int] = set()  # exception chains can loop (a cause whose context is the effect)
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
         if isinstance(cause, ssl.SSLCertVerificationError):
             return False
         cause = cause.__cause__ or cause.__context__

@@ -1,0 +1,484 @@
+"""One Prometheus request per query shape per interval, for all canaries: group, then scatter.
+
+Many canaries due on the same tick ask the same builtin query of the same Prometheus, differing
+only in the values substituted for the target's identity (namespace, workload, ingress). Instead of
+one request per check, ``plan_requests`` sends one query per *shape* that aggregates ``by`` the
+labels telling the targets apart, and ``answers_from_data`` scatters the returned vector back to
+each canary's check. Shape = same server settings (address, headers, Secret, TLS), same builtin
+template, same ``{{ interval }}``.
+
+How a builtin template is grouped (``grouped_template``; done once per template, from the very text
+``_builtins`` sends, so the two cannot drift apart):
+
+* every identity matcher ``label="{{ f }}"`` / ``label=~"{{ f }}"`` becomes ``label=~"{{ f }}"`` and
+  is rendered with the alternation ``(?:v1|v2|...)`` of the group's values (each value escaped for
+  RE2, then for the PromQL string by ``render_query``, so no name can change the query's structure);
+* every ``sum(...)`` becomes ``sum by (<identity labels>) (...)`` and every ``sum(...) by (le)``
+  becomes ``sum(...) by (le, <identity labels>)``; the division and ``histogram_quantile`` then
+  match series one-to-one per target, exactly as in the per-canary query;
+* the kubernetes / gatewayapi / appmesh builtins select pods with
+  ``kubernetes_pod_name=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"``; a pod name matches that for
+  exactly one target, the name without its last two dash-separated segments, so the grouped query
+  adds that name as a label with ``label_replace(..., "canary_engine_target", "$1",
+  "kubernetes_pod_name", "(.+)-[0-9a-zA-Z]+-[0-9a-zA-Z]+")`` inside the ``sum``. The aggregation
+  stays in Prometheus: the same series are summed in the same order, so the values are the
+  per-canary ones bit for bit — and the P99 (``histogram_quantile`` over summed buckets) could not
+  be reduced client-side from per-pod answers at all.
+
+Limits (such queries run one per canary, concurrently): MetricTemplates and inline queries
+(arbitrary PromQL); the providers whose identity is embedded in a composite label (contour, gloo,
+traefik, kuma, apisix, skipper); a target used as a regex by the builtin query whose name holds
+regex metacharacters (``.`` is legal in a Deployment name, and per canary it is a wildcard); and a
+shape asked for only one target (the per-canary query is sent, byte-identical to Flagger's).
+Identical ungrouped queries on the same server are sent once.
+
+Pure: no I/O. Imports ``config`` through analysis siblings only.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from analysis._builtins import BUILTIN_PROVIDERS, builtin_queries
+from analysis._errors import AmbiguousResult, AnalysisError, NoValuesFound, RenderError
+from analysis._render import TemplateModel, render_query
+from analysis._types import CheckKind, FailureKind, MetricQuery, QueryFailure
+
+#: Label the grouped kubernetes-style queries add: the target a pod belongs to.
+GROUP_TARGET_LABEL = "canary_engine_target"
+#: A pod name ``<target>-<hash>-<hash>`` -> ``<target>`` (label_replace anchors it).
+POD_TARGET_REGEX = "(.+)-[0-9a-zA-Z]+-[0-9a-zA-Z]+"
+
+_REGEX_META = re.compile(r"[\\.+*?()|\[\]{}^$]")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_.]+)\s*\}\}")
+_STAND_IN = "canaryEngineGroupStandIn"
+_QUOTE_ESCAPES: dict[int, str] = {
+    **{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)},
+    ord("\\"): "\\\\",
+    ord('"'): '\\"',
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    identity: tuple[tuple[str, str], ...]  # (model field, result label) naming one target
+    pod_label: str | None = None  # label holding "<target>-<hash>-<hash>" pod names
+
+
+#: Builtin observer families whose queries can be grouped (keyed by BuiltinQueries.observer).
+_FAMILIES: dict[str, _Family] = {
+    "istio": _Family(
+        (("namespace", "destination_workload_namespace"), ("target", "destination_workload"))
+    ),
+    "linkerd": _Family((("namespace", "namespace"), ("target", "deployment"))),
+    "osm": _Family((("namespace", "destination_namespace"), ("target", "destination_name"))),
+    "nginx": _Family((("namespace", "namespace"), ("ingress", "ingress"))),
+    "http": _Family((("namespace", "kubernetes_namespace"),), pod_label="kubernetes_pod_name"),
+    "appmesh": _Family((("namespace", "kubernetes_namespace"),), pod_label="kubernetes_pod_name"),
+}
+
+#: Metrics providers whose builtin queries are grouped.
+GROUPED_PROVIDERS: tuple[str, ...] = tuple(
+    p for p in BUILTIN_PROVIDERS if builtin_queries(p).observer in _FAMILIES
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupedTemplate:
+    """A builtin template rewritten to answer for many targets at once."""
+
+    text: str  # template text; identity placeholders sit in regex matchers
+    fields: tuple[str, ...]  # model fields that identify a target, in key order
+    labels: tuple[str, ...]  # the result labels carrying them, same order
+    regex_fields: frozenset[str]  # fields the per-canary query treats as a regex
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One instant query to send, and which of the fetch's queries it answers."""
+
+    expr: str
+    query: MetricQuery  # a member: the server settings (address, headers, Secret, TLS) to use
+    members: tuple[int, ...]  # indexes into the fetch's query list
+    # Grouped requests: the result labels identifying a target, and each member's values of them.
+    labels: tuple[str, ...] = ()
+    keys: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def grouped(self) -> bool:
+        return bool(self.labels)
+
+
+def server_key(query: MetricQuery) -> tuple[Any, ...]:
+    """Everything about how a query is sent, apart from its expression."""
+    return (
+        query.server or "",
+        tuple(sorted(query.headers.items())),
+        query.secret,
+        query.insecure_skip_verify,
+    )
+
+
+def plan_requests(queries: Sequence[MetricQuery], *, group: bool = True) -> list[Request]:
+    """Return the requests answering ``queries`` (those with an ``expr``), grouped where sound.
+
+    Identical ungrouped expressions on the same server share one request. With ``group=False``
+    every distinct query is sent as rendered (Flagger's one query per check).
+    """
+    shapes: dict[tuple[Any, ...], list[int]] = {}
+    singles: dict[tuple[Any, ...], list[int]] = {}
+    for index, query in enumerate(queries):
+        if query.expr is None or query.render_error is not None:
+            continue
+        shape = _shape(query) if group else None
+        if shape is not None:
+            shapes.setdefault(shape, []).append(index)
+        else:
+            singles.setdefault((server_key(query), query.expr), []).append(index)
+
+    requests: list[Request] = []
+    for shape, members in shapes.items():
+        grouped = _grouped_request(queries, members, shape[1])
+        if grouped is not None:
+            requests.append(grouped)
+            continue
+        for index in members:  # one target only (or unrenderable): send what Flagger sends
+            expr = queries[index].expr
+            assert expr is not None
+            singles.setdefault((server_key(queries[index]), expr), []).append(index)
+    for (_, expr), members in singles.items():
+        requests.append(Request(expr=expr, query=queries[members[0]], members=tuple(members)))
+    return requests
+
+
+def answers_from_data(
+    request: Request, queries: Sequence[MetricQuery], data: Mapping[str, Any]
+) -> list[float | QueryFailure]:
+    """Turn the ``data`` of a Prometheus instant-query answer into one answer per member.
+
+    Values are multiplied by each member's ``scale``. Ungrouped: an empty vector or NaN is no
+    data, several series are ambiguous (§12 Q13, naming the label sets), a range vector (matrix)
+    is an error. Grouped: each member gets the series carrying its target's labels, no data when
+    there is none.
+    """
+    result_type = data.get("resultType")
+    result = data.get("result")
+    count = len(request.members)
+    if result_type == "matrix":
+        failure = QueryFailure(
+            FailureKind.AMBIGUOUS,
+            "query returned a range vector (matrix) where one value is expected: drop the "
+            "[range] selector or wrap it in a function such as rate() or avg_over_time()",
+        )
+        return [failure] * count
+    if result_type == "scalar" and not request.grouped:
+        scalar = _value_or_no_data(_sample_value(result))
+        return [_scaled(scalar, queries[i]) for i in request.members]
+    if result_type != "vector" or not isinstance(result, list):
+        got = result_type if isinstance(result_type, str) else type(result).__name__
+        failure = QueryFailure(
+            FailureKind.REJECTED,
+            f"query returned a {got} where an instant vector or scalar is expected",
+        )
+        return [failure] * count
+    series = [_series(item) for item in result]
+    if not request.grouped:
+        one = _single(series)
+        return [_scaled(one, queries[i]) for i in request.members]
+    by_key: dict[tuple[str, ...], list[tuple[dict[str, str], float | None]]] = {}
+    for labels, value in series:
+        key = tuple([labels.get(label, "") for label in request.labels])
+        by_key.setdefault(key, []).append((labels, value))
+    out: list[float | QueryFailure] = []
+    for index, key in zip(request.members, request.keys, strict=True):
+        found = by_key.get(key)
+        if not found:
+            out.append(NoValuesFound("no values found (empty result)").to_failure())
+        elif len(found) > 1:
+            out.append(AmbiguousResult([labels for labels, _ in found]).to_failure())
+        else:
+            out.append(_scaled(_value_or_no_data(found[0][1]), queries[index]))
+    return out
+
+
+@functools.cache
+def grouped_template(template: str, family: str) -> GroupedTemplate:
+    """Rewrite a builtin ``template`` of observer ``family`` to group by the target labels.
+
+    Raise AnalysisError when the template does not have the expected structure (a guard against
+    a builtin edited without this rewrite; tests run it over every grouped provider).
+    """
+    spec = _FAMILIES[family]
+    text = template
+    fields: list[str] = []
+    labels: list[str] = []
+    regex_fields: set[str] = set()
+    accounted: dict[str, int] = {}
+    for field, label in spec.identity:
+        pattern = re.compile(rf'\b{re.escape(label)}\s*(=~?)\s*"\{{\{{ {field} \}}\}}"')
+        ops = [m.group(1) for m in pattern.finditer(text)]
+        if not ops:
+            raise AnalysisError(f"builtin {family} query has no {label} matcher: {template}")
+        if "=~" in ops:
+            regex_fields.add(field)
+        text = pattern.sub(f'{label}=~"{{{{ {field} }}}}"', text)
+        accounted[field] = len(ops)
+        fields.append(field)
+        labels.append(label)
+    if spec.pod_label is not None:
+        prefix = f'{spec.pod_label}=~"{{{{ target }}}}-'
+        uses = text.count(prefix)
+        if not uses:
+            raise AnalysisError(f"builtin {family} query has no {spec.pod_label} matcher")
+        accounted["target"] = uses
+        regex_fields.add("target")
+        fields.append("target")
+        labels.append(GROUP_TARGET_LABEL)
+    for name in set(_PLACEHOLDER.findall(text)) - {"interval"}:
+        if _PLACEHOLDER.findall(text).count(name) != accounted.get(name, 0):
+            raise AnalysisError(
+                f"builtin {family} query uses {{{{ {name} }}}} outside its identity matchers"
+            )
+    text = _group_sums(text, tuple(labels), spec.pod_label, family)
+    return GroupedTemplate(
+        text=text, fields=tuple(fields), labels=tuple(labels), regex_fields=frozenset(regex_fields)
+    )
+
+
+def quote_escape(value: str) -> str:
+    """Escape ``value`` for a double-quoted PromQL string, exactly as ``render_query`` does."""
+    return value.translate(_QUOTE_ESCAPES)
+
+
+def regex_escape(value: str) -> str:
+    """Escape ``value`` so an RE2 (Go) regexp matches exactly it.
+
+    Only RE2's metacharacters are escaped (a backslash before punctuation is always literal).
+    """
+    return _REGEX_META.sub(r"\\\g<0>", value)
+
+
+def alternation(values: Sequence[str]) -> str:
+    """``(?:v1|v2|...)`` matching exactly the given values (sorted, deduplicated)."""
+    return "(?:" + "|".join(regex_escape(v) for v in sorted(set(values))) + ")"
+
+
+# ---------------------------------------------------------------------------------------------
+# Internals
+# ---------------------------------------------------------------------------------------------
+
+
+def _shape(query: MetricQuery) -> tuple[Any, ...] | None:
+    """The grouping key of a builtin query, or None when it cannot be grouped."""
+    if query.model is None or query.provider_type != "prometheus":
+        return None
+    found = _builtin_shape(query.observer, query.kind)
+    if found is None:
+        return None
+    template, shape = found
+    for field in shape.fields:
+        value: str = getattr(query.model, field)
+        if not value or (field in shape.regex_fields and not _literal(value)):
+            return None
+    return (server_key(query), template, query.model.interval)
+
+
+@functools.cache
+def _builtin_shape(
+    observer: str, kind: CheckKind
+) -> tuple[tuple[str, str], GroupedTemplate] | None:
+    """((builtin template, family), its grouped form) when that builtin can be grouped."""
+    if kind not in (CheckKind.SUCCESS_RATE, CheckKind.DURATION):
+        return None
+    if observer not in BUILTIN_PROVIDERS:
+        return None
+    builtins = builtin_queries(observer)
+    family = builtins.observer
+    if family not in _FAMILIES:
+        return None
+    text = builtins.success_rate if kind is CheckKind.SUCCESS_RATE else builtins.duration
+    try:
+        return (text, family), grouped_template(text, family)
+    except AnalysisError:
+        return None
+
+
+def _grouped_request(
+    queries: Sequence[MetricQuery], members: list[int], template: tuple[str, str]
+) -> Request | None:
+    shape = grouped_template(*template)
+    keys = tuple(tuple(_field(queries[i], f) for f in shape.fields) for i in members)
+    if len(set(keys)) < 2:
+        return None
+    first = queries[members[0]]
+    assert first.model is not None
+    # Render with plain-token stand-ins (the interval is checked as usual), then put each escaped
+    # alternation where its stand-in landed: grouped_template guarantees every identity
+    # placeholder sits in a double-quoted matcher string. Escaping 10^4-character alternations
+    # is then a str.translate instead of the renderer's per-character loop.
+    model = TemplateModel(
+        name="",
+        namespace=_STAND_IN + "namespace",
+        target=_STAND_IN + "target",
+        service=_STAND_IN + "service",
+        ingress=_STAND_IN + "ingress",
+        route=_STAND_IN + "route",
+        interval=first.model.interval,
+    )
+    try:
+        expr = render_query(shape.text, model, source=f"grouped builtin {first.observer} query")
+    except RenderError:
+        return None  # e.g. an interval that is not a plain token: send the per-canary queries
+    for n, field in enumerate(shape.fields):
+        expr = expr.replace(_STAND_IN + field, quote_escape(alternation([k[n] for k in keys])))
+    return Request(expr=expr, query=first, members=tuple(members), labels=shape.labels, keys=keys)
+
+
+def _field(query: MetricQuery, field: str) -> str:
+    assert query.model is not None
+    value: str = getattr(query.model, field)
+    return value
+
+
+def _literal(value: str) -> bool:
+    return _REGEX_META.search(value) is None
+
+
+def _group_sums(text: str, labels: tuple[str, ...], pod_label: str | None, family: str) -> str:
+    """Make every ``sum(...)`` aggregate by ``labels`` (see the module docstring)."""
+    by = ", ".join(labels)
+    sums = _sum_spans(text)
+    if not sums:
+        raise AnalysisError(f"builtin {family} query has no sum(...) to group")
+    _check_selectors_inside(text, sums, family)
+    out: list[str] = []
+    pos = 0
+    for start, open_paren, close_paren in sums:
+        inner = text[open_paren + 1 : close_paren]
+        if pod_label is not None:
+            inner = (
+                f" label_replace({inner}, "
+                f'"{GROUP_TARGET_LABEL}", "$1", "{pod_label}", "{POD_TARGET_REGEX}" ) '
+            )
+        after = text[close_paren + 1 :]
+        clause = re.match(r"\s*by\s*\(\s*le\s*\)", after)
+        out.append(text[pos:start])
+        if clause is not None:
+            out.append(f"sum({inner}) by (le, {by})")
+            pos = close_paren + 1 + clause.end()
+        else:
+            out.append(f"sum by ({by}) ({inner})")
+            pos = close_paren + 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _sum_spans(text: str) -> list[tuple[int, int, int]]:
+    """(start of ``sum``, its ``(``, the matching ``)``) of every top-level-or-nested sum call.
+
+    Nested sums are not expected in builtins and are rejected; parentheses inside string
+    literals are skipped.
+    """
+    spans: list[tuple[int, int, int]] = []
+    code = _code_mask(text)
+    for match in re.finditer(r"\bsum\s*\(", text):
+        start = match.start()
+        if not code[start]:
+            continue
+        open_paren = match.end() - 1
+        depth = 0
+        for pos in range(open_paren, len(text)):
+            if not code[pos]:
+                continue
+            if text[pos] == "(":
+                depth += 1
+            elif text[pos] == ")":
+                depth -= 1
+                if depth == 0:
+                    spans.append((start, open_paren, pos))
+                    break
+        else:
+            raise AnalysisError(f"unbalanced parentheses in {text!r}")
+    for (_, _, end), (start, _, _) in itertools.pairwise(spans):
+        if start < end:
+            raise AnalysisError(f"nested sum(...) in {text!r}")
+    return spans
+
+
+def _check_selectors_inside(text: str, sums: list[tuple[int, int, int]], family: str) -> None:
+    code = _code_mask(text)
+    for pos, ch in enumerate(text):
+        if ch == "{" and code[pos] and not text.startswith("{{", pos) and text[pos - 1] != "{":
+            if not any(open_paren < pos < close for _, open_paren, close in sums):
+                raise AnalysisError(f"builtin {family} query has a selector outside sum(...)")
+
+
+def _code_mask(text: str) -> list[bool]:
+    """True for each character of ``text`` outside a PromQL string literal."""
+    mask: list[bool] = []
+    quote: str | None = None
+    escaped = False
+    for ch in text:
+        if quote is None:
+            mask.append(ch not in "\"'`")
+            if ch in "\"'`":
+                quote = ch
+            continue
+        mask.append(False)
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote != "`":
+            escaped = True
+        elif ch == quote:
+            quote = None
+    return mask
+
+
+def _series(item: Any) -> tuple[dict[str, str], float | None]:
+    labels = item.get("metric") if isinstance(item, dict) else None
+    value = item.get("value") if isinstance(item, dict) else None
+    return (
+        {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+        _sample_value(value),
+    )
+
+
+def _sample_value(sample: Any) -> float | None:
+    """The float of a ``[time, "value"]`` pair; None when it is missing or not a number."""
+    if isinstance(sample, list) and len(sample) == 2:
+        try:
+            return float(sample[1])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _single(series: list[tuple[dict[str, str], float | None]]) -> float | QueryFailure:
+    if not series:
+        return NoValuesFound("no values found (empty result)").to_failure()
+    if len(series) > 1:
+        return AmbiguousResult([labels for labels, _ in series]).to_failure()
+    return _value_or_no_data(series[0][1])
+
+
+def _value_or_no_data(value: float | None) -> float | QueryFailure:
+    if value is None:
+        return QueryFailure(FailureKind.REJECTED, "the answer holds a sample that is not a number")
+    if math.isnan(value):
+        return NoValuesFound("no values found (the query returned NaN)").to_failure()
+    return value
+
+
+def _scaled(answer: float | QueryFailure, query: MetricQuery) -> float | QueryFailure:
+    if isinstance(answer, QueryFailure):
+        return answer
+    return answer * query.scale if query.scale != 1.0 else answer

@@ -1,0 +1,451 @@
+"""Capture a recording from a live Prometheus (``canary-engine record``, interfaces.md §1–2).
+
+For every metric of a Canary, the query ``plan_checks`` renders is run as a range query for the
+canary target and again for the primary (``{{ target }}`` = ``<targetRef.name>-primary``), and the
+answers are converted to the unit the check compares (``query.scale``: request-duration is
+recorded in milliseconds, whatever the provider). Times are relative to the start of the range.
+
+Sampling follows Prometheus' range-query grid (``start + k * step``): a step where the query has
+no value is written as an explicit no-data sample, so ``simulate`` sees "no data" exactly where a
+live check would have, instead of carrying an older sample forward for the 5-minute lookback. A
+metric that has no value at all is left out, with a warning naming it. Several series at one
+instant is an error naming their label sets (§12 Q13), as it would fail every live check.
+
+Range queries go through prometheus-api-client's ``PrometheusConnect.custom_query_range`` (the only
+module that imports it; synchronous — ``record`` is a batch command). It rounds the range to whole
+seconds, so ``record`` does so first. Every query goes to the ``--prometheus`` address (a template's
+in-cluster address is usually unreachable from where ``record`` runs), with the template's headers
+and ``insecureSkipVerify``; credentials can ride in the URL (``https://user:password@host``).
+
+Errors: ``config.SpecError`` for bad input (time range, unrenderable query, ambiguous answer) and
+``MetricQueryError`` (``ProviderUnavailable``, ``QueryRejected``, ``QueryTimeout``) when Prometheus
+is unreachable or rejects a query; both name the metric, the target and the query.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from analysis._errors import (
+    AmbiguousResult,
+    MetricQueryError,
+    ProviderUnavailable,
+    QueryRejected,
+    QueryTimeout,
+)
+from analysis._plan import plan_checks
+from analysis._recording import Recording, _parse_rfc3339
+from analysis._types import MetricQuery
+from config import Canary, MetricTemplate, Problem, SpecError, parse_duration
+
+#: Prometheus refuses range queries of more points than this per series.
+MAX_POINTS = 11_000
+#: Seconds each range query may take (prometheus-api-client's request timeout).
+DEFAULT_RECORD_TIMEOUT = 30.0
+RECORDING_FORMATS = (".csv", ".json")
+
+#: ``progress(done, total, what)`` after each range query.
+Progress = Callable[[int, int, str], None]
+
+_RELATIVE = re.compile(r"-\s*(.+)")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_STATUS = re.compile(r"HTTP Status Code (\d+) \((.*)\)\s*$", re.DOTALL)
+_TARGETS: tuple[Literal["canary", "primary"], ...] = ("canary", "primary")
+
+
+@dataclass(slots=True, kw_only=True)
+class RecordResult:
+    """What ``record`` captured: samples per (target, metric), in the Canary's metric order."""
+
+    start: datetime
+    end: datetime
+    step: float
+    series: dict[tuple[str, str], list[tuple[float, float | None]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    queries: int = 0  # range queries sent
+
+    @property
+    def samples(self) -> int:
+        return sum(len(s) for s in self.series.values())
+
+    def to_recording(self) -> Recording:
+        return Recording(self.series)
+
+
+def parse_time(text: str, *, now: datetime) -> datetime:
+    """``T`` of ``record``: RFC 3339, Unix seconds, ``now``, or a duration before now (``-15m``).
+
+    Raise ValueError saying what is accepted. ``now`` is an aware UTC datetime from the caller's
+    clock.
+    """
+    value = text.strip()
+    if value.lower() == "now":
+        return now
+    relative = _RELATIVE.fullmatch(value)
+    if relative is not None and not _NUMBER.fullmatch(value):
+        try:
+            return now - timedelta(seconds=parse_duration(relative.group(1)))
+        except ValueError as exc:
+            raise ValueError(f"{text!r}: {exc}") from None
+    if _NUMBER.fullmatch(value):
+        seconds = float(value)
+        if not math.isfinite(seconds) or not 0 <= seconds < 1e11:
+            raise ValueError(f"{text!r} is not a plausible Unix time in seconds")
+        return datetime.fromtimestamp(seconds, UTC)
+    parsed = _parse_rfc3339(value)
+    if parsed is None:
+        raise ValueError(
+            f"{text!r} is not a time: use RFC 3339 (2026-01-02T15:04:05Z), Unix seconds, "
+            "now, or a duration before now such as -15m or -2h"
+        )
+    return parsed
+
+
+def parse_step(text: str) -> float:
+    """``--step``: a duration (``30s``, ``1m``) or a number of seconds; raise ValueError."""
+    value = text.strip()
+    seconds = float(value) if _NUMBER.fullmatch(value) else parse_duration(value)
+    if not math.isfinite(seconds) or seconds < 0.001:
+        raise ValueError(f"{text!r}: the step must be at least 1ms")
+    return seconds
+
+
+def record(
+    prometheus: str,
+    canary: Canary,
+    templates: Mapping[tuple[str, str], MetricTemplate],
+    *,
+    provider: str,
+    start: datetime,
+    end: datetime,
+    step: float,
+    progress: Progress | None = None,
+    timeout: float = DEFAULT_RECORD_TIMEOUT,
+) -> RecordResult:
+    """Run every metric's range queries for the canary and primary targets; see the module doc.
+
+    Raise SpecError for bad input and MetricQueryError when Prometheus cannot answer.
+    """
+    start_s, end_s = _whole_seconds(start), _whole_seconds(end)
+    _check_range(start_s, end_s, step)
+    points = math.floor((end_s - start_s) / step + 1e-9) + 1
+    result = RecordResult(
+        start=datetime.fromtimestamp(start_s, UTC),
+        end=datetime.fromtimestamp(end_s, UTC),
+        step=step,
+    )
+    planned = [
+        query
+        for target in _TARGETS
+        for query in plan_checks(
+            canary, templates, provider=provider, default_server=prometheus, target=target
+        )
+    ]
+    _check_planned(planned, templates, result.warnings)
+    # One series per (target, metric): a name checked twice (builtin + inline query) is recorded
+    # once, as simulate answers both from the same series.
+    todo: list[MetricQuery] = []
+    seen: set[tuple[str, str]] = set()
+    for query in planned:
+        key = (query.target, query.metric)
+        if key in seen:
+            if query.target == "canary":
+                result.warnings.append(
+                    f"metric {query.metric!r} has more than one query; only the first is recorded"
+                )
+            continue
+        seen.add(key)
+        todo.append(query)
+
+    connections: dict[tuple[Any, ...], Any] = {}
+    try:
+        for done, query in enumerate(todo, start=1):
+            connection = _connection(connections, prometheus, query, timeout)
+            rows = _range(connection, query, prometheus, result.start, result.end, step)
+            result.queries += 1
+            values = _on_grid(rows, query, start_s, step, points)
+            if values is None:
+                if query.target == "canary":
+                    result.warnings.append(
+                        f"metric {query.metric!r}: the canary query returned no data between "
+                        f"{_iso(result.start)} and {_iso(result.end)}; the recording has no "
+                        "samples for it"
+                    )
+                else:
+                    result.warnings.append(
+                        f"metric {query.metric!r}: no data for the primary "
+                        f"({canary.spec.target_ref.name}-primary); no primary samples recorded"
+                    )
+            else:
+                result.series[(query.target, query.metric)] = [
+                    (_relative(k, step), v) for k, v in enumerate(values)
+                ]
+            if progress is not None:
+                progress(done, len(todo), f"{query.metric} ({query.target})")
+    finally:
+        for connection in connections.values():
+            connection.close()
+    return result
+
+
+def write_recording(path: str | Path, result: RecordResult) -> None:
+    """Write the recording as CSV or JSON by extension (interfaces.md §2); raise SpecError."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in RECORDING_FORMATS:
+        raise SpecError(
+            Problem(
+                "-o", f"unknown recording format {suffix or '(no extension)'!r}; use .csv or .json"
+            ),
+            source=str(path),
+        )
+    text = _csv(result) if suffix == ".csv" else _json(result)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(
+            Problem("-o", f"cannot write the recording: {exc}"), source=str(path)
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Internals
+# ---------------------------------------------------------------------------------------------
+
+
+def _whole_seconds(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp())
+
+
+def _check_range(start: int, end: int, step: float) -> None:
+    if end <= start:
+        raise SpecError(
+            Problem(
+                "--start/--end",
+                f"the range is empty: --start ({_iso_s(start)}) must be before --end "
+                f"({_iso_s(end)}) by at least one second",
+            )
+        )
+    if step <= 0:
+        raise SpecError(Problem("--step", "must be positive"))
+    points = math.floor((end - start) / step + 1e-9) + 1
+    if points > MAX_POINTS:
+        least = math.ceil((end - start) / (MAX_POINTS - 1))
+        raise SpecError(
+            Problem(
+                "--step",
+                f"{points} points per series exceed Prometheus' limit of {MAX_POINTS}; use a "
+                f"step of at least {least}s or a shorter range",
+            )
+        )
+
+
+def _check_planned(
+    planned: Sequence[MetricQuery],
+    templates: Mapping[tuple[str, str], MetricTemplate],
+    warnings: list[str],
+) -> None:
+    problems = [
+        Problem(f"metric {q.metric}", q.render_error)
+        for q in planned
+        if q.render_error is not None and q.target == "canary"
+    ]
+    problems += [
+        Problem(
+            f"metric {q.metric}",
+            f"MetricTemplate {q.template} has provider type {q.provider_type!r}; only prometheus "
+            "templates can be recorded",
+        )
+        for q in planned
+        if q.render_error is None and q.provider_type != "prometheus" and q.target == "canary"
+    ]
+    if problems:
+        raise SpecError(problems)
+    for (namespace, name), template in templates.items():
+        if template.spec.provider.secret_ref is not None:
+            warnings.append(
+                f"MetricTemplate {namespace}/{name} uses credentials Secret "
+                f"{template.spec.provider.secret_ref.name}, which record cannot read; put them "
+                "in the --prometheus URL (https://user:password@host) if Prometheus needs them"
+            )
+
+
+def _connection(
+    connections: dict[tuple[Any, ...], Any], url: str, query: MetricQuery, timeout: float
+) -> Any:
+    key = (tuple(sorted(query.headers.items())), query.insecure_skip_verify)
+    found = connections.get(key)
+    if found is None:
+        from prometheus_api_client import PrometheusConnect  # ~70 ms of imports: only here
+        from urllib3.util.retry import Retry
+
+        retry = Retry(
+            total=2,
+            backoff_factor=0.5,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=frozenset({"GET", "POST"}),
+            raise_on_status=False,
+        )
+        found = PrometheusConnect(
+            url=url.rstrip("/"),
+            headers=dict(query.headers) or None,
+            disable_ssl=query.insecure_skip_verify,
+            retry=retry,
+            timeout=timeout,
+        )
+        connections[key] = found
+    return found
+
+
+def _range(
+    connection: Any,
+    query: MetricQuery,
+    url: str,
+    start: datetime,
+    end: datetime,
+    step: float,
+) -> list[Any]:
+    """Run one range query; translate the client's exceptions into MetricQueryErrors."""
+    from prometheus_api_client.exceptions import PrometheusApiClientException
+
+    what = f"metric {query.metric!r} ({query.target}) query {query.expr!r}"
+    try:
+        rows = connection.custom_query_range(query.expr, start, end, _step_text(step))
+    except ValueError as exc:  # includes requests' JSONDecodeError
+        raise ProviderUnavailable(
+            f"{what}: prometheus {url} answered with a body that is not Prometheus JSON: {exc}"
+        ) from None
+    except OSError as exc:  # requests' RequestException derives from IOError
+        if any(cls.__name__ in ("Timeout", "ReadTimeout") for cls in type(exc).__mro__):
+            raise QueryTimeout(f"{what}: prometheus {url} did not answer in time: {exc}") from None
+        raise ProviderUnavailable(f"{what}: prometheus {url} unreachable: {exc}") from None
+    except (KeyError, TypeError) as exc:
+        raise ProviderUnavailable(
+            f"{what}: prometheus {url} answered without data.result: {exc!r}"
+        ) from None
+    except PrometheusApiClientException as exc:
+        raise _http_error(what, url, str(exc)) from None
+    if not isinstance(rows, list):
+        raise ProviderUnavailable(f"{what}: prometheus {url} answered an unexpected result")
+    return rows
+
+
+def _http_error(what: str, url: str, message: str) -> MetricQueryError:
+    found = _STATUS.match(message)
+    if found is None:
+        return ProviderUnavailable(f"{what}: prometheus {url}: {message}")
+    status = int(found.group(1))
+    detail = found.group(2)
+    try:
+        raw = ast.literal_eval(detail)
+        body = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
+        if isinstance(body, dict) and body.get("error"):
+            detail = str(body["error"])
+    except (ValueError, SyntaxError, UnicodeDecodeError):
+        pass
+    if status >= 500 or status == 429:
+        return ProviderUnavailable(f"{what}: prometheus {url} answered HTTP {status}: {detail}")
+    return QueryRejected(f"{what}: prometheus rejected the query (HTTP {status}): {detail}")
+
+
+def _on_grid(
+    rows: list[Any], query: MetricQuery, start: int, step: float, points: int
+) -> list[float | None] | None:
+    """Place the answer on the range grid, one value (or None) per step; None without any value.
+
+    Raise SpecError when several series hold a value at one instant.
+    """
+    grid: list[list[tuple[dict[str, str], float]]] = [[] for _ in range(points)]
+    for row in rows:
+        labels = {str(k): str(v) for k, v in (row.get("metric") or {}).items()}
+        for stamp, text in row.get("values") or []:
+            k = round((float(stamp) - start) / step)
+            if 0 <= k < points:
+                grid[k].append((labels, float(text)))
+    values: list[float | None] = []
+    for k, found in enumerate(grid):
+        if len(found) > 1:
+            ambiguous = AmbiguousResult([labels for labels, _ in found])
+            raise SpecError(
+                Problem(
+                    f"metric {query.metric}",
+                    f"the {query.target} query {query.expr!r} at {_relative(k, step)}s: "
+                    f"{ambiguous}",
+                )
+            )
+        value = found[0][1] if found else math.nan
+        values.append(None if math.isnan(value) else value * query.scale)
+    if all(v is None for v in values):
+        return None
+    return values
+
+
+def _relative(k: int, step: float) -> float:
+    t = round(k * step, 6)
+    return float(int(t)) if t.is_integer() else t
+
+
+def _step_text(step: float) -> str:
+    return str(int(step)) if float(step).is_integer() else f"{step:.3f}"
+
+
+def _number(value: float) -> str:
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+def _csv(result: RecordResult) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["time", "target", "metric", "value"])
+    rows = [
+        (t, order, target, metric, value)
+        for order, ((target, metric), samples) in enumerate(result.series.items())
+        for t, value in samples
+    ]
+    rows.sort(key=lambda row: (row[0], row[1]))
+    for t, _, target, metric, value in rows:
+        writer.writerow([_number(t), target, metric, "" if value is None else _number(value)])
+    return out.getvalue()
+
+
+def _json(result: RecordResult) -> str:
+    doc = {
+        "version": 1,
+        "series": [
+            {
+                "target": target,
+                "metric": metric,
+                "samples": [[_json_number(t), _json_number(v)] for t, v in samples],
+            }
+            for (target, metric), samples in result.series.items()
+        ],
+    }
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def _json_number(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() and abs(value) < 1e15 else value
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_s(seconds: int) -> str:
+    return _iso(datetime.fromtimestamp(seconds, UTC))

@@ -1,0 +1,155 @@
+"""``canary-engine record``: capture a recording from a live Prometheus (interfaces.md §1).
+
+A thin shell around ``analysis.record``: read and check the inputs, parse the time range against
+the engine clock's wall time, show progress on a terminal, write the file. Exit statuses: 0
+written, 2 bad input (unreadable or invalid files, bad time range or step, unrenderable or
+ambiguous query), 4 Prometheus unreachable or rejected a query (the message names it). Queries
+with no data only warn: the recording has no samples for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from analysis import (
+    MetricQueryError,
+    RecordResult,
+    parse_step,
+    parse_time,
+    record,
+    write_recording,
+)
+from config import (
+    CanaryEngineError,
+    MetricTemplate,
+    Problem,
+    SpecError,
+    load_manifests,
+)
+from engine._clock import RealClock
+
+EXIT_WRITTEN = 0
+EXIT_BAD_INPUT = 2
+EXIT_PROMETHEUS = 4
+_REQUIRED = (
+    ("prometheus", "--prometheus URL"),
+    ("canary", "--canary FILE"),
+    ("start", "--start T"),
+    ("end", "--end T"),
+    ("output", "-o FILE"),
+)
+
+
+def run_record(
+    args: argparse.Namespace,
+    *,
+    now: Callable[[], datetime] | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run ``record`` with parsed options; return the exit status. Never raises for bad input."""
+    err = stderr if stderr is not None else sys.stderr
+    try:
+        result, output = _record(args, now or RealClock().utcnow, err)
+    except SpecError as exc:
+        err.write(f"canary-engine record: {exc.render()}\n")
+        return EXIT_BAD_INPUT
+    except MetricQueryError as exc:
+        err.write(f"canary-engine record: {exc}\n")
+        return EXIT_PROMETHEUS
+    except CanaryEngineError as exc:
+        err.write(f"canary-engine record: {exc}\n")
+        return EXIT_BAD_INPUT
+    for warning in result.warnings:
+        err.write(f"warning: {warning}\n")
+    err.write(
+        f"wrote {result.samples} samples in {len(result.series)} series "
+        f"({result.queries} range queries, step {result.step:g}s) to {output}\n"
+    )
+    return EXIT_WRITTEN
+
+
+def _record(
+    args: argparse.Namespace, now: Callable[[], datetime], err: TextIO
+) -> tuple[RecordResult, str]:
+    missing = [flag for name, flag in _REQUIRED if not getattr(args, name, None)]
+    if missing:
+        raise SpecError([Problem(flag, "is required") for flag in missing])
+    output = str(args.output)
+    if Path(output).suffix.lower() not in (".csv", ".json"):
+        raise SpecError(Problem("-o", f"{output}: the file name must end in .csv or .json"))
+    manifests = load_manifests([args.canary, *(getattr(args, "template", None) or [])])
+    if len(manifests.canaries) != 1:
+        raise SpecError(
+            Problem(
+                "--canary",
+                f"expected exactly one Canary (flagger.app/v1beta1) in {args.canary}, "
+                f"found {len(manifests.canaries)}",
+            )
+        )
+    canary = manifests.canaries[0]
+    templates: dict[tuple[str, str], MetricTemplate] = {}
+    for i, metric in enumerate(canary.spec.effective_analysis.metrics):
+        ref = metric.template_ref
+        if ref is None:
+            continue
+        namespace = ref.namespace or canary.metadata.namespace
+        found = manifests.template(ref.name, namespace)
+        if found is None:
+            raise SpecError(
+                Problem(
+                    f"spec.analysis.metrics[{i}].templateRef",
+                    f"MetricTemplate {namespace}/{ref.name} is not in the --canary file or any "
+                    "--template file",
+                )
+            )
+        templates[(namespace, ref.name)] = found
+    wall = now()
+    problems: list[Problem] = []
+    times: dict[str, datetime] = {}
+    for name in ("start", "end"):
+        try:
+            times[name] = parse_time(str(getattr(args, name)), now=wall)
+        except ValueError as exc:
+            problems.append(Problem(f"--{name}", str(exc)))
+    step = canary.spec.effective_analysis.interval_seconds
+    if getattr(args, "step", None):
+        try:
+            step = parse_step(str(args.step))
+        except ValueError as exc:
+            problems.append(Problem("--step", str(exc)))
+    if problems:
+        raise SpecError(problems)
+    provider = (
+        canary.spec.provider
+        or getattr(args, "mesh_provider", None)
+        or os.environ.get("CANARY_ENGINE_MESH_PROVIDER")
+        or "kubernetes"
+    )
+    progress = _progress_printer(err) if err.isatty() else None
+    result = record(
+        str(args.prometheus),
+        canary,
+        templates,
+        provider=provider,
+        start=times["start"],
+        end=times["end"],
+        step=step,
+        progress=progress,
+    )
+    write_recording(output, result)
+    return result, output
+
+
+def _progress_printer(err: TextIO) -> Callable[[int, int, str], None]:
+    def show(done: int, total: int, what: str) -> None:
+        line = f"[{done}/{total}] {what}"
+        err.write(f"\r\x1b[K{line}" + ("\n" if done == total else ""))
+        err.flush()
+
+    return show
