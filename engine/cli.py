@@ -88,18 +88,53 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("files", nargs="+", metavar="FILE")
     val.add_argument("--preset", choices=sorted(PRESETS), help="validate as merged with a preset")
 
-    run = sub.add_parser("run", help="the in-cluster controller (not built yet)")
-    run.add_argument("--kubeconfig")
-    run.add_argument("--namespace", action="append", default=[])
-    run.add_argument("--selector")
-    run.add_argument(
-        "--metrics-server", default=_env_default("metrics-server", "http://prometheus:9090")
+    run = sub.add_parser(
+        "run",
+        help="the in-cluster controller",
+        description="Watch Canaries and drive them (Flagger's controller). Every option can also "
+        "come from CANARY_ENGINE_<OPTION>, e.g. CANARY_ENGINE_METRICS_SERVER.",
     )
-    run.add_argument("--port", type=int, default=8080)
-    run.add_argument("--leader-elect", action="store_true")
+    run.add_argument(
+        "--kubeconfig",
+        default=_env_default("kubeconfig", None),
+        help="kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)",
+    )
+    run.add_argument(
+        "--namespace",
+        action="append",
+        default=_env_list("namespace"),
+        help="watch only this namespace (repeatable; default all)",
+    )
+    run.add_argument(
+        "--selector",
+        default=_env_default("selector", None),
+        help="only Canaries with these labels (key=value[,key=value])",
+    )
+    run.add_argument(
+        "--metrics-server",
+        default=_env_default("metrics-server", "http://prometheus:9090"),
+        help="default Prometheus for builtin metrics (Flagger's -metrics-server)",
+    )
+    run.add_argument(
+        "--mesh-provider",
+        default=_env_default("mesh-provider", "kubernetes"),
+        help="provider for Canaries without spec.provider (default kubernetes)",
+    )
+    run.add_argument(
+        "--port",
+        type=int,
+        default=int(_env_default("port", "8080") or 8080),
+        help="port for /healthz, /readyz and /metrics",
+    )
+    run.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=_env_default("leader-elect", "") in ("1", "true", "True"),
+        help="run several replicas; only the Lease holder acts",
+    )
     _log_options(run, default_level="info")
 
-    rec = sub.add_parser("record", help="capture a recording from Prometheus (not built yet)")
+    rec = sub.add_parser("record", help="capture a recording from Prometheus")
     rec.add_argument("--prometheus")
     rec.add_argument("--canary")
     rec.add_argument("--template", action="append", default=[])
@@ -119,22 +154,35 @@ def _log_options(parser: argparse.ArgumentParser, *, default_level: str) -> None
     parser.add_argument("--log-level", default=_env_default("log-level", default_level))
 
 
+def _negative_times(argv: Sequence[str] | None) -> list[str]:
+    """``record --start -15m``: argparse would read "-15m" as an option, so attach it (``=``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "record" not in args:
+        return args
+    out: list[str] = []
+    for arg in args:
+        if out and out[-1] in ("--start", "--end") and arg.startswith("-") and arg != "--":
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_negative_times(argv))
     try:
         if args.command == "simulate":
             _configure_logs(args)
             return _simulate(args)
         if args.command == "validate":
             return _validate(args)
-        if args.command in ("run", "record"):
-            issue = {"run": "the in-cluster controller", "record": "recording from Prometheus"}
-            print(
-                f"canary-engine {args.command}: {issue[args.command]} is not built yet; "
-                "`canary-engine simulate` and `canary-engine validate` work today.",
-                file=sys.stderr,
-            )
-            return EXIT_BAD_INPUT
+        if args.command == "record":
+            from engine.record import run_record
+
+            return run_record(args)
+        if args.command == "run":
+            _configure_logs(args)
+            return _run(args)
     except SpecError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -177,6 +225,28 @@ def _simulate(args: argparse.Namespace) -> int:
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         print(render_timeline(result, colour=colour))
     return result.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine._run import options_from_env, run_controller
+
+    _check_supported(args.mesh_provider)
+    options = options_from_env(
+        kubeconfig=args.kubeconfig,
+        namespaces=args.namespace,
+        selector=args.selector,
+        metrics_server=args.metrics_server,
+        mesh_provider=args.mesh_provider,
+        port=args.port,
+        leader_elect=args.leader_elect,
+        version=_version(),
+    )
+    return asyncio.run(run_controller(options))
+
+
+def _env_list(option: str) -> list[str]:
+    value = _env_default(option, None)
+    return [v for v in value.split(",") if v] if value else []
 
 
 def _check_supported(provider: str) -> None:

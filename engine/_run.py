@@ -1,0 +1,218 @@
+"""``canary-engine run``: wire the real seams together and drive every Canary in the cluster.
+
+Owns every long-lived client (Kubernetes cache, Prometheus, webhooks) in one ``AsyncExitStack``;
+serves ``/healthz``, ``/readyz`` and ``/metrics``; with ``--leader-elect`` only the Lease holder
+drives canaries (a standby is healthy and ready, and takes over within the lease duration); SIGTERM
+and SIGINT stop the controller gracefully (canary tasks are cancelled between ticks' awaits, and
+all state is already in the Canary statuses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import socket
+from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import structlog
+
+from analysis import MetricQuery, open_prometheus, open_webhook_caller
+from config import Problem, SpecError
+from engine._clock import Clock, RealClock
+from engine._controller import BatchingAnalyzer, Controller, ControllerOptions
+from engine._http import serve_endpoints
+from engine._leader import LeaderElector, LeaseConfig
+from engine._loop import EngineDeps, Settings
+from engine._metrics import MetricsRecorder
+from traffic import (
+    ALERT_PROVIDER,
+    CANARY,
+    CONFIGMAP,
+    DEPLOYMENT,
+    HPA,
+    METRIC_TEMPLATE,
+    SECRET,
+    SERVICE,
+    DeploymentWorkload,
+    ObjectRef,
+    open_kube_cluster,
+    router_for,
+)
+
+log = structlog.get_logger("canary-engine")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    kubeconfig: str | None
+    namespaces: Sequence[str]
+    selector: Mapping[str, str]
+    metrics_server: str
+    mesh_provider: str
+    port: int
+    leader_elect: bool
+    lease_namespace: str
+    identity: str
+    version: str
+
+
+def parse_selector(text: str | None) -> dict[str, str]:
+    """``app=web,tier=front`` -> mapping; only equality selectors are supported."""
+    if not text:
+        return {}
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or "!" in key:
+            raise SpecError(
+                Problem("--selector", f"expected key=value[,key=value...], got {text!r}")
+            )
+        out[key.strip()] = value.strip().lstrip("=")
+    return out
+
+
+def options_from_env(
+    *,
+    kubeconfig: str | None,
+    namespaces: Sequence[str],
+    selector: str | None,
+    metrics_server: str,
+    mesh_provider: str,
+    port: int,
+    leader_elect: bool,
+    version: str,
+) -> RunOptions:
+    return RunOptions(
+        kubeconfig=kubeconfig,
+        namespaces=[n for ns in namespaces for n in ns.split(",") if n],
+        selector=parse_selector(selector),
+        metrics_server=metrics_server,
+        mesh_provider=mesh_provider,
+        port=port,
+        leader_elect=leader_elect,
+        lease_namespace=os.environ.get("POD_NAMESPACE") or "default",
+        identity=os.environ.get("POD_NAME") or socket.gethostname(),
+        version=version,
+    )
+
+
+async def run_controller(
+    options: RunOptions, *, clock: Clock | None = None, stop: asyncio.Event | None = None
+) -> int:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set); exit status 0 on a clean stop, 1 when the
+    controller failed (e.g. leadership was lost). Tests pass a VirtualClock and their own stop."""
+    clock = clock or RealClock()
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+
+    metrics = MetricsRecorder(version=options.version, mesh_provider=options.mesh_provider)
+    async with AsyncExitStack() as stack:
+        cluster = await stack.enter_async_context(
+            open_kube_cluster(
+                options.kubeconfig,
+                sleep=clock.sleep,
+                namespaces=options.namespaces,
+                cache_kinds=(
+                    CANARY,
+                    METRIC_TEMPLATE,
+                    ALERT_PROVIDER,
+                    DEPLOYMENT,
+                    SERVICE,
+                    HPA,
+                    CONFIGMAP,
+                    SECRET,
+                ),
+            )
+        )
+
+        async def credentials(secret_ref: str) -> Mapping[str, str] | None:
+            namespace, _, name = secret_ref.partition("/")
+            body = await cluster.get(ObjectRef(SECRET, namespace, name))
+            if body is None:
+                return None
+            data = body.get("data") or {}
+            return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+        prometheus = await stack.enter_async_context(
+            open_prometheus(sleep=clock.sleep, credentials=credentials)
+        )
+        webhooks = await stack.enter_async_context(open_webhook_caller(sleep=clock.sleep))
+
+        async def provider_check(queries: Sequence[MetricQuery]) -> str:
+            return await prometheus.check_providers(queries)
+
+        deps = EngineDeps(
+            cluster=cluster,
+            clock=clock,
+            workload=DeploymentWorkload(cluster),
+            router_for=lambda provider: router_for(provider, cluster),
+            metrics=prometheus,
+            webhooks=webhooks,
+            settings=Settings(
+                mesh_provider=options.mesh_provider, metrics_server=options.metrics_server
+            ),
+            provider_check=provider_check,
+            analyzer=BatchingAnalyzer(prometheus, clock),
+            on_tick=metrics.on_tick,
+            on_outcome=metrics.on_outcome,
+        )
+        controller = Controller(
+            deps,
+            ControllerOptions(namespaces=options.namespaces, selector=options.selector),
+            metrics=metrics,
+        )
+        elector = (
+            LeaderElector(
+                cluster,
+                clock,
+                LeaseConfig(namespace=options.lease_namespace, identity=options.identity),
+            )
+            if options.leader_elect
+            else None
+        )
+
+        def is_ready() -> bool:
+            # A standby replica is ready (it serves /metrics and can take over); the leader is
+            # ready once the Canary cache holds the initial list (possibly empty).
+            if elector is not None and not elector.is_leader:
+                return True
+            return controller.ready.is_set() or cluster.is_cached(CANARY)
+
+        await stack.enter_async_context(
+            serve_endpoints(
+                host="0.0.0.0",
+                port=options.port,
+                metrics=metrics.exposition,
+                is_ready=is_ready,
+            )
+        )
+        log.info(
+            "controller_started",
+            namespaces=list(options.namespaces) or "all",
+            leader_election=options.leader_elect,
+            port=options.port,
+        )
+        # Not clock actors: they wait on watches, not on the clock (each canary task is one).
+        work = asyncio.ensure_future(
+            elector.run(controller.run) if elector is not None else controller.run()
+        )
+        stopper = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if work in done:
+            exc = work.exception()
+            if exc is not None:
+                log.error("controller_stopped", error=str(exc))
+                return 1
+            return 0
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        log.info("controller_stopped", reason="signal")
+        return 0
