@@ -129,7 +129,7 @@ def test_base_renders_the_controller_into_flux_system() -> None:
             ("Role", LEASE, NAMESPACE),
             ("RoleBinding", LEASE, NAMESPACE),
             ("Service", "canary-engine", NAMESPACE),
-            ("Deployment", "canary-engine", NAMESPACE),
+            ("Deployment", "flagger", NAMESPACE),
         ]
     )
     # The namespace belongs to Flux: `kubectl delete -k config/deploy` must not delete it.
@@ -1149,14 +1149,14 @@ def test_leader_election_lease_is_a_namespaced_grant() -> None:
 
 
 def _container(base: list[Doc]) -> Doc:
-    pod = _one(base, "Deployment", "canary-engine")["spec"]["template"]["spec"]
+    pod = _one(base, "Deployment", "flagger")["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     return container
 
 
 def test_deployment_runs_the_controller_with_the_seed_settings() -> None:
     base = _base()
-    deployment = _one(base, "Deployment", "canary-engine")
+    deployment = _one(base, "Deployment", "flagger")
     assert deployment["spec"]["replicas"] == 2
     template = deployment["spec"]["template"]
     assert template["spec"]["serviceAccountName"] == "canary-engine"
@@ -1206,7 +1206,7 @@ def test_deployment_probes_and_port() -> None:
 
 def test_deployment_is_locked_down() -> None:
     base = _base()
-    pod = _one(base, "Deployment", "canary-engine")["spec"]["template"]["spec"]
+    pod = _one(base, "Deployment", "flagger")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
@@ -1228,7 +1228,7 @@ def test_deployment_is_locked_down() -> None:
 def test_service_exposes_the_metrics_port() -> None:
     base = _base()
     service = _one(base, "Service", "canary-engine")
-    pod_labels = _one(base, "Deployment", "canary-engine")["spec"]["template"]["metadata"]["labels"]
+    pod_labels = _one(base, "Deployment", "flagger")["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     assert service["spec"]["ports"] == [
         {"name": "http-metrics", "port": 8080, "targetPort": "http-metrics", "protocol": "TCP"}

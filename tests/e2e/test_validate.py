@@ -1,0 +1,88 @@
+"""`canary-engine validate FILE...`: exit 0 when valid, 2 with every problem and its field path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
+
+BAD = """\
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: web, namespace: prod}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  service: {port: 80}
+  analysis:
+    interval: 1m
+    threshold: 5
+    stepWeight: 150
+    stepweights: [1, 2]
+    metrics:
+      - name: request-duration
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: errors}
+spec:
+  provider: {type: graphite2}
+  query: up
+"""
+
+
+def test_valid_examples_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["validate", str(EXAMPLES / "webhook-server.yaml"), str(EXAMPLES / "claude-runner.yaml")]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "webhook-server.yaml: valid (1 Canary, 1 MetricTemplate, 0 AlertProviders)" in out
+    assert "claude-runner.yaml: valid (1 Canary, 3 MetricTemplates, 0 AlertProviders)" in out
+
+
+def test_every_problem_is_listed_with_its_path_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    code = main(["validate", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "[Canary/web] spec.analysis.stepWeight: must be 0..100, got 150" in err
+    assert (
+        "[Canary/web] spec.analysis.stepweights: unknown field; did you mean 'stepWeights'?" in err
+    )
+    assert (
+        "[MetricTemplate/errors] spec.provider.type: unknown metric provider type 'graphite2'"
+        in err
+    )
+    assert "Traceback" not in err
+
+
+def test_minimal_canary_needs_a_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    minimal = str(EXAMPLES / "webhook-server-minimal.yaml")
+    assert main(["validate", minimal]) == 2
+    assert "set exactly one of iterations" in capsys.readouterr().err
+    assert main(["validate", "--preset", "production", minimal]) == 0
+
+
+def test_valid_flagger_input_we_cannot_drive_yet_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "contour.yaml"
+    path.write_text(
+        (EXAMPLES / "webhook-server.yaml")
+        .read_text()
+        .replace("provider: kubernetes", "provider: contour")
+    )
+    assert main(["validate", str(path)]) == 2
+    assert "'contour' is not supported by canary-engine yet" in capsys.readouterr().err
+
+
+def test_unreadable_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: file not found" in capsys.readouterr().err
