@@ -134,14 +134,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _log_options(run, default_level="info")
 
-    rec = sub.add_parser("record", help="capture a recording from Prometheus")
-    rec.add_argument("--prometheus")
-    rec.add_argument("--canary")
-    rec.add_argument("--template", action="append", default=[])
-    rec.add_argument("--start")
-    rec.add_argument("--end")
-    rec.add_argument("--step")
-    rec.add_argument("-o", dest="output")
+    rec = sub.add_parser(
+        "record",
+        help="capture a recording from Prometheus",
+        description="Run every metric of a Canary as a range query, for the canary target and "
+        "the -primary target, and write a recording simulate replays. Exit status: 0 written, "
+        "2 bad input, 4 Prometheus unreachable or rejected a query.",
+    )
+    rec.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
+    rec.add_argument("--canary", metavar="FILE", help="YAML with the Canary (and templates)")
+    rec.add_argument(
+        "--template",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="more YAML files with MetricTemplates (repeatable)",
+    )
+    rec.add_argument(
+        "--start",
+        metavar="T",
+        help="RFC 3339, Unix seconds, 'now', or a duration before now (-15m, -2h)",
+    )
+    rec.add_argument("--end", metavar="T", help="same forms as --start")
+    rec.add_argument(
+        "--step",
+        metavar="DURATION",
+        help="sample spacing (default: the Canary's analysis interval)",
+    )
+    rec.add_argument(
+        "-o", dest="output", metavar="FILE", help="output file; .csv or .json picks the format"
+    )
+    rec.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="fill the Canary's analysis settings from a preset first",
+    )
+    rec.add_argument(
+        "--mesh-provider",
+        default=_env_default("mesh-provider", None),
+        help="provider for a Canary without spec.provider (default kubernetes)",
+    )
     return parser
 
 

@@ -83,7 +83,10 @@ def _record(
     output = str(args.output)
     if Path(output).suffix.lower() not in (".csv", ".json"):
         raise SpecError(Problem("-o", f"{output}: the file name must end in .csv or .json"))
-    manifests = load_manifests([args.canary, *(getattr(args, "template", None) or [])])
+    manifests = load_manifests(
+        [args.canary, *(getattr(args, "template", None) or [])],
+        preset=getattr(args, "preset", None),
+    )
     if len(manifests.canaries) != 1:
         raise SpecError(
             Problem(
