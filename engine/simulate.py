@@ -35,6 +35,7 @@ from engine._clock import VirtualClock
 from engine._effects import Alert
 from engine._loop import CanaryDriver, EngineDeps, Settings, TickReport, run_canary_loop
 from traffic import (
+    CANARY,
     DEPLOYMENT,
     DeploymentWorkload,
     InMemoryCluster,
@@ -184,6 +185,13 @@ async def simulate(
     await _seed(cluster, manifests, canary)
     driver = CanaryDriver(deps, canary.metadata.namespace, canary.metadata.name)
     await _bootstrap(driver, canary)
+    if canary.spec.suspend:
+        # Time 0 finds the Canary Initialized (interfaces §2); a suspended one was suspended
+        # after that, so it is seeded unsuspended and suspended again now.
+        await cluster.patch(
+            ObjectRef(CANARY, canary.metadata.namespace, canary.metadata.name),
+            {"spec": {"suspend": True}},
+        )
     await _apply_recorded_revision(cluster, canary)
 
     result = SimulationResult(
@@ -230,6 +238,7 @@ async def _seed(cluster: InMemoryCluster, manifests: Manifests, canary: Canary) 
     )
     canary_body = canary.model_dump(mode="json", by_alias=True, exclude_none=True)
     canary_body["metadata"]["uid"] = f"sim-{ns}-{canary.metadata.name}"
+    canary_body["spec"]["suspend"] = False  # suspended again after initialisation
     canary_body.pop("status", None)
     bodies.append(canary_body)
     cluster.seed(*bodies)

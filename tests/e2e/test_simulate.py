@@ -249,6 +249,13 @@ def test_skip_analysis_promotes_without_checks(sim: Sim) -> None:
     )
 
 
+def test_suspended_canary_stays_put_and_is_undecided(sim: Sim) -> None:
+    code, doc, _ = sim.run(canary_yaml(HEALTHY, suspend=True), steady(until=300))
+    assert code == 3 and doc["result"] == "undecided"
+    assert all(t["phase"] == "Initialized" for t in doc["ticks"])
+    assert all(t["events"] == ["skipping canary run as object is suspended"] for t in doc["ticks"])
+
+
 # -- webhooks from the recording ---------------------------------------------------------------
 
 
