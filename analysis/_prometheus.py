@@ -52,6 +52,7 @@ from analysis._errors import (
     QueryTimeout,
 )
 from analysis._grouping import Request, answers_from_data, plan_requests
+from analysis._text import clip, redact_url
 from analysis._types import CheckKind, FailureKind, MetricQuery, QueryFailure
 from config import format_go_duration
 
@@ -202,14 +203,14 @@ class PrometheusSource:
                 insecure_skip_verify=insecure_skip_verify,
             )
         except MetricQueryError as exc:
-            return f"prometheus {_redact(server)}: running query failed: {exc}"
+            return f"prometheus {redact_url(server)}: running query failed: {exc}"
         probe = MetricQuery(canary="", metric=ONLINE_QUERY, kind=CheckKind.QUERY, expr=ONLINE_QUERY)
         request = Request(expr=ONLINE_QUERY, query=probe, members=(0,))
         answer = answers_from_data(request, [probe], data)[0]
         if isinstance(answer, QueryFailure):
-            return f"prometheus {_redact(server)}: running query failed: {answer.message}"
+            return f"prometheus {redact_url(server)}: running query failed: {answer.message}"
         if answer != 1.0:
-            return f"prometheus {_redact(server)}: value is not 1 for query: {ONLINE_QUERY}"
+            return f"prometheus {redact_url(server)}: value is not 1 for query: {ONLINE_QUERY}"
         return ""
 
     async def check_providers(self, queries: Sequence[MetricQuery]) -> str:
@@ -257,7 +258,9 @@ class PrometheusSource:
         except MetricQueryError as exc:
             return [exc.to_failure()] * len(request.members)
         except Exception as exc:  # never let one query take its siblings down
-            failure = QueryFailure(FailureKind.TRANSPORT, _clip(f"{type(exc).__name__}: {exc}"))
+            failure = QueryFailure(
+                FailureKind.TRANSPORT, _clip_message(f"{type(exc).__name__}: {exc}")
+            )
             return [failure] * len(request.members)
         self.stats.queries += 1
         return answers_from_data(request, queries, data)
@@ -325,7 +328,7 @@ class PrometheusSource:
         if self._query_time is not None:
             params["time"] = f"{self._query_time():.3f}"
         post = len(expr) > POST_THRESHOLD
-        where = _redact(settings.address)
+        where = redact_url(settings.address)
         attempts = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
@@ -356,7 +359,7 @@ class PrometheusSource:
                         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                         if not _retryable_transport(exc) or attempts > self.retries:
                             raise ProviderUnavailable(
-                                _clip(
+                                _clip_message(
                                     f"prometheus {where} unreachable: {detail}"
                                     + _attempts(attempts)
                                 )
@@ -365,7 +368,7 @@ class PrometheusSource:
                         continue
                     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # permanent
                         raise ProviderUnavailable(
-                            _clip(f"prometheus {where}: {type(exc).__name__}: {exc}")
+                            _clip_message(f"prometheus {where}: {type(exc).__name__}: {exc}")
                         ) from None
                     status = response.status_code
                     if status >= 500 and attempts <= self.retries:
@@ -488,25 +491,29 @@ def _data(response: httpx.Response, where: str, attempts: int) -> dict[str, Any]
     if status >= 500:
         message = f"prometheus {where} answered HTTP {status}: {detail}{_attempts(attempts)}"
         if error_type == "timeout":
-            raise QueryTimeout(_clip(message))
-        raise ProviderUnavailable(_clip(message))
+            raise QueryTimeout(_clip_message(message))
+        raise ProviderUnavailable(_clip_message(message))
     if status == 429:
-        raise ProviderUnavailable(_clip(f"prometheus {where} is overloaded (HTTP 429): {detail}"))
+        raise ProviderUnavailable(
+            _clip_message(f"prometheus {where} is overloaded (HTTP 429): {detail}")
+        )
     if status >= 400:
         kind = f", {error_type}" if error_type else ""
         hint = " (check the credentials)" if status in (401, 403) else ""
         raise QueryRejected(
-            _clip(f"prometheus rejected the query (HTTP {status}{kind}): {detail}{hint}")
+            _clip_message(f"prometheus rejected the query (HTTP {status}{kind}): {detail}{hint}")
         )
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise ProviderUnavailable(
-            _clip(
+            _clip_message(
                 f"prometheus {where} answered HTTP {status} with a body that is not a Prometheus "
                 f"API answer: {response.text.strip()[:200]!r}"
             )
         )
     if body.get("status") not in (None, "success"):
-        raise QueryRejected(_clip(f"prometheus answered status {body.get('status')!r}: {detail}"))
+        raise QueryRejected(
+            _clip_message(f"prometheus answered status {body.get('status')!r}: {detail}")
+        )
     data: dict[str, Any] = body["data"]
     return data
 
@@ -529,16 +536,5 @@ def _attempts(attempts: int) -> str:
     return f" (gave up after {attempts} attempts)" if attempts > 1 else ""
 
 
-def _redact(url: str) -> str:
-    # Never echo a password embedded in the address into events and logs.
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return url
-    if parsed.password:
-        return str(parsed.copy_with(password="xxxxx"))
-    return url
-
-
-def _clip(message: str) -> str:
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+def _clip_message(message: str) -> str:
+    return clip(message, _MAX_MESSAGE)

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from analysis._text import clip, redact_url
 from analysis._types import HookOutcome
 from config import Webhook, format_go_duration
 
@@ -89,7 +90,7 @@ class HttpWebhookCaller:
             return HookOutcome(
                 hook,
                 False,
-                f"POST {_redact(hook.url)} timed out after {format_go_duration(timeout)} "
+                f"POST {redact_url(hook.url)} timed out after {format_go_duration(timeout)} "
                 f"({attempts} attempt(s))",
             )
 
@@ -108,22 +109,22 @@ class HttpWebhookCaller:
         except httpx.TransportError as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if not _retryable_transport(exc):
-                return HookOutcome(hook, False, _clip(detail)), 0.0
+                return HookOutcome(hook, False, _clip_message(detail)), 0.0
             if can_retry:
                 return None, self._backoff(attempt)
-            return HookOutcome(hook, False, _clip(_giving_up(hook, attempt, detail))), 0.0
+            return HookOutcome(hook, False, _clip_message(_giving_up(hook, attempt, detail))), 0.0
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            return HookOutcome(hook, False, _clip(f"{type(exc).__name__}: {exc}")), 0.0
+            return HookOutcome(hook, False, _clip_message(f"{type(exc).__name__}: {exc}")), 0.0
 
         status = response.status_code
         if 200 <= status < 300:
             return HookOutcome(hook, True), 0.0
         body = response.text.strip() or f"HTTP {status} {response.reason_phrase}".rstrip()
         if not _retryable_status(status):
-            return HookOutcome(hook, False, _clip(body)), 0.0
+            return HookOutcome(hook, False, _clip_message(body)), 0.0
         if can_retry:
             return None, _retry_after(response) or self._backoff(attempt)
-        return HookOutcome(hook, False, _clip(_giving_up(hook, attempt, body))), 0.0
+        return HookOutcome(hook, False, _clip_message(_giving_up(hook, attempt, body))), 0.0
 
     def _backoff(self, attempt: int) -> float:
         # go-retryablehttp's DefaultBackoff: min * 2^n for the n-th retry (n from 0), capped.
@@ -179,19 +180,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _giving_up(hook: Webhook, attempts: int, detail: str) -> str:
-    return f"POST {_redact(hook.url)} giving up after {attempts} attempt(s): {detail}"
+    return f"POST {redact_url(hook.url)} giving up after {attempts} attempt(s): {detail}"
 
 
-def _redact(url: str) -> str:
-    # Never echo a password embedded in the hook URL into events and logs.
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        return url
-    if parsed.password:
-        return str(parsed.copy_with(password="xxxxx"))
-    return url
-
-
-def _clip(message: str) -> str:
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+def _clip_message(message: str) -> str:
+    return clip(message, _MAX_MESSAGE)
