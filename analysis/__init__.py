@@ -2,8 +2,8 @@
 
 Middle layer: imports ``config`` only (never ``engine`` or ``traffic``), never touches Kubernetes,
 and gets time as a ``now()`` function. numpy stays inside this package; httpx is used only by the
-webhook (and Prometheus) adapters, whose clients are opened by async context managers the engine
-owns.
+Prometheus source, the webhook caller and the alert sender, whose clients are opened by async
+context managers the engine owns.
 
 Flow for one tick: ``plan_checks(canary, templates, provider=..., default_server=...)`` ->
 ``analyze(source, queries)`` (one fetch, one vectorised ``evaluate``) -> ``CheckResult``s with
@@ -13,6 +13,20 @@ Flagger's event messages. ``simulate`` answers from a ``Recording`` through
 ``open_webhook_caller``; ``record`` / ``write_recording`` capture a recording from Prometheus.
 """
 
+from analysis._alerts import ALERT_PROVIDER_TYPES as ALERT_PROVIDER_TYPES
+from analysis._alerts import ALERT_TIMEOUT_SECONDS as ALERT_TIMEOUT_SECONDS
+from analysis._alerts import DEFAULT_ALERT_CHANNEL as DEFAULT_ALERT_CHANNEL
+from analysis._alerts import DEFAULT_ALERT_USERNAME as DEFAULT_ALERT_USERNAME
+from analysis._alerts import AlertField as AlertField
+from analysis._alerts import AlertSender as AlertSender
+from analysis._alerts import HttpAlertSender as HttpAlertSender
+from analysis._alerts import alert_payload as alert_payload
+from analysis._alerts import discord_url as discord_url
+from analysis._alerts import gchat_payload as gchat_payload
+from analysis._alerts import msteams_payload as msteams_payload
+from analysis._alerts import open_alert_sender as open_alert_sender
+from analysis._alerts import rocket_payload as rocket_payload
+from analysis._alerts import slack_payload as slack_payload
 from analysis._analyzer import analyze as analyze
 from analysis._analyzer import analyze_batches as analyze_batches
 from analysis._analyzer import first_failure as first_failure
@@ -66,9 +80,15 @@ from analysis._webhooks import open_webhook_caller as open_webhook_caller
 from analysis._webhooks import webhook_payload as webhook_payload
 
 __all__ = [
+    "ALERT_PROVIDER_TYPES",
+    "ALERT_TIMEOUT_SECONDS",
     "BUILTIN_PROVIDERS",
+    "DEFAULT_ALERT_CHANNEL",
+    "DEFAULT_ALERT_USERNAME",
     "GROUPED_PROVIDERS",
     "LOOKBACK_SECONDS",
+    "AlertField",
+    "AlertSender",
     "AmbiguousResult",
     "AnalysisError",
     "BuiltinQueries",
@@ -77,6 +97,7 @@ __all__ = [
     "Credentials",
     "FailureKind",
     "HookOutcome",
+    "HttpAlertSender",
     "HttpWebhookCaller",
     "MetricQuery",
     "MetricQueryError",
@@ -96,15 +117,20 @@ __all__ = [
     "Verdict",
     "WebhookCall",
     "WebhookCaller",
+    "alert_payload",
     "analyze",
     "analyze_batches",
     "bounds_for",
     "builtin_queries",
     "collapse_whitespace",
+    "discord_url",
     "evaluate",
     "evaluate_reference",
     "first_failure",
+    "gchat_payload",
     "load_recording",
+    "msteams_payload",
+    "open_alert_sender",
     "open_prometheus",
     "open_webhook_caller",
     "parse_csv",
@@ -114,7 +140,9 @@ __all__ = [
     "plan_checks",
     "record",
     "render_query",
+    "rocket_payload",
     "score_checks",
+    "slack_payload",
     "webhook_payload",
     "write_recording",
 ]
