@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from analysis import CheckResult, MetricQuery, MetricSource, analyze_batches
-from config import SpecError, parse_canary
+from config import Canary, SpecError, parse_canary
 from engine._clock import Clock
 from engine._loop import CanaryDriver, EngineDeps
 from engine._metrics import MetricsRecorder
@@ -90,7 +90,8 @@ class Controller:
         self._metrics = metrics
         self._rng = rng or random.Random()
         self._tasks: dict[ObjectRef, asyncio.Task[None]] = {}
-        self._known: dict[ObjectRef, dict[str, object]] = {}
+        #: Per namespace, the canaries that parse (for flagger_canary_total).
+        self._valid: dict[str, dict[ObjectRef, Canary]] = {}
         self.ready = asyncio.Event()
 
     @property
@@ -118,28 +119,30 @@ class Controller:
         labels = meta.get("labels") or {}
         selected = all(labels.get(k) == v for k, v in self._options.selector.items())
         if event.type == "DELETED" or not selected:
-            self._known.pop(ref, None)
             task = self._tasks.pop(ref, None)
             if task is not None:
                 task.cancel()
                 log.info("canary_forgotten", canary=f"{ref.namespace}/{ref.name}")
         else:
-            self._known[ref] = event.body
             task = self._tasks.get(ref)
             if task is None or task.done():
                 self._tasks[ref] = self._deps.clock.spawn(self._drive(ref))
-        self._update_totals()
+        self._update_totals(ref, event.body if event.type != "DELETED" and selected else None)
 
-    def _update_totals(self) -> None:
+    def _update_totals(self, ref: ObjectRef, body: dict[str, object] | None) -> None:
+        """Re-count the namespace of the canary that changed. Only that canary is parsed: every
+        status write comes back as a watch event, so re-parsing all canaries here would make a
+        controller of N canaries parse N^2 of them."""
         if self._metrics is None:
             return
-        parsed = []
-        for body in self._known.values():
+        valid = self._valid.setdefault(ref.namespace, {})
+        valid.pop(ref, None)
+        if body is not None:
             try:
-                parsed.append(parse_canary(dict(body)))
+                valid[ref] = parse_canary(dict(body))
             except SpecError:
-                continue
-        self._metrics.set_totals(parsed)
+                pass
+        self._metrics.set_totals(list(valid.values()))
 
     async def _drive(self, ref: ObjectRef) -> None:
         """One canary's life: tick, sleep a jittered interval, repeat; restart with backoff on a

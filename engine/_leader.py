@@ -36,6 +36,10 @@ class LeaseConfig:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    #: Give the Lease up when the work is cancelled (a graceful stop, after the work has
+    #: stopped), so a standby takes over at its next retry instead of after a lease duration
+    #: (client-go's ReleaseOnCancel). Off: a cancelled elector behaves like a crashed process.
+    release_on_cancel: bool = False
 
     def __post_init__(self) -> None:
         if not self.lease_duration > self.renew_deadline > 1.2 * self.retry_period:
@@ -61,6 +65,7 @@ class LeaderElector:
         self.is_leader = True
         # The work is not a clock actor: it waits on watches; its own tasks register themselves.
         work_task: asyncio.Task[None] = asyncio.ensure_future(work())
+        release = False
         try:
             last_renew = self._clock.now()
             while not work_task.done():
@@ -69,16 +74,36 @@ class LeaderElector:
                 await self._clock.sleep(self._config.retry_period)
                 if work_task.done():
                     break
-                if await self.try_acquire_or_renew():
+                left = self._config.renew_deadline - (self._clock.now() - last_renew)
+                if left > 0 and await self._renew_within(left):
                     last_renew = self._clock.now()
-                elif self._clock.now() - last_renew > self._config.renew_deadline:
+                elif self._clock.now() - last_renew >= self._config.renew_deadline:
                     raise LostLeadership(f"could not renew lease {self._ref} in time")
             await work_task
+        except asyncio.CancelledError:
+            release = self._config.release_on_cancel
+            raise
         finally:
             self.is_leader = False
             if not work_task.done():
                 work_task.cancel()
                 await asyncio.gather(work_task, return_exceptions=True)
+            if release:
+                await self._release()
+
+    async def _renew_within(self, seconds: float) -> bool:
+        """``try_acquire_or_renew`` given up after ``seconds`` of clock time: a request that
+        hangs must not keep this replica acting past its renew deadline, when a standby may
+        already have taken the Lease over (client-go bounds renewals the same way)."""
+        attempt = asyncio.ensure_future(self.try_acquire_or_renew())
+        timer = asyncio.ensure_future(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait({attempt, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (attempt, timer):
+                task.cancel()
+            await asyncio.gather(attempt, timer, return_exceptions=True)
+        return not attempt.cancelled() and attempt.result()
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt; True when we hold the lease afterwards."""
@@ -110,6 +135,28 @@ class LeaderElector:
         except CanaryEngineError as exc:
             log.warning("lease_unavailable", error=str(exc))
             return False
+
+    async def _release(self) -> None:
+        """Hand the Lease back (holder ``""``, duration 1 s) if we still hold it; best effort."""
+        now_text = self._clock.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            lease = await self._cluster.get(self._ref)
+            spec: dict[str, Any] = (lease or {}).get("spec") or {}
+            if lease is None or spec.get("holderIdentity") != self._config.identity:
+                return
+            patch = {
+                "spec": {
+                    "holderIdentity": "",
+                    "leaseDurationSeconds": 1,
+                    "acquireTime": now_text,
+                    "renewTime": now_text,
+                }
+            }
+            version = (lease.get("metadata") or {}).get("resourceVersion")
+            await self._cluster.patch(self._ref, patch, expect_version=version)
+            log.info("leader_released", identity=self._config.identity, lease=str(self._ref))
+        except CanaryEngineError as exc:
+            log.warning("lease_not_released", error=str(exc))
 
     def _expired(self, spec: dict[str, Any]) -> bool:
         fingerprint = (

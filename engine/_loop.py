@@ -455,6 +455,11 @@ class CanaryDriver:
                 if fresh is None:
                     return new
                 version = (fresh.get("metadata") or {}).get("resourceVersion")
+            except CanaryEngineError as exc:
+                # e.g. a 500: end the tick like any other failed write (Warning event, next tick
+                # retries a full interval later), not as a task crash retried within a second,
+                # which would cut short the analysis of the step the routes already reached.
+                raise _AbortTick(f"status of {self._ref} could not be written: {exc}") from exc
         raise _AbortTick(f"status of {self._ref} could not be written: conflicting updates")
 
 

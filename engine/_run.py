@@ -16,11 +16,11 @@ import signal
 import socket
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
-from analysis import MetricQuery, open_prometheus, open_webhook_caller
+from analysis import MetricQuery, open_alert_sender, open_prometheus, open_webhook_caller
 from config import Problem, SpecError
 from engine._clock import Clock, RealClock
 from engine._controller import BatchingAnalyzer, Controller, ControllerOptions
@@ -28,6 +28,7 @@ from engine._http import serve_endpoints
 from engine._leader import LeaderElector, LeaseConfig
 from engine._loop import EngineDeps, Settings
 from engine._metrics import MetricsRecorder
+from engine._notify import AlertRouter, NotifyOptions
 from traffic import (
     ALERT_PROVIDER,
     CANARY,
@@ -45,6 +46,9 @@ from traffic import (
 
 log = structlog.get_logger("canary-engine")
 
+#: Seconds the controller waits for its caches' initial lists before it starts ticking anyway.
+CACHE_SYNC_TIMEOUT = 120.0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
@@ -58,6 +62,8 @@ class RunOptions:
     lease_namespace: str
     identity: str
     version: str
+    #: Global notifier and --cluster-name (Flagger's -slack-*, -msteams-*, -cluster-name).
+    notify: NotifyOptions = field(default_factory=NotifyOptions)
 
 
 def parse_selector(text: str | None) -> dict[str, str]:
@@ -85,6 +91,14 @@ def options_from_env(
     port: int,
     leader_elect: bool,
     version: str,
+    slack_url: str | None = None,
+    slack_token: str | None = None,
+    slack_proxy_url: str | None = None,
+    slack_user: str | None = None,
+    slack_channel: str | None = None,
+    msteams_url: str | None = None,
+    msteams_proxy_url: str | None = None,
+    cluster_name: str | None = None,
 ) -> RunOptions:
     return RunOptions(
         kubeconfig=kubeconfig,
@@ -97,6 +111,17 @@ def options_from_env(
         lease_namespace=os.environ.get("POD_NAMESPACE") or "default",
         identity=os.environ.get("POD_NAME") or socket.gethostname(),
         version=version,
+        # SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL, MSTEAMS_PROXY_URL win, as in Flagger
+        notify=NotifyOptions.from_flags(
+            slack_url=slack_url,
+            slack_token=slack_token,
+            slack_proxy_url=slack_proxy_url,
+            slack_user=slack_user,
+            slack_channel=slack_channel,
+            msteams_url=msteams_url,
+            msteams_proxy_url=msteams_proxy_url,
+            cluster_name=cluster_name,
+        ),
     )
 
 
@@ -144,6 +169,8 @@ async def run_controller(
             open_prometheus(sleep=clock.sleep, credentials=credentials)
         )
         webhooks = await stack.enter_async_context(open_webhook_caller(sleep=clock.sleep))
+        alert_sender = await stack.enter_async_context(open_alert_sender())
+        on_alert = AlertRouter(cluster, alert_sender, options.notify)
 
         async def provider_check(queries: Sequence[MetricQuery]) -> str:
             return await prometheus.check_providers(queries)
@@ -162,6 +189,7 @@ async def run_controller(
             analyzer=BatchingAnalyzer(prometheus, clock),
             on_tick=metrics.on_tick,
             on_outcome=metrics.on_outcome,
+            on_alert=on_alert,
         )
         controller = Controller(
             deps,
@@ -172,7 +200,11 @@ async def run_controller(
             LeaderElector(
                 cluster,
                 clock,
-                LeaseConfig(namespace=options.lease_namespace, identity=options.identity),
+                LeaseConfig(
+                    namespace=options.lease_namespace,
+                    identity=options.identity,
+                    release_on_cancel=True,  # SIGTERM: the standby takes over at once
+                ),
             )
             if options.leader_elect
             else None
@@ -198,11 +230,24 @@ async def run_controller(
             namespaces=list(options.namespaces) or "all",
             leader_election=options.leader_elect,
             port=options.port,
+            global_notifier=on_alert.global_notifier or "none",
         )
+
+        async def drive() -> None:
+            # Tick only once the caches hold the initial lists: otherwise the first tick of every
+            # canary reads its Deployments and Services from the API server, all at once, and
+            # that burst starves the very LISTs that would end it. Bounded, so a kind the server
+            # does not serve (or RBAC hides) only costs reads, not the controller.
+            try:
+                async with asyncio.timeout(CACHE_SYNC_TIMEOUT):
+                    await cluster.wait_synced()
+            except TimeoutError:
+                missing = sorted(k.plural for k in cluster.cached_kinds if not cluster.is_cached(k))
+                log.warning("cache_not_synced", kinds=missing, timeout=CACHE_SYNC_TIMEOUT)
+            await controller.run()
+
         # Not clock actors: they wait on watches, not on the clock (each canary task is one).
-        work = asyncio.ensure_future(
-            elector.run(controller.run) if elector is not None else controller.run()
-        )
+        work = asyncio.ensure_future(elector.run(drive) if elector is not None else drive())
         stopper = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()

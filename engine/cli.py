@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env_default("leader-elect", "") in ("1", "true", "True"),
         help="run several replicas; only the Lease holder acts",
     )
+    _alert_options(run)
     _log_options(run, default_level="info")
 
     rec = sub.add_parser(
@@ -175,6 +176,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="provider for a Canary without spec.provider (default kubernetes)",
     )
     return parser
+
+
+def _alert_options(parser: argparse.ArgumentParser) -> None:
+    """Flagger's global notifier flags; SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL and
+    MSTEAMS_PROXY_URL in the environment win over them, as in Flagger."""
+    alerts = parser.add_argument_group(
+        "alerts",
+        "global notifier for Canaries without analysis.alerts (MS Teams if set, else Slack)",
+    )
+    for option, default, text in (
+        ("slack-url", None, "Slack incoming webhook URL (env SLACK_URL wins)"),
+        ("slack-token", None, "Slack bearer token (env SLACK_TOKEN wins)"),
+        ("slack-proxy-url", None, "HTTP proxy for Slack (env SLACK_PROXY_URL wins)"),
+        ("slack-user", "flagger", "Slack username (default flagger)"),
+        ("slack-channel", None, "Slack channel (default general)"),
+        ("msteams-url", None, "MS Teams webhook URL, used instead of Slack (env MSTEAMS_URL wins)"),
+        ("msteams-proxy-url", None, "HTTP proxy for MS Teams (env MSTEAMS_PROXY_URL wins)"),
+        ("cluster-name", None, "added as the Cluster field of every alert"),
+    ):
+        alerts.add_argument(f"--{option}", default=_env_default(option, default), help=text)
 
 
 def _log_options(parser: argparse.ArgumentParser, *, default_level: str) -> None:
@@ -272,6 +293,14 @@ def _run(args: argparse.Namespace) -> int:
         port=args.port,
         leader_elect=args.leader_elect,
         version=_version(),
+        slack_url=args.slack_url,
+        slack_token=args.slack_token,
+        slack_proxy_url=args.slack_proxy_url,
+        slack_user=args.slack_user,
+        slack_channel=args.slack_channel,
+        msteams_url=args.msteams_url,
+        msteams_proxy_url=args.msteams_proxy_url,
+        cluster_name=args.cluster_name,
     )
     return asyncio.run(run_controller(options))
 

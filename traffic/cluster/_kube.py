@@ -41,12 +41,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import copy
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import quote
 
 import aiohttp
@@ -90,6 +89,7 @@ MERGE_PATCH = "application/merge-patch+json"
 _OBJECT_RESPONSE = {200: "object", 201: "object", 202: "object"}
 _EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 _Key = tuple[str, str]  # (namespace, name)
+_T = TypeVar("_T")
 
 
 # ---------------------------------------------------------------------------- configuration
@@ -191,6 +191,20 @@ def _path(
     if sub is not None:
         path += f"/{sub}"
     return path
+
+
+def _json_copy(value: _T) -> _T:
+    """Deep copy of a JSON value (dicts, lists, scalars: all a body holds). Several times faster
+    than copy.deepcopy (no memo, no dispatch): every cached read copies, ~20 reads a tick."""
+    return cast(_T, _copy_json(value))
+
+
+def _copy_json(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_json(v) for v in value]
+    return value
 
 
 def _typed(kind: Kind, body: Body) -> Body:
@@ -595,7 +609,7 @@ class KubeCluster:
         namespace = _key_of(body)[0]
         for informer in (self._informers.get((kind, None)), self._informers.get((kind, namespace))):
             if informer is not None:
-                informer.apply(copy.deepcopy(body), written=True)
+                informer.apply(_json_copy(body), written=True)
 
     def _absorb_delete(self, ref: ObjectRef, rv: str | None) -> None:
         key = (ref.namespace, ref.name)
@@ -688,7 +702,7 @@ class KubeCluster:
             for informer in cached:
                 found = informer.objects.get((ref.namespace, ref.name))
                 if found is not None:
-                    return copy.deepcopy(found)
+                    return _json_copy(found)
             return None
         try:
             body = await self._request(
@@ -713,7 +727,7 @@ class KubeCluster:
                 if (namespace is None or key[0] == namespace) and _labels_match(body, labels)
             ]
             found.sort(key=_key_of)
-            return copy.deepcopy(found)
+            return _json_copy(found)
         query = [("labelSelector", _label_selector(labels))] if labels else []
         scopes: Sequence[str | None] = (
             self.namespaces
@@ -739,7 +753,7 @@ class KubeCluster:
             kind = kind_of(body)
         except KeyError as e:
             raise ValueError(f"unknown kind {e.args[0]}; see KNOWN_KINDS") from None
-        sent = copy.deepcopy(body)
+        sent = _json_copy(body)
         meta = sent.setdefault("metadata", {})
         namespace = str(meta.get("namespace") or "default") if kind.namespaced else None
         if namespace is not None:
@@ -750,7 +764,7 @@ class KubeCluster:
         )
         created = _typed(kind, created)
         self._absorb(kind, created)
-        return copy.deepcopy(created)
+        return _json_copy(created)
 
     async def patch(
         self,
@@ -764,7 +778,7 @@ class KubeCluster:
         ``status``, of its ``/status`` subresource; the stored body. ``expect_version`` becomes
         a ``metadata.resourceVersion`` precondition: ``Conflict`` when stale. ``NotFound`` when
         the object (or, for kinds without one, the status subresource) does not exist."""
-        body = copy.deepcopy(patch)
+        body = _json_copy(patch)
         if expect_version is not None:
             meta = body.setdefault("metadata", {})
             given = meta.get("resourceVersion")
@@ -783,7 +797,7 @@ class KubeCluster:
         )
         updated = _typed(ref.kind, updated)
         self._absorb(ref.kind, updated)
-        return copy.deepcopy(updated)
+        return _json_copy(updated)
 
     async def delete(self, ref: ObjectRef) -> None:
         """Delete the object; a missing one is not an error. Gone from the cache at once."""
@@ -811,12 +825,12 @@ class KubeCluster:
             )
             for body in current:
                 if namespace is None or _key_of(body)[0] == namespace:
-                    yield WatchEvent("ADDED", copy.deepcopy(body))
+                    yield WatchEvent("ADDED", _json_copy(body))
             async for event in _merge_queues([queue for _, queue in subscriptions]):
                 if event is None:
                     raise ClusterUnavailable(f"watch {kind.plural}: the cache stopped")
                 if namespace is None or _key_of(event.body)[0] == namespace:
-                    yield WatchEvent(event.type, copy.deepcopy(event.body))
+                    yield WatchEvent(event.type, _json_copy(event.body))
         finally:
             for informer, (_, queue) in zip(informers, subscriptions, strict=True):
                 informer.unsubscribe(queue)

@@ -1,0 +1,471 @@
+"""The controller at scale: tick lag, API requests and memory with 1,000 and 10,000 canaries.
+
+Run from the repository root:
+
+    python benchmarks/bench_controller.py [--canaries 1000 10000] [--interval 10] \
+        [--warmup 2] [--measure 3]
+
+For each fleet size, three processes:
+
+* a fake Kubernetes API server (``tests/kubeapi.py``, real HTTP on 127.0.0.1) and a fake
+  Prometheus (``/api/v1/query``; grouped and per-canary answers, healthy values). The fleet is
+  spread over 20 namespaces; each canary (provider ``kubernetes``, interval ``--interval``, the
+  two builtin metrics) is initialised once up front by the engine itself against an in-memory
+  cluster (``CanaryDriver.tick`` on ``InMemoryCluster``), and every resulting object (Canary
+  with status Initialized, target and ``-primary`` Deployments, the three Services) is seeded
+  straight into the fake server's store, so the controller starts at steady state;
+* one controller process: ``run_controller`` exactly as ``canary-engine run`` wires it
+  (KubeCluster with its watch-fed caches, PrometheusSource, webhooks, batching, ``/metrics``),
+  on real time, with a ``RealClock`` that records, for every canary-interval sleep, how late
+  the sleeper woke: the tick lag (actual tick start minus scheduled tick start);
+* this script, which starts both, waits for every canary's first tick, lets ``--warmup``
+  intervals pass, then measures for ``--measure`` intervals.
+
+Reported per fleet size: start-up (process start until every canary has ticked once), tick lag
+p50 / p99 / max over the measured ticks, ticks per second achieved vs. needed, controller CPU
+utilisation, API requests per canary per tick at steady state by verb (target: 0 reads; the
+caches' watches stay open and are not requests per tick), and resident memory per canary: the
+controller's RSS (``/proc/self/status`` VmRSS) at the end of the measurement minus its RSS
+before ``run_controller`` started, divided by the fleet size. Numbers are per machine: record
+them with the CPU model and Python version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import multiprocessing
+import os
+import platform
+import pstats
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+NAMESPACES = 20
+
+
+def names(count: int) -> list[tuple[str, str]]:
+    return [(f"team-{i % NAMESPACES}", f"app-{i}") for i in range(count)]
+
+
+def canary_body(namespace: str, name: str, interval: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "provider": "kubernetes",
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "progressDeadlineSeconds": 600,
+            "service": {"port": 80, "targetPort": 8080},
+            "analysis": {
+                "interval": f"{interval}s",
+                "threshold": 5,
+                "maxWeight": 30,
+                "stepWeight": 15,
+                "metrics": [
+                    {
+                        "name": "request-success-rate",
+                        "interval": "1m",
+                        "thresholdRange": {"min": 95},
+                    },
+                    {"name": "request-duration", "interval": "1m", "thresholdRange": {"max": 500}},
+                ],
+            },
+        },
+    }
+
+
+def deployment_body(namespace: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": f"ghcr.io/example/{name}:1.0.0",
+                            "ports": [{"containerPort": 8080}],
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The fake API server and fake Prometheus (their own process)
+# ---------------------------------------------------------------------------------------------
+
+
+async def initialized_objects(count: int, interval: int) -> list[dict[str, Any]]:
+    """Every object of the fleet as the engine leaves it after initialisation (in memory)."""
+    from analysis import HookOutcome, MetricQuery, QueryFailure
+    from config import Webhook
+    from engine import EngineDeps, Settings, VirtualClock
+    from engine._loop import CanaryDriver
+    from traffic import CANARY, DEPLOYMENT, SERVICE, DeploymentWorkload, InMemoryCluster, router_for
+
+    class Healthy:
+        async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
+            return [99.9 for _ in queries]
+
+    class Ok:
+        async def call(self, hook: Webhook, payload: Mapping[str, Any]) -> HookOutcome:
+            return HookOutcome(hook, True)
+
+    clock = VirtualClock()
+    cluster = InMemoryCluster(now=clock.utcnow)
+    fleet = names(count)
+    for namespace, name in fleet:
+        cluster.seed(deployment_body(namespace, name), canary_body(namespace, name, interval))
+    deps = EngineDeps(
+        cluster=cluster,
+        clock=clock,
+        workload=DeploymentWorkload(cluster),
+        router_for=lambda provider: router_for(provider, cluster),
+        metrics=Healthy(),
+        webhooks=Ok(),
+        settings=Settings(),
+    )
+    for namespace, name in fleet:
+        report = await CanaryDriver(deps, namespace, name).tick()
+        assert report.status is not None and report.status.phase.value == "Initialized", report
+    objects: list[dict[str, Any]] = []
+    for kind in (CANARY, DEPLOYMENT, SERVICE):
+        objects.extend(await cluster.list(kind, None))
+    return objects
+
+
+def serve(conn: Connection, count: int, interval: int) -> None:
+    """Child process: seed the store, serve the API and Prometheus, answer the parent."""
+    from aiohttp import web
+
+    from engine.logs import configure
+    from tests.kubeapi import FakeKubeApi
+
+    configure("json", "warning")
+
+    async def main() -> None:
+        started = time.perf_counter()
+        objects = await initialized_objects(count, interval)
+        api = FakeKubeApi(history_limit=1000)
+        # Canaries first: owner references of the other objects point at the server's uids.
+        uids: dict[str, str] = {}
+        for body in objects:
+            if body["kind"] == "Canary":
+                old = body["metadata"]["uid"]
+                uids[old] = api.store.put(body)["metadata"]["uid"]
+        for body in objects:
+            if body["kind"] != "Canary":
+                for owner in body["metadata"].get("ownerReferences") or ():
+                    owner["uid"] = uids.get(owner.get("uid"), owner.get("uid"))
+                api.store.put(body)
+        seeded = time.perf_counter() - started
+
+        async def counts(_: web.Request) -> web.Response:
+            return web.json_response([[v, r, n] for (v, r), n in api.requests.items()])
+
+        async def reset(_: web.Request) -> web.Response:
+            api.reset_counts()
+            return web.json_response({})
+
+        fleet = names(count)
+
+        async def query(request: web.Request) -> web.Response:
+            if request.method == "POST":
+                expr = str((await request.post())["query"])
+            else:
+                expr = request.query["query"]
+            value = 0.12 if "histogram_quantile" in expr else 99.9
+            now = time.time()
+            if "canary_engine_target" in expr:
+                result = [
+                    {
+                        "metric": {"kubernetes_namespace": ns, "canary_engine_target": name},
+                        "value": [now, repr(value)],
+                    }
+                    for ns, name in fleet
+                ]
+            else:
+                result = [{"metric": {}, "value": [now, "1" if "vector(1)" in expr else value]}]
+            return web.json_response(
+                {"status": "success", "data": {"resultType": "vector", "result": result}}
+            )
+
+        kube = web.Application(client_max_size=64 * 1024**2)
+        kube.router.add_get("/_bench/counts", counts)
+        kube.router.add_post("/_bench/reset", reset)
+        kube.router.add_route("*", "/{tail:.*}", api.handle)
+        prom = web.Application()
+        prom.router.add_route("*", "/api/v1/query", query)
+        urls = []
+        for app in (kube, prom):
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            host, port = runner.addresses[0][:2]
+            urls.append(f"http://{host}:{port}")
+        api.url = urls[0]
+        conn.send({"api": urls[0], "prometheus": urls[1], "seeded_s": seeded})
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, conn.recv)  # the parent says stop
+        await api.close()
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------------------
+# The controller (its own process)
+# ---------------------------------------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def control(
+    conn: Connection, urls: Mapping[str, str], count: int, args: argparse.Namespace
+) -> None:
+    """Child process: run the controller, measure, send the results back."""
+    import aiohttp
+
+    from engine._clock import RealClock
+    from engine._run import RunOptions, run_controller
+    from engine.logs import configure
+
+    configure("json", "warning")  # the per-tick info lines would dominate the CPU profile
+
+    class LagClock(RealClock):
+        """Real time; records how late each canary-interval sleep woke (the tick lag)."""
+
+        def __init__(self, shortest: float) -> None:
+            self.shortest = shortest
+            self.lags: list[float] = []
+            self.started = 0  # interval sleeps begun (each follows a completed tick)
+
+        async def sleep(self, seconds: float) -> None:
+            if seconds < self.shortest:
+                await super().sleep(seconds)
+                return
+            self.started += 1
+            deadline = self.now() + seconds
+            await super().sleep(seconds)
+            self.lags.append(self.now() - deadline)
+
+    async def server_counts(session: aiohttp.ClientSession) -> dict[str, int]:
+        async with session.get(f"{urls['api']}/_bench/counts") as response:
+            rows = await response.json()
+        out: dict[str, int] = {}
+        for verb, _resource, n in rows:
+            out[verb] = out.get(verb, 0) + n
+        return out
+
+    async def main() -> dict[str, Any]:
+        interval = args.interval
+        with tempfile.TemporaryDirectory() as tmp:
+            kubeconfig = Path(tmp) / "kubeconfig"
+            kubeconfig.write_text(
+                json.dumps(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Config",
+                        "clusters": [{"name": "fake", "cluster": {"server": urls["api"]}}],
+                        "users": [{"name": "fake", "user": {"token": "bench"}}],
+                        "contexts": [
+                            {"name": "fake", "context": {"cluster": "fake", "user": "fake"}}
+                        ],
+                        "current-context": "fake",
+                    }
+                )
+            )
+            clock = LagClock(shortest=interval / 2)
+            options = RunOptions(
+                kubeconfig=str(kubeconfig),
+                namespaces=(),
+                selector={},
+                metrics_server=urls["prometheus"],
+                mesh_provider="kubernetes",
+                port=free_port(),
+                leader_elect=False,
+                lease_namespace="default",
+                identity="bench",
+                version="bench",
+            )
+            rss_before = rss_bytes()
+            stop = asyncio.Event()
+            started = time.perf_counter()
+            task = asyncio.ensure_future(run_controller(options, clock=clock, stop=stop))
+            while clock.started < count:  # every canary has finished its first tick
+                if task.done():
+                    raise RuntimeError(f"the controller stopped: {task.result()}")
+                await asyncio.sleep(0.1)
+            startup = time.perf_counter() - started
+            async with aiohttp.ClientSession() as session:
+                startup_requests = await server_counts(session)
+            await asyncio.sleep(args.warmup * interval)
+            async with aiohttp.ClientSession() as session:
+                async with session.post(f"{urls['api']}/_bench/reset"):
+                    pass
+                clock.lags.clear()
+                profiler = cProfile.Profile() if args.profile else None
+                if profiler is not None:
+                    profiler.enable()
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                await asyncio.sleep(args.measure * interval)
+                cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+                if profiler is not None:
+                    profiler.disable()
+                    stats = pstats.Stats(profiler, stream=sys.stderr)
+                    stats.sort_stats("cumulative").print_stats(40)
+                lags = list(clock.lags)
+                requests = await server_counts(session)
+            rss_after = rss_bytes()
+            stop.set()
+            await asyncio.wait_for(task, 60)
+        lags.sort()
+        ticks = len(lags)
+        per_tick = {verb: n / max(1, ticks) for verb, n in sorted(requests.items())}
+        return {
+            "canaries": count,
+            "startup_s": startup,
+            "ticks": ticks,
+            "ticks_per_s": ticks / wall,
+            "ticks_needed_per_s": count / interval,
+            "lag_p50_ms": 1000 * statistics.median(lags) if lags else float("nan"),
+            "lag_p99_ms": 1000 * lags[min(ticks - 1, int(0.99 * ticks))] if lags else float("nan"),
+            "lag_max_ms": 1000 * lags[-1] if lags else float("nan"),
+            "cpu_utilisation": cpu / wall,
+            "requests": requests,
+            "startup_requests": startup_requests,
+            "requests_per_canary_tick": per_tick,
+            "reads_per_canary_tick": (requests.get("get", 0) + requests.get("list", 0))
+            / max(1, ticks),
+            "rss_per_canary_kib": (rss_after - rss_before) / count / 1024,
+            "rss_before_mib": rss_before / 1024**2,
+            "rss_after_mib": rss_after / 1024**2,
+        }
+
+    conn.send(asyncio.run(main()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Orchestration and report
+# ---------------------------------------------------------------------------------------------
+
+
+def measure(count: int, args: argparse.Namespace) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    server_end, server_child = ctx.Pipe()
+    server = ctx.Process(target=serve, args=(server_child, count, args.interval), daemon=True)
+    server.start()
+    try:
+        if not server_end.poll(600):
+            raise SystemExit("the fake API server did not start")
+        urls = server_end.recv()
+        result_end, result_child = ctx.Pipe()
+        controller = ctx.Process(target=control, args=(result_child, urls, count, args))
+        controller.start()
+        budget = 600 + (args.warmup + args.measure) * args.interval
+        if not result_end.poll(budget):
+            controller.kill()
+            raise SystemExit(f"the controller did not report within {budget} s")
+        result: dict[str, Any] = result_end.recv()
+        controller.join(30)
+        result["seeded_s"] = urls["seeded_s"]
+        return result
+    finally:
+        server_end.send("stop")
+        server.join(30)
+        if server.is_alive():
+            server.kill()
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(
+        f"controller benchmark: interval {args.interval}s, warm-up {args.warmup}, measured "
+        f"{args.measure} intervals; Python {platform.python_version()}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, {_cpu_model()}"
+    )
+    header = (
+        f"{'canaries':>9} {'startup':>8} {'lag p50':>9} {'lag p99':>9} {'lag max':>9} "
+        f"{'ticks/s':>13} {'cpu':>5} {'reads/tick':>11} {'req/canary/tick':>16} {'RSS/canary':>11}"
+    )
+    print(header)
+    for r in results:
+        per_tick = sum(r["requests_per_canary_tick"].values())
+        print(
+            f"{r['canaries']:>9} {r['startup_s']:>7.1f}s {r['lag_p50_ms']:>7.1f}ms "
+            f"{r['lag_p99_ms']:>7.1f}ms {r['lag_max_ms']:>7.1f}ms "
+            f"{r['ticks_per_s']:>6.0f}/{r['ticks_needed_per_s']:<6.0f} "
+            f"{100 * r['cpu_utilisation']:>4.0f}% {r['reads_per_canary_tick']:>11.4f} "
+            f"{per_tick:>16.4f} {r['rss_per_canary_kib']:>8.1f}KiB"
+        )
+    for r in results:
+        print(
+            f"  {r['canaries']}: requests in the measured window by verb {r['requests']}; "
+            f"RSS {r['rss_before_mib']:.0f} -> {r['rss_after_mib']:.0f} MiB; "
+            f"server seeded in {r['seeded_s']:.1f}s; requests until every canary had ticked "
+            f"once: {r['startup_requests']}"
+        )
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--canaries", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--interval", type=int, default=10, help="analysis interval (s)")
+    parser.add_argument("--warmup", type=float, default=2, help="intervals before measuring")
+    parser.add_argument("--measure", type=float, default=3, help="intervals measured")
+    parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the controller while measuring (stderr)"
+    )
+    args = parser.parse_args()
+    results = [measure(count, args) for count in args.canaries]
+    if args.json:
+        print(json.dumps(results, indent=2))
+    report(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
