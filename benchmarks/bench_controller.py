@@ -21,13 +21,24 @@ For each fleet size, three processes:
 * this script, which starts both, waits for every canary's first tick, lets ``--warmup``
   intervals pass, then measures for ``--measure`` intervals.
 
-Reported per fleet size: start-up (process start until every canary has ticked once), tick lag
-p50 / p99 / max over the measured ticks, ticks per second achieved vs. needed, controller CPU
-utilisation, API requests per canary per tick at steady state by verb (target: 0 reads; the
-caches' watches stay open and are not requests per tick), and resident memory per canary: the
-controller's RSS (``/proc/self/status`` VmRSS) at the end of the measurement minus its RSS
-before ``run_controller`` started, divided by the fleet size. Numbers are per machine: record
-them with the CPU model and Python version.
+Reported per fleet size: start-up (``run_controller`` called until every canary has ticked
+once), tick lag p50 / p99 / max over the measured ticks, ticks per second achieved vs. needed,
+controller CPU utilisation, API requests per canary per tick at steady state by verb (target: 0
+reads; the caches' watches stay open and are not requests per tick), and resident memory per
+canary: the controller's RSS (``/proc/self/status`` VmRSS) at the end of the measurement minus
+its RSS before ``run_controller`` started, divided by the fleet size (so it includes the
+fixed cost of the clients; compare two sizes for the marginal cost). ``--profile`` prints a
+cProfile of the controller over the measured window to stderr (it inflates the lag);
+``--json`` the raw results. Numbers are per machine: record them with the CPU model and Python
+version.
+
+Recorded (2 vCPU Intel Xeon, Python 3.11.7; ``--warmup 2 --measure 3``): 1,000 canaries: start
+1.8 s, lag p50 0.9 ms / p99 4.3 ms, 13 % of a core, 0 requests per canary per tick, 92 KiB RSS
+per canary; 10,000 canaries: start 17 s, lag p50 66 ms / p99 1.1 s (972 of the 1,000 ticks/s
+needed), 90 % of a core, 0 requests, 48 KiB per canary (43 KiB marginal). An idle tick costs
+~1 ms of CPU, about half of it copying the ~20 cached objects it reads, so one controller
+process saturates a core at ~10,000 canaries with a 10 s interval (with ``--warmup 6``: p50
+233 ms, p99 2.5 s, 913 ticks/s); at Flagger's usual 1 m interval that is 6x headroom.
 """
 
 from __future__ import annotations

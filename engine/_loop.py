@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +75,8 @@ log = structlog.get_logger("canary-engine")
 _STATUS_RETRIES = 3
 #: Condition type written on a Canary whose spec is invalid (Flagger only has "Promoted").
 INVALID_CONDITION = "Validated"
+#: Flagger's finalizer, present while spec.revertOnDeletion is true.
+FINALIZER = "finalizer.flagger.app"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,6 +169,8 @@ class CanaryDriver:
         provider = canary.spec.provider or deps.settings.mesh_provider
         with structlog.contextvars.bound_contextvars(canary=canary.ref, phase=status.phase.value):
             try:
+                if await self._finalizer(body, canary, persisted, provider, report):
+                    return report
                 decision = await self._decide(canary, status, provider, report)
                 await self._act(body, canary, decision, provider, report)
                 report.status = await self._persist(body, persisted, decision.status)
@@ -190,6 +195,75 @@ class CanaryDriver:
                 events=len(report.events),
             )
         return report
+
+    # -- revertOnDeletion ------------------------------------------------------------------
+
+    async def _finalizer(
+        self,
+        body: dict[str, Any],
+        canary: Canary,
+        status: CanaryStatus,
+        provider: str,
+        report: TickReport,
+    ) -> bool:
+        """Keep ``finalizer.flagger.app`` in step with ``spec.revertOnDeletion`` and, when the
+        Canary is being deleted, revert the target and routing before letting it go (Flagger's
+        finalize, flagger-behaviour §2.15). True when this tick was spent on that."""
+        meta = body.get("metadata") or {}
+        finalizers = [str(f) for f in meta.get("finalizers") or []]
+        has = FINALIZER in finalizers
+        version = meta.get("resourceVersion")
+        try:
+            if meta.get("deletionTimestamp"):
+                if has:
+                    await self._finalize(body, canary, status, provider, report, finalizers)
+                return True
+            if canary.spec.revert_on_deletion and not has:
+                await self._deps.cluster.patch(
+                    self._ref,
+                    {"metadata": {"finalizers": [*finalizers, FINALIZER]}},
+                    expect_version=version,
+                )
+            elif not canary.spec.revert_on_deletion and has:
+                rest = [f for f in finalizers if f != FINALIZER]
+                await self._deps.cluster.patch(
+                    self._ref, {"metadata": {"finalizers": rest or None}}, expect_version=version
+                )
+        except Conflict:
+            return True  # the Canary changed under us: look again next tick
+        except CanaryEngineError as exc:
+            raise _AbortTick(str(exc)) from exc
+        return False
+
+    async def _finalize(
+        self,
+        body: dict[str, Any],
+        canary: Canary,
+        status: CanaryStatus,
+        provider: str,
+        report: TickReport,
+        finalizers: list[str],
+    ) -> None:
+        deps = self._deps
+        if status.phase is not Phase.TERMINATING:
+            now = deps.clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+            terminating = status.replace(phase=Phase.TERMINATING, last_transition_time=now)
+            await deps.cluster.patch(self._ref, {"status": terminating.to_body()}, status=True)
+            report.status = terminating
+            await self._emit(
+                body, canary, report, Event("Normal", f"Terminating canary {canary.dotted}")
+            )
+        await deps.workload.finalize(canary)
+        ready = await deps.workload.readiness(canary, primary=False, now=deps.clock.utcnow())
+        if not ready.ready:
+            raise _AbortTick(f"canary not ready during finalizing: {ready.message}")
+        for name in dict.fromkeys(("kubernetes", provider)):  # apex Service, then the mesh
+            await deps.router_for(name).finalize(canary)
+        rest = [f for f in finalizers if f != FINALIZER]
+        await deps.cluster.patch(self._ref, {"metadata": {"finalizers": rest or None}})
+        await self._emit(
+            body, canary, report, Event("Normal", f"Terminated canary {canary.dotted}")
+        )
 
     # -- observe and decide ----------------------------------------------------------------
 
@@ -387,9 +461,9 @@ class CanaryDriver:
             type=event.type,
             message=event.message,
         )
-        # client-go style unique name: "<canary>.<16 hex>"
-        digest = hashlib.sha1(f"{when}{event.message}{len(report.events)}".encode()).hexdigest()
-        name = f"{meta.get('name', 'canary')}.{digest[:16]}"
+        # client-go style unique name "<canary>.<16 hex>"; random, so a tick re-run within the
+        # same second cannot collide with (and lose) an earlier event.
+        name = f"{meta.get('name', 'canary')}.{uuid.uuid4().hex[:16]}"
         try:
             await deps.cluster.create(
                 {

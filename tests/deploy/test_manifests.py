@@ -1058,7 +1058,7 @@ def test_known_differences_between_crd_and_loader(
 
 RW = ["get", "list", "watch", "create", "update", "patch"]
 CLUSTER_RULES = [
-    ("flagger.app", "canaries", ["get", "list", "watch"]),
+    ("flagger.app", "canaries", ["get", "list", "watch", "patch"]),  # patch: finalizers
     ("flagger.app", "metrictemplates", ["get", "list", "watch"]),
     ("flagger.app", "alertproviders", ["get", "list", "watch"]),
     ("flagger.app", "canaries/status", ["update", "patch"]),

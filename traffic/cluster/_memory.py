@@ -59,6 +59,7 @@ _NO_STATUS_SUBRESOURCE = frozenset({CONFIGMAP, SECRET, EVENT, LEASE})
 #: Metadata the server owns; a client's patch never changes these.
 _SERVER_METADATA = (
     "uid",
+    "deletionTimestamp",
     "creationTimestamp",
     "generation",
     "resourceVersion",
@@ -246,6 +247,11 @@ class InMemoryCluster:
             return _json_copy(current)
         if not status and _spec_part(updated) != _spec_part(current):
             updated["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+        meta = updated["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            # The last finalizer is gone from an object being deleted: the API server deletes it.
+            await self._remove(ref)
+            return _json_copy(updated)
         self._commit(ref, updated, "MODIFIED")
         result = _json_copy(updated)
         if not status and ref.kind == DEPLOYMENT:
@@ -254,6 +260,18 @@ class InMemoryCluster:
 
     async def delete(self, ref: ObjectRef) -> None:
         self.calls["delete"] += 1
+        current = self._objects.get(ref)
+        if current is not None and current["metadata"].get("finalizers"):
+            # As the API server: an object with finalizers is only marked for deletion; it goes
+            # once a controller has removed the last finalizer.
+            if not current["metadata"].get("deletionTimestamp"):
+                marked = _json_copy(current)
+                marked["metadata"]["deletionTimestamp"] = rfc3339(self._now())
+                self._commit(ref, marked, "MODIFIED")
+            return
+        await self._remove(ref)
+
+    async def _remove(self, ref: ObjectRef) -> None:
         body = self._objects.pop(ref, None)
         self._order.pop(ref, None)
         if body is None:

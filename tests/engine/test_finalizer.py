@@ -1,0 +1,124 @@
+"""revertOnDeletion: the finalizer follows the spec, and deleting the Canary hands the service back
+to the target workload before the Canary goes (flagger-behaviour §2.15)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from analysis import HookOutcome, MetricQuery, QueryFailure
+from config import Webhook
+from engine import CanaryDriver, EngineDeps, Settings, VirtualClock
+from traffic import (
+    CANARY,
+    DEPLOYMENT,
+    SERVICE,
+    DeploymentWorkload,
+    InMemoryCluster,
+    ObjectRef,
+    router_for,
+)
+
+NS = "staging"
+FINALIZER = "finalizer.flagger.app"
+
+
+class Healthy:
+    async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
+        return [99.9 for _ in queries]
+
+
+class Ok:
+    async def call(self, hook: Webhook, payload: Mapping[str, Any]) -> HookOutcome:
+        return HookOutcome(hook, True)
+
+
+def seeded(revert: bool = True) -> tuple[InMemoryCluster, CanaryDriver]:
+    clock = VirtualClock()
+    cluster = InMemoryCluster(now=clock.utcnow)
+    cluster.seed(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "web:1"}]},
+                },
+            },
+        },
+        {  # the user's own Service, which the canary takes over and must give back
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 80}]},
+        },
+        {
+            "apiVersion": "flagger.app/v1beta1",
+            "kind": "Canary",
+            "metadata": {"name": "web", "namespace": NS, "uid": "uid-web"},
+            "spec": {
+                "provider": "kubernetes",
+                "revertOnDeletion": revert,
+                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "service": {"port": 80},
+                "analysis": {"interval": "1m", "threshold": 2, "stepWeight": 50},
+            },
+        },
+    )
+    deps = EngineDeps(
+        cluster=cluster,
+        clock=clock,
+        workload=DeploymentWorkload(cluster),
+        router_for=lambda provider: router_for(provider, cluster),
+        metrics=Healthy(),
+        webhooks=Ok(),
+        settings=Settings(),
+    )
+    return cluster, CanaryDriver(deps, NS, "web")
+
+
+def canary(cluster: InMemoryCluster) -> dict[str, Any] | None:
+    return cluster.peek(ObjectRef(CANARY, NS, "web"))
+
+
+async def test_the_finalizer_follows_revert_on_deletion() -> None:
+    cluster, driver = seeded(revert=True)
+    await driver.tick()
+    body = canary(cluster)
+    assert body is not None and FINALIZER in body["metadata"]["finalizers"]
+    await cluster.patch(ObjectRef(CANARY, NS, "web"), {"spec": {"revertOnDeletion": False}})
+    await driver.tick()
+    body = canary(cluster)
+    assert body is not None and FINALIZER not in (body["metadata"].get("finalizers") or [])
+
+
+async def test_deleting_reverts_the_target_and_the_apex_service_then_lets_the_canary_go() -> None:
+    cluster, driver = seeded(revert=True)
+    for _ in range(3):
+        await driver.tick()
+    target = cluster.peek(ObjectRef(DEPLOYMENT, NS, "web"))
+    assert target is not None and target["spec"]["replicas"] == 0  # initialised: primary serves
+    apex = cluster.peek(ObjectRef(SERVICE, NS, "web"))
+    assert apex is not None and apex["spec"]["selector"] == {"app": "web-primary"}
+    await cluster.delete(ObjectRef(CANARY, NS, "web"))
+    marked = canary(cluster)
+    assert marked is not None and marked["metadata"].get("deletionTimestamp")  # held by finalizer
+    await driver.tick()
+    assert canary(cluster) is None
+    target = cluster.peek(ObjectRef(DEPLOYMENT, NS, "web"))
+    assert target is not None and target["spec"]["replicas"] == 3  # the primary's replicas
+    apex = cluster.peek(ObjectRef(SERVICE, NS, "web"))
+    assert apex is not None and apex["spec"]["selector"] == {"app": "web"}
+    messages = [e["message"] for e in cluster.events_for(NS, "web")]
+    assert messages[-2:] == ["Terminating canary web.staging", "Terminated canary web.staging"]
+
+
+async def test_without_revert_on_deletion_the_canary_is_deleted_at_once() -> None:
+    cluster, driver = seeded(revert=False)
+    await driver.tick()
+    await cluster.delete(ObjectRef(CANARY, NS, "web"))
+    assert canary(cluster) is None
