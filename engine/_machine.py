@@ -40,7 +40,7 @@ from engine._effects import (
     SetRoutes,
     Severity,
 )
-from traffic import Revision, Routes, Weights
+from traffic import Revision, Routes, Weights, is_own_revision_hash
 
 #: Phases in which failedChecks can trigger a rollback at the start of a tick.
 _ANALYSING = (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
@@ -275,6 +275,9 @@ def _advance(t: _Tick) -> None:
         _initialize(t)
         return
 
+    if _adopt_from_flagger(t):
+        return
+
     # shouldAdvance (step 15)
     if t.status.phase not in (
         Phase.PROGRESSING,
@@ -417,6 +420,26 @@ def _advance(t: _Tick) -> None:
         _run_blue_green(t, routes)
     else:
         _run_canary(t, routes, max_weight)
+
+
+def _adopt_from_flagger(t: _Tick) -> bool:
+    """A Canary at rest whose status hashes were written by Flagger (another hash function):
+    record the current revision as the one Flagger last saw, instead of mistaking the new hash for
+    a new release and re-running (or, when Failed, re-trying) it. Runs once per Canary."""
+    applied = t.status.last_applied_spec
+    if (
+        t.status.phase not in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED)
+        or not applied
+        or is_own_revision_hash(applied)
+    ):
+        return False
+    rev = t.revision
+    adopted = t.status.replace(last_applied_spec=rev.spec_hash, tracked_configs=dict(rev.configs))
+    if t.status.phase is not Phase.FAILED:
+        adopted = adopted.replace(last_promoted_spec=rev.spec_hash)
+    t.status = t._stamp(adopted)
+    t.info(f"Adopted {t.cname} from Flagger: {t.kind} {t.tname} recorded as the current revision")
+    return True
 
 
 def _initialize(t: _Tick) -> None:

@@ -9,6 +9,7 @@ constructor (``traffic.cluster``: the real API server, or ``InMemoryCluster``).
 
 from traffic._deployment import DeploymentWorkload as DeploymentWorkload
 from traffic._deployment import config_checksum as config_checksum
+from traffic._deployment import is_own_revision_hash as is_own_revision_hash
 from traffic._deployment import template_hash as template_hash
 from traffic._errors import RoutingError as RoutingError
 from traffic._errors import WorkloadError as WorkloadError
@@ -99,6 +100,7 @@ __all__ = [
     "apply_merge_patch",
     "canary_replicas",
     "config_checksum",
+    "is_own_revision_hash",
     "kind_of",
     "open_kube_cluster",
     "router_for",

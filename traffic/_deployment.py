@@ -118,6 +118,12 @@ def template_hash(template: Mapping[str, Any] | None) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def is_own_revision_hash(value: str) -> bool:
+    """Whether a status hash was written by canary-engine (16 hex digits). Flagger writes a short
+    FNV hash in another alphabet, so a Canary taken over from Flagger is recognisable."""
+    return len(value) == 16 and all(c in "0123456789abcdef" for c in value)
+
+
 def flagger_id(revision: Revision) -> str:
     """The ``flagger-id`` pod annotation for a revision: a UUID derived from its content.
 

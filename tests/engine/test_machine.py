@@ -30,7 +30,7 @@ from engine import (
 from traffic import Readiness, Revision, Routes, Weights
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-OLD, NEW = "hash-old", "hash-new"
+OLD, NEW, THIRD = "00000000000000aa", "00000000000000bb", "00000000000000cc"
 
 
 def make_canary(provider: str = "istio", **analysis: Any) -> Canary:
@@ -421,13 +421,13 @@ def test_new_revision_mid_analysis_restarts_the_run() -> None:
     d = run(
         c,
         status(Phase.PROGRESSING, canary_weight=20, failed_checks=1),
-        observe(revision="hash-3", routes=(80, 20)),
+        observe(revision=THIRD, routes=(80, 20)),
     )
     assert d.status.phase is Phase.PROGRESSING
     assert (d.status.canary_weight, d.status.failed_checks, d.status.last_applied_spec) == (
         0,
         0,
-        "hash-3",
+        THIRD,
     )
     assert routes_set(d) == [Weights(100, 0)]
     assert events(d) == ["New revision detected! Restarting analysis for podinfo.test"]
@@ -519,6 +519,26 @@ def test_failed_canary_retries_after_revert_and_reapply() -> None:
     assert reverted.status.phase is Phase.FAILED and reverted.status.last_applied_spec == OLD
     again = run(c, reverted.status, observe(revision=NEW))
     assert again.status.phase is Phase.PROGRESSING
+
+
+def test_a_canary_taken_over_from_flagger_is_adopted_without_a_new_run() -> None:
+    """Flagger's status hashes use another function; the current revision is recorded instead."""
+    c = make_canary()
+    flaggers = status(
+        Phase.SUCCEEDED, last_applied_spec="5d8c9b7f6", last_promoted_spec="5d8c9b7f6"
+    )
+    d = run(c, flaggers, observe(revision=OLD))
+    assert d.status.phase is Phase.SUCCEEDED
+    assert d.status.last_applied_spec == d.status.last_promoted_spec == OLD
+    assert events(d) == [
+        "Adopted podinfo.test from Flagger: Deployment podinfo.test recorded as the current "
+        "revision"
+    ]
+    assert not routes_set(d) and ScaleFromZero() not in d.effects
+    assert run(c, d.status, observe(revision=OLD)).effects == ()  # then idle as usual
+    failed = status(Phase.FAILED, last_applied_spec="5d8c9b7f6", last_promoted_spec="7b9c2dfq")
+    d2 = run(c, failed, observe(revision=NEW))
+    assert d2.status.phase is Phase.FAILED and d2.status.last_applied_spec == NEW
 
 
 # -- blue/green and A/B ----------------------------------------------------------------------
