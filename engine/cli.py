@@ -203,8 +203,13 @@ def _log_options(parser: argparse.ArgumentParser, *, default_level: str) -> None
         "--log-format",
         choices=("auto", "json", "console"),
         default=_env_default("log-format", "auto"),
+        help="auto: console on a terminal, JSON otherwise (logs go to stderr)",
     )
-    parser.add_argument("--log-level", default=_env_default("log-level", default_level))
+    parser.add_argument(
+        "--log-level",
+        default=_env_default("log-level", default_level),
+        help=f"debug, info, warning or error (default {default_level})",
+    )
 
 
 def _negative_times(argv: Sequence[str] | None) -> list[str]:
