@@ -11,7 +11,6 @@ Pure data: no I/O. Imports only pydantic and ``config`` siblings.
 from __future__ import annotations
 
 import itertools
-import math
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -494,10 +493,6 @@ class CanarySpec(_Model):
             self.service.name if self.service and self.service.name else None
         ) or self.target_ref.name
 
-    @property
-    def should_skip_analysis(self) -> bool:
-        return self.skip_analysis
-
 
 def _is_provider_variant(value: str) -> bool:
     # Flagger also accepts suffixed forms such as "smi:v1alpha3:linkerd" and "gloo:..."
@@ -605,10 +600,3 @@ class AlertProvider(_Model):
     metadata: ObjectMeta
     spec: AlertProviderSpec
     status: dict[str, Any] | None = None
-
-
-def finite_or_none(value: float | None) -> float | None:
-    """Bounds given as +-Inf in YAML mean "unbounded"."""
-    if value is None or math.isinf(value):
-        return None
-    return value

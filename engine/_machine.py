@@ -224,11 +224,6 @@ def _configs_changed(tracked: dict[str, str] | None, current: dict[str, str]) ->
     return dict(tracked) != dict(current)
 
 
-def needs_analysis_soon(status: CanaryStatus) -> bool:
-    """True when the next tick may evaluate metrics (lets a controller batch queries)."""
-    return status.phase in (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
-
-
 def decide(
     canary: Canary,
     status: CanaryStatus,
