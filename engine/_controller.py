@@ -156,7 +156,7 @@ class Controller:
                     while True:
                         report = await driver.tick()
                         backoff = 1.0
-                        if report.status is None and report.error and "not found" in report.error:
+                        if report.missing:
                             return
                         spread = self._options.jitter * report.interval
                         await clock.sleep(report.interval + self._rng.uniform(-spread, spread))

@@ -130,6 +130,8 @@ class TickReport:
     interval: float = 60.0
     #: Seconds the tick took (clock time), for flagger_canary_duration_seconds.
     duration: float = 0.0
+    #: The Canary no longer exists (its task can end).
+    missing: bool = False
 
 
 class _AbortTick(Exception):
@@ -152,6 +154,7 @@ class CanaryDriver:
         report = TickReport(t=deps.clock.now())
         body = await deps.cluster.get(self._ref)
         if body is None:
+            report.missing = True
             report.error = f"canary {self._ref.namespace}/{self._ref.name} not found"
             return report
         try:

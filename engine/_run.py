@@ -91,14 +91,7 @@ def options_from_env(
     port: int,
     leader_elect: bool,
     version: str,
-    slack_url: str | None = None,
-    slack_token: str | None = None,
-    slack_proxy_url: str | None = None,
-    slack_user: str | None = None,
-    slack_channel: str | None = None,
-    msteams_url: str | None = None,
-    msteams_proxy_url: str | None = None,
-    cluster_name: str | None = None,
+    notify: NotifyOptions | None = None,
 ) -> RunOptions:
     return RunOptions(
         kubeconfig=kubeconfig,
@@ -111,17 +104,7 @@ def options_from_env(
         lease_namespace=os.environ.get("POD_NAMESPACE") or "default",
         identity=os.environ.get("POD_NAME") or socket.gethostname(),
         version=version,
-        # SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL, MSTEAMS_PROXY_URL win, as in Flagger
-        notify=NotifyOptions.from_flags(
-            slack_url=slack_url,
-            slack_token=slack_token,
-            slack_proxy_url=slack_proxy_url,
-            slack_user=slack_user,
-            slack_channel=slack_channel,
-            msteams_url=msteams_url,
-            msteams_proxy_url=msteams_proxy_url,
-            cluster_name=cluster_name,
-        ),
+        notify=notify or NotifyOptions(),
     )
 
 

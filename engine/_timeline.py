@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from analysis import Verdict
 from config import Phase
 
 if TYPE_CHECKING:
@@ -65,14 +66,16 @@ def _check(result: CheckResult, paint: _Paint) -> str:
     if q.hi is not None:
         bounds.append(f"<={q.hi:g}")
     bound = " ".join(bounds) or "any"
-    mark, colour = ("ok", "green") if result.passed else ("FAIL", "red")
-    if result.value is None and not result.passed:
-        mark, colour = (
-            ("NO DATA", "yellow")
-            if result.failure is None or result.failure.kind == "no_data"
-            else ("ERROR", "red")
-        )
+    mark, colour = _MARKS[result.verdict]
     return f"{q.metric} {_value(result.value)} ({bound}) " + paint(mark, colour)
+
+
+_MARKS = {
+    Verdict.PASS: ("ok", "green"),
+    Verdict.FAIL: ("FAIL", "red"),
+    Verdict.NO_DATA: ("NO DATA", "yellow"),
+    Verdict.ERROR: ("ERROR", "red"),
+}
 
 
 def _weights(report: TickReport) -> str:

@@ -286,6 +286,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from engine._notify import NotifyOptions
     from engine._run import options_from_env, run_controller
 
     _check_supported(args.mesh_provider)
@@ -298,14 +299,17 @@ def _run(args: argparse.Namespace) -> int:
         port=args.port,
         leader_elect=args.leader_elect,
         version=_version(),
-        slack_url=args.slack_url,
-        slack_token=args.slack_token,
-        slack_proxy_url=args.slack_proxy_url,
-        slack_user=args.slack_user,
-        slack_channel=args.slack_channel,
-        msteams_url=args.msteams_url,
-        msteams_proxy_url=args.msteams_proxy_url,
-        cluster_name=args.cluster_name,
+        # SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL, MSTEAMS_PROXY_URL win, as in Flagger
+        notify=NotifyOptions.from_flags(
+            slack_url=args.slack_url,
+            slack_token=args.slack_token,
+            slack_proxy_url=args.slack_proxy_url,
+            slack_user=args.slack_user,
+            slack_channel=args.slack_channel,
+            msteams_url=args.msteams_url,
+            msteams_proxy_url=args.msteams_proxy_url,
+            cluster_name=args.cluster_name,
+        ),
     )
     return asyncio.run(run_controller(options))
 

@@ -36,7 +36,7 @@ from traffic._objects import (
     NO_CHANGE,
     filter_metadata,
     merge_diff,
-    owner_reference,
+    owned_metadata,
     service_spec,
     without_none,
 )
@@ -79,14 +79,8 @@ class GatewayApiRouter:
                 {
                     "apiVersion": self._kind.api_version,
                     "kind": self._kind.kind,
-                    "metadata": without_none(
-                        {
-                            "name": ref.name,
-                            "namespace": ref.namespace,
-                            "labels": labels or None,
-                            "annotations": annotations or None,
-                            "ownerReferences": [owner_reference(canary)],
-                        }
+                    "metadata": owned_metadata(
+                        canary, ref.name, ref.namespace, labels=labels, annotations=annotations
                     ),
                     "spec": route_spec(canary, Weights.all_primary()),
                 }

@@ -37,7 +37,7 @@ from traffic._objects import (
     filter_metadata,
     is_owned_by,
     merge_diff,
-    owner_reference,
+    owned_metadata,
     service_spec,
     without_none,
 )
@@ -122,11 +122,7 @@ class IstioRouter:
                 {
                     "apiVersion": DESTINATION_RULE.api_version,
                     "kind": DESTINATION_RULE.kind,
-                    "metadata": {
-                        "name": host,
-                        "namespace": ref.namespace,
-                        "ownerReferences": [owner_reference(canary)],
-                    },
+                    "metadata": owned_metadata(canary, host, ref.namespace),
                     "spec": desired,
                 }
             )
@@ -146,14 +142,8 @@ class IstioRouter:
                 {
                     "apiVersion": VIRTUAL_SERVICE.api_version,
                     "kind": VIRTUAL_SERVICE.kind,
-                    "metadata": without_none(
-                        {
-                            "name": ref.name,
-                            "namespace": ref.namespace,
-                            "labels": labels or None,
-                            "annotations": annotations or None,
-                            "ownerReferences": [owner_reference(canary)],
-                        }
+                    "metadata": owned_metadata(
+                        canary, ref.name, ref.namespace, labels=labels, annotations=annotations
                     ),
                     "spec": _vs_spec(canary, Weights.all_primary()),
                 }

@@ -33,8 +33,7 @@ from traffic._objects import (
     diff_or_empty,
     filter_metadata,
     merge_diff,
-    owner_reference,
-    without_none,
+    owned_metadata,
 )
 from traffic._services import ClusterIPServices
 from traffic._types import Routes, Weights
@@ -74,14 +73,12 @@ class NginxRouter:
                 {
                     "apiVersion": INGRESS.api_version,
                     "kind": INGRESS.kind,
-                    "metadata": without_none(
-                        {
-                            "name": canary_ref.name,
-                            "namespace": canary_ref.namespace,
-                            "labels": dict(meta.get("labels") or {}) or None,
-                            "annotations": self._reset(meta.get("annotations")),
-                            "ownerReferences": [owner_reference(canary)],
-                        }
+                    "metadata": owned_metadata(
+                        canary,
+                        canary_ref.name,
+                        canary_ref.namespace,
+                        labels=meta.get("labels"),
+                        annotations=self._reset(meta.get("annotations")),
                     ),
                     "spec": spec,
                 }

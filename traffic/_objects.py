@@ -88,6 +88,27 @@ def canary_uid(canary: Canary) -> str | None:
     return str(uid) if uid else None
 
 
+def owned_metadata(
+    canary: Canary,
+    name: str,
+    namespace: str,
+    *,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Body:
+    """Metadata of an object canary-engine generates for a Canary (owned by it, so garbage
+    collected with it); empty label and annotation maps are left out."""
+    return without_none(
+        {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(labels) if labels else None,
+            "annotations": dict(annotations) if annotations else None,
+            "ownerReferences": [owner_reference(canary)],
+        }
+    )
+
+
 def owner_reference(canary: Canary) -> Body:
     """A controller owner reference to the Canary, so generated objects are garbage-collected."""
     ref: Body = {

@@ -35,7 +35,7 @@ from traffic._objects import (
     get_target,
     has_canary_controller,
     is_owned_by,
-    owner_reference,
+    owned_metadata,
     replace_map,
     selector_label_of,
     service_spec,
@@ -166,14 +166,12 @@ class ClusterIPServices:
                 {
                     "apiVersion": "v1",
                     "kind": "Service",
-                    "metadata": without_none(
-                        {
-                            "name": name,
-                            "namespace": ref.namespace,
-                            "labels": labels,
-                            "annotations": {**annotations, **extra} or None,
-                            "ownerReferences": [owner_reference(canary)],
-                        }
+                    "metadata": owned_metadata(
+                        canary,
+                        name,
+                        ref.namespace,
+                        labels=labels,
+                        annotations={**annotations, **extra},
                     ),
                     "spec": without_none(
                         {
