@@ -1,13 +1,29 @@
-"""The live MetricSource: Prometheus instant queries over ``httpx.AsyncClient`` (flagger §4.4).
+"""The live MetricSource and SeriesSource: Prometheus over ``httpx.AsyncClient`` (flagger §4.4).
 
 ``open_prometheus(sleep=clock.sleep, credentials=...)`` opens a ``PrometheusSource`` and closes its
 HTTP clients on exit; the engine owns it and never imports httpx. ``fetch`` answers a batch of
-``MetricQuery`` values in the unit the check compares (the raw result times ``query.scale``):
+``MetricQuery`` values with instant queries (``/api/v1/query``), ``fetch_series`` a batch of
+``SeriesRequest`` values with range queries (``/api/v1/query_range``, for a comparative judge), both
+in the unit the check compares (the raw result times ``query.scale``):
 
 * builtin queries of many canaries that differ only in the target are sent as one grouped query
   per shape and scattered back (``analysis._grouping``); everything else runs one request per
   distinct query, concurrently, at most ``concurrency`` requests in flight;
-* one failing query never cancels the others: each answer is a float or a ``QueryFailure``.
+* one failing query never cancels the others: each answer is a float (a ``Series``) or a
+  ``QueryFailure``.
+
+Range windows (``fetch_series``): a request's samples lie on a grid anchored at its ``end`` —
+``end``, ``end - step``, ... back to no earlier than ``start`` (times at millisecond precision, as
+Prometheus keeps them), so the newest sample is always the one at ``end``. Prometheus refuses more
+than 11,000 steps per series: an older ``start`` is moved forward to ``end - 11000 * step`` (the
+newest samples are kept) instead of failing. Requests with the same ``end`` and ``step`` share one
+grid, so a grouped (or deduplicated) range query asks for the longest window of its members and
+each member gets the samples of its own window: the same samples its own query would return. The
+answer is a ``Series`` (an empty one when the matrix is empty: the judge decides), or the failures
+of the instant path; a matrix of several series is ambiguous unless they never hold a sample at
+the same instant (series churn: merged, see ``analysis._grouping.series_from_data``). Besides the
+address's password, every credential (URL user name used as a token, bearer token, basic-auth
+password) is scrubbed from a range failure's message.
 
 Per-server settings come from the query, as in Flagger: ``server`` (MetricTemplate
 ``spec.provider.address``, ``spec.metricsServer`` or the controller's ``--metrics-server``),
@@ -23,7 +39,8 @@ names their label sets, §12 Q13; a range vector too), rejected (4xx, with Prome
 through the injected ``sleep`` — ruff bans asyncio.sleep here — before giving up; 429 is not
 retried), timeout (``timeout_seconds``, default 5 as Flagger's, bounds a query including its
 retries). Long queries (a big grouped one) are sent as a form POST, which Prometheus accepts on
-``/api/v1/query``, instead of an over-long GET URL.
+``/api/v1/query`` and ``/api/v1/query_range``, instead of an over-long GET URL. ``requests_sent``
+counts instant and range requests alike.
 
 ``ping(server)`` is Flagger's availability check (``vector(1)`` must answer 1): "" when fine, else
 the reason; ``check_providers(queries)`` pings every distinct server a canary's checks use.
@@ -37,13 +54,16 @@ import base64
 import hashlib
 import inspect
 import json
+import math
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
+import numpy as np
 
 from analysis._errors import (
     MetricQueryError,
@@ -51,9 +71,16 @@ from analysis._errors import (
     QueryRejected,
     QueryTimeout,
 )
-from analysis._grouping import Request, answers_from_data, plan_requests
+from analysis._grouping import Request, answers_from_data, plan_requests, series_from_data
 from analysis._text import clip, redact_url
-from analysis._types import CheckKind, FailureKind, MetricQuery, QueryFailure
+from analysis._types import (
+    CheckKind,
+    FailureKind,
+    MetricQuery,
+    QueryFailure,
+    Series,
+    SeriesRequest,
+)
 from config import format_go_duration
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -71,6 +98,11 @@ POST_THRESHOLD = 2048
 #: Secret key holding a PEM CA certificate for the server (besides token / username+password).
 CA_KEY = "ca.crt"
 ONLINE_QUERY = "vector(1)"
+#: Prometheus refuses range queries of more steps than this per series ("exceeded maximum
+#: resolution of 11,000 points per timeseries").
+MAX_RANGE_STEPS = 11_000
+#: Shorter credentials are not scrubbed from messages (they would mangle ordinary words).
+_MIN_SCRUBBED = 4
 _MAX_MESSAGE = 1000
 
 
@@ -102,8 +134,20 @@ class _Stats:
     queries: int = 0  # Prometheus queries answered (a grouped one counts once)
 
 
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """A range-query grid: every ``step_ms`` back from ``end_ms`` (milliseconds)."""
+
+    end_ms: int
+    step_ms: int
+
+    def start_ms(self, steps: int) -> int:
+        return self.end_ms - steps * self.step_ms
+
+
 class PrometheusSource:
-    """MetricSource over Prometheus' HTTP API; build it with ``open_prometheus``."""
+    """MetricSource and SeriesSource over Prometheus' HTTP API; build it with
+    ``open_prometheus``."""
 
     def __init__(
         self,
@@ -143,19 +187,9 @@ class PrometheusSource:
         answers: list[float | QueryFailure | None] = [None] * len(queries)
         sendable: list[int] = []
         for index, query in enumerate(queries):
-            if query.render_error is not None or query.expr is None:
-                message = query.render_error or "the query could not be rendered"
-                answers[index] = QueryFailure(FailureKind.RENDER, message)
-            elif query.provider_type != "prometheus":
-                answers[index] = QueryFailure(
-                    FailureKind.REJECTED,
-                    f"metric provider type {query.provider_type!r} is not supported by "
-                    "canary-engine yet; supported: prometheus",
-                )
-            elif not query.server:
-                answers[index] = QueryFailure(
-                    FailureKind.TRANSPORT, "no Prometheus address configured for this metric"
-                )
+            unsendable = _unsendable(query)
+            if unsendable is not None:
+                answers[index] = unsendable
             else:
                 sendable.append(index)
         batch = [queries[i] for i in sendable]
@@ -167,6 +201,41 @@ class PrometheusSource:
         out: list[float | QueryFailure] = []
         for answer in answers:
             assert answer is not None  # every sendable query belongs to exactly one request
+            out.append(answer)
+        return out
+
+    async def fetch_series(self, requests: Sequence[SeriesRequest]) -> list[Series | QueryFailure]:
+        """Answer every range request (see the module docstring); never raises for one's failure."""
+        answers: list[Series | QueryFailure | None] = [None] * len(requests)
+        grids: dict[_Grid, list[tuple[int, int]]] = {}  # grid -> (request index, its steps)
+        for index, request in enumerate(requests):
+            unsendable = _unsendable(request.query) or _invalid_window(request)
+            if unsendable is not None:
+                answers[index] = unsendable
+                continue
+            grid, window_steps = _grid(request)
+            grids.setdefault(grid, []).append((index, window_steps))
+        jobs: list[tuple[Request, list[MetricQuery], list[int], list[int], _Grid]] = []
+        for grid, members in grids.items():
+            batch = [requests[index].query for index, _ in members]
+            for planned in plan_requests(batch, group=self.group):
+                indexes = [members[m][0] for m in planned.members]
+                member_steps = [members[m][1] for m in planned.members]
+                jobs.append((planned, batch, indexes, member_steps, grid))
+        results = await asyncio.gather(
+            *(
+                self._answer_series(planned, batch, grid, max(member_steps))
+                for planned, batch, _, member_steps, grid in jobs
+            )
+        )
+        for (_, _, indexes, member_steps, grid), values in zip(jobs, results, strict=True):
+            for index, own_steps, value in zip(indexes, member_steps, values, strict=True):
+                answers[index] = (
+                    value if isinstance(value, QueryFailure) else _since(value, grid, own_steps)
+                )
+        out: list[Series | QueryFailure] = []
+        for answer in answers:
+            assert answer is not None  # every sendable request belongs to exactly one job
             out.append(answer)
         return out
 
@@ -265,6 +334,37 @@ class PrometheusSource:
         self.stats.queries += 1
         return answers_from_data(request, queries, data)
 
+    async def _answer_series(
+        self, request: Request, queries: Sequence[MetricQuery], grid: _Grid, steps: int
+    ) -> list[Series | QueryFailure]:
+        query = request.query
+        secrets = _url_secrets(query.server or "")
+        params = {
+            "query": request.expr,
+            "start": _ms_text(grid.start_ms(steps)),
+            "end": _ms_text(grid.end_ms),
+            "step": _ms_text(grid.step_ms),
+        }
+        try:
+            settings = await self._settings(
+                query.server or "", query.headers, query.secret, query.insecure_skip_verify
+            )
+            secrets += [s for s in (settings.token, settings.password) if s]
+            async with self._limit:
+                data = await self._call(settings, "/api/v1/query_range", params)
+        except MetricQueryError as exc:
+            failure = exc.to_failure()
+            failure = QueryFailure(failure.kind, _scrub(failure.message, secrets))
+            return [failure] * len(request.members)
+        except Exception as exc:  # never let one query take its siblings down
+            message = _scrub(_clip_message(f"{type(exc).__name__}: {exc}"), secrets)
+            return [QueryFailure(FailureKind.TRANSPORT, message)] * len(request.members)
+        self.stats.queries += 1
+        return [
+            a if isinstance(a, Series) else QueryFailure(a.kind, _scrub(a.message, secrets))
+            for a in series_from_data(request, queries, data)
+        ]
+
     async def _settings(
         self,
         server: str,
@@ -313,8 +413,18 @@ class PrometheusSource:
 
     async def _instant(self, settings: ServerSettings, expr: str) -> dict[str, Any]:
         """One instant query with retries, bounded by ``timeout``; raise MetricQueryError."""
+        params = {"query": expr}
+        if self._query_time is not None:
+            params["time"] = f"{self._query_time():.3f}"
+        return await self._call(settings, "/api/v1/query", params)
+
+    async def _call(
+        self, settings: ServerSettings, path: str, params: dict[str, str]
+    ) -> dict[str, Any]:
+        """One API request (a form POST for a long query) with retries, bounded by ``timeout``;
+        the answer's ``data``, or raise MetricQueryError."""
         client = self._clients.get(settings)
-        url = f"{settings.address}/api/v1/query"
+        url = f"{settings.address}{path}"
         headers = dict(settings.headers)
         if settings.token or (settings.username and settings.password):
             # Credentials win over a template header of the same name (any case).
@@ -324,10 +434,7 @@ class PrometheusSource:
         elif settings.username and settings.password:
             pair = f"{settings.username}:{settings.password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-        params = {"query": expr}
-        if self._query_time is not None:
-            params["time"] = f"{self._query_time():.3f}"
-        post = len(expr) > POST_THRESHOLD
+        post = len(params["query"]) > POST_THRESHOLD
         where = redact_url(settings.address)
         attempts = 0
         loop = asyncio.get_running_loop()
@@ -516,6 +623,87 @@ def _data(response: httpx.Response, where: str, attempts: int) -> dict[str, Any]
         )
     data: dict[str, Any] = body["data"]
     return data
+
+
+def _unsendable(query: MetricQuery) -> QueryFailure | None:
+    """Why ``query`` cannot be sent to Prometheus at all, or None when it can."""
+    if query.render_error is not None or query.expr is None:
+        return QueryFailure(
+            FailureKind.RENDER, query.render_error or "the query could not be rendered"
+        )
+    if query.provider_type != "prometheus":
+        return QueryFailure(
+            FailureKind.REJECTED,
+            f"metric provider type {query.provider_type!r} is not supported by "
+            "canary-engine yet; supported: prometheus",
+        )
+    if not query.server:
+        return QueryFailure(
+            FailureKind.TRANSPORT, "no Prometheus address configured for this metric"
+        )
+    return None
+
+
+def _invalid_window(request: SeriesRequest) -> QueryFailure | None:
+    """Why the window cannot be asked for (checked before sending), or None."""
+    start, end, step = request.start, request.end, request.step
+    problem = ""
+    if not all(math.isfinite(x) for x in (start, end, step)):
+        problem = "start, end and step must be finite numbers"
+    elif round(step * 1000) < 1:
+        problem = "the step must be at least 1ms"
+    elif end < start:
+        problem = "the end is before the start"
+    if not problem:
+        return None
+    return QueryFailure(
+        FailureKind.REJECTED,
+        f"invalid series window (start {start!r}, end {end!r}, step {step!r}s): {problem}",
+    )
+
+
+def _grid(request: SeriesRequest) -> tuple[_Grid, int]:
+    """The request's grid (anchored at its end) and how many steps of it its window holds."""
+    # Whole milliseconds inside [start, end]; the 1µs slack absorbs float noise (1e12 ms scale).
+    end_ms = math.floor(request.end * 1000 + 0.001)
+    start_ms = math.ceil(request.start * 1000 - 0.001)
+    grid = _Grid(end_ms=end_ms, step_ms=round(request.step * 1000))
+    return grid, min(MAX_RANGE_STEPS, max(0, end_ms - start_ms) // grid.step_ms)
+
+
+def _since(series: Series, grid: _Grid, steps: int) -> Series:
+    """The samples of ``series`` within a member's own window (``steps`` back from the end)."""
+    start = grid.start_ms(steps) / 1000 - 0.0005  # times are milliseconds as float seconds
+    if series.times.size == 0 or series.times[0] >= start:
+        return series
+    keep = series.times >= start
+    return Series(
+        np.ascontiguousarray(series.times[keep]), np.ascontiguousarray(series.values[keep])
+    )
+
+
+def _ms_text(ms: int) -> str:
+    """Milliseconds as the decimal seconds Prometheus parses (exact)."""
+    sign = "-" if ms < 0 else ""
+    whole, frac = divmod(abs(ms), 1000)
+    return f"{sign}{whole}" if not frac else f"{sign}{whole}.{frac:03d}"
+
+
+def _url_secrets(address: str) -> list[str]:
+    """The credentials in an address' userinfo: the password, or a user name used as a token."""
+    try:
+        parts = urlsplit(address)
+    except ValueError:
+        return []
+    found = [parts.password] if parts.password else [parts.username] if parts.username else []
+    return [*found, *(unquote(s) for s in found)]
+
+
+def _scrub(message: str, secrets: Sequence[str]) -> str:
+    """``message`` without any of ``secrets`` (longest first)."""
+    for secret in sorted({s for s in secrets if len(s) >= _MIN_SCRUBBED}, key=len, reverse=True):
+        message = message.replace(secret, "xxxxx")
+    return message
 
 
 def _retryable_transport(exc: httpx.TransportError) -> bool:

@@ -2,7 +2,9 @@
 
 Both read the virtual time through an injected ``now()`` (the engine's clock), so the same engine
 code runs live and in simulate. Nothing here waits: every await completes at once, as the virtual
-clock requires of actors in simulate. Values are returned raw, exactly as recorded: the recorded
+clock requires of actors in simulate. ``fetch_series`` answers a comparative
+judge's range requests from the same samples, history before time 0 included. Values are returned
+raw, exactly as recorded: the recorded
 value is what the metric's query returned, so builtin duration scaling happens in the analyzer as it
 does for live Prometheus answers.
 """
@@ -14,8 +16,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from analysis._recording import Recording
-from analysis._types import FailureKind, HookOutcome, MetricQuery, QueryFailure
+from analysis._types import (
+    FailureKind,
+    HookOutcome,
+    MetricQuery,
+    QueryFailure,
+    Series,
+    SeriesRequest,
+)
 from config import HookType, Webhook
 
 
@@ -40,6 +51,28 @@ class RecordedMetricSource:
                 continue
             value = self.recording.value_at(query.target, query.metric, t)
             out.append(math.nan if value is None else value)
+        return out
+
+    async def fetch_series(self, requests: Sequence[SeriesRequest]) -> list[Series | QueryFailure]:
+        """The recorded samples of each request's (target, metric) within [start, end], never
+        after ``now()`` (a live source cannot see the future either). Recorded samples already
+        are one per query window, so ``step`` is not applied: they are returned as recorded."""
+        t = self._now()
+        out: list[Series | QueryFailure] = []
+        for request in requests:
+            query = request.query
+            if query.render_error is not None:
+                out.append(QueryFailure(FailureKind.RENDER, query.render_error))
+                continue
+            times, values = self.recording.samples(
+                query.target, query.metric, request.start, min(request.end, t)
+            )
+            out.append(
+                Series(
+                    np.array(times, dtype=np.float64),
+                    np.array([math.nan if v is None else v for v in values], dtype=np.float64),
+                )
+            )
         return out
 
 

@@ -121,6 +121,19 @@ class Recording:
             return None
         return values[index]
 
+    def samples(
+        self, target: str, metric: str, start: float, end: float
+    ) -> tuple[list[float], list[float | None]]:
+        """Every sample of (target, metric) with ``start <= time <= end``, in time order; None is
+        no data. Samples before time 0 are history (what a comparative judge reads)."""
+        found = self._series.get((target, metric))
+        if found is None:
+            return [], []
+        times, values = found
+        lo = bisect.bisect_left(times, start)
+        hi = bisect.bisect_right(times, end)
+        return times[lo:hi], values[lo:hi]
+
     def webhook_answer(self, name: str, t: float) -> tuple[bool, float] | None:
         """The recorded answer of webhook ``name`` at ``t`` (ok, since when), or None without one.
 
@@ -457,9 +470,14 @@ class _Builder:
         if not math.isfinite(t):
             self.problem(where, f"time: {text!r} is not a finite number")
             return None
-        if t < 0:
-            what = "is before the first sample's time" if form == "RFC 3339" else "is negative"
-            self.problem(where, f"time: {text!r} {what}; times count seconds from the start (0)")
+        if t < 0 and form == "RFC 3339":
+            # Negative seconds are history before the revision was applied (interfaces §2); with
+            # timestamps the first row is time 0, so an earlier one is out of order.
+            self.problem(
+                where,
+                f"time: {text!r} is before the first sample's time; the first row is the start "
+                "(give history before it as negative seconds instead)",
+            )
             return None
         return t
 

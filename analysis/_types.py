@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 from config import Webhook
 
 if TYPE_CHECKING:  # _render imports this module (through _errors); annotations stay strings
@@ -21,12 +24,15 @@ if TYPE_CHECKING:  # _render imports this module (through _errors); annotations 
 
 
 class Verdict(IntEnum):
-    """Outcome of one check. Only PASS is a pass: NO_DATA and ERROR count as failed checks."""
+    """Outcome of one check. Only PASS is a pass: NO_DATA and ERROR count as failed checks
+    (unless the metric's ``onNoData`` says otherwise); INCONCLUSIVE, which only a judge or a
+    no-data policy gives, holds the weight without counting as a failure (``analysis._policy``)."""
 
     PASS = 0
     FAIL = 1
     NO_DATA = 2
     ERROR = 3
+    INCONCLUSIVE = 4
 
 
 class FailureKind(StrEnum):
@@ -89,6 +95,27 @@ class CheckResult:
     verdict: Verdict
     message: str  # Flagger's event message for a non-pass; "" on pass
     failure: QueryFailure | None = None
+    #: A judged check's one-sentence reason with its numbers ("" for a static check).
+    explanation: str = ""
+    #: The metric is ``dryRun``: evaluated and shown, never counted.
+    dry_run: bool = False
+    #: The metric's ``onNoData``: what a NO_DATA verdict counts as ("fail", as in Flagger).
+    on_no_data: str = "fail"
+
+    @property
+    def counted(self) -> Verdict:
+        """What this check counts as for the run: PASS, FAIL or INCONCLUSIVE (README "Verdict
+        policy"). Dry-run checks always count as PASS; no data follows ``onNoData``; an error
+        is a failure, as in Flagger."""
+        if self.dry_run or self.verdict is Verdict.PASS:
+            return Verdict.PASS
+        if self.verdict is Verdict.NO_DATA:
+            return {"pass": Verdict.PASS, "inconclusive": Verdict.INCONCLUSIVE}.get(
+                self.on_no_data, Verdict.FAIL
+            )
+        if self.verdict is Verdict.INCONCLUSIVE:
+            return Verdict.INCONCLUSIVE
+        return Verdict.FAIL
 
     @property
     def passed(self) -> bool:
@@ -109,6 +136,8 @@ class CheckResult:
             "max": self.query.hi,
             "passed": self.passed,
             "verdict": self.verdict.name.lower(),
+            **({"explanation": self.explanation} if self.explanation else {}),
+            **({"dryRun": True} if self.dry_run else {}),
         }
 
 
@@ -121,6 +150,42 @@ class MetricSource(Protocol):
     unit (request-duration in milliseconds, whatever the provider)."""
 
     async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeriesRequest:
+    """Ask for a query's samples over ``[start, end]`` every ``step`` seconds (clock time: Unix
+    seconds live, virtual seconds in simulate, where 0 is the moment the revision was applied)."""
+
+    query: MetricQuery
+    start: float
+    end: float
+    step: float
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Series:
+    """Samples of one query for one target, in time order; a NaN value is a step without data.
+    Values are in the unit the check compares, like ``MetricSource.fetch`` answers."""
+
+    times: NDArray[np.float64]
+    values: NDArray[np.float64]
+
+    @classmethod
+    def empty(cls) -> Series:
+        return cls(np.empty(0, dtype=np.float64), np.empty(0, dtype=np.float64))
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0])
+
+
+class SeriesSource(Protocol):
+    """Answers a batch of range requests: a ``Series`` or a ``QueryFailure`` each, never raising
+    for one request's failure. What a comparative judge reads (``analysis._judged``)."""
+
+    async def fetch_series(
+        self, requests: Sequence[SeriesRequest]
+    ) -> list[Series | QueryFailure]: ...
 
 
 @dataclass(frozen=True, slots=True)
