@@ -46,6 +46,10 @@ from analysis._evaluate import bounds_for as bounds_for
 from analysis._evaluate import evaluate as evaluate
 from analysis._evaluate import evaluate_reference as evaluate_reference
 from analysis._grouping import GROUPED_PROVIDERS as GROUPED_PROVIDERS
+from analysis._judge import JudgeInput as JudgeInput
+from analysis._judge import JudgeOutcome as JudgeOutcome
+from analysis._judge import judge_batch as judge_batch
+from analysis._judged import judge_checks as judge_checks
 from analysis._plan import plan_checks as plan_checks
 from analysis._prometheus import Credentials as Credentials
 from analysis._prometheus import PrometheusSource as PrometheusSource
@@ -73,6 +77,9 @@ from analysis._types import HookOutcome as HookOutcome
 from analysis._types import MetricQuery as MetricQuery
 from analysis._types import MetricSource as MetricSource
 from analysis._types import QueryFailure as QueryFailure
+from analysis._types import Series as Series
+from analysis._types import SeriesRequest as SeriesRequest
+from analysis._types import SeriesSource as SeriesSource
 from analysis._types import Verdict as Verdict
 from analysis._types import WebhookCaller as WebhookCaller
 from analysis._webhooks import HttpWebhookCaller as HttpWebhookCaller
@@ -99,6 +106,8 @@ __all__ = [
     "HookOutcome",
     "HttpAlertSender",
     "HttpWebhookCaller",
+    "JudgeInput",
+    "JudgeOutcome",
     "MetricQuery",
     "MetricQueryError",
     "MetricSource",
@@ -113,6 +122,9 @@ __all__ = [
     "RecordedWebhooks",
     "Recording",
     "RenderError",
+    "Series",
+    "SeriesRequest",
+    "SeriesSource",
     "TemplateModel",
     "Verdict",
     "WebhookCall",
@@ -128,6 +140,8 @@ __all__ = [
     "evaluate_reference",
     "first_failure",
     "gchat_payload",
+    "judge_batch",
+    "judge_checks",
     "load_recording",
     "msteams_payload",
     "open_alert_sender",

@@ -112,6 +112,7 @@ def bounds_for(metric: Metric, kind: CheckKind) -> tuple[float | None, float | N
     """Return the inclusive (lo, hi) bounds Flagger checks for this metric; None means unbounded.
 
     ``thresholdRange`` wins when present (even with neither min nor max: then nothing can fail).
+    A metric with a ``judge`` and neither ``thresholdRange`` nor ``threshold`` has no bounds.
     Otherwise the legacy ``threshold`` (unset = 0) means: success rate fails when ``v < threshold``
     (lo); request duration, inline queries and templates fail when ``v > threshold`` (hi). Duration
     bounds are whole milliseconds, truncated as Flagger's ``time.Duration(x) * time.Millisecond``
@@ -122,6 +123,9 @@ def bounds_for(metric: Metric, kind: CheckKind) -> tuple[float | None, float | N
     hi: float | None
     if metric.threshold_range is not None:
         lo, hi = metric.threshold_range.min, metric.threshold_range.max
+    elif metric.judge is not None and metric.threshold is None:
+        # A judged metric without bounds is judged only against its baseline (interfaces §2).
+        lo, hi = None, None
     else:
         threshold = metric.threshold if metric.threshold is not None else 0.0
         if kind is CheckKind.SUCCESS_RATE:

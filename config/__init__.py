@@ -26,6 +26,7 @@ from config._spec import Analysis as Analysis
 from config._spec import Canary as Canary
 from config._spec import CanarySpec as CanarySpec
 from config._spec import HookType as HookType
+from config._spec import Judge as Judge
 from config._spec import Metric as Metric
 from config._spec import MetricTemplate as MetricTemplate
 from config._spec import ServiceSpec as ServiceSpec
@@ -59,6 +60,7 @@ __all__ = [
     "CanaryStatus",
     "Condition",
     "HookType",
+    "Judge",
     "Manifests",
     "Metric",
     "MetricTemplate",

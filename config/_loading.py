@@ -318,6 +318,7 @@ def _semantic_problems(canary: Canary) -> Iterable[Problem]:
             metric.name == "request-duration"
             and metric.threshold_range is None
             and metric.threshold is None
+            and metric.judge is None
         ):
             yield Problem(
                 where,

@@ -53,6 +53,8 @@ MIN_INTERVAL_SECONDS = 10.0
 DEFAULT_INTERVAL_SECONDS = 60.0
 DEFAULT_METRIC_INTERVAL_SECONDS = 60.0
 DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0
+#: Inconclusive ticks tolerated per run before each further one counts as a failed check.
+DEFAULT_INCONCLUSIVE_LIMIT = 5
 TOTAL_WEIGHT = 100
 
 
@@ -239,6 +241,60 @@ class ThresholdRange(_Model):
         return self
 
 
+#: Defaults of the comparative judge's optional keys (README "The comparative judge").
+JUDGE_DEFAULT_CONFIDENCE = 0.99
+JUDGE_DEFAULT_WINDOW = "24h"
+JUDGE_DEFAULT_MIN_HISTORY = 20
+JUDGE_DEFAULT_TOLERANCE = 0.1
+
+
+class Judge(_Model):
+    """canary-engine's extension of a metric (interfaces §2): judge the canary against a baseline.
+
+    ``baseline: primary`` holds each canary sample to the envelope of the primary's samples in the
+    ``window`` before it (history from before the analysis, then the concurrent samples);
+    ``harmful`` is the direction in which a change is a regression. See docs/judge.md.
+    """
+
+    baseline: Literal["primary"]
+    harmful: Literal["increase", "decrease", "both"]
+    #: The probability that a canary no different from the primary passes every look of the
+    #: analysis (when the window holds enough samples; the explanation says when it does not).
+    confidence: float = Field(default=JUDGE_DEFAULT_CONFIDENCE, gt=0.5, lt=1.0)
+    #: How far back the primary's samples reach for each canary sample's envelope.
+    window: str = JUDGE_DEFAULT_WINDOW
+    #: Primary samples the window must hold before the judge passes or fails (else inconclusive).
+    min_history: int = Field(default=JUDGE_DEFAULT_MIN_HISTORY, ge=1, le=1_000_000)
+    #: How far outside the envelope, as a fraction of its bound, a sample must be to count.
+    tolerance: float = Field(default=JUDGE_DEFAULT_TOLERANCE, ge=0.0, le=100.0)
+    #: Spacing of the samples asked for (default: the analysis interval).
+    step: str | None = None
+
+    _dur = field_validator("window", "step")(_check_duration)
+
+    @field_validator("confidence", "tolerance")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if value != value or value in (float("inf"), float("-inf")):  # NaN / inf
+            raise PydanticCustomError(
+                "finite", "must be a finite number, got {value}", {"value": value}
+            )
+        return value
+
+    @field_validator("window", "step")
+    @classmethod
+    def _positive(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) <= 0:
+            raise PydanticCustomError(
+                "duration", "must be a positive duration such as 1h, got {value}", {"value": value}
+            )
+        return value
+
+    @property
+    def window_seconds(self) -> float:
+        return parse_duration(self.window)
+
+
 class Metric(_Model):
     name: str = Field(min_length=1)
     interval: str | None = None
@@ -247,6 +303,12 @@ class Metric(_Model):
     query: str | None = None
     template_ref: LocalRef | None = None
     template_variables: dict[str, str] | None = None
+    #: canary-engine extensions (README "The comparative judge", "Verdict policy").
+    judge: Judge | None = None
+    #: Evaluated and shown (simulate, events, logs) but never counted as failed or inconclusive.
+    dry_run: bool = False
+    #: What a check without data counts as: ``fail`` (Flagger), ``inconclusive`` or ``pass``.
+    on_no_data: Literal["fail", "inconclusive", "pass"] = "fail"
 
     _dur = field_validator("interval")(_check_duration)
 
@@ -340,6 +402,9 @@ class Analysis(_Model):
     alerts: list[Alert] = Field(default_factory=list)
     metrics: list[Metric] = Field(default_factory=list)
     webhooks: list[Webhook] = Field(default_factory=list)
+    #: canary-engine extension: inconclusive ticks a run may have before each further one counts
+    #: as a failed check (README "Verdict policy").
+    inconclusive_limit: int = Field(default=DEFAULT_INCONCLUSIVE_LIMIT, ge=0)
 
     _dur = field_validator("interval")(_check_duration)
 

@@ -98,6 +98,8 @@ class CanaryStatus:
     phase: Phase = Phase.NONE
     canary_weight: int = 0
     failed_checks: int = 0
+    #: canary-engine extension: inconclusive ticks of this run (README "Verdict policy").
+    inconclusive_checks: int = 0
     iterations: int = 0
     last_applied_spec: str = ""
     last_promoted_spec: str = ""
@@ -124,6 +126,7 @@ class CanaryStatus:
                 "phase": self.phase.value,
                 "canaryWeight": self.canary_weight,
                 "failedChecks": self.failed_checks,
+                "inconclusiveChecks": self.inconclusive_checks,
                 "iterations": self.iterations,
                 "lastAppliedSpec": self.last_applied_spec,
                 "lastPromotedSpec": self.last_promoted_spec,
@@ -144,6 +147,7 @@ class CanaryStatus:
             "phase",
             "canaryWeight",
             "failedChecks",
+            "inconclusiveChecks",
             "iterations",
             "lastAppliedSpec",
             "lastPromotedSpec",
@@ -160,6 +164,7 @@ class CanaryStatus:
             phase=phase,
             canary_weight=int(body.get("canaryWeight") or 0),
             failed_checks=int(body.get("failedChecks") or 0),
+            inconclusive_checks=int(body.get("inconclusiveChecks") or 0),
             iterations=int(body.get("iterations") or 0),
             last_applied_spec=str(body.get("lastAppliedSpec") or ""),
             last_promoted_spec=str(body.get("lastPromotedSpec") or ""),

@@ -18,7 +18,8 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import structlog
 
@@ -29,6 +30,7 @@ from analysis import (
     MetricSource,
     WebhookCaller,
     analyze,
+    judge_checks,
     plan_checks,
     webhook_payload,
 )
@@ -37,6 +39,7 @@ from config import (
     CanaryEngineError,
     CanaryStatus,
     HookType,
+    Metric,
     MetricTemplate,
     Phase,
     SpecError,
@@ -311,7 +314,7 @@ class CanaryDriver:
                 report.hook_calls.extend(outcomes)
                 fields["hooks"] = {**obs.hooks, need.hooks: tuple(outcomes)}
             if need.analysis:
-                results = await self._analyze(canary, provider)
+                results = await self._analyze(canary, status, provider)
                 report.checks = tuple(results)
                 fields["analysis"] = tuple(results)
             if need.provider_check:
@@ -342,13 +345,30 @@ class CanaryDriver:
                 break
         return outcomes
 
-    async def _analyze(self, canary: Canary, provider: str) -> list[CheckResult]:
+    async def _analyze(
+        self, canary: Canary, status: CanaryStatus, provider: str
+    ) -> list[CheckResult]:
         queries = await self._plan(canary, provider)
         if self._deps.analyzer is not None:
-            return await self._deps.analyzer(queries)
-        return await analyze(self._deps.metrics, queries)
+            results = await self._deps.analyzer(queries)
+        else:
+            results = await analyze(self._deps.metrics, queries)
+        if not any(m.judge or m.dry_run or m.on_no_data != "fail" for m in _metrics(canary)):
+            return results
+        clock = self._deps.clock
+        primary = await self._plan(canary, provider, target="primary")
+        return await judge_checks(
+            self._deps.metrics,
+            canary,
+            results,
+            primary,
+            now=clock.now(),
+            start=_analysis_start(status, clock, canary),
+        )
 
-    async def _plan(self, canary: Canary, provider: str) -> list[MetricQuery]:
+    async def _plan(
+        self, canary: Canary, provider: str, target: Literal["canary", "primary"] = "canary"
+    ) -> list[MetricQuery]:
         """The canary's checks with rendered queries; templates are read through the cluster."""
         templates: dict[tuple[str, str], MetricTemplate] = {}
         for metric in canary.spec.effective_analysis.metrics:
@@ -365,7 +385,9 @@ class CanaryDriver:
                 except SpecError:
                     pass  # reported by plan_checks as a missing/invalid template check failure
         server = canary.spec.metrics_server or self._deps.settings.metrics_server
-        return plan_checks(canary, templates, provider=provider, default_server=server)
+        return plan_checks(
+            canary, templates, provider=provider, default_server=server, target=target
+        )
 
     async def _report_invalid(
         self, body: dict[str, Any], exc: SpecError, report: TickReport
@@ -567,3 +589,26 @@ async def run_canary_loop(
         if until(report):
             return reports
         await clock.sleep(report.interval)
+
+
+def _metrics(canary: Canary) -> list[Metric]:
+    return canary.spec.effective_analysis.metrics
+
+
+def _analysis_start(status: CanaryStatus, clock: Clock, canary: Canary) -> float:
+    """Clock time the analysis of this revision started: the Promoted condition turns Unknown
+    when a new revision is detected and stays so until the run ends, so its lastTransitionTime
+    marks the start (kept in the status, so a restarted controller finds the same start).
+    Without it, the last interval only."""
+    now = clock.now()
+    condition = status.promoted
+    if condition is not None and condition.status == "Unknown":
+        try:
+            since = datetime.fromisoformat(condition.last_transition_time)
+        except ValueError:
+            pass
+        else:
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=UTC)
+            return now - max(0.0, (clock.utcnow() - since).total_seconds())
+    return now - canary.spec.effective_analysis.interval_seconds

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from analysis import CheckResult, HookOutcome
+from analysis import CheckResult, HookOutcome, Verdict
 from config import (
     TOTAL_WEIGHT,
     Canary,
@@ -140,6 +140,7 @@ class _Tick:
             phase=phase,
             canary_weight=weight,
             failed_checks=failed,
+            inconclusive_checks=0,
             iterations=iterations,
             last_applied_spec=rev.spec_hash,
             tracked_configs=dict(rev.configs),
@@ -166,6 +167,9 @@ class _Tick:
     def set_failed_checks(self, n: int) -> None:
         self.status = self._stamp(self.status.replace(failed_checks=n))
 
+    def set_inconclusive_checks(self, n: int) -> None:
+        self.status = self._stamp(self.status.replace(inconclusive_checks=n))
+
     def set_iterations(self, n: int) -> None:
         self.status = self._stamp(self.status.replace(iterations=n))
 
@@ -179,6 +183,7 @@ def _persisted_fields(s: CanaryStatus) -> tuple[object, ...]:
         s.phase,
         s.canary_weight,
         s.failed_checks,
+        s.inconclusive_checks,
         s.iterations,
         s.last_applied_spec,
         s.last_promoted_spec,
@@ -404,9 +409,13 @@ def _advance(t: _Tick) -> None:
                 t.set_failed_checks(t.status.failed_checks + 1)
                 return
             t.info(f"Pre-rollout check {outcome.hook.name} passed")
-    elif not _run_analysis(t):
-        t.set_failed_checks(t.status.failed_checks + 1)
-        return
+    else:
+        verdict = _run_analysis(t)
+        if verdict is Verdict.FAIL:
+            t.set_failed_checks(t.status.failed_checks + 1)
+            return
+        if verdict is Verdict.INCONCLUSIVE:
+            return  # the weight holds; _run_analysis counted it
 
     strategy = analysis.strategy
     if strategy is Strategy.AB_TESTING:
@@ -458,20 +467,48 @@ def _initialize(t: _Tick) -> None:
     t.alert(f"New {t.kind} detected, initialization completed.", "info", metadata=True)
 
 
-def _run_analysis(t: _Tick) -> bool:
-    """Rollout hooks, then metric checks; the first failure is the tick's failed check."""
+def _run_analysis(t: _Tick) -> Verdict:
+    """Rollout hooks, then metric checks; the first failure is the tick's failed check.
+
+    Checks count as their policy says (``CheckResult.counted``): a dry-run check never counts
+    (its failure is only an informational event); an inconclusive one holds the weight without a
+    failed check while the run's inconclusive budget (``analysis.inconclusiveLimit``) lasts, and
+    counts as a failed check after that.
+    """
     for outcome in t.hooks(HookType.ROLLOUT):
         if not outcome.ok:
             t.warn(
                 f"Halt {t.cname} advancement external check {outcome.hook.name} "
                 f"failed {outcome.message}"
             )
-            return False
+            return Verdict.FAIL
+    inconclusive: CheckResult | None = None
     for result in t.analysis():
-        if not result.passed:
+        counted = result.counted
+        if result.dry_run and not result.passed:
+            t.info(f"Dry-run metric {result.query.metric}: {result.message}")
+        elif counted is Verdict.FAIL:
             t.warn(result.message)
-            return False
-    return True
+            return Verdict.FAIL
+        elif counted is Verdict.INCONCLUSIVE and inconclusive is None:
+            inconclusive = result
+    if inconclusive is None:
+        return Verdict.PASS
+    limit = t.canary.spec.effective_analysis.inconclusive_limit
+    used = t.status.inconclusive_checks
+    reason = inconclusive.explanation or inconclusive.message
+    if used >= limit:
+        t.warn(
+            f"Halt {t.cname} advancement {inconclusive.query.metric} inconclusive "
+            f"({reason}); inconclusive limit {limit} reached, counted as a failed check"
+        )
+        return Verdict.FAIL
+    t.set_inconclusive_checks(used + 1)
+    t.warn(
+        f"Holding {t.cname} at its weight: {inconclusive.query.metric} inconclusive "
+        f"({reason}), {used + 1} of {limit} inconclusive checks allowed"
+    )
+    return Verdict.INCONCLUSIVE
 
 
 def _rollback_requested(t: _Tick) -> bool:

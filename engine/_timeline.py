@@ -65,9 +65,14 @@ def _check(result: CheckResult, paint: _Paint) -> str:
         bounds.append(f">={q.lo:g}")
     if q.hi is not None:
         bounds.append(f"<={q.hi:g}")
-    bound = " ".join(bounds) or "any"
+    bound = " ".join(bounds) or ("vs primary" if result.explanation else "any")
     mark, colour = _MARKS[result.verdict]
-    return f"{q.metric} {_value(result.value)} ({bound}) " + paint(mark, colour)
+    if result.dry_run:
+        mark, colour = f"{mark} (dry run)", "dim"
+    line = f"{q.metric} {_value(result.value)} ({bound}) " + paint(mark, colour)
+    if result.explanation:
+        line += f" — {result.explanation}"
+    return line
 
 
 _MARKS = {
@@ -75,6 +80,7 @@ _MARKS = {
     Verdict.FAIL: ("FAIL", "red"),
     Verdict.NO_DATA: ("NO DATA", "yellow"),
     Verdict.ERROR: ("ERROR", "red"),
+    Verdict.INCONCLUSIVE: ("INCONCLUSIVE", "yellow"),
 }
 
 

@@ -1,0 +1,234 @@
+"""The comparative judge's arithmetic (analysis._judge): verdicts, explanations, validity."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis import JudgeInput, Verdict, judge_batch
+
+STEP = 60.0
+
+
+def judged(
+    canary: list[float],
+    primary_now: list[float] | None = None,
+    *,
+    history: list[float] | None = None,
+    harmful: str = "increase",
+    tolerance: float = 0.1,
+    confidence: float = 0.99,
+    window: float = 24 * 3600.0,
+    min_history: int = 20,
+    looks: int = 12,
+) -> JudgeInput:
+    """Canary samples at 60, 120, ... (the tick is at the last one); primary samples at the same
+    times (``primary_now``) and ``history`` before time 0, one per minute."""
+    history = [100.0] * 60 if history is None else history
+    c_times = STEP * np.arange(1, len(canary) + 1)
+    p_now = primary_now if primary_now is not None else []
+    h_times = -STEP * np.arange(len(history), 0, -1) + STEP / 2
+    return JudgeInput(
+        canary_times=c_times,
+        canary_values=np.array(canary, dtype=float),
+        primary_times=np.concatenate([h_times, STEP * np.arange(1, len(p_now) + 1)]),
+        primary_values=np.array([*history, *p_now], dtype=float),
+        now=float(c_times[-1]) if len(canary) else STEP,
+        start=0.0,
+        step=STEP,
+        window=window,
+        harmful=harmful,
+        confidence=confidence,
+        tolerance=tolerance,
+        min_history=min_history,
+        looks=looks,
+    )
+
+
+def one(**kwargs: Any) -> Any:
+    canary = kwargs.pop("canary")
+    return judge_batch([judged(canary, **kwargs)])[0]
+
+
+def noisy_history(n: int = 1440, seed: int = 1) -> list[float]:
+    return list(np.random.default_rng(seed).normal(200.0, 10.0, n))
+
+
+def test_a_canary_like_the_primary_passes_and_says_why() -> None:
+    outcome = one(
+        canary=[201.0, 199.0, 203.0], primary_now=[200.0, 201.0, 199.0], history=noisy_history()
+    )
+    assert outcome.verdict is Verdict.PASS
+    assert outcome.explanation.startswith("canary 203 within the primary's last 24h (median 2")
+    assert "primary now 199" in outcome.explanation
+    assert outcome.explanation.endswith("→ pass")
+
+
+def test_a_canary_far_above_everything_the_primary_did_fails_with_the_numbers() -> None:
+    outcome = one(canary=[200.0, 410.0], primary_now=[201.0, 205.0], history=noisy_history())
+    assert outcome.verdict is Verdict.FAIL
+    assert outcome.value == 410.0
+    assert outcome.baseline_level == pytest.approx(200.0, abs=1.0)
+    assert outcome.upper > 200.0
+    text = outcome.explanation
+    assert text.startswith("canary 410 above the primary's last 24h (median 2")
+    assert "primary now 205" in text and "vs the median → fail" in text
+    assert "+10" in text  # the change against the median, in percent
+
+
+def test_the_decrease_direction_and_both() -> None:
+    history = noisy_history()
+    drop = one(canary=[90.0], primary_now=[200.0], history=history, harmful="decrease")
+    assert drop.verdict is Verdict.FAIL
+    assert "below the primary's last 24h" in drop.explanation
+    rise_is_fine = one(canary=[400.0], primary_now=[200.0], history=history, harmful="decrease")
+    assert rise_is_fine.verdict is Verdict.PASS
+    assert one(canary=[90.0], primary_now=[200.0], history=history, harmful="both").verdict is (
+        Verdict.FAIL
+    )
+    assert one(canary=[400.0], primary_now=[200.0], history=history, harmful="both").verdict is (
+        Verdict.FAIL
+    )
+    assert one(canary=[205.0], primary_now=[200.0], history=history, harmful="both").verdict is (
+        Verdict.PASS
+    )
+
+
+def test_an_incident_that_hits_the_primary_too_is_not_the_canarys_fault() -> None:
+    # Both versions jump to 900 at the same step: outside the envelope, but no worse than the
+    # primary right now, so no regression of the canary.
+    outcome = one(canary=[900.0], primary_now=[950.0], history=noisy_history())
+    assert outcome.verdict is Verdict.PASS
+
+
+def test_tolerance_spares_a_small_excess() -> None:
+    history = [100.0] * 100
+    assert one(canary=[105.0], history=history, tolerance=0.1).verdict is Verdict.PASS
+    assert one(canary=[111.0], history=history, tolerance=0.1).verdict is Verdict.FAIL
+    assert one(canary=[101.0], history=history, tolerance=0.0).verdict is Verdict.FAIL
+
+
+def test_too_little_primary_history_is_inconclusive() -> None:
+    outcome = one(canary=[500.0], history=[100.0] * 5, min_history=20)
+    assert outcome.verdict is Verdict.INCONCLUSIVE
+    assert outcome.explanation == (
+        "only 5 primary samples in the last 24h to compare with, 20 needed → inconclusive"
+    )
+
+
+def test_no_canary_sample_within_the_last_step_is_no_data() -> None:
+    item = judged([150.0, 150.0])
+    late = JudgeInput(**{**_fields(item), "now": item.now + 2 * STEP})
+    outcome = judge_batch([late])[0]
+    assert outcome.verdict is Verdict.NO_DATA
+    assert outcome.explanation == "no canary sample in the last 1m to judge"
+    assert judge_batch([judged([math.nan])])[0].verdict is Verdict.NO_DATA
+
+
+def test_only_the_new_samples_of_a_tick_are_judged() -> None:
+    # A spike two ticks ago does not fail this tick: each tick judges its own samples, so the
+    # analysis threshold counts failing ticks as Flagger counts failed checks.
+    assert one(canary=[500.0, 100.0, 100.0], history=[100.0] * 100).verdict is Verdict.PASS
+    assert one(canary=[100.0, 100.0, 500.0], history=[100.0] * 100).verdict is Verdict.FAIL
+
+
+def test_the_window_limits_the_reference() -> None:
+    # An old surge to 300 is outside a 1h window, so 250 is outside the envelope again.
+    history = [300.0] * 30 + [100.0] * 120
+    assert one(canary=[250.0], history=history).verdict is Verdict.PASS
+    assert one(canary=[250.0], history=history, window=3600.0).verdict is Verdict.FAIL
+
+
+def test_the_bound_is_the_conformal_order_statistic() -> None:
+    # 1999 primary samples 1..1999; one look at confidence 0.99: the bound is the
+    # ceil(2000 * 0.99) = 1980th smallest, i.e. 1980, then +10 % tolerance.
+    history = [float(v) for v in range(1, 2000)]
+    outcome = one(canary=[1.0], history=history, looks=1, tolerance=0.1, window=2000 * STEP)
+    assert outcome.upper == pytest.approx(1980.0 * 1.1)
+    assert outcome.false_alarm_bound == pytest.approx(0.01)
+    # With only 60 samples the largest is the bound and the guarantee is 12/61.
+    small = one(canary=[1000.0], history=[100.0] * 60, looks=12, tolerance=0.0)
+    assert small.false_alarm_bound == pytest.approx(12 / 61)
+    assert "with 60 primary samples the false-alarm bound is 20%, not 1%" in small.explanation
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.floats(0, 1000), min_size=0, max_size=4),
+            st.lists(st.floats(0, 1000), min_size=0, max_size=80),
+            st.sampled_from(["increase", "decrease", "both"]),
+            st.floats(0, 0.5),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_judging_a_batch_is_judging_each_alone(cases: list[Any]) -> None:
+    inputs = [
+        judged(canary or [math.nan], history=history, harmful=harmful, tolerance=tol, min_history=5)
+        for canary, history, harmful, tol in cases
+    ]
+    together = judge_batch(inputs)
+    alone = [judge_batch([item])[0] for item in inputs]
+    assert [o.verdict for o in together] == [o.verdict for o in alone]
+    assert [o.explanation for o in together] == [o.explanation for o in alone]
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng, n: rng.normal(200.0, 20.0, n),
+        lambda rng, n: rng.lognormal(0.0, 1.0, n),
+        lambda rng, n: rng.poisson(3.0, n).astype(float),
+        lambda rng, n: rng.normal(0.0, 1.0, n),
+    ],
+    ids=["normal", "lognormal", "poisson-counts", "around-zero"],
+)
+def test_false_alarms_stay_at_the_nominal_level_under_a_look_every_interval(draw: Any) -> None:
+    """A/A: canary and primary drawn from one distribution, 12 looks per run, a day of one-minute
+    history, no tolerance. The share of runs that ever fail must stay at 1 - confidence (1 %)."""
+    rng = np.random.default_rng(2026)
+    runs, looks = 400, 12
+    failed_runs = 0
+    for _ in range(runs):
+        history = draw(rng, 1440)
+        canary = draw(rng, looks)
+        primary = draw(rng, looks)
+        inputs = [
+            judged(
+                list(canary[: j + 1]),
+                list(primary[: j + 1]),
+                history=list(history),
+                tolerance=0.0,
+                looks=looks,
+                harmful="both",
+            )
+            for j in range(looks)
+        ]
+        failed_runs += any(o.verdict is Verdict.FAIL for o in judge_batch(inputs))
+    # 1 % nominal; with 400 runs a correct judge stays under 3 % with probability > 0.999.
+    assert failed_runs / runs <= 0.03
+
+
+def test_a_regression_is_caught_in_the_look_it_appears() -> None:
+    rng = np.random.default_rng(7)
+    history = list(rng.normal(200.0, 10.0, 1440))
+    canary = list(rng.normal(200.0, 10.0, 4)) + list(rng.normal(320.0, 10.0, 4))
+    primary = list(rng.normal(200.0, 10.0, 8))
+    verdicts = [
+        judge_batch([judged(canary[: j + 1], primary[: j + 1], history=history)])[0].verdict
+        for j in range(8)
+    ]
+    assert verdicts[:4] == [Verdict.PASS] * 4
+    assert verdicts[4:] == [Verdict.FAIL] * 4
+
+
+def _fields(item: JudgeInput) -> dict[str, Any]:
+    return {name: getattr(item, name) for name in JudgeInput.__dataclass_fields__}

@@ -1,0 +1,207 @@
+"""The comparative judge and the verdict policy through `canary-engine simulate`, as users run it.
+
+Each test writes a Canary (the hidden-evaluation shape: interval 1m, stepWeight 5, maxWeight 60,
+one metric with ``query`` and ``judge``) and a recording with canary samples from t > 0 and
+primary samples before and after time 0, then reads the exit status and the JSON document.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from engine.cli import main
+from tests.e2e.test_simulate import EXAMPLES, Sim, all_events, canary_yaml
+
+
+@pytest.fixture
+def sim(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Sim:
+    return Sim(tmp_path, capsys)
+
+
+def judged_canary(
+    judge: dict[str, Any] | None = None, threshold: int = 1, **metric: Any
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": "latency", "interval": "1m", "query": "latency_p99"}
+    if judge is not False:
+        entry["judge"] = {"baseline": "primary", "harmful": "increase", **(judge or {})}
+    entry.update(metric)
+    return canary_yaml(
+        {
+            "interval": "1m",
+            "threshold": threshold,
+            "stepWeight": 5,
+            "maxWeight": 60,
+            "metrics": [entry],
+        },
+        provider="kubernetes",
+    )
+
+
+def rows(
+    canary: list[float | None],
+    primary: list[float | None] | None = None,
+    *,
+    history: int = 1440,
+    seed: int = 3,
+    level: float = 200.0,
+) -> list[Any]:
+    """A day of one-minute primary history at ``level`` (noise sd 10), then canary and primary
+    samples at t = 60, 120, ... (``None``: no data)."""
+    rng = np.random.default_rng(seed)
+    out: list[Any] = [
+        (t, "primary", "latency", round(float(rng.normal(level, 10.0)), 2))
+        for t in range(-60 * history + 60, 1, 60)
+    ]
+    primary = primary if primary is not None else list(rng.normal(level, 10.0, len(canary)))
+    for i, (c, p) in enumerate(zip(canary, primary, strict=True)):
+        t = 60 * (i + 1)
+        out.append((t, "canary", "latency", "" if c is None else round(float(c), 2)))
+        out.append((t, "primary", "latency", "" if p is None else round(float(p), 2)))
+    return out
+
+
+def healthy(n: int = 20, seed: int = 5) -> list[float | None]:
+    return list(np.random.default_rng(seed).normal(200.0, 10.0, n))
+
+
+def judged_checks(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for t in doc["ticks"] for c in t["checks"] if c["metric"] == "latency"]
+
+
+def test_a_canary_like_its_primary_is_promoted_with_a_verdict_and_explanation_per_tick(
+    sim: Sim,
+) -> None:
+    code, doc, _ = sim.run(judged_canary(), rows(healthy()))
+    assert code == 0 and doc["result"] == "promoted"
+    checks = judged_checks(doc)
+    assert len(checks) >= 12
+    assert {c["verdict"] for c in checks} == {"pass"}
+    assert all(c["explanation"].endswith("→ pass") for c in checks)
+    assert all("within the primary's last 24h" in c["explanation"] for c in checks)
+
+
+def test_a_slower_canary_is_rolled_back_and_the_event_carries_the_numbers(sim: Sim) -> None:
+    canary = healthy(4) + [400.0] * 16
+    code, doc, _ = sim.run(judged_canary(), rows(canary))
+    assert code == 1 and doc["result"] == "rolled_back"
+    failed = [c for c in judged_checks(doc) if c["verdict"] == "fail"]
+    assert failed and failed[0]["value"] == 400.0 and not failed[0]["passed"]
+    events = all_events(doc)
+    halt = next(e for e in events if e.startswith("Halt webhook-server.staging advancement"))
+    assert "latency: canary 400 above the primary's last 24h (median 2" in halt
+    assert halt.endswith("vs the median → fail")
+    assert "Rolling back webhook-server.staging failed checks threshold reached 1" in events
+    # Caught on the tick that first saw a slow sample (t = 300 s, the fifth sample).
+    first_fail = next(
+        t["t"] for t in doc["ticks"] for c in t["checks"] if c.get("verdict") == "fail"
+    )
+    assert first_fail == 300
+
+
+def test_identical_canary_and_primary_are_promoted(sim: Sim) -> None:
+    same = healthy()
+    code, doc, _ = sim.run(judged_canary(), rows(same, list(same)))
+    assert code == 0 and doc["result"] == "promoted"
+
+
+def test_an_incident_on_both_versions_is_not_blamed_on_the_canary(sim: Sim) -> None:
+    incident = healthy(4) + [900.0] * 16
+    code, doc, _ = sim.run(
+        judged_canary(), rows(incident, [950.0 if v == 900.0 else v for v in incident])
+    )
+    assert code == 0 and doc["result"] == "promoted"
+    # A Flagger-style bound would have rolled it back:
+    static = judged_canary(judge=False, thresholdRange={"max": 500})
+    code, doc, _ = sim.run(static, rows(incident, list(incident)))
+    assert code == 1
+
+
+def test_judge_and_threshold_range_fail_when_either_fails(sim: Sim) -> None:
+    both = judged_canary(thresholdRange={"max": 150})
+    code, doc, _ = sim.run(both, rows(healthy()))
+    assert code == 1  # the static bound fails a healthy canary at 200 ms
+    event = next(e for e in all_events(doc) if e.startswith("Halt"))
+    # Flagger's text for a static bound:
+    assert event.startswith("Halt webhook-server.staging advancement latency ")
+    assert event.endswith(" > 150")
+
+
+def test_too_little_history_is_inconclusive_holds_the_weight_then_counts_as_failed(
+    sim: Sim,
+) -> None:
+    canary = judged_canary(judge={"minHistory": 2000})
+    canary["spec"]["analysis"]["inconclusiveLimit"] = 3
+    code, doc, _ = sim.run(canary, rows(healthy(), history=60))
+    assert code == 1
+    verdicts = [c["verdict"] for c in judged_checks(doc)]
+    assert verdicts[:4] == ["inconclusive"] * 4
+    weights = [t["canaryWeight"] for t in doc["ticks"]]
+    assert weights[1:5] == [5, 5, 5, 5]  # held while inconclusive
+    events = all_events(doc)
+    assert any(
+        "Holding webhook-server.staging at its weight: latency inconclusive" in e
+        and "1 of 3 inconclusive checks allowed" in e
+        for e in events
+    )
+    assert any("inconclusive limit 3 reached, counted as a failed check" in e for e in events)
+
+
+def test_no_data_policy_and_dry_run(sim: Sim) -> None:
+    gaps: list[float | None] = [200.0, None, None, 200.0, *healthy(16)]
+    # Flagger's default: no data is a failed check.
+    code, _, _ = sim.run(judged_canary(threshold=2), rows(gaps))
+    assert code == 1
+    # onNoData: inconclusive holds the weight instead.
+    code, doc, _ = sim.run(judged_canary(threshold=2, onNoData="inconclusive"), rows(gaps))
+    assert code == 0
+    assert "no_data" in {c["verdict"] for c in judged_checks(doc)}
+    # A dry-run metric is evaluated and shown but never counted, even when it fails.
+    slow = healthy(4) + [400.0] * 16
+    code, doc, _ = sim.run(judged_canary(dryRun=True), rows(slow))
+    assert code == 0
+    failing = [c for c in judged_checks(doc) if c["verdict"] == "fail"]
+    assert failing and all(c["dryRun"] for c in failing)
+    assert any(e.startswith("Dry-run metric latency: Halt") for e in all_events(doc))
+
+
+def test_the_bundled_judged_example(sim: Sim) -> None:
+    canary = EXAMPLES / "webhook-server-judged.yaml"
+    code, _, _ = sim.run(canary, EXAMPLES / "webhook-server-judged-good.csv")
+    assert code == 0
+    code, doc, _ = sim.run(canary, EXAMPLES / "webhook-server-judged-bad.csv")
+    assert code == 1
+    assert any("request-duration: canary" in e for e in all_events(doc))
+
+
+def test_the_timeline_shows_verdicts_and_explanations(sim: Sim) -> None:
+    code, out, _ = sim.run(judged_canary(), rows(healthy(4) + [400.0] * 16), output="table")
+    assert code == 1
+    assert "latency 400 (vs primary) FAIL — canary 400 above the primary's last 24h" in out
+
+
+@pytest.mark.parametrize(
+    ("judge", "says"),
+    [
+        ({"baseline": "canary", "harmful": "increase"}, "judge.baseline"),
+        ({"baseline": "primary", "harmful": "up"}, "judge.harmful"),
+        ({"baseline": "primary"}, "judge.harmful"),
+        ({"baseline": "primary", "harmful": "increase", "confidence": 1.5}, "judge.confidence"),
+        ({"baseline": "primary", "harmful": "increase", "window": "soon"}, "judge.window"),
+        ({"baseline": "primary", "harmful": "increase", "windw": "1h"}, "judge.windw"),
+    ],
+)
+def test_a_bad_judge_is_a_clear_error_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], judge: dict[str, Any], says: str
+) -> None:
+    body = judged_canary()
+    body["spec"]["analysis"]["metrics"][0]["judge"] = judge
+    path = tmp_path / "canary.yaml"
+    path.write_text(yaml.safe_dump(body))
+    assert main(["validate", str(path)]) == 2
+    out = capsys.readouterr()
+    assert f"spec.analysis.metrics[0].{says}" in out.out + out.err
