@@ -192,6 +192,15 @@ class CanaryDriver:
             report.duration = deps.clock.now() - report.t
             if deps.on_tick is not None:
                 deps.on_tick(canary, report)
+            for check in report.checks:
+                if check.explanation:  # a judged check: its verdict and why, with the numbers
+                    log.info(
+                        "check_judged",
+                        metric=check.query.metric,
+                        verdict=check.verdict.name.lower(),
+                        dry_run=check.dry_run,
+                        explanation=check.explanation,
+                    )
             log.info(
                 "tick_completed",
                 phase=(report.status or status).phase.value,

@@ -19,13 +19,15 @@ import time
 import numpy as np
 import pytest
 
-from analysis import QueryFailure
+from analysis import QueryFailure, Verdict, analyze, judge_checks, plan_checks
 from analysis._prometheus import open_prometheus
 from analysis._types import Series, SeriesRequest
+from config import parse_canary
 from tests.e2e.test_prometheus_e2e import (
     EXPECTED,
     P99_MS,
     LivePrometheus,
+    canary_body,
     planned,
     prometheus,  # noqa: F401  (the module-scoped fixture: Prometheus and its exporter)
 )
@@ -113,3 +115,43 @@ async def test_grouped_and_per_canary_range_answers_are_identical(
         else:
             assert len(a) >= SAMPLES - 1 and np.isfinite(a.values).all()
             assert a.times[0] >= request.start and a.times[-1] == end
+
+
+@pytest.mark.parametrize("provider", ["kubernetes", "istio"])
+async def test_the_judge_reads_its_series_from_prometheus(
+    prometheus: LivePrometheus,  # noqa: F811
+    provider: str,
+) -> None:
+    """``judge_checks`` through the real Prometheus: the canary answering 50 % (``bad``) is held
+    to its primary's envelope (99.5 %) and fails with the numbers; ``good`` passes."""
+    start, end = await _window_after(prometheus, SAMPLES)
+    verdicts = {}
+    async with open_prometheus(sleep=_no_sleep) as source:
+        for name in ("good", "bad"):
+            body = canary_body(name, provider)
+            body["spec"]["analysis"]["metrics"][0] = {
+                "name": "request-success-rate",
+                "interval": "1m",
+                "judge": {
+                    "baseline": "primary",
+                    "harmful": "decrease",
+                    "window": "1m",
+                    "step": "1s",
+                    "minHistory": 3,
+                },
+            }
+            canary = parse_canary(body)
+            plan = plan_checks(canary, {}, provider=provider, default_server=prometheus.url)
+            primary = plan_checks(
+                canary, {}, provider=provider, default_server=prometheus.url, target="primary"
+            )
+            static = await analyze(source, plan)
+            results = await judge_checks(
+                source, canary, static, primary, now=end, start=start + 2 * STEP
+            )
+            verdicts[name] = results[0]
+    assert verdicts["good"].verdict is Verdict.PASS, verdicts["good"].explanation
+    bad = verdicts["bad"]
+    assert bad.verdict is Verdict.FAIL
+    assert bad.explanation.startswith("canary 50 below the primary's last 1m (median 99.5")
+    assert bad.message.startswith("Halt bad.")

@@ -7,14 +7,22 @@ primary samples before and after time 0, then reads the exit status and the JSON
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import structlog
 import yaml
+from structlog.testing import LogCapture
 
+import engine._loop
+from analysis import Recording
+from config import Manifests, parse_canary
 from engine.cli import main
+from engine.simulate import simulate
 from tests.e2e.test_simulate import EXAMPLES, Sim, all_events, canary_yaml
 
 
@@ -205,3 +213,32 @@ def test_a_bad_judge_is_a_clear_error_naming_the_field(
     assert main(["validate", str(path)]) == 2
     out = capsys.readouterr()
     assert f"spec.analysis.metrics[0].{says}" in out.out + out.err
+
+
+def test_the_controller_logs_each_judged_verdict_with_its_explanation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    canary = parse_canary(judged_canary())
+    samples: dict[tuple[str, str], list[tuple[float, float | None]]] = {}
+    for t, target, metric, value in rows(healthy(4) + [400.0] * 16):
+        samples.setdefault((target, metric), []).append((t, None if value == "" else value))
+    capture = LogCapture()
+    # The driver's logger, capturing everything whatever an earlier test configured (engine.logs
+    # caches loggers and filters by level).
+    monkeypatch.setattr(
+        engine._loop,
+        "log",
+        structlog.wrap_logger(
+            None,
+            processors=[capture],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        ),
+    )
+    result = asyncio.run(simulate(Manifests(canaries=[canary]), canary, Recording(samples)))
+    logs = capture.entries
+    assert result.result == "rolled_back"
+    judged = [e for e in logs if e["event"] == "check_judged"]
+    assert {e["verdict"] for e in judged} == {"pass", "fail"}
+    failing = next(e for e in judged if e["verdict"] == "fail")
+    assert failing["metric"] == "latency"
+    assert failing["explanation"].startswith("canary 400 above the primary's last 24h")

@@ -1,0 +1,279 @@
+"""The detection benchmark (benchmarks/detection.py) on tiny synthetic data directories."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import _scenarios as S
+import detection as D
+from _scoring import wilson
+
+from engine import logs
+
+HOUR = timedelta(hours=1)
+FIVE_MIN = timedelta(minutes=5)
+START = datetime(2018, 6, 1, tzinfo=UTC)
+
+# Microsoft-like latency series (hourly, P = 168): a harmful rise at rows 250..254 (bad) and a
+# drop at rows 330..333 (an improvement: ambiguous).
+LAT_ROWS = 360
+LAT_RISE = range(250, 255)
+LAT_DROP = range(330, 334)
+# NAB-like CPU series (5 min, P = 288): a step from 1 to 5 at row 600.
+CPU_ROWS = 700
+CPU_ONSET = 600
+
+
+def _pattern(i: int) -> float:
+    return 10.0 + (i % 5) * 0.1  # period 5 divides neither 168 nor 288: shifts show
+
+
+def _latency_value(i: int) -> float:
+    if i in LAT_RISE:
+        return 50.0
+    if i in LAT_DROP:
+        return 1.0
+    return _pattern(i)
+
+
+def _write_ms(root: Path) -> None:
+    lat = root / "msft" / "middle-tier-latency"
+    lat.mkdir(parents=True)
+    lines = ["TimeStamp,Value,Label"]
+    for i in range(LAT_ROWS):
+        ts = (START + i * HOUR).strftime("%Y-%m-%d %H:%M:%S")
+        label = int(i in LAT_RISE or i in LAT_DROP)
+        lines.append(f"{ts},{_latency_value(i)},{label}")
+        if i == 20:
+            lines.append(lines[-1])  # exact duplicate row
+    (lat / "lat-01.csv").write_text("\n".join(lines) + "\n")
+    # anomaly-free request rate: quoted fields, CRLF, a missing value in the history
+    rps = root / "msft" / "shop-incoming-rps"
+    rps.mkdir(parents=True)
+    lines = ['"TimeStamp","Value","Label"']
+    for i in range(200):
+        ts = (START + i * HOUR).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = "" if i == 170 - 20 else f"{_pattern(i)}"
+        lines.append(f'"{ts}","{value}","0"')
+    (rps / "rps-01.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+
+
+def _write_nab(root: Path) -> None:
+    cat = root / "nab" / "realAWSCloudwatch"
+    cat.mkdir(parents=True)
+    lines = ["timestamp,value"]
+    for i in range(CPU_ROWS):
+        ts = (START + i * FIVE_MIN).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"{ts},{5.0 if i >= CPU_ONSET else 1.0 + (i % 3) * 0.01}")
+    (cat / "ec2_cpu_utilization_x.csv").write_text("\n".join(lines) + "\n")
+    fmt = "%Y-%m-%d %H:%M:%S"
+    onset = START + CPU_ONSET * FIVE_MIN
+    labels = {"realAWSCloudwatch/ec2_cpu_utilization_x.csv": [(onset + HOUR / 30).strftime(fmt)]}
+    windows = {
+        "realAWSCloudwatch/ec2_cpu_utilization_x.csv": [
+            [
+                (onset - 40 * FIVE_MIN).strftime(fmt + ".000000"),
+                (onset + 40 * FIVE_MIN).strftime(fmt + ".000000"),
+            ]
+        ]
+    }
+    (root / "nab" / "labels").mkdir()
+    (root / "nab" / "labels" / "combined_labels.json").write_text(json.dumps(labels))
+    (root / "nab" / "labels" / "combined_windows.json").write_text(json.dumps(windows))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    _write_ms(root)
+    _write_nab(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(data_dir: Path) -> tuple[list[S.Scenario], dict[str, S.Answer]]:
+    return S.build_scenarios(data_dir, seed=7)
+
+
+def _by_kind(built: tuple[list[S.Scenario], dict[str, S.Answer]], kind: str, series: str) -> list:
+    scenarios, key = built
+    return [
+        (s, key[s.id]) for s in scenarios if key[s.id].kind == kind and series in key[s.id].series
+    ]
+
+
+def test_scenario_counts(built: tuple[list[S.Scenario], dict[str, S.Answer]]) -> None:
+    _, key = built
+    per = {}
+    for a in key.values():
+        per[(a.series.split("/")[-1], a.kind)] = per.get((a.series.split("/")[-1], a.kind), 0) + 1
+    assert per == {
+        ("lat-01.csv", "bad"): 1,
+        ("lat-01.csv", "common_mode"): 1,
+        ("lat-01.csv", "ambiguous"): 1,
+        # clean 20-row windows from row 168, avoiding rows 244..260 and 324..339
+        ("lat-01.csv", "good"): 7,
+        ("lat-01.csv", "aa"): 7,
+        ("rps-01.csv", "good"): 1,
+        ("rps-01.csv", "aa"): 1,
+        ("ec2_cpu_utilization_x.csv", "bad"): 1,
+        ("ec2_cpu_utilization_x.csv", "common_mode"): 1,
+        # 15 clean windows (13 before the NAB window, 2 after) capped at 10
+        ("ec2_cpu_utilization_x.csv", "good"): 10,
+        ("ec2_cpu_utilization_x.csv", "aa"): 10,
+    }
+    assert S.counts(key.values()) == {
+        "bad": 2,
+        "common_mode": 2,
+        "ambiguous": 1,
+        "good": 18,
+        "aa": 18,
+    }
+
+
+def test_metadata_inferred(built: tuple[list[S.Scenario], dict[str, S.Answer]]) -> None:
+    ((_, lat),) = _by_kind(built, "bad", "lat-01")
+    ((_, cpu),) = _by_kind(built, "bad", "ec2_cpu")
+    ((_, rps),) = _by_kind(built, "good", "rps-01")
+    assert (lat.metric_kind, lat.harmful, lat.interval_group, lat.period_rows) == (
+        "latency",
+        "increase",
+        "1h",
+        168,
+    )
+    assert (cpu.metric_kind, cpu.harmful, cpu.interval_group, cpu.period_rows) == (
+        "cpu",
+        "increase",
+        "5min",
+        288,
+    )
+    assert (rps.metric_kind, rps.harmful) == ("request_rate", "decrease")
+    assert lat.persistence == "sustained" and lat.segment_rows == 5
+    ((_, amb),) = _by_kind(built, "ambiguous", "lat-01")
+    assert amb.observed_direction == "down" and amb.onset_row == LAT_DROP[0]
+
+
+def test_onset_iteration_recorded(built: tuple[list[S.Scenario], dict[str, S.Answer]]) -> None:
+    for series, onset, onset_value in (("lat-01", LAT_RISE[0], 50.0), ("ec2_cpu", CPU_ONSET, 5.0)):
+        ((sc, a),) = _by_kind(built, "bad", series)
+        assert a.k is not None and 0 <= a.k <= S.N_ITERATIONS // 2
+        assert a.onset_row == onset and a.start_row == onset - a.k
+        assert sc.canary[a.k] == onset_value
+        assert np.all(sc.canary[: a.k] != onset_value)
+    # k is drawn per onset with the seed: the same seed gives the same k
+    assert S.draw_k(7, "x", 1) == S.draw_k(7, "x", 1)
+    ks = {S.draw_k(3, "series", o) for o in range(200)}
+    assert ks == set(range(S.N_ITERATIONS // 2 + 1))
+
+
+def test_primary_is_shifted_by_one_period(
+    built: tuple[list[S.Scenario], dict[str, S.Answer]],
+) -> None:
+    values = np.array([_latency_value(i) for i in range(LAT_ROWS)])
+    for sc, a in _by_kind(built, "good", "lat-01"):
+        s, p = a.start_row, a.period_rows
+        assert len(sc.canary) == len(sc.primary) == S.N_ITERATIONS + S.EXTRA_ROWS
+        np.testing.assert_array_equal(sc.canary, values[s : s + len(sc.canary)])
+        np.testing.assert_array_equal(sc.primary, values[s - p : s - p + len(sc.primary)])
+        np.testing.assert_array_equal(sc.history, values[s - p : s])
+        assert not np.array_equal(sc.canary, sc.primary)
+    for sc, _ in _by_kind(built, "aa", "lat-01") + _by_kind(built, "common_mode", ""):
+        assert sc.canary.tobytes() == sc.primary.tobytes()
+
+
+def test_parsing_quirks(data_dir: Path) -> None:
+    times, values, labels = S.read_series_csv(data_dir / "msft/shop-incoming-rps/rps-01.csv")
+    assert len(times) == 200 and labels is not None and np.isnan(values[150])
+    times, _, _ = S.read_series_csv(data_dir / "msft/middle-tier-latency/lat-01.csv")
+    assert len(times) == LAT_ROWS  # the duplicate row is dropped
+    assert S.parse_timestamp('"2018-06-01T01:00:00Z"') == S.parse_timestamp("2018-06-01 01:00:00")
+
+
+def test_labels_never_reach_scenarios(built: tuple[list[S.Scenario], dict[str, S.Answer]]) -> None:
+    scenarios, key = built
+    assert {f.name for f in fields(S.Scenario)} == {
+        "id",
+        "history",
+        "canary",
+        "primary",
+        "harmful",
+        "step_seconds",
+    }
+    for sc in scenarios:
+        a = key[sc.id]
+        assert sc.id.startswith("sc-") and len(sc.id) == 15  # an opaque hash
+        for text in (a.kind, a.series, a.dataset, "bad", "good", "lat", "cpu"):
+            assert text not in sc.id
+        assert sc.harmful in ("increase", "decrease", "both")
+    # bad and common-mode variants of an incident differ only in the primary
+    ((bad, _),) = _by_kind(built, "bad", "ec2_cpu")
+    ((cm, _),) = _by_kind(built, "common_mode", "ec2_cpu")
+    np.testing.assert_array_equal(bad.canary, cm.canary)
+
+
+def _simulate(setting: D.Setting, scenario: S.Scenario) -> D.Outcome:
+    logs.configure("console", "error")
+    return asyncio.run(D.run_one(setting, scenario, D.first_analysis_time()))
+
+
+def test_static_t1_rolls_back_a_step_and_promotes_a_flat_series(
+    built: tuple[list[S.Scenario], dict[str, S.Answer]],
+) -> None:
+    (setting,) = D.static_settings(thresholds=[1], margins=[0.25])
+    ((bad, a),) = _by_kind(built, "bad", "ec2_cpu")
+    out = _simulate(setting, bad)
+    assert out.result == "rolled_back"
+    assert out.r == (a.k or 0) + 1  # TTD = r - k = T
+    assert not any(out.failed[: a.k])
+    good, _ = _by_kind(built, "good", "ec2_cpu")[0]
+    out = _simulate(setting, good)
+    assert out.result == "promoted" and out.eval_ticks == S.N_ITERATIONS and not any(out.failed)
+
+
+def test_static_range_from_history() -> None:
+    hist = np.array([1.0, 2.0, np.nan, 3.0])
+    assert D.static_range(hist, "increase", 0.5) == {"max": pytest.approx(2.98 * 1.5)}
+    assert D.static_range(-hist, "increase", 0.5)["max"] == pytest.approx(-1.02 * 0.5)
+    both = D.static_range(hist, "both", 0.1)
+    assert set(both) == {"min", "max"} and both["min"] == pytest.approx(1.02 * 0.9)
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    lo, hi = wilson(5, 10)
+    assert (lo, hi) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
+
+
+def test_cli_writes_report(data_dir: Path, tmp_path: Path) -> None:
+    code = D.main(
+        [
+            "--data",
+            str(data_dir),
+            "--out",
+            str(tmp_path),
+            "--workers",
+            "1",
+            "--only",
+            "static T=1 m=0.25",
+        ]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "detection.json").read_text())
+    sc = report["settings"]["static T=1 m=0.25"]
+    assert sc["bad"]["detection"]["rate"] == 1.0
+    assert sc["good"]["false_rollback"]["hits"] == 0
+    assert sc["common_mode"]["rate"] == 0.0  # a static gate rolls back a shared incident
+    assert report["counts"]["good"] == 18
+    md = (tmp_path / "detection.md").read_text()
+    assert "| static T=1 m=0.25 | 100.0" in md
