@@ -49,7 +49,9 @@ from analysis._grouping import GROUPED_PROVIDERS as GROUPED_PROVIDERS
 from analysis._judge import JudgeInput as JudgeInput
 from analysis._judge import JudgeOutcome as JudgeOutcome
 from analysis._judge import judge_batch as judge_batch
+from analysis._judged import JudgeTick as JudgeTick
 from analysis._judged import judge_checks as judge_checks
+from analysis._judged import judge_ticks as judge_ticks
 from analysis._plan import plan_checks as plan_checks
 from analysis._prometheus import Credentials as Credentials
 from analysis._prometheus import PrometheusSource as PrometheusSource
@@ -108,6 +110,7 @@ __all__ = [
     "HttpWebhookCaller",
     "JudgeInput",
     "JudgeOutcome",
+    "JudgeTick",
     "MetricQuery",
     "MetricQueryError",
     "MetricSource",
@@ -142,6 +145,7 @@ __all__ = [
     "gchat_payload",
     "judge_batch",
     "judge_checks",
+    "judge_ticks",
     "load_recording",
     "msteams_payload",
     "open_alert_sender",

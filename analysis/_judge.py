@@ -15,8 +15,9 @@ what the judge cannot see. In short, for every canary sample that arrived since 
 2. **Tolerance.** A sample must clear the bound by more than ``tolerance`` × |bound| (default
    10 %): metrics such as latency, error or crash rates and request rates are ratio-scaled, and a
    change smaller than that is not worth a rollback.
-3. **The comparison guard.** A sample no worse than the primary's sample of the same step does not
-   count: an incident that hits both versions, or a busy hour, is not the canary's fault.
+3. **The comparison guard.** A sample no worse than the primary's sample of the same step (by
+   more than the same tolerance) does not count: an incident that hits both versions, or a busy
+   hour, is not the canary's fault.
 
 A tick's verdict is ``FAIL`` when a new canary sample falls outside the envelope in a harmful
 direction, ``PASS`` when none does, ``INCONCLUSIVE`` when the window holds fewer than
@@ -175,9 +176,11 @@ def score_rows(
     paired = np.take_along_axis(primary_values, nearest, 1)[:, 0]
     concurrent = np.where(found <= half_step, paired, np.nan)
     unpaired = np.isnan(concurrent)
+    # The same tolerance applies to the comparison with the primary's sample of the step.
+    margin = tolerance * np.abs(concurrent)
     with np.errstate(invalid="ignore"):
-        above = increase & (value > upper) & (unpaired | (value > concurrent))
-        below = decrease & (value < lower) & (unpaired | (value < concurrent))
+        above = increase & (value > upper) & (unpaired | (value > concurrent + margin))
+        below = decrease & (value < lower) & (unpaired | (value < concurrent - margin))
     return Scored(above, below, upper, lower, n, median, concurrent)
 
 

@@ -1,12 +1,13 @@
 """Judged checks: fetch the canary's and the primary's series and let the comparative judge decide.
 
-``judge_checks`` runs after the static checks of a tick (``analyze``). For every metric with a
-``judge`` it asks the source for two series in one batch — the canary query since the analysis
-started, the same query for the primary since ``history`` before that — judges all of them in one
-``judge_batch`` pass, and merges each outcome with the metric's static check (its
-``thresholdRange``, if any): the check fails when either fails (interfaces §2). Then every
-result gets its metric's policy (``dryRun``, ``onNoData``; ``CheckResult.counted`` applies them).
-Pure apart from the one fetch; no Kubernetes.
+``judge_ticks`` runs after the static checks of a tick (``analyze``), for one or many canaries at
+once: for every metric with a ``judge`` it asks the source for two series — the canary query since
+the analysis started, the same query for the primary from ``window`` before that — in one
+``fetch_series`` call for all of them (a grouping source sends one range query per query shape),
+judges all of them in one ``judge_batch`` pass, and merges each outcome with the metric's static
+check (its ``thresholdRange``, if any): the check fails when either fails (interfaces §2). Then
+every result gets its metric's policy (``dryRun``, ``onNoData``; ``CheckResult.counted`` applies
+them). Pure apart from the one fetch; no Kubernetes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from analysis._judge import JudgeInput, JudgeOutcome, judge_batch
 from analysis._types import (
@@ -33,6 +35,28 @@ from config import Canary, Judge, Metric, Strategy, parse_duration
 _STATIC_WINS = (Verdict.ERROR, Verdict.FAIL)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JudgeTick:
+    """One canary's tick to judge: its static ``results`` (``analyze``, Flagger's order), the same
+    plan rendered for the primary (``plan_checks(..., target="primary")``), the tick's time and
+    the clock time its analysis started (canary samples before it belong to an earlier run)."""
+
+    canary: Canary
+    results: Sequence[CheckResult]
+    primary_queries: Sequence[MetricQuery]
+    now: float
+    start: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    tick: int  # index into the ticks
+    index: int  # index into the tick's results
+    judge: Judge
+    canary_request: SeriesRequest
+    primary_request: SeriesRequest
+
+
 async def judge_checks(
     source: MetricSource | SeriesSource,
     canary: Canary,
@@ -42,69 +66,92 @@ async def judge_checks(
     now: float,
     start: float,
 ) -> list[CheckResult]:
-    """The tick's results with every judged metric's verdict and explanation merged in.
+    """One canary's tick: ``judge_ticks`` for a single ``JudgeTick``."""
+    tick = JudgeTick(
+        canary=canary, results=results, primary_queries=primary_queries, now=now, start=start
+    )
+    return (await judge_ticks(source, [tick]))[0]
 
-    ``results`` are the static results of ``analyze`` in Flagger's order; ``primary_queries``
-    the same plan rendered for the primary (``plan_checks(..., target="primary")``); ``start``
-    the clock time the analysis started (canary samples before it belong to an earlier run).
-    """
-    analysis = canary.spec.effective_analysis
-    metrics = {m.name: m for m in analysis.metrics}
-    primaries = {q.metric: q for q in primary_queries}
-    step_default = analysis.interval_seconds
-    judged: list[tuple[int, Metric, Judge]] = []
-    requests: list[SeriesRequest] = []
-    seen: set[str] = set()
-    for index, result in enumerate(results):
-        metric = metrics.get(result.query.metric)
-        if metric is None or metric.judge is None or metric.name in seen:
-            continue
-        seen.add(metric.name)  # one judged check per metric (its first query)
-        judge = metric.judge
-        step = parse_duration(judge.step) if judge.step else step_default
-        primary = primaries.get(metric.name) or dataclasses.replace(result.query, target="primary")
-        judged.append((index, metric, judge))
-        requests.append(SeriesRequest(query=result.query, start=start, end=now, step=step))
-        reference_start = min(start, now - step) - judge.window_seconds
-        requests.append(SeriesRequest(query=primary, start=reference_start, end=now, step=step))
 
-    out = [_with_policy(r, metrics.get(r.query.metric)) for r in results]
-    looks = _looks(canary)
+async def judge_ticks(
+    source: MetricSource | SeriesSource, ticks: Sequence[JudgeTick]
+) -> list[list[CheckResult]]:
+    """Every tick's results with its judged metrics' verdicts and explanations merged in: one
+    series fetch and one judge pass for all of them."""
+    out: list[list[CheckResult]] = []
+    judged: list[_Judged] = []
+    for n, tick in enumerate(ticks):
+        metrics = {m.name: m for m in tick.canary.spec.effective_analysis.metrics}
+        out.append([_with_policy(r, metrics.get(r.query.metric)) for r in tick.results])
+        judged.extend(_plan(n, tick, metrics))
     if not judged:
         return out
+    requests = [r for j in judged for r in (j.canary_request, j.primary_request)]
     answers = await _fetch(source, requests)
     inputs: list[JudgeInput] = []
     failures: dict[int, QueryFailure] = {}
-    for n, (_, _, judge) in enumerate(judged):
+    for n, item in enumerate(judged):
         canary_series, primary_series = answers[2 * n], answers[2 * n + 1]
-        failure = next(
-            (a for a in (canary_series, primary_series) if isinstance(a, QueryFailure)), None
-        )
+        pair = (canary_series, primary_series)
+        failure = next((a for a in pair if isinstance(a, QueryFailure)), None)
         if failure is not None:
             failures[n] = failure
             canary_series = primary_series = Series.empty()
         assert isinstance(canary_series, Series) and isinstance(primary_series, Series)
+        tick = ticks[item.tick]
+        judge = item.judge
         inputs.append(
             JudgeInput(
                 canary_times=canary_series.times,
                 canary_values=canary_series.values,
                 primary_times=primary_series.times,
                 primary_values=primary_series.values,
-                now=now,
-                start=start,
-                step=requests[2 * n].step,
+                now=tick.now,
+                start=tick.start,
+                step=item.canary_request.step,
                 window=judge.window_seconds,
                 harmful=judge.harmful,
                 confidence=judge.confidence,
                 tolerance=judge.tolerance,
                 min_history=judge.min_history,
-                looks=looks,
+                looks=_looks(tick.canary),
             )
         )
-    outcomes = judge_batch(inputs)
-    for n, (index, _, _) in enumerate(judged):
-        out[index] = _merge(out[index], outcomes[n], failures.get(n))
+    for n, (item, outcome) in enumerate(zip(judged, judge_batch(inputs), strict=True)):
+        results = out[item.tick]
+        results[item.index] = _merge(results[item.index], outcome, failures.get(n))
     return out
+
+
+def _plan(n: int, tick: JudgeTick, metrics: dict[str, Metric]) -> list[_Judged]:
+    """The two series requests of every judged metric of one tick (its first query each)."""
+    analysis = tick.canary.spec.effective_analysis
+    primaries = {q.metric: q for q in tick.primary_queries}
+    planned: list[_Judged] = []
+    seen: set[str] = set()
+    for index, result in enumerate(tick.results):
+        metric = metrics.get(result.query.metric)
+        if metric is None or metric.judge is None or metric.name in seen:
+            continue
+        seen.add(metric.name)
+        judge = metric.judge
+        step = parse_duration(judge.step) if judge.step else analysis.interval_seconds
+        primary = primaries.get(metric.name) or dataclasses.replace(result.query, target="primary")
+        reference_start = min(tick.start, tick.now - step) - judge.window_seconds
+        planned.append(
+            _Judged(
+                tick=n,
+                index=index,
+                judge=judge,
+                canary_request=SeriesRequest(
+                    query=result.query, start=tick.start, end=tick.now, step=step
+                ),
+                primary_request=SeriesRequest(
+                    query=primary, start=reference_start, end=tick.now, step=step
+                ),
+            )
+        )
+    return planned
 
 
 async def _fetch(

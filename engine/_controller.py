@@ -6,19 +6,28 @@ logged with its traceback and restarted with exponential backoff; it never stops
 Ticks are jittered so thousands of canaries with the same interval do not all fire at once.
 Canaries whose ticks land in the same moment are still scored together: ``BatchingAnalyzer``
 collects every canary's checks for a short window and scores them in one evaluator pass (and, with
-a grouping MetricSource, one query per query shape).
+a grouping MetricSource, one query per query shape); ``BatchingJudge`` does the same for judged
+checks (one range query per shape, one judge pass).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import structlog
 
-from analysis import CheckResult, MetricQuery, MetricSource, analyze_batches
+from analysis import (
+    CheckResult,
+    JudgeTick,
+    MetricQuery,
+    MetricSource,
+    analyze_batches,
+    judge_ticks,
+)
 from config import Canary, SpecError, parse_canary
 from engine._clock import Clock
 from engine._loop import CanaryDriver, EngineDeps
@@ -27,27 +36,37 @@ from traffic import CANARY, ObjectRef, WatchEvent
 
 log = structlog.get_logger("canary-engine")
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 @dataclass(slots=True)
-class _Pending:
-    queries: Sequence[MetricQuery]
-    future: asyncio.Future[list[CheckResult]]
+class _Pending(Generic[T, R]):
+    item: T
+    future: asyncio.Future[R]
 
 
-class BatchingAnalyzer:
-    """Scores checks of all canaries that ask within ``window`` seconds in one evaluator pass."""
+class Batcher(Generic[T, R]):
+    """Collects the calls of every canary that asks within ``window`` seconds and answers them
+    with one call of ``run`` (one fetch, one numpy pass) for the whole batch."""
 
-    def __init__(self, source: MetricSource, clock: Clock, *, window: float = 0.05) -> None:
-        self._source = source
+    def __init__(
+        self,
+        run: Callable[[list[T]], Awaitable[list[R]]],
+        clock: Clock,
+        *,
+        window: float = 0.05,
+    ) -> None:
+        self._run = run
         self._clock = clock
         self._window = window
-        self._pending: list[_Pending] = []
+        self._pending: list[_Pending[T, R]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self.batches = 0  # how many evaluator passes ran (for tests and benchmarks)
+        self.batches = 0  # how many batched calls ran (for tests and benchmarks)
 
-    async def __call__(self, queries: Sequence[MetricQuery]) -> list[CheckResult]:
-        future: asyncio.Future[list[CheckResult]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(queries, future))
+    async def __call__(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(item, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = self._clock.spawn(self._flush())
         return await self._clock.wait(future)
@@ -57,7 +76,7 @@ class BatchingAnalyzer:
         batch, self._pending = self._pending, []
         self.batches += 1
         try:
-            results = await analyze_batches(self._source, [p.queries for p in batch])
+            results = await self._run([p.item for p in batch])
         except Exception as exc:
             for p in batch:
                 if not p.future.done():
@@ -66,6 +85,28 @@ class BatchingAnalyzer:
         for p, result in zip(batch, results, strict=True):
             if not p.future.done():
                 p.future.set_result(result)
+
+
+class BatchingAnalyzer(Batcher[Sequence[MetricQuery], list[CheckResult]]):
+    """Scores the static checks of all canaries that ask within ``window`` seconds in one
+    evaluator pass (and, with a grouping MetricSource, one query per query shape)."""
+
+    def __init__(self, source: MetricSource, clock: Clock, *, window: float = 0.05) -> None:
+        async def run(batch: list[Sequence[MetricQuery]]) -> list[list[CheckResult]]:
+            return await analyze_batches(source, batch)
+
+        super().__init__(run, clock, window=window)
+
+
+class BatchingJudge(Batcher[JudgeTick, list[CheckResult]]):
+    """Judges the judged checks of all canaries that ask within ``window`` seconds with one series
+    fetch (one range query per query shape) and one judge pass."""
+
+    def __init__(self, source: MetricSource, clock: Clock, *, window: float = 0.05) -> None:
+        async def run(batch: list[JudgeTick]) -> list[list[CheckResult]]:
+            return await judge_ticks(source, batch)
+
+        super().__init__(run, clock, window=window)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -26,11 +26,12 @@ import structlog
 from analysis import (
     CheckResult,
     HookOutcome,
+    JudgeTick,
     MetricQuery,
     MetricSource,
     WebhookCaller,
     analyze,
-    judge_checks,
+    judge_ticks,
     plan_checks,
     webhook_payload,
 )
@@ -114,6 +115,9 @@ class EngineDeps:
     #: Scores a canary's checks; the controller passes a batcher so all canaries due at the same
     #: moment are scored in one evaluator pass. None: ``analyze(metrics, queries)`` directly.
     analyzer: Callable[[Sequence[MetricQuery]], Awaitable[list[CheckResult]]] | None = None
+    #: Judges a canary's judged checks; the controller passes a batcher (one series fetch and one
+    #: judge pass for all canaries due at the same moment). None: ``judge_ticks`` directly.
+    judge: Callable[[JudgeTick], Awaitable[list[CheckResult]]] | None = None
     #: Called after every tick of a parsed Canary (Prometheus metrics, logs).
     on_tick: Callable[[Canary, TickReport], None] | None = None
 
@@ -365,15 +369,16 @@ class CanaryDriver:
         if not any(m.judge or m.dry_run or m.on_no_data != "fail" for m in _metrics(canary)):
             return results
         clock = self._deps.clock
-        primary = await self._plan(canary, provider, target="primary")
-        return await judge_checks(
-            self._deps.metrics,
-            canary,
-            results,
-            primary,
+        tick = JudgeTick(
+            canary=canary,
+            results=results,
+            primary_queries=await self._plan(canary, provider, target="primary"),
             now=clock.now(),
             start=_analysis_start(status, clock, canary),
         )
+        if self._deps.judge is not None:
+            return await self._deps.judge(tick)
+        return (await judge_ticks(self._deps.metrics, [tick]))[0]
 
     async def _plan(
         self, canary: Canary, provider: str, target: Literal["canary", "primary"] = "canary"

@@ -23,7 +23,7 @@ import structlog
 from analysis import MetricQuery, open_alert_sender, open_prometheus, open_webhook_caller
 from config import Problem, SpecError
 from engine._clock import Clock, RealClock
-from engine._controller import BatchingAnalyzer, Controller, ControllerOptions
+from engine._controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
 from engine._http import serve_endpoints
 from engine._leader import LeaderElector, LeaseConfig
 from engine._loop import EngineDeps, Settings
@@ -170,6 +170,7 @@ async def run_controller(
             ),
             provider_check=provider_check,
             analyzer=BatchingAnalyzer(prometheus, clock),
+            judge=BatchingJudge(prometheus, clock),
             on_tick=metrics.on_tick,
             on_outcome=metrics.on_outcome,
             on_alert=on_alert,

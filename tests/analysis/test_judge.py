@@ -104,6 +104,13 @@ def test_an_incident_that_hits_the_primary_too_is_not_the_canarys_fault() -> Non
     # primary right now, so no regression of the canary.
     outcome = one(canary=[900.0], primary_now=[950.0], history=noisy_history())
     assert outcome.verdict is Verdict.PASS
+    # The tolerance applies to that comparison too: 900 is within 10 % of the primary's 850.
+    assert one(canary=[900.0], primary_now=[850.0], history=noisy_history()).verdict is (
+        Verdict.PASS
+    )
+    assert one(canary=[950.0], primary_now=[850.0], history=noisy_history()).verdict is (
+        Verdict.FAIL
+    )
 
 
 def test_tolerance_spares_a_small_excess() -> None:

@@ -7,10 +7,12 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from analysis import HookOutcome, MetricQuery, QueryFailure
+import numpy as np
+
+from analysis import HookOutcome, MetricQuery, QueryFailure, Series, SeriesRequest
 from config import Canary, Webhook
 from engine import EngineDeps, Settings, VirtualClock
-from engine._controller import BatchingAnalyzer, Controller, ControllerOptions
+from engine._controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
 from engine._metrics import MetricsRecorder
 from traffic import CANARY, DEPLOYMENT, DeploymentWorkload, InMemoryCluster, ObjectRef, router_for
 
@@ -18,14 +20,24 @@ NS = "staging"
 
 
 class HealthySource:
-    """Every canary is healthy: 99.9 % success, 120 ms; counts fetch calls and batch sizes."""
+    """Every canary is healthy: 99.9 % success, 120 ms; counts fetch calls and batch sizes. Series
+    (for judged metrics) are a flat 120 ms every minute for an hour back, canary and primary."""
 
     def __init__(self) -> None:
         self.calls: list[int] = []
+        self.series_calls: list[int] = []
 
     async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
         self.calls.append(len(queries))
         return [99.9 if q.metric == "request-success-rate" else 120.0 for q in queries]
+
+    async def fetch_series(self, requests: Sequence[SeriesRequest]) -> list[Series | QueryFailure]:
+        self.series_calls.append(len(requests))
+        out: list[Series | QueryFailure] = []
+        for r in requests:
+            times = np.arange(r.end, max(r.start, r.end - 3600) - 1e-9, -r.step)[::-1]
+            out.append(Series(times.astype(float), np.full(times.shape, 120.0)))
+        return out
 
 
 class AlwaysOk:
@@ -80,6 +92,7 @@ class Harness:
         self.cluster = InMemoryCluster(now=self.clock.utcnow)
         self.source = HealthySource()
         self.analyzer = BatchingAnalyzer(self.source, self.clock, window=0.05)
+        self.judge = BatchingJudge(self.source, self.clock, window=0.05)
         self.metrics = MetricsRecorder(version="test", mesh_provider="kubernetes")
         workload = DeploymentWorkload(self.cluster)
         if workload_hook is not None:
@@ -93,6 +106,7 @@ class Harness:
             webhooks=AlwaysOk(),
             settings=Settings(),
             analyzer=self.analyzer,
+            judge=self.judge,
             on_tick=self.metrics.on_tick,
             on_outcome=self.metrics.on_outcome,
         )
@@ -178,6 +192,27 @@ async def test_checks_of_canaries_due_together_are_scored_in_one_pass() -> None:
     await h.run_until(lambda: all(h.phase(n) == "Succeeded" for n in names))
     # every analysis tick of the 4 canaries (2 checks each) went out as one batch of 8
     assert h.source.calls and set(h.source.calls) == {8}
+
+
+async def test_judged_checks_of_canaries_due_together_are_judged_in_one_pass() -> None:
+    h = Harness()
+    names = [f"app-{i}" for i in range(4)]
+    judged = {
+        "name": "request-duration",
+        "judge": {"baseline": "primary", "harmful": "increase", "window": "1h"},
+    }
+    h.cluster.seed(
+        *(deployment(n) for n in names),
+        *(canary_body(n, metrics=[judged]) for n in names),
+    )
+    await h.run_until(lambda: all(h.phase(n) == "Initialized" for n in names))
+    for n in names:
+        await h.set_image(n, "v2")
+    await h.run_until(lambda: all(h.phase(n) == "Succeeded" for n in names))
+    # every judged tick of the 4 canaries: one series fetch of 8 requests (canary and primary
+    # each), judged in one pass
+    assert h.source.series_calls and set(h.source.series_calls) == {8}
+    assert h.judge.batches == len(h.source.series_calls)
 
 
 async def test_a_malformed_canary_gets_a_condition_and_event_and_does_not_delay_others() -> None:
