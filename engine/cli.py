@@ -7,24 +7,37 @@ Exit statuses: simulate 0 promoted, 1 rolled back, 3 undecided, 2 bad input; val
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 
-from config import PRESETS, CanaryEngineError, NotSupportedError, Problem, SpecError, load_manifests
-from engine import logs
+# config, numpy, httpx and kubernetes-asyncio are imported when a command runs, not here, so that
+# ``--help`` and ``validate`` start fast (README "Security and limits").
+
 
 EXIT_BAD_INPUT = 2
+#: The names of config.PRESETS, without importing config for ``--help`` (a test keeps them equal).
+PRESET_NAMES = ("development", "production", "staging")
 
 
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("canary-engine")
     except metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, reading the installed version only when asked (importlib.metadata is slow)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"canary-engine {_version()}")
+        parser.exit()
 
 
 def _env_default(option: str, default: str | None) -> str | None:
@@ -37,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="canary-engine",
         description="Flagger-compatible progressive delivery: controller, simulator, recorder.",
     )
-    parser.add_argument("--version", action="version", version=f"canary-engine {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sim = sub.add_parser(
@@ -63,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--recording", metavar="FILE", help="recorded metrics, .csv or .json")
     sim.add_argument(
         "--preset",
-        choices=sorted(PRESETS),
+        choices=PRESET_NAMES,
         help="fill analysis settings from an environment preset; fields in the Canary win",
     )
     sim.add_argument(
@@ -86,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit status: 0 valid, 2 invalid.",
     )
     val.add_argument("files", nargs="+", metavar="FILE")
-    val.add_argument("--preset", choices=sorted(PRESETS), help="validate as merged with a preset")
+    val.add_argument("--preset", choices=PRESET_NAMES, help="validate as merged with a preset")
 
     run = sub.add_parser(
         "run",
@@ -167,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument(
         "--preset",
-        choices=sorted(PRESETS),
+        choices=PRESET_NAMES,
         help="fill the Canary's analysis settings from a preset first",
     )
     rec.add_argument(
@@ -228,6 +241,8 @@ def _negative_times(argv: Sequence[str] | None) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(_negative_times(argv))
+    from config import CanaryEngineError, SpecError
+
     try:
         if args.command == "simulate":
             _configure_logs(args)
@@ -251,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logs(args: argparse.Namespace) -> None:
+    from config import Problem, SpecError
+    from engine import logs
+
     try:
         logs.configure(args.log_format, args.log_level)
     except ValueError as exc:
@@ -258,6 +276,7 @@ def _configure_logs(args: argparse.Namespace) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from config import Problem, SpecError
     from engine._timeline import render_timeline
     from engine.simulate import bundled_example, load_inputs, simulate
 
@@ -274,6 +293,9 @@ def _simulate(args: argparse.Namespace) -> int:
         canary_path, args.template, recording_path, args.preset
     )
     _check_supported(canary.spec.provider or args.mesh_provider)
+    import asyncio
+    import json
+
     result = asyncio.run(simulate(manifests, canary, recording, mesh_provider=args.mesh_provider))
     if args.output == "json":
         for warning in result.warnings:
@@ -311,6 +333,8 @@ def _run(args: argparse.Namespace) -> int:
             cluster_name=args.cluster_name,
         ),
     )
+    import asyncio
+
     return asyncio.run(run_controller(options))
 
 
@@ -320,6 +344,7 @@ def _env_list(option: str) -> list[str]:
 
 
 def _check_supported(provider: str) -> None:
+    from config import NotSupportedError
     from traffic import SUPPORTED_PROVIDERS
 
     if provider not in SUPPORTED_PROVIDERS:
@@ -330,6 +355,7 @@ def _check_supported(provider: str) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from config import SpecError, load_manifests
     from traffic import SUPPORTED_PROVIDERS
 
     bad = False

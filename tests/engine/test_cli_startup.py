@@ -1,0 +1,45 @@
+"""The command line imports what a command needs when it runs, so ``--help`` starts fast.
+
+Timing is measured by ``benchmarks/bench_startup.py``; these tests only pin what makes it fast.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import config
+from engine.cli import PRESET_NAMES
+
+HEAVY = ("numpy", "httpx", "kubernetes_asyncio", "pydantic", "config", "analysis", "traffic")
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def test_help_imports_no_heavy_library() -> None:
+    loaded = _modules_after(
+        "import contextlib, io\n"
+        "from engine.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])"
+    )
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_the_engine_package_loads_its_names_on_first_use() -> None:
+    loaded = _modules_after("import engine")
+    assert "engine._loop" not in loaded and "numpy" not in loaded
+    from engine import EngineDeps, VirtualClock
+
+    assert EngineDeps.__module__ == "engine._loop" and VirtualClock.__module__ == "engine._clock"
+
+
+def test_preset_choices_match_the_presets() -> None:
+    assert tuple(sorted(config.PRESETS)) == PRESET_NAMES
