@@ -57,3 +57,6 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     command = "python3 -m pip install -q -e '.[test]' && python3 -m pytest"
     assert command in readme and command in ci
+    # The fresh-machine command near the top installs the Debian packages too: it is .ci/run.
+    top = readme[: readme.index("## What works today")]
+    assert "```bash\nbash .ci/run\n```" in top
