@@ -2,16 +2,17 @@
 
 Pure and synchronous: arrays in, verdicts out; ``analysis._judged`` fetches the series and turns
 outcomes into check results. ``docs/judge.md`` explains the design, the alternatives measured and
-what the judge cannot see. In short, for every canary sample that arrived since the last tick:
+what the judge cannot see. In short, every canary sample of the analysis so far is held to:
 
 1. **The primary's envelope.** The reference is every primary sample in the ``window`` before the
-   canary sample: history from before the analysis and the concurrent samples. Its upper bound is
-   the conformal order statistic at level ``α = (1 - confidence) / looks`` (``looks``: the ticks
-   the analysis runs; each direction of ``harmful: both`` gets half): if canary and primary
-   samples are exchangeable, a canary sample lands above it with probability at most ``α``, so a
-   good canary fails *any* of the analysis' looks with probability at most ``1 - confidence``,
-   whatever the metric's distribution. With fewer than ``1/α - 1`` primary samples the bound is
-   the largest one, and the guarantee weakens to ``looks / (samples + 1)`` (explanations say so).
+   tick: history from before the analysis and the concurrent samples. Its upper bound is the
+   conformal order statistic at level ``α = (1 - confidence) / looks`` (``looks``: the ticks the
+   analysis runs; each direction of ``harmful: both`` gets half): if canary and primary samples
+   are exchangeable, a canary sample lands above it with probability at most ``α``, so a good
+   canary is failed at *any* of the analysis' looks with probability at most
+   ``1 - confidence``, whatever the metric's distribution. With fewer than ``1/α - 1`` primary
+   samples the bound is the largest one, and the guarantee weakens to ``looks / (samples + 1)``
+   (explanations say so).
 2. **Tolerance.** A sample must clear the bound by more than ``tolerance`` × |bound| (default
    10 %): metrics such as latency, error or crash rates and request rates are ratio-scaled, and a
    change smaller than that is not worth a rollback.
@@ -19,11 +20,11 @@ what the judge cannot see. In short, for every canary sample that arrived since 
    more than the same tolerance) does not count: an incident that hits both versions, or a busy
    hour, is not the canary's fault.
 
-A tick's verdict is ``FAIL`` when a new canary sample falls outside the envelope in a harmful
-direction, ``PASS`` when none does, ``INCONCLUSIVE`` when the window holds fewer than
-``min_history`` primary samples (no baseline to compare with), ``NO_DATA`` when no canary sample
-arrived within the last step. Each tick judges its own new samples, so ``analysis.threshold``
-counts failing ticks exactly as it counts Flagger's failed checks.
+A tick's verdict is ``FAIL`` once any canary sample of this analysis is outside the envelope in a
+harmful direction (evidence of a regression does not go away when later samples look fine, as in
+any sequential test: ``threshold: 2`` then means one more interval of confirmation), ``PASS``
+otherwise, ``INCONCLUSIVE`` when the window holds fewer than ``min_history`` primary samples (no
+baseline to compare with), ``NO_DATA`` when no canary sample arrived within the last step.
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ class JudgeInput:
     canary_values: NDArray[np.float64]
     primary_times: NDArray[np.float64]
     primary_values: NDArray[np.float64]
-    now: float  # the tick's time: canary samples in (now - step, now] are judged
+    now: float  # the tick's time
     start: float  # when the analysis started (canary samples before it are not this run's)
-    step: float  # sample spacing; also "concurrent" means within step/2
-    window: float  # seconds of primary samples before each canary sample in its reference
+    step: float  # sample spacing; "concurrent" means within step/2; "new" within the last step
+    window: float  # seconds of primary samples before the tick that form the envelope
     harmful: str  # "increase" | "decrease" | "both"
     confidence: float
     tolerance: float = 0.1
@@ -63,80 +64,73 @@ class JudgeInput:
 class JudgeOutcome:
     verdict: Verdict
     explanation: str
-    value: float  # the newest judged canary sample (NaN without one)
-    lower: float  # the envelope the newest sample was held to (NaN when unbounded that way)
+    value: float  # the canary sample the verdict is about (NaN without one)
+    lower: float  # the envelope (NaN when unbounded that way or without reference)
     upper: float
-    reference_samples: int  # primary samples in the newest sample's window
+    reference_samples: int  # primary samples in the window
     canary_level: float  # median canary sample since the analysis started
-    baseline_level: float  # median primary sample in the newest sample's window
+    baseline_level: float  # median primary sample in the window
     false_alarm_bound: float  # what the window's size guarantees over all looks
 
 
 @dataclass(frozen=True, slots=True)
-class _Rows:
-    """One row per judged canary sample (flattened over all inputs)."""
+class Scored:
+    """``score_matrix``' answer: per check (K), and per canary sample (K × n)."""
 
-    owner: NDArray[np.intp]
-    time: NDArray[np.float64]
-    value: NDArray[np.float64]
+    breach: NDArray[np.bool_]  # (K, n): outside the envelope, harmful, worse than the primary
+    above: NDArray[np.bool_]  # (K, n): the breach is upwards
+    concurrent: NDArray[np.float64]  # (K, n): the primary's sample of the same step (NaN: none)
+    upper: NDArray[np.float64]  # (K,): the envelope, tolerance included (NaN: no reference)
+    lower: NDArray[np.float64]
+    samples: NDArray[np.intp]  # (K,): primary samples in the window
+    median: NDArray[np.float64]  # (K,): their median
 
 
 def judge_batch(inputs: Sequence[JudgeInput]) -> list[JudgeOutcome]:
-    """Judge every input in one vectorised pass (``score_rows``); outcomes in input order."""
+    """Judge every input in one vectorised pass (``score_matrix``); outcomes in input order."""
     if not inputs:
         return []
-    rows = _judged_rows(inputs)
-    p_times, p_values = _padded_pairs(inputs)
-    owner = rows.owner
+    c_times, c_values = _padded([_since_start(item) for item in inputs], fill_time=np.inf)
+    p_times, p_values = _padded(
+        [(item.primary_times, item.primary_values) for item in inputs], fill_time=np.inf
+    )
 
     def column(values: list[float]) -> NDArray[np.float64]:
-        return np.array(values, dtype=np.float64)[owner]
+        return np.array(values, dtype=np.float64)
 
     directions = column([float(len(_DIRECTIONS[item.harmful])) for item in inputs])
     confidence = column([item.confidence for item in inputs])
     looks = column([float(max(1, item.looks)) for item in inputs])
     harmful = [_names(item.harmful) for item in inputs]
-    scored = score_rows(
-        value=rows.value,
-        time=rows.time,
-        primary_times=p_times[owner],
-        primary_values=p_values[owner],
+    scored = score_matrix(
+        canary_times=c_times,
+        canary_values=c_values,
+        primary_times=p_times,
+        primary_values=p_values,
+        now=column([item.now for item in inputs]),
         window=column([item.window for item in inputs]),
         alpha=(1.0 - confidence) / looks / directions,
         tolerance=column([item.tolerance for item in inputs]),
         half_step=column([item.step / 2.0 for item in inputs]),
-        increase=np.array(["increase" in h for h in harmful], dtype=np.bool_)[owner],
-        decrease=np.array(["decrease" in h for h in harmful], dtype=np.bool_)[owner],
+        increase=np.array(["increase" in h for h in harmful], dtype=np.bool_),
+        decrease=np.array(["decrease" in h for h in harmful], dtype=np.bool_),
     )
     guaranteed = np.minimum(
         1.0, np.maximum(1.0 - confidence, looks * directions / (scored.samples + 1.0))
     )
-    bounds = np.searchsorted(owner, np.arange(len(inputs) + 1))
     return [
-        _outcome(item, np.arange(bounds[i], bounds[i + 1]), rows, scored, guaranteed)
-        for i, item in enumerate(inputs)
+        _outcome(item, k, c_times[k], c_values[k], scored, float(guaranteed[k]))
+        for k, item in enumerate(inputs)
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
-    """``score_rows``' answer, one entry per judged canary sample."""
-
-    above: NDArray[np.bool_]  # outside the envelope upwards (and above the concurrent primary)
-    below: NDArray[np.bool_]
-    upper: NDArray[np.float64]  # the envelope, tolerance included (NaN without reference)
-    lower: NDArray[np.float64]
-    samples: NDArray[np.intp]  # primary samples in the window
-    median: NDArray[np.float64]  # their median
-    concurrent: NDArray[np.float64]  # the primary sample of the same step (NaN: none)
-
-
-def score_rows(
+def score_matrix(
     *,
-    value: NDArray[np.float64],
-    time: NDArray[np.float64],
+    canary_times: NDArray[np.float64],
+    canary_values: NDArray[np.float64],
     primary_times: NDArray[np.float64],
     primary_values: NDArray[np.float64],
+    now: NDArray[np.float64],
     window: NDArray[np.float64],
     alpha: NDArray[np.float64],
     tolerance: NDArray[np.float64],
@@ -144,162 +138,189 @@ def score_rows(
     increase: NDArray[np.bool_],
     decrease: NDArray[np.bool_],
 ) -> Scored:
-    """The judge's arithmetic for many canary samples at once (rows), all numpy.
+    """The judge's arithmetic for K checks at once, all numpy.
 
-    Row r is canary sample ``value[r]`` taken at ``time[r]``, with its check's primary samples
-    in row r of the (rows × m) ``primary_*`` matrices (padding: NaN values). ``alpha`` is the
-    per-look false-alarm level of one direction.
+    Row k holds check k's canary samples since the analysis started (K × n, padding NaN) and
+    its primary samples (K × m, padding NaN), each row in time order. ``alpha`` is the per-look
+    false-alarm level of one direction.
     """
-    t = time[:, None]
-    in_window = (primary_times <= t) & (primary_times > t - window[:, None])
+    in_window = (primary_times <= now[:, None]) & (primary_times > (now - window)[:, None])
     inside = np.isfinite(primary_values) & in_window
     reference = np.sort(np.where(inside, primary_values, np.nan), axis=1)  # NaN sorts last
     n = inside.sum(axis=1)
     # Conformal order statistic: the ceil((n+1)(1-α))-th smallest, capped at the largest.
     rank = np.minimum(np.ceil((n + 1) * (1.0 - alpha)).astype(np.intp), n)
     has = n > 0
-    upper = np.take_along_axis(reference, np.clip(rank - 1, 0, None)[:, None], 1)[:, 0]
-    lower = np.take_along_axis(reference, np.clip(n - rank, 0, None)[:, None], 1)[:, 0]
+    upper = _column(reference, np.clip(rank - 1, 0, None))
+    lower = _column(reference, np.clip(n - rank, 0, None))
     upper = np.where(has, upper + tolerance * np.abs(upper), np.nan)
     lower = np.where(has, lower - tolerance * np.abs(lower), np.nan)
     middle = np.clip((n - 1) / 2.0, 0, None)
-    below_mid = np.take_along_axis(reference, np.floor(middle).astype(np.intp)[:, None], 1)[:, 0]
-    above_mid = np.take_along_axis(reference, np.ceil(middle).astype(np.intp)[:, None], 1)[:, 0]
-    median = np.where(has, (below_mid + above_mid) / 2.0, np.nan)
+    median = np.where(
+        has,
+        (
+            _column(reference, np.floor(middle).astype(np.intp))
+            + _column(reference, np.ceil(middle).astype(np.intp))
+        )
+        / 2.0,
+        np.nan,
+    )
 
-    distance = np.where(np.isfinite(primary_values), np.abs(primary_times - t), np.inf)
-    if distance.shape[1] == 0:  # no primary sample at all
-        distance = np.full((time.shape[0], 1), np.inf)
-        primary_values = np.full((time.shape[0], 1), np.nan)
-    nearest = np.argmin(distance, axis=1)[:, None]
-    found = np.take_along_axis(distance, nearest, 1)[:, 0]
-    paired = np.take_along_axis(primary_values, nearest, 1)[:, 0]
-    concurrent = np.where(found <= half_step, paired, np.nan)
-    unpaired = np.isnan(concurrent)
-    # The same tolerance applies to the comparison with the primary's sample of the step.
-    margin = tolerance * np.abs(concurrent)
+    finite = np.isfinite(canary_values) & np.isfinite(canary_times)
     with np.errstate(invalid="ignore"):
-        above = increase & (value > upper) & (unpaired | (value > concurrent + margin))
-        below = decrease & (value < lower) & (unpaired | (value < concurrent - margin))
-    return Scored(above, below, upper, lower, n, median, concurrent)
+        outside_up = increase[:, None] & finite & (canary_values > upper[:, None])
+        outside_down = decrease[:, None] & finite & (canary_values < lower[:, None])
+    # The primary's sample of the same step is looked up only where it matters: samples outside
+    # the envelope (rare) and each row's newest sample (for the explanation).
+    newest = np.zeros_like(finite)
+    last = finite.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    newest[np.arange(finite.shape[0]), last] = finite[np.arange(finite.shape[0]), last]
+    concurrent = _nearest(
+        canary_times, outside_up | outside_down | newest, primary_times, primary_values, half_step
+    )
+    margin = tolerance[:, None] * np.abs(concurrent)
+    unpaired = np.isnan(concurrent)
+    with np.errstate(invalid="ignore"):
+        above = outside_up & (unpaired | (canary_values > concurrent + margin))
+        below = outside_down & (unpaired | (canary_values < concurrent - margin))
+    return Scored(above | below, above, concurrent, upper, lower, n, median)
+
+
+def _column(matrix: NDArray[np.float64], index: NDArray[np.intp]) -> NDArray[np.float64]:
+    if matrix.shape[1] == 0:
+        return np.full(matrix.shape[0], np.nan)
+    return np.take_along_axis(matrix, index[:, None], 1)[:, 0]
+
+
+def _nearest(
+    times: NDArray[np.float64],
+    wanted: NDArray[np.bool_],
+    primary_times: NDArray[np.float64],
+    primary_values: NDArray[np.float64],
+    half_step: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """For the ``wanted`` (row, canary time) entries, the value of the same row's primary sample
+    nearest in time, NaN if none lies within ``half_step`` (or it is a step without data); NaN
+    elsewhere. One searchsorted over all rows: each row's times are shifted into a band of its
+    own, so rows never mix, and the row-major order stays ascending (rows are in time order)."""
+    rows, m = primary_times.shape
+    out = np.full(times.shape, np.nan)
+    known = np.isfinite(primary_times)
+    if m == 0 or not known.any() or not wanted.any():
+        return out
+    lo = min(float(primary_times[known].min()), float(times[wanted].min()))
+    hi = max(float(primary_times[known].max()), float(times[wanted].max()))
+    reach = 4.0 * float(half_step.max()) + 1.0
+    band = (hi - lo) + 2.0 * reach
+    # Padding (no time) sits at the far end of its row's band, out of every canary sample's reach.
+    keys = np.where(known, primary_times - lo, band - 1.0) + np.arange(rows)[:, None] * band
+    keys = keys.ravel()
+    row, column = np.nonzero(wanted)
+    query = times[row, column] - lo + row * band
+    right = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    left = np.maximum(right - 1, 0)
+    d_left = np.where(left // m == row, np.abs(keys[left] - query), np.inf)
+    d_right = np.where(right // m == row, np.abs(keys[right] - query), np.inf)
+    pick = np.where(d_left <= d_right, left, right)
+    close = np.minimum(d_left, d_right) <= half_step[row]
+    out[row[close], column[close]] = primary_values.ravel()[pick[close]]
+    return out
 
 
 def _names(harmful: str) -> tuple[str, ...]:
     return ("increase", "decrease") if harmful == "both" else (harmful,)
 
 
-def _judged_rows(inputs: Sequence[JudgeInput]) -> _Rows:
-    owners: list[NDArray[np.intp]] = []
-    times: list[NDArray[np.float64]] = []
-    values: list[NDArray[np.float64]] = []
-    for i, item in enumerate(inputs):
-        keep = (
-            np.isfinite(item.canary_values)
-            & (item.canary_times > item.now - item.step)
-            & (item.canary_times <= item.now)
-            & (item.canary_times >= item.start)
-        )
-        times.append(item.canary_times[keep].astype(np.float64))
-        values.append(item.canary_values[keep].astype(np.float64))
-        owners.append(np.full(int(keep.sum()), i, dtype=np.intp))
-    return _Rows(np.concatenate(owners), np.concatenate(times), np.concatenate(values))
+def _since_start(item: JudgeInput) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    keep = (item.canary_times >= item.start) & (item.canary_times <= item.now)
+    return item.canary_times[keep], item.canary_values[keep]
 
 
-def _padded_pairs(
-    inputs: Sequence[JudgeInput],
+def _padded(
+    rows: Sequence[tuple[NDArray[np.float64], NDArray[np.float64]]], *, fill_time: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    width = max(1, max(item.primary_times.shape[0] for item in inputs))
-    times = np.full((len(inputs), width), np.inf)
-    values = np.full((len(inputs), width), np.nan)
-    for i, item in enumerate(inputs):
-        k = item.primary_times.shape[0]
-        times[i, :k] = item.primary_times
-        values[i, :k] = item.primary_values
+    width = max(1, max(t.shape[0] for t, _ in rows))
+    times = np.full((len(rows), width), fill_time)
+    values = np.full((len(rows), width), np.nan)
+    for i, (t, v) in enumerate(rows):
+        order = np.argsort(t, kind="stable")
+        times[i, : t.shape[0]] = t[order]
+        values[i, : t.shape[0]] = v[order]
     return times, values
 
 
 def _outcome(
     item: JudgeInput,
-    mine: NDArray[np.intp],
-    rows: _Rows,
+    k: int,
+    times: NDArray[np.float64],
+    values: NDArray[np.float64],
     scored: Scored,
-    guaranteed: NDArray[np.float64],
+    guaranteed: float,
 ) -> JudgeOutcome:
-    since_start = item.canary_values[
-        np.isfinite(item.canary_values) & (item.canary_times >= item.start)
-    ]
-    canary_level = float(np.median(since_start)) if since_start.size else math.nan
-    if mine.size == 0:
-        return JudgeOutcome(
-            verdict=Verdict.NO_DATA,
-            explanation=f"no canary sample in the last {_duration(item.step)} to judge",
-            value=math.nan,
-            lower=math.nan,
-            upper=math.nan,
-            reference_samples=0,
-            canary_level=canary_level,
-            baseline_level=math.nan,
-            false_alarm_bound=math.nan,
-        )
-    above, below, upper, lower, n = (
-        scored.above,
-        scored.below,
-        scored.upper,
-        scored.lower,
-        scored.samples,
-    )
-    failing = mine[above[mine] | below[mine]]
-    row = int(failing[0]) if failing.size else int(mine[-1])
-    baseline = float(scored.median[row])
+    finite = np.isfinite(values)
+    canary_level = float(np.median(values[finite])) if finite.any() else math.nan
     names = _names(item.harmful)
-    fields = {
-        "value": float(rows.value[row]),
-        "lower": float(lower[row]) if "decrease" in names else math.nan,
-        "upper": float(upper[row]) if "increase" in names else math.nan,
-        "canary_level": canary_level,
-        "baseline_level": baseline,
-        "false_alarm_bound": float(guaranteed[row]),
-    }
+    n = int(scored.samples[k])
+    upper = float(scored.upper[k])
+    lower = float(scored.lower[k])
+    baseline = float(scored.median[k])
+    breaches = np.flatnonzero(scored.breach[k])
+    new = np.flatnonzero(finite & (times > item.now - item.step))
+    if breaches.size:
+        index = int(breaches[-1])  # the latest evidence
+    elif new.size:
+        index = int(new[-1])
+    else:
+        index = -1
+    value = float(values[index]) if index >= 0 else math.nan
 
     def outcome(verdict: Verdict, explanation: str) -> JudgeOutcome:
         return JudgeOutcome(
             verdict=verdict,
             explanation=explanation,
-            reference_samples=int(n[row]),
-            **fields,
+            value=value,
+            lower=lower if "decrease" in names else math.nan,
+            upper=upper if "increase" in names else math.nan,
+            reference_samples=n,
+            canary_level=canary_level,
+            baseline_level=baseline,
+            false_alarm_bound=guaranteed,
         )
 
     window = _duration(item.window)
-    if int(n[mine].min()) < item.min_history:
-        count = int(n[mine].min())
+    if n < item.min_history:
         return outcome(
             Verdict.INCONCLUSIVE,
-            f"only {count} primary sample{'' if count == 1 else 's'} in the last {window} "
+            f"only {n} primary sample{'' if n == 1 else 's'} in the last {window} "
             f"to compare with, {item.min_history} needed → inconclusive",
         )
-    value = float(rows.value[row])
-    pair = float(scored.concurrent[row])
-    now_text = "" if math.isnan(pair) else f", primary now {_num(pair)}"
-    envelope = _envelope(item, float(lower[row]), float(upper[row]))
-    if failing.size:
-        is_above = bool(above[row])
+    if index < 0:
+        return outcome(
+            Verdict.NO_DATA, f"no canary sample in the last {_duration(item.step)} to judge"
+        )
+    pair = float(scored.concurrent[k, index])
+    when = float(times[index])
+    ago = "" if when > item.now - item.step else f" {_duration(item.now - when)} ago"
+    primary_text = "" if math.isnan(pair) else f", primary {'then' if ago else 'now'} {_num(pair)}"
+    if breaches.size:
+        is_above = bool(scored.above[k, index])
         side = "above" if is_above else "below"
-        bound = float(upper[row] if is_above else lower[row])
+        bound = upper if is_above else lower
         weaker = ""
-        if guaranteed[row] > (1.0 - item.confidence) * 1.0001:
+        if guaranteed > (1.0 - item.confidence) * 1.0001:
             weaker = (
-                f"; with {int(n[row])} primary samples the false-alarm bound is "
-                f"{guaranteed[row]:.0%}, not {1.0 - item.confidence:.0%}"
+                f"; with {n} primary samples the false-alarm bound is "
+                f"{guaranteed:.0%}, not {1.0 - item.confidence:.0%}"
             )
         explanation = (
-            f"canary {_num(value)} {side} the primary's last {window} "
-            f"(median {_num(baseline)}, bound {_num(bound)}{now_text})"
+            f"canary {_num(value)}{ago} {side} the primary's last {window} "
+            f"(median {_num(baseline)}, bound {_num(bound)}{primary_text})"
             f"{_change(value, baseline)} → fail{weaker}"
         )
         return outcome(Verdict.FAIL, explanation)
     explanation = (
         f"canary {_num(value)} within the primary's last {window} "
-        f"(median {_num(baseline)}, {envelope}{now_text}) → pass"
+        f"(median {_num(baseline)}, {_envelope(item, lower, upper)}{primary_text}) → pass"
     )
     return outcome(Verdict.PASS, explanation)
 

@@ -129,7 +129,7 @@ def test_too_little_primary_history_is_inconclusive() -> None:
 
 
 def test_no_canary_sample_within_the_last_step_is_no_data() -> None:
-    item = judged([150.0, 150.0])
+    item = judged([100.0, 100.0])
     late = JudgeInput(**{**_fields(item), "now": item.now + 2 * STEP})
     outcome = judge_batch([late])[0]
     assert outcome.verdict is Verdict.NO_DATA
@@ -137,11 +137,16 @@ def test_no_canary_sample_within_the_last_step_is_no_data() -> None:
     assert judge_batch([judged([math.nan])])[0].verdict is Verdict.NO_DATA
 
 
-def test_only_the_new_samples_of_a_tick_are_judged() -> None:
-    # A spike two ticks ago does not fail this tick: each tick judges its own samples, so the
-    # analysis threshold counts failing ticks as Flagger counts failed checks.
-    assert one(canary=[500.0, 100.0, 100.0], history=[100.0] * 100).verdict is Verdict.PASS
-    assert one(canary=[100.0, 100.0, 500.0], history=[100.0] * 100).verdict is Verdict.FAIL
+def test_evidence_of_a_regression_stays_for_the_rest_of_the_analysis() -> None:
+    # A spike two ticks ago still fails this tick, and the explanation says when it was.
+    outcome = one(canary=[100.0, 500.0, 100.0, 100.0], history=[100.0] * 100)
+    assert outcome.verdict is Verdict.FAIL
+    assert outcome.value == 500.0
+    assert outcome.explanation.startswith("canary 500 2m ago above the primary's last 24h")
+    # Samples before the analysis started are another run's.
+    item = judged([500.0, 100.0, 100.0], history=[100.0] * 100)
+    later = JudgeInput(**{**_fields(item), "start": 2 * STEP - 1})
+    assert judge_batch([later])[0].verdict is Verdict.PASS
 
 
 def test_the_window_limits_the_reference() -> None:
