@@ -8,11 +8,22 @@ milliseconds first, as Flagger's observers do.
 Every non-passing CheckResult carries the event message Flagger records for that outcome, built
 from ``pkg/controller/scheduler_metrics.go``. Flagger stops at the first failing check of a tick;
 we evaluate them all and leave "which ones count" to the engine (see ``first_failure``).
+
+A non-finite or non-numeric answer is never a pass. NaN and an empty result are Flagger's "no
+values found" (NO_DATA). A sample that is not a number (``true``, ``null``, ``"abc"``, a malformed
+sample) is a ``QueryFailure`` from the source, an ERROR worded like any failed query
+("Prometheus query failed for <metric>: ..."). ±Inf (including a number too large for a float,
+or a value that overflows when scaled) is an ERROR too (``analysis._evaluate``), with the failure
+"query returned a non-finite value +Inf" in the same wording: "Prometheus query failed:
+running query failed: query returned a non-finite value +Inf" for a builtin check, "Prometheus
+query failed for <metric>: ..." for an inline query, "Metric query failed for <metric>: ..." for
+a template. Where Flagger has an outcome, its text is kept unchanged.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -81,10 +92,19 @@ def score_checks(
             raw.append(math.nan)
             failed.append(answer.kind is not FailureKind.NO_DATA)
             failures.append(answer)
-        else:
+        elif type(answer) is float or _is_number(answer):
             raw.append(float(answer))
             failed.append(False)
             failures.append(None)
+        else:  # a source bug, but never a crash and never a pass (bool would read as 0 / 1)
+            raw.append(math.nan)
+            failed.append(True)
+            failures.append(
+                QueryFailure(
+                    FailureKind.REJECTED,
+                    f"the metric source answered a value that is not a number: {answer!r:.100}",
+                )
+            )
 
     # Sources answer in the unit the check compares (a Prometheus source applies query.scale;
     # recordings are stored in that unit), so only Flagger's truncation is left to do here.
@@ -101,6 +121,9 @@ def score_checks(
         queries, values.tolist(), codes.tolist(), failures, strict=True
     ):
         verdict = Verdict(code)
+        if verdict is Verdict.ERROR and failure is None:
+            # evaluate's rule: a non-finite answer is never a pass (NaN is no data, ±Inf an error)
+            failure = QueryFailure(FailureKind.REJECTED, _non_finite_message(value))
         shown = None if verdict in (Verdict.NO_DATA, Verdict.ERROR) else value
         results.append(
             CheckResult(
@@ -112,6 +135,10 @@ def score_checks(
             )
         )
     return results
+
+
+def _is_number(answer: object) -> bool:
+    return isinstance(answer, numbers.Real) and not isinstance(answer, bool)
 
 
 def first_failure(results: Sequence[CheckResult]) -> CheckResult | None:
@@ -186,6 +213,11 @@ def _error_message(query: MetricQuery, failure: QueryFailure | None) -> str:
     if query.kind is CheckKind.QUERY:
         return f"Prometheus query failed for {query.metric}: {detail}"
     return f"Metric query failed for {query.metric}: {detail}"
+
+
+def _non_finite_message(value: float) -> str:
+    """What a check says about an infinite answer ("query returned a non-finite value +Inf")."""
+    return f"query returned a non-finite value {_go_float(value)}"
 
 
 def _error_prefix(query: MetricQuery) -> str:

@@ -38,6 +38,13 @@ regex metacharacters (``.`` is legal in a Deployment name, and per canary it is 
 shape asked for only one target (the per-canary query is sent, byte-identical to Flagger's).
 Identical ungrouped queries on the same server are sent once.
 
+Values (``answers_from_data``): a non-finite or non-numeric answer is never a pass. NaN and an
+empty vector are no data (Flagger's "no values found"); ±Inf (``"+Inf"``, ``"1e400"``) is passed on
+as the float it is, which the evaluator makes an error naming it; a sample value that is not a
+number (``true``, ``null``, ``"abc"``, an object) or a sample / series / vector of the wrong shape
+is a REJECTED ``QueryFailure`` naming what came back, never a crash and never a number
+(``float(True)`` would be 1). Range answers (``series_from_data``) reject such samples too.
+
 Pure: no I/O. Imports ``config`` through analysis siblings only.
 """
 
@@ -45,6 +52,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -57,6 +65,7 @@ from numpy.typing import NDArray
 from analysis._builtins import BUILTIN_PROVIDERS, builtin_queries
 from analysis._errors import AmbiguousResult, AnalysisError, NoValuesFound, RenderError
 from analysis._render import TemplateModel, render_query
+from analysis._text import clip
 from analysis._types import CheckKind, FailureKind, MetricQuery, QueryFailure, Series
 
 #: Label the grouped kubernetes-style queries add: the target a pod belongs to.
@@ -177,7 +186,10 @@ def answers_from_data(
     Values are multiplied by each member's ``scale``. Ungrouped: an empty vector or NaN is no
     data, several series are ambiguous (§12 Q13, naming the label sets), a range vector (matrix)
     is an error. Grouped: each member gets the series carrying its target's labels, no data when
-    there is none.
+    there is none. A sample that is not a number (``true``, ``null``, ``"abc"``, an object, a
+    sample or series of the wrong shape) is a REJECTED failure naming what came back (for every
+    member when the series cannot be attributed); ±Inf is answered as the float it is (the
+    evaluator makes it an error). Never raises for a malformed ``data``.
     """
     result_type = data.get("resultType")
     result = data.get("result")
@@ -192,6 +204,11 @@ def answers_from_data(
     if result_type == "scalar" and not request.grouped:
         scalar = _value_or_no_data(_sample_value(result))
         return [_scaled(scalar, queries[i]) for i in request.members]
+    if result_type == "vector" and not isinstance(result, list):
+        failure = _malformed(
+            f"query returned a malformed vector {_shown(result)} where a list of series is expected"
+        )
+        return [failure] * count
     if result_type != "vector" or not isinstance(result, list):
         got = result_type if isinstance(result_type, str) else type(result).__name__
         failure = QueryFailure(
@@ -199,11 +216,16 @@ def answers_from_data(
             f"query returned a {got} where an instant vector or scalar is expected",
         )
         return [failure] * count
-    series = [_series(item) for item in result]
+    series: list[tuple[dict[str, str], _Sample]] = []
+    for item in result:
+        entry = _series(item)
+        if isinstance(entry, QueryFailure):  # no labels to tell whose it is: nobody's answer
+            return [entry] * count
+        series.append(entry)
     if not request.grouped:
         one = _single(series)
         return [_scaled(one, queries[i]) for i in request.members]
-    by_key: dict[tuple[str, ...], list[tuple[dict[str, str], float | None]]] = {}
+    by_key: dict[tuple[str, ...], list[tuple[dict[str, str], _Sample]]] = {}
     for labels, value in series:
         key = tuple([labels.get(label, "") for label in request.labels])
         by_key.setdefault(key, []).append((labels, value))
@@ -497,26 +519,62 @@ def _code_mask(text: str) -> list[bool]:
     return mask
 
 
-def _series(item: Any) -> tuple[dict[str, str], float | None]:
-    labels = item.get("metric") if isinstance(item, dict) else None
-    value = item.get("value") if isinstance(item, dict) else None
-    return (
-        {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
-        _sample_value(value),
-    )
+_Sample = float | QueryFailure  # a series' value, or why the answer holds no number there
+_SAMPLE_EXPECTED = '[<time>, "<value>"]'
+#: JSON types a sample value may have: Prometheus sends a string; a plain number is accepted too.
+_VALUE_TYPES = frozenset({str, int, float})
 
 
-def _sample_value(sample: Any) -> float | None:
-    """The float of a ``[time, "value"]`` pair; None when it is missing or not a number."""
-    if isinstance(sample, list) and len(sample) == 2:
+def _series(item: Any) -> tuple[dict[str, str], _Sample] | QueryFailure:
+    """(labels, value) of one instant-vector entry, or why the entry is not a series at all."""
+    if not isinstance(item, dict):
+        return _malformed(
+            f"query returned a malformed series {_shown(item)} where an object with "
+            f'"metric" and "value" is expected'
+        )
+    labels = item.get("metric")
+    if labels is not None and not isinstance(labels, dict):
+        return _malformed(f"query returned series labels {_shown(labels)} that are not an object")
+    names = {str(k): str(v) for k, v in labels.items()} if labels else {}
+    return names, _sample_value(item.get("value"))
+
+
+def _sample_value(sample: Any) -> _Sample:
+    """The float of a ``[time, "value"]`` pair, or a failure naming what came back instead.
+
+    The value is parsed as Prometheus formats it (``"12.5"``, ``"NaN"``, ``"+Inf"``; a string too
+    large for a float is infinite). Anything else — ``true``, ``null``, ``"abc"``, an object, a
+    sample of the wrong shape — is never read as a number (``float(True)`` would be 1).
+    """
+    if not isinstance(sample, list) or len(sample) != 2:
+        return _malformed(
+            f"query returned a malformed sample {_shown(sample)} where {_SAMPLE_EXPECTED} "
+            "is expected"
+        )
+    value = sample[1]
+    if type(value) in _VALUE_TYPES:
         try:
-            return float(sample[1])
-        except (TypeError, ValueError):
-            return None
-    return None
+            return float(value)
+        except (ValueError, OverflowError):  # a JSON integer beyond float range overflows
+            if isinstance(value, int):
+                return math.inf if value > 0 else -math.inf
+    return _malformed(f"query returned a sample value that is not a number: {_shown(value)}")
 
 
-def _single(series: list[tuple[dict[str, str], float | None]]) -> float | QueryFailure:
+def _malformed(message: str) -> QueryFailure:
+    return QueryFailure(FailureKind.REJECTED, message)
+
+
+def _shown(value: Any) -> str:
+    """What came back, as JSON (short): the failure names it."""
+    try:
+        text = json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return clip(text, 80)
+
+
+def _single(series: list[tuple[dict[str, str], _Sample]]) -> float | QueryFailure:
     if not series:
         return NoValuesFound("no values found (empty result)").to_failure()
     if len(series) > 1:
@@ -524,9 +582,11 @@ def _single(series: list[tuple[dict[str, str], float | None]]) -> float | QueryF
     return _value_or_no_data(series[0][1])
 
 
-def _value_or_no_data(value: float | None) -> float | QueryFailure:
-    if value is None:
-        return QueryFailure(FailureKind.REJECTED, "the answer holds a sample that is not a number")
+def _value_or_no_data(value: _Sample) -> float | QueryFailure:
+    """NaN is no data (Flagger's "no values found"); ±Inf stays a value, which the evaluator
+    turns into an error (a non-finite answer is never a pass)."""
+    if isinstance(value, QueryFailure):
+        return value
     if math.isnan(value):
         return NoValuesFound("no values found (the query returned NaN)").to_failure()
     return value
@@ -551,10 +611,15 @@ def _range_row(item: Any) -> _Row | None:
     if not isinstance(samples, list):
         return None
     try:
-        # numpy parses Prometheus' strings, "NaN" and "+Inf" included
+        # numpy parses Prometheus' strings, "NaN" and "+Inf" included ...
         times = np.array([sample[0] for sample in samples], dtype=np.float64)
-        values = np.array([sample[1] for sample in samples], dtype=np.float64)
-    except (TypeError, ValueError, IndexError, KeyError):
+        raw = [sample[1] for sample in samples]
+        # ... but also reads true as 1 and null as NaN: only strings and numbers are values, and
+        # a sample is exactly [time, value]
+        if not set(map(type, raw)) <= _VALUE_TYPES or set(map(len, samples)) != {2}:
+            return None
+        values = np.array(raw, dtype=np.float64)
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError):
         return None
     if times.ndim != 1 or values.shape != times.shape or not np.isfinite(times).all():
         return None

@@ -17,9 +17,25 @@ seconds, so ``record`` does so first. Every query goes to the ``--prometheus`` a
 in-cluster address is usually unreachable from where ``record`` runs), with the template's headers
 and ``insecureSkipVerify``; credentials can ride in the URL (``https://user:password@host``).
 
+Values: a recording never holds a non-finite value. ``NaN`` is no data, as everywhere. A ``+Inf``
+or ``-Inf`` sample (or a number too large for a float, such as ``1e400``, or one that overflows
+when scaled to milliseconds) is written as no data too, and ``record`` warns, naming the metric,
+the target, the query and the times: a live check would have been an error there (a non-finite
+answer is never a pass), which the recording cannot say, so the warning does. A sample that is not
+a number at all (``true``, ``null``, ``"abc"``, a sample of the wrong shape, a result that is not
+a matrix of series) fails the whole recording with ``QueryRejected`` naming the query and what came
+back: a value made up from garbage would not be honest either.
+
+Deadline: ``timeout`` (default 30 s) bounds each range query in total, retries included. The
+client's own facility, urllib3's ``Timeout(total=...)`` through requests, bounds the connection and
+each read; as urllib3 documents, it cannot bound a server that trickles its answer slowly, nor the
+retries, so the request runs on a worker thread that ``record`` stops waiting for at the deadline
+(``QueryTimeout``; the abandoned request ends on its own read timeout, its answer unused).
+
 Errors: ``config.SpecError`` for bad input (time range, unrenderable query, ambiguous answer) and
 ``MetricQueryError`` (``ProviderUnavailable``, ``QueryRejected``, ``QueryTimeout``) when Prometheus
-is unreachable or rejects a query; both name the metric, the target and the query.
+is unreachable, rejects a query, answers garbage or not in time; both name the metric, the target
+and the query.
 """
 
 from __future__ import annotations
@@ -30,6 +46,7 @@ import io
 import json
 import math
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,8 +67,12 @@ from config import Canary, MetricTemplate, Problem, SpecError, parse_duration
 
 #: Prometheus refuses range queries of more points than this per series.
 MAX_POINTS = 11_000
-#: Seconds each range query may take (prometheus-api-client's request timeout).
+#: Seconds each range query may take in total, retries included (see "Deadline").
 DEFAULT_RECORD_TIMEOUT = 30.0
+#: Times listed in a warning about non-finite samples before "and N more".
+_SHOWN_TIMES = 5
+_SERIES_EXPECTED = '{"metric": {...}, "values": [[<time>, "<value>"], ...]}'
+_SAMPLE_EXPECTED = '[<time>, "<value>"]'
 RECORDING_FORMATS = (".csv", ".json")
 
 #: ``progress(done, total, what)`` after each range query.
@@ -171,9 +192,9 @@ def record(
     try:
         for done, query in enumerate(todo, start=1):
             connection = _connection(connections, prometheus, query, timeout)
-            rows = _range(connection, query, prometheus, result.start, result.end, step)
+            rows = _range(connection, query, prometheus, result.start, result.end, step, timeout)
             result.queries += 1
-            values = _on_grid(rows, query, start_s, step, points)
+            values = _on_grid(rows, query, prometheus, start_s, step, points, result.warnings)
             if values is None:
                 if query.target == "canary":
                     result.warnings.append(
@@ -289,6 +310,7 @@ def _connection(
     found = connections.get(key)
     if found is None:
         from prometheus_api_client import PrometheusConnect  # ~70 ms of imports: only here
+        from urllib3.util import Timeout
         from urllib3.util.retry import Retry
 
         retry = Retry(
@@ -303,7 +325,8 @@ def _connection(
             headers=dict(query.headers) or None,
             disable_ssl=query.insecure_skip_verify,
             retry=retry,
-            timeout=timeout,
+            # requests hands a urllib3 Timeout through: connecting and each read share the budget
+            timeout=Timeout(total=timeout),
         )
         connections[key] = found
     return found
@@ -316,13 +339,20 @@ def _range(
     start: datetime,
     end: datetime,
     step: float,
+    timeout: float,
 ) -> list[Any]:
-    """Run one range query; translate the client's exceptions into MetricQueryErrors."""
+    """Run one range query within ``timeout`` seconds in total; translate the client's exceptions
+    into MetricQueryErrors."""
     from prometheus_api_client.exceptions import PrometheusApiClientException
 
-    what = f"metric {query.metric!r} ({query.target}) query {query.expr!r}"
+    what = _what(query)
     try:
-        rows = connection.custom_query_range(query.expr, start, end, _step_text(step))
+        rows = _within(
+            timeout,
+            lambda: connection.custom_query_range(query.expr, start, end, _step_text(step)),
+        )
+    except _DeadlinePassed:
+        raise QueryTimeout(f"{what}: prometheus {url} did not answer within {timeout:g}s") from None
     except ValueError as exc:  # includes requests' JSONDecodeError
         raise ProviderUnavailable(
             f"{what}: prometheus {url} answered with a body that is not Prometheus JSON: {exc}"
@@ -338,8 +368,40 @@ def _range(
     except PrometheusApiClientException as exc:
         raise _http_error(what, url, str(exc)) from None
     if not isinstance(rows, list):
-        raise ProviderUnavailable(f"{what}: prometheus {url} answered an unexpected result")
+        raise QueryRejected(
+            f"{what}: prometheus {url} answered a result that is not a matrix: {_shown(rows)}"
+        )
     return rows
+
+
+class _DeadlinePassed(Exception):
+    """The call of ``_within`` did not finish in time."""
+
+
+def _within(seconds: float, call: Callable[[], Any]) -> Any:
+    """``call()``'s result or exception, or _DeadlinePassed after ``seconds``.
+
+    The call runs on a daemon thread, which is left to finish (or time out) on its own when the
+    deadline passes: nothing can interrupt a blocking socket read from outside, and a daemon
+    thread does not keep the process alive.
+    """
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # handed to the caller (or dropped after the deadline)
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="canary-engine-record-query", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise _DeadlinePassed
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _http_error(what: str, url: str, message: str) -> MetricQueryError:
@@ -361,20 +423,44 @@ def _http_error(what: str, url: str, message: str) -> MetricQueryError:
 
 
 def _on_grid(
-    rows: list[Any], query: MetricQuery, start: int, step: float, points: int
+    rows: list[Any],
+    query: MetricQuery,
+    url: str,
+    start: int,
+    step: float,
+    points: int,
+    warnings: list[str],
 ) -> list[float | None] | None:
     """Place the answer on the range grid, one value (or None) per step; None without any value.
 
-    Raise SpecError when several series hold a value at one instant.
+    NaN and ±Inf are None (no data); the infinite ones get a warning (see the module doc). Raise
+    QueryRejected when the answer is not a matrix of numbers, SpecError when several series hold
+    a value at one instant.
     """
+    what = _what(query)
     grid: list[list[tuple[dict[str, str], float]]] = [[] for _ in range(points)]
+    if not all(isinstance(row, dict) for row in rows):  # e.g. a scalar or string result
+        raise _garbage(what, url, f"a result that is not a matrix: {_shown(rows)}")
     for row in rows:
+        if not isinstance(row.get("metric") or {}, dict):
+            raise _garbage(what, url, f"a malformed series {_shown(row)}", _SERIES_EXPECTED)
         labels = {str(k): str(v) for k, v in (row.get("metric") or {}).items()}
-        for stamp, text in row.get("values") or []:
-            k = round((float(stamp) - start) / step)
+        samples = row.get("values") or []
+        if not isinstance(samples, list):
+            raise _garbage(what, url, f"a malformed series {_shown(row)}", _SERIES_EXPECTED)
+        for sample in samples:
+            if not isinstance(sample, list) or len(sample) != 2:
+                raise _garbage(what, url, f"a malformed sample {_shown(sample)}", _SAMPLE_EXPECTED)
+            stamp, value = _sample_number(sample[0]), _sample_number(sample[1])
+            if stamp is None or not math.isfinite(stamp):
+                raise _garbage(what, url, f"a sample time that is not a number: {_shown(sample)}")
+            if value is None:
+                raise _garbage(what, url, f"a sample value that is not a number: {_shown(sample)}")
+            k = round((stamp - start) / step)
             if 0 <= k < points:
-                grid[k].append((labels, float(text)))
+                grid[k].append((labels, value))
     values: list[float | None] = []
+    infinite: list[tuple[int, float]] = []
     for k, found in enumerate(grid):
         if len(found) > 1:
             ambiguous = AmbiguousResult([labels for labels, _ in found])
@@ -385,11 +471,61 @@ def _on_grid(
                     f"{ambiguous}",
                 )
             )
-        value = found[0][1] if found else math.nan
-        values.append(None if math.isnan(value) else value * query.scale)
+        value = found[0][1] * query.scale if found else math.nan
+        if math.isinf(value):
+            infinite.append((k, value))
+        values.append(value if math.isfinite(value) else None)
+    if infinite:
+        warnings.append(_infinite_warning(what, infinite, start, step))
     if all(v is None for v in values):
         return None
     return values
+
+
+def _sample_number(value: Any) -> float | None:
+    """A JSON string or number as a float (Prometheus sends ``"12.5"``, ``"NaN"``, ``"+Inf"``);
+    None for anything else — ``true`` is not 1. Too large for a float is infinite."""
+    if type(value) not in (str, int, float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # a JSON integer beyond float range
+        return math.inf if value > 0 else -math.inf
+    except ValueError:
+        return None
+
+
+def _garbage(what: str, url: str, got: str, expected: str = "") -> QueryRejected:
+    where = f" where {expected} is expected" if expected else ""
+    return QueryRejected(f"{what}: prometheus {url} answered {got}{where}")
+
+
+def _shown(value: Any) -> str:
+    """What came back, as short JSON, for an error message."""
+    try:
+        text = json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
+def _infinite_warning(
+    what: str, infinite: Sequence[tuple[int, float]], start: int, step: float
+) -> str:
+    shown = ", ".join(
+        f"{'+Inf' if value > 0 else '-Inf'} at {_number(_relative(k, step))}s "
+        f"({_iso(datetime.fromtimestamp(start + k * step, UTC))})"
+        for k, value in infinite[:_SHOWN_TIMES]
+    )
+    more = f" and {len(infinite) - _SHOWN_TIMES} more" if len(infinite) > _SHOWN_TIMES else ""
+    return (
+        f"{what} returned a non-finite value: {shown}{more}; recorded as no data (a live check "
+        "fails with an error on a non-finite value)"
+    )
+
+
+def _what(query: MetricQuery) -> str:
+    return f"metric {query.metric!r} ({query.target}) query {query.expr!r}"
 
 
 def _relative(k: int, step: float) -> float:

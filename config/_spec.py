@@ -226,9 +226,30 @@ class ServiceSpec(_Model):
 # ---------------------------------------------------------------------------------------------
 
 
+def _not_bool(value: Any) -> Any:
+    """YAML ``true`` is not a bound (pydantic would read it as 1)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "must be a number, got {value}", {"value": value})
+    return value
+
+
+def _finite_bound(value: float | None) -> float | None:
+    """A metric bound must be a number: NaN would never fail anything (every comparison with NaN
+    is false, so a NaN ``min`` promotes at 0 % success) and ±Inf (``.inf``, ``1e400``) is no
+    bound at all — leave the bound out instead."""
+    if value is not None and (value != value or value in (float("inf"), float("-inf"))):
+        raise PydanticCustomError(
+            "finite", "must be a finite number, got {value}", {"value": value}
+        )
+    return value
+
+
 class ThresholdRange(_Model):
     min: float | None = None
     max: float | None = None
+
+    _number = field_validator("min", "max", mode="before")(_not_bool)
+    _finite = field_validator("min", "max")(_finite_bound)
 
     @model_validator(mode="after")
     def _ordered(self) -> ThresholdRange:
@@ -252,7 +273,7 @@ class Judge(_Model):
     """canary-engine's extension of a metric (interfaces §2): judge the canary against a baseline.
 
     ``baseline: primary`` holds each canary sample to the envelope of the primary's samples in the
-    ``window`` before it (history from before the analysis, then the concurrent samples);
+    ``window`` before the tick (history from before the analysis, then the concurrent samples);
     ``harmful`` is the direction in which a change is a regression. See docs/judge.md.
     """
 
@@ -261,7 +282,7 @@ class Judge(_Model):
     #: The probability that a canary no different from the primary passes every look of the
     #: analysis (when the window holds enough samples; the explanation says when it does not).
     confidence: float = Field(default=JUDGE_DEFAULT_CONFIDENCE, gt=0.5, lt=1.0)
-    #: How far back the primary's samples reach for each canary sample's envelope.
+    #: How far back (from the tick) the primary's samples reach for the envelope.
     window: str = JUDGE_DEFAULT_WINDOW
     #: Primary samples the window must hold before the judge passes or fails (else inconclusive).
     min_history: int = Field(default=JUDGE_DEFAULT_MIN_HISTORY, ge=1, le=1_000_000)
@@ -311,6 +332,8 @@ class Metric(_Model):
     on_no_data: Literal["fail", "inconclusive", "pass"] = "fail"
 
     _dur = field_validator("interval")(_check_duration)
+    _number = field_validator("threshold", mode="before")(_not_bool)
+    _finite = field_validator("threshold")(_finite_bound)
 
     @property
     def interval_seconds(self) -> float:

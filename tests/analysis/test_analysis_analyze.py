@@ -117,12 +117,25 @@ DUR = CheckKind.DURATION
             2e6,
             (Verdict.FAIL, 2e6, "Halt podinfo.test advancement big 2000000.00 > 1e+06"),
         ),
+        # a non-finite answer is never a pass: ±Inf is an error naming the value
         (
             _query(CheckKind.TEMPLATE, "inf", hi=5.0),
             math.inf,
-            (Verdict.FAIL, math.inf, "Halt podinfo.test advancement inf +Inf > 5"),
+            (
+                Verdict.ERROR,
+                None,
+                "Metric query failed for inf: query returned a non-finite value +Inf",
+            ),
         ),
-        (_query(CheckKind.TEMPLATE, "inf", lo=0.0), math.inf, (Verdict.PASS, math.inf, "")),
+        (
+            _query(CheckKind.TEMPLATE, "inf", lo=0.0),
+            math.inf,
+            (
+                Verdict.ERROR,
+                None,
+                "Metric query failed for inf: query returned a non-finite value +Inf",
+            ),
+        ),
     ],
 )
 async def test_threshold_outcomes_and_messages(

@@ -61,9 +61,10 @@ def test_vectorised_evaluator_matches_the_plain_python_reference(
         (99.49, 99.5, INF, False, Verdict.FAIL),
         (500.1, -INF, 500.0, False, Verdict.FAIL),
         (NAN, -INF, INF, False, Verdict.NO_DATA),  # NaN is "no values found", never a pass
-        (INF, 0.0, INF, False, Verdict.PASS),  # +Inf is a number: no upper bound, it passes
-        (INF, -INF, 5.0, False, Verdict.FAIL),
-        (-INF, 0.0, INF, False, Verdict.FAIL),
+        (INF, 0.0, INF, False, Verdict.ERROR),  # a non-finite value is never a pass
+        (INF, -INF, 5.0, False, Verdict.ERROR),
+        (-INF, 0.0, INF, False, Verdict.ERROR),
+        (-INF, -INF, INF, False, Verdict.ERROR),
         (1.0, -INF, INF, True, Verdict.ERROR),  # a failed query wins over its value
         (NAN, -INF, INF, True, Verdict.ERROR),  # ... and over no data
         (1.0, NAN, INF, False, Verdict.PASS),  # NaN bound: never fails, as in Flagger
@@ -131,11 +132,19 @@ def _metric(**fields: object) -> config.Metric:
         ({"thresholdRange": {"min": 1, "max": 2}}, CheckKind.TEMPLATE, (1.0, 2.0)),
         ({"thresholdRange": {}}, CheckKind.TEMPLATE, (None, None)),  # a range wins, even empty
         ({"thresholdRange": {}, "threshold": 5}, CheckKind.QUERY, (None, None)),
-        ({"thresholdRange": {"min": -INF, "max": INF}}, CheckKind.QUERY, (None, None)),
-        ({"threshold": NAN}, CheckKind.QUERY, (None, None)),  # Flagger: NaN never fails
     ],
 )
 def test_bounds_for_follows_flaggers_threshold_semantics(
     fields: dict[str, object], kind: CheckKind, expected: tuple[float | None, float | None]
 ) -> None:
     assert bounds_for(_metric(**fields), kind) == expected
+
+
+def test_bounds_for_reads_non_finite_bounds_built_in_code_as_unbounded() -> None:
+    # Validation rejects them in manifests (tests/analysis/test_non_finite.py); a Metric built
+    # without validation still gets Flagger's reading: ±inf is no bound, NaN never fails.
+    limits = config.ThresholdRange.model_construct(min=-INF, max=INF)
+    metric = config.Metric.model_construct(name="m", threshold_range=limits)
+    assert bounds_for(metric, CheckKind.QUERY) == (None, None)
+    metric = config.Metric.model_construct(name="m", threshold=NAN)
+    assert bounds_for(metric, CheckKind.QUERY) == (None, None)

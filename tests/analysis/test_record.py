@@ -193,14 +193,20 @@ def test_canary_and_primary_on_the_grid_in_the_checks_unit(prom: FakePrometheus)
             (0, pytest.approx(212.7)),
             (60, 250.0),
             (120, 300.0),
-            (180, float("inf")),
+            (180, None),  # +Inf: never written, recorded as no data with a warning
         ],
         ("primary", "request-success-rate"): [(0, 100.0), (60, 100.0), (120, 100.0), (180, 100.0)],
     }
-    assert result.warnings == [
+    [infinite, no_primary] = result.warnings
+    assert infinite.startswith("metric 'request-duration' (canary) query ")
+    assert infinite.endswith(
+        " returned a non-finite value: +Inf at 180s (2026-03-01T11:03:00Z); recorded as no data "
+        "(a live check fails with an error on a non-finite value)"
+    )
+    assert no_primary == (
         "metric 'request-duration': no data for the primary (podinfo-primary); no primary "
         "samples recorded"
-    ]
+    )
     assert result.queries == 4
     sent = [p["query"] for p in prom.seen]
     assert sent[0] == canary_queries(canary)[0]  # the query plan_checks renders, unchanged
