@@ -72,6 +72,12 @@ from analysis._recording import parse_json as parse_json
 from analysis._render import TemplateModel as TemplateModel
 from analysis._render import collapse_whitespace as collapse_whitespace
 from analysis._render import render_query as render_query
+from analysis._text import header_secrets as header_secrets
+from analysis._text import hook_secrets as hook_secrets
+from analysis._text import redact as redact
+from analysis._text import redact_url as redact_url
+from analysis._text import remember as remember
+from analysis._text import url_secrets as url_secrets
 from analysis._types import CheckKind as CheckKind
 from analysis._types import CheckResult as CheckResult
 from analysis._types import FailureKind as FailureKind
@@ -143,6 +149,8 @@ __all__ = [
     "evaluate_reference",
     "first_failure",
     "gchat_payload",
+    "header_secrets",
+    "hook_secrets",
     "judge_batch",
     "judge_checks",
     "judge_ticks",
@@ -157,10 +165,14 @@ __all__ = [
     "parse_time",
     "plan_checks",
     "record",
+    "redact",
+    "redact_url",
+    "remember",
     "render_query",
     "rocket_payload",
     "score_checks",
     "slack_payload",
+    "url_secrets",
     "webhook_payload",
     "write_recording",
 ]

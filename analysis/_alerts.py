@@ -14,8 +14,12 @@ The payload builders are pure and produce exactly the JSON Flagger's ``pkg/notif
 ``open_alert_sender`` owns the ``httpx.AsyncClient``s: one direct client, plus one per proxy URL,
 made when first needed (httpx fixes the proxy per client). Every post has a 5 s budget and only a
 2xx answer is success. ``send`` never raises for a provider's failure: it returns "" when the post
-was accepted, otherwise a one-line error text (address redacted, body clipped) that the caller
-logs and moves on -- an alert never fails a tick. One of the modules allowed to import httpx.
+was accepted, otherwise a one-line error text that the caller logs and moves on -- an alert never
+fails a tick. The hook's address is its credential: the error shows only its scheme and host
+(``https://hooks.slack.com/…``), and the provider's reply or the transport error is passed through
+``analysis._text.redact`` with the address, its path and segments, the token and the proxy's user
+info (a 404 page echoing the path, a 500 echoing ``Bearer xoxb-…``), then clipped. One of the
+modules allowed to import httpx.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from analysis._text import HOOK_PATH_MASK, clip, hook_secrets, redact, remember
 from config import format_go_duration
 
 #: The AlertProvider ``spec.type`` values Flagger accepts (CRD enum).
@@ -288,9 +293,11 @@ class HttpAlertSender:
         """
         if provider_type not in ALERT_PROVIDER_TYPES:
             return _unknown_type(provider_type)
+        secrets = hook_secrets(address, token=token, proxy=proxy)
+        remember(secrets)  # whatever httpx logs about this post is redacted too (engine.logs)
         problem = _check_address(provider_type, address)
         if problem:
-            return problem
+            return _clip(problem, secrets)
         url = discord_url(address) if provider_type == "discord" else address
         payload = alert_payload(
             provider_type,
@@ -306,7 +313,7 @@ class HttpAlertSender:
         try:
             client = self._client_for(proxy)
         except (ValueError, TypeError, httpx.InvalidURL) as exc:
-            return f"{provider_type}: invalid proxy URL {_redact(proxy)}: {exc}"
+            return _clip(f"{provider_type}: invalid proxy URL {_redact(proxy)}: {exc}", secrets)
         where = f"{provider_type} POST {_redact(url)}"
         try:
             async with asyncio.timeout(self._timeout):
@@ -315,12 +322,12 @@ class HttpAlertSender:
             return f"{where} timed out after {format_go_duration(self._timeout)}"
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return _clip(f"{where} failed: {detail}")
+            return _clip(f"{where} failed: {detail}", secrets)
         if 200 <= response.status_code < 300:
             return ""
         status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
         body = response.text.strip()
-        return _clip(f"{where} answered {status}" + (f": {body}" if body else ""))
+        return _clip(f"{where} answered {status}" + (f": {body}" if body else ""), secrets)
 
     def _client_for(self, proxy: str) -> httpx.AsyncClient:
         if not proxy:
@@ -393,10 +400,11 @@ def _redact(url: str) -> str:
     if not parsed.host:
         return "<URL without host>"
     port = f":{parsed.port}" if parsed.port else ""
-    rest = "/…" if parsed.path not in ("", "/") or parsed.query else ""
+    rest = HOOK_PATH_MASK if parsed.path not in ("", "/") or parsed.query else ""
     return f"{parsed.scheme}://{parsed.host}{port}{rest}"
 
 
-def _clip(message: str) -> str:
-    message = " ".join(message.split())  # one log line
-    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 1] + "…"
+def _clip(message: str, secrets: Sequence[str]) -> str:
+    """One log line: secrets redacted first (clipping first could leave half of one), then
+    whitespace collapsed and the length bounded."""
+    return clip(" ".join(redact(message, secrets).split()), _MAX_MESSAGE)

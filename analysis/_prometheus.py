@@ -21,9 +21,12 @@ grid, so a grouped (or deduplicated) range query asks for the longest window of 
 each member gets the samples of its own window: the same samples its own query would return. The
 answer is a ``Series`` (an empty one when the matrix is empty: the judge decides), or the failures
 of the instant path; a matrix of several series is ambiguous unless they never hold a sample at
-the same instant (series churn: merged, see ``analysis._grouping.series_from_data``). Besides the
-address's password, every credential (URL user name used as a token, bearer token, basic-auth
-password) is scrubbed from a range failure's message.
+the same instant (series churn: merged, see ``analysis._grouping.series_from_data``).
+
+Every failure message, instant or range, and every ``ping`` reason goes through
+``analysis._text.redact`` with the query's credentials (the address' user info, the Secret's token
+or password, credential-bearing template headers): a server that echoes the Authorization header
+or the URL in its error body cannot put them in an event.
 
 Per-server settings come from the query, as in Flagger: ``server`` (MetricTemplate
 ``spec.provider.address``, ``spec.metricsServer`` or the controller's ``--metrics-server``),
@@ -58,9 +61,8 @@ import math
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import httpx
 import numpy as np
@@ -72,7 +74,7 @@ from analysis._errors import (
     QueryTimeout,
 )
 from analysis._grouping import Request, answers_from_data, plan_requests, series_from_data
-from analysis._text import clip, redact_url
+from analysis._text import clip, header_secrets, redact, url_secrets
 from analysis._types import (
     CheckKind,
     FailureKind,
@@ -101,8 +103,6 @@ ONLINE_QUERY = "vector(1)"
 #: Prometheus refuses range queries of more steps than this per series ("exceeded maximum
 #: resolution of 11,000 points per timeseries").
 MAX_RANGE_STEPS = 11_000
-#: Shorter credentials are not scrubbed from messages (they would mangle ordinary words).
-_MIN_SCRUBBED = 4
 _MAX_MESSAGE = 1000
 
 
@@ -111,11 +111,13 @@ class ServerSettings:
     """How to reach one Prometheus: resolved per query from the query and its Secret."""
 
     address: str
-    headers: tuple[tuple[str, str], ...] = ()
-    token: str | None = None
+    # Credentials (and headers, which may carry them) stay out of the repr: a traceback or a
+    # debug print must not show them.
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    token: str | None = field(default=None, repr=False)
     username: str | None = None
-    password: str | None = None
-    ca_pem: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_pem: str | None = field(default=None, repr=False)
     insecure_skip_verify: bool = False
 
     @property
@@ -250,9 +252,17 @@ class PrometheusSource:
         secret: str | None = None,
         insecure_skip_verify: bool = False,
     ) -> dict[str, Any]:
-        """Run one instant query and return the answer's ``data``; raise MetricQueryError."""
-        settings = await self._settings(server, headers or {}, secret, insecure_skip_verify)
-        return await self._instant(settings, expr)
+        """Run one instant query and return the answer's ``data``; raise MetricQueryError (its
+        message redacted)."""
+        headers = headers or {}
+        secrets = _secrets(server, headers)
+        try:
+            settings = await self._settings(server, headers, secret, insecure_skip_verify)
+            secrets = _secrets(server, headers, settings)
+            return await self._instant(settings, expr)
+        except MetricQueryError as exc:
+            _redact_error(exc, secrets)
+            raise
 
     async def ping(
         self,
@@ -263,6 +273,7 @@ class PrometheusSource:
         insecure_skip_verify: bool = False,
     ) -> str:
         """Flagger's availability check: "" when ``vector(1)`` answers 1, else the reason."""
+        secrets = _secrets(server, headers or {})
         try:
             data = await self.query(
                 ONLINE_QUERY,
@@ -272,14 +283,14 @@ class PrometheusSource:
                 insecure_skip_verify=insecure_skip_verify,
             )
         except MetricQueryError as exc:
-            return f"prometheus {redact_url(server)}: running query failed: {exc}"
+            return redact(f"prometheus {server}: running query failed: {exc}", secrets)
         probe = MetricQuery(canary="", metric=ONLINE_QUERY, kind=CheckKind.QUERY, expr=ONLINE_QUERY)
         request = Request(expr=ONLINE_QUERY, query=probe, members=(0,))
         answer = answers_from_data(request, [probe], data)[0]
         if isinstance(answer, QueryFailure):
-            return f"prometheus {redact_url(server)}: running query failed: {answer.message}"
+            return redact(f"prometheus {server}: running query failed: {answer.message}", secrets)
         if answer != 1.0:
-            return f"prometheus {redact_url(server)}: value is not 1 for query: {ONLINE_QUERY}"
+            return redact(f"prometheus {server}: value is not 1 for query: {ONLINE_QUERY}", secrets)
         return ""
 
     async def check_providers(self, queries: Sequence[MetricQuery]) -> str:
@@ -318,27 +329,30 @@ class PrometheusSource:
         self, request: Request, queries: Sequence[MetricQuery]
     ) -> list[float | QueryFailure]:
         query = request.query
+        secrets = _secrets(query.server or "", query.headers)
         try:
             settings = await self._settings(
                 query.server or "", query.headers, query.secret, query.insecure_skip_verify
             )
+            secrets = _secrets(query.server or "", query.headers, settings)
             async with self._limit:
                 data = await self._instant(settings, request.expr)
         except MetricQueryError as exc:
-            return [exc.to_failure()] * len(request.members)
+            return [_redacted_failure(exc.to_failure(), secrets)] * len(request.members)
         except Exception as exc:  # never let one query take its siblings down
-            failure = QueryFailure(
-                FailureKind.TRANSPORT, _clip_message(f"{type(exc).__name__}: {exc}")
-            )
-            return [failure] * len(request.members)
+            message = _message(f"{type(exc).__name__}: {exc}", secrets)
+            return [QueryFailure(FailureKind.TRANSPORT, message)] * len(request.members)
         self.stats.queries += 1
-        return answers_from_data(request, queries, data)
+        return [
+            a if not isinstance(a, QueryFailure) else _redacted_failure(a, secrets)
+            for a in answers_from_data(request, queries, data)
+        ]
 
     async def _answer_series(
         self, request: Request, queries: Sequence[MetricQuery], grid: _Grid, steps: int
     ) -> list[Series | QueryFailure]:
         query = request.query
-        secrets = _url_secrets(query.server or "")
+        secrets = _secrets(query.server or "", query.headers)
         params = {
             "query": request.expr,
             "start": _ms_text(grid.start_ms(steps)),
@@ -349,19 +363,17 @@ class PrometheusSource:
             settings = await self._settings(
                 query.server or "", query.headers, query.secret, query.insecure_skip_verify
             )
-            secrets += [s for s in (settings.token, settings.password) if s]
+            secrets = _secrets(query.server or "", query.headers, settings)
             async with self._limit:
                 data = await self._call(settings, "/api/v1/query_range", params)
         except MetricQueryError as exc:
-            failure = exc.to_failure()
-            failure = QueryFailure(failure.kind, _scrub(failure.message, secrets))
-            return [failure] * len(request.members)
+            return [_redacted_failure(exc.to_failure(), secrets)] * len(request.members)
         except Exception as exc:  # never let one query take its siblings down
-            message = _scrub(_clip_message(f"{type(exc).__name__}: {exc}"), secrets)
+            message = _message(f"{type(exc).__name__}: {exc}", secrets)
             return [QueryFailure(FailureKind.TRANSPORT, message)] * len(request.members)
         self.stats.queries += 1
         return [
-            a if isinstance(a, Series) else QueryFailure(a.kind, _scrub(a.message, secrets))
+            a if isinstance(a, Series) else _redacted_failure(a, secrets)
             for a in series_from_data(request, queries, data)
         ]
 
@@ -435,7 +447,8 @@ class PrometheusSource:
             pair = f"{settings.username}:{settings.password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         post = len(params["query"]) > POST_THRESHOLD
-        where = redact_url(settings.address)
+        secrets = _secrets(settings.address, dict(settings.headers), settings)
+        where = redact(settings.address, secrets)
         attempts = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
@@ -466,22 +479,23 @@ class PrometheusSource:
                         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                         if not _retryable_transport(exc) or attempts > self.retries:
                             raise ProviderUnavailable(
-                                _clip_message(
+                                _message(
                                     f"prometheus {where} unreachable: {detail}"
-                                    + _attempts(attempts)
+                                    + _attempts(attempts),
+                                    secrets,
                                 )
                             ) from None
                         await self._sleep(self._backoff(attempts))
                         continue
                     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # permanent
                         raise ProviderUnavailable(
-                            _clip_message(f"prometheus {where}: {type(exc).__name__}: {exc}")
+                            _message(f"prometheus {where}: {type(exc).__name__}: {exc}", secrets)
                         ) from None
                     status = response.status_code
                     if status >= 500 and attempts <= self.retries:
                         await self._sleep(self._backoff(attempts))
                         continue
-                    return _data(response, where, attempts)
+                    return _data(response, where, attempts, secrets)
         except TimeoutError:
             raise QueryTimeout(
                 f"prometheus {where} did not answer within "
@@ -585,8 +599,11 @@ async def open_prometheus(
         )
 
 
-def _data(response: httpx.Response, where: str, attempts: int) -> dict[str, Any]:
-    """The ``data`` of a Prometheus answer; raise the MetricQueryError its status calls for."""
+def _data(
+    response: httpx.Response, where: str, attempts: int, secrets: Sequence[str]
+) -> dict[str, Any]:
+    """The ``data`` of a Prometheus answer; raise the MetricQueryError its status calls for (its
+    message redacted: a 401 page may echo the Authorization header)."""
     status = response.status_code
     try:
         body: Any = response.json()
@@ -594,32 +611,36 @@ def _data(response: httpx.Response, where: str, attempts: int) -> dict[str, Any]
         body = None
     error = body.get("error") if isinstance(body, dict) else None
     error_type = body.get("errorType") if isinstance(body, dict) else None
-    detail = str(error) if error else (response.text.strip() or response.reason_phrase)
+    text = redact(response.text.strip(), secrets)
+    detail = str(error) if error else (text or response.reason_phrase)
     if status >= 500:
         message = f"prometheus {where} answered HTTP {status}: {detail}{_attempts(attempts)}"
         if error_type == "timeout":
-            raise QueryTimeout(_clip_message(message))
-        raise ProviderUnavailable(_clip_message(message))
+            raise QueryTimeout(_message(message, secrets))
+        raise ProviderUnavailable(_message(message, secrets))
     if status == 429:
         raise ProviderUnavailable(
-            _clip_message(f"prometheus {where} is overloaded (HTTP 429): {detail}")
+            _message(f"prometheus {where} is overloaded (HTTP 429): {detail}", secrets)
         )
     if status >= 400:
         kind = f", {error_type}" if error_type else ""
         hint = " (check the credentials)" if status in (401, 403) else ""
         raise QueryRejected(
-            _clip_message(f"prometheus rejected the query (HTTP {status}{kind}): {detail}{hint}")
+            _message(
+                f"prometheus rejected the query (HTTP {status}{kind}): {detail}{hint}", secrets
+            )
         )
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise ProviderUnavailable(
-            _clip_message(
+            _message(
                 f"prometheus {where} answered HTTP {status} with a body that is not a Prometheus "
-                f"API answer: {response.text.strip()[:200]!r}"
+                f"API answer: {text[:200]!r}",
+                secrets,
             )
         )
     if body.get("status") not in (None, "success"):
         raise QueryRejected(
-            _clip_message(f"prometheus answered status {body.get('status')!r}: {detail}")
+            _message(f"prometheus answered status {body.get('status')!r}: {detail}", secrets)
         )
     data: dict[str, Any] = body["data"]
     return data
@@ -689,21 +710,30 @@ def _ms_text(ms: int) -> str:
     return f"{sign}{whole}" if not frac else f"{sign}{whole}.{frac:03d}"
 
 
-def _url_secrets(address: str) -> list[str]:
-    """The credentials in an address' userinfo: the password, or a user name used as a token."""
-    try:
-        parts = urlsplit(address)
-    except ValueError:
-        return []
-    found = [parts.password] if parts.password else [parts.username] if parts.username else []
-    return [*found, *(unquote(s) for s in found)]
+def _secrets(
+    server: str, headers: Mapping[str, str], settings: ServerSettings | None = None
+) -> list[str]:
+    """What must not appear in a query's messages: the address' user info (a password, or a user
+    name used as a token), credential-bearing headers and the Secret's token or password."""
+    found = url_secrets(server) + header_secrets(headers.items())
+    if settings is not None:
+        found += [s for s in (settings.token, settings.password) if s]
+    return found
 
 
-def _scrub(message: str, secrets: Sequence[str]) -> str:
-    """``message`` without any of ``secrets`` (longest first)."""
-    for secret in sorted({s for s in secrets if len(s) >= _MIN_SCRUBBED}, key=len, reverse=True):
-        message = message.replace(secret, "xxxxx")
-    return message
+def _redact_error(exc: MetricQueryError, secrets: Sequence[str]) -> None:
+    """Redact ``exc``'s message in place (it keeps its type, kind, cause and traceback)."""
+    exc.args = (redact(str(exc), secrets),)
+
+
+def _redacted_failure(failure: QueryFailure, secrets: Sequence[str]) -> QueryFailure:
+    return QueryFailure(failure.kind, redact(failure.message, secrets))
+
+
+def _message(text: str, secrets: Sequence[str]) -> str:
+    """A failure message: redacted first, then clipped (clipping first could cut a secret in
+    two and leave its head unrecognised)."""
+    return clip(redact(text, secrets), _MAX_MESSAGE)
 
 
 def _retryable_transport(exc: httpx.TransportError) -> bool:
@@ -722,7 +752,3 @@ def _retryable_transport(exc: httpx.TransportError) -> bool:
 
 def _attempts(attempts: int) -> str:
     return f" (gave up after {attempts} attempts)" if attempts > 1 else ""
-
-
-def _clip_message(message: str) -> str:
-    return clip(message, _MAX_MESSAGE)

@@ -62,6 +62,7 @@ from analysis._errors import (
 )
 from analysis._plan import plan_checks
 from analysis._recording import Recording, _parse_rfc3339
+from analysis._text import header_secrets, redact, url_secrets
 from analysis._types import MetricQuery
 from config import Canary, MetricTemplate, Problem, SpecError, parse_duration
 
@@ -192,9 +193,16 @@ def record(
     try:
         for done, query in enumerate(todo, start=1):
             connection = _connection(connections, prometheus, query, timeout)
-            rows = _range(connection, query, prometheus, result.start, result.end, step, timeout)
-            result.queries += 1
-            values = _on_grid(rows, query, prometheus, start_s, step, points, result.warnings)
+            secrets = [*url_secrets(prometheus), *header_secrets(query.headers.items())]
+            try:
+                rows = _range(
+                    connection, query, prometheus, result.start, result.end, step, timeout
+                )
+                result.queries += 1
+                values = _on_grid(rows, query, prometheus, start_s, step, points, result.warnings)
+            except MetricQueryError as exc:
+                # The address may carry user:password@ and the server may echo credentials.
+                raise type(exc)(redact(str(exc), secrets)) from None
             if values is None:
                 if query.target == "canary":
                     result.warnings.append(

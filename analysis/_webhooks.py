@@ -8,6 +8,10 @@ reports "giving up after N attempt(s)" when they are used up. The hook's ``timeo
 whole call including retries, as Flagger's request context does. ``disableTLS`` skips certificate
 verification.
 
+A failure's message never carries the hook's credentials: it goes through
+``analysis._text.redact`` with the URL's user info and sensitive query values (a server or a proxy
+may echo the URL, or an Authorization header, in its error body).
+
 ``open_webhook_caller`` owns the ``httpx.AsyncClient``s (one verifying, one not, because httpx
 fixes verification per client); the engine never imports httpx. Backoff sleeps go through the
 injected ``sleep`` so they follow the engine's clock. One of the two modules allowed to import
@@ -24,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from analysis._text import clip, redact_url
+from analysis._text import clip, redact, url_secrets
 from analysis._types import HookOutcome
 from config import Webhook, format_go_duration
 
@@ -90,8 +94,11 @@ class HttpWebhookCaller:
             return HookOutcome(
                 hook,
                 False,
-                f"POST {redact_url(hook.url)} timed out after {format_go_duration(timeout)} "
-                f"({attempts} attempt(s))",
+                _message(
+                    hook,
+                    f"POST {hook.url} timed out after {format_go_duration(timeout)} "
+                    f"({attempts} attempt(s))",
+                ),
             )
 
     async def _attempt(
@@ -109,22 +116,22 @@ class HttpWebhookCaller:
         except httpx.TransportError as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if not _retryable_transport(exc):
-                return HookOutcome(hook, False, _clip_message(detail)), 0.0
+                return HookOutcome(hook, False, _message(hook, detail)), 0.0
             if can_retry:
                 return None, self._backoff(attempt)
-            return HookOutcome(hook, False, _clip_message(_giving_up(hook, attempt, detail))), 0.0
+            return HookOutcome(hook, False, _message(hook, _giving_up(hook, attempt, detail))), 0.0
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            return HookOutcome(hook, False, _clip_message(f"{type(exc).__name__}: {exc}")), 0.0
+            return HookOutcome(hook, False, _message(hook, f"{type(exc).__name__}: {exc}")), 0.0
 
         status = response.status_code
         if 200 <= status < 300:
             return HookOutcome(hook, True), 0.0
         body = response.text.strip() or f"HTTP {status} {response.reason_phrase}".rstrip()
         if not _retryable_status(status):
-            return HookOutcome(hook, False, _clip_message(body)), 0.0
+            return HookOutcome(hook, False, _message(hook, body)), 0.0
         if can_retry:
             return None, _retry_after(response) or self._backoff(attempt)
-        return HookOutcome(hook, False, _clip_message(_giving_up(hook, attempt, body))), 0.0
+        return HookOutcome(hook, False, _message(hook, _giving_up(hook, attempt, body))), 0.0
 
     def _backoff(self, attempt: int) -> float:
         # go-retryablehttp's DefaultBackoff: min * 2^n for the n-th retry (n from 0), capped.
@@ -180,8 +187,10 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _giving_up(hook: Webhook, attempts: int, detail: str) -> str:
-    return f"POST {redact_url(hook.url)} giving up after {attempts} attempt(s): {detail}"
+    return f"POST {hook.url} giving up after {attempts} attempt(s): {detail}"
 
 
-def _clip_message(message: str) -> str:
-    return clip(message, _MAX_MESSAGE)
+def _message(hook: Webhook, message: str) -> str:
+    """An outcome message: the hook's credentials redacted, then clipped (in that order, so a
+    clip cannot leave half a secret behind)."""
+    return clip(redact(message, url_secrets(hook.url)), _MAX_MESSAGE)

@@ -33,6 +33,7 @@ from analysis import (
     analyze,
     judge_ticks,
     plan_checks,
+    redact,
     webhook_payload,
 )
 from config import (
@@ -408,7 +409,7 @@ class CanaryDriver:
     ) -> None:
         """A malformed Canary gets a Warning event and a ``Validated=False`` condition, once per
         distinct problem, and is not driven; other canaries are unaffected."""
-        message = exc.render()
+        message = redact(exc.render())
         status = body.get("status") or {}
         conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
         current = next((c for c in conditions if c.get("type") == INVALID_CONDITION), None)
@@ -489,8 +490,11 @@ class CanaryDriver:
     async def _emit(
         self, body: dict[str, Any], canary: Canary | None, report: TickReport, event: Event
     ) -> None:
-        """Record a Kubernetes Event on the Canary (reason Synced, as Flagger); call event hooks."""
+        """Record a Kubernetes Event on the Canary (reason Synced, as Flagger); call event hooks.
+        The message is redacted first: a provider's answer or a quoted spec value may carry a
+        password, token or chat-hook address (README "Security and limits")."""
         deps = self._deps
+        event = dataclasses.replace(event, message=redact(event.message))
         report.events.append(event)
         meta = body.get("metadata") or {}
         when = deps.clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")

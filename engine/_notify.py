@@ -15,6 +15,11 @@ deadline and Traffic routing), then:
 Alerting is best effort, as in Flagger: a missing or invalid provider, a missing Secret or a
 provider that answers non-2xx is logged and skipped, and never stops the other providers or the
 tick. Entries are posted concurrently, so one slow provider costs at most its 5 s timeout.
+
+A hook's address, its token and its proxy's user info are credentials: ``alert_not_sent`` errors
+are redacted with them (``analysis._text.redact``), the global notifier's are added to the log
+redaction (``engine.logs.add_secrets``; the sender adds each provider's as it posts), and neither
+``NotifyOptions`` nor ``Target`` shows them in its repr.
 """
 
 from __future__ import annotations
@@ -24,13 +29,22 @@ import base64
 import binascii
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
-from analysis import DEFAULT_ALERT_CHANNEL, DEFAULT_ALERT_USERNAME, AlertField, AlertSender
+from analysis import (
+    DEFAULT_ALERT_CHANNEL,
+    DEFAULT_ALERT_USERNAME,
+    AlertField,
+    AlertSender,
+    hook_secrets,
+    redact,
+    url_secrets,
+)
 from config import Alert as AlertEntry
 from config import Canary, SpecError, parse_alert_provider
+from engine import logs
 from engine._effects import Alert, Severity
 from traffic import ALERT_PROVIDER, SECRET, Cluster, ObjectRef
 
@@ -44,13 +58,14 @@ class NotifyOptions:
     """The controller's notification flags (Flagger's ``-slack-*``, ``-msteams-*``,
     ``-cluster-name``), after Flagger's environment overrides were applied."""
 
-    slack_url: str = ""
-    slack_token: str = ""
-    slack_proxy_url: str = ""
+    # The hook URLs, the token and the proxies (user info) are credentials: kept out of the repr.
+    slack_url: str = field(default="", repr=False)
+    slack_token: str = field(default="", repr=False)
+    slack_proxy_url: str = field(default="", repr=False)
     slack_user: str = DEFAULT_ALERT_USERNAME
     slack_channel: str = ""
-    msteams_url: str = ""
-    msteams_proxy_url: str = ""
+    msteams_url: str = field(default="", repr=False)
+    msteams_proxy_url: str = field(default="", repr=False)
     cluster_name: str = ""
 
     @classmethod
@@ -91,12 +106,17 @@ class Target:
     """Where one alert goes: a provider type, its hook URL and how to post there."""
 
     type: str
-    address: str
+    address: str = field(repr=False)  # the hook URL is the credential
     name: str  # for logs: "slack (global)" or "<provider>.<namespace>"
     channel: str = DEFAULT_ALERT_CHANNEL
     username: str = DEFAULT_ALERT_USERNAME
-    token: str = ""
-    proxy: str = ""
+    token: str = field(default="", repr=False)
+    proxy: str = field(default="", repr=False)
+
+    @property
+    def secrets(self) -> list[str]:
+        """What no message about this target may show (see ``analysis._text.hook_secrets``)."""
+        return hook_secrets(self.address, token=self.token, proxy=self.proxy)
 
 
 def global_target(options: NotifyOptions) -> Target | None:
@@ -174,6 +194,15 @@ class AlertRouter:
         self._sender = sender
         self._options = options or NotifyOptions()
         self._global = global_target(self._options)
+        flags = self._options
+        logs.add_secrets(  # whatever mentions them in a log line later is masked
+            [
+                *hook_secrets(flags.slack_url, token=flags.slack_token),
+                *hook_secrets(flags.msteams_url),
+                *url_secrets(flags.slack_proxy_url),
+                *url_secrets(flags.msteams_proxy_url),
+            ]
+        )
 
     @property
     def global_notifier(self) -> str:
@@ -213,7 +242,7 @@ class AlertRouter:
                 canary=canary.ref,
                 alert=entry.name,
                 provider=where,
-                error=target,
+                error=redact(target),
             )
             return
         await self._post(canary, alert, fields, target, entry=entry.name)
@@ -231,7 +260,10 @@ class AlertRouter:
         try:
             provider = parse_alert_provider(body)
         except SpecError as exc:
-            return f"alert provider {where} is invalid: {'; '.join(map(str, exc.problems))}"
+            problems = "; ".join(map(str, exc.problems))
+            address = spec_body.get("address") if isinstance(spec_body, dict) else None
+            secrets = hook_secrets(address) if isinstance(address, str) else []
+            return redact(f"alert provider {where} is invalid: {problems}", secrets)
         spec = provider.spec
         address, token = spec.address or "", ""
         if spec.secret_ref is not None:
@@ -284,6 +316,9 @@ class AlertRouter:
             error = f"{type(exc).__name__}: {exc}"
         context = {"alert": entry} if entry is not None else {}
         if error:
+            # The sender redacts its own errors; this also covers a sender that does not (or one
+            # that raised) -- the provider's reply may echo the hook's path or the token.
+            error = redact(error, target.secrets)
             log.error(
                 "alert_not_sent", canary=canary.ref, provider=target.name, error=error, **context
             )

@@ -257,12 +257,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             _configure_logs(args)
             return _run(args)
     except SpecError as exc:
-        print(exc.render(), file=sys.stderr)
+        print(_redacted(exc.render()), file=sys.stderr)
         return EXIT_BAD_INPUT
     except CanaryEngineError as exc:
-        print(f"canary-engine: {exc}", file=sys.stderr)
+        print(_redacted(f"canary-engine: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
+
+
+def _redacted(message: str) -> str:
+    """An error as it may be printed: no password, token or chat-hook address (engine.logs)."""
+    from engine import logs
+
+    return logs.redacted(message)
 
 
 def _configure_logs(args: argparse.Namespace) -> None:

@@ -5,6 +5,10 @@ the engine clock's wall time, show progress on a terminal, write the file. Exit 
 written, 2 bad input (unreadable or invalid files, bad time range or step, unrenderable or
 ambiguous query), 4 Prometheus unreachable or rejected a query (the message names it). Queries
 with no data only warn: the recording has no samples for them.
+
+The ``--prometheus`` URL may carry ``user:password@``, and a template's headers a token: every
+line ``record`` prints is redacted with them (``analysis._text.redact``; the messages are built in
+``analysis._record`` and name the URL as given), and so is what the HTTP libraries log.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ from typing import TextIO
 from analysis import (
     MetricQueryError,
     RecordResult,
+    header_secrets,
     parse_step,
     parse_time,
     record,
+    redact,
+    url_secrets,
     write_recording,
 )
 from config import (
@@ -32,6 +39,7 @@ from config import (
     SpecError,
     load_manifests,
 )
+from engine import logs
 from engine._clock import RealClock
 
 EXIT_WRITTEN = 0
@@ -54,29 +62,37 @@ def run_record(
 ) -> int:
     """Run ``record`` with parsed options; return the exit status. Never raises for bad input."""
     err = stderr if stderr is not None else sys.stderr
+    secrets = url_secrets(str(getattr(args, "prometheus", None) or ""))
+    logs.add_secrets(secrets)
+    logs.guard_library_logs()  # urllib3 and requests log connection URLs
+
+    def say(line: str) -> None:
+        err.write(redact(line, secrets) + "\n")
+
     try:
-        result, output = _record(args, now or RealClock().utcnow, err)
+        result, output = _record(args, now or RealClock().utcnow, err, secrets)
     except SpecError as exc:
-        err.write(f"canary-engine record: {exc.render()}\n")
+        say(f"canary-engine record: {exc.render()}")
         return EXIT_BAD_INPUT
     except MetricQueryError as exc:
-        err.write(f"canary-engine record: {exc}\n")
+        say(f"canary-engine record: {exc}")
         return EXIT_PROMETHEUS
     except CanaryEngineError as exc:
-        err.write(f"canary-engine record: {exc}\n")
+        say(f"canary-engine record: {exc}")
         return EXIT_BAD_INPUT
     for warning in result.warnings:
-        err.write(f"warning: {warning}\n")
-    err.write(
+        say(f"warning: {warning}")
+    say(
         f"wrote {result.samples} samples in {len(result.series)} series "
-        f"({result.queries} range queries, step {result.step:g}s) to {output}\n"
+        f"({result.queries} range queries, step {result.step:g}s) to {output}"
     )
     return EXIT_WRITTEN
 
 
 def _record(
-    args: argparse.Namespace, now: Callable[[], datetime], err: TextIO
+    args: argparse.Namespace, now: Callable[[], datetime], err: TextIO, secrets: list[str]
 ) -> tuple[RecordResult, str]:
+    """Record as ``args`` say; add the templates' credential headers to ``secrets``."""
     missing = [flag for name, flag in _REQUIRED if not getattr(args, name, None)]
     if missing:
         raise SpecError([Problem(flag, "is required") for flag in missing])
@@ -112,6 +128,7 @@ def _record(
                 )
             )
         templates[(namespace, ref.name)] = found
+        secrets += _template_header_secrets(found)
     wall = now()
     problems: list[Problem] = []
     times: dict[str, datetime] = {}
@@ -147,6 +164,18 @@ def _record(
     )
     write_recording(output, result)
     return result, output
+
+
+def _template_header_secrets(template: MetricTemplate) -> list[str]:
+    headers = template.spec.provider.headers or {}
+    pairs = [
+        (name, value)
+        for name, values in headers.items()
+        for value in ([values] if isinstance(values, str) else values)
+    ]
+    found = header_secrets(pairs)
+    logs.add_secrets(found)
+    return found
 
 
 def _progress_printer(err: TextIO) -> Callable[[int, int, str], None]:

@@ -230,6 +230,20 @@ async def test_a_malformed_canary_gets_a_condition_and_event_and_does_not_delay_
     assert len(warnings) == 1  # not repeated every tick while the problem is unchanged
 
 
+async def test_a_secret_quoted_from_a_bad_spec_reaches_no_event_or_condition() -> None:
+    h = Harness()
+    bad = canary_body("leaky", interval="http://admin:S3CR3T-pw@prometheus:9090")
+    h.cluster.seed(deployment("leaky"), bad)
+    await h.run_until(lambda: bool(h.cluster.events_for(NS, "leaky")))
+    body = h.cluster.peek(ObjectRef(CANARY, NS, "leaky"))
+    assert body is not None
+    (cond,) = [c for c in body["status"]["conditions"] if c["type"] == "Validated"]
+    assert "spec.analysis.interval" in cond["message"]
+    messages = [cond["message"], *(e["message"] for e in h.cluster.events_for(NS, "leaky"))]
+    assert all("S3CR3T" not in m for m in messages), messages
+    assert any("admin:xxxxx@prometheus" in m for m in messages)
+
+
 async def test_a_crashing_canary_task_is_restarted_with_backoff_and_others_continue() -> None:
     crashes = [3]
 
