@@ -8,8 +8,9 @@ Two encodings with the same content, chosen by file extension:
 
 ``time`` is seconds since the start of the recording, or an RFC 3339 timestamp (then the first
 sample's time is the start). ``target`` is ``canary``, ``primary`` or ``webhook``; a value is a
-float, and empty / ``NaN`` / ``nan`` / ``null`` mean the query returned no data. Webhook rows hold
-``1`` (answers 2xx) or ``0`` (answers an error) from that time on.
+finite float, and empty / ``NaN`` / ``nan`` / ``null`` mean the query returned no data (an infinite
+value is refused: it must never pass a check). Webhook rows hold ``1`` (answers 2xx) or ``0``
+(answers an error) from that time on. JSON nested deeper than ``MAX_JSON_DEPTH`` is refused.
 
 Every fault in a file is reported at once in a ``config.SpecError`` naming the file and the line
 (CSV) or JSON path and saying what would be valid. Reading a file is the only I/O here.
@@ -44,8 +45,12 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2}(?:\.\d+)?)([Zz]|[+-]\d{2}:\d{2})"
 )
-_INFINITIES = {"inf": math.inf, "+inf": math.inf, "infinity": math.inf, "+infinity": math.inf}
-_INFINITIES |= {"-inf": -math.inf, "-infinity": -math.inf}
+_INFINITIES = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+#: Deepest nesting a JSON recording may have; the format itself needs 5 levels.
+MAX_JSON_DEPTH = 64
+#: JSON integers longer than this are read as floats (Python refuses to convert > 4300 digits).
+_JSON_INT_DIGITS = 100
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 class Recording:
@@ -252,10 +257,19 @@ def _csv_row(row: Sequence[str], columns: Mapping[str, int], where: str, builder
 def parse_json(text: str, *, source: str = "<json>") -> Recording:
     """Parse the JSON encoding; raise SpecError naming the JSON path of every fault."""
     builder = _Builder(source)
+    too_deep = _too_deep(text)
+    if too_deep is not None:
+        builder.problem(
+            too_deep, f"nested more than {MAX_JSON_DEPTH} levels deep; a recording needs 5"
+        )
+        return builder.build()
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         builder.problem(f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}")
+        return builder.build()
+    except RecursionError:  # only if the stack is already deep: _too_deep bounds the nesting
+        builder.problem("", f"nested too deeply to read (more than {MAX_JSON_DEPTH} levels?)")
         return builder.build()
     if not isinstance(doc, dict):
         builder.problem("", 'must be an object {"version": 1, "series": [...]}')
@@ -328,6 +342,34 @@ def parse_json(text: str, *, source: str = "<json>") -> Recording:
     return builder.build()
 
 
+def _json_int(text: str) -> int | float:
+    # Python refuses int() of more than 4300 digits; such a number is beyond float range anyway
+    # and reads as infinite, which the value and time checks then refuse with its JSON path.
+    return int(text) if len(text) <= _JSON_INT_DIGITS else float(text)
+
+
+def _too_deep(text: str) -> str | None:
+    """Line and column of the first bracket nested deeper than MAX_JSON_DEPTH, if any.
+
+    Checked before parsing: Python's parser recurses once per level and would crash on a file of
+    100 000 ``[`` (strings are skipped whole, so brackets inside them do not count)."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return None
+    depth = 0
+    for found in _JSON_TOKENS.finditer(text):
+        token = found.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                start = found.start()
+                line = text.count("\n", 0, start) + 1
+                column = start - (text.rfind("\n", 0, start) + 1) + 1
+                return f"line {line}, column {column}"
+        elif token in ("]", "}"):
+            depth = max(0, depth - 1)
+    return None
+
+
 def _json_string(entry: Mapping[str, Any], key: str, path: str, builder: _Builder) -> str | None:
     value = entry.get(key)
     if isinstance(value, str):
@@ -351,6 +393,13 @@ def _json_time(value: Any, path: str, builder: _Builder) -> str | None:
 def _json_value(value: Any, path: str, builder: _Builder) -> str | None:
     if value is None:
         return ""
+    if isinstance(value, float) and math.isinf(value):
+        builder.problem(
+            path,
+            "value: infinite (Infinity, or a number beyond float range); value must be a "
+            "finite number, or null/NaN for no data",
+        )
+        return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _number_text(value)
     builder.problem(path, f"value must be a number or null (no data), got {_short(value)}")
@@ -358,7 +407,7 @@ def _json_value(value: Any, path: str, builder: _Builder) -> str | None:
 
 
 def _number_text(value: float) -> str:
-    # JSON integers are unbounded in Python; one beyond float range is infinite, not a crash.
+    # JSON integers are unbounded in Python; one beyond float range is infinite (then refused).
     try:
         return repr(float(value))
     except OverflowError:
@@ -372,7 +421,10 @@ def _kind(value: Any) -> str:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value)
+    try:
+        text = json.dumps(value)
+    except (ValueError, RecursionError):  # NaN is fine; these are runaway values
+        text = _kind(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -443,18 +495,18 @@ class _Builder:
             form = "RFC 3339"
             stamp = _parse_rfc3339(text)
             if stamp is None:
-                self.problem(where, f"time: {text!r} is not a valid RFC 3339 timestamp")
+                self.problem(where, f"time: {_clip(text)} is not a valid RFC 3339 timestamp")
                 return None
             if self.origin is None:
                 self.origin = stamp
             t = (stamp - self.origin).total_seconds()
         elif text.lower() in _INFINITIES or text.lower() == "nan":
-            self.problem(where, f"time: {text!r} is not a finite number of seconds")
+            self.problem(where, f"time: {_clip(text)} is not a finite number of seconds")
             return None
         else:
             self.problem(
                 where,
-                f"time: {text!r} is neither seconds since the start (e.g. 60) nor an RFC 3339 "
+                f"time: {_clip(text)} is neither seconds since the start (e.g. 60) nor an RFC 3339 "
                 "timestamp (e.g. 2026-01-02T15:04:05Z)",
             )
             return None
@@ -463,20 +515,20 @@ class _Builder:
         elif form != self.time_form:
             self.problem(
                 where,
-                f"time: {text!r} is in {form} but earlier samples use {self.time_form}; "
+                f"time: {_clip(text)} is in {form} but earlier samples use {self.time_form}; "
                 "use one form",
             )
             return None
         if not math.isfinite(t):
-            self.problem(where, f"time: {text!r} is not a finite number")
+            self.problem(where, f"time: {_clip(text)} is not a finite number")
             return None
         if t < 0 and form == "RFC 3339":
             # Negative seconds are history before the revision was applied (interfaces §2); with
             # timestamps the first row is time 0, so an earlier one is out of order.
             self.problem(
                 where,
-                f"time: {text!r} is before the first sample's time; the first row is the start "
-                "(give history before it as negative seconds instead)",
+                f"time: {_clip(text)} is before the first sample's time; the first row is the "
+                "start (give history before it as negative seconds instead)",
             )
             return None
         return t
@@ -494,12 +546,19 @@ class _Builder:
             return None
         if text == "" or lowered == "nan":
             return None
-        if lowered in _INFINITIES:
-            return _INFINITIES[lowered]
+        if lowered in _INFINITIES or (_NUMBER.fullmatch(text) and not math.isfinite(float(text))):
+            # A non-finite answer must never pass a check, so it is not a value at all.
+            self.problem(
+                where,
+                f"value: {_clip(text)} is not finite; value must be a finite number, or "
+                "empty/NaN for no data",
+            )
+            return None
         if _NUMBER.fullmatch(text):
             return float(text)
         self.problem(
-            where, f"value: {text!r} is not a number (write a float; empty, NaN or nan for no data)"
+            where,
+            f"value: {_clip(text)} is not a number (write a float; empty, NaN or nan for no data)",
         )
         return None
 
@@ -510,6 +569,11 @@ class _Builder:
                 shown.append(Problem("", f"... and {len(self.problems) - _MAX_PROBLEMS} more"))
             raise SpecError(shown, source=self.source)
         return Recording(self.series, self.hooks, source=self.source)
+
+
+def _clip(text: str) -> str:
+    """``repr`` of a cell, cut short: a 5 000-digit number should not fill the terminal."""
+    return repr(text) if len(text) <= 40 else repr(text[:30]) + f"... ({len(text)} characters)"
 
 
 def _parse_rfc3339(text: str) -> datetime | None:

@@ -18,6 +18,8 @@ _UNIT_SECONDS = {
     "m": 60.0,
     "h": 3600.0,
 }
+#: Go's time.Duration is an int64 of nanoseconds: ParseDuration refuses anything longer.
+MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _WHOLE = re.compile(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$")
 
@@ -31,7 +33,13 @@ def parse_duration(text: str) -> float:
         raise ValueError(
             f"must be a duration such as 30s, 1m or 1m30s (units ms, s, m, h), got {text!r}"
         )
-    return sum(float(num) * _UNIT_SECONDS[unit] for num, unit in _PART.findall(value))
+    seconds = sum(float(num) * _UNIT_SECONDS[unit] for num, unit in _PART.findall(value))
+    if not seconds <= MAX_DURATION_SECONDS:  # also catches inf from absurdly long numbers
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(
+            f"must be at most Go's longest duration (2562047h47m16.854775807s), got {shown!r}"
+        )
+    return seconds
 
 
 def format_go_duration(seconds: float) -> str:

@@ -111,7 +111,11 @@ def apply_preset(canary_body: dict[str, Any], preset: Preset) -> dict[str, Any]:
     if metrics is None:
         metrics = analysis["metrics"] = []
     if isinstance(metrics, list):
-        by_name = {m.get("name"): m for m in metrics if isinstance(m, dict)}
+        # Only well-formed entries take part; the schema check reports the others (a name that
+        # is a list, say) after the merge, so the merge itself never fails on them.
+        by_name = {
+            m["name"]: m for m in metrics if isinstance(m, dict) and isinstance(m.get("name"), str)
+        }
         for preset_metric in fragment["metrics"]:
             own = by_name.get(preset_metric["name"])
             if own is None:

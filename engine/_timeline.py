@@ -117,7 +117,12 @@ def render_timeline(result: SimulationResult, *, colour: bool) -> str:
     verdict = {
         "promoted": ("PROMOTED", "green"),
         "rolled_back": ("ROLLED BACK", "red"),
-        "undecided": ("UNDECIDED (the recording ended before a verdict)", "yellow"),
+        "undecided": (
+            f"UNDECIDED (stopped by {result.stopped_by})"
+            if result.stopped_by
+            else "UNDECIDED (the recording ended before a verdict)",
+            "yellow",
+        ),
     }[result.result]
     when = f" at {format_clock(result.decided_at).strip()}" if result.decided_at is not None else ""
     lines.append(

@@ -392,7 +392,7 @@ def _validate(args: argparse.Namespace) -> int:
             bad = True
             continue
         counts = [
-            f"{len(found.canaries)} Canary" + ("" if len(found.canaries) == 1 else "s"),
+            f"{len(found.canaries)} " + ("Canary" if len(found.canaries) == 1 else "Canaries"),
             f"{len(found.templates)} MetricTemplate" + ("" if len(found.templates) == 1 else "s"),
             f"{len(found.alert_providers)} AlertProvider"
             + ("" if len(found.alert_providers) == 1 else "s"),

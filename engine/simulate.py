@@ -11,6 +11,13 @@ Set-up, so that time 0 is "the new revision was just applied" (interfaces.md §2
 2. the driver initialises the canary exactly as in a cluster (primary created, target scaled to
    zero, phase Initialized) — these ticks are not part of the output;
 3. the target's pod template is changed to the recorded revision, and the loop starts at t=0.
+
+The run ends at a verdict, when the recording has ended (its last sample plus the lookback), or at
+a bound no realistic recording reaches (README "Input bounds"): ``MAX_TICKS`` ticks or
+``MAX_VIRTUAL_SECONDS`` of virtual time, whichever comes first. A run stopped by a bound is
+``undecided`` (exit 3) with a warning naming the bound, so a recording with one sample at t=1e9, or
+a Canary that never decides, cannot keep simulate busy; memory holds one report per tick, so at
+most ``MAX_TICKS`` of them.
 """
 
 from __future__ import annotations
@@ -53,6 +60,11 @@ SYNTHETIC_REPLICAS = 10
 REVISION_ANNOTATION = "canary-engine.io/simulated-revision"
 #: Ticks allowed for initialisation before the recording starts.
 _BOOTSTRAP_TICKS = 10
+#: A run stops, undecided, after this many ticks (27.8 hours of 10 s intervals, 6.9 days of 1m):
+#: only a Canary that stays undecided for 10 000 analysis rounds reaches it. About 1 KB a tick.
+MAX_TICKS = 10_000
+#: ... or before virtual time passes this (7 days), whichever comes first.
+MAX_VIRTUAL_SECONDS = 7 * 86_400.0
 
 Result = Literal["promoted", "rolled_back", "undecided"]
 EXIT_CODES: dict[Result, int] = {"promoted": 0, "rolled_back": 1, "undecided": 3}
@@ -66,6 +78,9 @@ class SimulationResult:
     ticks: list[TickReport] = field(default_factory=list)
     canary_spec: Canary | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Why an undecided run stopped: None when the recording ended, else the bound that stopped
+    #: it ("the 10,000-tick limit", "the 7-day virtual-time limit").
+    stopped_by: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -77,6 +92,7 @@ class SimulationResult:
             "result": self.result,
             "decidedAt": _num(self.decided_at),
             "ticks": [tick_json(t) for t in self.ticks],
+            **({"stoppedBy": self.stopped_by} if self.stopped_by else {}),
         }
 
 
@@ -199,8 +215,11 @@ async def simulate(
     )
     result.warnings.extend(_coverage_warnings(canary, recording))
     end = recording.last_time + LOOKBACK_SECONDS
+    ticks = 0
 
     def finished(report: TickReport) -> bool:
+        nonlocal ticks
+        ticks += 1
         phase = report.status.phase if report.status else None
         if phase is Phase.SUCCEEDED:
             result.result, result.decided_at = "promoted", report.t
@@ -208,7 +227,22 @@ async def simulate(
         if phase is Phase.FAILED:
             result.result, result.decided_at = "rolled_back", report.t
             return True
-        return clock.now() + report.interval > end
+        following = clock.now() + report.interval
+        if following > end:
+            return True  # the recording has ended
+        if ticks >= MAX_TICKS:
+            result.stopped_by = f"the {MAX_TICKS:,}-tick limit"
+        elif following > MAX_VIRTUAL_SECONDS:
+            result.stopped_by = f"the {MAX_VIRTUAL_SECONDS / 86_400:g}-day virtual-time limit"
+        else:
+            return False
+        result.warnings.append(
+            f"stopped undecided at t={report.t:g}s after {ticks:,} ticks: {result.stopped_by} "
+            f"(simulate runs at most {MAX_TICKS:,} ticks or "
+            f"{MAX_VIRTUAL_SECONDS / 86_400:g} days of virtual time); the recording runs to "
+            f"t={recording.last_time:g}s"
+        )
+        return True
 
     result.ticks = list(await clock.run(run_canary_loop(driver, clock, until=finished)))
     return result
