@@ -135,7 +135,8 @@ async def run_controller(
                     SERVICE,
                     HPA,
                     CONFIGMAP,
-                    SECRET,
+                    # Secrets are never cached (only those a Canary references are read, by
+                    # name, when needed): see config/deploy/README.md, RBAC.
                 ),
             )
         )

@@ -39,7 +39,9 @@ Test helpers: ``store`` (seed / read / remove objects without counting requests,
 the watch history), ``fail_next`` (the next N matching requests answer 5xx or any status),
 ``stall_next`` (the next N matching requests hang until released, for client timeouts),
 ``drop_watches`` (end or abort every open watch), ``requests`` / ``count`` / ``reads`` (request
-counters by (verb, resource)), ``log`` (every request) and ``write_kubeconfig``.
+counters by (verb, resource)), ``log`` (every request, as a ``RecordedRequest``: method, path,
+query, Kubernetes verb, API group, resource/subresource, namespace, name, token, body; what an
+RBAC check needs) and ``write_kubeconfig``.
 
 Test-only module: may use real time (watch ``timeoutSeconds``, creation timestamps).
 """
@@ -616,6 +618,12 @@ def parse_path(path: str) -> Target | None:
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
+    """One request as the API server's authorizer sees it: ``verb`` is the Kubernetes verb
+    (GET of one object ``get``, of a collection ``list``, with ``watch=true`` ``watch``; POST
+    ``create``, PUT ``update``, PATCH ``patch``, DELETE ``delete``/``deletecollection``);
+    ``resource`` is ``plural`` or ``plural/subresource`` (``canaries/status``); ``group`` is the
+    API group (``""`` for the core group), ``namespace`` and ``name`` None when not in the path."""
+
     method: str
     path: str
     query: dict[str, str]
@@ -624,6 +632,9 @@ class RecordedRequest:
     content_type: str
     authorization: str | None
     body: Any
+    group: str = ""
+    namespace: str | None = None
+    name: str | None = None
 
 
 @dataclass(slots=True)
@@ -805,6 +816,9 @@ class FakeKubeApi:
                 request.headers.get("Content-Type", ""),
                 request.headers.get("Authorization"),
                 payload,
+                target.group if target else "",
+                target.namespace if target else None,
+                target.name if target else None,
             )
         )
         if self.token is not None and request.headers.get("Authorization") != (

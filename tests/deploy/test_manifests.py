@@ -1056,24 +1056,27 @@ def test_known_differences_between_crd_and_loader(
 # RBAC
 # -------------------------------------------------------------------------------------------
 
-RW = ["get", "list", "watch", "create", "update", "patch"]
+READ = ["get", "list", "watch"]
+#: Cached (get before the cache has synced, list + watch), created and merge-patched.
+CACHED = ["get", "list", "watch", "create", "patch"]
+#: Read one by one by name, created and merge-patched (never listed or watched).
+BY_NAME = ["get", "create", "patch"]
 CLUSTER_RULES = [
     ("flagger.app", "canaries", ["get", "list", "watch", "patch"]),  # patch: finalizers
-    ("flagger.app", "metrictemplates", ["get", "list", "watch"]),
-    ("flagger.app", "alertproviders", ["get", "list", "watch"]),
-    ("flagger.app", "canaries/status", ["update", "patch"]),
-    ("flagger.app", "alertproviders/status", ["update", "patch"]),
+    ("flagger.app", "metrictemplates", READ),
+    ("flagger.app", "alertproviders", READ),
+    ("flagger.app", "canaries/status", ["patch"]),
     ("flagger.app", "canaries/finalizers", ["update"]),
-    ("apps", "deployments", RW),
-    ("", "services", RW),
-    ("", "configmaps", RW),
-    ("", "secrets", RW),
-    ("autoscaling", "horizontalpodautoscalers", RW),
-    ("", "events", ["create", "patch"]),
-    ("networking.k8s.io", "ingresses", RW),
-    ("networking.istio.io", "virtualservices", RW),
-    ("networking.istio.io", "destinationrules", RW),
-    ("gateway.networking.k8s.io", "httproutes", RW),
+    ("apps", "deployments", CACHED),
+    ("", "services", CACHED),
+    ("", "configmaps", CACHED),
+    ("", "secrets", BY_NAME),
+    ("autoscaling", "horizontalpodautoscalers", CACHED),
+    ("", "events", ["create"]),
+    ("networking.k8s.io", "ingresses", BY_NAME),
+    ("networking.istio.io", "virtualservices", BY_NAME),
+    ("networking.istio.io", "destinationrules", BY_NAME),
+    ("gateway.networking.k8s.io", "httproutes", BY_NAME),
 ]
 
 
@@ -1128,7 +1131,6 @@ def test_leader_election_lease_is_a_namespaced_grant() -> None:
     assert _grants(role["rules"]) == {
         (lease, "leases", "create", ()),
         (lease, "leases", "get", (LEASE,)),
-        (lease, "leases", "update", (LEASE,)),
         (lease, "leases", "patch", (LEASE,)),
     }
     binding = _one(base, "RoleBinding", LEASE)

@@ -75,7 +75,6 @@ PLURALS = (
     "services",
     "horizontalpodautoscalers",
     "configmaps",
-    "secrets",
 )
 
 # ---------------------------------------------------------------------------- fake Prometheus

@@ -15,8 +15,16 @@ given) LISTs once, then WATCHes from the list's resourceVersion. A dropped or ti
 resumes from the last resourceVersion it saw; a 410 Gone (``ERROR`` event or HTTP status) makes it
 LIST again and turn the difference into ADDED / MODIFIED / DELETED events. Once a kind's cache
 has synced, ``get`` and ``list`` answer from memory, so a controller tick at steady state sends
-no read requests; reads of uncached kinds, and of cached kinds before their first LIST has
-completed, go to the API server. ``watch()`` fans the cache's events out to each caller.
+no read requests (but for Secrets, below); reads of uncached kinds, and of cached kinds before
+their first LIST has completed, go to the API server. ``watch()`` fans the cache's events out to
+each caller.
+
+Secrets are never cached (``NEVER_CACHED``: ``start_cache`` skips them, whoever asks). A cache
+would LIST and WATCH every Secret in scope, hold every credential of the cluster in memory and
+need RBAC ``list``/``watch`` on secrets, when the controller reads only the few its Canaries
+reference (tracked by the target's pod spec, a MetricTemplate's or an AlertProvider's
+``secretRef``). Each read of a Secret is a GET of that Secret by name, as in Flagger, so ``get``
+is the only read RBAC has to grant on them (config/deploy/rbac.yaml).
 
 Writes: ``create`` (POST), ``patch`` (PATCH with an explicit ``application/merge-patch+json``
 content type; NB: the client library otherwise sends dict bodies of custom objects as JSON
@@ -62,6 +70,7 @@ from traffic.cluster._protocol import (
     DEPLOYMENT,
     HPA,
     METRIC_TEMPLATE,
+    SECRET,
     SERVICE,
     Body,
     Kind,
@@ -83,6 +92,10 @@ DEFAULT_CACHE_KINDS: tuple[Kind, ...] = (
     SERVICE,
     HPA,
 )
+
+#: Kinds ``start_cache`` never caches, even when asked to: every read is a GET of the named object.
+#: Secrets: the controller needs only the ones its Canaries reference, not a LIST + WATCH of all.
+NEVER_CACHED: frozenset[Kind] = frozenset({SECRET})
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -149,7 +162,7 @@ async def open_kube_cluster(
 ) -> AsyncIterator[KubeCluster]:
     """Open a ``KubeCluster`` for the duration of the block, its cache started for
     ``cache_kinds`` (not awaited: reads go to the API until a kind has synced; use
-    ``wait_synced()`` to wait).
+    ``wait_synced()`` to wait), except ``NEVER_CACHED`` kinds (Secrets), always read by GET.
 
     ``namespaces`` scopes the cluster (and its cache) to those namespaces: ``list(kind, None)``
     and ``watch(kind, None)`` then cover them only, so a namespaced RBAC Role suffices; empty
@@ -539,10 +552,16 @@ class KubeCluster:
     async def start_cache(self, kinds: Iterable[Kind], *, wait: bool = True) -> None:
         """Cache each kind (per configured namespace, or cluster-wide): LIST, then WATCH.
 
+        ``NEVER_CACHED`` kinds (Secrets) are skipped: their reads stay GETs of the named object.
         Idempotent per kind. With ``wait``, return once every one of them has synced (it keeps
         retrying while the API is unavailable: bound it with ``asyncio.timeout``).
         """
-        started = [inf for kind in kinds for inf in self._ensure_informers(kind)]
+        started = [
+            inf
+            for kind in kinds
+            if kind not in NEVER_CACHED
+            for inf in self._ensure_informers(kind)
+        ]
         if wait:
             for informer in started:
                 await informer.wait_synced()
@@ -813,8 +832,10 @@ class KubeCluster:
     async def watch(self, kind: Kind, namespace: str | None) -> AsyncIterator[WatchEvent]:
         """The objects of a kind in a namespace (None: the scope) as ADDED, then each change.
 
-        Fed by the cache (watching an uncached kind starts caching it); waits for the first
-        LIST. ``ClusterUnavailable`` if the cache stops (the cluster closes) while watching."""
+        Fed by the cache (watching an uncached kind starts caching it, even a ``NEVER_CACHED``
+        one: an explicit watch is a LIST + WATCH; the controller watches only Canaries); waits
+        for the first LIST. ``ClusterUnavailable`` if the cache stops (the cluster closes) while
+        watching."""
         informers = self._informers_for_watch(kind, namespace)
         for informer in informers:
             await informer.wait_synced()
