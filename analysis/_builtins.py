@@ -10,6 +10,15 @@ Provider names follow Flagger's observer factory, without its silent fallback to
 (§12 Q11): ``kubernetes`` and ``gatewayapi:*`` share the generic HTTP observer, ``appmesh*`` the App
 Mesh one; an unknown name raises ``config.NotSupportedError`` listing the accepted names.
 
+Rendering (``render_builtin``): every value sits in a matcher string (``{{ interval }}`` aside, a
+plain duration token), and each is escaped for its matcher: inside ``=~"..."`` / ``!~"..."`` for
+RE2 (``.`` ``+`` ``*`` ``?`` ``(`` ``)`` ``[`` ``]`` ``{`` ``}`` ``|`` ``^`` ``$`` ``\\``) and then
+for the string, inside ``="..."`` / ``!="..."`` for the string only (quotes, backslashes). Flagger
+does not escape: there the Deployment ``secret.app`` also reads the series of ``secret-app``
+(``.`` is a regex wildcard, and the queries ``sum`` what they select). A name of
+``[A-Za-z0-9_-]`` -- every namespace and Service, and most workloads -- renders byte-for-byte as
+Flagger renders it; Kubernetes names can only differ by a ``.``.
+
 Pure data. Imports only ``config`` and ``analysis._render``.
 """
 
@@ -17,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis._render import collapse_whitespace
+from analysis._render import TemplateModel, collapse_whitespace, render_query
 from config import NotSupportedError
 
 #: The error text Flagger's observers wrap around "no values found" (all but the HTTP observer).
@@ -38,6 +47,15 @@ class BuiltinQueries:
     # values found" or the provider's error); it ends up in the events ("...is not receiving
     # traffic: running query failed: no values found"). Duration calls always wrap.
     success_rate_error_prefix: str = _WRAPPED
+
+
+def render_builtin(template: str, model: TemplateModel, *, source: str) -> str:
+    """Render a builtin query ``template``, each value escaped for the matcher it lands in.
+
+    ``render_query`` with ``escape_regex``: a value in a ``=~`` / ``!~`` matcher matches exactly
+    itself (module docstring). Raise RenderError as ``render_query`` does.
+    """
+    return render_query(template, model, source=source, escape_regex=True)
 
 
 def _q(text: str) -> str:

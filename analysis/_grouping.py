@@ -11,8 +11,11 @@ How a builtin template is grouped (``grouped_template``; done once per template,
 ``_builtins`` sends, so the two cannot drift apart):
 
 * every identity matcher ``label="{{ f }}"`` / ``label=~"{{ f }}"`` becomes ``label=~"{{ f }}"`` and
-  is rendered with the alternation ``(?:v1|v2|...)`` of the group's values (each value escaped for
-  RE2, then for the PromQL string by ``render_query``, so no name can change the query's structure);
+  is rendered with the alternation ``(?:v1|v2|...)`` of the group's values, each value escaped for
+  RE2 and the whole for the PromQL string by the helpers the per-canary builtin uses too
+  (``analysis._render``: ``regex_escape``, ``quote_escape``). The per-canary query matches each
+  value exactly as well (``="v"``, or ``=~"v"`` with ``v`` RE2-escaped), so both select the same
+  series and no name can change either query's structure;
 * every ``sum(...)`` becomes ``sum by (<identity labels>) (...)`` and every ``sum(...) by (le)``
   becomes ``sum(...) by (le, <identity labels>)``; the division and ``histogram_quantile`` then
   match series one-to-one per target, exactly as in the per-canary query;
@@ -33,9 +36,10 @@ to ``/api/v1/query_range``, answers a matrix whose series are scattered back by 
 
 Limits (such queries run one per canary, concurrently): MetricTemplates and inline queries
 (arbitrary PromQL); the providers whose identity is embedded in a composite label (contour, gloo,
-traefik, kuma, apisix, skipper); a target used as a regex by the builtin query whose name holds
-regex metacharacters (``.`` is legal in a Deployment name, and per canary it is a wildcard); and a
-shape asked for only one target (the per-canary query is sent, byte-identical to Flagger's).
+traefik, kuma, apisix, skipper); a target placed in a regex matcher by the builtin query whose name
+holds regex metacharacters (``.`` is legal in a Deployment name: the per-canary query, escaped, is
+sent); and a shape asked for only one target (the per-canary query is sent, byte-identical to
+Flagger's for a name without ``.``).
 Identical ungrouped queries on the same server are sent once.
 
 Values (``answers_from_data``): a non-finite or non-numeric answer is never a pass. NaN and an
@@ -65,6 +69,9 @@ from numpy.typing import NDArray
 from analysis._builtins import BUILTIN_PROVIDERS, builtin_queries
 from analysis._errors import AmbiguousResult, AnalysisError, NoValuesFound, RenderError
 from analysis._render import TemplateModel, render_query
+from analysis._render import alternation as alternation
+from analysis._render import quote_escape as quote_escape
+from analysis._render import regex_escape as regex_escape
 from analysis._text import clip
 from analysis._types import CheckKind, FailureKind, MetricQuery, QueryFailure, Series
 
@@ -73,17 +80,8 @@ GROUP_TARGET_LABEL = "canary_engine_target"
 #: A pod name ``<target>-<hash>-<hash>`` -> ``<target>`` (label_replace anchors it).
 POD_TARGET_REGEX = "(.+)-[0-9a-zA-Z]+-[0-9a-zA-Z]+"
 
-_REGEX_META = re.compile(r"[\\.+*?()|\[\]{}^$]")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_.]+)\s*\}\}")
 _STAND_IN = "canaryEngineGroupStandIn"
-_QUOTE_ESCAPES: dict[int, str] = {
-    **{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)},
-    ord("\\"): "\\\\",
-    ord('"'): '\\"',
-    ord("\n"): "\\n",
-    ord("\r"): "\\r",
-    ord("\t"): "\\t",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +115,7 @@ class GroupedTemplate:
     text: str  # template text; identity placeholders sit in regex matchers
     fields: tuple[str, ...]  # model fields that identify a target, in key order
     labels: tuple[str, ...]  # the result labels carrying them, same order
-    regex_fields: frozenset[str]  # fields the per-canary query treats as a regex
+    regex_fields: frozenset[str]  # fields the per-canary query places in a regex matcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,24 +328,6 @@ def grouped_template(template: str, family: str) -> GroupedTemplate:
     )
 
 
-def quote_escape(value: str) -> str:
-    """Escape ``value`` for a double-quoted PromQL string, exactly as ``render_query`` does."""
-    return value.translate(_QUOTE_ESCAPES)
-
-
-def regex_escape(value: str) -> str:
-    """Escape ``value`` so an RE2 (Go) regexp matches exactly it.
-
-    Only RE2's metacharacters are escaped (a backslash before punctuation is always literal).
-    """
-    return _REGEX_META.sub(r"\\\g<0>", value)
-
-
-def alternation(values: Sequence[str]) -> str:
-    """``(?:v1|v2|...)`` matching exactly the given values (sorted, deduplicated)."""
-    return "(?:" + "|".join(regex_escape(v) for v in sorted(set(values))) + ")"
-
-
 # ---------------------------------------------------------------------------------------------
 # Internals
 # ---------------------------------------------------------------------------------------------
@@ -411,7 +391,12 @@ def _grouped_request(
         interval=first.model.interval,
     )
     try:
-        expr = render_query(shape.text, model, source=f"grouped builtin {first.observer} query")
+        expr = render_query(
+            shape.text,
+            model,
+            source=f"grouped builtin {first.observer} query",
+            escape_regex=True,  # as render_builtin; the stand-ins hold no metacharacter
+        )
     except RenderError:
         return None  # e.g. an interval that is not a plain token: send the per-canary queries
     for n, field in enumerate(shape.fields):
@@ -426,7 +411,7 @@ def _field(query: MetricQuery, field: str) -> str:
 
 
 def _literal(value: str) -> bool:
-    return _REGEX_META.search(value) is None
+    return regex_escape(value) == value
 
 
 def _group_sums(text: str, labels: tuple[str, ...], pod_label: str | None, family: str) -> str:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from analysis._builtins import BuiltinQueries, builtin_queries
+from analysis._builtins import BuiltinQueries, builtin_queries, render_builtin
 from analysis._errors import RenderError
 from analysis._evaluate import bounds_for
 from analysis._render import TemplateModel, collapse_whitespace, render_query
@@ -107,7 +107,8 @@ def _builtin(
         model = _skipper_model(model)
     text = builtins.success_rate if kind is CheckKind.SUCCESS_RATE else builtins.duration
     try:
-        expr = render_query(text, model, source=f"builtin {base.observer} {metric.name} query")
+        # Each value escaped for its matcher (RE2 inside =~ / !~): a name matches only itself.
+        expr = render_builtin(text, model, source=f"builtin {base.observer} {metric.name} query")
     except RenderError as exc:
         # Only reachable with object names no Kubernetes object can have; worded as Flagger's
         # observers report a render failure.

@@ -8,11 +8,29 @@ zero-argument functions. We support exactly that surface:
     {{/* comment */}}       and Go's whitespace-trimming markers {{- ... -}}
 
 Anything else (pipelines, printf, $variables) is a ``RenderError`` naming the action and the
-template, as is a variable that is not set. Unlike Flagger, substituted values are escaped so that
-no template variable or object name can change the structure of the query: the template text is
-lexed (PromQL strings "..." '...' `...` and # comments) and each value is encoded for the place it
-lands in — escaped inside a quoted string, and outside a string only accepted when it is a plain
-token such as a duration, a number or a name (``[A-Za-z0-9_:.-]+``).
+template, as is a variable that is not set.
+
+Every template variable is a *string*: the template decides where it lands, and a template author
+quotes it (``app="{{ target }}"``). The template text is lexed (PromQL strings "..." '...' `...`
+and # comments) and each value is placed as its text, as Flagger substitutes it, except that it
+can never change the structure of the query:
+
+* inside a quoted string it is escaped for that string (a quote, a backslash or a control
+  character cannot end the string or add to the query); inside a `raw string`, which has no
+  escapes, a value holding a backtick is a ``RenderError``;
+* outside a string it is only accepted when it is a plain token such as a duration, a number or a
+  name (``[A-Za-z0-9_:.-]+``), else a ``RenderError``. Note that such a token is still PromQL:
+  ``{{ target }}_total`` with the target ``my-app`` reads ``my - app_total`` (arithmetic), which is
+  why name placeholders belong inside quotes;
+* with ``escape_regex=True`` (the builtin queries, ``render_builtin`` in ``_builtins``) a value
+  inside the string of a regex matcher (``=~"..."`` / ``!~"..."``) is first escaped for RE2
+  (``regex_escape``), so ``destination_workload=~"{{ target }}"`` selects exactly the target
+  ``secret.app`` and not ``secret-app`` as well; a value inside an equality matcher (``="..."`` /
+  ``!="..."``) only gets the string escaping. A name made of ``[A-Za-z0-9_-]`` renders exactly as
+  Flagger renders it (Kubernetes names differ only when they contain ``.``).
+
+MetricTemplates and inline queries are rendered without ``escape_regex`` (Flagger compatibility):
+there a value in ``=~"..."`` is part of the author's regex, as in Flagger.
 
 Pure: no I/O. Imports only ``config`` and ``analysis._errors``.
 """
@@ -20,7 +38,7 @@ Pure: no I/O. Imports only ``config`` and ``analysis._errors``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from analysis._errors import RenderError
@@ -30,6 +48,30 @@ from config import Canary, Metric, format_interval
 MODEL_FUNCTIONS = ("name", "namespace", "target", "service", "ingress", "route", "interval")
 
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_:.\-]+")
+#: RE2's metacharacters: a backslash before any of them (punctuation) makes it literal.
+_REGEX_META = re.compile(r"[\\.+*?()|\[\]{}^$]")
+#: Escapes for a double- or single-quoted PromQL string (Go's strconv rules, as PromQL reads them).
+_QUOTE_ESCAPES: dict[str, dict[int, str]] = {
+    quote: {
+        **{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)},
+        ord("\\"): "\\\\",
+        ord(quote): "\\" + quote,
+        ord("\n"): "\\n",
+        ord("\r"): "\\r",
+        ord("\t"): "\\t",
+    }
+    for quote in ('"', "'")
+}
+_SPACE = " \t\r\n"
+# Where the lexer's state can change: in code, at a quote or "#"; in a string, at a backslash or its
+# quote (a `raw string` has no escapes); in a comment, at the end of the line.
+_CODE_STOP = re.compile(r"[\"'`#]")
+_STOPS = {
+    '"': re.compile(r'[\\"]'),
+    "'": re.compile(r"[\\']"),
+    "`": re.compile(r"`"),
+    "#": re.compile(r"\n"),
+}
 _VARIABLE = re.compile(r"variables\.([A-Za-z_][A-Za-z0-9_]*)")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Go's RE2 \s is ASCII whitespace without \v; Flagger's Prometheus client collapses runs of it.
@@ -75,9 +117,14 @@ def collapse_whitespace(query: str) -> str:
     return _GO_SPACE.sub(" ", query)
 
 
-def render_query(template: str, model: TemplateModel, *, source: str) -> str:
+def render_query(
+    template: str, model: TemplateModel, *, source: str, escape_regex: bool = False
+) -> str:
     """Render ``template`` with ``model``; ``source`` names the template in error messages.
 
+    With ``escape_regex`` a value inside the string of a ``=~`` / ``!~`` matcher is escaped for
+    RE2 before the string escaping, so it matches exactly itself (the builtin queries); without it
+    the value is the template's text there, as in Flagger (MetricTemplates, inline queries).
     Raise RenderError for an unknown function, a missing variable, a malformed action, or a value
     that cannot be placed safely where the template puts it.
     """
@@ -114,7 +161,7 @@ def render_query(template: str, model: TemplateModel, *, source: str) -> str:
                 raise RenderError(f"{source}: comment at {_where(template, start)} is not closed")
             continue
         value = _evaluate(action, model, source)
-        out.append(_place(value, action, lexer, source))
+        out.append(_place(value, action, lexer, source, escape_regex=escape_regex))
     return "".join(out)
 
 
@@ -140,7 +187,7 @@ def _evaluate(action: str, model: TemplateModel, source: str) -> str:
     raise RenderError(f"{source}: unsupported action {{{{ {action} }}}}; {_SUPPORTED}")
 
 
-def _place(value: str, action: str, lexer: _Lexer, source: str) -> str:
+def _place(value: str, action: str, lexer: _Lexer, source: str, *, escape_regex: bool) -> str:
     """Encode ``value`` for the lexical context the template puts it in."""
     if lexer.pending_escape:
         # `"...\{{ x }}"`: the template's backslash would escape our first character (an
@@ -150,6 +197,8 @@ def _place(value: str, action: str, lexer: _Lexer, source: str) -> str:
             "move the backslash or the action"
         )
     context = lexer.context
+    if escape_regex and lexer.regex and context in ('"', "'", "`"):
+        value = regex_escape(value)
     if context in ('"', "'"):
         return _escape_quoted(value, context)
     if context == "`":
@@ -169,22 +218,32 @@ def _place(value: str, action: str, lexer: _Lexer, source: str) -> str:
     return value
 
 
+def quote_escape(value: str) -> str:
+    """Escape ``value`` for a double-quoted PromQL string, as ``render_query`` places it there.
+
+    A backslash, the quote and control characters are escaped; everything else is kept, so a
+    value without them (every Kubernetes name) is unchanged.
+    """
+    return value.translate(_QUOTE_ESCAPES['"'])
+
+
+def regex_escape(value: str) -> str:
+    """Escape ``value`` so an RE2 (Go) regexp matches exactly it.
+
+    Only RE2's metacharacters (``. + * ? ( ) [ ] { } | ^ $ \\``) get a backslash (a backslash
+    before punctuation is always literal in RE2), so a name of ``[A-Za-z0-9_-]`` is unchanged.
+    Inside a PromQL string the result is escaped again for the string (``\\.`` reads ``\\\\.``).
+    """
+    return _REGEX_META.sub(r"\\\g<0>", value)
+
+
+def alternation(values: Sequence[str]) -> str:
+    """``(?:v1|v2|...)``: an RE2 regexp matching exactly the given values (sorted, deduplicated)."""
+    return "(?:" + "|".join(regex_escape(v) for v in sorted(set(values))) + ")"
+
+
 def _escape_quoted(value: str, quote: str) -> str:
-    out: list[str] = []
-    for ch in value:
-        if ch == "\\" or ch == quote:
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return value.translate(_QUOTE_ESCAPES[quote])
 
 
 def _where(template: str, index: int) -> str:
@@ -197,32 +256,55 @@ class _Lexer:
     """Tracks whether the template text so far ends inside a string literal or a comment.
 
     Only the template's own text is fed: substituted values are escaped for their context, so they
-    can never move the lexer into a different state.
+    can never move the lexer into a different state. ``regex`` tells whether the string being read
+    is the value of a regex matcher (its opening quote follows ``=~`` or ``!~``, spaces aside).
     """
 
-    __slots__ = ("context", "pending_escape")
+    __slots__ = ("_last", "context", "pending_escape", "regex")
 
     def __init__(self) -> None:
         self.context: str | None = None  # None (code), '"', "'", '`' or '#' (comment)
         self.pending_escape = False
+        self.regex = False  # the current string is a =~ / !~ matcher's regexp
+        # the last two non-space characters of code read, and " " if spaces followed them
+        self._last = ""
 
     def feed(self, text: str) -> None:
-        for ch in text:
+        pos, end = 0, len(text)
+        if self.pending_escape and text:
+            self.pending_escape = False
+            pos = 1  # the escaped character
+        while pos < end:
             ctx = self.context
-            if self.pending_escape:
-                self.pending_escape = False
-            elif ctx is None:
-                if ch in "\"'`":
-                    self.context = ch
-                elif ch == "#":
-                    self.context = "#"
-            elif ctx == "#":
-                if ch == "\n":
-                    self.context = None
-            elif ctx == "`":
-                if ch == "`":
-                    self.context = None
-            elif ch == "\\":
-                self.pending_escape = True
-            elif ch == ctx:
+            if ctx is None:
+                found = _CODE_STOP.search(text, pos)
+                stop = end if found is None else found.start()
+                self._remember(text[pos:stop])
+                if found is None:
+                    return
+                ch = text[stop]
+                if ch != "#":
+                    self.regex = self._last.rstrip(_SPACE) in ("=~", "!~")
+                    self._last = ""
+                self.context = ch
+                pos = stop + 1
+                continue
+            found = _STOPS[ctx].search(text, pos)
+            if found is None:
+                return
+            stop = found.start()
+            if text[stop] == "\\":  # only inside "..." and '...'
+                if stop + 1 == end:
+                    self.pending_escape = True
+                    return
+                pos = stop + 2
+            else:  # the closing quote, or the newline ending a comment
                 self.context = None
+                pos = stop + 1
+
+    def _remember(self, code: str) -> None:
+        if not code:
+            return
+        joined = self._last + code
+        core = joined.rstrip(_SPACE)
+        self._last = core[-2:] + (" " if len(core) < len(joined) else "")
