@@ -1,4 +1,5 @@
-"""``canary-engine`` command line: run | simulate | record | validate (interfaces.md §1).
+"""``canary-engine`` command line: run | simulate | record | validate | loadtester
+(interfaces.md §1).
 
 Exit statuses: simulate 0 promoted, 1 rolled back, 3 undecided, 2 bad input; validate 0 valid,
 2 invalid; every error is one readable message on stderr, never a traceback.
@@ -188,6 +189,42 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env_default("mesh-provider", None),
         help="provider for a Canary without spec.provider (default kubernetes)",
     )
+
+    lt = sub.add_parser(
+        "loadtester",
+        help="Flagger's load tester API (flagger-loadtester) with a built-in hey",
+        description="Serve flagger-loadtester's HTTP API: POST / runs metadata.cmd from a "
+        "webhook (type cmd: in the background, answered 202 at once; type blocking or bash: "
+        "to completion), /gate/{approve,halt,check,open,close}, /rollback/{check,open,close}, "
+        "/healthz. hey commands run on a built-in hey (no shell, no hey binary); any other "
+        "command is refused unless --allow-commands. Every option can also come from "
+        "CANARY_ENGINE_<OPTION>, e.g. CANARY_ENGINE_MAX_DURATION.",
+    )
+    lt.add_argument(
+        "--port",
+        type=int,
+        default=int(_env_default("port", "8080") or 8080),
+        help="port to serve on (default 8080; 0 picks a free one)",
+    )
+    lt.add_argument(
+        "--bind",
+        default=_env_default("bind", "0.0.0.0"),
+        help="address to listen on (default 0.0.0.0)",
+    )
+    lt.add_argument(
+        "--allow-commands",
+        action="store_true",
+        default=_env_default("allow-commands", "") in ("1", "true", "True"),
+        help="also run commands that are not hey, with /bin/sh -c as Flagger does (a shell "
+        "for anyone who can reach the port: off by default)",
+    )
+    lt.add_argument(
+        "--max-duration",
+        default=_env_default("max-duration", "10m"),
+        metavar="DURATION",
+        help="longest run: hey -z above it is refused, other runs stop at it (default 10m)",
+    )
+    _log_options(lt, default_level="info")
     return parser
 
 
@@ -256,6 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             _configure_logs(args)
             return _run(args)
+        if args.command == "loadtester":
+            _configure_logs(args)
+            return _loadtester(args)
     except SpecError as exc:
         print(_redacted(exc.render()), file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -343,6 +383,36 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     return asyncio.run(run_controller(options))
+
+
+def _loadtester(args: argparse.Namespace) -> int:
+    from config import CanaryEngineError, Problem, SpecError, parse_duration
+    from engine.loadtester import LoadTesterOptions, run_loadtester
+
+    try:
+        max_duration = parse_duration(args.max_duration)
+    except ValueError as exc:
+        raise SpecError(Problem("--max-duration", str(exc))) from None
+    if max_duration <= 0:
+        raise SpecError(
+            Problem("--max-duration", f"must be longer than 0, got {args.max_duration!r}")
+        )
+    if not 0 <= args.port <= 65535:
+        raise SpecError(Problem("--port", f"must be 0..65535, got {args.port}"))
+    options = LoadTesterOptions(
+        port=args.port,
+        bind=args.bind,
+        allow_commands=args.allow_commands,
+        max_duration=max_duration,
+    )
+    import asyncio
+
+    try:
+        return asyncio.run(run_loadtester(options))
+    except OSError as exc:  # the port is taken, the address is not ours...
+        raise CanaryEngineError(
+            f"loadtester cannot listen on {args.bind}:{args.port}: {exc.strerror or exc}"
+        ) from None
 
 
 def _env_list(option: str) -> list[str]:
