@@ -166,24 +166,31 @@ def score_matrix(
         np.nan,
     )
 
-    finite = np.isfinite(canary_values) & np.isfinite(canary_times)
+    # Comparisons with NaN (padding, no reference) are false, so they never count as outside.
     with np.errstate(invalid="ignore"):
-        outside_up = increase[:, None] & finite & (canary_values > upper[:, None])
-        outside_down = decrease[:, None] & finite & (canary_values < lower[:, None])
+        outside_up = (canary_values > upper[:, None]) & increase[:, None]
+        outside_down = (canary_values < lower[:, None]) & decrease[:, None]
+    outside = outside_up | outside_down
     # The primary's sample of the same step is looked up only where it matters: samples outside
     # the envelope (rare) and each row's newest sample (for the explanation).
-    newest = np.zeros_like(finite)
+    finite = np.isfinite(canary_values)
+    rows = np.arange(finite.shape[0])
     last = finite.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
-    newest[np.arange(finite.shape[0]), last] = finite[np.arange(finite.shape[0]), last]
-    concurrent = _nearest(
-        canary_times, outside_up | outside_down | newest, primary_times, primary_values, half_step
-    )
-    margin = tolerance[:, None] * np.abs(concurrent)
-    unpaired = np.isnan(concurrent)
-    with np.errstate(invalid="ignore"):
-        above = outside_up & (unpaired | (canary_values > concurrent + margin))
-        below = outside_down & (unpaired | (canary_values < concurrent - margin))
-    return Scored(above | below, above, concurrent, upper, lower, n, median)
+    wanted = outside.copy()
+    wanted[rows, last] |= finite[rows, last]
+    concurrent = _nearest(canary_times, wanted, primary_times, primary_values, half_step)
+    # The guard, only at the samples outside the envelope.
+    row, column = np.nonzero(outside)
+    value, pair = canary_values[row, column], concurrent[row, column]
+    margin = tolerance[row] * np.abs(pair)
+    unpaired = np.isnan(pair)
+    breach = np.zeros_like(outside)
+    above = np.zeros_like(outside)
+    up = outside_up[row, column]
+    worse = np.where(up, value > pair + margin, value < pair - margin) | unpaired
+    breach[row, column] = worse
+    above[row, column] = worse & up
+    return Scored(breach, above, concurrent, upper, lower, n, median)
 
 
 def _column(matrix: NDArray[np.float64], index: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -205,18 +212,23 @@ def _nearest(
     own, so rows never mix, and the row-major order stays ascending (rows are in time order)."""
     rows, m = primary_times.shape
     out = np.full(times.shape, np.nan)
-    known = np.isfinite(primary_times)
-    if m == 0 or not known.any() or not wanted.any():
+    row, column = np.nonzero(wanted)
+    if m == 0 or row.size == 0:
         return out
-    lo = min(float(primary_times[known].min()), float(times[wanted].min()))
-    hi = max(float(primary_times[known].max()), float(times[wanted].max()))
+    query_times = times[row, column]
+    first = float(primary_times.min())  # padding is +inf: it never is the minimum
+    if not np.isfinite(first):
+        return out  # no primary sample at all
+    last = float(np.max(primary_times, where=np.isfinite(primary_times), initial=first))
+    lo = min(first, float(query_times.min()))
+    hi = max(last, float(query_times.max()))
     reach = 4.0 * float(half_step.max()) + 1.0
     band = (hi - lo) + 2.0 * reach
-    # Padding (no time) sits at the far end of its row's band, out of every canary sample's reach.
-    keys = np.where(known, primary_times - lo, band - 1.0) + np.arange(rows)[:, None] * band
+    # Padding (+inf) sits at the far end of its row's band, out of every canary sample's reach.
+    keys = np.minimum(primary_times - lo, band - 1.0)
+    keys += np.arange(rows, dtype=np.float64)[:, None] * band
     keys = keys.ravel()
-    row, column = np.nonzero(wanted)
-    query = times[row, column] - lo + row * band
+    query = query_times - lo + row * band
     right = np.minimum(np.searchsorted(keys, query), keys.size - 1)
     left = np.maximum(right - 1, 0)
     d_left = np.where(left // m == row, np.abs(keys[left] - query), np.inf)
