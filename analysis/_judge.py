@@ -38,8 +38,6 @@ from numpy.typing import NDArray
 
 from analysis._types import Verdict
 
-_DIRECTIONS = {"increase": (1,), "decrease": (-1,), "both": (1, -1)}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JudgeInput:
@@ -98,10 +96,10 @@ def judge_batch(inputs: Sequence[JudgeInput]) -> list[JudgeOutcome]:
     def column(values: list[float]) -> NDArray[np.float64]:
         return np.array(values, dtype=np.float64)
 
-    directions = column([float(len(_DIRECTIONS[item.harmful])) for item in inputs])
+    harmful = [_names(item.harmful) for item in inputs]
+    directions = column([float(len(h)) for h in harmful])
     confidence = column([item.confidence for item in inputs])
     looks = column([float(max(1, item.looks)) for item in inputs])
-    harmful = [_names(item.harmful) for item in inputs]
     scored = score_matrix(
         canary_times=c_times,
         canary_values=c_values,
@@ -304,7 +302,8 @@ def _outcome(
         return outcome(
             Verdict.INCONCLUSIVE,
             f"only {n} primary sample{'' if n == 1 else 's'} in the last {window} "
-            f"to compare with, {item.min_history} needed → inconclusive",
+            f"to compare with, {item.min_history} needed (judge.minHistory; a longer "
+            "judge.window reaches more) → inconclusive",
         )
     if index < 0:
         return outcome(
@@ -322,7 +321,8 @@ def _outcome(
         if guaranteed > (1.0 - item.confidence) * 1.0001:
             weaker = (
                 f"; with {n} primary samples the false-alarm bound is "
-                f"{guaranteed:.0%}, not {1.0 - item.confidence:.0%}"
+                f"{guaranteed:.0%}, not {1.0 - item.confidence:.0%} (a longer judge.window "
+                "holds more)"
             )
         explanation = (
             f"canary {_num(value)}{ago} {side} the primary's last {window} "

@@ -19,6 +19,7 @@ import argparse
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +70,11 @@ def _harmful(increase: bool, decrease: bool) -> str:
     return "increase" if increase else "decrease"
 
 
-def best_ms(run: object, runs: int) -> float:
+def best_ms(run: Callable[[], object], runs: int) -> float:
     best = float("inf")
     for _ in range(runs):
         start = time.perf_counter()
-        run()  # type: ignore[operator]
+        run()
         best = min(best, time.perf_counter() - start)
     return best * 1000.0
 

@@ -293,15 +293,6 @@ class Judge(_Model):
 
     _dur = field_validator("window", "step")(_check_duration)
 
-    @field_validator("confidence", "tolerance")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if value != value or value in (float("inf"), float("-inf")):  # NaN / inf
-            raise PydanticCustomError(
-                "finite", "must be a finite number, got {value}", {"value": value}
-            )
-        return value
-
     @field_validator("window", "step")
     @classmethod
     def _positive(cls, value: str | None) -> str | None:

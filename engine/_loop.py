@@ -41,7 +41,6 @@ from config import (
     CanaryEngineError,
     CanaryStatus,
     HookType,
-    Metric,
     MetricTemplate,
     Phase,
     SpecError,
@@ -333,7 +332,11 @@ class CanaryDriver:
                 fields["analysis"] = tuple(results)
             if need.provider_check:
                 check = deps.provider_check
-                error = await check(await self._plan(canary, provider)) if check else ""
+                if check is None:
+                    error = ""
+                else:
+                    plan = self._plan(canary, provider, await self._templates(canary))
+                    error = await check(plan)
                 fields.update(provider_checked=True, provider_error=error)
         except CanaryEngineError as exc:
             raise _AbortTick(str(exc)) from exc
@@ -362,29 +365,29 @@ class CanaryDriver:
     async def _analyze(
         self, canary: Canary, status: CanaryStatus, provider: str
     ) -> list[CheckResult]:
-        queries = await self._plan(canary, provider)
+        templates = await self._templates(canary)
+        queries = self._plan(canary, provider, templates)
         if self._deps.analyzer is not None:
             results = await self._deps.analyzer(queries)
         else:
             results = await analyze(self._deps.metrics, queries)
-        if not any(m.judge or m.dry_run or m.on_no_data != "fail" for m in _metrics(canary)):
-            return results
+        judged = any(m.judge is not None for m in canary.spec.effective_analysis.metrics)
         clock = self._deps.clock
         tick = JudgeTick(
             canary=canary,
             results=results,
-            primary_queries=await self._plan(canary, provider, target="primary"),
+            # the primary's queries are only asked for by a judge
+            primary_queries=self._plan(canary, provider, templates, "primary") if judged else (),
             now=clock.now(),
-            start=_analysis_start(status, clock, canary),
+            start=_analysis_start(status, clock, canary) if judged else clock.now(),
         )
-        if self._deps.judge is not None:
+        if judged and self._deps.judge is not None:
             return await self._deps.judge(tick)
+        # Without a judge this only applies the metrics' policies (dryRun, onNoData): no I/O.
         return (await judge_ticks(self._deps.metrics, [tick]))[0]
 
-    async def _plan(
-        self, canary: Canary, provider: str, target: Literal["canary", "primary"] = "canary"
-    ) -> list[MetricQuery]:
-        """The canary's checks with rendered queries; templates are read through the cluster."""
+    async def _templates(self, canary: Canary) -> dict[tuple[str, str], MetricTemplate]:
+        """The MetricTemplates the canary's metrics name, read through the cluster (its cache)."""
         templates: dict[tuple[str, str], MetricTemplate] = {}
         for metric in canary.spec.effective_analysis.metrics:
             if metric.template_ref is None:
@@ -399,6 +402,16 @@ class CanaryDriver:
                     templates[key] = parse_metric_template(body)
                 except SpecError:
                     pass  # reported by plan_checks as a missing/invalid template check failure
+        return templates
+
+    def _plan(
+        self,
+        canary: Canary,
+        provider: str,
+        templates: dict[tuple[str, str], MetricTemplate],
+        target: Literal["canary", "primary"] = "canary",
+    ) -> list[MetricQuery]:
+        """The canary's checks with rendered queries."""
         server = canary.spec.metrics_server or self._deps.settings.metrics_server
         return plan_checks(
             canary, templates, provider=provider, default_server=server, target=target
@@ -607,10 +620,6 @@ async def run_canary_loop(
         if until(report):
             return reports
         await clock.sleep(report.interval)
-
-
-def _metrics(canary: Canary) -> list[Metric]:
-    return canary.spec.effective_analysis.metrics
 
 
 def _analysis_start(status: CanaryStatus, clock: Clock, canary: Canary) -> float:

@@ -486,7 +486,11 @@ def _run_analysis(t: _Tick) -> Verdict:
     for result in t.analysis():
         counted = result.counted
         if result.dry_run and not result.passed:
-            t.info(f"Dry-run metric {result.query.metric}: {result.message}")
+            # The check's message says "Halt ...": a dry run halts nothing, so say what it found.
+            t.info(
+                f"Dry-run metric {result.query.metric} would have failed: "
+                f"{result.explanation or result.message}"
+            )
         elif counted is Verdict.FAIL:
             t.warn(result.message)
             return Verdict.FAIL

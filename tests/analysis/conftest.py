@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 import config
+from analysis import CheckKind, MetricQuery, PrometheusSource, open_prometheus
+
+#: The Prometheus address the respx-mocked tests answer for.
+PROM = "http://prom.test:9090"
 
 CanaryFactory = Callable[..., config.Canary]
 TemplateFactory = Callable[..., config.MetricTemplate]
@@ -83,3 +87,39 @@ def make_template() -> TemplateFactory:
         )
 
     return make
+
+
+# -- a Prometheus source under respx ----------------------------------------------------------
+
+
+class Sleeps:
+    """The injected sleep: records the backoff delays, returns at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+async def source(sleeps: Sleeps) -> AsyncIterator[PrometheusSource]:
+    async with open_prometheus(sleep=sleeps) as src:
+        yield src
+
+
+def raw(expr: str = "up", *, scale: float = 1.0, server: str = PROM, **kw: Any) -> MetricQuery:
+    return MetricQuery(
+        canary="test/podinfo",
+        metric="custom",
+        kind=CheckKind.QUERY,
+        expr=expr,
+        server=server,
+        scale=scale,
+        **kw,
+    )

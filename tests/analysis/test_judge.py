@@ -78,7 +78,8 @@ def test_a_canary_far_above_everything_the_primary_did_fails_with_the_numbers() 
     text = outcome.explanation
     assert text.startswith("canary 410 above the primary's last 24h (median 2")
     assert "primary now 205" in text and "vs the median → fail" in text
-    assert "+10" in text  # the change against the median, in percent
+    change = (410.0 - outcome.baseline_level) / outcome.baseline_level
+    assert f"{change:+.0%} vs the median" in text  # the change against the median, in percent
 
 
 def test_the_decrease_direction_and_both() -> None:
@@ -124,7 +125,8 @@ def test_too_little_primary_history_is_inconclusive() -> None:
     outcome = one(canary=[500.0], history=[100.0] * 5, min_history=20)
     assert outcome.verdict is Verdict.INCONCLUSIVE
     assert outcome.explanation == (
-        "only 5 primary samples in the last 24h to compare with, 20 needed → inconclusive"
+        "only 5 primary samples in the last 24h to compare with, 20 needed (judge.minHistory; "
+        "a longer judge.window reaches more) → inconclusive"
     )
 
 
@@ -166,7 +168,10 @@ def test_the_bound_is_the_conformal_order_statistic() -> None:
     # With only 60 samples the largest is the bound and the guarantee is 12/61.
     small = one(canary=[1000.0], history=[100.0] * 60, looks=12, tolerance=0.0)
     assert small.false_alarm_bound == pytest.approx(12 / 61)
-    assert "with 60 primary samples the false-alarm bound is 20%, not 1%" in small.explanation
+    assert small.explanation.endswith(
+        "with 60 primary samples the false-alarm bound is 20%, not 1% (a longer judge.window "
+        "holds more)"
+    )
 
 
 @settings(max_examples=60, deadline=None)

@@ -10,7 +10,7 @@ Answers come from a respx-mocked Prometheus through ``PrometheusSource.fetch`` a
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,31 +31,19 @@ from analysis import (
     Verdict,
     evaluate,
     evaluate_reference,
-    open_prometheus,
     plan_checks,
     score_checks,
 )
 from analysis._grouping import GROUP_TARGET_LABEL
 from engine.cli import main
-from tests.analysis.conftest import canary_body
+from tests.analysis.conftest import PROM, canary_body, raw
 
 CanaryFactory = Callable[..., config.Canary]
 
-PROM = "http://prom.test:9090"
 QUERY_URL = f"{PROM}/api/v1/query"
 T = 1767225600.0
 INF = math.inf
 NAN = math.nan
-
-
-async def _no_sleep(seconds: float) -> None:
-    return None
-
-
-@pytest.fixture
-async def source() -> AsyncIterator[PrometheusSource]:
-    async with open_prometheus(sleep=_no_sleep) as src:
-        yield src
 
 
 def answer(*items: Any, result_type: str = "vector") -> dict[str, Any]:
@@ -69,17 +57,6 @@ def scalar(sample: Any) -> dict[str, Any]:
 
 def series(sample: Any, **labels: str) -> dict[str, Any]:
     return {"metric": labels, "value": sample}
-
-
-def raw(expr: str = "up", **fields: Any) -> MetricQuery:
-    return MetricQuery(
-        canary="test/podinfo",
-        metric="custom",
-        kind=CheckKind.QUERY,
-        expr=expr,
-        server=PROM,
-        **fields,
-    )
 
 
 async def judged(source: PrometheusSource, queries: list[MetricQuery]) -> list[CheckResult]:

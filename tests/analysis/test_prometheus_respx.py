@@ -15,7 +15,7 @@ import json
 import ssl
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +27,6 @@ import respx
 import analysis._prometheus as prometheus_module
 import config
 from analysis import (
-    CheckKind,
     FailureKind,
     MetricQuery,
     PrometheusSource,
@@ -39,11 +38,11 @@ from analysis import (
     plan_checks,
 )
 from analysis._grouping import GROUP_TARGET_LABEL
+from tests.analysis.conftest import PROM, Sleeps, raw
 
 CanaryFactory = Callable[..., config.Canary]
 TemplateFactory = Callable[..., config.MetricTemplate]
 
-PROM = "http://prom.test:9090"
 QUERY_URL = f"{PROM}/api/v1/query"
 SUCCESS = {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "1m"}
 DURATION = {"name": "request-duration", "thresholdRange": {"max": 500}, "interval": "1m"}
@@ -151,39 +150,6 @@ def query_of(request: httpx.Request) -> str:
         form = httpx.QueryParams(request.content.decode())
         return form["query"]
     return request.url.params["query"]
-
-
-class Sleeps:
-    """The injected sleep: records the backoff delays, returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-async def source(sleeps: Sleeps) -> AsyncIterator[PrometheusSource]:
-    async with open_prometheus(sleep=sleeps) as src:
-        yield src
-
-
-def raw(expr: str = "up", *, scale: float = 1.0, server: str = PROM, **kw: Any) -> MetricQuery:
-    return MetricQuery(
-        canary="test/podinfo",
-        metric="custom",
-        kind=CheckKind.QUERY,
-        expr=expr,
-        server=server,
-        scale=scale,
-        **kw,
-    )
 
 
 async def fetch_one(source: PrometheusSource, query: MetricQuery) -> float | QueryFailure:

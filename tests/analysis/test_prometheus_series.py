@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -21,7 +21,6 @@ import respx
 
 import config
 from analysis import (
-    CheckKind,
     FailureKind,
     MetricQuery,
     PrometheusSource,
@@ -31,10 +30,10 @@ from analysis import (
 )
 from analysis._prometheus import MAX_RANGE_STEPS
 from analysis._types import Series, SeriesRequest
+from tests.analysis.conftest import PROM, Sleeps, raw
 
 CanaryFactory = Callable[..., config.Canary]
 
-PROM = "http://prom.test:9090"
 RANGE_URL = f"{PROM}/api/v1/query_range"
 INSTANT_URL = f"{PROM}/api/v1/query"
 SUCCESS = {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "1m"}
@@ -75,39 +74,6 @@ def grid(request: httpx.Request) -> list[float]:
     start, end, step = window_of(request)
     count = math.floor(round((end - start) / step, 9)) + 1
     return [round(start + k * step, 3) for k in range(count)]
-
-
-class Sleeps:
-    """The injected sleep: records the backoff delays, returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-async def source(sleeps: Sleeps) -> AsyncIterator[PrometheusSource]:
-    async with open_prometheus(sleep=sleeps) as src:
-        yield src
-
-
-def raw(expr: str = "up", *, scale: float = 1.0, server: str = PROM, **kw: Any) -> MetricQuery:
-    return MetricQuery(
-        canary="test/podinfo",
-        metric="custom",
-        kind=CheckKind.QUERY,
-        expr=expr,
-        server=server,
-        scale=scale,
-        **kw,
-    )
 
 
 def ask(

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import copy
 
-import pytest
 import yaml
 
 from .test_manifests import (
     DEPLOY,
     IMAGE,
-    K8S_VERSIONS,
-    VALIDATE_MISSING,
     Doc,
     _dockerfile_user,
     _one,
     _rendered,
+    schema_errors,
 )
 
 TESTER = DEPLOY / "tester"
@@ -56,23 +54,7 @@ def test_overlay_renders_the_namespace_service_and_deployment() -> None:
 
 
 def test_every_object_is_valid_kubernetes() -> None:
-    docs = _tester()
-    try:
-        import kubernetes_validate
-    except ImportError:
-        pytest.fail(VALIDATE_MISSING)
-    errors = []
-    for wanted in K8S_VERSIONS:
-        version = kubernetes_validate.latest_version() if wanted == "latest" else wanted
-        for doc in docs:
-            where = f"{doc['kind']}/{doc['metadata']['name']} (Kubernetes {version})"
-            try:
-                kubernetes_validate.validate(doc, version, strict=True)
-            except kubernetes_validate.ValidationError as exc:
-                path = ".".join(str(p) for p in exc.path)
-                errors.append(f"{where}: {path}: {exc.message}")
-            except kubernetes_validate.SchemaNotFoundError as exc:
-                errors.append(f"{where}: {exc.message}")
+    errors = schema_errors(_tester())
     assert not errors, "\n".join(errors)
 
 

@@ -17,6 +17,7 @@ crafted names cannot break a grouped query; ``canary-engine record`` captures re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import shutil
@@ -34,6 +35,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from analysis import (
     MetricQuery,
@@ -151,8 +153,10 @@ def _instant(url: str, query: str) -> list[Any]:
     return result
 
 
-@pytest.fixture(scope="module")
-def prometheus() -> Iterator[LivePrometheus]:
+@contextlib.contextmanager
+def serve_prometheus(collector: Collector, probe: str) -> Iterator[LivePrometheus]:
+    """Debian's prometheus on 127.0.0.1 scraping ``collector`` every second, yielded once the
+    instant query ``probe`` answers something; everything is stopped on exit."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail(
@@ -160,7 +164,7 @@ def prometheus() -> Iterator[LivePrometheus]:
             "(Debian's package; .ci/run installs it)"
         )
     registry = CollectorRegistry()
-    registry.register(FleetCollector(time.monotonic()))
+    registry.register(collector)
     exporter, exporter_thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     exporter_port = exporter.server_port
     workdir = tempfile.TemporaryDirectory(prefix="canary-engine-prom-")
@@ -188,10 +192,6 @@ def prometheus() -> Iterator[LivePrometheus]:
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        probe = (
-            'sum(rate(istio_requests_total{destination_workload="bad"}[10s])) and '
-            'sum(rate(http_request_duration_seconds_count{kubernetes_pod_name=~"bad-.*"}[10s]))'
-        )
         while True:
             if process.poll() is not None:
                 raise AssertionError(
@@ -219,6 +219,16 @@ def prometheus() -> Iterator[LivePrometheus]:
         exporter.server_close()
         exporter_thread.join(timeout=5)
         workdir.cleanup()
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> Iterator[LivePrometheus]:
+    probe = (
+        'sum(rate(istio_requests_total{destination_workload="bad"}[10s])) and '
+        'sum(rate(http_request_duration_seconds_count{kubernetes_pod_name=~"bad-.*"}[10s]))'
+    )
+    with serve_prometheus(FleetCollector(time.monotonic()), probe) as live:
+        yield live
 
 
 def test_the_prometheus_server_is_installed() -> None:

@@ -14,17 +14,10 @@ that canary-engine's escaped queries return ``secret.app``'s own values, that th
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
-import httpx
 import pytest
-import yaml
-from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from analysis import QueryFailure, open_prometheus
@@ -34,9 +27,9 @@ from tests.e2e.test_prometheus_e2e import (
     SECONDS_BUCKETS,
     LivePrometheus,
     _buckets,
-    _free_port,
     _instant,
     planned,
+    serve_prometheus,
 )
 
 pytestmark = pytest.mark.slow
@@ -97,72 +90,13 @@ class LookalikeCollector:
 
 @pytest.fixture(scope="module")
 def lookalikes() -> Iterator[LivePrometheus]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("the prometheus server binary is not installed: apt-get install prometheus")
-    registry = CollectorRegistry()
-    registry.register(LookalikeCollector(time.monotonic()))
-    exporter, exporter_thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    workdir = tempfile.TemporaryDirectory(prefix="canary-engine-promql-")
-    port = _free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [
-            {
-                "job_name": "lookalikes",
-                "static_configs": [{"targets": [f"127.0.0.1:{exporter.server_port}"]}],
-            }
-        ],
-    }
-    config_file = Path(workdir.name, "prometheus.yml")
-    config_file.write_text(yaml.safe_dump(config))
-    log = Path(workdir.name, "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={Path(workdir.name, 'data')}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
     # every workload has a rate in both families (two samples in the window)
     probe = (
         'count(rate(istio_requests_total{response_code="200"}[10s])) == 3 and '
         'count(rate(http_request_duration_seconds_count{status="200"}[10s])) == 6'
     )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"prometheus exited with {process.returncode}: "
-                    + Path(workdir.name, "prometheus.log").read_text()
-                )
-            try:
-                if _instant(url, probe):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("prometheus had no samples after 30s")
-            time.sleep(0.2)
-        yield LivePrometheus(url=url, ready_at=time.time())
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        exporter.shutdown()
-        exporter.server_close()
-        exporter_thread.join(timeout=5)
-        workdir.cleanup()
+    with serve_prometheus(LookalikeCollector(time.monotonic()), probe) as live:
+        yield live
 
 
 async def _no_sleep(seconds: float) -> None:
