@@ -1,0 +1,142 @@
+"""The page every HTML report is poured into: one self-contained file that opens offline.
+
+plotly.js is inlined once in the page head and every figure is rendered as SVG (plain ``scatter``
+and ``bar`` traces, never WebGL), so a report needs no network, no CDN and no server: it can be
+mailed, attached to an incident or opened from a CI artefact. A Content-Security-Policy in the
+page forbids every request (no fetch, no image, no font from anywhere), so a report that tried
+would fail loudly in the browser's console rather than leak anything.
+
+plotly is imported here, and this module is imported only when a report is asked for, so
+``canary-engine --help`` stays fast (benchmarks/bench_startup.py).
+"""
+
+from __future__ import annotations
+
+import html
+import textwrap
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from analysis import redact
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+#: Inline script and style only; nothing may be loaded from anywhere (images: plotly's own
+#: data: URLs for its mode-bar "download as PNG").
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:; connect-src 'none'; form-action 'none'; "
+    "base-uri 'none'"
+)
+
+#: Plotly's options for every figure: no plotly logo link; "download as PNG" stays (offline).
+PLOT_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
+
+#: Hover text is wrapped at this many characters so a judge's sentence stays readable.
+HOVER_WIDTH = 90
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
+       max-width: 1200px; padding: 1em 1.5em; color: #1f2933; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; }
+h2 { font-size: 1.15em; margin: 1.6em 0 0.3em; }
+.sub { color: #52606d; margin-top: 0; }
+.badge { display: inline-block; padding: 0.1em 0.6em; border-radius: 0.8em; color: white;
+         font-weight: 600; }
+.promoted { background: #2f855a; } .rolled_back { background: #c53030; }
+.undecided { background: #b7791f; }
+.warning { background: #fffbea; border-left: 4px solid #b7791f; padding: 0.4em 0.8em;
+           margin: 0.3em 0; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+th, td { border-bottom: 1px solid #e4e7eb; padding: 0.25em 0.7em; text-align: left;
+         vertical-align: top; }
+th { background: #f5f7fa; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.Warning td { color: #c53030; }
+tr.over-limit td { color: #9aa5b1; }
+.plot { min-height: 200px; }
+.note { color: #52606d; font-style: italic; }
+footer { color: #9aa5b1; font-size: 0.8em; margin-top: 2em; }
+"""
+
+
+def plotly() -> tuple[Any, Any]:
+    """``plotly.graph_objects`` and ``plotly.io``, imported on first use (a runtime dependency)."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    return go, pio
+
+
+def escape(text: str) -> str:
+    """Text safe in HTML and in plotly's hover labels (which read a few HTML tags and entities),
+    with any credential masked (analysis.redact)."""
+    return html.escape(redact(text), quote=True)
+
+
+def hover_lines(lines: Iterable[str]) -> str:
+    """Lines of a hover label: each escaped, long ones wrapped, joined with plotly's ``<br>``."""
+    out: list[str] = []
+    for line in lines:
+        out.extend(escape(part) for part in textwrap.wrap(line, HOVER_WIDTH) or [""])
+    return "<br>".join(out)
+
+
+def figure_div(fig: go.Figure, div_id: str, *, height: int) -> str:
+    """One figure as a ``<div>`` plus its ``Plotly.newPlot`` script (plotly.js is in the head)."""
+    _, pio = plotly()
+    fig.update_layout(
+        template="plotly_white",
+        height=height,
+        margin={"l": 70, "r": 30, "t": 50, "b": 50},
+        hoverlabel={"align": "left"},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        showlegend=True,  # also for one trace: the legend names what the marks are
+    )
+    markup: str = pio.to_html(
+        fig,
+        include_plotlyjs=False,
+        full_html=False,
+        div_id=div_id,
+        config=PLOT_CONFIG,
+        default_width="100%",
+        default_height=f"{height}px",
+    )
+    return f'<div class="plot" id="{div_id}-section">{markup}</div>'
+
+
+def table(
+    headers: Sequence[str], rows: Iterable[tuple[Sequence[str], str]], *, numeric: set[int]
+) -> str:
+    """An HTML table of plain-text cells (escaped here). Each row is (cells, CSS class or "");
+    the columns in ``numeric`` align right."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = []
+    for cells, css in rows:
+        tds = "".join(
+            f'<td class="num">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
+            for i, c in enumerate(cells)
+        )
+        body.append(f'<tr class="{escape(css)}">{tds}</tr>' if css else f"<tr>{tds}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def page(title: str, body: Sequence[str]) -> str:
+    """The whole report: head with the CSP, the style and plotly.js inline, then ``body`` (HTML
+    fragments built with ``escape``)."""
+    from plotly.offline import get_plotlyjs
+
+    return (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">\n'
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
+        f"<title>{escape(title)}</title>\n<style>{_STYLE}</style>\n"
+        # plotly.js, inlined: the page must open offline (issue 8). PlotlyConfig keeps plotly
+        # from looking for MathJax.
+        "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>\n"
+        f"<script>{get_plotlyjs()}</script>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n<footer>canary-engine report · self-contained: opens offline</footer>\n"
+        "</body>\n</html>\n"
+    )

@@ -1,0 +1,350 @@
+"""The HTML report of a what-if sweep: which settings catch bad releases without rolling back good
+ones (issue 8, item 4).
+
+``render_sweep_report(summary)`` takes the sweep's ``--output json`` document (``SweepSummary``)
+and returns one self-contained page (engine._report_page) with
+
+* for labelled recordings, the **trade-off plot**: every setting as a point at (false-rollback
+  rate, detection rate), the settings no other beats on both (the trade-off curve) joined by a
+  line, and the false-rollback limit as a vertical line; hovering a point shows its setting;
+* without labels (detection fields are None), **decision counts** per setting instead: promoted,
+  rolled back and undecided as stacked bars;
+* a **table** of every setting in the order the sweep ranked them.
+
+A malformed summary raises ``ValueError`` naming the field, so a sweep bug does not produce a
+misleading page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, NotRequired, TypedDict, cast
+
+from engine._report_page import escape, figure_div, hover_lines, page, plotly, table
+
+
+class SweepSetting(TypedDict):
+    id: str
+    setting: dict[str, Any]
+    promoted: int
+    rolledBack: int
+    undecided: int
+    medianDecisionSeconds: float | None
+    detectionRate: float | None
+    falseRollbackRate: float | None
+    medianTimeToDetectSeconds: float | None
+    engine: Literal["batch", "full"]
+
+
+class SweepSummary(TypedDict):
+    recordings: int
+    labelled: bool
+    falseRollbackLimit: float | None
+    settings: list[SweepSetting]
+    title: NotRequired[str]
+
+
+_COUNT_KEYS = ("promoted", "rolledBack", "undecided")
+_RATE_KEYS = (
+    "medianDecisionSeconds",
+    "detectionRate",
+    "falseRollbackRate",
+    "medianTimeToDetectSeconds",
+)
+
+
+def validate_summary(summary: Mapping[str, Any]) -> SweepSummary:
+    """The summary, checked field by field; ValueError names the first bad field."""
+    if not isinstance(summary, Mapping):
+        raise ValueError(f"sweep summary: expected an object, got {type(summary).__name__}")
+    for key, kind in (("recordings", int), ("labelled", bool), ("settings", list)):
+        if not isinstance(summary.get(key), kind):
+            raise ValueError(
+                f"sweep summary field {key!r}: expected {kind.__name__}, got {summary.get(key)!r}"
+            )
+    limit = summary.get("falseRollbackLimit")
+    if limit is not None and not _is_number(limit):
+        raise ValueError(
+            f"sweep summary field 'falseRollbackLimit': expected a number or null, got {limit!r}"
+        )
+    for i, setting in enumerate(summary["settings"]):
+        where = f"sweep summary field 'settings[{i}]"
+        if not isinstance(setting, Mapping):
+            raise ValueError(f"{where}': expected an object, got {setting!r}")
+        if not isinstance(setting.get("id"), str):
+            raise ValueError(f"{where}.id': expected a string, got {setting.get('id')!r}")
+        if not isinstance(setting.get("setting"), Mapping):
+            raise ValueError(f"{where}.setting': expected an object of dotted keys")
+        for key in _COUNT_KEYS:
+            value = setting.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{where}.{key}': expected a count >= 0, got {value!r}")
+        for key in _RATE_KEYS:
+            value = setting.get(key)
+            if value is not None and not _is_number(value):
+                raise ValueError(f"{where}.{key}': expected a number or null, got {value!r}")
+        if setting.get("engine") not in ("batch", "full"):
+            raise ValueError(
+                f"{where}.engine': expected 'batch' or 'full', got {setting.get('engine')!r}"
+            )
+    return cast(SweepSummary, summary)
+
+
+def _is_number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _pct(rate: float | None) -> str:
+    return "–" if rate is None else f"{100 * rate:.1f} %"
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:g} s"
+
+
+def _setting_text(setting: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in setting.items()) or "(the Canary as written)"
+
+
+def plotted(setting: SweepSetting) -> bool:
+    """Whether a setting has a point on the trade-off plot (both rates known)."""
+    return setting["detectionRate"] is not None and setting["falseRollbackRate"] is not None
+
+
+def tradeoff_curve(settings: Sequence[SweepSetting]) -> list[SweepSetting]:
+    """The settings no other setting beats on both rates (at most as many false rollbacks and at
+    least as much detection, better on one), by false-rollback rate."""
+    points = sorted(
+        (s for s in settings if plotted(s)),
+        key=lambda s: (s["falseRollbackRate"], -(s["detectionRate"] or 0.0)),
+    )
+    curve: list[SweepSetting] = []
+    best = -1.0
+    for s in points:
+        detection = s["detectionRate"] or 0.0
+        if detection > best:
+            curve.append(s)
+            best = detection
+    return curve
+
+
+def render_sweep_report(summary: Mapping[str, Any]) -> str:
+    """The sweep's report as a complete HTML document (see the module docstring)."""
+    checked = validate_summary(summary)
+    settings = checked["settings"]
+    limit = checked["falseRollbackLimit"]
+    title = checked.get("title") or "canary-engine what-if sweep"
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        "<p class='sub'>"
+        + escape(
+            f"{len(settings)} settings × {checked['recordings']} recordings"
+            + (" (labelled good / bad)" if checked["labelled"] else " (not labelled)")
+            + (f" · false-rollback limit {_pct(limit)}" if limit is not None else "")
+        )
+        + "</p>",
+    ]
+    if any(plotted(s) for s in settings):
+        body.append("<h2>Detection against false rollbacks</h2>")
+        body.append(figure_div(_tradeoff_figure(settings, limit), "tradeoff", height=460))
+    else:
+        if checked["labelled"]:
+            body.append(
+                "<p class='note'>No setting has both a detection rate and a false-rollback "
+                "rate (the labelled recordings need good and bad ones): decision counts "
+                "instead.</p>"
+            )
+        body.append("<h2>Decisions per setting</h2>")
+        body.append(
+            figure_div(_counts_figure(settings), "decisions", height=_counts_height(settings))
+        )
+    body.append("<h2>Settings</h2>")
+    body.append(_settings_table(settings, limit))
+    return page(title, body)
+
+
+def write_sweep_report(summary: Mapping[str, Any], path: str | Path) -> None:
+    Path(path).write_text(render_sweep_report(summary), encoding="utf-8")
+
+
+def _hover(setting: SweepSetting) -> str:
+    return hover_lines(
+        [
+            setting["id"],
+            *(f"{k} = {v}" for k, v in setting["setting"].items()),
+            f"detection {_pct(setting['detectionRate'])} · false rollbacks "
+            f"{_pct(setting['falseRollbackRate'])}",
+            f"median time to detect {_seconds(setting['medianTimeToDetectSeconds'])}",
+            f"promoted {setting['promoted']} · rolled back {setting['rolledBack']} · "
+            f"undecided {setting['undecided']}",
+            f"engine: {setting['engine']}",
+        ]
+    )
+
+
+#: Settings listed in the hover of one point before "... and N more".
+HOVER_SETTINGS = 8
+
+
+def group_points(settings: Sequence[SweepSetting]) -> list[list[SweepSetting]]:
+    """Settings with both rates, grouped by where they fall on the plot: settings that decide
+    alike share a point (one mark, whose hover lists them all), in the sweep's order."""
+    groups: dict[tuple[float, float], list[SweepSetting]] = {}
+    for s in settings:
+        if plotted(s):
+            key = (round(s["falseRollbackRate"] or 0.0, 9), round(s["detectionRate"] or 0.0, 9))
+            groups.setdefault(key, []).append(s)
+    return list(groups.values())
+
+
+def _group_hover(group: Sequence[SweepSetting]) -> str:
+    if len(group) == 1:
+        return _hover(group[0])
+    first = group[0]
+    lines = [
+        f"{len(group)} settings: detection {_pct(first['detectionRate'])} · false rollbacks "
+        f"{_pct(first['falseRollbackRate'])}",
+        *(
+            f"{s['id']}: {_setting_text(s['setting'])} (time to detect "
+            f"{_seconds(s['medianTimeToDetectSeconds'])})"
+            for s in group[:HOVER_SETTINGS]
+        ),
+    ]
+    if len(group) > HOVER_SETTINGS:
+        lines.append(f"... and {len(group) - HOVER_SETTINGS} more (see the table)")
+    return hover_lines(lines)
+
+
+def _tradeoff_figure(settings: Sequence[SweepSetting], limit: float | None) -> Any:
+    go, _ = plotly()
+    fig = go.Figure()
+    groups = group_points(settings)
+    rates = [(g[0]["falseRollbackRate"] or 0.0, g[0]["detectionRate"] or 0.0) for g in groups]
+    within = [limit is None or x <= limit for x, _ in rates]
+    fig.add_trace(
+        go.Scatter(
+            x=[100 * x for x, _ in rates],
+            y=[100 * y for _, y in rates],
+            name="setting (several that decide alike share a point)",
+            mode="markers+text",
+            text=[f"×{len(g)}" if len(g) > 1 else "" for g in groups],
+            textposition="middle right",
+            marker={
+                "size": [10 + 2 * min(len(g) - 1, 8) for g in groups],
+                "color": ["#2b6cb0" if ok else "#a0aec0" for ok in within],
+                "line": {"width": 1, "color": "#1a202c"},
+            },
+            hovertext=[_group_hover(g) for g in groups],
+            hoverinfo="text",
+        )
+    )
+    curve = tradeoff_curve(settings)
+    fig.add_trace(
+        go.Scatter(
+            x=[100 * (s["falseRollbackRate"] or 0.0) for s in curve],
+            y=[100 * (s["detectionRate"] or 0.0) for s in curve],
+            name="trade-off curve (best detection for its false rollbacks)",
+            mode="lines",
+            line={"shape": "hv", "color": "#2f855a", "width": 2},
+            hoverinfo="skip",
+        )
+    )
+    if limit is not None:
+        fig.add_vline(
+            x=100 * limit,
+            line={"dash": "dash", "color": "#c53030"},
+            annotation_text=f"false-rollback limit {_pct(limit)}",
+            annotation_position="top right",
+        )
+    widest = max((100 * x for x, _ in rates), default=0.0)
+    if limit is not None:
+        widest = max(widest, 100 * limit)
+    margin = max(widest * 0.05, 0.5)  # points at 0 % stay whole, not cut by the axis
+    fig.update_layout(
+        xaxis={
+            "title": {"text": "false rollbacks of good releases (%)"},
+            "range": [-margin, widest + margin],
+        },
+        yaxis={"title": {"text": "bad releases rolled back (%)"}, "range": [-3, 103]},
+    )
+    return fig
+
+
+def _counts_height(settings: Sequence[SweepSetting]) -> int:
+    return 160 + 28 * max(len(settings), 1)
+
+
+def _counts_figure(settings: Sequence[SweepSetting]) -> Any:
+    go, _ = plotly()
+    fig = go.Figure()
+    ids = [s["id"] for s in settings]
+    for key, name, colour in (
+        ("promoted", "promoted", "#2f855a"),
+        ("rolledBack", "rolled back", "#c53030"),
+        ("undecided", "undecided", "#b7791f"),
+    ):
+        fig.add_trace(
+            go.Bar(
+                y=ids,
+                x=[s[key] for s in settings],  # type: ignore[literal-required]
+                name=name,
+                orientation="h",
+                marker={"color": colour},
+                hovertext=[_hover(s) for s in settings],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        barmode="stack",
+        xaxis={"title": {"text": "recordings"}},
+        yaxis={"type": "category", "autorange": "reversed", "automargin": True},
+    )
+    return fig
+
+
+def _settings_table(settings: Sequence[SweepSetting], limit: float | None) -> str:
+    headers = [
+        "#",
+        "id",
+        "setting",
+        "detection",
+        "false rollbacks",
+        "median time to detect",
+        "promoted",
+        "rolled back",
+        "undecided",
+        "median time to decision",
+        "engine",
+    ]
+    rows = []
+    for rank, s in enumerate(settings, 1):
+        over = (
+            limit is not None
+            and s["falseRollbackRate"] is not None
+            and s["falseRollbackRate"] > limit
+        )
+        rows.append(
+            (
+                [
+                    str(rank),
+                    s["id"],
+                    _setting_text(s["setting"]),
+                    _pct(s["detectionRate"]),
+                    _pct(s["falseRollbackRate"]),
+                    _seconds(s["medianTimeToDetectSeconds"]),
+                    str(s["promoted"]),
+                    str(s["rolledBack"]),
+                    str(s["undecided"]),
+                    _seconds(s["medianDecisionSeconds"]),
+                    s["engine"],
+                ],
+                "over-limit" if over else "",
+            )
+        )
+    return table(headers, rows, numeric={0, 3, 4, 5, 6, 7, 8, 9})
