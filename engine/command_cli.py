@@ -1,0 +1,130 @@
+"""``canary-engine promote|abort|retry|pause|resume NAME`` (and ``kubectl canary ...``).
+
+Each command is one JSON merge patch of the Canary's ``canary-engine.io/command`` annotation
+(engine._commands), sent through the Cluster seam with no cache (no LIST, no WATCH, no GET): the
+user needs only ``patch`` on ``canaries.flagger.app``. The controller acts on it at once; this
+command does not wait for it (its event says what happened: ``kubectl describe canary NAME``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from config import CanaryEngineError
+from engine._clock import Clock
+from engine._commands import command_patch, encode_command
+from traffic import CANARY, Cluster, ObjectRef
+from traffic.cluster import ClusterError, NotFound
+
+#: Exit statuses (as ``get``): 0 sent, 1 no such Canary, 2 bad input, 4 the API refused or failed.
+EXIT_NOT_FOUND = 1
+EXIT_API = 4
+
+
+class CommandNotSent(CanaryEngineError):
+    """The command could not be written; ``exit_code`` says why (EXIT_NOT_FOUND, EXIT_API)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentCommand:
+    """What was written, and the Canary as the API server returned it."""
+
+    namespace: str
+    name: str
+    command: str
+    full: bool
+    id: str
+    canary: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.command} --full" if self.full else self.command
+
+    def describe(self) -> str:
+        """One paragraph for the terminal: what was sent and where the Canary stands."""
+        status = self.canary.get("status") or {}
+        phase = status.get("phase") or "not initialised"
+        where = f"phase {phase}"
+        if status.get("phase"):
+            where += f", canary weight {status.get('canaryWeight', 0)}"
+        if status.get("pausedAt"):
+            where += f", paused since {status['pausedAt']}"
+        return (
+            f"{self.label} sent to Canary {self.namespace}/{self.name} (command {self.id[:8]}); "
+            f"it was at {where}.\nThe controller acts on it at once; its event says what it "
+            f"did: kubectl describe canary {self.name} -n {self.namespace}"
+        )
+
+
+async def send_command(
+    cluster: Cluster,
+    clock: Clock,
+    *,
+    namespace: str,
+    name: str,
+    command: str,
+    full: bool = False,
+    command_id: str | None = None,
+) -> SentCommand:
+    """Write the command annotation; CanaryEngineError naming the Canary and the fix."""
+    command_id = command_id or uuid.uuid4().hex
+    value = encode_command(
+        command,
+        command_id=command_id,
+        requested_at=clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        full=full,
+    )
+    ref = ObjectRef(CANARY, namespace, name)
+    try:
+        body = await cluster.patch(ref, command_patch(value))
+    except NotFound:
+        raise CommandNotSent(
+            f"Canary {namespace}/{name} not found (kubectl get canaries -n {namespace} lists "
+            "the Canaries there; -n picks the namespace)",
+            EXIT_NOT_FOUND,
+        ) from None
+    except ClusterError as exc:
+        hint = ""
+        if ": 403" in str(exc):
+            hint = (
+                f"; {command} needs the RBAC verb patch on canaries.flagger.app in namespace "
+                f"{namespace} (README: Operator commands)"
+            )
+        raise CommandNotSent(f"{command} {namespace}/{name}: {exc}{hint}", EXIT_API) from None
+    return SentCommand(
+        namespace=namespace, name=name, command=command, full=full, id=command_id, canary=body
+    )
+
+
+async def run_command(
+    *,
+    command: str,
+    name: str,
+    namespace: str | None,
+    full: bool,
+    kubeconfig: str | None,
+    context: str | None,
+    clock: Clock,
+) -> SentCommand:
+    """Open the cluster (no cache) and send one command."""
+    from traffic import open_kube_cluster
+    from traffic.cluster import default_namespace
+
+    namespace = namespace or default_namespace(kubeconfig, context=context)
+    async with AsyncExitStack() as stack:
+        try:
+            cluster = await stack.enter_async_context(
+                open_kube_cluster(kubeconfig, sleep=clock.sleep, cache_kinds=(), context=context)
+            )
+        except ClusterError as exc:  # no usable kubeconfig: say which, as kubectl would
+            raise CommandNotSent(f"{command} {namespace}/{name}: {exc}", EXIT_API) from None
+        return await send_command(
+            cluster, clock, namespace=namespace, name=name, command=command, full=full
+        )
