@@ -1,0 +1,65 @@
+"""Metric providers for MetricTemplates: one module per provider, each declaring itself.
+
+A provider module (``_graphite``, ``_datadog``, ...) builds a ``MetricProvider``: its
+``spec.provider.type``, the ``spec.provider`` fields and Secret keys it needs, and coroutines that
+answer one query with one float, a series over a window, and Flagger's availability check. The
+registry (``PROVIDERS``) lists them; ``template_problems`` is what ``canary-engine validate`` says
+about a MetricTemplate; ``open_metric_sources`` opens the live ``MetricSources`` (every provider,
+Prometheus batched and grouped as before) the controller uses; ``record_series`` answers
+``record``'s range requests for the non-Prometheus templates.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from analysis.providers._base import MetricProvider as MetricProvider
+from analysis.providers._registry import PROVIDERS as PROVIDERS
+from config import MetricTemplate
+
+if TYPE_CHECKING:
+    from analysis.providers._record import record_series as record_series
+    from analysis.providers._sources import MetricSources as MetricSources
+    from analysis.providers._sources import open_metric_sources as open_metric_sources
+
+#: Imported on first use: ``validate`` needs only the declarations (``PROVIDERS``), not the
+#: live sources and their numpy and httpx.
+_LAZY = {
+    "record_series": "analysis.providers._record",
+    "MetricSources": "analysis.providers._sources",
+    "open_metric_sources": "analysis.providers._sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'analysis.providers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+#: The provider types whose checks can run (the others are refused by ``validate``).
+BUILT_PROVIDERS: tuple[str, ...] = tuple(name for name, p in PROVIDERS.items() if p.built)
+
+
+def template_problems(template: MetricTemplate) -> list[tuple[str, str]]:
+    """``(field, message)`` for every reason the template's provider cannot run it."""
+    provider = PROVIDERS.get(template.spec.provider.type)
+    if provider is None:  # the loader refuses unknown names first; kept for direct callers
+        accepted = ", ".join(PROVIDERS)
+        return [("spec.provider.type", f"unknown metric provider; accepted: {accepted}")]
+    return provider.problems(template.spec.provider)
+
+
+__all__ = [
+    "BUILT_PROVIDERS",
+    "PROVIDERS",
+    "MetricProvider",
+    "MetricSources",
+    "open_metric_sources",
+    "record_series",
+    "template_problems",
+]

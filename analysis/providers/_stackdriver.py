@@ -1,0 +1,177 @@
+"""Google Cloud Monitoring (Stackdriver): MQL queries (Flagger's ``stackdriver`` provider).
+
+``POST https://monitoring.googleapis.com/v3/projects/<project>/timeSeries:query`` with the MQL
+query and an OAuth 2 bearer token (scope ``monitoring.read``): the REST form of the
+``QueryTimeSeries`` call Flagger's gRPC client makes. The Secret holds ``project`` (required)
+and optionally ``serviceAccountKey`` (a service-account JSON key); without a key, the
+credentials are Google's Application Default Credentials (Workload Identity on GKE), as in
+Flagger. Tokens come from ``google-auth`` (the service-account JWT exchange or the metadata
+server), never hand-written crypto; they are cached per key until they expire. ``address``
+overrides the API endpoint.
+
+The value is, as in Flagger, the first value of the first point of the first time series;
+an empty answer is no data. Series: every point of the first time series (at each point's end
+time) inside the window; the span is the query's own (MQL's ``within``, else Cloud Monitoring's
+default), so a window longer than it yields fewer samples. ``ping`` sends an empty query: only
+HTTP 400 (reached, authorised, query invalid) means online, as Flagger's ``InvalidArgument``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+from analysis._errors import QueryRejected
+from analysis._types import Series
+from analysis.providers._base import (
+    Call,
+    MetricProvider,
+    Window,
+    json_body,
+    make_series,
+    no_values,
+    number,
+    require_keys,
+)
+
+DEFAULT_ADDRESS = "https://monitoring.googleapis.com"
+SCOPE = "https://www.googleapis.com/auth/monitoring.read"
+#: Google credentials by the hash of their service-account key ("" for the default ones).
+_credentials: dict[str, Any] = {}
+
+
+async def _value(call: Call) -> float:
+    points = await _first_series(call, call.expr)
+    if not points:
+        raise no_values("stackdriver", f"no point for {call.expr!r}")
+    _, value = points[0]
+    if value is None:
+        raise no_values("stackdriver", "the first point holds no value")
+    return value
+
+
+async def _series(call: Call, window: Window) -> Series:
+    points = await _first_series(call, call.expr)
+    return make_series(
+        [(t, math.nan if v is None else v) for t, v in points if window.start <= t <= window.end]
+    )
+
+
+async def _ping(call: Call) -> None:
+    try:
+        await _query(call, "")
+    except QueryRejected as exc:
+        if "(HTTP 400)" in str(exc):
+            return
+        raise
+
+
+async def _first_series(call: Call, mql: str) -> list[tuple[float, float | None]]:
+    body = await _query(call, mql)
+    data = body.get("timeSeriesData") or []
+    if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+        return []
+    points: list[tuple[float, float | None]] = []
+    for point in data[0].get("pointData") or []:
+        if not isinstance(point, dict):
+            raise QueryRejected(f"stackdriver answered a malformed point: {point!r:.200}")
+        values = point.get("values") or []
+        end = (point.get("timeInterval") or {}).get("endTime")
+        points.append((_seconds(end), _typed_value(values[0]) if values else None))
+    return points
+
+
+async def _query(call: Call, mql: str) -> dict[str, Any]:
+    require_keys(PROVIDER, call)
+    project = call.credentials.get("project", "")
+    token = await _token(call.credentials.get("serviceAccountKey", ""))
+    headers = {k: v for k, v in call.headers.items() if k.lower() != "authorization"}
+    headers["Authorization"] = f"Bearer {token}"
+    response = await call.http.send(
+        "stackdriver",
+        "POST",
+        f"{call.address.rstrip('/')}/v3/projects/{project}/timeSeries:query",
+        insecure=call.query.insecure_skip_verify,
+        headers=headers,
+        json_body={"query": mql},
+    )
+    body = json_body(response, "stackdriver")
+    if not isinstance(body, dict):
+        raise QueryRejected(f"stackdriver answered {str(body)[:200]!r}, not a query result")
+    return body
+
+
+async def _token(key: str) -> str:
+    """An access token for ``key`` (a service-account JSON key; "" for the default
+    credentials), refreshed off the event loop when missing or expired."""
+    import google.auth  # ~150 ms of imports: only when Cloud Monitoring is used
+    import google.auth.exceptions
+    from google.auth.transport.requests import Request
+    from google.oauth2 import service_account
+
+    cache_key = hashlib.sha256(key.encode()).hexdigest() if key else ""
+    credentials: Any = _credentials.get(cache_key)
+    try:
+        if credentials is None:
+            if key:
+                try:
+                    info = json.loads(key)
+                except json.JSONDecodeError:
+                    raise QueryRejected(
+                        "stackdriver: the Secret's serviceAccountKey is not a JSON key"
+                    ) from None
+                from_info: Any = service_account.Credentials.from_service_account_info
+                credentials = from_info(info, scopes=[SCOPE])
+            else:
+                credentials, _ = await asyncio.to_thread(google.auth.default, scopes=[SCOPE])
+            _credentials[cache_key] = credentials
+        if not credentials.valid:
+            await asyncio.to_thread(credentials.refresh, Request())
+    except (google.auth.exceptions.GoogleAuthError, ValueError) as exc:
+        # The library's messages name the key file's fields, never the private key.
+        raise QueryRejected(f"stackdriver: cannot get a Google access token: {exc}") from None
+    return str(credentials.token)
+
+
+def forget_credentials() -> None:
+    """Drop the cached credentials (tests)."""
+    _credentials.clear()
+
+
+def _typed_value(value: Any) -> float | None:
+    """A TypedValue (``doubleValue``, ``int64Value`` as a string, ``boolValue``) as a float."""
+    if not isinstance(value, dict):
+        raise QueryRejected(f"stackdriver answered a malformed value: {value!r:.200}")
+    for key in ("doubleValue", "int64Value"):
+        if key in value:
+            return number(value[key], "stackdriver", f"a {key}")
+    if isinstance(value.get("boolValue"), bool):
+        return 1.0 if value["boolValue"] else 0.0
+    return None
+
+
+def _seconds(stamp: Any) -> float:
+    if not isinstance(stamp, str):
+        raise QueryRejected(f"stackdriver answered a point without an end time: {stamp!r}")
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        raise QueryRejected(
+            f"stackdriver answered a time that is not RFC 3339: {stamp!r}"
+        ) from None
+
+
+PROVIDER = MetricProvider(
+    type="stackdriver",
+    summary="Google Cloud Monitoring (MQL)",
+    default_address=DEFAULT_ADDRESS,
+    secret_required=True,
+    secret_keys=("project",),
+    value=_value,
+    series=_series,
+    ping=_ping,
+)
