@@ -117,11 +117,12 @@ async def test_server_metadata_cannot_be_patched() -> None:
     cluster = InMemoryCluster()
     created = await cluster.create(configmap())
     after = await cluster.patch(
-        CM, {"metadata": {"uid": "forged", "generation": 99, "name": "other", "labels": {"x": "y"}}}
+        CM, {"metadata": {"uid": "forged", "generation": 99, "labels": {"x": "y"}}}
     )
     assert after["metadata"]["uid"] == created["metadata"]["uid"]
     assert after["metadata"]["generation"] == 1
-    assert after["metadata"]["name"] == "cfg"
+    assert after["metadata"]["labels"] == {"x": "y"}
+    # A rename is refused, not ignored: test_cluster_contract.py checks it on every Cluster.
 
 
 async def test_status_subresource_is_separate_from_the_main_resource() -> None:

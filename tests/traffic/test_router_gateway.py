@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from traffic_testkit import NS, deployment, make_canary, raw_canary
 
-from config import Canary, NotSupportedError
+from config import Canary
 from traffic import DeploymentWorkload, Router, Routes, RoutingError, Weights, router_for
 from traffic.cluster import HTTP_ROUTE, HTTP_ROUTE_V1BETA1, InMemoryCluster, ObjectRef
 
@@ -197,11 +197,4 @@ async def test_matches_the_gateway_api_cannot_express_are_errors() -> None:
         await router_for("gatewayapi:v1", cluster).reconcile(canary)
 
 
-async def test_session_affinity_is_not_supported_yet() -> None:
-    analysis = {"interval": "1m", "threshold": 5, "stepWeight": 10}
-    analysis["sessionAffinity"] = {"cookieName": "flagger-cookie"}
-    canary = gateway_canary(analysis)
-    cluster = InMemoryCluster()
-    cluster.seed(deployment())
-    with pytest.raises(NotSupportedError, match="sessionAffinity"):
-        await router_for("gatewayapi:v1", cluster).set_routes(canary, Weights(90, 10))
+# Session affinity: tests/traffic/test_session_affinity.py

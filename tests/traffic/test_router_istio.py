@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from traffic_testkit import NS, deployment, make_canary, raw_canary
+from traffic_testkit import NS, deployment, make_canary
 
-from config import Canary, NotSupportedError
+from config import Canary
 from traffic import DeploymentWorkload, Router, Routes, RoutingError, Weights, router_for
 from traffic.cluster import DESTINATION_RULE, VIRTUAL_SERVICE, Body, InMemoryCluster, ObjectRef
 
@@ -158,11 +158,4 @@ async def test_a_virtual_service_without_our_routes_is_an_error() -> None:
         await router.get_routes(canary)
 
 
-async def test_session_affinity_is_not_supported_yet() -> None:
-    analysis = {"interval": "1m", "threshold": 5, "stepWeight": 10}
-    analysis["sessionAffinity"] = {"cookieName": "flagger-cookie"}
-    canary = raw_canary(provider="istio", analysis=analysis)
-    cluster = InMemoryCluster()
-    cluster.seed(deployment())
-    with pytest.raises(NotSupportedError, match="sessionAffinity"):
-        await router_for("istio", cluster).reconcile(canary)
+# Session affinity: tests/traffic/test_session_affinity.py

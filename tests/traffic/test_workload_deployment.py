@@ -7,9 +7,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from traffic_testkit import NOW, NS, UID, deadline_status, dep_ref, deployment, make_canary
+from traffic_testkit import (
+    NOW,
+    NS,
+    UID,
+    deadline_status,
+    dep_ref,
+    deployment,
+    make_canary,
+)
 
-from config import NotSupportedError
 from traffic import (
     APEX_LABEL,
     DeploymentWorkload,
@@ -231,15 +238,6 @@ async def test_initialize_creates_the_primary_hpa_against_the_primary() -> None:
     assert primary_hpa["spec"]["scaleTargetRef"]["name"] == "podinfo-primary"
     assert (primary_hpa["spec"]["minReplicas"], primary_hpa["spec"]["maxReplicas"]) == (3, 4)
     assert primary_hpa["spec"]["metrics"] == hpa["spec"]["metrics"]
-
-
-async def test_keda_autoscalers_are_reported_as_not_supported() -> None:
-    cluster = seeded()
-    canary = make_canary(
-        autoscalerRef={"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "x"}
-    )
-    with pytest.raises(NotSupportedError, match="ScaledObject"):
-        await DeploymentWorkload(cluster).initialize(canary)
 
 
 # --------------------------------------------------------------------------- revision

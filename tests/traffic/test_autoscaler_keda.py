@@ -1,0 +1,139 @@
+"""KEDA ScaledObject as autoscalerRef: the -primary copy kept in step with queries rewritten for
+the primary, and the target's ScaledObject paused while the target is scaled to zero
+(Flagger's scaled_object_reconciler.go)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router_world import World
+from traffic_testkit import NS, deployment, make_canary
+
+from traffic import DeploymentWorkload
+from traffic._scaled_object import PAUSED_REPLICAS_ANNOTATION, SCALED_OBJECT, primary_query
+from traffic.cluster import DEPLOYMENT, ObjectRef
+
+TARGET_SO = ObjectRef(SCALED_OBJECT, NS, "podinfo-so")
+PRIMARY_SO = ObjectRef(SCALED_OBJECT, NS, "podinfo-so-primary")
+QUERY = 'sum(rate(http_requests_total{deployment="podinfo-canary"}[2m])) + sum(podinfo_queue)'
+
+
+def scaled_object(min_replicas: int = 3) -> dict[str, Any]:
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "podinfo-so", "namespace": NS, "labels": {"app": "podinfo"}},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "pollingInterval": 10,
+            "cooldownPeriod": 20,
+            "minReplicaCount": min_replicas,
+            "maxReplicaCount": 5,
+            "advanced": {"horizontalPodAutoscalerConfig": {"name": "podinfo-hpa"}},
+            "triggers": [
+                {
+                    "type": "prometheus",
+                    "name": "requests",
+                    "metadata": {"serverAddress": "http://prom:9090", "query": QUERY},
+                },
+                {"type": "cpu", "metadata": {"value": "60"}},
+            ],
+        },
+    }
+
+
+def keda_canary(**ref: Any) -> Any:
+    return make_canary(
+        autoscalerRef={
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "name": "podinfo-so",
+            **ref,
+        }
+    )
+
+
+def test_the_primary_query_names_the_primary_only() -> None:
+    assert primary_query(QUERY, "podinfo") == (
+        'sum(rate(http_requests_total{deployment="podinfo-primary"}[2m])) + '
+        "sum(podinfo-primary_queue)"
+    )
+
+
+async def test_the_primary_copy_targets_the_primary(world: World) -> None:
+    canary = keda_canary()
+    world.seed(deployment(), scaled_object())
+    await DeploymentWorkload(world.cluster).initialize(canary)
+    primary = await world.must_read(PRIMARY_SO)
+    spec = primary["spec"]
+    assert spec["scaleTargetRef"] == {
+        "name": "podinfo-primary",
+        "kind": "Deployment",
+        "apiVersion": "apps/v1",
+    }
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"], spec["pollingInterval"]) == (3, 5, 10)
+    assert spec["advanced"] == {"horizontalPodAutoscalerConfig": {"name": "podinfo-hpa-primary"}}
+    assert spec["triggers"][0]["metadata"]["query"] == primary_query(QUERY, "podinfo")
+    assert spec["triggers"][1] == {"type": "cpu", "metadata": {"value": "60"}}
+    assert primary["metadata"]["labels"] == {"app": "podinfo"}
+    assert primary["metadata"]["ownerReferences"][0]["kind"] == "Canary"
+
+
+async def test_primary_scaler_queries_win_and_promotion_keeps_the_copy_in_step(
+    world: World,
+) -> None:
+    canary = keda_canary(primaryScalerQueries={"requests": "sum(primary_requests)"})
+    world.seed(deployment(), scaled_object())
+    workload = DeploymentWorkload(world.cluster)
+    await workload.initialize(canary)
+    spec = (await world.must_read(PRIMARY_SO))["spec"]
+    assert spec["triggers"][0]["metadata"]["query"] == "sum(primary_requests)"
+    # the user raises maxReplicaCount: initialisation leaves the copy alone, promotion syncs it
+    await world.cluster.patch(TARGET_SO, {"spec": {"maxReplicaCount": 9}})
+    await workload.initialize(canary)
+    assert (await world.must_read(PRIMARY_SO))["spec"]["maxReplicaCount"] == 5
+    await workload.promote(canary)
+    assert (await world.must_read(PRIMARY_SO))["spec"]["maxReplicaCount"] == 9
+
+
+async def test_the_target_scaler_is_paused_while_the_target_is_at_zero(world: World) -> None:
+    canary = keda_canary()
+    world.seed(deployment(replicas=None), scaled_object(min_replicas=3))
+    workload = DeploymentWorkload(world.cluster)
+    await workload.initialize(canary)
+    await workload.scale_to_zero(canary)
+    so = await world.must_read(TARGET_SO)
+    assert so["metadata"]["annotations"][PAUSED_REPLICAS_ANNOTATION] == "0"
+    target = await world.must_read(ObjectRef(DEPLOYMENT, NS, "podinfo"))
+    assert target["spec"]["replicas"] == 0
+    await workload.scale_from_zero(canary)
+    so = await world.must_read(TARGET_SO)
+    assert PAUSED_REPLICAS_ANNOTATION not in (so["metadata"].get("annotations") or {})
+    target = await world.must_read(ObjectRef(DEPLOYMENT, NS, "podinfo"))
+    assert target["spec"]["replicas"] == 3  # minReplicaCount, as Flagger
+
+
+async def test_rbac_allows_exactly_the_keda_calls(tmp_path: Any) -> None:
+    """Every request the KEDA support sends is allowed by rbac.yaml, and every verb granted on
+    scaledobjects is one it sends (tests/e2e/test_rbac.py leaves this resource to this test)."""
+    from router_world import open_world
+
+    from tests.e2e.test_rbac import Call, rbac_grants
+
+    canary = keda_canary()
+    async with open_world("kube", tmp_path) as world:
+        world.seed(deployment(), scaled_object())
+        workload = DeploymentWorkload(world.cluster)
+        await workload.initialize(canary)
+        await workload.scale_to_zero(canary)
+        await workload.scale_from_zero(canary)
+        await world.cluster.patch(TARGET_SO, {"spec": {"maxReplicaCount": 9}})
+        await workload.promote(canary)
+        calls = [
+            Call(c.verb, c.group, c.resource, c.namespace, c.name)
+            for c in world.calls()
+            if c.group == "keda.sh"
+        ]
+    grants = [g for g in rbac_grants() if (g.group, g.resource) == ("keda.sh", "scaledobjects")]
+    assert [str(c) for c in calls if not any(g.allows(c) for g in grants)] == []
+    assert [str(g) for g in grants if not any(g.allows(c) for c in calls)] == []

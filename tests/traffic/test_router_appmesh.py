@@ -1,0 +1,163 @@
+"""App Mesh, both controller APIs: virtual nodes, and the weighted targets of the virtual router
+(v1beta2) or virtual service (v1beta1) (Flagger's appmesh.go and appmesh_v1beta2.go)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from router_world import World
+from traffic_testkit import NS, deployment, make_canary
+
+from config import SpecError
+from traffic import DeploymentWorkload, Routes, Weights, router_for
+from traffic.cluster import ObjectRef
+from traffic.routers.appmesh import (
+    VIRTUAL_NODE_V1BETA1,
+    VIRTUAL_NODE_V1BETA2,
+    VIRTUAL_ROUTER_V1BETA2,
+    VIRTUAL_SERVICE_V1BETA1,
+    VIRTUAL_SERVICE_V1BETA2,
+)
+
+AB = {
+    "interval": "1m",
+    "threshold": 5,
+    "iterations": 10,
+    "match": [{"headers": {"x-canary": {"exact": "insider"}, "user-agent": {"regex": ".*Fire.*"}}}],
+}
+
+
+async def setup(world: World, provider: str, **spec: Any) -> Any:
+    canary = make_canary(provider=provider, **spec)
+    world.seed(deployment())
+    router = router_for(provider, world.cluster)
+    await router.initialize(canary)
+    await DeploymentWorkload(world.cluster).initialize(canary)
+    await router.reconcile(canary)
+    return canary, router
+
+
+def targets(route: dict[str, Any], key: str) -> dict[str, int]:
+    found = {}
+    for t in route[key]["action"]["weightedTargets"]:
+        name = t["virtualNodeRef"]["name"] if "virtualNodeRef" in t else t["virtualNodeName"]
+        found[name] = t["weight"]
+    return found
+
+
+async def test_v1beta2_nodes_router_and_service(world: World) -> None:
+    service = {
+        "port": 9898,
+        "timeout": "15s",
+        "retries": {"attempts": 3, "perTryTimeout": "5s", "retryOn": "gateway-error,client-error"},
+        "backends": ["backend1", "arn:aws:appmesh:eu-west-1:123:mesh/m/virtualService/b2"],
+        "hosts": ["app.example.com"],
+    }
+    canary, router = await setup(world, "appmesh:v1beta2", service=service)
+    node = await world.must_read(ObjectRef(VIRTUAL_NODE_V1BETA2, NS, "podinfo-primary"))
+    assert node["spec"] == {
+        "listeners": [
+            {
+                "portMapping": {"port": 9898, "protocol": "http"},
+                "timeout": {"http": {"perRequest": {"unit": "ms", "value": 15000}}},
+            }
+        ],
+        "serviceDiscovery": {"dns": {"hostname": "podinfo-primary.test.svc.cluster.local."}},
+        "podSelector": {"matchLabels": {"app": "podinfo-primary"}},
+        "backends": [
+            {"virtualService": {"virtualServiceRef": {"name": "backend1"}}},
+            {
+                "virtualService": {
+                    "virtualServiceARN": "arn:aws:appmesh:eu-west-1:123:mesh/m/virtualService/b2"
+                }
+            },
+        ],
+    }
+    canary_node = await world.must_read(ObjectRef(VIRTUAL_NODE_V1BETA2, NS, "podinfo-canary"))
+    assert canary_node["spec"]["podSelector"] == {"matchLabels": {"app": "podinfo"}}
+    vr = await world.must_read(ObjectRef(VIRTUAL_ROUTER_V1BETA2, NS, "podinfo"))
+    (route,) = vr["spec"]["routes"]
+    assert route["name"] == "podinfo"
+    assert route["httpRoute"]["match"] == {"prefix": "/"}
+    assert route["httpRoute"]["retryPolicy"] == {
+        "perRetryTimeout": {"unit": "ms", "value": 5000},
+        "maxRetries": 3,
+        "httpRetryEvents": ["gateway-error", "client-error"],
+    }
+    assert targets(route, "httpRoute") == {"podinfo-canary": 0, "podinfo-primary": 100}
+    vs = await world.must_read(ObjectRef(VIRTUAL_SERVICE_V1BETA2, NS, "podinfo"))
+    assert vs["spec"] == {"provider": {"virtualRouter": {"virtualRouterRef": {"name": "podinfo"}}}}
+    assert vs["metadata"]["annotations"] == {
+        "gateway.appmesh.k8s.aws/expose": "true",
+        "gateway.appmesh.k8s.aws/domain": "app.example.com,",
+        "gateway.appmesh.k8s.aws/timeout": "15s",
+        "gateway.appmesh.k8s.aws/retries": "3",
+    }
+    canary_vr = await world.must_read(ObjectRef(VIRTUAL_ROUTER_V1BETA2, NS, "podinfo-canary"))
+    assert targets(canary_vr["spec"]["routes"][0], "httpRoute") == {
+        "podinfo-canary": 100,
+        "podinfo-primary": 0,
+    }
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+
+
+async def test_v1beta2_weights_round_trip_and_keep_the_controllers_fields(world: World) -> None:
+    canary, router = await setup(world, "appmesh:v1beta2")
+    ref = ObjectRef(VIRTUAL_ROUTER_V1BETA2, NS, "podinfo")
+    await world.cluster.patch(ref, {"spec": {"awsName": "podinfo_test", "meshRef": {"name": "m"}}})
+    await router.set_routes(canary, Weights(60, 40))
+    assert await router.get_routes(canary) == Routes(Weights(60, 40))
+    await router.reconcile(canary)
+    vr = await world.must_read(ref)
+    assert vr["spec"]["awsName"] == "podinfo_test"  # filled by the App Mesh controller
+    assert await router.get_routes(canary) == Routes(Weights(60, 40))
+
+
+async def test_ab_testing_routes_the_matching_headers(world: World) -> None:
+    canary, router = await setup(world, "appmesh:v1beta2", analysis=AB)
+    await router.set_routes(canary, Weights(0, 100))
+    vr = await world.must_read(ObjectRef(VIRTUAL_ROUTER_V1BETA2, NS, "podinfo"))
+    first, rest = vr["spec"]["routes"]
+    assert (first["name"], first["priority"], rest["name"], rest["priority"]) == (
+        "podinfo-a",
+        10,
+        "podinfo-b",
+        20,
+    )
+    assert first["httpRoute"]["match"]["headers"] == [
+        {"name": "user-agent", "match": {"regex": ".*Fire.*"}},
+        {"name": "x-canary", "match": {"exact": "insider"}},
+    ]
+    assert targets(first, "httpRoute") == {"podinfo-canary": 100, "podinfo-primary": 0}
+    assert targets(rest, "httpRoute") == {"podinfo-primary": 100}
+    assert await router.get_routes(canary) == Routes(Weights(0, 100))
+
+
+async def test_v1beta1_virtual_service_carries_the_mesh_and_the_weights(world: World) -> None:
+    canary, router = await setup(world, "appmesh", service={"port": 9898, "meshName": "global"})
+    apex_node = await world.must_read(ObjectRef(VIRTUAL_NODE_V1BETA1, NS, "podinfo"))
+    assert apex_node["spec"] == {
+        "meshName": "global",
+        "listeners": [{"portMapping": {"port": 9898, "protocol": "http"}}],
+        "serviceDiscovery": {"dns": {"hostName": "podinfo-primary.test"}},
+    }
+    ref = ObjectRef(VIRTUAL_SERVICE_V1BETA1, NS, "podinfo.test")
+    vs = await world.must_read(ref)
+    assert vs["spec"]["meshName"] == "global"
+    assert vs["spec"]["virtualRouter"]["name"] == "podinfo"
+    assert targets(vs["spec"]["routes"][0], "http") == {"podinfo-canary": 0, "podinfo-primary": 100}
+    await router.set_routes(canary, Weights(90, 10))
+    assert targets((await world.must_read(ref))["spec"]["routes"][0], "http") == {
+        "podinfo-canary": 10,
+        "podinfo-primary": 90,
+    }
+    await router.reconcile(canary)
+    assert await router.get_routes(canary) == Routes(Weights(90, 10))
+    canary_vs = await world.must_read(ObjectRef(VIRTUAL_SERVICE_V1BETA1, NS, "podinfo-canary.test"))
+    assert targets(canary_vs["spec"]["routes"][0], "http")["podinfo-canary"] == 100
+
+
+def test_v1beta1_needs_the_mesh_name() -> None:
+    with pytest.raises(SpecError, match=r"spec\.service\.meshName: required with provider appmesh"):
+        make_canary(provider="appmesh")

@@ -1,0 +1,95 @@
+"""Contour: an HTTPProxy whose route services carry the weights (Flagger's contour.go)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from router_world import World
+from traffic_testkit import NS, deployment, make_canary
+
+from config import SpecError
+from traffic import DeploymentWorkload, Routes, RoutingError, Weights, router_for
+from traffic.cluster import ObjectRef
+from traffic.routers.contour import HTTP_PROXY, INGRESS_CLASS_ANNOTATION
+
+PROXY = ObjectRef(HTTP_PROXY, NS, "podinfo")
+AB = {
+    "interval": "1m",
+    "threshold": 5,
+    "iterations": 10,
+    "match": [{"headers": {"x-canary": {"exact": "insider"}, "user-agent": {"prefix": "Fire"}}}],
+}
+
+
+async def setup(world: World, **spec: Any) -> Any:
+    canary = make_canary(provider="contour", **spec)
+    world.seed(deployment())
+    router = router_for("contour", world.cluster, ingress_class="contour-external")
+    await router.initialize(canary)
+    await DeploymentWorkload(world.cluster).initialize(canary)
+    await router.reconcile(canary)
+    return canary, router
+
+
+def weights_of(route: dict[str, Any]) -> dict[str, int]:
+    return {s["name"]: s["weight"] for s in route["services"]}
+
+
+async def test_the_proxy_routes_everything_to_the_primary_first(world: World) -> None:
+    service = {"port": 9898, "timeout": "15s", "retries": {"attempts": 3, "perTryTimeout": "5s"}}
+    canary, router = await setup(world, service=service)
+    proxy = await world.must_read(PROXY)
+    assert proxy["metadata"]["annotations"] == {INGRESS_CLASS_ANNOTATION: "contour-external"}
+    (route,) = proxy["spec"]["routes"]
+    assert route["conditions"] == [{"prefix": "/"}]
+    assert route["timeoutPolicy"] == {"response": "15s", "idle": "5m"}
+    assert route["retryPolicy"] == {"count": 3, "perTryTimeout": "5s"}
+    assert route["services"][1] == {
+        "name": "podinfo-canary",
+        "port": 9898,
+        "weight": 0,
+        "requestHeadersPolicy": {
+            "set": [
+                {"name": "l5d-dst-override", "value": "podinfo-canary.test.svc.cluster.local:9898"}
+            ]
+        },
+    }
+    assert weights_of(route) == {"podinfo-primary": 100, "podinfo-canary": 0}
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+
+
+async def test_weights_round_trip_and_survive_reconcile(world: World) -> None:
+    canary, router = await setup(world)
+    await router.set_routes(canary, Weights(60, 40))
+    (route,) = (await world.must_read(PROXY))["spec"]["routes"]
+    assert weights_of(route) == {"podinfo-primary": 60, "podinfo-canary": 40}
+    await router.reconcile(canary)
+    assert await router.get_routes(canary) == Routes(Weights(60, 40))
+
+
+async def test_ab_testing_matches_headers_and_leaves_the_rest_on_the_primary(world: World) -> None:
+    canary, router = await setup(world, analysis=AB)
+    await router.set_routes(canary, Weights(0, 100))
+    first, rest = (await world.must_read(PROXY))["spec"]["routes"]
+    assert first["conditions"] == [
+        {"prefix": "/", "header": {"name": "user-agent", "contains": "Fire"}},
+        {"prefix": "/", "header": {"name": "x-canary", "exact": "insider"}},
+    ]
+    assert weights_of(first) == {"podinfo-primary": 0, "podinfo-canary": 100}
+    assert rest["conditions"] == [{"prefix": "/"}]
+    assert weights_of(rest) == {"podinfo-primary": 100, "podinfo-canary": 0}
+    assert await router.get_routes(canary) == Routes(Weights(0, 100))
+
+
+def test_a_regex_header_match_is_refused_instead_of_dropped() -> None:
+    analysis = {**AB, "match": [{"headers": {"x-canary": {"regex": "^ins.*"}}}]}
+    with pytest.raises(SpecError, match=r"match\[0\]\.headers\.x-canary: Contour matches headers"):
+        make_canary(provider="contour", analysis=analysis)
+
+
+async def test_a_proxy_without_services_is_an_error(world: World) -> None:
+    canary, router = await setup(world)
+    await world.cluster.patch(PROXY, {"spec": {"routes": [{"conditions": [{"prefix": "/"}]}]}})
+    with pytest.raises(RoutingError, match=r"HTTPProxy podinfo\.test services not found"):
+        await router.get_routes(canary)

@@ -1,0 +1,138 @@
+"""Knative: the traffic split of the Knative Service target, between the pinned primary revision
+and the latest one (Flagger's knative.go and knative_controller.go)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from router_world import World, open_world
+from traffic_testkit import NOW, NS, canary_body
+
+from config import SpecError, parse_canary
+from traffic import (
+    KNATIVE_SERVICE,
+    Routes,
+    TargetWorkload,
+    Weights,
+    WorkloadError,
+    router_for,
+)
+from traffic._knative import PRIMARY_REVISION_ANNOTATION, REVISION_KEY
+from traffic.cluster import ObjectRef
+
+SERVICE = ObjectRef(KNATIVE_SERVICE, NS, "podinfo")
+TARGET = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "podinfo"}
+
+
+def knative_service(latest: str = "podinfo-00001") -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {"name": "podinfo", "namespace": NS},
+        "spec": {"template": {"spec": {"containers": [{"image": "podinfo:6.0.0"}]}}},
+        "status": {"latestCreatedRevisionName": latest, "latestReadyRevisionName": latest},
+    }
+
+
+def revision(name: str, ready: bool = True) -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Revision",
+        "metadata": {"name": name, "namespace": NS},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def knative_canary() -> Any:
+    body = canary_body(provider="knative", targetRef=TARGET)
+    del body["spec"]["service"]  # a Knative Canary has none, as in Flagger's tutorial
+    return parse_canary(body)
+
+
+async def test_initialisation_pins_the_current_revision_as_primary(world: World) -> None:
+    canary = knative_canary()
+    world.seed(knative_service(), revision("podinfo-00001"))
+    workload, router = TargetWorkload(world.cluster), router_for("knative", world.cluster)
+    await router.initialize(canary)
+    await workload.initialize(canary)
+    await router.reconcile(canary)
+    body = await world.must_read(SERVICE)
+    assert body["metadata"]["annotations"][PRIMARY_REVISION_ANNOTATION] == "podinfo-00001"
+    assert body["spec"]["traffic"] == [
+        {"latestRevision": True, "percent": 0},
+        {"revisionName": "podinfo-00001", "percent": 100},
+    ]
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+    assert (await workload.readiness(canary, primary=True, now=NOW)).ready
+    revision_now = await workload.revision(canary)
+    assert revision_now.configs == {REVISION_KEY: "podinfo-00001"}
+    assert len(revision_now.spec_hash) == 16  # the engine's own hash format
+
+
+async def test_a_new_revision_is_weighted_then_promoted(world: World) -> None:
+    canary = knative_canary()
+    world.seed(knative_service(), revision("podinfo-00001"))
+    workload, router = TargetWorkload(world.cluster), router_for("knative", world.cluster)
+    await workload.initialize(canary)
+    before = await workload.revision(canary)
+    # the user deploys a new image; Knative creates podinfo-00002 (InMemoryCluster simulates
+    # Knative; against the API server the test plays Knative's part)
+    new_template = {"spec": {"containers": [{"image": "podinfo:6.1.0"}]}}
+    await world.cluster.patch(SERVICE, {"spec": {"template": new_template}})
+    if world.api is not None:
+        body = await world.must_read(SERVICE)
+        body["status"] = {"latestCreatedRevisionName": "podinfo-00002"}
+        world.seed(body, revision("podinfo-00002", ready=False))
+        readiness = await workload.readiness(canary, primary=False, now=NOW)
+        assert not readiness.ready and "Knative Revision podinfo-00002" in readiness.message
+        world.seed(revision("podinfo-00002"))
+    assert await workload.revision(canary) != before
+    assert (await workload.readiness(canary, primary=False, now=NOW)).ready
+    await router.set_routes(canary, Weights(70, 30))
+    body = await world.must_read(SERVICE)
+    assert body["spec"]["traffic"] == [
+        {"latestRevision": True, "percent": 30},
+        {"revisionName": "podinfo-00001", "percent": 70},
+    ]
+    assert await router.get_routes(canary) == Routes(Weights(70, 30))
+    await workload.promote(canary)
+    await router.set_routes(canary, Weights(100, 0))
+    body = await world.must_read(SERVICE)
+    assert body["metadata"]["annotations"][PRIMARY_REVISION_ANNOTATION] == "podinfo-00002"
+    assert body["spec"]["traffic"][1] == {"revisionName": "podinfo-00002", "percent": 100}
+
+
+async def test_a_service_without_a_revision_is_named(tmp_path: Any) -> None:
+    # against the API server only: InMemoryCluster simulates Knative, which creates one at once
+    canary = knative_canary()
+    service = knative_service()
+    del service["status"]
+    async with open_world("kube", tmp_path) as world:
+        world.seed(service)
+        with pytest.raises(WorkloadError, match="has no revision yet"):
+            await TargetWorkload(world.cluster).initialize(canary)
+
+
+def test_provider_and_target_go_together() -> None:
+    with pytest.raises(SpecError, match="provider knative needs a Knative Service target"):
+        parse_canary(canary_body(provider="knative"))
+    body = canary_body(provider="linkerd", targetRef=TARGET)
+    with pytest.raises(SpecError, match="a Knative Service target needs provider knative"):
+        parse_canary(body)
+
+
+def test_builtin_queries_select_the_revision_under_analysis() -> None:
+    from analysis import TemplateModel, builtin_queries, render_query
+    from config import Metric
+    from traffic import builtin_metrics_provider
+
+    body = canary_body(provider="knative", targetRef=TARGET)
+    del body["spec"]["service"]
+    body["status"] = {"trackedConfigs": {REVISION_KEY: "podinfo-00002"}}
+    canary = parse_canary(body)
+    assert builtin_metrics_provider("knative") == "knative"
+    model = TemplateModel.for_metric(canary, Metric(name="request-success-rate"))
+    assert model.route == "podinfo-00002"
+    query = render_query(builtin_queries("knative").success_rate, model, source="t")
+    assert 'envoy_cluster_name=~"test/podinfo-00002"' in query

@@ -1,0 +1,61 @@
+"""Kuma: a cluster-scoped TrafficRoute splitting the service (Flagger's kuma.go)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router_world import World
+from traffic_testkit import canary_body, deployment
+
+from config import parse_canary
+from traffic import DeploymentWorkload, Routes, Weights, router_for
+from traffic.cluster import ObjectRef
+from traffic.routers.kuma import TRAFFIC_ROUTE
+
+ROUTE = ObjectRef(TRAFFIC_ROUTE, "", "podinfo")
+
+
+async def setup(world: World, mesh: str | None = None) -> Any:
+    body = canary_body(provider="kuma")
+    if mesh:
+        body["metadata"]["annotations"] = {"kuma.io/mesh": mesh}
+    canary = parse_canary(body)
+    world.seed(deployment())
+    router = router_for("kuma", world.cluster)
+    await router.initialize(canary)
+    await DeploymentWorkload(world.cluster).initialize(canary)
+    await router.reconcile(canary)
+    return canary, router
+
+
+async def test_the_traffic_route_is_flaggers(world: World) -> None:
+    canary, router = await setup(world, mesh="prod")
+    route = await world.must_read(ROUTE)
+    assert route["mesh"] == "prod"
+    assert route["metadata"]["annotations"] == {"9898.service.kuma.io": "http"}
+    assert route["spec"] == {
+        "sources": [{"match": {"kuma.io/service": "*"}}],
+        "destinations": [{"match": {"kuma.io/service": "podinfo_test_svc_9898"}}],
+        "conf": {
+            "split": [
+                {
+                    "weight": 100,
+                    "destination": {"kuma.io/service": "podinfo-primary_test_svc_9898"},
+                },
+                {"weight": 0, "destination": {"kuma.io/service": "podinfo-canary_test_svc_9898"}},
+            ]
+        },
+    }
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+
+
+async def test_weights_round_trip_and_survive_reconcile(world: World) -> None:
+    canary, router = await setup(world)
+    assert (await world.must_read(ROUTE))["mesh"] == "default"
+    await router.set_routes(canary, Weights(65, 35))
+    assert [s["weight"] for s in (await world.must_read(ROUTE))["spec"]["conf"]["split"]] == [
+        65,
+        35,
+    ]
+    await router.reconcile(canary)
+    assert await router.get_routes(canary) == Routes(Weights(65, 35))

@@ -1,0 +1,99 @@
+"""Service targets: -canary and -primary copies of the user's Service, promoted by copying the
+spec, always ready (Flagger's service_controller.go)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from router_world import World
+from traffic_testkit import NOW, NS, canary_body
+
+from config import SpecError, parse_canary
+from traffic import SERVICE, TargetWorkload, Weights, router_for
+from traffic.cluster import ObjectRef
+from traffic.routers.smi import TRAFFIC_SPLIT_V1ALPHA1
+
+TARGET = ObjectRef(SERVICE, NS, "podinfo")
+CANARY_COPY = ObjectRef(SERVICE, NS, "podinfo-canary")
+PRIMARY_COPY = ObjectRef(SERVICE, NS, "podinfo-primary")
+
+
+def user_service(port: int = 9898) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "podinfo",
+            "namespace": NS,
+            "labels": {"app": "podinfo"},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": "10.0.0.10",
+            "selector": {"app": "podinfo-v2"},
+            "ports": [{"name": "http", "port": port, "targetPort": port}],
+        },
+    }
+
+
+def service_canary(provider: str = "linkerd") -> Any:
+    body = canary_body(provider=provider)
+    body["spec"]["targetRef"] = {"apiVersion": "v1", "kind": "Service", "name": "podinfo"}
+    return parse_canary(body)
+
+
+async def test_copies_are_made_and_the_primary_is_promoted(world: World) -> None:
+    canary = service_canary()
+    world.seed(user_service())
+    workload = TargetWorkload(world.cluster)
+    await workload.initialize(canary)
+    copy = await world.must_read(CANARY_COPY)
+    assert copy["spec"]["selector"] == {"app": "podinfo-v2"}
+    assert copy["spec"].get("clusterIP") in (None, "")  # the API server assigns its own
+    assert "kubectl.kubernetes.io/last-applied-configuration" not in (
+        copy["metadata"].get("annotations") or {}
+    )
+    assert copy["metadata"]["ownerReferences"][0]["kind"] == "Canary"
+    before = await workload.revision(canary)
+    # the user points the target at new backends: a new revision; the canary copy follows,
+    # the primary only on promotion
+    await world.cluster.patch(TARGET, {"spec": {"selector": {"app": "podinfo-v3"}}})
+    assert await workload.revision(canary) != before
+    await workload.initialize(canary)
+    assert (await world.must_read(CANARY_COPY))["spec"]["selector"] == {"app": "podinfo-v3"}
+    assert (await world.must_read(PRIMARY_COPY))["spec"]["selector"] == {"app": "podinfo-v2"}
+    await world.cluster.patch(PRIMARY_COPY, {"spec": {"clusterIP": "10.0.0.99"}})
+    await workload.promote(canary)
+    primary = await world.must_read(PRIMARY_COPY)
+    assert primary["spec"]["selector"] == {"app": "podinfo-v3"}
+    assert primary["spec"]["clusterIP"] == "10.0.0.99"  # its own address is kept
+    assert (await workload.readiness(canary, primary=True, now=NOW)).ready
+    await workload.scale_to_zero(canary)  # nothing to scale
+    assert (await world.must_read(TARGET))["spec"]["selector"] == {"app": "podinfo-v3"}
+
+
+async def test_a_mesh_routes_between_the_copies_without_generating_services(world: World) -> None:
+    canary = service_canary("linkerd")
+    world.seed(user_service())
+    workload = TargetWorkload(world.cluster)
+    router = router_for("linkerd", world.cluster)
+    await router.initialize(canary)
+    await workload.initialize(canary)
+    await router.reconcile(canary)
+    await router.set_routes(canary, Weights(80, 20))
+    split = await world.must_read(ObjectRef(TRAFFIC_SPLIT_V1ALPHA1, NS, "podinfo"))
+    assert {b["service"] for b in split["spec"]["backends"]} == {
+        "podinfo-primary",
+        "podinfo-canary",
+    }
+    # the user's Service is the apex and is left exactly as it was
+    target = await world.must_read(TARGET)
+    assert target["spec"]["selector"] == {"app": "podinfo-v2"}
+    assert "ownerReferences" not in target["metadata"]
+
+
+def test_the_kubernetes_provider_cannot_drive_a_service_target() -> None:
+    with pytest.raises(SpecError, match="a Service target needs a router that routes between"):
+        service_canary("kubernetes")

@@ -1,0 +1,133 @@
+"""``DaemonSetWorkload``: ``targetRef.kind: DaemonSet``, blue/green only, as in Flagger.
+
+A DaemonSet runs one pod per node, so there is no replica count to split traffic with: its
+Canaries are blue/green (``analysis.iterations``; the loader refuses ``stepWeight``). The life
+cycle is the Deployment's (``DeploymentWorkload``: a ``<target>-primary`` copy with the primary
+selector label, tracked ConfigMaps/Secrets, promotion copying the pod template) with Flagger's
+DaemonSet differences (``daemonset_controller.go``):
+
+* scaling to zero adds the node selector ``flagger.app/scale-to-zero: "true"`` to the target's pod
+  template, so no node runs it; scaling from zero (analysis) and finalising remove it. That key is
+  left out of the revision hash and never copied to the primary;
+* ``minReadySeconds``, ``revisionHistoryLimit`` and ``updateStrategy`` are copied, no replicas;
+* readiness follows ``isDaemonSetReady``: the controller has observed the current generation, every
+  desired node runs an updated pod, and at least the ready threshold of them are available.
+
+Imports only ``config``, the Cluster seam and the Deployment workload it specialises.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from config import Canary
+from traffic._deployment import DeploymentWorkload, _Config
+from traffic._objects import get_target, primary_ref, target_ref
+from traffic._types import Readiness, Revision
+from traffic.cluster import Body
+
+SCALE_TO_ZERO_SELECTOR: Final = "flagger.app/scale-to-zero"
+
+
+class DaemonSetWorkload(DeploymentWorkload):
+    """The ``Workload`` for ``targetRef.kind: DaemonSet`` (see the module docs)."""
+
+    promoted_spec_fields = ("minReadySeconds", "revisionHistoryLimit", "updateStrategy")
+    has_replicas = False
+
+    async def readiness(self, canary: Canary, *, primary: bool, now: datetime) -> Readiness:
+        ref = primary_ref(canary) if primary else target_ref(canary)
+        analysis = canary.spec.effective_analysis
+        threshold = analysis.primary_ready_percent if primary else analysis.canary_ready_percent
+        prefix = (
+            f"{ref.name}.{ref.namespace} not ready"
+            if primary
+            else f"canary daemonset {ref.name}.{ref.namespace} not ready"
+        )
+        body = await self._cluster.get(ref)
+        if body is None:
+            return Readiness(
+                ready=False, message=f"{prefix}: daemonset {ref.name}.{ref.namespace} not found"
+            )
+        reason = daemonset_not_ready(body, threshold)
+        if reason is not None:
+            return Readiness(ready=False, message=f"{prefix}: {reason}")
+        return Readiness(ready=True)
+
+    async def scale_to_zero(self, canary: Canary) -> None:
+        target = await get_target(self._cluster, canary)
+        if _node_selector(target).get(SCALE_TO_ZERO_SELECTOR) != "true":
+            await self._cluster.patch(target_ref(canary), _selector_patch("true"))
+
+    async def scale_from_zero(self, canary: Canary) -> None:
+        target = await get_target(self._cluster, canary)
+        if SCALE_TO_ZERO_SELECTOR in _node_selector(target):
+            await self._cluster.patch(target_ref(canary), _selector_patch(None))
+
+    async def finalize(self, canary: Canary) -> None:
+        await self.scale_from_zero(canary)
+
+    def _revision_of(self, target: Mapping[str, Any], configs: Mapping[str, _Config]) -> Revision:
+        return super()._revision_of(without_scale_to_zero(target), configs)
+
+    def _primary_template(
+        self,
+        target: Mapping[str, Any],
+        key: str,
+        value: str,
+        configs: Mapping[str, _Config],
+        revision: Revision,
+    ) -> Body:
+        return super()._primary_template(
+            without_scale_to_zero(target), key, value, configs, revision
+        )
+
+
+def daemonset_not_ready(body: Mapping[str, Any], threshold: int) -> str | None:
+    """Flagger's ``isDaemonSetReady`` reason, or None when ready."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    if int(meta.get("generation", 0)) > int(status.get("observedGeneration", 0)):
+        return (
+            "waiting for rollout to finish: observed daemonset generation less than desired "
+            "generation"
+        )
+    desired = int(status.get("desiredNumberScheduled", 0))
+    updated = int(status.get("updatedNumberScheduled", 0))
+    available = int(status.get("numberAvailable", 0))
+    wanted = int(desired * threshold / 100)
+    if updated < desired:
+        return (
+            f"waiting for rollout to finish: {updated} out of {desired} new pods have been updated"
+        )
+    if available < wanted:
+        return (
+            f"waiting for rollout to finish: {available} of {wanted} (readyThreshold "
+            f"{threshold}%) updated pods are available"
+        )
+    return None
+
+
+def without_scale_to_zero(target: Mapping[str, Any]) -> Body:
+    """``target`` without canary-engine's scale-to-zero node selector (for hashing and copying)."""
+    body: Body = copy.deepcopy(dict(target))
+    pod_spec = ((body.get("spec") or {}).get("template") or {}).get("spec")
+    if isinstance(pod_spec, dict):
+        selector = pod_spec.get("nodeSelector")
+        if isinstance(selector, dict):
+            selector.pop(SCALE_TO_ZERO_SELECTOR, None)
+            if not selector:
+                pod_spec.pop("nodeSelector")
+    return body
+
+
+def _node_selector(target: Mapping[str, Any]) -> dict[str, str]:
+    pod_spec = ((target.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return dict(pod_spec.get("nodeSelector") or {})
+
+
+def _selector_patch(value: str | None) -> Body:
+    return {"spec": {"template": {"spec": {"nodeSelector": {SCALE_TO_ZERO_SELECTOR: value}}}}}

@@ -1,0 +1,139 @@
+"""Knative: ``KnativeWorkload`` for a Knative ``Service`` target (``serving.knative.dev/v1``).
+
+As Flagger's ``knative_controller.go``: Knative keeps every revision, so there is no ``-primary``
+copy. The primary is the revision named by the Service's annotation
+``flagger.app/primary-revision``; the canary is the latest created revision
+(``status.latestCreatedRevisionName``), which is also the release identity (a new revision is a
+new release). Initialisation records the current revision as the primary and pins all traffic to
+it (``spec.traffic``: the latest revision at 0 %, the primary at 100 %); promotion moves the
+annotation to the latest revision. Readiness is the revision's ``Ready`` condition. Knative
+scales revisions itself: nothing to scale.
+
+The router of provider ``knative`` (``traffic.routers.knative``) writes the weights into the same
+``spec.traffic``. Imports only ``config``, the Cluster seam and the shared object helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from config import Canary
+from traffic._deployment import template_hash
+from traffic._errors import WorkloadError
+from traffic._types import Readiness, Revision
+from traffic.cluster import KNATIVE_REVISION, KNATIVE_SERVICE, Body, Cluster, ObjectRef
+
+PRIMARY_REVISION_ANNOTATION: Final = "flagger.app/primary-revision"
+#: Key of the analysed revision's name in ``status.trackedConfigs`` (Knative has no configs).
+REVISION_KEY: Final = "knative/revision"
+
+
+def is_knative_target(canary: Canary) -> bool:
+    return canary.spec.target_ref.api_version.startswith(f"{KNATIVE_SERVICE.group}/")
+
+
+def knative_ref(canary: Canary) -> ObjectRef:
+    return ObjectRef(KNATIVE_SERVICE, canary.metadata.namespace, canary.spec.target_ref.name)
+
+
+def traffic_for(primary_revision: str, canary_weight: int) -> list[Body]:
+    """Flagger's ``spec.traffic``: the latest revision first, then the primary revision."""
+    return [
+        {"latestRevision": True, "percent": canary_weight},
+        {"revisionName": primary_revision, "percent": 100 - canary_weight},
+    ]
+
+
+def primary_revision(service: Mapping[str, Any], where: str) -> str:
+    annotations = (service.get("metadata") or {}).get("annotations") or {}
+    found = annotations.get(PRIMARY_REVISION_ANNOTATION)
+    if not found:
+        raise WorkloadError(f"{where}: annotation {PRIMARY_REVISION_ANNOTATION} not found")
+    return str(found)
+
+
+class KnativeWorkload:
+    """The ``Workload`` for a Knative Service target (see the module docs)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._cluster = cluster
+
+    async def revision(self, canary: Canary) -> Revision:
+        """The latest created revision: hashed as the release identity (so the engine tells it
+        from a hash Flagger wrote), and by name under ``REVISION_KEY`` in the tracked configs, so
+        the status keeps the revision under analysis (the builtin queries' ``{{ route }}``)."""
+        latest = _latest(await self._service(canary), canary)
+        return Revision(
+            spec_hash=template_hash({"revision": latest}), configs={REVISION_KEY: latest}
+        )
+
+    async def initialize(self, canary: Canary) -> None:
+        service = await self._service(canary)
+        annotations = (service.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(PRIMARY_REVISION_ANNOTATION):
+            return  # initialised before: the primary is whatever was last promoted
+        latest = _latest(service, canary)
+        await self._cluster.patch(
+            knative_ref(canary),
+            {
+                "metadata": {"annotations": {PRIMARY_REVISION_ANNOTATION: latest}},
+                "spec": {"traffic": traffic_for(latest, 0)},
+            },
+        )
+
+    async def readiness(self, canary: Canary, *, primary: bool, now: datetime) -> Readiness:
+        service = await self._service(canary)
+        where = _where(canary)
+        try:
+            name = primary_revision(service, where) if primary else _latest(service, canary)
+        except WorkloadError as exc:
+            return Readiness(ready=False, message=str(exc))
+        ref = ObjectRef(KNATIVE_REVISION, canary.metadata.namespace, name)
+        revision = await self._cluster.get(ref)
+        if revision is None:
+            return Readiness(
+                ready=False, message=f"Knative Revision {name}.{ref.namespace} not found"
+            )
+        for condition in (revision.get("status") or {}).get("conditions") or ():
+            if condition.get("type") == "Ready" and condition.get("status") == "True":
+                return Readiness(ready=True)
+        return Readiness(
+            ready=False, message=f"Knative Revision {name}.{ref.namespace} is not ready"
+        )
+
+    async def promote(self, canary: Canary) -> None:
+        latest = _latest(await self._service(canary), canary)
+        await self._cluster.patch(
+            knative_ref(canary),
+            {"metadata": {"annotations": {PRIMARY_REVISION_ANNOTATION: latest}}},
+        )
+
+    async def scale_to_zero(self, canary: Canary) -> None:
+        return None  # Knative scales revisions itself
+
+    async def scale_from_zero(self, canary: Canary) -> None:
+        return None
+
+    async def finalize(self, canary: Canary) -> None:
+        return None
+
+    async def _service(self, canary: Canary) -> Body:
+        body = await self._cluster.get(knative_ref(canary))
+        if body is None:
+            raise WorkloadError(f"{_where(canary)} not found")
+        return body
+
+
+def _where(canary: Canary) -> str:
+    return f"Knative Service {canary.spec.target_ref.name}.{canary.metadata.namespace}"
+
+
+def _latest(service: Mapping[str, Any], canary: Canary) -> str:
+    latest = (service.get("status") or {}).get("latestCreatedRevisionName")
+    if not latest:
+        raise WorkloadError(
+            f"{_where(canary)} has no revision yet (status.latestCreatedRevisionName)"
+        )
+    return str(latest)

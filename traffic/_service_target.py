@@ -1,0 +1,160 @@
+"""``ServiceWorkload``: ``targetRef.kind: Service`` (a Kubernetes Service, not Knative's).
+
+As Flagger's ``service_controller.go``: the target is a Service whose backends someone else
+manages (another cluster, an external endpoint...). canary-engine copies it to
+``<target>-canary`` (created, then kept equal to the target) and ``<target>-primary`` (created
+once; promotion copies the target's spec to it), both owned by the Canary, without kubectl's
+last-applied annotation and keeping each copy's own ``clusterIP``. The revision is the hash of the
+target's spec. There is nothing to scale and nothing to wait for: readiness is always true, and
+no ConfigMaps or Secrets are tracked. A mesh or ingress router then moves traffic between the two
+copies (the ClusterIP services of the other targets are not generated: these copies are them).
+
+Imports only ``config``, the Cluster seam and the shared object helpers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from config import Canary
+from traffic._deployment import template_hash
+from traffic._errors import WorkloadError
+from traffic._objects import (
+    KUBECTL_ANNOTATION,
+    NO_CHANGE,
+    diff_or_empty,
+    include_by_prefix,
+    merge_diff,
+    owned_metadata,
+    without_none,
+)
+from traffic._types import Readiness, Revision
+from traffic.cluster import SERVICE, Body, Cluster, ObjectRef
+
+#: Spec fields the API server assigns to each Service: never copied between them.
+_ASSIGNED: Final = ("clusterIP", "clusterIPs")
+
+
+class ServiceWorkload:
+    """The ``Workload`` for ``targetRef.kind: Service`` (see the module docs)."""
+
+    def __init__(self, cluster: Cluster, *, include_label_prefixes: Iterable[str] = ()) -> None:
+        self._cluster = cluster
+        self._include = tuple(include_label_prefixes)
+
+    async def revision(self, canary: Canary) -> Revision:
+        target = await self._target(canary)
+        return Revision(spec_hash=template_hash(_portable_spec(target)))
+
+    async def initialize(self, canary: Canary) -> None:
+        target = await self._target(canary)
+        ns, name = canary.metadata.namespace, canary.spec.target_ref.name
+        canary_ref = ObjectRef(SERVICE, ns, f"{name}-canary")
+        existing = await self._cluster.get(canary_ref)
+        if existing is None:
+            await self._create(canary, canary_ref, target)
+        else:
+            await self._sync(canary_ref, existing, target, copy_metadata=False)
+        primary_ref = ObjectRef(SERVICE, ns, f"{name}-primary")
+        if await self._cluster.get(primary_ref) is None:
+            await self._create(canary, primary_ref, target)
+
+    async def promote(self, canary: Canary) -> None:
+        target = await self._target(canary)
+        ref = ObjectRef(
+            SERVICE, canary.metadata.namespace, f"{canary.spec.target_ref.name}-primary"
+        )
+        primary = await self._cluster.get(ref)
+        if primary is None:
+            raise WorkloadError(
+                f"service {ref.name}.{ref.namespace} not found; initialize the canary first"
+            )
+        await self._sync(ref, primary, target, copy_metadata=True)
+
+    async def readiness(self, canary: Canary, *, primary: bool, now: datetime) -> Readiness:
+        return Readiness(ready=True)  # a Service has no rollout to wait for
+
+    async def scale_to_zero(self, canary: Canary) -> None:
+        return None
+
+    async def scale_from_zero(self, canary: Canary) -> None:
+        return None
+
+    async def finalize(self, canary: Canary) -> None:
+        return None
+
+    # ------------------------------------------------------------------ internals
+
+    async def _target(self, canary: Canary) -> Body:
+        ref = ObjectRef(SERVICE, canary.metadata.namespace, canary.spec.target_ref.name)
+        body = await self._cluster.get(ref)
+        if body is None:
+            raise WorkloadError(f"service {ref.name}.{ref.namespace} not found")
+        return body
+
+    async def _create(self, canary: Canary, ref: ObjectRef, target: Mapping[str, Any]) -> None:
+        meta = target.get("metadata") or {}
+        annotations = {
+            k: v for k, v in (meta.get("annotations") or {}).items() if k != KUBECTL_ANNOTATION
+        }
+        await self._cluster.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": owned_metadata(
+                    canary,
+                    ref.name,
+                    ref.namespace,
+                    labels=meta.get("labels"),
+                    annotations=annotations,
+                ),
+                "spec": _portable_spec(target),
+            }
+        )
+
+    async def _sync(
+        self,
+        ref: ObjectRef,
+        existing: Mapping[str, Any],
+        target: Mapping[str, Any],
+        *,
+        copy_metadata: bool,
+    ) -> None:
+        have = existing.get("spec") or {}
+        wanted = _portable_spec(target)
+        # Only the target's fields: those the API server defaults on each copy stay as they are.
+        current = {k: have[k] for k in wanted if k in have}
+        patch: Body = {}
+        spec_patch = merge_diff(current, wanted)
+        if spec_patch is not NO_CHANGE:
+            patch["spec"] = spec_patch
+        if copy_metadata:
+            meta, source = existing.get("metadata") or {}, target.get("metadata") or {}
+            patch["metadata"] = without_none(
+                {
+                    "labels": diff_or_empty(
+                        meta.get("labels"), include_by_prefix(source.get("labels"), self._include)
+                    )
+                    or None,
+                    "annotations": diff_or_empty(
+                        meta.get("annotations"),
+                        include_by_prefix(source.get("annotations"), self._include),
+                    )
+                    or None,
+                }
+            )
+            if not patch["metadata"]:
+                del patch["metadata"]
+        if patch:
+            await self._cluster.patch(ref, patch)
+
+
+def _portable_spec(service: Mapping[str, Any]) -> Body:
+    """The Service spec without what the API server assigns to each Service."""
+    spec: Body = copy.deepcopy(dict(service.get("spec") or {}))
+    for key in _ASSIGNED:
+        spec.pop(key, None)
+    return spec

@@ -1,0 +1,161 @@
+"""The shape most routers share: one routing object whose spec carries the two weights.
+
+Linkerd/OSM/SMI (``TrafficSplit``), Contour (``HTTPProxy``), Gloo (``RouteTable``), Traefik
+(``TraefikService``), APISIX (``ApisixRoute``), Kuma (``TrafficRoute``): Flagger's routers for
+these build the whole desired spec from the Canary and the weights, create it when missing,
+rewrite it on ``SetRoutes``, and on ``Reconcile`` correct drift while keeping the current
+weights. ``WeightedObjectRouter`` does exactly that over the Cluster seam, besides the ClusterIP
+services every provider needs; a router module supplies the ``Kind``, the object's name, the
+spec for given weights and how to read the weights back.
+
+``reconcile`` never moves traffic: it rebuilds the spec with the weights read from the object
+(all to the primary when they cannot be read, e.g. an object the user created). Objects are
+created with an owner reference to the Canary, so they are garbage-collected with it; ``finalize``
+only hands a user's apex Service back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from config import Canary
+from traffic._errors import RoutingError
+from traffic._objects import (
+    DEFAULT_SELECTOR_LABELS,
+    NO_CHANGE,
+    filter_metadata,
+    merge_diff,
+    owned_metadata,
+    service_spec,
+)
+from traffic._services import ClusterIPServices
+from traffic._types import Routes, Weights
+from traffic.cluster import Body, Cluster, Kind, ObjectRef
+
+
+class WeightedObjectRouter:
+    """Base of the single-object routers; subclasses set ``kind`` and the three hooks."""
+
+    kind: Kind
+
+    def __init__(
+        self, cluster: Cluster, *, selector_labels: Iterable[str] = DEFAULT_SELECTOR_LABELS
+    ) -> None:
+        self._cluster = cluster
+        self._services = ClusterIPServices(cluster, selector_labels=selector_labels)
+
+    # ------------------------------------------------------------------ hooks
+
+    def object_name(self, canary: Canary) -> str:
+        return canary.spec.service_name
+
+    def desired_spec(self, canary: Canary, weights: Weights) -> Body:
+        raise NotImplementedError
+
+    def read_weights(self, canary: Canary, body: Mapping[str, Any]) -> Weights:
+        """The weights in ``body``; RoutingError when it has no route to both services."""
+        raise NotImplementedError
+
+    def check(self, canary: Canary) -> None:
+        """Raise for a Canary this router cannot serve (beyond what the loader checks)."""
+
+    def extra_annotations(self, canary: Canary) -> dict[str, str]:
+        """Annotations the object is created with (e.g. an ingress class)."""
+        return {}
+
+    def extra_fields(self, canary: Canary) -> Body:
+        """Top-level fields besides ``spec`` the object is created with (Kuma's ``mesh``)."""
+        return {}
+
+    # ------------------------------------------------------------------ Router
+
+    async def initialize(self, canary: Canary) -> None:
+        self.check(canary)
+        await self._services.initialize(canary)
+
+    async def reconcile(self, canary: Canary) -> None:
+        self.check(canary)
+        await self._services.reconcile_apex(canary)
+        ref = self.ref(canary)
+        existing = await self._cluster.get(ref)
+        if existing is None:
+            apex = service_spec(canary).apex
+            labels = dict((apex.labels if apex else None) or {})
+            annotations = {
+                **filter_metadata(apex.annotations if apex else None),
+                **self.extra_annotations(canary),
+            }
+            await self._cluster.create(
+                {
+                    "apiVersion": self.kind.api_version,
+                    "kind": self.kind.kind,
+                    "metadata": owned_metadata(
+                        canary, ref.name, ref.namespace, labels=labels, annotations=annotations
+                    ),
+                    "spec": self.desired_spec(canary, Weights.all_primary()),
+                    **self.extra_fields(canary),
+                }
+            )
+            return
+        try:
+            current = self.read_weights(canary, existing)
+        except RoutingError:
+            current = Weights.all_primary()  # an object we have not weighted yet
+        await self._patch_spec(ref, existing, self.desired_spec(canary, current))
+
+    async def set_routes(self, canary: Canary, weights: Weights) -> None:
+        self.check(canary)
+        ref = self.ref(canary)
+        existing = await self._cluster.get(ref)
+        if existing is None:
+            raise RoutingError(
+                f"{self.kind.kind} {ref.name}.{ref.namespace} not found; reconcile creates it"
+            )
+        await self._patch_spec(ref, existing, self.desired_spec(canary, weights))
+
+    async def get_routes(self, canary: Canary) -> Routes:
+        body = await self._cluster.get(self.ref(canary))
+        if body is None:
+            return Routes(Weights.all_primary())
+        return Routes(self.read_weights(canary, body))
+
+    async def finalize(self, canary: Canary) -> None:
+        # The routing object is ours and goes with the Canary (owner reference).
+        await self._services.finalize_apex(canary)
+
+    # ------------------------------------------------------------------ helpers
+
+    def ref(self, canary: Canary) -> ObjectRef:
+        namespace = canary.metadata.namespace if self.kind.namespaced else ""
+        return ObjectRef(self.kind, namespace, self.object_name(canary))
+
+    def where(self, canary: Canary) -> str:
+        return f"{self.kind.kind} {self.object_name(canary)}.{canary.metadata.namespace}"
+
+    def weights_or_error(
+        self, canary: Canary, primary: int | None, canary_w: int | None
+    ) -> Weights:
+        """Weights from the two values read, or a RoutingError naming the object."""
+        name = canary.spec.service_name
+        if primary is None or canary_w is None or (primary == 0 and canary_w == 0):
+            raise RoutingError(
+                f"{self.where(canary)} does not contain routes for {name}-primary and {name}-canary"
+            )
+        try:
+            return Weights(primary, canary_w)
+        except ValueError as exc:
+            raise RoutingError(f"{self.where(canary)}: {exc}") from None
+
+    async def _patch_spec(self, ref: ObjectRef, existing: Mapping[str, Any], spec: Body) -> None:
+        patch = merge_diff(existing.get("spec") or {}, spec)
+        if patch is not NO_CHANGE:
+            await self._cluster.patch(ref, {"spec": patch})
+
+
+def int_weight(value: Any, where: str) -> int:
+    """A weight as written by a user or a controller (int, or a string such as ``"100"``)."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise RoutingError(f"{where}: weight {value!r} is not an integer") from None

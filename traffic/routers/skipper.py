@@ -1,0 +1,211 @@
+"""Provider ``skipper``: a ``-canary`` Ingress whose backend-weights annotation splits traffic.
+
+As Flagger's ``skipper.go``: ``spec.ingressRef`` names the user's Ingress, which is never changed.
+canary-engine writes ``<ingress>-canary``: the user's spec where each path to ``<svc>`` goes to
+``<svc>-primary`` and a copy of it to ``<svc>-canary``, with the annotations
+
+* ``zalando.org/backend-weights``: ``{"<svc>-canary": w, "<svc>-primary": 100 - w}`` (JSON, keys
+  sorted as Go writes them);
+* ``zalando.org/skipper-predicate``: ``Weight(100)`` first (the canary Ingress' routes outrank the
+  user's), then the user's own predicates; at canary weight 0 ``False()`` replaces it, which
+  switches the canary Ingress off so the user's Ingress serves again.
+
+Flagger deletes the canary Ingress on finalize; canary-engine has no delete permission (generated
+objects go with the Canary by owner reference), so ``finalize`` switches it off with ``False()``.
+Weighted canary and blue/green only; the builtin queries are Skipper's.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from config import Canary, Capabilities, Problem, RouterRules
+from traffic._errors import RoutingError
+from traffic._objects import (
+    KUBECTL_ANNOTATION,
+    NO_CHANGE,
+    diff_or_empty,
+    filter_metadata,
+    merge_diff,
+    owned_metadata,
+)
+from traffic._registry import RouterModule, RouterOptions
+from traffic._services import ClusterIPServices
+from traffic._types import Routes, Weights
+from traffic.cluster import INGRESS, Body, Cluster, ObjectRef
+
+WEIGHTS_ANNOTATION: Final = "zalando.org/backend-weights"
+PREDICATE_ANNOTATION: Final = "zalando.org/skipper-predicate"
+ROUTE_WEIGHT: Final = "Weight(100)"
+ROUTE_DISABLE: Final = "False()"
+
+
+class SkipperRouter:
+    """Router for provider ``skipper``."""
+
+    def __init__(self, cluster: Cluster, options: RouterOptions) -> None:
+        self._cluster = cluster
+        self._services = ClusterIPServices(cluster, selector_labels=options.selector_labels)
+
+    async def initialize(self, canary: Canary) -> None:
+        await self._services.initialize(canary)
+
+    async def reconcile(self, canary: Canary) -> None:
+        await self._services.reconcile_apex(canary)
+        user_ref, canary_ref = _refs(canary)
+        user = await self._cluster.get(user_ref)
+        if user is None:
+            raise RoutingError(f"ingress {user_ref.name}.{user_ref.namespace} not found")
+        spec = _canary_spec(canary, user)
+        existing = await self._cluster.get(canary_ref)
+        if existing is None:
+            meta = user.get("metadata") or {}
+            await self._cluster.create(
+                {
+                    "apiVersion": INGRESS.api_version,
+                    "kind": INGRESS.kind,
+                    "metadata": owned_metadata(
+                        canary,
+                        canary_ref.name,
+                        canary_ref.namespace,
+                        labels=meta.get("labels"),
+                        annotations=_annotations(
+                            filter_metadata(meta.get("annotations")),
+                            canary,
+                            Weights(100, 0),
+                            created=True,
+                        ),
+                    ),
+                    "spec": spec,
+                }
+            )
+            return
+        patch = merge_diff(existing.get("spec") or {}, spec)
+        if patch is not NO_CHANGE:
+            await self._cluster.patch(canary_ref, {"spec": patch})
+
+    async def set_routes(self, canary: Canary, weights: Weights) -> None:
+        _, canary_ref = _refs(canary)
+        existing = await self._cluster.get(canary_ref)
+        if existing is None:
+            raise RoutingError(
+                f"ingress {canary_ref.name}.{canary_ref.namespace} not found; reconcile creates it"
+            )
+        have = dict((existing.get("metadata") or {}).get("annotations") or {})
+        patch = diff_or_empty(have, _annotations(have, canary, weights))
+        if patch:
+            await self._cluster.patch(canary_ref, {"metadata": {"annotations": patch}})
+
+    async def get_routes(self, canary: Canary) -> Routes:
+        _, canary_ref = _refs(canary)
+        existing = await self._cluster.get(canary_ref)
+        if existing is None:
+            return Routes(Weights.all_primary())
+        where = f"ingress {canary_ref.name}.{canary_ref.namespace}"
+        raw = ((existing.get("metadata") or {}).get("annotations") or {}).get(WEIGHTS_ANNOTATION)
+        try:
+            found = json.loads(raw) if raw is not None else None
+        except ValueError:
+            found = None
+        if not isinstance(found, dict):
+            raise RoutingError(f"{where}: annotation {WEIGHTS_ANNOTATION} is missing or not JSON")
+        name = canary.spec.service_name
+        try:
+            return Routes(Weights(int(found[f"{name}-primary"]), int(found[f"{name}-canary"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RoutingError(
+                f"{where}: {WEIGHTS_ANNOTATION} has no usable weights ({exc})"
+            ) from None
+
+    async def finalize(self, canary: Canary) -> None:
+        """Switch the canary Ingress off (``False()``) so the user's Ingress serves again."""
+        _, canary_ref = _refs(canary)
+        existing = await self._cluster.get(canary_ref)
+        if existing is not None:
+            have = dict((existing.get("metadata") or {}).get("annotations") or {})
+            wanted = {
+                **have,
+                PREDICATE_ANNOTATION: _insert(have.get(PREDICATE_ANNOTATION), ROUTE_DISABLE),
+            }
+            patch = diff_or_empty(have, wanted)
+            if patch:
+                await self._cluster.patch(canary_ref, {"metadata": {"annotations": patch}})
+        await self._services.finalize_apex(canary)
+
+
+def _refs(canary: Canary) -> tuple[ObjectRef, ObjectRef]:
+    ingress = canary.spec.ingress_ref
+    if ingress is None:
+        raise RoutingError(f"canary {canary.dotted}: spec.ingressRef is required for skipper")
+    ns = canary.metadata.namespace
+    return ObjectRef(INGRESS, ns, ingress.name), ObjectRef(INGRESS, ns, f"{ingress.name}-canary")
+
+
+def _canary_spec(canary: Canary, user: Mapping[str, Any]) -> Body:
+    """The user's spec with every ``<svc>`` path sent to the primary, plus a canary copy."""
+    apex = canary.spec.service_name
+    spec: Body = copy.deepcopy(dict(user.get("spec") or {}))
+    found = False
+    for rule in spec.get("rules") or ():
+        http = rule.get("http") or {}
+        paths: list[Body] = []
+        for path in http.get("paths") or ():
+            service = (path.get("backend") or {}).get("service")
+            if isinstance(service, dict) and service.get("name") == apex:
+                found = True
+                service["name"] = f"{apex}-primary"
+                twin = copy.deepcopy(path)
+                twin["backend"]["service"]["name"] = f"{apex}-canary"
+                paths += [path, twin]
+            else:
+                paths.append(path)
+        if http:
+            http["paths"] = paths
+    if not found:
+        name = (user.get("metadata") or {}).get("name")
+        raise RoutingError(f"backend {apex} not found in ingress {name}")
+    return spec
+
+
+def _annotations(
+    have: Mapping[str, str], canary: Canary, weights: Weights, *, created: bool = False
+) -> dict[str, str]:
+    """The weight annotations; ``created``: as Flagger creates the Ingress (``Weight(100)`` even at
+    0 %, all of it to the primary), before any ``set_routes`` switched it off."""
+    name = canary.spec.service_name
+    out = {k: v for k, v in have.items() if k != KUBECTL_ANNOTATION}
+    out[WEIGHTS_ANNOTATION] = json.dumps(
+        {f"{name}-primary": weights.primary, f"{name}-canary": weights.canary},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    first = ROUTE_DISABLE if weights.canary == 0 and not created else ROUTE_WEIGHT
+    out[PREDICATE_ANNOTATION] = _insert(have.get(PREDICATE_ANNOTATION), first)
+    return out
+
+
+def _insert(raw: str | None, first: str) -> str:
+    """Flagger's ``insertPredicate``: ``first`` first, then the user's predicates; our own
+    ``Weight(100)`` and ``False()`` are dropped (they conflict)."""
+    kept = [
+        p.strip()
+        for p in (raw or "").split("&&")
+        if p.strip() and p.strip() not in (ROUTE_WEIGHT, ROUTE_DISABLE)
+    ]
+    return " && ".join([first, *kept])
+
+
+def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
+    if canary.spec.ingress_ref is None:
+        yield Problem("spec.ingressRef", "required when provider is skipper")
+
+
+ROUTER = RouterModule(
+    names=("skipper",),
+    rules=RouterRules(label="skipper", capabilities=Capabilities(), check=_check),
+    build=lambda cluster, _provider, options: SkipperRouter(cluster, options),
+    kinds=(INGRESS,),
+)
