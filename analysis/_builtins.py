@@ -500,6 +500,41 @@ _SKIPPER = BuiltinQueries(
     encode_for_skipper=True,
 )
 
+# Knative (Flagger's observers/knative.go): Envoy's cluster for the revision; {{ route }} is the
+# latest created revision (TemplateModel.for_metric). Milliseconds, like the other Envoy meshes.
+_KNATIVE = BuiltinQueries(
+    observer="knative",
+    success_rate=_q("""
+    sum(
+        rate(
+            envoy_cluster_upstream_rq{
+                envoy_cluster_name=~"{{ namespace }}/{{ route }}",
+                envoy_response_code!~"5.*"
+            }[{{ interval }}]
+        )
+    )
+    /
+    sum(
+        rate(
+            envoy_cluster_upstream_rq{
+                envoy_cluster_name=~"{{ namespace }}/{{ route }}",
+            }[{{ interval }}]
+        )
+    )
+    * 100"""),
+    duration=_q("""
+    histogram_quantile(
+        0.99,
+        sum(
+            rate(
+                envoy_cluster_upstream_rq_time_bucket{
+                    envoy_cluster_name=~"{{ namespace }}/{{ route }}",
+                }[{{ interval }}]
+            )
+        ) by (le)
+    )"""),
+)
+
 _BY_PROVIDER: dict[str, BuiltinQueries] = {
     "istio": _ISTIO,
     "linkerd": _LINKERD,
@@ -516,6 +551,7 @@ _BY_PROVIDER: dict[str, BuiltinQueries] = {
     "kuma": _KUMA,
     "apisix": _APISIX,
     "skipper": _SKIPPER,
+    "knative": _KNATIVE,
 }
 
 #: Metrics providers with builtin request-success-rate / request-duration queries.

@@ -166,11 +166,15 @@ def _templated(
     provider = template.spec.provider
     query = dataclasses.replace(
         query,
-        server=provider.address or base.server,
+        # Only a Prometheus template falls back to spec.metricsServer / --metrics-server: any
+        # other provider has its own address or its vendor's default (analysis.providers).
+        server=provider.address or (base.server if provider.type == "prometheus" else None),
         provider_type=provider.type,
         headers=_headers(provider.headers),
         secret=f"{namespace}/{provider.secret_ref.name}" if provider.secret_ref else None,
         insecure_skip_verify=provider.insecure_skip_verify,
+        region=provider.region,
+        window=metric.interval_seconds,
     )
     text = template.spec.query
     if provider.type == "prometheus":

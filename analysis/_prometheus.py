@@ -655,8 +655,8 @@ def _unsendable(query: MetricQuery) -> QueryFailure | None:
     if query.provider_type != "prometheus":
         return QueryFailure(
             FailureKind.REJECTED,
-            f"metric provider type {query.provider_type!r} is not supported by "
-            "canary-engine yet; supported: prometheus",
+            f"metric provider type {query.provider_type!r} is not Prometheus: its checks run "
+            "through analysis.open_metric_sources, not PrometheusSource",
         )
     if not query.server:
         return QueryFailure(

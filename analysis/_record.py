@@ -1,4 +1,4 @@
-"""Capture a recording from a live Prometheus (``canary-engine record``, interfaces.md §1–2).
+"""Capture a recording from live metric providers (``canary-engine record``, interfaces.md §1–2).
 
 For every metric of a Canary, the query ``plan_checks`` renders is run as a range query for the
 canary target and again for the primary (``{{ target }}`` = ``<targetRef.name>-primary``), and the
@@ -32,6 +32,13 @@ each read; as urllib3 documents, it cannot bound a server that trickles its answ
 retries, so the request runs on a worker thread that ``record`` stops waiting for at the deadline
 (``QueryTimeout``; the abandoned request ends on its own read timeout, its answer unused).
 
+Other metric providers: a MetricTemplate of any provider whose module answers series
+(``analysis.providers``) is recorded through that series path (``record_series``: the provider's
+own address and request shapes, its credentials from the ``secrets`` the caller read from the
+manifest files), and its samples are placed on the same grid: at each step, the newest sample at
+or before it and less than one step old, else no data. ``--prometheus`` is needed only when a
+check queries Prometheus.
+
 Errors: ``config.SpecError`` for bad input (time range, unrenderable query, ambiguous answer) and
 ``MetricQueryError`` (``ProviderUnavailable``, ``QueryRejected``, ``QueryTimeout``) when Prometheus
 is unreachable, rejects a query, answers garbage or not in time; both name the metric, the target
@@ -53,6 +60,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from analysis._errors import (
     AmbiguousResult,
     MetricQueryError,
@@ -63,7 +72,8 @@ from analysis._errors import (
 from analysis._plan import plan_checks
 from analysis._recording import Recording, _parse_rfc3339
 from analysis._text import header_secrets, redact, url_secrets
-from analysis._types import MetricQuery
+from analysis._types import FailureKind, MetricQuery, QueryFailure, Series, SeriesRequest
+from analysis.providers import PROVIDERS, record_series
 from config import Canary, MetricTemplate, Problem, SpecError, parse_duration
 
 #: Prometheus refuses range queries of more points than this per series.
@@ -153,10 +163,12 @@ def record(
     step: float,
     progress: Progress | None = None,
     timeout: float = DEFAULT_RECORD_TIMEOUT,
+    secrets: Mapping[str, Mapping[str, str]] | None = None,
 ) -> RecordResult:
     """Run every metric's range queries for the canary and primary targets; see the module doc.
 
-    Raise SpecError for bad input and MetricQueryError when Prometheus cannot answer.
+    ``secrets`` maps "<namespace>/<name>" to a Secret's decoded data (for non-Prometheus
+    templates). Raise SpecError for bad input and MetricQueryError when a provider cannot answer.
     """
     start_s, end_s = _whole_seconds(start), _whole_seconds(end)
     _check_range(start_s, end_s, step)
@@ -188,21 +200,25 @@ def record(
             continue
         seen.add(key)
         todo.append(query)
+    if not prometheus and any(q.provider_type == "prometheus" for q in todo):
+        names = sorted({q.metric for q in todo if q.provider_type == "prometheus"})
+        raise SpecError(
+            Problem("--prometheus URL", f"is required: {', '.join(names)} query Prometheus")
+        )
+    others = _provider_series(
+        [q for q in todo if q.provider_type != "prometheus"], result, step, timeout, secrets
+    )
 
     connections: dict[tuple[Any, ...], Any] = {}
     try:
         for done, query in enumerate(todo, start=1):
-            connection = _connection(connections, prometheus, query, timeout)
-            secrets = [*url_secrets(prometheus), *header_secrets(query.headers.items())]
-            try:
-                rows = _range(
-                    connection, query, prometheus, result.start, result.end, step, timeout
-                )
+            if query.provider_type != "prometheus":
+                values = _series_on_grid(others[id(query)], start_s, step, points)
                 result.queries += 1
-                values = _on_grid(rows, query, prometheus, start_s, step, points, result.warnings)
-            except MetricQueryError as exc:
-                # The address may carry user:password@ and the server may echo credentials.
-                raise type(exc)(redact(str(exc), secrets)) from None
+            else:
+                values = _prometheus_values(
+                    connections, query, prometheus, result, step, timeout, points
+                )
             if values is None:
                 if query.target == "canary":
                     result.warnings.append(
@@ -225,6 +241,79 @@ def record(
         for connection in connections.values():
             connection.close()
     return result
+
+
+def _prometheus_values(
+    connections: dict[tuple[Any, ...], Any],
+    query: MetricQuery,
+    prometheus: str,
+    result: RecordResult,
+    step: float,
+    timeout: float,
+    points: int,
+) -> list[float | None] | None:
+    connection = _connection(connections, prometheus, query, timeout)
+    secrets = [*url_secrets(prometheus), *header_secrets(query.headers.items())]
+    start_s = _whole_seconds(result.start)
+    try:
+        rows = _range(connection, query, prometheus, result.start, result.end, step, timeout)
+        result.queries += 1
+        return _on_grid(rows, query, prometheus, start_s, step, points, result.warnings)
+    except MetricQueryError as exc:
+        # The address may carry user:password@ and the server may echo credentials.
+        raise type(exc)(redact(str(exc), secrets)) from None
+
+
+def _provider_series(
+    queries: Sequence[MetricQuery],
+    result: RecordResult,
+    step: float,
+    timeout: float,
+    secrets: Mapping[str, Mapping[str, str]] | None,
+) -> dict[int, Series]:
+    """Every non-Prometheus query's samples over the range, by ``id(query)``; raise the failure
+    of the first one that cannot be answered (a no-data answer is an empty series)."""
+    if not queries:
+        return {}
+    start, end = result.start.timestamp(), result.end.timestamp()
+    requests = [SeriesRequest(query=q, start=start, end=end, step=step) for q in queries]
+    answers = record_series(requests, now=lambda: end, secrets=secrets, timeout=timeout)
+    out: dict[int, Series] = {}
+    for query, answer in zip(queries, answers, strict=True):
+        if isinstance(answer, QueryFailure):
+            if answer.kind is FailureKind.NO_DATA:
+                answer = Series.empty()
+            else:
+                error = _FAILURE_ERRORS.get(answer.kind, QueryRejected)
+                raise error(f"{_what(query)}: {answer.message}")
+        out[id(query)] = answer
+    return out
+
+
+#: How a provider's failure is raised by ``record`` (exit status 4, or 2 for an ambiguous one).
+_FAILURE_ERRORS: dict[FailureKind, type[MetricQueryError]] = {
+    FailureKind.TIMEOUT: QueryTimeout,
+    FailureKind.TRANSPORT: ProviderUnavailable,
+    FailureKind.REJECTED: QueryRejected,
+    FailureKind.RENDER: QueryRejected,
+}
+
+
+def _series_on_grid(
+    series: Series, start: int, step: float, points: int
+) -> list[float | None] | None:
+    """At each grid time, the newest sample at or before it and less than one step old (a
+    non-finite one is no data); None when no step has a value."""
+    values: list[float | None] = []
+    for k in range(points):
+        moment = start + k * step
+        index = int(np.searchsorted(series.times, moment + 1e-6, side="right")) - 1
+        value: float | None = None
+        if index >= 0 and moment - float(series.times[index]) < step:
+            found = float(series.values[index])
+            value = found if math.isfinite(found) else None
+        values.append(value)
+    return None if all(v is None for v in values) else values
 
 
 def write_recording(path: str | Path, result: RecordResult) -> None:
@@ -291,18 +380,32 @@ def _check_planned(
         for q in planned
         if q.render_error is not None and q.target == "canary"
     ]
-    problems += [
-        Problem(
-            f"metric {q.metric}",
-            f"MetricTemplate {q.template} has provider type {q.provider_type!r}; only prometheus "
-            "templates can be recorded",
-        )
-        for q in planned
-        if q.render_error is None and q.provider_type != "prometheus" and q.target == "canary"
-    ]
+    for q in planned:
+        if q.render_error is not None or q.provider_type == "prometheus" or q.target != "canary":
+            continue
+        provider = PROVIDERS.get(q.provider_type)
+        if provider is None or not provider.built:
+            reason = provider.not_built if provider is not None else "unknown provider"
+            problems.append(
+                Problem(
+                    f"metric {q.metric}",
+                    f"MetricTemplate {q.template} has provider type {q.provider_type!r}, which "
+                    f"is not built yet: {reason}",
+                )
+            )
+        elif provider.series is None:
+            problems.append(
+                Problem(
+                    f"metric {q.metric}",
+                    f"MetricTemplate {q.template}: the {q.provider_type} provider cannot answer "
+                    "series, so it cannot be recorded",
+                )
+            )
     if problems:
         raise SpecError(problems)
     for (namespace, name), template in templates.items():
+        if template.spec.provider.type != "prometheus":
+            continue  # read from the Secrets in the manifest files (see the module doc)
         if template.spec.provider.secret_ref is not None:
             warnings.append(
                 f"MetricTemplate {namespace}/{name} uses credentials Secret "

@@ -82,6 +82,18 @@ _SUPPORTED = (
 )
 
 
+def _route(canary: Canary) -> str:
+    """``{{ route }}``: the routeRef, else the target; for a Knative target the revision under
+    analysis (Flagger: the latest created revision, which the Knative workload records in
+    ``status.trackedConfigs`` under ``knative/revision``)."""
+    spec = canary.spec
+    if spec.target_ref.api_version.startswith("serving.knative.dev/"):
+        revision = ((canary.status or {}).get("trackedConfigs") or {}).get("knative/revision")
+        if revision:
+            return str(revision)
+    return spec.route_ref.name if spec.route_ref is not None else spec.target_ref.name
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TemplateModel:
     """The values a query template can refer to (Flagger's MetricTemplateModel)."""
@@ -106,7 +118,7 @@ class TemplateModel:
             target=target,
             service=spec.service_name,
             ingress=spec.ingress_ref.name if spec.ingress_ref is not None else target,
-            route=spec.route_ref.name if spec.route_ref is not None else target,
+            route=_route(canary),
             interval=format_interval(metric.interval_seconds),
             variables=dict(metric.template_variables or {}),
         )

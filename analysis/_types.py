@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-from numpy.typing import NDArray
-
 from config import Webhook
 
 if TYPE_CHECKING:  # _render imports this module (through _errors); annotations stay strings
+    import numpy as np
+    from numpy.typing import NDArray
+
     from analysis._render import TemplateModel
 
 
@@ -74,6 +74,10 @@ class MetricQuery:
     headers: Mapping[str, str] = field(default_factory=dict)
     secret: str | None = None  # "<namespace>/<name>" of the credentials Secret, if any
     insecure_skip_verify: bool = False
+    region: str | None = None  # MetricTemplate spec.provider.region (cloudwatch)
+    #: The metric's ``interval`` in seconds: hosted providers size their query window from it
+    #: (datadog, cloudwatch, dynatrace and splunk ask for 10 intervals, newrelic for one).
+    window: float = 60.0
     scale: float = 1.0  # a querying source multiplies the raw result by this (seconds -> ms)
     truncate: bool = False  # builtin request-duration is truncated to whole ms, as Flagger does
     lo: float | None = None  # inclusive lower bound (None: unbounded)
@@ -173,6 +177,8 @@ class Series:
 
     @classmethod
     def empty(cls) -> Series:
+        import numpy as np  # here, not at the top: ``validate`` imports this module, never numpy
+
         return cls(np.empty(0, dtype=np.float64), np.empty(0, dtype=np.float64))
 
     def __len__(self) -> int:

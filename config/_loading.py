@@ -18,13 +18,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from config._presets import PRESETS, apply_preset
+from config._routers import router_rules, routers_that
 from config._spec import (
     API_VERSION,
     AlertProvider,
     Canary,
     MetricTemplate,
-    Strategy,
 )
+from config._support import is_knative, not_built_problems
 from config.errors import Problem, SpecError
 
 FLAGGER_KINDS = ("Canary", "MetricTemplate", "AlertProvider")
@@ -478,36 +479,30 @@ def _semantic_problems(canary: Canary) -> Iterable[Problem]:
             "set exactly one of iterations (blue/green, A/B), stepWeight or stepWeights; "
             f"got {got}",
         )
-    if spec.service is None:
+    if spec.service is None and not is_knative(spec):  # a Knative Canary has none in Flagger
         yield Problem(
             "spec.service", "required: the service port the canary serves on (spec.service.port)"
         )
-    if spec.target_ref.kind != "Deployment":
-        yield Problem(
-            "spec.targetRef.kind",
-            f"{spec.target_ref.kind} targets are not supported by canary-engine yet; "
-            "only Deployment targets can be analysed",
-        )
-    provider = spec.provider
-    if provider == "kubernetes" and analysis.match:
-        yield Problem(
-            f"{a_key}.match",
-            "A/B testing needs a mesh or ingress router; the kubernetes provider cannot route "
-            "by header or cookie. Remove match, or use istio, nginx or gatewayapi",
-        )
+    yield from not_built_problems(spec)
+    rules = router_rules(spec.provider) if spec.provider else None
+    if rules is not None:
+        if analysis.match and not rules.capabilities.ab_testing:
+            yield Problem(
+                f"{a_key}.match",
+                f"A/B testing needs a router that matches headers or cookies; the {rules.label} "
+                "router cannot route by header or cookie. Remove match, or use one of "
+                f"{', '.join(routers_that(lambda c: c.ab_testing))}",
+            )
+        if analysis.session_affinity is not None and not rules.capabilities.session_affinity:
+            yield Problem(
+                f"{a_key}.sessionAffinity",
+                f"the {rules.label} router cannot keep users on the canary with a cookie (Flagger "
+                "ignores it there). Remove sessionAffinity, or use one of "
+                f"{', '.join(routers_that(lambda c: c.session_affinity))}",
+            )
+        yield from rules.check(canary, a_key)
     if analysis.match and not analysis.effective_iterations:
         yield Problem(f"{a_key}.iterations", "A/B testing (match) needs iterations > 0")
-    if provider == "nginx" and spec.ingress_ref is None:
-        yield Problem("spec.ingressRef", "required when provider is nginx")
-    if (
-        provider is not None
-        and provider.startswith("gatewayapi")
-        and not (spec.service and spec.service.gateway_refs)
-    ):
-        yield Problem(
-            "spec.service.gatewayRefs",
-            "GatewayRefs must be specified when using Gateway API as a provider",
-        )
     sa = analysis.session_affinity
     if sa is not None and sa.primary_cookie_name and sa.primary_cookie_name == sa.cookie_name:
         yield Problem(f"{a_key}.sessionAffinity.primaryCookieName", "must differ from cookieName")
@@ -528,10 +523,7 @@ def _semantic_problems(canary: Canary) -> Iterable[Problem]:
             yield Problem(
                 where,
                 f"metric {metric.name!r} is not builtin (request-success-rate, request-duration) "
-                "and has neither templateRef nor query",
+                "and has neither templateRef nor query, so there is nothing to check (Flagger "
+                "skips it silently and promotes without it). Add a templateRef or query, use a "
+                "builtin name, or remove the metric",
             )
-    if analysis.strategy is not Strategy.CANARY and analysis.step_weight_promotion:
-        yield Problem(
-            f"{a_key}.stepWeightPromotion",
-            "only applies to the canary strategy (stepWeight / stepWeights)",
-        )

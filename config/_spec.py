@@ -453,8 +453,14 @@ class Analysis(_Model):
                 "step_weights", "every weight must be at least 1, got {value}", {"value": value}
             )
         if any(b <= a for a, b in itertools.pairwise(value)):
+            # Flagger accepts this and then stalls: at a weight whose next entry is not larger its
+            # nextStepWeight is <= 0, so the analysis runs on every interval and never promotes.
             raise PydanticCustomError(
-                "step_weights", "must be strictly ascending, got {value}", {"value": value}
+                "step_weights",
+                "must be strictly ascending, got {value}; Flagger stops at a weight whose next "
+                "entry is not larger (the analysis runs on and the canary is never promoted). "
+                "Remove the repeated or smaller weights",
+                {"value": value},
             )
         return value
 
@@ -606,6 +612,8 @@ class Canary(_Model):
 # MetricTemplate and AlertProvider
 # ---------------------------------------------------------------------------------------------
 
+#: The metric providers' type names: one module each in analysis/providers (config cannot import
+#: analysis; tests/analysis/providers/test_provider_registry.py keeps the two lists equal).
 METRIC_PROVIDER_TYPES = (
     "prometheus",
     "influxdb",

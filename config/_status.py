@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from config._last_analysis import AchievedWeights, LastAnalysis
+
 
 class Phase(StrEnum):
     """Flagger's phase strings (``status.phase``)."""
@@ -94,6 +96,38 @@ def promoted_condition_for(phase: Phase, target_kind: str) -> tuple[str, str]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HandledCommand:
+    """canary-engine extension: the last operator command the controller acted on (README
+    "Operator commands"). Its ``id`` is what makes a command take effect exactly once: the
+    annotation stays on the Canary, and a command whose id is recorded here is never handled
+    again, by this controller after a restart or by the next leader."""
+
+    id: str
+    command: str
+    handled_at: str
+    outcome: str
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "command": self.command,
+            "handledAt": self.handled_at,
+            "outcome": self.outcome,
+        }
+
+    @classmethod
+    def from_body(cls, body: Any) -> HandledCommand | None:
+        if not isinstance(body, dict) or not body.get("id"):
+            return None
+        return cls(
+            id=str(body["id"]),
+            command=str(body.get("command", "")),
+            handled_at=str(body.get("handledAt", "")),
+            outcome=str(body.get("outcome", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CanaryStatus:
     phase: Phase = Phase.NONE
     canary_weight: int = 0
@@ -106,6 +140,16 @@ class CanaryStatus:
     tracked_configs: dict[str, str] | None = None
     last_transition_time: str = ""
     conditions: tuple[Condition, ...] = field(default_factory=tuple)
+    #: canary-engine extension: when an operator paused the run ("" while not paused).
+    paused_at: str = ""
+    #: canary-engine extension: when the last pause ended; the progress deadline restarts there.
+    resumed_at: str = ""
+    #: canary-engine extension: the last operator command handled (README "Operator commands").
+    last_command: HandledCommand | None = None
+    #: canary-engine extension: the last tick's checks and webhook answers (``get`` shows them).
+    last_analysis: LastAnalysis | None = None
+    #: canary-engine extension: the split really achieved where the router approximates.
+    achieved_weights: AchievedWeights | None = None
     #: Fields we do not manage (e.g. session-affinity cookies) are carried through unchanged.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -137,6 +181,16 @@ class CanaryStatus:
             body["lastTransitionTime"] = self.last_transition_time
         if self.tracked_configs is not None:
             body["trackedConfigs"] = dict(self.tracked_configs)
+        if self.paused_at:
+            body["pausedAt"] = self.paused_at
+        if self.resumed_at:
+            body["resumedAt"] = self.resumed_at
+        if self.last_command is not None:
+            body["lastCommand"] = self.last_command.to_body()
+        if self.last_analysis is not None:
+            body["lastAnalysis"] = self.last_analysis.to_body()
+        if self.achieved_weights is not None:
+            body["achievedWeights"] = self.achieved_weights.to_body()
         return body
 
     @classmethod
@@ -154,6 +208,11 @@ class CanaryStatus:
             "trackedConfigs",
             "lastTransitionTime",
             "conditions",
+            "pausedAt",
+            "resumedAt",
+            "lastCommand",
+            "lastAnalysis",
+            "achievedWeights",
         }
         try:
             phase = Phase(body.get("phase") or "")
@@ -175,5 +234,10 @@ class CanaryStatus:
             conditions=tuple(
                 Condition.from_body(c) for c in body.get("conditions") or [] if isinstance(c, dict)
             ),
+            paused_at=str(body.get("pausedAt") or ""),
+            resumed_at=str(body.get("resumedAt") or ""),
+            last_command=HandledCommand.from_body(body.get("lastCommand")),
+            last_analysis=LastAnalysis.from_body(body.get("lastAnalysis")),
+            achieved_weights=AchievedWeights.from_body(body.get("achievedWeights")),
             extra={k: v for k, v in body.items() if k not in known},
         )

@@ -27,12 +27,14 @@ from analysis import (
     MetricSource,
     analyze_batches,
     judge_ticks,
+    redact,
 )
 from config import Canary, SpecError, parse_canary
 from engine._clock import Clock
+from engine._commands import has_pending_command
 from engine._loop import CanaryDriver, EngineDeps
 from engine._metrics import MetricsRecorder
-from traffic import CANARY, ObjectRef, WatchEvent
+from traffic import CANARY, ClusterUnavailable, ObjectRef, WatchEvent
 
 log = structlog.get_logger("canary-engine")
 
@@ -131,6 +133,9 @@ class Controller:
         self._metrics = metrics
         self._rng = rng or random.Random()
         self._tasks: dict[ObjectRef, asyncio.Task[None]] = {}
+        #: Set when a Canary's watch event carries an operator command not handled yet: its task
+        #: runs a command tick at once instead of waiting for the next interval.
+        self._wake: dict[ObjectRef, asyncio.Event] = {}
         #: Per namespace, the canaries that parse (for flagger_canary_total).
         self._valid: dict[str, dict[ObjectRef, Canary]] = {}
         self.ready = asyncio.Event()
@@ -150,9 +155,23 @@ class Controller:
             await self._stop_all()
 
     async def _watch(self, namespace: str | None) -> None:
-        async for event in self._deps.cluster.watch(CANARY, namespace):
-            self._handle(event)
-            self.ready.set()
+        """Feed Canary events to ``_handle``. A watch that drops (``ClusterUnavailable``, or
+        the stream ends) is opened again after a backoff, instead of ending ``run`` and with it
+        every canary task; its initial ADDED list brings back what changed meanwhile (a Canary
+        deleted meanwhile ends its own task at its next tick)."""
+        backoff = 1.0
+        while True:
+            try:
+                async for event in self._deps.cluster.watch(CANARY, namespace):
+                    self._handle(event)
+                    self.ready.set()
+                    backoff = 1.0
+                error = "the watch ended"
+            except ClusterUnavailable as exc:
+                error = redact(str(exc))
+            log.warning("watch_dropped", namespace=namespace or "*", error=error, retry_in=backoff)
+            await self._deps.clock.sleep(backoff)
+            backoff = min(backoff * 2, self._options.max_backoff)
 
     def _handle(self, event: WatchEvent) -> None:
         meta = event.body.get("metadata") or {}
@@ -161,6 +180,7 @@ class Controller:
         selected = all(labels.get(k) == v for k, v in self._options.selector.items())
         if event.type == "DELETED" or not selected:
             task = self._tasks.pop(ref, None)
+            self._wake.pop(ref, None)
             if task is not None:
                 task.cancel()
                 log.info("canary_forgotten", canary=f"{ref.namespace}/{ref.name}")
@@ -168,6 +188,8 @@ class Controller:
             task = self._tasks.get(ref)
             if task is None or task.done():
                 self._tasks[ref] = self._deps.clock.spawn(self._drive(ref))
+            elif has_pending_command(event.body):
+                self._wake.setdefault(ref, asyncio.Event()).set()
         self._update_totals(ref, event.body if event.type != "DELETED" and selected else None)
 
     def _update_totals(self, ref: ObjectRef, body: dict[str, object] | None) -> None:
@@ -190,23 +212,50 @@ class Controller:
         crash. Flagger runs the first tick immediately when a canary is scheduled; so do we."""
         clock = self._deps.clock
         backoff = 1.0
+        wake = self._wake.setdefault(ref, asyncio.Event())
         with structlog.contextvars.bound_contextvars(canary=f"{ref.namespace}/{ref.name}"):
             while True:
                 driver = CanaryDriver(self._deps, ref.namespace, ref.name)
                 try:
                     while True:
+                        wake.clear()  # this tick handles any command already written
                         report = await driver.tick()
                         backoff = 1.0
                         if report.missing:
                             return
                         spread = self._options.jitter * report.interval
-                        await clock.sleep(report.interval + self._rng.uniform(-spread, spread))
+                        due = clock.now() + report.interval + self._rng.uniform(-spread, spread)
+                        # Between regular ticks, a new operator command is handled at once; the
+                        # regular ticks keep their times (a command never counts a check).
+                        while await self._nap(due - clock.now(), wake):
+                            wake.clear()
+                            if (await driver.tick(commands_only=True)).missing:
+                                return
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("canary_task_crashed", retry_in=backoff)
                     await clock.sleep(backoff)
                     backoff = min(backoff * 2, self._options.max_backoff)
+
+    async def _nap(self, seconds: float, wake: asyncio.Event) -> bool:
+        """Sleep on the clock for ``seconds``, or until ``wake`` is set: True when woken."""
+        if seconds <= 0:
+            return False
+        if wake.is_set():
+            return True
+        clock = self._deps.clock
+        # Neither helper task is a clock actor; this canary task is, parked in clock.wait, so
+        # virtual time still moves on to the sleeper's deadline when every actor is parked.
+        sleeper = asyncio.ensure_future(clock.sleep(seconds))
+        woken = asyncio.ensure_future(wake.wait())
+        try:
+            await clock.wait(asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED))
+        finally:
+            for task in (sleeper, woken):
+                task.cancel()
+            await asyncio.gather(sleeper, woken, return_exceptions=True)
+        return wake.is_set()
 
     async def _stop_all(self) -> None:
         tasks = list(self._tasks.values())

@@ -48,6 +48,7 @@ from config import (
     parse_metric_template,
 )
 from engine._clock import Clock
+from engine._commands import Command, decide_command, pending_command
 from engine._effects import (
     Alert,
     CountOutcome,
@@ -61,22 +62,27 @@ from engine._effects import (
     ScaleToZero,
     SetRoutes,
 )
+from engine._last_analysis import record_tick
 from engine._machine import decide
 from traffic import (
     CANARY,
     METRIC_TEMPLATE,
     Cluster,
+    ClusterUnavailable,
     Conflict,
     ObjectRef,
     Router,
     Routes,
     Workload,
+    builtin_metrics_provider,
 )
 
 log = structlog.get_logger("canary-engine")
 
 #: How many times a status write is retried after a resourceVersion conflict.
 _STATUS_RETRIES = 3
+#: Seconds between the retries of a promotion's status write that the API answered 429 / 5xx.
+_PROMOTION_STATUS_BACKOFF = (1.0, 2.0, 4.0)
 #: Condition type written on a Canary whose spec is invalid (Flagger only has "Promoted").
 INVALID_CONDITION = "Validated"
 #: Flagger's finalizer, present while spec.revertOnDeletion is true.
@@ -139,6 +145,8 @@ class TickReport:
     duration: float = 0.0
     #: The Canary no longer exists (its task can end).
     missing: bool = False
+    #: The operator command this tick handled (``promote``, ``promote --full``, ...), if any.
+    command: str | None = None
 
 
 class _AbortTick(Exception):
@@ -156,7 +164,11 @@ class CanaryDriver:
     def ref(self) -> ObjectRef:
         return self._ref
 
-    async def tick(self) -> TickReport:
+    async def tick(self, *, commands_only: bool = False) -> TickReport:
+        """One tick. A pending operator command (engine._commands) is handled instead of the
+        regular advance. ``commands_only``: the controller was woken by a new command between
+        two regular ticks; do nothing unless a command is still pending (it may have been handled
+        by a tick in between), so no check is ever counted ahead of its interval."""
         deps = self._deps
         report = TickReport(t=deps.clock.now())
         body = await deps.cluster.get(self._ref)
@@ -177,22 +189,51 @@ class CanaryDriver:
             conditions=tuple(c for c in persisted.conditions if c.type != INVALID_CONDITION)
         )
         provider = canary.spec.provider or deps.settings.mesh_provider
+        command = pending_command(canary.metadata.annotations, status)
+        if commands_only and command is None:
+            return report
+        report.command = command.label if command is not None else None
         with structlog.contextvars.bound_contextvars(canary=canary.ref, phase=status.phase.value):
             try:
                 if await self._finalizer(body, canary, persisted, provider, report):
                     return report
-                decision = await self._decide(canary, status, provider, report)
+                decision = await self._decide(canary, status, provider, report, command)
                 await self._act(body, canary, decision, provider, report)
-                report.status = await self._persist(body, persisted, decision.status)
+                # Routes before the write, so the achieved split goes into the same patch.
+                routes_read = decision.status.phase is not Phase.NONE
+                if routes_read:
+                    report.routes = await self._routes(canary, provider)
+                recorded = record_tick(
+                    persisted,
+                    decision.status,
+                    checks=report.checks,
+                    hook_calls=report.hook_calls,
+                    hooks=canary.spec.effective_analysis.webhooks,
+                    routes=report.routes,
+                    when=deps.clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                )
+                promoted = any(isinstance(e, Promote) for e in decision.effects)
+                report.status = await self._persist(body, persisted, recorded, promoted=promoted)
+                handled = report.status.last_command
+                if command is not None and handled is not None and handled.id == command.id:
+                    # carried out and recorded: it will not run again (engine._commands)
+                    log.info(
+                        "command_handled",
+                        command=handled.command,
+                        id=handled.id,
+                        outcome=redact(handled.outcome),
+                    )
             except _AbortTick as exc:
                 report.error = str(exc)
                 await self._emit(body, canary, report, Event("Warning", str(exc)))
                 report.status = status
-            if report.status is not None and report.status.phase is not Phase.NONE:
-                try:
-                    report.routes = await deps.router_for(provider).get_routes(canary)
-                except CanaryEngineError:
-                    report.routes = None
+                routes_read = False
+            if (
+                not routes_read
+                and report.status is not None
+                and report.status.phase is not Phase.NONE
+            ):
+                report.routes = await self._routes(canary, provider)
             report.duration = deps.clock.now() - report.t
             if deps.on_tick is not None:
                 deps.on_tick(canary, report)
@@ -214,6 +255,13 @@ class CanaryDriver:
                 events=len(report.events),
             )
         return report
+
+    async def _routes(self, canary: Canary, provider: str) -> Routes | None:
+        """What the router reports now (None when it cannot tell: shown as unknown)."""
+        try:
+            return await self._deps.router_for(provider).get_routes(canary)
+        except CanaryEngineError:
+            return None
 
     # -- revertOnDeletion ------------------------------------------------------------------
 
@@ -287,11 +335,20 @@ class CanaryDriver:
     # -- observe and decide ----------------------------------------------------------------
 
     async def _decide(
-        self, canary: Canary, status: CanaryStatus, provider: str, report: TickReport
+        self,
+        canary: Canary,
+        status: CanaryStatus,
+        provider: str,
+        report: TickReport,
+        command: Command | None = None,
     ) -> Decision:
         obs = Observation()
         for _ in range(32):  # each Need is satisfied once; the bound guards against a loop bug
-            result = decide(canary, status, obs, now=self._deps.clock.utcnow(), provider=provider)
+            now = self._deps.clock.utcnow()
+            if command is None:
+                result = decide(canary, status, obs, now=now, provider=provider)
+            else:
+                result = decide_command(canary, status, obs, command, now=now, provider=provider)
             if isinstance(result, Decision):
                 return result
             obs = await self._gather(result, canary, status, obs, provider, report)
@@ -414,7 +471,11 @@ class CanaryDriver:
         """The canary's checks with rendered queries."""
         server = canary.spec.metrics_server or self._deps.settings.metrics_server
         return plan_checks(
-            canary, templates, provider=provider, default_server=server, target=target
+            canary,
+            templates,
+            provider=builtin_metrics_provider(provider) or provider,
+            default_server=server,
+            target=target,
         )
 
     async def _report_invalid(
@@ -567,28 +628,52 @@ class CanaryDriver:
                 await deps.webhooks.call(hook, payload)
 
     async def _persist(
-        self, body: dict[str, Any], old: CanaryStatus, new: CanaryStatus
+        self, body: dict[str, Any], old: CanaryStatus, new: CanaryStatus, *, promoted: bool
     ) -> CanaryStatus:
         if new == old:
             return new
         version = (body.get("metadata") or {}).get("resourceVersion")
-        for _ in range(_STATUS_RETRIES):
+        patch = new.to_body()
+        # A field the new status no longer has (e.g. pausedAt after resume) is removed: null
+        # deletes a key in a merge patch (RFC 7386).
+        patch.update({key: None for key in old.to_body() if key not in patch})
+        conflicts = 0
+        # A promotion has already copied the target to the primary, and no later tick can see
+        # that: were its status lost, the next tick would analyse again and could roll back the
+        # revision the primary already runs (Failed, with the new version serving; found by
+        # benchmarks/soak.py). So a 429 / 5xx on this write is retried a few times.
+        waits = list(_PROMOTION_STATUS_BACKOFF) if promoted else []
+        reread = False
+        while True:
             try:
+                if reread:
+                    # Someone else wrote the Canary (a spec edit): our status is still the right
+                    # one for the state we acted on: re-read the version and write again, as
+                    # Flagger does. (Inside the try: a failed read ends the tick like a failed
+                    # write; escaping as a task crash, the tick was retried a second later and
+                    # analysed the step the routes had just reached for that second only.)
+                    fresh = await self._deps.cluster.get(self._ref)
+                    if fresh is None:
+                        return new
+                    version = (fresh.get("metadata") or {}).get("resourceVersion")
                 await self._deps.cluster.patch(
-                    self._ref, {"status": new.to_body()}, status=True, expect_version=version
+                    self._ref, {"status": patch}, status=True, expect_version=version
                 )
                 return new
             except Conflict:
-                # Someone else wrote the Canary (a spec edit): our status is still the right one
-                # for the state we acted on: re-read the version and write again, as Flagger does.
-                fresh = await self._deps.cluster.get(self._ref)
-                if fresh is None:
-                    return new
-                version = (fresh.get("metadata") or {}).get("resourceVersion")
+                conflicts += 1
+                if conflicts >= _STATUS_RETRIES:
+                    break
+                reread = True
+            except ClusterUnavailable as exc:
+                if not waits:
+                    # e.g. a 500: end the tick like any other failed write (Warning event, next
+                    # tick retries a full interval later), not as a task crash retried within a
+                    # second, which would cut short the analysis of the step the routes reached.
+                    raise _AbortTick(f"status of {self._ref} could not be written: {exc}") from exc
+                # (a lost answer may have applied the write: the retry then conflicts, re-reads)
+                await self._deps.clock.sleep(waits.pop(0))
             except CanaryEngineError as exc:
-                # e.g. a 500: end the tick like any other failed write (Warning event, next tick
-                # retries a full interval later), not as a task crash retried within a second,
-                # which would cut short the analysis of the step the routes already reached.
                 raise _AbortTick(f"status of {self._ref} could not be written: {exc}") from exc
         raise _AbortTick(f"status of {self._ref} could not be written: conflicting updates")
 

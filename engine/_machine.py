@@ -40,7 +40,8 @@ from engine._effects import (
     SetRoutes,
     Severity,
 )
-from traffic import Revision, Routes, Weights, is_own_revision_hash
+from engine._pause import deadline_restarted, is_held
+from traffic import Revision, Routes, Weights, is_own_revision_hash, router_capabilities
 
 #: Phases in which failedChecks can trigger a rollback at the start of a tick.
 _ANALYSING = (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
@@ -278,6 +279,9 @@ def _advance(t: _Tick) -> None:
     if _adopt_from_flagger(t):
         return
 
+    if is_held(t.status):
+        return  # paused by an operator: hold the weight, count no checks (engine._commands)
+
     # shouldAdvance (step 15)
     if t.status.phase not in (
         Phase.PROGRESSING,
@@ -355,7 +359,8 @@ def _advance(t: _Tick) -> None:
     # Canary readiness (step 21)
     if t.obs.canary is not None and not t.obs.canary.ready:
         t.warn(f"canary deployment {t.tname} not ready: {t.obs.canary.message}")
-        if not t.obs.canary.retriable:
+        deadline = spec.progress_deadline_seconds
+        if not t.obs.canary.retriable and not deadline_restarted(t.status, t.now, deadline):
             # Q5: Flagger forgets this alert and event; we raise both.
             t.warn(f"Rolling back {t.cname} progress deadline exceeded {t.obs.canary.message}")
             t.alert(f"Progress deadline exceeded {t.obs.canary.message}", "error")
@@ -365,6 +370,7 @@ def _advance(t: _Tick) -> None:
     # shouldSkipAnalysis (step 22)
     if spec.skip_analysis:
         t.route(TOTAL_WEIGHT, 0)
+        t.info(_copying_message(t))  # Flagger announces the copy here too (shouldSkipAnalysis)
         t.effects.append(Promote())
         t.effects.append(ScaleToZero())
         t.set_phase(Phase.SUCCEEDED)
@@ -573,6 +579,18 @@ def _promotion_traffic_shift(t: _Tick, routes: Weights) -> None:
     if routes.canary <= 0:
         t.set_phase(Phase.FINALISING)  # Q15: nothing left to shift back
         return
+    stepped = t.status.canary_weight  # the canary weight the last promotion step left
+    if 0 < stepped < routes.canary:
+        # The router did not keep the last step: ingress-nginx routes header-matched (A/B)
+        # traffic all or nothing, so it reports the canary at 100 again. Flagger steps from that
+        # forever and never finalises; we finish the promotion in one go instead.
+        t.info(
+            f"Routing all traffic to primary: the {t.provider} router reports canary weight "
+            f"{routes.canary} after the promotion step to {stepped}"
+        )
+        t.route(TOTAL_WEIGHT, 0)
+        t.set_phase(Phase.FINALISING)
+        return
     primary = min(TOTAL_WEIGHT, routes.primary + step)
     t.route(primary, TOTAL_WEIGHT - primary)
     t.info(f"Advance {t.cname} primary weight {primary}")
@@ -599,8 +617,12 @@ def _confirm_promotion(t: _Tick) -> bool:
     return True
 
 
+def _copying_message(t: _Tick) -> str:
+    return f"Copying {t.tname} template spec to {t.target}-primary.{t.ns}"
+
+
 def _promote(t: _Tick) -> None:
-    t.info(f"Copying {t.tname} template spec to {t.target}-primary.{t.ns}")
+    t.info(_copying_message(t))
     t.effects.append(Promote())
     t.set_phase(Phase.PROMOTING)
 
@@ -642,7 +664,7 @@ def _run_blue_green(t: _Tick, routes: Weights) -> None:
     analysis = t.canary.spec.effective_analysis
     goal = analysis.effective_iterations
     if goal > t.status.iterations:
-        if t.provider != "kubernetes" and analysis.mirror and not routes.mirrored:
+        if analysis.mirror and router_capabilities(t.provider).mirroring and not routes.mirrored:
             t.route(TOTAL_WEIGHT, 0, mirrored=True)
         t.set_iterations(t.status.iterations + 1)
         t.info(f"Advance {t.cname} canary iteration {t.status.iterations}/{goal}")
@@ -650,8 +672,8 @@ def _run_blue_green(t: _Tick, routes: Weights) -> None:
     if not _confirm_promotion(t):
         return
     if goal == t.status.iterations:
-        # Q16: the kubernetes provider switches the apex selector, so it routes to the canary too.
-        if analysis.mirror and t.provider != "kubernetes":
+        # Only a router that mirrors has a mirror to stop (Flagger says so for any non-kubernetes).
+        if analysis.mirror and router_capabilities(t.provider).mirroring:
             t.info("Stop traffic mirroring and route all traffic to canary")
         else:
             t.info("Routing all traffic to canary")

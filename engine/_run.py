@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from analysis import MetricQuery, open_alert_sender, open_prometheus, open_webhook_caller
+from analysis import MetricQuery, open_alert_sender, open_metric_sources, open_webhook_caller
 from config import Problem, SpecError
 from engine._clock import Clock, RealClock
 from engine._controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
 from engine._http import serve_endpoints
+from engine._kube_metrics import ClusterKubeApi
 from engine._leader import LeaderElector, LeaseConfig
 from engine._loop import EngineDeps, Settings
 from engine._metrics import MetricsRecorder
@@ -38,8 +39,8 @@ from traffic import (
     METRIC_TEMPLATE,
     SECRET,
     SERVICE,
-    DeploymentWorkload,
     ObjectRef,
+    TargetWorkload,
     open_kube_cluster,
     router_for,
 )
@@ -149,29 +150,36 @@ async def run_controller(
             data = body.get("data") or {}
             return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
-        prometheus = await stack.enter_async_context(
-            open_prometheus(sleep=clock.sleep, credentials=credentials)
+        # Every metric provider (Prometheus batched and grouped as before, the others through
+        # their modules in analysis.providers).
+        sources = await stack.enter_async_context(
+            open_metric_sources(
+                sleep=clock.sleep,
+                now=clock.now,
+                credentials=credentials,
+                kube=ClusterKubeApi(cluster),
+            )
         )
         webhooks = await stack.enter_async_context(open_webhook_caller(sleep=clock.sleep))
         alert_sender = await stack.enter_async_context(open_alert_sender())
         on_alert = AlertRouter(cluster, alert_sender, options.notify)
 
         async def provider_check(queries: Sequence[MetricQuery]) -> str:
-            return await prometheus.check_providers(queries)
+            return await sources.check_providers(queries)
 
         deps = EngineDeps(
             cluster=cluster,
             clock=clock,
-            workload=DeploymentWorkload(cluster),
+            workload=TargetWorkload(cluster),
             router_for=lambda provider: router_for(provider, cluster),
-            metrics=prometheus,
+            metrics=sources,
             webhooks=webhooks,
             settings=Settings(
                 mesh_provider=options.mesh_provider, metrics_server=options.metrics_server
             ),
             provider_check=provider_check,
-            analyzer=BatchingAnalyzer(prometheus, clock),
-            judge=BatchingJudge(prometheus, clock),
+            analyzer=BatchingAnalyzer(sources, clock),
+            judge=BatchingJudge(sources, clock),
             on_tick=metrics.on_tick,
             on_outcome=metrics.on_outcome,
             on_alert=on_alert,

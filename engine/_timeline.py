@@ -137,6 +137,10 @@ def _row(report: TickReport, paint: _Paint, width: int) -> list[str]:
     phase_text = paint(f"{phase.value or '-':<17}", _PHASE_COLOUR.get(phase))
     failed = status.failed_checks if status else 0
     checks = "; ".join(_check(c, paint) for c in report.checks) or paint("-", "dim")
+    if report.command:  # an operator command's tick (simulate --command): never any checks
+        checks = paint(f"command: {report.command}", "cyan")
+    elif status is not None and status.paused_at and not report.checks:
+        checks = paint("paused", "yellow")
     row = (
         f"{format_clock(report.t):>6}  {phase_text} {_weights(report):<{width}}  "
         f"{failed:>6}  {checks}"

@@ -2,7 +2,9 @@
 (interfaces.md §1).
 
 Exit statuses: simulate 0 promoted, 1 rolled back, 3 undecided, 2 bad input; validate 0 valid,
-2 invalid; every error is one readable message on stderr, never a traceback.
+2 invalid; the operator commands (promote | abort | retry | pause | resume, engine.command_cli)
+0 sent, 1 no such Canary, 4 the API refused; every error is one readable message on stderr, never
+a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +13,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analysis import Recording
+    from engine.simulate import SimulationResult
 
 # config, numpy, httpx and kubernetes-asyncio are imported when a command runs, not here, so that
 # ``--help`` and ``validate`` start fast (README "Security and limits").
@@ -46,9 +53,9 @@ def _env_default(option: str, default: str | None) -> str | None:
     return os.environ.get(f"CANARY_ENGINE_{option.upper().replace('-', '_')}", default)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="canary-engine",
+        prog=prog,
         description="Flagger-compatible progressive delivery: controller, simulator, recorder.",
     )
     parser.add_argument("--version", action=_VersionAction)
@@ -91,7 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env_default("mesh-provider", "kubernetes"),
         help="provider for Canaries without spec.provider (default kubernetes)",
     )
+    sim.add_argument(
+        "--command",
+        dest="commands",
+        metavar="TIME:COMMAND",
+        action="append",
+        default=[],
+        help="send an operator command at a time of the run, as the controller would get it "
+        "(repeatable): TIME in seconds since the new revision or a duration (5m), COMMAND one "
+        "of promote, promote-full (promote --full), abort, retry, pause, resume; "
+        "e.g. --command 120:pause --command 10m:resume",
+    )
+    sim.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="also write an HTML report (weights, phases, events, every check with its reason); "
+        "one self-contained file that opens offline",
+    )
     _log_options(sim, default_level="error")
+
+    _sweep_parser(sub)
 
     val = sub.add_parser(
         "validate",
@@ -151,12 +177,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     rec = sub.add_parser(
         "record",
-        help="capture a recording from Prometheus",
+        help="capture a recording from Prometheus and the other metric providers",
         description="Run every metric of a Canary as a range query, for the canary target and "
-        "the -primary target, and write a recording simulate replays. Exit status: 0 written, "
-        "2 bad input, 4 Prometheus unreachable or rejected a query.",
+        "the -primary target, and write a recording simulate replays. Non-Prometheus "
+        "MetricTemplates query their own provider, with credentials from the Secrets in the "
+        "given files. Exit status: 0 written, 2 bad input, 4 a provider unreachable or "
+        "rejected a query.",
     )
-    rec.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
+    rec.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="Prometheus base URL (required when a check queries Prometheus)",
+    )
     rec.add_argument("--canary", metavar="FILE", help="YAML with the Canary (and templates)")
     rec.add_argument(
         "--template",
@@ -225,7 +257,191 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest run: hey -z above it is refused, other runs stop at it (default 10m)",
     )
     _log_options(lt, default_level="info")
+    _get_command(sub)
+    _report_command(sub)
+    _operator_commands(sub)
     return parser
+
+
+def _get_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    get = sub.add_parser(
+        "get",
+        help="show a Canary: phase, weights, checks against their bounds, webhooks, events",
+        description="Show a Canary as the controller last recorded it: phase, stepped and "
+        "achieved weights, iterations and failed checks against the threshold, each metric's "
+        "last value against its bound (or the judge's verdict), webhook answers and the last "
+        "events. Colour on a terminal, plain when piped or NO_COLOR is set. Exit status: 0 "
+        "shown, 1 not found, 4 no usable kubeconfig, or the Kubernetes API is unreachable or "
+        "refused, 130 interrupted.",
+    )
+    get.add_argument("name", metavar="NAME", help="the Canary's name")
+    get.add_argument(
+        "-n",
+        "--namespace",
+        help="the Canary's namespace (default: the kubeconfig context's, else default)",
+    )
+    get.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="keep watching: print again whenever the Canary or its events change (Ctrl-C ends)",
+    )
+    get.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "json"),
+        default="table",
+        help="table (default) or json: one JSON document (with --watch: one per line)",
+    )
+    get.add_argument(
+        "--kubeconfig",
+        default=_env_default("kubeconfig", None),
+        help="kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)",
+    )
+    get.add_argument("--context", help="kubeconfig context (default: its current-context)")
+
+
+def _report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = sub.add_parser(
+        "report",
+        help="an HTML report of a Canary's last rollout: recorded from Prometheus and replayed",
+        description="What happened to a Canary's last rollout: read its status and events from "
+        "the cluster, record its last analysis window (the newest 'New revision detected!' "
+        "event to the end of the run, or now) from Prometheus as `record` does, replay it as "
+        "`simulate` does and write the HTML report. Exit status: 0 written, 1 the Canary does "
+        "not exist, 2 bad input, 4 the Kubernetes API or Prometheus unreachable or refused.",
+    )
+    report.add_argument("name", metavar="NAME", help="the Canary's name")
+    report.add_argument(
+        "-n",
+        "--namespace",
+        help="the Canary's namespace (default: the kubeconfig context's, else default)",
+    )
+    report.add_argument(
+        "-o", dest="output", metavar="FILE.html", required=True, help="the report to write"
+    )
+    report.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=_env_default("prometheus", None),
+        help="Prometheus base URL every query goes to (default: the Canary's spec.metricsServer)",
+    )
+    report.add_argument(
+        "--start",
+        metavar="T",
+        help="the window's start instead of the newest 'New revision detected!' event "
+        "(RFC 3339, Unix seconds, or a duration before now such as -2h)",
+    )
+    report.add_argument(
+        "--end",
+        metavar="T",
+        help="the window's end (default: the status' lastTransitionTime once the run ended, "
+        "else now)",
+    )
+    report.add_argument(
+        "--kubeconfig",
+        default=_env_default("kubeconfig", None),
+        help="kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)",
+    )
+    report.add_argument("--context", help="kubeconfig context (default: its current-context)")
+    report.add_argument(
+        "--mesh-provider",
+        default=_env_default("mesh-provider", None),
+        help="provider for a Canary without spec.provider (default kubernetes)",
+    )
+    _log_options(report, default_level="error")
+
+
+def _sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sweep = sub.add_parser(
+        "sweep",
+        help="what-if: replay a grid of settings over many recordings",
+        description="Replay every setting of a grid (a YAML sweep file) against every recording "
+        "and report, per setting, what it decides: promoted / rolled back / undecided, and with "
+        "labelled recordings the detection rate, false rollbacks and time to detect; best "
+        "settings first. Exit status: 0 done, 2 bad input.",
+    )
+    sweep.add_argument(
+        "sweep_file",
+        metavar="SWEEP.yaml",
+        nargs="?",
+        help='the grid (README "What-if"); default: the bundled example, '
+        "config/examples/whatif/sweep.yaml",
+    )
+    sweep.add_argument("--canary", metavar="FILE", help="the Canary (overrides the file's)")
+    sweep.add_argument(
+        "--template", metavar="FILE", action="append", default=[], help="MetricTemplates"
+    )
+    sweep.add_argument(
+        "--recordings",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="recording files or folders (repeatable; override the file's)",
+    )
+    sweep.add_argument("--labels", metavar="FILE", help="CSV recording,label (good or bad)")
+    sweep.add_argument(
+        "--false-rollback-limit",
+        type=float,
+        metavar="FRACTION",
+        help="rank settings within this false-rollback rate first (default 0.02)",
+    )
+    sweep.add_argument("--output", choices=("table", "json"), default="table")
+    sweep.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
+    sweep.add_argument(
+        "--full-engine",
+        action="store_true",
+        help="replay every pair through the engine instead of the batch replay",
+    )
+    sweep.add_argument(
+        "--mesh-provider",
+        default=_env_default("mesh-provider", "kubernetes"),
+        help="provider for Canaries without spec.provider (default kubernetes)",
+    )
+    _log_options(sweep, default_level="error")
+
+
+#: The operator commands (engine._commands) and what each does, for --help.
+OPERATOR_COMMANDS = {
+    "promote": "advance one step now (one weight step or iteration); with --full, skip the rest "
+    "of the analysis and promote",
+    "abort": "roll back now: all traffic to the primary, canary scaled to zero, phase Failed "
+    "(until a new revision or retry)",
+    "retry": "start the analysis of the current revision again after an abort or a failure",
+    "pause": "hold the weight: no checks counted and no progress deadline until resume",
+    "resume": "continue a paused analysis",
+}
+
+
+def _operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, summary in OPERATOR_COMMANDS.items():
+        command = sub.add_parser(
+            name,
+            help=summary,
+            description=f"{summary[0].upper()}{summary[1:]}. Writes the command on the Canary "
+            "(one JSON merge patch of its canary-engine.io/command annotation: only the RBAC "
+            "verb patch on canaries.flagger.app is needed); the controller acts on it at once, "
+            "exactly once, with an event, a log line and an alert. Exit status: 0 sent, "
+            "1 no such Canary, 2 bad input, 4 the Kubernetes API is unreachable or refused.",
+        )
+        command.add_argument("name", metavar="NAME", help="the Canary's name")
+        command.add_argument(
+            "-n",
+            "--namespace",
+            help="the Canary's namespace (default: the kubeconfig context's, else default)",
+        )
+        if name == "promote":
+            command.add_argument(
+                "--full",
+                action="store_true",
+                help="skip the rest of the analysis and promote the current revision",
+            )
+        command.add_argument(
+            "--kubeconfig",
+            default=_env_default("kubeconfig", None),
+            help="kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)",
+        )
+        command.add_argument("--context", help="kubeconfig context (default: its current-context)")
 
 
 def _alert_options(parser: argparse.ArgumentParser) -> None:
@@ -265,7 +481,7 @@ def _log_options(parser: argparse.ArgumentParser, *, default_level: str) -> None
 def _negative_times(argv: Sequence[str] | None) -> list[str]:
     """``record --start -15m``: argparse would read "-15m" as an option, so attach it (``=``)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if "record" not in args:
+    if "record" not in args and "report" not in args:
         return args
     out: list[str] = []
     for arg in args:
@@ -276,14 +492,22 @@ def _negative_times(argv: Sequence[str] | None) -> list[str]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(_negative_times(argv))
+def main(
+    argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser | None = None
+) -> int:
+    """``parser``: another front end's (the kubectl plugin's, engine.kubectl_canary)."""
+    args = (parser or build_parser()).parse_args(_negative_times(argv))
     from config import CanaryEngineError, SpecError
 
     try:
         if args.command == "simulate":
             _configure_logs(args)
             return _simulate(args)
+        if args.command == "sweep":
+            from engine._sweep_cli import run_sweep_command
+
+            _configure_logs(args)
+            return run_sweep_command(args)
         if args.command == "validate":
             return _validate(args)
         if args.command == "record":
@@ -296,6 +520,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "loadtester":
             _configure_logs(args)
             return _loadtester(args)
+        if args.command == "get":
+            return _get(args)
+        if args.command == "report":
+            _configure_logs(args)
+            return _report(args)
+        if args.command in OPERATOR_COMMANDS:
+            return _operator_command(args)
     except SpecError as exc:
         print(_redacted(exc.render()), file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -336,6 +567,8 @@ def _simulate(args: argparse.Namespace) -> int:
         raise SpecError(Problem("--recording", "required with --canary: the metrics to replay"))
     else:
         canary_path, recording_path = args.canary, args.recording
+    if args.report is not None:
+        _check_report_path(args.report)
     manifests, canary, recording = load_inputs(
         canary_path, args.template, recording_path, args.preset
     )
@@ -343,7 +576,14 @@ def _simulate(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    result = asyncio.run(simulate(manifests, canary, recording, mesh_provider=args.mesh_provider))
+    from engine._scheduled_commands import parse_scheduled_command
+
+    commands = [parse_scheduled_command(text) for text in args.commands]
+    result = asyncio.run(
+        simulate(manifests, canary, recording, mesh_provider=args.mesh_provider, commands=commands)
+    )
+    if args.report is not None:
+        _write_report(args.report, result, recording)
     if args.output == "json":
         for warning in result.warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -352,6 +592,38 @@ def _simulate(args: argparse.Namespace) -> int:
         colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
         print(render_timeline(result, colour=colour))
     return result.exit_code
+
+
+def _check_report_path(path: str) -> None:
+    """Refuse a --report path that cannot be written before spending time on the simulation."""
+    from pathlib import Path
+
+    from config import Problem, SpecError
+
+    target = Path(path)
+    if target.is_dir():
+        raise SpecError(
+            Problem("--report", f"{path} is a directory; give a file name like report.html")
+        )
+    if not target.parent.is_dir():
+        raise SpecError(
+            Problem("--report", f"directory {target.parent} does not exist; create it first")
+        )
+
+
+def _write_report(path: str, result: SimulationResult, recording: Recording) -> None:
+    """Write simulate's HTML report (plotly is imported only here); the JSON and the exit status
+    stay what they are without --report (interfaces.md §3)."""
+    from config import Problem, SpecError
+    from engine.report_html import write_simulation_report
+
+    try:
+        write_simulation_report(result, recording, path)
+    except OSError as exc:
+        raise SpecError(
+            Problem("--report", f"cannot write {path}: {exc.strerror or exc}")
+        ) from None
+    print(f"report written to {path}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -415,6 +687,72 @@ def _loadtester(args: argparse.Namespace) -> int:
         ) from None
 
 
+def _report(args: argparse.Namespace) -> int:
+    from engine.report_cluster import ReportOptions, run_report
+
+    return run_report(
+        ReportOptions(
+            name=args.name,
+            output=args.output,
+            namespace=args.namespace,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            prometheus=args.prometheus,
+            start=args.start,
+            end=args.end,
+            mesh_provider=args.mesh_provider,
+        )
+    )
+
+
+def _get(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine.get import EXIT_INTERRUPTED, GetOptions, run_get
+
+    options = GetOptions(
+        name=args.name,
+        namespace=args.namespace,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        watch=args.watch,
+        output=args.output,
+    )
+    terminal = sys.stdout.isatty()
+    colour = terminal and "NO_COLOR" not in os.environ
+    try:
+        return asyncio.run(
+            run_get(options, sys.stdout, colour=colour, in_place=terminal and args.watch)
+        )
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _operator_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from engine._clock import RealClock
+    from engine.command_cli import CommandNotSent, run_command
+
+    try:
+        sent = asyncio.run(
+            run_command(
+                command=args.command,
+                name=args.name,
+                namespace=args.namespace,
+                full=getattr(args, "full", False),
+                kubeconfig=args.kubeconfig,
+                context=args.context,
+                clock=RealClock(),
+            )
+        )
+    except CommandNotSent as exc:
+        print(_redacted(f"canary-engine: {exc}"), file=sys.stderr)
+        return exc.exit_code
+    print(sent.describe())
+    return 0
+
+
 def _env_list(option: str) -> list[str]:
     value = _env_default(option, None)
     return [v for v in value.split(",") if v] if value else []
@@ -422,18 +760,18 @@ def _env_list(option: str) -> list[str]:
 
 def _check_supported(provider: str) -> None:
     from config import NotSupportedError
-    from traffic import SUPPORTED_PROVIDERS
+    from traffic import not_built_message, router_module
 
-    if provider not in SUPPORTED_PROVIDERS:
-        raise NotSupportedError(
-            f"provider {provider!r} is not supported by canary-engine yet; "
-            f"supported: {', '.join(SUPPORTED_PROVIDERS)}"
-        )
+    if router_module(provider) is None:
+        raise NotSupportedError(not_built_message(provider))
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from analysis import template_problems
     from config import SpecError, load_manifests
-    from traffic import SUPPORTED_PROVIDERS
+
+    # Importing traffic registers the router modules' provider rules, which the loader checks.
+    from traffic import not_built_problems
 
     bad = False
     for path in args.files:
@@ -444,18 +782,14 @@ def _validate(args: argparse.Namespace) -> int:
             bad = True
             continue
         problems = [
-            f"{path} [Canary/{c.metadata.name}] spec.provider: {c.spec.provider!r} is not "
-            "supported "
-            f"by canary-engine yet; supported: {', '.join(SUPPORTED_PROVIDERS)}"
+            f"{path} [Canary/{c.metadata.name}] {problem}"
             for c in found.canaries
-            if c.spec.provider and c.spec.provider not in SUPPORTED_PROVIDERS
+            for problem in not_built_problems(c, c.spec.provider or "kubernetes")
         ]
-        problems += [
-            f"{path} [MetricTemplate/{t.metadata.name}] spec.provider.type: "
-            f"{t.spec.provider.type!r} "
-            "is not supported by canary-engine yet; supported: prometheus"
+        problems += [  # each metric provider module says what it needs (analysis.providers)
+            f"{path} [MetricTemplate/{t.metadata.name}] {field}: {message}"
             for t in found.templates
-            if t.spec.provider.type != "prometheus"
+            for field, message in template_problems(t)
         ]
         if problems:
             print("\n".join(problems), file=sys.stderr)

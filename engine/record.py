@@ -1,10 +1,13 @@
-"""``canary-engine record``: capture a recording from a live Prometheus (interfaces.md §1).
+"""``canary-engine record``: capture a recording from live metric providers (interfaces.md §1).
 
 A thin shell around ``analysis.record``: read and check the inputs, parse the time range against
 the engine clock's wall time, show progress on a terminal, write the file. Exit statuses: 0
 written, 2 bad input (unreadable or invalid files, bad time range or step, unrenderable or
-ambiguous query), 4 Prometheus unreachable or rejected a query (the message names it). Queries
-with no data only warn: the recording has no samples for them.
+ambiguous query), 4 a provider unreachable or rejected a query (the message names it). Queries
+with no data only warn: the recording has no samples for them. Prometheus queries go to
+``--prometheus`` (required only when a check queries Prometheus); other MetricTemplates go to
+their own provider, with the credentials of the Secrets found in the ``--canary`` / ``--template``
+files (their values are redacted like the URL's).
 
 The ``--prometheus`` URL may carry ``user:password@``, and a template's headers a token: every
 line ``record`` prints is redacted with them (``analysis._text.redact``; the messages are built in
@@ -14,12 +17,14 @@ line ``record`` prints is redacted with them (``analysis._text.redact``; the mes
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from analysis import (
     MetricQueryError,
@@ -45,8 +50,8 @@ from engine._clock import RealClock
 EXIT_WRITTEN = 0
 EXIT_BAD_INPUT = 2
 EXIT_PROMETHEUS = 4
+#: --prometheus is checked by analysis.record: only checks that query Prometheus need it.
 _REQUIRED = (
-    ("prometheus", "--prometheus URL"),
     ("canary", "--canary FILE"),
     ("start", "--start T"),
     ("end", "--end T"),
@@ -152,8 +157,13 @@ def _record(
         or "kubernetes"
     )
     progress = _progress_printer(err) if err.isatty() else None
+    credentials = _secrets(manifests.objects)
+    for data in credentials.values():
+        known = [value for value in data.values() if value]
+        logs.add_secrets(known)
+        secrets += known
     result = record(
-        str(args.prometheus),
+        str(getattr(args, "prometheus", None) or ""),
         canary,
         templates,
         provider=provider,
@@ -161,9 +171,33 @@ def _record(
         end=times["end"],
         step=step,
         progress=progress,
+        secrets=credentials,
     )
     write_recording(output, result)
     return result, output
+
+
+def _secrets(objects: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """The Secrets in the manifest files, "<namespace>/<name>" -> decoded data: how record gets
+    a non-Prometheus template's credentials (``data`` base64, ``stringData`` plain, as
+    Kubernetes reads them)."""
+    found: dict[str, dict[str, str]] = {}
+    for body in objects:
+        if body.get("kind") != "Secret" or body.get("apiVersion") != "v1":
+            continue
+        meta = body.get("metadata") or {}
+        name = f"{meta.get('namespace') or 'default'}/{meta.get('name', '')}"
+        data: dict[str, str] = {}
+        for key, value in (body.get("data") or {}).items():
+            try:
+                data[str(key)] = base64.b64decode(str(value), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise SpecError(
+                    Problem(f"Secret {name} data.{key}", "is not base64-encoded UTF-8 text")
+                ) from None
+        data.update({str(k): str(v) for k, v in (body.get("stringData") or {}).items()})
+        found[name] = data
+    return found
 
 
 def _template_header_secrets(template: MetricTemplate) -> list[str]:

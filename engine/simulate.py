@@ -7,7 +7,8 @@ The same ``CanaryDriver`` as the in-cluster controller runs on a ``VirtualClock`
 Set-up, so that time 0 is "the new revision was just applied" (interfaces.md §2, Semantics):
 1. the in-memory cluster is seeded with the Canary (after any preset), its MetricTemplates and
    AlertProviders, and the target Deployment (from the Canary file, or a synthesised one with
-   ``SYNTHETIC_REPLICAS`` replicas) carrying the *previous* revision;
+   ``SYNTHETIC_REPLICAS`` replicas) carrying the *previous* revision, plus the HPA an
+   ``autoscalerRef`` names (from the file, or a synthesised one);
 2. the driver initialises the canary exactly as in a cluster (primary created, target scaled to
    zero, phase Initialized) — these ticks are not part of the output;
 3. the target's pod template is changed to the recorded revision, and the loop starts at t=0.
@@ -41,12 +42,18 @@ from config import (
 from engine._clock import VirtualClock
 from engine._effects import Alert
 from engine._loop import CanaryDriver, EngineDeps, Settings, TickReport, run_canary_loop
+from engine._scheduled_commands import ScheduledCommand, run_with_commands
 from traffic import (
     CANARY,
+    DAEMONSET,
     DEPLOYMENT,
-    DeploymentWorkload,
+    HPA,
+    KNATIVE_SERVICE,
+    SERVICE,
     InMemoryCluster,
+    Kind,
     ObjectRef,
+    TargetWorkload,
     kind_of,
     router_for,
 )
@@ -122,6 +129,10 @@ def tick_json(report: TickReport) -> dict[str, Any]:
         ]
     if report.error:
         out["error"] = report.error
+    if report.command:
+        out["command"] = report.command
+    if status is not None and status.paused_at:
+        out["paused"] = True
     return out
 
 
@@ -176,6 +187,7 @@ async def simulate(
     recording: Recording,
     *,
     mesh_provider: str = "kubernetes",
+    commands: Sequence[ScheduledCommand] = (),
 ) -> SimulationResult:
     """Replay the recording; see the module docstring for the set-up."""
     clock = VirtualClock()
@@ -190,7 +202,7 @@ async def simulate(
     deps = EngineDeps(
         cluster=cluster,
         clock=clock,
-        workload=DeploymentWorkload(cluster),
+        workload=TargetWorkload(cluster),
         router_for=lambda provider: router_for(provider, cluster),
         metrics=metrics,
         webhooks=webhooks,
@@ -227,6 +239,7 @@ async def simulate(
         if phase is Phase.FAILED:
             result.result, result.decided_at = "rolled_back", report.t
             return True
+        result.result, result.decided_at = "undecided", None  # a --command retry reopens a run
         following = clock.now() + report.interval
         if following > end:
             return True  # the recording has ended
@@ -244,15 +257,35 @@ async def simulate(
         )
         return True
 
-    result.ticks = list(await clock.run(run_canary_loop(driver, clock, until=finished)))
+    if not commands:
+        result.ticks = list(await clock.run(run_canary_loop(driver, clock, until=finished)))
+        return result
+    ticks_run, unsent = await clock.run(
+        run_with_commands(driver, clock, cluster, commands, until=finished)
+    )
+    result.ticks = ticks_run
+    result.warnings.extend(
+        f"--command {c.at:g}:{c.label.replace(' --', '-')} was not sent: the simulation ended "
+        f"at t={ticks_run[-1].t:g}s"
+        for c in unsent
+    )
     return result
 
 
 async def _seed(cluster: InMemoryCluster, manifests: Manifests, canary: Canary) -> None:
+    if _target_kind(canary) is SERVICE:
+        raise SpecError(
+            Problem(
+                "spec.targetRef",
+                "simulate does not model Service targets yet (a release there is a change of "
+                "backends outside the cluster); validate and run support them",
+            )
+        )
     ns = canary.metadata.namespace
     target = canary.spec.target_ref.name
+    autoscaler = canary.spec.autoscaler_ref
     bodies: list[dict[str, Any]] = []
-    has_target = False
+    has_target = has_autoscaler = False
     for obj in manifests.objects:
         try:
             kind = kind_of(obj)
@@ -260,12 +293,22 @@ async def _seed(cluster: InMemoryCluster, manifests: Manifests, canary: Canary) 
             continue  # kinds the simulation does not model (e.g. Namespace) are ignored
         body = copy.deepcopy(obj)
         body.setdefault("metadata", {}).setdefault("namespace", ns)
-        if kind == DEPLOYMENT and body["metadata"].get("name") == target:
+        if kind == _target_kind(canary) and body["metadata"].get("name") == target:
             has_target = True
             _mark_revision(body, "previous")
+        if (
+            kind.kind == (autoscaler.kind if autoscaler is not None else None)
+            and autoscaler is not None
+            and body["metadata"].get("name") == autoscaler.name
+        ):
+            has_autoscaler = True
         bodies.append(body)
     if not has_target:
         bodies.append(_synthetic_target(canary))
+    if autoscaler is not None and autoscaler.kind == HPA.kind and not has_autoscaler:
+        bodies.append(_synthetic_autoscaler(canary, autoscaler.name))
+    if autoscaler is not None and autoscaler.kind == "ScaledObject" and not has_autoscaler:
+        bodies.append(_synthetic_scaled_object(canary, autoscaler.name))
     bodies.extend(
         model.model_dump(mode="json", by_alias=True, exclude_none=True)
         for model in (*manifests.templates, *manifests.alert_providers)
@@ -278,7 +321,16 @@ async def _seed(cluster: InMemoryCluster, manifests: Manifests, canary: Canary) 
     cluster.seed(*bodies)
 
 
+def _target_kind(canary: Canary) -> Kind:
+    if canary.spec.target_ref.api_version.startswith("serving.knative.dev/"):
+        return KNATIVE_SERVICE
+    if canary.spec.target_ref.kind == "Service":
+        return SERVICE
+    return DAEMONSET if canary.spec.target_ref.kind == "DaemonSet" else DEPLOYMENT
+
+
 def _synthetic_target(canary: Canary) -> dict[str, Any]:
+    """A Deployment (or DaemonSet) like the target, for Canary files that do not include it."""
     name = canary.spec.target_ref.name
     port = canary.spec.service.port if canary.spec.service else 8080
     target_port = canary.spec.service.effective_target_port if canary.spec.service else port
@@ -304,8 +356,61 @@ def _synthetic_target(canary: Canary) -> dict[str, Any]:
             },
         },
     }
+    if canary.spec.target_ref.kind == "DaemonSet":  # one pod per node: no replicas
+        body["kind"] = "DaemonSet"
+        del body["spec"]["replicas"]
+    if _target_kind(canary) == KNATIVE_SERVICE:  # Knative runs the pods: a template only
+        body["apiVersion"] = KNATIVE_SERVICE.api_version
+        body["kind"] = KNATIVE_SERVICE.kind
+        body["spec"] = {"template": body["spec"]["template"]}
     _mark_revision(body, "previous")
     return body
+
+
+def _synthetic_autoscaler(canary: Canary, name: str) -> dict[str, Any]:
+    """The HPA ``autoscalerRef`` names, when the file has none: it keeps the synthesised target's
+    replicas as its minimum (so scaling from zero restores them), and the engine copies it to
+    ``<name>-primary`` as in a cluster. Simulate never scales on load, so its bounds are all the
+    simulation reads."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": HPA.kind,
+        "metadata": {"name": name, "namespace": canary.metadata.namespace},
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": canary.spec.target_ref.name,
+            },
+            "minReplicas": SYNTHETIC_REPLICAS,
+            "maxReplicas": 2 * SYNTHETIC_REPLICAS,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 80},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _synthetic_scaled_object(canary: Canary, name: str) -> dict[str, Any]:
+    """The KEDA ScaledObject ``autoscalerRef`` names, when the file has none (as the HPA above:
+    its minimum keeps the synthesised target's replicas)."""
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": name, "namespace": canary.metadata.namespace},
+        "spec": {
+            "scaleTargetRef": {"name": canary.spec.target_ref.name},
+            "minReplicaCount": SYNTHETIC_REPLICAS,
+            "maxReplicaCount": 2 * SYNTHETIC_REPLICAS,
+            "triggers": [{"type": "cpu", "metricType": "Utilization", "metadata": {"value": "80"}}],
+        },
+    }
 
 
 def _mark_revision(body: dict[str, Any], revision: str) -> None:
@@ -330,7 +435,7 @@ async def _bootstrap(driver: CanaryDriver, canary: Canary) -> None:
 
 
 async def _apply_recorded_revision(cluster: InMemoryCluster, canary: Canary) -> None:
-    ref = ObjectRef(DEPLOYMENT, canary.metadata.namespace, canary.spec.target_ref.name)
+    ref = ObjectRef(_target_kind(canary), canary.metadata.namespace, canary.spec.target_ref.name)
     await cluster.patch(
         ref,
         {"spec": {"template": {"metadata": {"annotations": {REVISION_ANNOTATION: "recorded"}}}}},

@@ -14,13 +14,17 @@ any custom resource such as flagger.app canaries, Istio, Gateway API, ingresses)
   ``!=``, ``key`` and ``!key``; ``fieldSelector`` on ``metadata.name`` / ``metadata.namespace``),
   answering ``XxxList`` objects with ``metadata.resourceVersion``; like the real server, items
   of built-in kinds carry no ``apiVersion``/``kind`` in lists, custom resources do;
-* POST (201; ``generateName``; 409 ``AlreadyExists``), PUT (409 ``Conflict`` on a stale
-  ``metadata.resourceVersion``), DELETE (404 when missing; optional ``preconditions``);
-* PATCH with ``application/merge-patch+json`` (RFC 7386), ``application/json-patch+json``
-  (RFC 6902, a failed ``test`` answers 422) and ``application/strategic-merge-patch+json``
-  (treated as a merge patch); a ``metadata.resourceVersion`` in the patched result that differs
-  from the stored one answers 409, as the real server's optimistic concurrency does; anything
-  else answers 415;
+* POST (201; ``generateName``; 409 ``AlreadyExists``; a ``metadata.resourceVersion`` answers
+  500, as etcd storage does), PUT (409 ``Conflict`` on a stale ``metadata.resourceVersion``),
+  DELETE (404 when missing; optional ``preconditions``; an object with ``finalizers`` is only
+  marked with ``deletionTimestamp`` and goes when a write removes its last finalizer); a write
+  cannot rename or move an object (400) nor change server-owned metadata;
+* PATCH with ``application/merge-patch+json`` (RFC 7386, applied by
+  ``traffic.cluster.apply_merge_patch``: the one implementation ``InMemoryCluster`` uses too),
+  ``application/json-patch+json`` (RFC 6902 by the ``jsonpatch`` library, a failed ``test``
+  answers 422) and ``application/strategic-merge-patch+json`` (treated as a merge patch); a
+  ``metadata.resourceVersion`` in the patched result that differs from the stored one answers
+  409, as the real server's optimistic concurrency does; anything else answers 415;
 * the ``/status`` subresource for every kind except configmaps, secrets, events and leases:
   status writes change only ``.status``, main-resource writes keep the stored ``.status``,
   ``metadata.generation`` is bumped when anything outside metadata/status changes; the
@@ -62,7 +66,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonpatch  # type: ignore[import-untyped]
+import jsonpointer  # type: ignore[import-untyped]
 from aiohttp import web
+
+from traffic.cluster import apply_merge_patch
 
 Body = dict[str, Any]
 
@@ -120,6 +128,8 @@ PLURALS: dict[str, str] = {
 
 _SERVER_METADATA = (
     "uid",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
     "creationTimestamp",
     "generation",
     "resourceVersion",
@@ -162,101 +172,19 @@ def status_body(
 # ---------------------------------------------------------------------------- patch semantics
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge recursively, ``null`` deletes a key, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result: dict[str, Any] = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
 class _PatchError(Exception):
     pass
 
 
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise _PatchError(f"invalid JSON pointer {path!r}")
-    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
-
-
-def _resolve(doc: Any, tokens: list[str]) -> Any:
-    for token in tokens:
-        if isinstance(doc, dict) and token in doc:
-            doc = doc[token]
-        elif isinstance(doc, list) and token.isdigit() and int(token) < len(doc):
-            doc = doc[int(token)]
-        else:
-            raise _PatchError(f"path /{'/'.join(tokens)} does not exist")
-    return doc
-
-
-def _add(doc: Any, tokens: list[str], value: Any, *, replace: bool) -> Any:
-    if not tokens:
-        return copy.deepcopy(value)
-    parent, last = _resolve(doc, tokens[:-1]), tokens[-1]
-    if isinstance(parent, dict):
-        if replace and last not in parent:
-            raise _PatchError(f"path /{'/'.join(tokens)} does not exist")
-        parent[last] = copy.deepcopy(value)
-    elif isinstance(parent, list):
-        if last == "-" and not replace:
-            parent.append(copy.deepcopy(value))
-        elif last.isdigit() and int(last) <= len(parent) - (1 if replace else 0):
-            if replace:
-                parent[int(last)] = copy.deepcopy(value)
-            else:
-                parent.insert(int(last), copy.deepcopy(value))
-        else:
-            raise _PatchError(f"invalid array index {last!r}")
-    else:
-        raise _PatchError(f"path /{'/'.join(tokens)} has no container")
-    return doc
-
-
-def _remove(doc: Any, tokens: list[str]) -> Any:
-    if not tokens:
-        raise _PatchError("cannot remove the document root")
-    parent, last = _resolve(doc, tokens[:-1]), tokens[-1]
-    if isinstance(parent, dict) and last in parent:
-        return parent.pop(last)
-    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
-        return parent.pop(int(last))
-    raise _PatchError(f"path /{'/'.join(tokens)} does not exist")
-
-
 def json_patch(document: Any, operations: Any) -> Any:
-    """RFC 6902 (add, remove, replace, move, copy, test); ``_PatchError`` when one fails."""
-    if not isinstance(operations, list):
+    """RFC 6902 (add, remove, replace, move, copy, test) by the ``jsonpatch`` library, on a
+    copy of ``document``; ``_PatchError`` when an operation is malformed or fails."""
+    if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
         raise _PatchError("a JSON patch must be a list of operations")
-    doc = copy.deepcopy(document)
-    for op in operations:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise _PatchError(f"invalid operation {op!r}")
-        name, tokens = op["op"], _pointer(op["path"])
-        if name == "test":
-            if _resolve(doc, tokens) != op.get("value"):
-                raise _PatchError(f"test failed at {op['path']}")
-        elif name == "add":
-            doc = _add(doc, tokens, op.get("value"), replace=False)
-        elif name == "replace":
-            doc = _add(doc, tokens, op.get("value"), replace=True)
-        elif name == "remove":
-            _remove(doc, tokens)
-        elif name in ("move", "copy"):
-            source = _pointer(op.get("from", ""))
-            value = _remove(doc, source) if name == "move" else copy.deepcopy(_resolve(doc, source))
-            doc = _add(doc, tokens, value, replace=False)
-        else:
-            raise _PatchError(f"unknown operation {name!r}")
-    return doc
+    try:
+        return jsonpatch.apply_patch(document, operations)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as e:
+        raise _PatchError(str(e)) from e
 
 
 # ---------------------------------------------------------------------------- selectors
@@ -950,6 +878,11 @@ class FakeKubeApi:
             )
         if namespace:
             meta["namespace"] = namespace
+        if (_rv_int(meta.get("resourceVersion")) or 0) > 0:
+            # etcd3 storage refuses it (a plain error: 500), unless it does not parse as a number
+            raise ApiError(
+                500, "InternalError", "resourceVersion should not be set on objects to be created"
+            )
         if (target.group, target.plural) not in NO_STATUS_SUBRESOURCE:
             body.pop("status", None)  # the status subresource owns it
         created = self.store.create(target.group, target.plural, body)
@@ -997,12 +930,32 @@ class FakeKubeApi:
             new_meta = updated.get("metadata")
             if not isinstance(new_meta, dict):
                 new_meta = updated["metadata"] = {}
-            for k in _SERVER_METADATA:
+            for k in _SERVER_METADATA:  # the server's, whatever the write said
                 if k in current["metadata"]:
                     new_meta[k] = current["metadata"][k]
+                else:
+                    new_meta.pop(k, None)
+            if current["metadata"].get("deletionTimestamp"):
+                had = set(current["metadata"].get("finalizers") or ())
+                added = [f for f in new_meta.get("finalizers") or () if f not in had]
+                if added:
+                    raise ApiError(
+                        422,
+                        "Invalid",
+                        f'{_resource_name(target.group, target.plural)} "{target.name}" is '
+                        "invalid: metadata.finalizers: Forbidden: no new finalizers can be added "
+                        f"if the object is being deleted, found new finalizers {added}",
+                    )
         updated["metadata"]["resourceVersion"] = have
         if updated == current:
             result = current
+        elif updated["metadata"].get("deletionTimestamp") and not updated["metadata"].get(
+            "finalizers"
+        ):
+            # The last finalizer of an object marked for deletion is gone: the object goes, in
+            # the same step; watchers see DELETED and the answer is the last stored version.
+            result = copy.deepcopy(current)
+            self.store._delete(target.group, target.plural, key)
         else:
             if target.subresource in (None, "scale") and _spec_part(updated) != _spec_part(current):
                 updated["metadata"]["generation"] = (
@@ -1027,6 +980,17 @@ class FakeKubeApi:
                         f"Precondition failed: {field_} in precondition: {pre[field_]}, "
                         f"{field_} in object meta: {have}",
                     )
+        if current["metadata"].get("finalizers"):
+            # Finalizers pending: the object is only marked (once); it goes when a controller
+            # removes the last finalizer (``_write``). The answer is the object, with 200.
+            marked = current
+            if not current["metadata"].get("deletionTimestamp"):
+                marked = copy.deepcopy(current)
+                marked["metadata"]["deletionTimestamp"] = _now_rfc3339()
+                marked["metadata"]["deletionGracePeriodSeconds"] = 0
+                marked["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+                marked = self.store.update(target.group, target.plural, key, marked)
+            return self._out(target, marked)
         deleted = self.store._delete(target.group, target.plural, key)
         assert deleted is not None
         if target.group in BUILTIN_GROUPS:
@@ -1155,6 +1119,17 @@ def _check_name(target: Target, body: Mapping[str, Any]) -> None:
             "BadRequest",
             f"the name of the object ({name}) does not match the name on the URL ({target.name})",
         )
+    namespace = meta.get("namespace") if isinstance(meta, dict) else None
+    if namespace not in (None, target.namespace or ""):
+        raise ApiError(
+            400,
+            "BadRequest",
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )
+
+
+def _now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _not_found(target: Target) -> ApiError:
@@ -1200,7 +1175,7 @@ def _apply_patch(current: Body, payload: Any, content_type: str) -> Any:
     if media in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
         if not isinstance(payload, dict):
             raise ApiError(400, "BadRequest", "a merge patch must be a JSON object")
-        return merge_patch(current, payload)
+        return apply_merge_patch(current, payload)
     if media == JSON_PATCH:
         if not isinstance(payload, list):
             raise ApiError(
@@ -1251,7 +1226,6 @@ __all__ = [
     "RecordedRequest",
     "Target",
     "json_patch",
-    "merge_patch",
     "parse_label_selector",
     "parse_path",
     "serve_kube_api",

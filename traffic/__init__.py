@@ -7,6 +7,7 @@ Deployment and its ``-primary`` copy. Both work through a ``Cluster`` given to t
 constructor (``traffic.cluster``: the real API server, or ``InMemoryCluster``).
 """
 
+from traffic._daemonset import DaemonSetWorkload as DaemonSetWorkload
 from traffic._deployment import DeploymentWorkload as DeploymentWorkload
 from traffic._deployment import config_checksum as config_checksum
 from traffic._deployment import is_own_revision_hash as is_own_revision_hash
@@ -20,15 +21,26 @@ from traffic._kubernetes_router import achieved_weights as achieved_weights
 from traffic._kubernetes_router import canary_replicas as canary_replicas
 from traffic._objects import APEX_LABEL as APEX_LABEL
 from traffic._objects import DEFAULT_SELECTOR_LABELS as DEFAULT_SELECTOR_LABELS
+from traffic._registry import RouterModule as RouterModule
+from traffic._registry import RouterOptions as RouterOptions
+from traffic._registry import builtin_metrics_provider as builtin_metrics_provider
+from traffic._registry import load_routers as load_routers
+from traffic._registry import not_built_message as not_built_message
+from traffic._registry import not_built_problems as not_built_problems
+from traffic._registry import router_capabilities as router_capabilities
+from traffic._registry import router_module as router_module
+from traffic._registry import supported_providers as supported_providers
 from traffic._types import Readiness as Readiness
 from traffic._types import Revision as Revision
 from traffic._types import Router as Router
 from traffic._types import Routes as Routes
 from traffic._types import Weights as Weights
 from traffic._types import Workload as Workload
+from traffic._workloads import TargetWorkload as TargetWorkload
 from traffic.cluster import ALERT_PROVIDER as ALERT_PROVIDER
 from traffic.cluster import CANARY as CANARY
 from traffic.cluster import CONFIGMAP as CONFIGMAP
+from traffic.cluster import DAEMONSET as DAEMONSET
 from traffic.cluster import DEPLOYMENT as DEPLOYMENT
 from traffic.cluster import DESTINATION_RULE as DESTINATION_RULE
 from traffic.cluster import EVENT as EVENT
@@ -36,6 +48,8 @@ from traffic.cluster import HPA as HPA
 from traffic.cluster import HTTP_ROUTE as HTTP_ROUTE
 from traffic.cluster import HTTP_ROUTE_V1BETA1 as HTTP_ROUTE_V1BETA1
 from traffic.cluster import INGRESS as INGRESS
+from traffic.cluster import KNATIVE_REVISION as KNATIVE_REVISION
+from traffic.cluster import KNATIVE_SERVICE as KNATIVE_SERVICE
 from traffic.cluster import KNOWN_KINDS as KNOWN_KINDS
 from traffic.cluster import LEASE as LEASE
 from traffic.cluster import METRIC_TEMPLATE as METRIC_TEMPLATE
@@ -61,6 +75,7 @@ __all__ = [
     "APEX_LABEL",
     "CANARY",
     "CONFIGMAP",
+    "DAEMONSET",
     "DEFAULT_SELECTOR_LABELS",
     "DEPLOYMENT",
     "DESTINATION_RULE",
@@ -69,6 +84,8 @@ __all__ = [
     "HTTP_ROUTE",
     "HTTP_ROUTE_V1BETA1",
     "INGRESS",
+    "KNATIVE_REVISION",
+    "KNATIVE_SERVICE",
     "KNOWN_KINDS",
     "LEASE",
     "METRIC_TEMPLATE",
@@ -82,6 +99,7 @@ __all__ = [
     "ClusterError",
     "ClusterUnavailable",
     "Conflict",
+    "DaemonSetWorkload",
     "DeploymentWorkload",
     "InMemoryCluster",
     "Kind",
@@ -90,19 +108,32 @@ __all__ = [
     "Readiness",
     "Revision",
     "Router",
+    "RouterModule",
+    "RouterOptions",
     "Routes",
     "RoutingError",
+    "TargetWorkload",
     "WatchEvent",
     "Weights",
     "Workload",
     "WorkloadError",
     "achieved_weights",
     "apply_merge_patch",
+    "builtin_metrics_provider",
     "canary_replicas",
     "config_checksum",
     "is_own_revision_hash",
     "kind_of",
+    "load_routers",
+    "not_built_message",
+    "not_built_problems",
     "open_kube_cluster",
+    "router_capabilities",
     "router_for",
+    "router_module",
+    "supported_providers",
     "template_hash",
 ]
+
+# Router modules register their provider rules (config) and kinds (cluster) on import.
+load_routers()

@@ -51,6 +51,8 @@ from traffic._objects import (
     target_ref,
     without_none,
 )
+from traffic._replica_split import DeploymentReplicaSplit
+from traffic._scaled_object import ScaledObjectScaler
 from traffic._types import Readiness, Revision, Workload
 from traffic.cluster import CONFIGMAP, HPA, SECRET, Body, Cluster, ObjectRef
 
@@ -155,6 +157,11 @@ class DeploymentWorkload:
     track and copy referenced ConfigMaps/Secrets (``-enable-config-tracking``).
     """
 
+    #: Spec fields copied to the primary besides the template (a DaemonSet has others).
+    promoted_spec_fields: tuple[str, ...] = _PROMOTED_SPEC_FIELDS
+    #: Whether the workload has ``spec.replicas`` (a DaemonSet runs one pod per node).
+    has_replicas: bool = True
+
     def __init__(
         self,
         cluster: Cluster,
@@ -167,6 +174,11 @@ class DeploymentWorkload:
         self._selector_labels = tuple(selector_labels)
         self._include = tuple(include_label_prefixes)
         self._config_tracking = config_tracking
+        self._scaled_objects = ScaledObjectScaler(cluster, include_label_prefixes=self._include)
+
+    def replica_split(self) -> DeploymentReplicaSplit:
+        """What this workload offers a router that splits traffic by pod counts."""
+        return DeploymentReplicaSplit(self._cluster)
 
     # ------------------------------------------------------------------ identity
 
@@ -209,10 +221,10 @@ class DeploymentWorkload:
 
         target_spec = target.get("spec") or {}
         primary_spec = primary.get("spec") or {}
-        fields = list(_PROMOTED_SPEC_FIELDS)
+        fields = list(self.promoted_spec_fields)
         current = {f: primary_spec[f] for f in fields if f in primary_spec}
         desired = {f: target_spec[f] for f in fields if target_spec.get(f) is not None}
-        if canary.spec.autoscaler_ref is None:
+        if self.has_replicas and canary.spec.autoscaler_ref is None:
             # NB: without an autoscaler the primary takes the target's replicas, but never a
             # split-shrunk count (the kubernetes router records the intended one) and never 0.
             wanted = _declared_replicas(target)
@@ -290,10 +302,14 @@ class DeploymentWorkload:
 
     async def scale_to_zero(self, canary: Canary) -> None:
         await self._scale_target(canary, await get_target(self._cluster, canary), 0)
+        if _is_keda(canary):  # else KEDA scales the target straight back up
+            await self._scaled_objects.pause(canary)
 
     async def scale_from_zero(self, canary: Canary) -> None:
         """Scale the target up for analysis (§2.13 ScaleFromZero)."""
         target = await get_target(self._cluster, canary)
+        if _is_keda(canary):
+            await self._scaled_objects.resume(canary)
         declared = (target.get("spec") or {}).get("replicas")
         replicas = 1
         if declared is not None and int(declared) > 0:
@@ -305,8 +321,11 @@ class DeploymentWorkload:
                 raise WorkloadError(f"deployment {ref.name}.{ref.namespace} not found")
             replicas = max(replicas_of(primary), 1)
         else:
-            hpa = await self._cluster.get(self._autoscaler_ref(canary))
-            minimum = ((hpa or {}).get("spec") or {}).get("minReplicas")
+            if _is_keda(canary):
+                minimum = await self._scaled_objects.min_replicas(canary)
+            else:
+                hpa = await self._cluster.get(self._autoscaler_ref(canary))
+                minimum = ((hpa or {}).get("spec") or {}).get("minReplicas")
             if minimum is not None and int(minimum) > 1:
                 replicas = int(minimum)
         await self._scale_target(canary, target, replicas)
@@ -318,6 +337,8 @@ class DeploymentWorkload:
         if primary is None:
             await self.scale_from_zero(canary)
             return
+        if _is_keda(canary):
+            await self._scaled_objects.resume(canary)
         await self._scale_target(canary, target, replicas_of(primary))
 
     # ------------------------------------------------------------------ internals
@@ -444,8 +465,8 @@ class DeploymentWorkload:
             if k not in _UNCOPIED_ANNOTATIONS and k != DECLARED_REPLICAS_ANNOTATION
         }
         body: Body = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
+            "apiVersion": ref.kind.api_version,
+            "kind": ref.kind.kind,
             "metadata": without_none(
                 {
                     "name": ref.name,
@@ -459,8 +480,10 @@ class DeploymentWorkload:
             ),
             "spec": without_none(
                 {
-                    **{f: spec.get(f) for f in _PROMOTED_SPEC_FIELDS},
-                    "replicas": int(replicas) if replicas is not None and int(replicas) > 0 else 1,
+                    **{f: spec.get(f) for f in self.promoted_spec_fields},
+                    "replicas": (int(replicas) if replicas is not None and int(replicas) > 0 else 1)
+                    if self.has_replicas
+                    else None,
                     "selector": {"matchLabels": {key: primary_value}},
                     "template": self._primary_template(
                         target, key, value, configs, self._revision_of(target, configs)
@@ -507,6 +530,9 @@ class DeploymentWorkload:
         """Create ``<hpa>-primary`` when missing; with ``init=False`` also bring it in sync."""
         autoscaler = canary.spec.autoscaler_ref
         if autoscaler is None:
+            return
+        if _is_keda(canary):
+            await self._scaled_objects.sync_primary(canary, init=init)
             return
         ref = self._autoscaler_ref(canary)
         hpa = await self._cluster.get(ref)
@@ -581,6 +607,11 @@ class DeploymentWorkload:
             patch["metadata"] = meta_patch
         if patch:
             await self._cluster.patch(primary_hpa, patch)
+
+
+def _is_keda(canary: Canary) -> bool:
+    ref = canary.spec.autoscaler_ref
+    return ref is not None and ref.kind == "ScaledObject"
 
 
 def deployment_ready(

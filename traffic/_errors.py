@@ -7,7 +7,7 @@ Tree (all derive from ``config.CanaryEngineError``)::
     ├── WorkloadError    target/primary workload missing or unusable (selector, configs, HPA)
     └── ClusterError     (traffic.cluster) NotFound, Conflict, ClusterUnavailable
 
-Unsupported-but-valid Flagger input (a provider, session affinity, KEDA) raises
+Unsupported-but-valid Flagger input (a provider no router serves, a target kind) raises
 ``config.NotSupportedError`` instead. The engine treats RoutingError and WorkloadError as "warn
 and retry next tick": they are never failed checks.
 """

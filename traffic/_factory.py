@@ -1,54 +1,23 @@
-"""``router_for``: the Router for a Canary's provider, from an explicit registry.
+"""``router_for``: the Router for a Canary's provider, from the router registry.
 
-Unlike Flagger (which falls back to Istio for an unknown or empty provider), an unsupported
-provider is an error naming the ones that are supported (our decision Q11). The engine decides
-which provider a Canary without ``spec.provider`` gets, and must give the routers the same
-selector labels it gives the workload.
+Unlike Flagger (which falls back to Istio for an unknown or empty provider), a provider no
+router module serves is an error naming the ones that are built (our decision Q11). The engine
+decides which provider a Canary without ``spec.provider`` gets, and must give the routers the
+same selector labels it gives the workload. The routers themselves declare their names in
+``traffic.routers`` (``traffic._registry``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Final
+from collections.abc import Iterable
 
-from config import NotSupportedError
-from traffic._gateway import GatewayApiRouter
-from traffic._istio import IstioRouter
-from traffic._kubernetes_router import KubernetesRouter
-from traffic._nginx import DEFAULT_ANNOTATIONS_PREFIX, NginxRouter
 from traffic._objects import DEFAULT_SELECTOR_LABELS
+from traffic._registry import DEFAULT_INGRESS_ANNOTATIONS_PREFIX, build_router, supported_providers
 from traffic._types import Router
 from traffic.cluster import Cluster
 
-
-@dataclass(frozen=True, slots=True)
-class _Options:
-    selector_labels: tuple[str, ...]
-    ingress_annotations_prefix: str
-
-
-_REGISTRY: Final[Mapping[str, Callable[[Cluster, _Options], Router]]] = MappingProxyType(
-    {
-        "kubernetes": lambda c, o: KubernetesRouter(c, selector_labels=o.selector_labels),
-        "istio": lambda c, o: IstioRouter(c, selector_labels=o.selector_labels),
-        "gatewayapi:v1": lambda c, o: GatewayApiRouter(
-            c, version="v1", selector_labels=o.selector_labels
-        ),
-        "gatewayapi:v1beta1": lambda c, o: GatewayApiRouter(
-            c, version="v1beta1", selector_labels=o.selector_labels
-        ),
-        "nginx": lambda c, o: NginxRouter(
-            c,
-            selector_labels=o.selector_labels,
-            annotations_prefix=o.ingress_annotations_prefix,
-        ),
-    }
-)
-
-#: Providers canary-engine can route for, in the order they are documented.
-SUPPORTED_PROVIDERS: Final = tuple(_REGISTRY)
+#: Providers canary-engine can route for (kept for callers of the old constant).
+SUPPORTED_PROVIDERS = supported_providers()
 
 
 def router_for(
@@ -56,16 +25,17 @@ def router_for(
     cluster: Cluster,
     *,
     selector_labels: Iterable[str] = DEFAULT_SELECTOR_LABELS,
-    ingress_annotations_prefix: str = DEFAULT_ANNOTATIONS_PREFIX,
+    ingress_annotations_prefix: str = DEFAULT_INGRESS_ANNOTATIONS_PREFIX,
+    ingress_class: str = "",
 ) -> Router:
     """A Router for ``provider`` on ``cluster``; NotSupportedError for any other provider.
 
     Pure construction: no I/O happens until the router's methods are awaited.
     """
-    build = _REGISTRY.get(provider)
-    if build is None:
-        raise NotSupportedError(
-            f"provider {provider!r} is not supported by canary-engine; supported providers: "
-            f"{', '.join(SUPPORTED_PROVIDERS)}"
-        )
-    return build(cluster, _Options(tuple(selector_labels), ingress_annotations_prefix))
+    return build_router(
+        provider,
+        cluster,
+        selector_labels=selector_labels,
+        ingress_annotations_prefix=ingress_annotations_prefix,
+        ingress_class=ingress_class,
+    )

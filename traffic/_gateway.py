@@ -19,8 +19,9 @@ modifiers (sorted), URL rewrite and ``service.mirror`` request mirrors, with tim
 
 Match kinds the Gateway API cannot express (e.g. ``sourceLabels``, header ``prefix``) are a
 RoutingError rather than being dropped: a dropped A/B match would send all traffic to the canary.
-Session affinity raises ``config.NotSupportedError``. Imports only ``config``, the Cluster seam
-and the shared helpers.
+Session affinity: Flagger's sticky rules before the weighted one, and ``Set-Cookie`` response
+header filters on its backends (``traffic._session_affinity``). Imports only ``config``, the
+Cluster seam and the shared helpers.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal
 
-from config import Canary, NotSupportedError
+from config import Canary
 from traffic._errors import RoutingError
 from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
@@ -41,6 +42,16 @@ from traffic._objects import (
     without_none,
 )
 from traffic._services import ClusterIPServices
+from traffic._session_affinity import (
+    COOKIE_HEADER,
+    SET_COOKIE_HEADER,
+    affinity,
+    canary_cookie,
+    cookie_regex,
+    interval_seconds,
+    primary_cookie,
+    set_cookie,
+)
 from traffic._types import Routes, Weights
 from traffic.cluster import HTTP_ROUTE, HTTP_ROUTE_V1BETA1, Body, Cluster, ObjectRef
 
@@ -141,11 +152,6 @@ class GatewayApiRouter:
 
 
 def _check_supported(canary: Canary) -> None:
-    if canary.spec.effective_analysis.session_affinity is not None:
-        raise NotSupportedError(
-            f"canary {canary.dotted}: analysis.sessionAffinity is not supported by "
-            "canary-engine's Gateway API router yet; remove it to use weighted routing"
-        )
     if not service_spec(canary).gateway_refs:
         raise RoutingError("GatewayRefs must be specified when using Gateway API as a provider.")
 
@@ -194,7 +200,11 @@ def route_spec(canary: Canary, weights: Weights) -> Body:
             rule(service_matches, [{**_backend(primary, svc.port), "weight": 100}], []),
         ]
     else:
-        rules = [rule(service_matches, weighted, mirror)]
+        weighted_rule = rule(service_matches, weighted, mirror)
+        rules = [weighted_rule]
+        if affinity(canary) is not None:
+            sticky = _sticky_rules(canary, weighted_rule, weights, service_matches)
+            rules = [*sticky, weighted_rule]
     return without_none(
         {
             "parentRefs": [_parent_ref(r) for r in svc.gateway_refs or ()],
@@ -202,6 +212,64 @@ def route_spec(canary: Canary, weights: Weights) -> Body:
             "rules": rules,
         }
     )
+
+
+def _sticky_rules(
+    canary: Canary, weighted: Body, weights: Weights, service_matches: list[Body]
+) -> list[Body]:
+    """Session affinity as Flagger's ``getSessionAffinityRouteRules``: with canary traffic, the
+    canary backend's responses set its cookie and a rule sends requests carrying it to the canary
+    (with ``primaryCookieName``, the same for the primary); at weight 0 a rule deletes the cookie
+    (``Max-Age=-1``) of requests carrying it. ``weighted`` is the weighted rule, changed in
+    place."""
+    sa = affinity(canary)
+    assert sa is not None
+    name, port = canary.spec.service_name, service_spec(canary).port
+    primary, canary_svc = f"{name}-primary", f"{name}-canary"
+    cookie = canary_cookie(canary)
+
+    def add_cookie(value: str) -> Body:
+        return {
+            "type": "ResponseHeaderModifier",
+            "responseHeaderModifier": {"add": [{"name": SET_COOKIE_HEADER, "value": value}]},
+        }
+
+    def sticky(cookie_value: str, backends: list[Body]) -> Body:
+        header = {"name": COOKIE_HEADER, "type": "RegularExpression"}
+        header["value"] = cookie_regex(cookie_value)
+        matches = _merge_matches([{"headers": [header]}], service_matches)
+        return {**copy.deepcopy(weighted), "matches": matches, "backendRefs": backends}
+
+    if weights.canary == 0:
+        expiry = sticky(cookie, copy.deepcopy(weighted["backendRefs"]))
+        expiry["filters"] = [*expiry.get("filters", []), add_cookie(set_cookie(canary, cookie, -1))]
+        return [expiry]
+    stay = primary_cookie(canary)
+    for backend in weighted["backendRefs"]:
+        if backend["name"] == canary_svc:
+            backend["filters"] = [add_cookie(set_cookie(canary, cookie, sa.max_age))]
+        elif backend["name"] == primary and stay:
+            backend["filters"] = [add_cookie(set_cookie(canary, stay, interval_seconds(canary)))]
+    rules = [
+        sticky(
+            cookie,
+            [
+                {**_backend(primary, port), "weight": 0},
+                {**_backend(canary_svc, port), "weight": 100},
+            ],
+        )
+    ]
+    if stay:
+        rules.append(
+            sticky(
+                stay,
+                [
+                    {**_backend(primary, port), "weight": 100},
+                    {**_backend(canary_svc, port), "weight": 0},
+                ],
+            )
+        )
+    return rules
 
 
 def _backend(name: str, port: int) -> Body:

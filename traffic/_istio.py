@@ -17,7 +17,11 @@ so it corrects drift without ever moving traffic; when it changes a pre-existing
 it did not create, it keeps the user's spec in ``flagger.kubernetes.io/original-configuration``
 (unless kubectl's last-applied annotation already has it) and ``finalize`` restores from there.
 
-Not supported (``config.NotSupportedError``): session affinity and TCP routing
+Session affinity (``analysis.sessionAffinity``, ``traffic._session_affinity``): sticky routes
+named ``sticky-route`` before the weighted one, and ``Set-Cookie`` response headers on its
+destinations, as Flagger writes them.
+
+Not supported (``config.NotSupportedError``): TCP routing
 (``appProtocol: tcp``). Imports only ``config``, the Cluster seam and the shared helpers.
 """
 
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from config import Canary, NotSupportedError
@@ -42,10 +46,22 @@ from traffic._objects import (
     without_none,
 )
 from traffic._services import ClusterIPServices
+from traffic._session_affinity import (
+    COOKIE_HEADER,
+    SET_COOKIE_HEADER,
+    affinity,
+    canary_cookie,
+    cookie_regex,
+    interval_seconds,
+    primary_cookie,
+    set_cookie,
+)
 from traffic._types import Routes, Weights
 from traffic.cluster import DESTINATION_RULE, VIRTUAL_SERVICE, Body, Cluster, ObjectRef
 
 ORIGINAL_CONFIGURATION_ANNOTATION: Final = "flagger.kubernetes.io/original-configuration"
+#: Name of the session-affinity route(s) (Flagger's ``stickyRouteName``).
+STICKY_ROUTE: Final = "sticky-route"
 
 
 class IstioRouter:
@@ -184,11 +200,6 @@ class IstioRouter:
 
 def _check_supported(canary: Canary) -> None:
     spec = service_spec(canary)
-    if canary.spec.effective_analysis.session_affinity is not None:
-        raise NotSupportedError(
-            f"canary {canary.dotted}: analysis.sessionAffinity is not supported by "
-            "canary-engine's istio router yet; remove it to use weighted routing"
-        )
     if (spec.app_protocol or "").lower() == "tcp":
         raise NotSupportedError(
             f"canary {canary.dotted}: TCP routing (service.appProtocol: tcp) is not supported "
@@ -234,12 +245,57 @@ def _vs_spec(canary: Canary, weights: Weights) -> Body:
             _http_route(canary, svc.match, [destination(primary, 100)]),
         ]
     else:
-        http = [_http_route(canary, svc.match, weighted)]
+        weighted_route = _http_route(canary, svc.match, weighted)
+        http = [weighted_route]
+        if affinity(canary) is not None:
+            http = [*_sticky_routes(canary, weighted_route, weights, destination), weighted_route]
         if weights.mirrored:
             http[0]["mirror"] = {"host": canary_host}
             if analysis.mirror_weight:
                 http[0]["mirrorPercentage"] = {"value": analysis.mirror_weight}
     return without_none({"hosts": hosts or None, "gateways": gateways or None, "http": http})
+
+
+def _sticky_routes(
+    canary: Canary, weighted: Body, weights: Weights, destination: Callable[[str, int], Body]
+) -> list[Body]:
+    """Session affinity (Flagger's sticky route): with canary traffic, the canary's responses
+    set its cookie and requests carrying it go to the canary (and, with ``primaryCookieName``,
+    the primary's set theirs and stay there); at weight 0 requests carrying the cookie get it
+    deleted (``Max-Age=-1``). ``weighted`` is the weighted route, changed in place."""
+    sa = affinity(canary)
+    assert sa is not None
+    svc = service_spec(canary)
+    name = canary.spec.service_name
+    primary, canary_host = f"{name}-primary", f"{name}-canary"
+    cookie = canary_cookie(canary)
+
+    def sticky(cookie_value: str, route: list[Body]) -> Body:
+        match = _merge_matches(
+            [{"headers": {COOKIE_HEADER: {"regex": cookie_regex(cookie_value)}}}], svc.match
+        )
+        return {**copy.deepcopy(weighted), "name": STICKY_ROUTE, "match": match, "route": route}
+
+    if weights.canary == 0:
+        expiry = sticky(cookie, copy.deepcopy(weighted["route"]))
+        headers = expiry.setdefault("headers", {})
+        response = headers.setdefault("response", {})
+        response.setdefault("add", {})[SET_COOKIE_HEADER] = set_cookie(canary, cookie, -1)
+        return [expiry]
+    for dest in weighted["route"]:
+        host = dest["destination"]["host"]
+        if host == canary_host:
+            value = set_cookie(canary, cookie, sa.max_age)
+        elif host == primary and primary_cookie(canary):
+            value = set_cookie(canary, primary_cookie(canary) or "", interval_seconds(canary))
+        else:
+            continue
+        dest["headers"] = {"response": {"add": {SET_COOKIE_HEADER: value}}}
+    routes = [sticky(cookie, [destination(primary, 0), destination(canary_host, 100)])]
+    stay = primary_cookie(canary)
+    if stay:
+        routes.append(sticky(stay, [destination(primary, 100), destination(canary_host, 0)]))
+    return routes
 
 
 def _http_route(canary: Canary, match: list[dict[str, Any]] | None, route: list[Body]) -> Body:

@@ -29,6 +29,10 @@ Before shrinking the target for a split, the router records the target's replica
 ``canary-engine.io/declared-replicas`` annotation, so promotion gives the primary the intended
 capacity rather than the split's.
 
+The router never edits a Deployment itself: labelling the pod templates, scaling the canary and
+counting the pods a selector picks are what the workload offers (``ReplicaSplit``,
+``DeploymentWorkload.replica_split()``); the router decides the counts and the selector.
+
 Imports only ``config``, the Cluster seam and the shared service/object helpers.
 """
 
@@ -38,24 +42,26 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from config import TOTAL_WEIGHT, Canary
+from config import TOTAL_WEIGHT, Canary, NotSupportedError
 from traffic._errors import RoutingError
 from traffic._objects import (
     APEX_LABEL,
-    DECLARED_REPLICAS_ANNOTATION,
     DEFAULT_SELECTOR_LABELS,
     get_target,
     primary_ref,
-    replicas_of,
     selector_label_of,
     target_ref,
-    template_labels,
 )
+from traffic._replica_split import DeploymentReplicaSplit
 from traffic._services import ClusterIPServices
-from traffic._types import Routes, Weights
-from traffic.cluster import Body, Cluster
+from traffic._types import ReplicaSplit, Routes, Weights
+from traffic.cluster import Cluster
 
 WEIGHTS_ANNOTATION: Final = "canary-engine.io/weights"
+SERVICE_TARGET_MESSAGE: Final = (
+    "a Service target needs a router that routes between <svc>-primary and <svc>-canary "
+    "(istio, gatewayapi, linkerd, ...): the kubernetes provider has no pods to select"
+)
 
 
 def canary_replicas(primary_replicas: int, canary_weight: int) -> int:
@@ -91,11 +97,16 @@ class KubernetesRouter:
     """Router for provider ``kubernetes``: apex selector + replica split (see module docs)."""
 
     def __init__(
-        self, cluster: Cluster, *, selector_labels: Iterable[str] = DEFAULT_SELECTOR_LABELS
+        self,
+        cluster: Cluster,
+        *,
+        selector_labels: Iterable[str] = DEFAULT_SELECTOR_LABELS,
+        replica_split: ReplicaSplit | None = None,
     ) -> None:
         self._cluster = cluster
         self._selector_labels = tuple(selector_labels)
         self._services = ClusterIPServices(cluster, selector_labels=self._selector_labels)
+        self._split: ReplicaSplit = replica_split or DeploymentReplicaSplit(cluster)
 
     async def initialize(self, canary: Canary) -> None:
         """Services ``-canary``/``-primary``, and the apex pod label on the pod templates.
@@ -104,8 +115,11 @@ class KubernetesRouter:
         is first copied; a primary created without it (e.g. by Flagger) gets it patched in once,
         which rolls the primary's pods one time.
         """
+        if canary.spec.target_ref.kind == "Service":
+            raise NotSupportedError(SERVICE_TARGET_MESSAGE)
         await self._services.initialize(canary)
-        await self._ensure_apex_label(canary)
+        if canary.spec.target_ref.kind == "Deployment":  # only a Deployment splits by replicas
+            await self._split.label_pods(canary, APEX_LABEL, canary.spec.service_name)
 
     async def reconcile(self, canary: Canary) -> None:
         """Create or adopt the apex Service with the selector for the stored weights."""
@@ -128,25 +142,31 @@ class KubernetesRouter:
         """
         target = await get_target(self._cluster, canary)
         key, value = selector_label_of(target, self._selector_labels)
-        primary = await self._cluster.get(primary_ref(canary))
+        primaries = await self._split.primary_replicas(canary)
         ref = primary_ref(canary)
-        if primary is None:
+        if primaries is None:
             raise RoutingError(
-                f"deployment {ref.name}.{ref.namespace} not found; traffic cannot be routed "
-                "before the primary exists"
+                f"{ref.kind.kind.lower()} {ref.name}.{ref.namespace} not found; traffic cannot be "
+                "routed before the primary exists"
             )
         wanted = weights.canary
-        if 0 < wanted < TOTAL_WEIGHT:
-            primaries = replicas_of(primary)
+        if canary.spec.target_ref.kind != "Deployment":
+            # A DaemonSet offers no replica split: blue/green only, the selector switches.
+            if 0 < wanted < TOTAL_WEIGHT:
+                raise RoutingError(
+                    f"cannot split traffic {weights.primary}/{wanted}: "
+                    f"{canary.spec.target_ref.kind} targets are blue/green only"
+                )
+        elif 0 < wanted < TOTAL_WEIGHT:
             if primaries <= 0:
                 raise RoutingError(
                     f"cannot split traffic {weights.primary}/{wanted}: deployment "
                     f"{ref.name}.{ref.namespace} has 0 replicas"
                 )
-            await self._ensure_apex_label(canary)
-            await self._scale_canary(canary, target, canary_replicas(primaries, wanted))
+            await self._split.label_pods(canary, APEX_LABEL, canary.spec.service_name)
+            await self._split.scale_canary(canary, canary_replicas(primaries, wanted))
         elif wanted == TOTAL_WEIGHT:
-            await self._scale_canary(canary, target, max(replicas_of(primary), 1))
+            await self._split.scale_canary(canary, max(primaries, 1))
         # Scale first, switch second: the selector never points at pods that were not asked for.
         await self._services.reconcile_apex(
             canary,
@@ -192,43 +212,11 @@ class KubernetesRouter:
 
     async def _achieved(self, canary: Canary, apex: Mapping[str, Any]) -> Weights:
         selector = (apex.get("spec") or {}).get("selector") or {}
-        counts = []
-        for ref in (primary_ref(canary), target_ref(canary)):
-            body = await self._cluster.get(ref)
-            selected = bool(selector) and body is not None and _selects(selector, body)
-            counts.append(replicas_of(body) if selected and body is not None else 0)
+        primary, canary_pods = await self._split.selected_pods(canary, selector)
         try:
-            return achieved_weights(counts[0], counts[1])
+            return achieved_weights(primary, canary_pods)
         except ValueError:
             raise RoutingError(
                 f"service {canary.spec.service_name}.{canary.metadata.namespace} selects no pods "
                 f"of deployments {primary_ref(canary).name} or {target_ref(canary).name}"
             ) from None
-
-    async def _ensure_apex_label(self, canary: Canary) -> None:
-        """Add ``canary-engine.io/apex: <svc>`` to both pod templates where it is missing."""
-        await get_target(self._cluster, canary)  # the target must exist; the primary may not yet
-        name = canary.spec.service_name
-        for ref in (target_ref(canary), primary_ref(canary)):
-            body = await self._cluster.get(ref)
-            if body is not None and template_labels(body).get(APEX_LABEL) != name:
-                await self._cluster.patch(
-                    ref, {"spec": {"template": {"metadata": {"labels": {APEX_LABEL: name}}}}}
-                )
-
-    async def _scale_canary(self, canary: Canary, target: Body, replicas: int) -> None:
-        current = (target.get("spec") or {}).get("replicas")
-        if current == replicas:
-            return
-        patch: Body = {"spec": {"replicas": replicas}}
-        annotations = (target.get("metadata") or {}).get("annotations") or {}
-        if DECLARED_REPLICAS_ANNOTATION not in annotations:
-            # Remember what the canary ran before the first split so promotion can restore it.
-            declared = 1 if current is None else int(current)
-            patch["metadata"] = {"annotations": {DECLARED_REPLICAS_ANNOTATION: str(declared)}}
-        await self._cluster.patch(target_ref(canary), patch)
-
-
-def _selects(selector: Mapping[str, str], deployment: Mapping[str, Any]) -> bool:
-    labels = template_labels(deployment)
-    return all(labels.get(k) == v for k, v in selector.items())

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from config import API_VERSION, Canary, ServiceSpec
 from traffic._errors import RoutingError, WorkloadError
-from traffic.cluster import DEPLOYMENT, Body, Cluster, ObjectRef
+from traffic.cluster import DAEMONSET, DEPLOYMENT, Body, Cluster, Kind, ObjectRef
 
 #: Candidate selector label keys, in Flagger's order (``-selector-labels``).
 DEFAULT_SELECTOR_LABELS: Final = ("app", "name", "app.kubernetes.io/name")
@@ -168,22 +168,29 @@ def service_spec(canary: Canary) -> ServiceSpec:
     return canary.spec.service
 
 
+def workload_kind(canary: Canary) -> Kind:
+    """The Kind of the target and its ``-primary`` copy (a Deployment or a DaemonSet)."""
+    return DAEMONSET if canary.spec.target_ref.kind == "DaemonSet" else DEPLOYMENT
+
+
 def target_ref(canary: Canary) -> ObjectRef:
-    return ObjectRef(DEPLOYMENT, canary.metadata.namespace, canary.spec.target_ref.name)
+    return ObjectRef(workload_kind(canary), canary.metadata.namespace, canary.spec.target_ref.name)
 
 
 def primary_ref(canary: Canary) -> ObjectRef:
     return ObjectRef(
-        DEPLOYMENT, canary.metadata.namespace, f"{canary.spec.target_ref.name}-primary"
+        workload_kind(canary),
+        canary.metadata.namespace,
+        f"{canary.spec.target_ref.name}-primary",
     )
 
 
 async def get_target(cluster: Cluster, canary: Canary) -> Body:
-    """The target Deployment; WorkloadError naming it when it does not exist."""
+    """The target Deployment (or DaemonSet); WorkloadError naming it when it does not exist."""
     ref = target_ref(canary)
     body = await cluster.get(ref)
     if body is None:
-        raise WorkloadError(f"deployment {ref.name}.{ref.namespace} not found")
+        raise WorkloadError(f"{ref.kind.kind.lower()} {ref.name}.{ref.namespace} not found")
     return body
 
 

@@ -61,6 +61,8 @@ class ClusterIPServices:
 
     async def initialize(self, canary: Canary) -> None:
         """Create or update ``<svc>-canary`` and ``<svc>-primary`` (idempotent)."""
+        if _service_target(canary):
+            return
         target = await get_target(self._cluster, canary)
         key, value = selector_label_of(target, self._selector_labels)
         spec = service_spec(canary)
@@ -89,6 +91,8 @@ class ClusterIPServices:
 
         ``annotations`` are router-owned keys written whether or not the Service is ours.
         """
+        if _service_target(canary):
+            return
         target = await get_target(self._cluster, canary)
         key, value = selector_label_of(target, self._selector_labels)
         wanted = dict(selector) if selector is not None else {key: f"{value}-primary"}
@@ -115,6 +119,8 @@ class ClusterIPServices:
         Canary). Otherwise its selector is restored from kubectl's last-applied configuration,
         or pointed at the target's pods, and the router-owned annotations are removed.
         """
+        if _service_target(canary):
+            return
         ref = self.apex_ref(canary)
         svc = await self._cluster.get(ref)
         if svc is None or has_canary_controller(svc):
@@ -231,6 +237,12 @@ class ClusterIPServices:
             patch["metadata"] = meta_patch
         if patch:
             await self._cluster.patch(ref, patch)
+
+
+def _service_target(canary: Canary) -> bool:
+    """A Service target: its ``-primary``/``-canary`` copies are made by the workload
+    (``traffic._service_target``), and the user's own Service is the apex; nothing to generate."""
+    return canary.spec.target_ref.kind == "Service"
 
 
 def service_ports(canary: Canary, target: Mapping[str, Any]) -> list[Body]:

@@ -8,6 +8,7 @@ what it sees; it never judges health. Routers and workloads receive a Cluster in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -93,6 +94,26 @@ class Router(Protocol):
 
     async def finalize(self, canary: Canary) -> None:
         """Revert routing to the primary / the user's original objects (revertOnDeletion)."""
+        ...
+
+
+class ReplicaSplit(Protocol):
+    """What a scalable workload offers a router that splits traffic by pod counts (the
+    mesh-free ``kubernetes`` provider): the router decides counts and selectors, the workload
+    owns the pods."""
+
+    async def label_pods(self, canary: Canary, label: str, value: str) -> None:
+        """Add ``label: value`` to the target's and the primary's pod templates."""
+        ...
+
+    async def primary_replicas(self, canary: Canary) -> int | None:
+        """The primary's replicas (None when it does not exist yet)."""
+        ...
+
+    async def scale_canary(self, canary: Canary, replicas: int) -> None: ...
+
+    async def selected_pods(self, canary: Canary, selector: Mapping[str, str]) -> tuple[int, int]:
+        """(primary, canary) pods a Service with ``selector`` sends traffic to."""
         ...
 
 

@@ -107,7 +107,7 @@ def test_skipper_expands_flaggers_route_variable() -> None:
     )
 
 
-@pytest.mark.parametrize("provider", ["knative", "smi:v1alpha3", "crossover", "istio:service", ""])
+@pytest.mark.parametrize("provider", ["consul", "smi:v1alpha3", "crossover", "istio:service", ""])
 def test_unknown_provider_is_refused_naming_the_accepted_ones(provider: str) -> None:
     with pytest.raises(config.NotSupportedError) as caught:
         builtin_queries(provider)

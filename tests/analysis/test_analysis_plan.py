@@ -172,16 +172,24 @@ def test_metric_without_any_query_is_flaggers_no_usable_query_error(
     )
 
 
-def test_unknown_provider_for_builtin_metrics_is_refused(make_canary: CanaryFactory) -> None:
-    canary = make_canary([{"name": "request-success-rate", "threshold": 99}], provider="knative")
-    with pytest.raises(config.NotSupportedError, match="'knative'"):
-        plan_checks(canary, {}, provider="knative", default_server=DEFAULT)
+def test_unknown_provider_for_builtin_metrics_is_refused(
+    make_unchecked_canary: CanaryFactory,
+) -> None:
+    # A provider whose router names no builtin queries (a bare smi:<version>): the planner's
+    # backstop (the engine passes the router's builtin set, traffic.builtin_metrics_provider).
+    canary = make_unchecked_canary(
+        [{"name": "request-success-rate", "threshold": 99}], provider="smi:v1alpha3"
+    )
+    with pytest.raises(config.NotSupportedError, match="'smi:v1alpha3'"):
+        plan_checks(canary, {}, provider="smi:v1alpha3", default_server=DEFAULT)
 
 
 def test_unknown_provider_is_fine_without_builtin_metrics(
-    make_canary: CanaryFactory, make_template: TemplateFactory
+    make_unchecked_canary: CanaryFactory, make_template: TemplateFactory
 ) -> None:
-    canary = make_canary([{"name": "lat", "templateRef": {"name": "lat"}}], provider="knative")
+    canary = make_unchecked_canary(
+        [{"name": "lat", "templateRef": {"name": "lat"}}], provider="knative"
+    )
     template = make_template("lat", "up")
     queries = plan_checks(
         canary, {("test", "lat"): template}, provider="knative", default_server=""

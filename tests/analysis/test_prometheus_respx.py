@@ -443,7 +443,8 @@ async def test_unrenderable_and_unsupported_queries_send_nothing(
         answers = await source.fetch([broken, datadog, nowhere])
     assert route.call_count == 0
     assert failure(answers[0], FailureKind.RENDER).message.endswith("boom")
-    assert "'datadog' is not supported" in failure(answers[1], FailureKind.REJECTED).message
+    # Other providers' checks run through analysis.open_metric_sources, never PrometheusSource.
+    assert "'datadog' is not Prometheus" in failure(answers[1], FailureKind.REJECTED).message
     assert failure(answers[2], FailureKind.TRANSPORT).message.startswith("no Prometheus address")
 
 

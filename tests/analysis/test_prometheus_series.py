@@ -366,7 +366,7 @@ async def test_what_cannot_be_asked_sends_nothing(source: PrometheusSource) -> N
     assert failure(answers[0], FailureKind.RENDER).message == (
         "Metric template lat.test query render error: boom"
     )
-    assert "'datadog' is not supported" in failure(answers[1], FailureKind.REJECTED).message
+    assert "'datadog' is not Prometheus" in failure(answers[1], FailureKind.REJECTED).message
     assert failure(answers[2], FailureKind.TRANSPORT).message.startswith("no Prometheus address")
     assert failure(answers[3], FailureKind.REJECTED).message.endswith("the end is before the start")
     assert failure(answers[4], FailureKind.REJECTED).message.endswith("at least 1ms")

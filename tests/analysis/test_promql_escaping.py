@@ -144,6 +144,7 @@ _OWN_SERIES = [
     ("skipper", "route", "kube_prod__secret.app_canary__r__secret.app_canary"),
     ("osm", "destination_name", "secret.app"),
     ("nginx", "ingress", "secret.app"),
+    ("knative", "envoy_cluster_name", "prod/secret.app"),
 ]
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+import traffic  # noqa: F401  (the router modules register the loader's provider rules)
 from config import parse_alert_provider, parse_canary, parse_metric_template
 from config.errors import CanaryEngineError
 
@@ -701,16 +702,46 @@ AGREE: list[tuple[str, Callable[[], Doc], Mutation, bool]] = [
     ("canary", _canary, _analysis(), True),
     ("blue-green", _canary, _analysis(stepWeight=None, maxWeight=None, iterations=10), True),
     ("step-weights", _canary, _analysis(stepWeight=None, stepWeights=[5, 10, 20]), True),
+    (
+        # Flagger steps the primary back during promotion in every strategy (issue 9)
+        "step-weight-promotion-blue-green",
+        _canary,
+        _analysis(stepWeight=None, maxWeight=None, iterations=5, stepWeightPromotion=10),
+        True,
+    ),
     ("interval-1m30s", _canary, _analysis(interval="1m30s"), True),
     ("target-port-name", _canary, _at("spec.service.targetPort", "http"), True),
     ("gateway-api", _canary, GATEWAY_API, True),
+    (
+        "knative-target",
+        _canary,
+        _spec(
+            provider="knative",
+            targetRef={"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "p"},
+            service=None,
+        ),
+        True,
+    ),
+    (
+        "keda-scaled-object",
+        _canary,
+        _spec(
+            autoscalerRef={"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "p"}
+        ),
+        True,
+    ),
     (
         "gateway-api-mirror",
         _canary,
         _both(GATEWAY_API, _at("spec.service.mirror", [{"backendRef": {"name": "s", "port": 80}}])),
         True,
     ),
-    ("session-affinity", _canary, _analysis(sessionAffinity=SESSION), True),
+    (
+        "session-affinity-istio",
+        _canary,
+        _both(_spec(provider="istio"), _analysis(sessionAffinity=SESSION)),
+        True,
+    ),
     ("webhook-types", _canary, _hook(type="confirm-traffic-increase", retries=2), True),
     ("alert", _canary, _alert(severity="warn"), True),
     (
@@ -816,6 +847,14 @@ AGREE: list[tuple[str, Callable[[], Doc], Mutation, bool]] = [
 #: answer changes must move to AGREE (and the report of differences be updated).
 DIFFER: list[tuple[str, Callable[[], Doc], Mutation, bool, str]] = [
     (
+        "session-affinity-on-kubernetes",
+        _canary,
+        _analysis(sessionAffinity=SESSION),
+        True,
+        "session affinity on a router without it (kubernetes) is a loader error; Flagger ignores "
+        "it",
+    ),
+    (
         "analysis-without-interval",
         _canary,
         _analysis(interval=None),
@@ -886,7 +925,8 @@ DIFFER: list[tuple[str, Callable[[], Doc], Mutation, bool, str]] = [
         _canary,
         _at("spec.targetRef.kind", "DaemonSet"),
         True,
-        "Flagger's enum has DaemonSet and Service; canary-engine drives Deployments only (so far)",
+        "a DaemonSet target is blue/green only (iterations), as Flagger runs it; the CRD also "
+        "accepts stepWeight",
     ),
     (
         "no-service",
@@ -951,13 +991,6 @@ DIFFER: list[tuple[str, Callable[[], Doc], Mutation, bool, str]] = [
         _analysis(metrics=[{"name": "latency-p99"}]),
         True,
         "a non-builtin metric needs templateRef or query: a loader rule",
-    ),
-    (
-        "step-weight-promotion-blue-green",
-        _canary,
-        _analysis(stepWeight=None, maxWeight=None, iterations=5, stepWeightPromotion=10),
-        True,
-        "stepWeightPromotion only for the canary strategy: a loader rule",
     ),
     (
         "same-cookie-names",
@@ -1073,15 +1106,29 @@ CLUSTER_RULES = [
     ("flagger.app", "canaries/status", ["patch"]),
     ("flagger.app", "canaries/finalizers", ["update"]),
     ("apps", "deployments", CACHED),
+    ("apps", "daemonsets", BY_NAME),
     ("", "services", CACHED),
     ("", "configmaps", CACHED),
     ("", "secrets", BY_NAME),
     ("autoscaling", "horizontalpodautoscalers", CACHED),
+    ("keda.sh", "scaledobjects", BY_NAME),
     ("", "events", ["create"]),
     ("networking.k8s.io", "ingresses", BY_NAME),
     ("networking.istio.io", "virtualservices", BY_NAME),
     ("networking.istio.io", "destinationrules", BY_NAME),
     ("gateway.networking.k8s.io", "httproutes", BY_NAME),
+    ("split.smi-spec.io", "trafficsplits", BY_NAME),
+    ("projectcontour.io", "httpproxies", BY_NAME),
+    ("gateway.solo.io", "routetables", BY_NAME),
+    ("gloo.solo.io", "upstreams", ["get", "create"]),  # create-only Upstreams
+    ("traefik.io", "traefikservices", BY_NAME),
+    ("apisix.apache.org", "apisixroutes", BY_NAME),
+    ("kuma.io", "trafficroutes", BY_NAME),
+    ("appmesh.k8s.aws", "virtualnodes", BY_NAME),
+    ("appmesh.k8s.aws", "virtualrouters", BY_NAME),
+    ("appmesh.k8s.aws", "virtualservices", BY_NAME),
+    ("serving.knative.dev", "services", ["get", "patch"]),
+    ("serving.knative.dev", "revisions", ["get"]),
 ]
 
 

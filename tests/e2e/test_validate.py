@@ -73,14 +73,16 @@ def test_minimal_canary_needs_a_preset(capsys: pytest.CaptureFixture[str]) -> No
 def test_valid_flagger_input_we_cannot_drive_yet_is_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "contour.yaml"
-    path.write_text(
+    path = tmp_path / "smi.yaml"
+    path.write_text(  # Flagger accepts any smi:<version> variant; no router serves v1alpha9
         (EXAMPLES / "webhook-server.yaml")
         .read_text()
-        .replace("provider: kubernetes", "provider: contour")
+        .replace("provider: kubernetes", "provider: smi:v1alpha9")
     )
     assert main(["validate", str(path)]) == 2
-    assert "'contour' is not supported by canary-engine yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "spec.provider: provider 'smi:v1alpha9' is not built yet in canary-engine" in err
+    assert "built: " in err and "istio" in err
 
 
 def test_unreadable_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

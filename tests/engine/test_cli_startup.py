@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import config
 from engine.cli import PRESET_NAMES
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / "webhook-server.yaml"
 HEAVY = ("numpy", "httpx", "kubernetes_asyncio", "pydantic", "config", "analysis", "traffic")
 
 
@@ -43,3 +45,20 @@ def test_the_engine_package_loads_its_names_on_first_use() -> None:
 
 def test_preset_choices_match_the_presets() -> None:
     assert tuple(sorted(config.PRESETS)) == PRESET_NAMES
+
+
+def test_validate_imports_no_numeric_or_network_library() -> None:
+    """``validate`` reads the metric providers' and routers' declarations, not their clients."""
+    loaded = _modules_after(
+        "import contextlib, io\n"
+        "from engine.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['validate', {str(EXAMPLE)!r}])"
+    )
+    heavy = {"numpy", "httpx", "kubernetes_asyncio", "botocore", "google.auth", "aiohttp"}
+    assert not loaded & heavy, sorted(loaded & heavy)
+
+
+def test_the_analysis_package_loads_its_names_on_first_use() -> None:
+    loaded = _modules_after("from analysis import redact")
+    assert "numpy" not in loaded and "httpx" not in loaded

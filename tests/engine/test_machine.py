@@ -448,7 +448,10 @@ def test_skip_analysis_promotes_at_once() -> None:
     assert d.status.phase is Phase.SUCCEEDED
     assert Promote() in d.effects and ScaleToZero() in d.effects
     assert CountOutcome("success", "skipped") in d.effects
-    assert events(d) == ["Promotion completed! Canary analysis was skipped for podinfo.test"]
+    assert events(d) == [
+        "Copying podinfo.test template spec to podinfo-primary.test",
+        "Promotion completed! Canary analysis was skipped for podinfo.test",
+    ]
 
 
 def test_suspended_canary_is_left_alone() -> None:

@@ -13,9 +13,11 @@ from traffic.cluster._errors import Conflict as Conflict
 from traffic.cluster._errors import NotFound as NotFound
 from traffic.cluster._memory import InMemoryCluster as InMemoryCluster
 from traffic.cluster._memory import apply_merge_patch as apply_merge_patch
+from traffic.cluster._namespace import default_namespace as default_namespace
 from traffic.cluster._protocol import ALERT_PROVIDER as ALERT_PROVIDER
 from traffic.cluster._protocol import CANARY as CANARY
 from traffic.cluster._protocol import CONFIGMAP as CONFIGMAP
+from traffic.cluster._protocol import DAEMONSET as DAEMONSET
 from traffic.cluster._protocol import DEPLOYMENT as DEPLOYMENT
 from traffic.cluster._protocol import DESTINATION_RULE as DESTINATION_RULE
 from traffic.cluster._protocol import EVENT as EVENT
@@ -23,6 +25,8 @@ from traffic.cluster._protocol import HPA as HPA
 from traffic.cluster._protocol import HTTP_ROUTE as HTTP_ROUTE
 from traffic.cluster._protocol import HTTP_ROUTE_V1BETA1 as HTTP_ROUTE_V1BETA1
 from traffic.cluster._protocol import INGRESS as INGRESS
+from traffic.cluster._protocol import KNATIVE_REVISION as KNATIVE_REVISION
+from traffic.cluster._protocol import KNATIVE_SERVICE as KNATIVE_SERVICE
 from traffic.cluster._protocol import KNOWN_KINDS as KNOWN_KINDS
 from traffic.cluster._protocol import LEASE as LEASE
 from traffic.cluster._protocol import METRIC_TEMPLATE as METRIC_TEMPLATE
@@ -35,6 +39,7 @@ from traffic.cluster._protocol import Kind as Kind
 from traffic.cluster._protocol import ObjectRef as ObjectRef
 from traffic.cluster._protocol import WatchEvent as WatchEvent
 from traffic.cluster._protocol import kind_of as kind_of
+from traffic.cluster._protocol import register_kind as register_kind
 
 if TYPE_CHECKING:
     from traffic.cluster._kube import open_kube_cluster as open_kube_cluster
@@ -52,6 +57,7 @@ __all__ = [
     "ALERT_PROVIDER",
     "CANARY",
     "CONFIGMAP",
+    "DAEMONSET",
     "DEPLOYMENT",
     "DESTINATION_RULE",
     "EVENT",
@@ -59,6 +65,8 @@ __all__ = [
     "HTTP_ROUTE",
     "HTTP_ROUTE_V1BETA1",
     "INGRESS",
+    "KNATIVE_REVISION",
+    "KNATIVE_SERVICE",
     "KNOWN_KINDS",
     "LEASE",
     "METRIC_TEMPLATE",
@@ -76,6 +84,8 @@ __all__ = [
     "ObjectRef",
     "WatchEvent",
     "apply_merge_patch",
+    "default_namespace",
     "kind_of",
     "open_kube_cluster",
+    "register_kind",
 ]

@@ -258,6 +258,18 @@ def _is_newer(candidate: str | None, than: str | None) -> bool:
     return candidate != than
 
 
+def _empties_finalizers(answer: Mapping[str, Any], patch: Mapping[str, Any]) -> bool:
+    """Whether a successful merge patch removed the last finalizer of an object marked for
+    deletion, which makes the API server delete it."""
+    patch_meta = patch.get("metadata")
+    return (
+        bool((answer.get("metadata") or {}).get("deletionTimestamp"))
+        and isinstance(patch_meta, dict)
+        and "finalizers" in patch_meta
+        and not patch_meta["finalizers"]
+    )
+
+
 def _labels_match(body: Mapping[str, Any], selector: Mapping[str, str] | None) -> bool:
     if not selector:
         return True
@@ -815,17 +827,29 @@ class KubeCluster:
             what=f"patch {'status of ' if status else ''}{ref}",
         )
         updated = _typed(ref.kind, updated)
-        self._absorb(ref.kind, updated)
+        if not status and _empties_finalizers(updated, patch):
+            # The server deleted the object marked for deletion (its answer is the last stored
+            # version): gone from the cache now, not when the watch's DELETED arrives.
+            self._absorb_delete(ref, None)
+        else:
+            self._absorb(ref.kind, updated)
         return _json_copy(updated)
 
     async def delete(self, ref: ObjectRef) -> None:
-        """Delete the object; a missing one is not an error. Gone from the cache at once."""
+        """Delete the object; a missing one is not an error. Gone from the cache at once,
+        unless it has finalizers: then the server only marks it (``deletionTimestamp``) and the
+        cache holds the marked object until the last finalizer is removed."""
         try:
             answer = await self._request(
                 "DELETE", _path(ref.kind, ref.namespace, ref.name), what=f"delete {ref}"
             )
         except NotFound:
             self._absorb_delete(ref, None)
+            return
+        if answer.get("kind") != "Status" and (answer.get("metadata") or {}).get(
+            "deletionTimestamp"
+        ):
+            self._absorb(ref.kind, _typed(ref.kind, answer))  # marked, not gone
             return
         self._absorb_delete(ref, None if answer.get("kind") == "Status" else _rv_of(answer))
 

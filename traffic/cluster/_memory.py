@@ -11,6 +11,11 @@ server's contract honest where the engine depends on it:
   patch body are both preconditions that raise ``Conflict``; a write that changes nothing is a
   no-op (no new resourceVersion, no event), as on the API server;
 * the status subresource: ``status=True`` changes only ``.status``, every other write ignores it;
+* finalizers: ``delete`` of an object with finalizers only marks it (``deletionTimestamp``, a
+  new generation); the patch that removes its last finalizer deletes it; a create carrying a
+  ``resourceVersion`` and a patch renaming or moving an object are refused, as on the server;
+* ``tests/traffic/test_cluster_contract.py`` runs the same tests against this class and against
+  ``KubeCluster`` talking to ``tests/kubeapi.py``, so the emulations cannot drift apart;
 * ``watch()`` hands each watcher its own ``asyncio.Queue``: ADDED for the current objects first,
   then ADDED / MODIFIED / DELETED as they happen.
 
@@ -40,11 +45,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
 
-from traffic.cluster._errors import Conflict, NotFound
+from traffic.cluster._errors import ClusterError, ClusterUnavailable, Conflict, NotFound
 from traffic.cluster._protocol import (
     CONFIGMAP,
+    DAEMONSET,
     DEPLOYMENT,
     EVENT,
+    KNATIVE_REVISION,
+    KNATIVE_SERVICE,
     LEASE,
     SECRET,
     Body,
@@ -60,6 +68,7 @@ _NO_STATUS_SUBRESOURCE = frozenset({CONFIGMAP, SECRET, EVENT, LEASE})
 _SERVER_METADATA = (
     "uid",
     "deletionTimestamp",
+    "deletionGracePeriodSeconds",
     "creationTimestamp",
     "generation",
     "resourceVersion",
@@ -121,6 +130,37 @@ def _spec_part(body: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
 
 
+def _rv_is_set(value: Any) -> bool:
+    # The API server refuses a create whose resourceVersion parses as a non-zero number.
+    try:
+        return int(str(value)) > 0
+    except ValueError:
+        return False
+
+
+def _check_same_object(ref: ObjectRef, meta_patch: Mapping[str, Any]) -> None:
+    """A patch cannot rename or move an object (the API server answers 400 BadRequest)."""
+    name, namespace = meta_patch.get("name"), meta_patch.get("namespace")
+    if name is not None and name != ref.name:
+        raise ClusterError(
+            f"the name of the object ({name}) does not match the name on the URL ({ref.name})"
+        )
+    if namespace is not None and namespace != ref.namespace:
+        raise ClusterError(
+            "the namespace of the provided object does not match the namespace sent on the request"
+        )
+
+
+def _new_finalizers_while_deleting(
+    current: Mapping[str, Any], updated: Mapping[str, Any]
+) -> list[str]:
+    """Finalizers a write adds to an object already marked for deletion (the server refuses)."""
+    if not current["metadata"].get("deletionTimestamp"):
+        return []
+    had = set(current["metadata"].get("finalizers") or ())
+    return [str(f) for f in updated["metadata"].get("finalizers") or () if f not in had]
+
+
 def _labels_match(body: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
     labels = (body.get("metadata") or {}).get("labels") or {}
     return all(labels.get(k) == v for k, v in selector.items())
@@ -152,6 +192,8 @@ class InMemoryCluster:
         self._version = 0
         self._serial = 0
         self._holds: dict[ObjectRef, Body] = {}
+        #: Knative Service -> (its last revision's template, that revision's number).
+        self._knative_revisions: dict[ObjectRef, tuple[Body, int]] = {}
         self._watchers: builtins.list[_Watcher] = []
         self.calls: Counter[str] = Counter()
 
@@ -182,6 +224,9 @@ class InMemoryCluster:
 
     async def create(self, body: Body) -> Body:
         self.calls["create"] += 1
+        if _rv_is_set((body.get("metadata") or {}).get("resourceVersion")):
+            # The API server answers 500 InternalError, which KubeCluster raises as this.
+            raise ClusterUnavailable("resourceVersion should not be set on objects to be created")
         stored = self._prepare_new(body)
         ref = self._ref_of(stored)
         if ref in self._objects:
@@ -191,8 +236,10 @@ class InMemoryCluster:
             stored.pop("status", None)
         self._commit(ref, stored, "ADDED")
         created = _json_copy(stored)
-        if ref.kind == DEPLOYMENT:
+        if ref.kind in _SIMULATED:
             self._run_deployment_controller(ref)
+        if ref.kind == KNATIVE_SERVICE:
+            self._run_knative_controller(ref)
         return created
 
     async def patch(
@@ -214,6 +261,7 @@ class InMemoryCluster:
         body_version = None
         if isinstance(meta_patch, dict):
             body_version = meta_patch.pop("resourceVersion", None)
+            _check_same_object(ref, meta_patch)
         have = current["metadata"]["resourceVersion"]
         for wanted in (expect_version, body_version):
             if wanted is not None and str(wanted) != have:
@@ -243,19 +291,32 @@ class InMemoryCluster:
             for key in _SERVER_METADATA:
                 if key in current["metadata"]:
                     meta[key] = current["metadata"][key]
+                else:
+                    meta.pop(key, None)
+            added = _new_finalizers_while_deleting(current, updated)
+            if added:
+                raise ClusterError(
+                    f'{_resource(ref.kind)} "{ref.name}" is invalid: metadata.finalizers: '
+                    "Forbidden: no new finalizers can be added if the object is being deleted, "
+                    f"found new finalizers {added}"
+                )
         if updated == current:
             return _json_copy(current)
         if not status and _spec_part(updated) != _spec_part(current):
             updated["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
         meta = updated["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            # The last finalizer is gone from an object being deleted: the API server deletes it.
+            # The last finalizer is gone from an object being deleted: the API server deletes it
+            # and answers with the last stored version.
+            last = _json_copy(current)
             await self._remove(ref)
-            return _json_copy(updated)
+            return last
         self._commit(ref, updated, "MODIFIED")
         result = _json_copy(updated)
-        if not status and ref.kind == DEPLOYMENT:
+        if not status and ref.kind in _SIMULATED:
             self._run_deployment_controller(ref)
+        if not status and ref.kind == KNATIVE_SERVICE:
+            self._run_knative_controller(ref)
         return result
 
     async def delete(self, ref: ObjectRef) -> None:
@@ -267,6 +328,9 @@ class InMemoryCluster:
             if not current["metadata"].get("deletionTimestamp"):
                 marked = _json_copy(current)
                 marked["metadata"]["deletionTimestamp"] = rfc3339(self._now())
+                marked["metadata"]["deletionGracePeriodSeconds"] = 0
+                # As the API server: marking for deletion is a new generation.
+                marked["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
                 self._commit(ref, marked, "MODIFIED")
             return
         await self._remove(ref)
@@ -315,8 +379,10 @@ class InMemoryCluster:
                 stored["metadata"]["generation"] = body["metadata"]["generation"]
             existed = ref in self._objects
             self._commit(ref, stored, "MODIFIED" if existed else "ADDED")
-            if ref.kind == DEPLOYMENT and "status" not in body:
+            if ref.kind in _SIMULATED and "status" not in body:
                 self._run_deployment_controller(ref)
+            if ref.kind == KNATIVE_SERVICE and "status" not in body:
+                self._run_knative_controller(ref)
 
     def peek(self, ref: ObjectRef) -> Body | None:
         """A copy of the stored object (or None) without counting a request."""
@@ -370,7 +436,7 @@ class InMemoryCluster:
         meta = stored.get("metadata")
         if not isinstance(meta, dict):
             meta = stored["metadata"] = {}
-        if "name" not in meta and meta.get("generateName"):
+        if not meta.get("name") and meta.get("generateName"):
             meta["name"] = f"{meta['generateName']}{self._suffix()}"
         meta.setdefault("namespace", "default")
         self._serial += 1
@@ -405,6 +471,52 @@ class InMemoryCluster:
             if watcher.wants(ref):
                 watcher.queue.put_nowait(WatchEvent(event, _json_copy(body)))
 
+    def _run_knative_controller(self, ref: ObjectRef) -> None:
+        """Knative Serving, as simulate needs it: each new ``spec.template`` is a new, at once
+        ready Revision ``<service>-0000N``; the status names the latest and mirrors the traffic."""
+        body = self._objects[ref]
+        spec = body.get("spec") or {}
+        template = _json_copy(spec.get("template") or {})
+        last = self._knative_revisions.get(ref)
+        seeded = str((body.get("status") or {}).get("latestCreatedRevisionName") or "")
+        if last is None and seeded.rpartition("-")[2].isdigit():
+            # A seeded Service already has its revision: only a new template makes another.
+            last = self._knative_revisions[ref] = (template, int(seeded.rpartition("-")[2]))
+        number = last[1] if last is not None else 0
+        if last is None or last[0] != template:
+            number += 1
+            self._knative_revisions[ref] = (template, number)
+            revision = ObjectRef(KNATIVE_REVISION, ref.namespace, f"{ref.name}-{number:05d}")
+            self._commit(
+                revision,
+                {
+                    "apiVersion": KNATIVE_REVISION.api_version,
+                    "kind": KNATIVE_REVISION.kind,
+                    "metadata": {
+                        "name": revision.name,
+                        "namespace": ref.namespace,
+                        "labels": {"serving.knative.dev/service": ref.name},
+                    },
+                    "spec": _json_copy(template.get("spec") or {}),
+                    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+                },
+                "ADDED",
+            )
+        name = f"{ref.name}-{number:05d}"
+        desired = {
+            "observedGeneration": body["metadata"].get("generation", 1),
+            "latestCreatedRevisionName": name,
+            "latestReadyRevisionName": name,
+            "traffic": _json_copy(
+                spec.get("traffic") or [{"latestRevision": True, "percent": 100}]
+            ),
+        }
+        if body.get("status") == desired:
+            return
+        updated = _json_copy(body)
+        updated["status"] = desired
+        self._commit(ref, updated, "MODIFIED")
+
     def _run_deployment_controller(self, ref: ObjectRef) -> None:
         body = self._objects[ref]
         held = self._holds.get(ref)
@@ -412,12 +524,40 @@ class InMemoryCluster:
             _json_copy(held)
             if held is not None
             else _ready_status(body, body.get("status") or {}, rfc3339(self._now()))
+            if ref.kind == DEPLOYMENT
+            else _daemonset_status(body)
         )
         if desired == body.get("status"):
             return
         updated = _json_copy(body)
         updated["status"] = desired
         self._commit(ref, updated, "MODIFIED")
+
+
+#: Kinds whose controller the in-memory cluster simulates (their rollouts complete at once).
+_SIMULATED = (DEPLOYMENT, DAEMONSET)
+#: Nodes the simulated DaemonSet controller schedules on (all of them, unless a nodeSelector
+#: matches none: Flagger scales a DaemonSet to zero with ``flagger.app/scale-to-zero``).
+_SIMULATED_NODES = 3
+
+
+def _daemonset_status(body: Mapping[str, Any]) -> Body:
+    """What the DaemonSet controller reports once a rollout has fully completed."""
+    pod_spec = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}
+    nodes = (
+        0
+        if "flagger.app/scale-to-zero" in (pod_spec.get("nodeSelector") or {})
+        else _SIMULATED_NODES
+    )
+    return {
+        "observedGeneration": body["metadata"].get("generation", 1),
+        "desiredNumberScheduled": nodes,
+        "currentNumberScheduled": nodes,
+        "updatedNumberScheduled": nodes,
+        "numberReady": nodes,
+        "numberAvailable": nodes,
+        "numberMisscheduled": 0,
+    }
 
 
 def _ready_status(body: Mapping[str, Any], previous: Mapping[str, Any], stamp: str) -> Body:

@@ -28,6 +28,9 @@ class Kind:
 
 
 DEPLOYMENT = Kind("apps", "v1", "deployments", "Deployment")
+DAEMONSET = Kind("apps", "v1", "daemonsets", "DaemonSet")
+KNATIVE_SERVICE = Kind("serving.knative.dev", "v1", "services", "Service")
+KNATIVE_REVISION = Kind("serving.knative.dev", "v1", "revisions", "Revision")
 SERVICE = Kind("", "v1", "services", "Service")
 CONFIGMAP = Kind("", "v1", "configmaps", "ConfigMap")
 SECRET = Kind("", "v1", "secrets", "Secret")
@@ -45,6 +48,9 @@ HTTP_ROUTE_V1BETA1 = Kind("gateway.networking.k8s.io", "v1beta1", "httproutes", 
 
 KNOWN_KINDS: tuple[Kind, ...] = (
     DEPLOYMENT,
+    DAEMONSET,
+    KNATIVE_SERVICE,
+    KNATIVE_REVISION,
     SERVICE,
     CONFIGMAP,
     SECRET,
@@ -62,10 +68,20 @@ KNOWN_KINDS: tuple[Kind, ...] = (
 )
 
 
+#: Kinds declared by router modules (``traffic.routers``), registered when they load.
+_DECLARED_KINDS: list[Kind] = []
+
+
+def register_kind(kind: Kind) -> None:
+    """Make ``kind_of`` know a custom resource a router module declares (idempotent)."""
+    if kind not in KNOWN_KINDS and kind not in _DECLARED_KINDS:
+        _DECLARED_KINDS.append(kind)
+
+
 def kind_of(body: Mapping[str, Any]) -> Kind:
     """The Kind of a body from its apiVersion and kind; KeyError if unknown."""
     api, kind = body.get("apiVersion", ""), body.get("kind", "")
-    for k in KNOWN_KINDS:
+    for k in (*KNOWN_KINDS, *_DECLARED_KINDS):
         if k.api_version == api and k.kind == kind:
             return k
     raise KeyError(f"{api}/{kind}")
@@ -113,7 +129,9 @@ class Cluster(Protocol):
     async def create(self, body: Body) -> Body:
         """Create an object; Conflict if it exists.
 
-        Returns the stored body (with resourceVersion)."""
+        Returns the stored body (with resourceVersion). ``status`` is dropped for kinds with a
+        status subresource; a body that carries a resourceVersion is refused
+        (``ClusterUnavailable``: the API server answers 500)."""
         ...
 
     async def patch(
@@ -127,13 +145,21 @@ class Cluster(Protocol):
         """JSON merge patch (RFC 7386).
 
         ``status=True`` writes only the status subresource (and a non-status write ignores
-        ``status``). ``expect_version`` is a resourceVersion precondition."""
+        ``status``). ``expect_version`` and a ``metadata.resourceVersion`` in the patch are
+        preconditions (``Conflict``). A write that changes nothing keeps the resourceVersion.
+        Removing the last finalizer of an object marked for deletion deletes it (the answer is
+        its last stored version). Renaming or moving an object is a ``ClusterError``."""
         ...
 
     async def delete(self, ref: ObjectRef) -> None:
-        """Delete; a missing object is not an error."""
+        """Delete; a missing object is not an error. An object with finalizers is only marked
+        (``metadata.deletionTimestamp``) until a patch removes the last one."""
         ...
 
     def watch(self, kind: Kind, namespace: str | None) -> AsyncIterator[WatchEvent]:
-        """Events for a kind from now on (current objects first as ADDED)."""
+        """Events for a kind from now on (current objects first as ADDED), each object's in
+        resourceVersion order. The stream survives dropped connections without losing a change,
+        and an expired resourceVersion (410 Gone): the implementation re-lists and sends the
+        difference as ADDED / MODIFIED / DELETED, so the watcher converges on the cluster's
+        state (intermediate versions may then be folded into one event)."""
         ...

@@ -1,0 +1,83 @@
+"""Session affinity (``analysis.sessionAffinity``): the cookies the Istio and Gateway API routers
+set.
+
+As Flagger: while the canary has traffic, responses from the canary carry
+``Set-Cookie: <cookieName>=<value>; Max-Age=<maxAge>`` (plus the attributes asked for), and a
+sticky route sends every request whose ``Cookie`` header holds that value to the canary, so a user
+who reached the canary once stays on it. With ``primaryCookieName`` the primary's responses carry
+their own cookie (``Max-Age`` = the analysis interval) and a sticky route keeps those users on the
+primary. When the canary's weight returns to 0 (promotion or rollback), the sticky route instead
+answers requests carrying the cookie with ``Max-Age=-1``, which deletes it.
+
+Flagger draws the value at random and keeps it in ``status.sessionAffinityCookie``. Here the
+routers write no status: the value is derived from the Canary's identity and the release under
+analysis (``status.lastAppliedSpec``), so it is the same on every tick and after a restart, and a
+new release gets a new cookie. Imports only ``config``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+from config import Canary
+from config._spec import SessionAffinity
+
+COOKIE_HEADER: Final = "Cookie"
+SET_COOKIE_HEADER: Final = "Set-Cookie"
+
+
+def affinity(canary: Canary) -> SessionAffinity | None:
+    return canary.spec.effective_analysis.session_affinity
+
+
+def _token(canary: Canary, side: str) -> str:
+    uid = (canary.metadata.model_extra or {}).get("uid") or canary.ref
+    release = (canary.status or {}).get("lastAppliedSpec") or ""
+    return hashlib.sha256(f"{uid}/{release}/{side}".encode()).hexdigest()[:16]
+
+
+def canary_cookie(canary: Canary) -> str:
+    """``<cookieName>=<value>`` for the release under analysis."""
+    sa = affinity(canary)
+    assert sa is not None
+    return f"{sa.cookie_name}={_token(canary, 'canary')}"
+
+
+def primary_cookie(canary: Canary) -> str | None:
+    sa = affinity(canary)
+    if sa is None or not sa.primary_cookie_name:
+        return None
+    return f"{sa.primary_cookie_name}={_token(canary, 'primary')}"
+
+
+def set_cookie(canary: Canary, cookie: str, max_age: int) -> str:
+    """The ``Set-Cookie`` value: the cookie, ``Max-Age`` and the attributes asked for."""
+    sa = affinity(canary)
+    assert sa is not None
+    parts = [cookie, f"Max-Age={max_age}"]
+    if sa.domain:
+        parts.append(f"Domain={sa.domain}")
+    if sa.http_only:
+        parts.append("HttpOnly")
+    if sa.partitioned:
+        parts.append("Partitioned")
+    if sa.path:
+        parts.append(f"Path={sa.path}")
+    if sa.same_site:
+        parts.append(f"SameSite={sa.same_site}")
+    if sa.secure:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def cookie_regex(cookie: str) -> str:
+    """Flagger's ``Cookie`` header match, byte for byte: ``.*<name>.*<value>.*`` (the value is
+    hex; a cookie name is an RFC 6265 token, whose ``.`` ``*`` ``+`` ``|`` ``^`` ``$`` would be
+    read as regex, as in Flagger)."""
+    name, _, value = cookie.partition("=")
+    return f".*{name}.*{value}.*"
+
+
+def interval_seconds(canary: Canary) -> int:
+    return int(canary.spec.effective_analysis.interval_seconds)
