@@ -2,8 +2,8 @@
 
 Middle layer: imports ``config`` only (never ``engine`` or ``traffic``), never touches Kubernetes,
 and gets time as a ``now()`` function. numpy stays inside this package; httpx is used only by the
-Prometheus source, the other metric providers (``analysis.providers``), the webhook caller and the
-alert sender, whose clients are opened by async context managers the engine owns.
+Prometheus source, the other metric providers (``analysis.providers``), and the webhook caller,
+whose clients are opened by async context managers the engine owns.
 
 Flow for one tick: ``plan_checks(canary, templates, provider=..., default_server=...)`` ->
 ``analyze(source, queries)`` (one fetch, one vectorised ``evaluate``) -> ``CheckResult``s with
@@ -23,20 +23,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from analysis._alerts import ALERT_PROVIDER_TYPES as ALERT_PROVIDER_TYPES
-    from analysis._alerts import ALERT_TIMEOUT_SECONDS as ALERT_TIMEOUT_SECONDS
-    from analysis._alerts import DEFAULT_ALERT_CHANNEL as DEFAULT_ALERT_CHANNEL
-    from analysis._alerts import DEFAULT_ALERT_USERNAME as DEFAULT_ALERT_USERNAME
-    from analysis._alerts import AlertField as AlertField
-    from analysis._alerts import AlertSender as AlertSender
-    from analysis._alerts import HttpAlertSender as HttpAlertSender
-    from analysis._alerts import alert_payload as alert_payload
-    from analysis._alerts import discord_url as discord_url
-    from analysis._alerts import gchat_payload as gchat_payload
-    from analysis._alerts import msteams_payload as msteams_payload
-    from analysis._alerts import open_alert_sender as open_alert_sender
-    from analysis._alerts import rocket_payload as rocket_payload
-    from analysis._alerts import slack_payload as slack_payload
     from analysis._analyzer import analyze as analyze
     from analysis._analyzer import analyze_batches as analyze_batches
     from analysis._analyzer import first_failure as first_failure
@@ -88,6 +74,8 @@ if TYPE_CHECKING:
     from analysis._replay import batch_unsupported as batch_unsupported
     from analysis._replay import compile_plan as compile_plan
     from analysis._replay import replay_batch as replay_batch
+    from analysis._text import HOOK_PATH_MASK as HOOK_PATH_MASK
+    from analysis._text import clip as clip
     from analysis._text import header_secrets as header_secrets
     from analysis._text import hook_secrets as hook_secrets
     from analysis._text import redact as redact
@@ -117,20 +105,6 @@ if TYPE_CHECKING:
     from analysis.providers import template_problems as template_problems
 
 _WHERE: dict[str, tuple[str, str]] = {
-    "ALERT_PROVIDER_TYPES": ("analysis._alerts", "ALERT_PROVIDER_TYPES"),
-    "ALERT_TIMEOUT_SECONDS": ("analysis._alerts", "ALERT_TIMEOUT_SECONDS"),
-    "DEFAULT_ALERT_CHANNEL": ("analysis._alerts", "DEFAULT_ALERT_CHANNEL"),
-    "DEFAULT_ALERT_USERNAME": ("analysis._alerts", "DEFAULT_ALERT_USERNAME"),
-    "AlertField": ("analysis._alerts", "AlertField"),
-    "AlertSender": ("analysis._alerts", "AlertSender"),
-    "HttpAlertSender": ("analysis._alerts", "HttpAlertSender"),
-    "alert_payload": ("analysis._alerts", "alert_payload"),
-    "discord_url": ("analysis._alerts", "discord_url"),
-    "gchat_payload": ("analysis._alerts", "gchat_payload"),
-    "msteams_payload": ("analysis._alerts", "msteams_payload"),
-    "open_alert_sender": ("analysis._alerts", "open_alert_sender"),
-    "rocket_payload": ("analysis._alerts", "rocket_payload"),
-    "slack_payload": ("analysis._alerts", "slack_payload"),
     "analyze": ("analysis._analyzer", "analyze"),
     "analyze_batches": ("analysis._analyzer", "analyze_batches"),
     "first_failure": ("analysis._analyzer", "first_failure"),
@@ -185,6 +159,8 @@ _WHERE: dict[str, tuple[str, str]] = {
     "header_secrets": ("analysis._text", "header_secrets"),
     "hook_secrets": ("analysis._text", "hook_secrets"),
     "redact": ("analysis._text", "redact"),
+    "HOOK_PATH_MASK": ("analysis._text", "HOOK_PATH_MASK"),
+    "clip": ("analysis._text", "clip"),
     "redact_url": ("analysis._text", "redact_url"),
     "remember": ("analysis._text", "remember"),
     "url_secrets": ("analysis._text", "url_secrets"),
@@ -226,17 +202,12 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "ALERT_PROVIDER_TYPES",
-    "ALERT_TIMEOUT_SECONDS",
     "BUILTIN_PROVIDERS",
     "BUILT_METRIC_PROVIDERS",
-    "DEFAULT_ALERT_CHANNEL",
-    "DEFAULT_ALERT_USERNAME",
     "GROUPED_PROVIDERS",
+    "HOOK_PATH_MASK",
     "LOOKBACK_SECONDS",
     "METRIC_PROVIDERS",
-    "AlertField",
-    "AlertSender",
     "AmbiguousResult",
     "AnalysisError",
     "BatchPlan",
@@ -247,7 +218,6 @@ __all__ = [
     "Credentials",
     "FailureKind",
     "HookOutcome",
-    "HttpAlertSender",
     "HttpWebhookCaller",
     "JudgeInput",
     "JudgeOutcome",
@@ -275,27 +245,23 @@ __all__ = [
     "Verdict",
     "WebhookCall",
     "WebhookCaller",
-    "alert_payload",
     "analyze",
     "analyze_batches",
     "batch_unsupported",
     "bounds_for",
     "builtin_queries",
+    "clip",
     "collapse_whitespace",
     "compile_plan",
-    "discord_url",
     "evaluate",
     "evaluate_reference",
     "first_failure",
-    "gchat_payload",
     "header_secrets",
     "hook_secrets",
     "judge_batch",
     "judge_checks",
     "judge_ticks",
     "load_recording",
-    "msteams_payload",
-    "open_alert_sender",
     "open_metric_sources",
     "open_prometheus",
     "open_webhook_caller",
@@ -311,9 +277,7 @@ __all__ = [
     "remember",
     "render_query",
     "replay_batch",
-    "rocket_payload",
     "score_checks",
-    "slack_payload",
     "template_problems",
     "url_secrets",
     "webhook_payload",

@@ -2,13 +2,13 @@
 
 ``canary-engine sweep`` tries a grid of settings over a folder of recordings. Running the engine
 for each pair costs ~9 ms; this module replays all pairs that only use Flagger's static checks at
-once, with numpy, and decides tick for tick exactly as ``engine._machine.decide`` does inside
-``engine.simulate`` (a hypothesis property test compares the two on random recordings and
+once, with numpy, and decides tick for tick exactly as ``engine.core.machine.decide`` does inside
+``engine.cli.simulate`` (a hypothesis property test compares the two on random recordings and
 settings, tick by tick). It is a restatement of the decision core for the subset of Canaries it
 can model, so ``batch_unsupported`` names every feature it does not model; those settings run
 through the full engine instead.
 
-What is modelled, per tick (flagger-behaviour §2.4, as ``engine._machine`` implements it):
+What is modelled, per tick (flagger-behaviour §2.4, as ``engine.core.machine`` implements it):
 
 * Initialized -> Progressing on the tick at time 0 (the new revision was applied just before);
 * Progressing: a rollback webhook answering 2xx rolls back; ``failedChecks >= threshold`` at the
@@ -168,7 +168,7 @@ def compile_plan(
 
 @dataclass(frozen=True, slots=True)
 class ReplayLimits:
-    """Where a replay stops without a verdict (``engine.simulate``'s bounds)."""
+    """Where a replay stops without a verdict (``engine.cli.simulate``'s bounds)."""
 
     max_ticks: int
     max_seconds: float

@@ -18,7 +18,7 @@ in an event, a log line -- goes through it before it leaves the process. It mask
 with ``whole=True`` also its path, segments and query: a chat hook's address), ``hook_secrets`` a
 chat hook's (address, token, proxy) and ``header_secrets`` those of request headers, to pass to
 ``redact``. ``redact`` is idempotent and leaves text without secrets unchanged. ``remember`` adds
-secrets that every log line is redacted with from then on (``engine.logs``).
+secrets that every log line is redacted with from then on (``engine.shell.logs``).
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ _remembered: frozenset[str] = frozenset()
 
 
 def remember(secrets: Iterable[str | None]) -> None:
-    """Add to the secrets every log line is redacted with from now on (``engine.logs`` passes
+    """Add to the secrets every log line is redacted with from now on (``engine.shell.logs`` passes
     ``remembered()`` to ``redact``). The alert sender names each hook before posting to it, so
     whatever a library logs about the request (httpx logs its URL) is masked too."""
     global _remembered

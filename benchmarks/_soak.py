@@ -50,8 +50,8 @@ from _soak_faults import FaultLog, FaultRates, FaultyCluster, FaultyMetrics, Fau
 from analysis import CheckResult, MetricQuery, Verdict
 from config import Canary, Phase
 from engine import EngineDeps, Settings, TickReport, VirtualClock
-from engine._controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
-from engine._metrics import MetricsRecorder
+from engine.shell.controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
+from engine.shell.metrics import MetricsRecorder
 from traffic import DEPLOYMENT, DeploymentWorkload, InMemoryCluster, ObjectRef, router_for
 
 #: Pod-template annotation that carries a release's name ("r<n>-good" / "r<n>-bad").

@@ -47,8 +47,8 @@ def startup_ms(command: list[str], runs: int) -> float:
 
 
 async def latencies(count: int) -> list[float]:
-    from engine._clock import RealClock
-    from engine.command_cli import send_command
+    from engine.cli.operator import send_command
+    from engine.shell.clock import RealClock
     from tests.e2e.test_controller_kube import NAME, NS, V2, open_world, start
     from traffic import open_kube_cluster
 

@@ -132,7 +132,7 @@ async def initialized_objects(count: int, interval: int) -> list[dict[str, Any]]
     from analysis import HookOutcome, MetricQuery, QueryFailure
     from config import Webhook
     from engine import EngineDeps, Settings, VirtualClock
-    from engine._loop import CanaryDriver
+    from engine.shell.loop import CanaryDriver
     from traffic import CANARY, DEPLOYMENT, SERVICE, DeploymentWorkload, InMemoryCluster, router_for
 
     class Healthy:
@@ -170,7 +170,7 @@ def serve(conn: Connection, count: int, interval: int) -> None:
     """Child process: seed the store, serve the API and Prometheus, answer the parent."""
     from aiohttp import web
 
-    from engine.logs import configure
+    from engine.shell.logs import configure
     from tests.kubeapi import FakeKubeApi
 
     configure("json", "warning")
@@ -270,9 +270,9 @@ def control(
     """Child process: run the controller, measure, send the results back."""
     import aiohttp
 
-    from engine._clock import RealClock
-    from engine._run import RunOptions, run_controller
-    from engine.logs import configure
+    from engine.shell.clock import RealClock
+    from engine.shell.logs import configure
+    from engine.shell.run import RunOptions, run_controller
 
     configure("json", "warning")  # the per-tick info lines would dominate the CPU profile
 

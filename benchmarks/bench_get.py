@@ -142,7 +142,7 @@ async def measure(runs: int, changes: int) -> tuple[float, list[float]]:
 def largest_status() -> int:
     from analysis import CheckKind, CheckResult, HookOutcome, MetricQuery, Verdict
     from config import CanaryStatus, Webhook
-    from engine._last_analysis import record_tick
+    from engine.shell.last_analysis import record_tick
 
     hooks = [Webhook(name=f"hook-{i:02d}-" + "x" * 40, url="http://t/") for i in range(40)]
     checks = [

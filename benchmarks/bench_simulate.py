@@ -15,8 +15,8 @@ import platform
 import statistics
 import time
 
-from engine import logs
-from engine.simulate import bundled_example, load_inputs, simulate
+from engine.cli.simulate import bundled_example, load_inputs, simulate
+from engine.shell import logs
 
 TARGET_MS = 20.0
 

@@ -6,9 +6,9 @@ Target (issue 8): at least 10,000 rollout replays per second for static-threshol
 2-core machine. The workload is the bundled what-if (config/examples/whatif): the webhook-server
 Canary with a grid of thresholds, success-rate floors, step weights and intervals, against the
 ten labelled recordings, each repeated with its values jittered (so the recordings differ) until
-``--recordings`` of them. "Batch" is ``engine.sweep.run_sweep`` with every pair in the batch
+``--recordings`` of them. "Batch" is ``engine.cli.sweep.run_sweep`` with every pair in the batch
 replay, timed from parsed inputs to per-setting results (settings validated, plans compiled,
-values looked up, decisions made); "single-run" is ``engine.simulate`` per pair in this process,
+values looked up, decisions made); "single-run" is ``engine.cli.simulate`` per pair in this process,
 as ``--full-engine`` does. A sample of pairs is checked to decide the same both ways. CPU time
 (time.process_time), so other load on the machine does not count.
 """
@@ -25,10 +25,10 @@ import time
 
 from analysis import Recording, load_recording
 from config import load_manifests, read_documents
-from engine import logs
-from engine._grid import Setting
-from engine.simulate import bundled_example, simulate
-from engine.sweep import LabelledRecording, SweepInputs, run_sweep
+from engine.cli.grid import Setting
+from engine.cli.simulate import bundled_example, simulate
+from engine.cli.sweep import LabelledRecording, SweepInputs, run_sweep
+from engine.shell import logs
 
 TARGET_PER_SECOND = 10_000
 
@@ -112,7 +112,7 @@ def main() -> None:
         (rng.randrange(len(inputs.settings)), rng.randrange(len(inputs.recordings)))
         for _ in range(args.single)
     ]
-    from engine._grid import apply_setting
+    from engine.cli.grid import apply_setting
 
     canaries = {i: apply_setting(inputs.canary_body, inputs.settings[i]) for i, _ in sample}
 
@@ -139,7 +139,7 @@ def main() -> None:
     )
     print(f"batch:      {batch_rate:,.0f} replays/s ({batch_seconds:.3f} s CPU)")
     print(
-        f"single-run: {single_rate:,.0f} replays/s (engine.simulate in process, "
+        f"single-run: {single_rate:,.0f} replays/s (engine.cli.simulate in process, "
         f"{len(sample)} pairs; same decisions as the batch)"
     )
     verdict = "OK" if batch_rate >= TARGET_PER_SECOND else "UNDER TARGET"

@@ -5,7 +5,7 @@
 
 Scenarios come from ``_scenarios.build_scenarios`` (``shared/docs/detection-benchmark.md``
 §3.1-3.3; every choice is in that module's docstring). Each scenario runs, in process, through
-``engine.simulate.simulate``: the same code as ``canary-engine simulate``. Nothing is written to
+``engine.cli.simulate.simulate``: the same code as ``canary-engine simulate``. Nothing is written to
 disk but the results: the Canary is a dict validated with ``config.parse_canary`` and the
 recording is an ``analysis.Recording`` built from the scenario's arrays:
 
@@ -74,8 +74,8 @@ from _scoring import FRR_TARGETS, Outcome, score_setting, tradeoff
 import config
 from analysis import Recording
 from config import Manifests, SpecError, parse_canary
-from engine import logs
-from engine.simulate import SimulationResult, simulate
+from engine.cli.simulate import SimulationResult, simulate
+from engine.shell import logs
 
 INTERVAL_SECONDS = 60.0
 STEP_WEIGHT = 5

@@ -9,7 +9,7 @@ nothing. canary-engine extensions; the CRD carries them.
 Bounded by construction: ``to_body`` writes at most ``MAX_CHECKS`` checks and ``MAX_WEBHOOKS``
 webhooks, names clipped to ``MAX_NAME`` and explanations to ``MAX_EXPLANATION`` characters, so a
 Canary with a hundred metrics cannot grow its status without limit. Redaction is the writer's job
-(``engine._last_analysis`` passes every string through ``analysis.redact``): this layer may not
+(``engine.shell.last_analysis`` passes every string through ``analysis.redact``): this layer may not
 import ``analysis``. ``from_body`` accepts anything (a hand-edited status must not break a tick or
 ``get``): malformed entries are dropped.
 """

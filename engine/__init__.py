@@ -1,6 +1,15 @@
-"""Engine layer: the pure decision core, the async driver, clocks, simulate and the CLI.
+"""Engine layer: the decision core, the shell that drives it, and the commands.
 
-Top layer: may import ``analysis``, ``traffic`` and ``config``; nothing imports it.
+Top layer: may import ``analysis``, ``traffic`` and ``config``; nothing imports it. Inside, three
+packages in one direction, enforced by import-linter: ``engine.cli -> engine.shell -> engine.core``.
+
+* ``engine.core`` -- the pure decision core: ``decide(canary, status, observation, now)`` (one tick
+  of Flagger's loop), its effects and the operator commands' semantics. No I/O, no clock.
+* ``engine.shell`` -- what drives the core: the clock (real or virtual), the per-canary driver
+  (observe, decide, carry the effects out), the controller process (watches, leader election,
+  ``/metrics``, alerts, logs).
+* ``engine.cli`` -- the commands: ``canary-engine`` (``run``, ``simulate``, ``sweep``, ``record``,
+  ``validate``, ``get``, ``report``, the operator commands, ``loadtester``) and ``kubectl-canary``.
 
 Names are imported on first use (PEP 562), so ``canary-engine --help`` and ``validate`` do not
 pay for numpy, httpx and kubernetes-asyncio (README "Security and limits", start-up).
@@ -12,50 +21,50 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine._clock import Clock as Clock
-    from engine._clock import RealClock as RealClock
-    from engine._clock import VirtualClock as VirtualClock
-    from engine._effects import Alert as Alert
-    from engine._effects import CountOutcome as CountOutcome
-    from engine._effects import Decision as Decision
-    from engine._effects import Event as Event
-    from engine._effects import Need as Need
-    from engine._effects import Observation as Observation
-    from engine._effects import Promote as Promote
-    from engine._effects import RunPostRolloutHooks as RunPostRolloutHooks
-    from engine._effects import ScaleFromZero as ScaleFromZero
-    from engine._effects import ScaleToZero as ScaleToZero
-    from engine._effects import SetRoutes as SetRoutes
-    from engine._loop import CanaryDriver as CanaryDriver
-    from engine._loop import EngineDeps as EngineDeps
-    from engine._loop import Settings as Settings
-    from engine._loop import TickReport as TickReport
-    from engine._loop import run_canary_loop as run_canary_loop
-    from engine._machine import decide as decide
-    from engine._machine import has_target_changed as has_target_changed
+    from engine.core.effects import Alert as Alert
+    from engine.core.effects import CountOutcome as CountOutcome
+    from engine.core.effects import Decision as Decision
+    from engine.core.effects import Event as Event
+    from engine.core.effects import Need as Need
+    from engine.core.effects import Observation as Observation
+    from engine.core.effects import Promote as Promote
+    from engine.core.effects import RunPostRolloutHooks as RunPostRolloutHooks
+    from engine.core.effects import ScaleFromZero as ScaleFromZero
+    from engine.core.effects import ScaleToZero as ScaleToZero
+    from engine.core.effects import SetRoutes as SetRoutes
+    from engine.core.machine import decide as decide
+    from engine.core.machine import has_target_changed as has_target_changed
+    from engine.shell.clock import Clock as Clock
+    from engine.shell.clock import RealClock as RealClock
+    from engine.shell.clock import VirtualClock as VirtualClock
+    from engine.shell.loop import CanaryDriver as CanaryDriver
+    from engine.shell.loop import EngineDeps as EngineDeps
+    from engine.shell.loop import Settings as Settings
+    from engine.shell.loop import TickReport as TickReport
+    from engine.shell.loop import run_canary_loop as run_canary_loop
 
 _WHERE = {
-    "Clock": "engine._clock",
-    "RealClock": "engine._clock",
-    "VirtualClock": "engine._clock",
-    "Alert": "engine._effects",
-    "CountOutcome": "engine._effects",
-    "Decision": "engine._effects",
-    "Event": "engine._effects",
-    "Need": "engine._effects",
-    "Observation": "engine._effects",
-    "Promote": "engine._effects",
-    "RunPostRolloutHooks": "engine._effects",
-    "ScaleFromZero": "engine._effects",
-    "ScaleToZero": "engine._effects",
-    "SetRoutes": "engine._effects",
-    "CanaryDriver": "engine._loop",
-    "EngineDeps": "engine._loop",
-    "Settings": "engine._loop",
-    "TickReport": "engine._loop",
-    "run_canary_loop": "engine._loop",
-    "decide": "engine._machine",
-    "has_target_changed": "engine._machine",
+    "Clock": "engine.shell.clock",
+    "RealClock": "engine.shell.clock",
+    "VirtualClock": "engine.shell.clock",
+    "Alert": "engine.core.effects",
+    "CountOutcome": "engine.core.effects",
+    "Decision": "engine.core.effects",
+    "Event": "engine.core.effects",
+    "Need": "engine.core.effects",
+    "Observation": "engine.core.effects",
+    "Promote": "engine.core.effects",
+    "RunPostRolloutHooks": "engine.core.effects",
+    "ScaleFromZero": "engine.core.effects",
+    "ScaleToZero": "engine.core.effects",
+    "SetRoutes": "engine.core.effects",
+    "CanaryDriver": "engine.shell.loop",
+    "EngineDeps": "engine.shell.loop",
+    "Settings": "engine.shell.loop",
+    "TickReport": "engine.shell.loop",
+    "run_canary_loop": "engine.shell.loop",
+    "decide": "engine.core.machine",
+    "has_target_changed": "engine.core.machine",
 }
 
 

@@ -8,8 +8,9 @@ token parameter, ``record --prometheus http://user:password@...`` -- and the ser
 worst way they can: a 404 page echoing the path, a 500 echoing ``Authorization: Bearer xoxb-…``, a
 401 echoing the Authorization header, a transport error whose text holds the URL, a timeout.
 
-Every channel is captured and searched: the structlog JSON lines on stderr (``engine.logs``), the
-stdlib logging records of the HTTP libraries (held at DEBUG here, as the worst case), stdout, and
+Every channel is captured and searched: the structlog JSON lines on stderr
+(``engine.shell.logs``), the stdlib logging records of the HTTP libraries (held at DEBUG here,
+as the worst case), stdout, and
 the messages handed back to the engine (check results that become Kubernetes events, webhook
 outcomes, provider-check reasons, alert errors, ``record``'s output). The secret must be nowhere,
 in any encoding.
@@ -40,20 +41,20 @@ import yaml
 
 import analysis._text as text_module
 import config
-import engine._notify as notify
+import engine.shell.notify as notify
 from analysis import (
-    HttpAlertSender,
     MetricQuery,
     QueryFailure,
     SeriesRequest,
     analyze,
-    open_alert_sender,
     open_prometheus,
     open_webhook_caller,
     plan_checks,
 )
-from engine import Alert, logs
-from engine._notify import AlertRouter, NotifyOptions, global_target
+from engine import Alert
+from engine.shell import logs
+from engine.shell.alerts import HttpAlertSender, open_alert_sender
+from engine.shell.notify import AlertRouter, NotifyOptions, global_target
 from traffic import InMemoryCluster
 
 SECRET = "S3CR3T-xyz"
@@ -157,7 +158,7 @@ def channels(
         if lg.name in logs.LIBRARY_LOGGERS:
             assert lg.getEffectiveLevel() >= logging.WARNING, lg.name
         lg.setLevel(logging.DEBUG)
-    # engine._notify's module logger may have been bound (and cached) before: use a fresh one.
+    # engine.shell.notify's module logger may have been bound (and cached) before: use a fresh one.
     monkeypatch.setattr(notify, "log", structlog.get_logger("canary-engine"))
     try:
         yield Channels(capsys, caplog)
@@ -572,7 +573,7 @@ def _record_args(tmp_path: Path, prometheus: str, *, template: bool = False) -> 
 def test_record_does_not_print_the_password_of_an_unreachable_prometheus(
     channels: Channels, tmp_path: Path
 ) -> None:
-    from engine.record import run_record
+    from engine.cli.record import run_record
 
     url = f"http://user:{SECRET}@127.0.0.1:{_closed_port()}"
     err = io.StringIO()

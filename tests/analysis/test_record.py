@@ -390,7 +390,7 @@ class Tty(io.StringIO):
 def test_run_record_writes_and_shows_progress_on_a_terminal(
     prom: FakePrometheus, tmp_path: Path
 ) -> None:
-    from engine.record import run_record
+    from engine.cli.record import run_record
 
     prom.answer = by_metric({"canary/rate": [(0, "99.9")], "canary/duration": [(0, "120")]})
     canary_file = tmp_path / "canary.yaml"
@@ -408,7 +408,7 @@ def test_run_record_writes_and_shows_progress_on_a_terminal(
 
 
 def test_the_step_defaults_to_the_analysis_interval(prom: FakePrometheus, tmp_path: Path) -> None:
-    from engine.record import run_record
+    from engine.cli.record import run_record
 
     canary_file = tmp_path / "canary.yaml"
     canary_file.write_text(yaml.safe_dump(canary_doc(interval="30s")))
@@ -433,7 +433,7 @@ def test_the_step_defaults_to_the_analysis_interval(prom: FakePrometheus, tmp_pa
 def test_bad_input_exits_2(
     prom: FakePrometheus, tmp_path: Path, change: dict[str, Any], text: str
 ) -> None:
-    from engine.record import run_record
+    from engine.cli.record import run_record
 
     canary_file = tmp_path / "canary.yaml"
     canary_file.write_text(yaml.safe_dump(canary_doc()))
@@ -447,7 +447,7 @@ def test_bad_input_exits_2(
 
 
 def test_a_missing_template_exits_2(prom: FakePrometheus, tmp_path: Path) -> None:
-    from engine.record import run_record
+    from engine.cli.record import run_record
 
     doc = canary_doc()
     doc["spec"]["analysis"]["metrics"].append({"name": "errors", "templateRef": {"name": "err"}})
@@ -462,7 +462,7 @@ def test_a_missing_template_exits_2(prom: FakePrometheus, tmp_path: Path) -> Non
 
 
 def test_templates_are_recorded_with_their_headers(prom: FakePrometheus, tmp_path: Path) -> None:
-    from engine.record import run_record
+    from engine.cli.record import run_record
 
     doc = canary_doc()
     doc["spec"]["analysis"]["metrics"] = [
@@ -505,7 +505,7 @@ def test_the_cli_accepts_times_before_now_after_a_space(
 
 
 def test_an_unreachable_prometheus_exits_4(tmp_path: Path) -> None:
-    from engine.record import run_record
+    from engine.cli.record import run_record
 
     canary_file = tmp_path / "canary.yaml"
     canary_file.write_text(yaml.safe_dump(canary_doc()))

@@ -250,7 +250,7 @@ def test_a_long_garbage_answer_is_clipped(prom: FakePrometheus) -> None:
 def test_the_command_exits_4_without_a_traceback(
     prom: FakePrometheus, tmp_path: Path, body: str
 ) -> None:
-    from engine.record import run_record
+    from engine.cli.record import run_record
 
     prom.body = body
     canary_file = tmp_path / "canary.yaml"

@@ -18,7 +18,7 @@ import _scenarios as S
 import detection as D
 from _scoring import wilson
 
-from engine import logs
+from engine.shell import logs
 
 HOUR = timedelta(hours=1)
 FIVE_MIN = timedelta(minutes=5)

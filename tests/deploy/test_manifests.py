@@ -1191,8 +1191,8 @@ def test_leader_election_lease_is_a_namespaced_grant() -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "canary-engine", "namespace": NAMESPACE}
     ]
-    # The Lease name the controller uses (engine._leader.LeaseConfig's default).
-    from engine._leader import LeaseConfig
+    # The Lease name the controller uses (engine.shell.leader.LeaseConfig's default).
+    from engine.shell.leader import LeaseConfig
 
     assert {f.name: f.default for f in dataclasses.fields(LeaseConfig)}["name"] == LEASE
 

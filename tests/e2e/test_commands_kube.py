@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import structlog
 
-from engine import _loop as driver_module
+from engine.shell import loop as driver_module
 from tests.e2e.test_controller_kube import (
     NAME,
     NS,
@@ -47,9 +47,9 @@ pytestmark = pytest.mark.timeout(90)
 USER = "alice"
 ROOT = Path(__file__).resolve().parents[2]
 #: The two command lines, as modules (their console scripts are engine.cli:main and
-#: engine.kubectl_canary:main).
+#: engine.cli.kubectl_canary:main).
 CANARY_ENGINE = "engine.cli"
-KUBECTL_CANARY = "engine.kubectl_canary"
+KUBECTL_CANARY = "engine.cli.kubectl_canary"
 CANARY_PATH = f"/apis/flagger.app/v1beta1/namespaces/{NS}/canaries/{NAME}"
 
 

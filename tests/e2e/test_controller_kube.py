@@ -45,8 +45,8 @@ import yaml
 from aiohttp import web
 
 from engine import VirtualClock
-from engine._metrics import MetricsRecorder
-from engine._run import RunOptions, run_controller
+from engine.shell.metrics import MetricsRecorder
+from engine.shell.run import RunOptions, run_controller
 from tests.kubeapi import FakeKubeApi, serve_kube_api
 from traffic import LEASE as LEASE_KIND
 from traffic import kind_of, open_kube_cluster
@@ -796,7 +796,7 @@ async def rollout(
             clusters.append(KillingCluster(inner, w.clock, plan(runs), kills))
             yield clusters[-1]
 
-    monkeypatch.setattr("engine._run.open_kube_cluster", opener)
+    monkeypatch.setattr("engine.shell.run.open_kube_cluster", opener)
     image_set = False
 
     def done() -> bool:
@@ -1130,7 +1130,7 @@ async def test_a_leader_that_cannot_renew_stops_before_the_standby_takes_over(
             partitioned.append(Partitionable(inner))
             yield partitioned[-1]
 
-    monkeypatch.setattr("engine._run.open_kube_cluster", opener)
+    monkeypatch.setattr("engine.shell.run.open_kube_cluster", opener)
     a = await start(w, identity="canary-engine-a", leader_elect=True)
     monkeypatch.undo()
     b = await start(w, identity="canary-engine-b", leader_elect=True)

@@ -3,7 +3,7 @@
 The world of ``test_controller_kube.py`` (the Kubernetes API test server over HTTP, the fake
 Prometheus for the builtin checks and webhooks, a virtual clock) runs the seed setup's
 webhook-server Canary with one more metric: a ``keptn`` template reading a KeptnMetric through
-the controller's own Kubernetes client (``engine._run`` wires the Cluster seam into
+the controller's own Kubernetes client (``engine.shell.run`` wires the Cluster seam into
 ``open_metric_sources``). A KeptnMetric under the bound promotes; one above it fails its check
 every interval, with the Halt event naming the metric and value, and rolls back.
 """

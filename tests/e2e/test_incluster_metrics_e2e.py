@@ -1,7 +1,7 @@
 """The in-cluster metric providers (keptn, externalmetrics) against the Kubernetes API test server.
 
 kubernetes-asyncio really talks to ``tests/kubeapi.py`` over HTTP through the controller's Cluster
-seam (``open_kube_cluster`` + ``engine._kube_metrics.ClusterKubeApi``, as ``canary-engine run``
+seam (``open_kube_cluster`` + ``engine.shell.kube_metrics.ClusterKubeApi``, as ``canary-engine run``
 wires them). Seeded: a KeptnMetric with ``status.value``, ExternalMetricValue items under
 ``external.metrics.k8s.io/v1beta1/namespaces/test/queue_depth``; a small task plays Keptn,
 completing every Analysis the provider creates. Checked: values, quantities, label selectors, no
@@ -30,7 +30,7 @@ from analysis import (
     SeriesRequest,
     open_metric_sources,
 )
-from engine._kube_metrics import ClusterKubeApi
+from engine.shell.kube_metrics import ClusterKubeApi
 from tests.kubeapi import FakeKubeApi, serve_kube_api
 from traffic import open_kube_cluster
 

@@ -23,9 +23,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from engine._hey import MAX_CONCURRENCY, HeyError, is_hey, parse_hey
 from engine.cli import build_parser
-from engine.loadtester import LoadTesterOptions, RunningServer, serve_loadtester
+from engine.cli.hey import MAX_CONCURRENCY, HeyError, is_hey, parse_hey
+from engine.cli.loadtester import LoadTesterOptions, RunningServer, serve_loadtester
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -42,7 +42,7 @@ from typing import Any
 import pytest
 import yaml
 
-import engine._run
+import engine.shell.run
 from tests.e2e.test_controller_kube import (
     LEASE_NS,
     NS,
@@ -464,7 +464,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     # One run for every test of the module (it takes a few seconds of real time). The controller
     # waits at most CACHE_SYNC_TIMEOUT for its caches before ticking; shortened for the cold start.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine._run, "CACHE_SYNC_TIMEOUT", 0.2)
+        patch.setattr(engine.shell.run, "CACHE_SYNC_TIMEOUT", 0.2)
         yield asyncio.run(exercise(tmp_path_factory.mktemp("rbac")))
 
 

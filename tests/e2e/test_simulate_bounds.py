@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import engine.simulate as sim
+import engine.cli.simulate as sim
 from engine.cli import main
-from engine.simulate import MAX_TICKS, MAX_VIRTUAL_SECONDS, load_inputs, simulate
+from engine.cli.simulate import MAX_TICKS, MAX_VIRTUAL_SECONDS, load_inputs, simulate
 
 CANARY = """\
 apiVersion: flagger.app/v1beta1

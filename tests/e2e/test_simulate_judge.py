@@ -18,11 +18,11 @@ import structlog
 import yaml
 from structlog.testing import LogCapture
 
-import engine._loop
+import engine.shell.loop
 from analysis import Recording
 from config import Manifests, parse_canary
 from engine.cli import main
-from engine.simulate import simulate
+from engine.cli.simulate import simulate
 from tests.e2e.test_simulate import EXAMPLES, Sim, all_events, canary_yaml
 
 
@@ -226,10 +226,10 @@ def test_the_controller_logs_each_judged_verdict_with_its_explanation(
     for t, target, metric, value in rows(healthy(4) + [400.0] * 16):
         samples.setdefault((target, metric), []).append((t, None if value == "" else value))
     capture = LogCapture()
-    # The driver's logger, capturing everything whatever an earlier test configured (engine.logs
-    # caches loggers and filters by level).
+    # The driver's logger, capturing everything whatever an earlier test configured
+    # (engine.shell.logs caches loggers and filters by level).
     monkeypatch.setattr(
-        engine._loop,
+        engine.shell.loop,
         "log",
         structlog.wrap_logger(
             None,

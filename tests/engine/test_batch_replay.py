@@ -31,7 +31,7 @@ from analysis._replay import (
     replay_batch,
 )
 from config import Manifests, parse_canary
-from engine.simulate import MAX_TICKS, MAX_VIRTUAL_SECONDS, simulate, tick_json
+from engine.cli.simulate import MAX_TICKS, MAX_VIRTUAL_SECONDS, simulate, tick_json
 
 LIMITS = ReplayLimits(MAX_TICKS, MAX_VIRTUAL_SECONDS)
 RESULT_CODES = {"promoted": PROMOTED, "rolled_back": ROLLED_BACK, "undecided": UNDECIDED}

@@ -19,10 +19,10 @@ import pytest
 from analysis import CheckKind, CheckResult, HookOutcome, MetricQuery, Verdict
 from config import CanaryStatus, CheckRecord, LastAnalysis, Phase, Webhook
 from config._last_analysis import MAX_CHECKS, MAX_EXPLANATION
-from engine._canary_view import EVENTS_SHOWN, age, build_view, render_table
-from engine._clock import RealClock
-from engine._last_analysis import record_tick
-from engine.get import _follow, _Printer
+from engine.cli.canary_view import EVENTS_SHOWN, age, build_view, render_table
+from engine.cli.get import _follow, _Printer
+from engine.shell.clock import RealClock
+from engine.shell.last_analysis import record_tick
 from traffic import CANARY, ClusterUnavailable, ObjectRef, Routes, Weights
 
 NOW = datetime(2026, 1, 1, 0, 10, tzinfo=UTC)

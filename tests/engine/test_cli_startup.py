@@ -37,10 +37,13 @@ def test_help_imports_no_heavy_library() -> None:
 
 def test_the_engine_package_loads_its_names_on_first_use() -> None:
     loaded = _modules_after("import engine")
-    assert "engine._loop" not in loaded and "numpy" not in loaded
+    assert "engine.shell.loop" not in loaded and "numpy" not in loaded
     from engine import EngineDeps, VirtualClock
 
-    assert EngineDeps.__module__ == "engine._loop" and VirtualClock.__module__ == "engine._clock"
+    assert (
+        EngineDeps.__module__ == "engine.shell.loop"
+        and VirtualClock.__module__ == "engine.shell.clock"
+    )
 
 
 def test_preset_choices_match_the_presets() -> None:

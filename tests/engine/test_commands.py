@@ -1,4 +1,4 @@
-"""Operator commands as pure decisions (engine._commands): what each does in each phase.
+"""Operator commands as pure decisions (engine.core.commands): what each does in each phase.
 
 Each test gives ``decide_command`` a Canary, a persisted status, an observation and a command,
 and checks what a user would see: the next phase and weights, the routes and scaling carried out,
@@ -16,7 +16,7 @@ import pytest
 
 from config import CanaryStatus, HandledCommand, HookType, Phase
 from engine import Alert, CountOutcome, Decision, Need, Promote, ScaleFromZero, ScaleToZero
-from engine._commands import (
+from engine.core.commands import (
     COMMAND_ANNOTATION,
     Command,
     decide_command,
@@ -398,7 +398,7 @@ def test_the_status_fields_round_trip_and_a_cleared_pause_leaves_the_body() -> N
 
 def test_the_command_line_offers_exactly_the_commands_the_controller_knows() -> None:
     # engine.cli keeps its own list so that --help imports nothing heavy
-    from engine._commands import COMMANDS
     from engine.cli import OPERATOR_COMMANDS
+    from engine.core.commands import COMMANDS
 
     assert tuple(OPERATOR_COMMANDS) == COMMANDS

@@ -12,8 +12,8 @@ import numpy as np
 from analysis import HookOutcome, MetricQuery, QueryFailure, Series, SeriesRequest
 from config import Canary, Webhook
 from engine import EngineDeps, Settings, VirtualClock
-from engine._controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
-from engine._metrics import MetricsRecorder
+from engine.shell.controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
+from engine.shell.metrics import MetricsRecorder
 from traffic import CANARY, DEPLOYMENT, DeploymentWorkload, InMemoryCluster, ObjectRef, router_for
 
 NS = "staging"

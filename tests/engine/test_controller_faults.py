@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from analysis import MetricQuery, QueryFailure
-from engine._controller import BatchingAnalyzer, Controller, ControllerOptions
+from engine.shell.controller import BatchingAnalyzer, Controller, ControllerOptions
 from tests.engine.test_controller import NS, Harness, canary_body, deployment
 from traffic import (
     CANARY,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import OPERATOR_COMMANDS, build_parser
-from engine.kubectl_canary import NOT_KUBECTL, main
+from engine.cli.kubectl_canary import NOT_KUBECTL, main
 from tests.engine.test_cli_startup import HEAVY, _modules_after
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_plugin_is_installed_as_kubectl_canary() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["kubectl-canary"] == "engine.kubectl_canary:main"
+    assert scripts["kubectl-canary"] == "engine.cli.kubectl_canary:main"
 
 
 def test_help_lists_every_canary_engine_command_but_the_servers(
@@ -70,7 +70,7 @@ def test_a_missing_name_is_a_usage_error_not_a_traceback(
 def test_help_imports_no_heavy_library() -> None:
     loaded = _modules_after(
         "import contextlib, io\n"
-        "from engine.kubectl_canary import main\n"
+        "from engine.cli.kubectl_canary import main\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['--help'])\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"

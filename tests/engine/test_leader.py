@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from engine import VirtualClock
-from engine._leader import LeaderElector, LeaseConfig, LostLeadership
+from engine.shell.leader import LeaderElector, LeaseConfig, LostLeadership
 from traffic import LEASE, InMemoryCluster, ObjectRef
 
 CFG = {"namespace": "flux-system", "lease_duration": 15, "renew_deadline": 10, "retry_period": 2}

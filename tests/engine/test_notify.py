@@ -12,12 +12,18 @@ import httpx
 import pytest
 import respx
 
-import engine._notify as notify
-from analysis import AlertField, HttpAlertSender, open_alert_sender
+import engine.shell.notify as notify
 from config import Alert as AlertEntry
 from config import Canary, parse_canary
 from engine import Alert
-from engine._notify import AlertRouter, NotifyOptions, alert_fields, entry_receives, global_target
+from engine.shell.alerts import AlertField, HttpAlertSender, open_alert_sender
+from engine.shell.notify import (
+    AlertRouter,
+    NotifyOptions,
+    alert_fields,
+    entry_receives,
+    global_target,
+)
 from traffic import ALERT_PROVIDER, InMemoryCluster, ObjectRef
 
 NS = "test"
@@ -471,8 +477,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 def _run_options(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> Any:
     """Run ``canary-engine run ...`` up to run_controller and return the RunOptions it got."""
-    import engine._run
     import engine.cli
+    import engine.shell.run
 
     seen: list[Any] = []
 
@@ -480,7 +486,7 @@ def _run_options(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> Any:
         seen.append(options)
         return 0
 
-    monkeypatch.setattr(engine._run, "run_controller", fake_run_controller)
+    monkeypatch.setattr(engine.shell.run, "run_controller", fake_run_controller)
     monkeypatch.setattr(engine.cli, "_configure_logs", lambda args: None)
     assert engine.cli.main(["run", *argv]) == 0
     return seen[0]
@@ -563,7 +569,7 @@ def test_msteams_env_alone_selects_teams(clean_env: pytest.MonkeyPatch) -> None:
 
 
 def test_run_options_keep_working_without_notify_fields() -> None:
-    from engine._run import options_from_env
+    from engine.shell.run import options_from_env
 
     options = options_from_env(
         kubeconfig=None,

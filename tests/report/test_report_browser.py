@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from engine.report_sweep import render_sweep_report
+from engine.cli.report_sweep import render_sweep_report
 
 pytestmark = pytest.mark.browser
 

@@ -16,8 +16,8 @@ import pytest
 
 from analysis import CheckKind, CheckResult, MetricQuery, Verdict
 from engine.cli import main
-from engine.report_html import check_reason
-from engine.report_sweep import render_sweep_report, tradeoff_curve, validate_summary
+from engine.cli.report_html import check_reason
+from engine.cli.report_sweep import render_sweep_report, tradeoff_curve, validate_summary
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 BAD = ["--canary", str(EXAMPLES / "webhook-server.yaml")]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from config import SpecError, parse_canary
-from engine.report_cluster import analysis_window, judge_history_seconds
+from engine.cli.report_cluster import analysis_window, judge_history_seconds
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from config import CanaryEngineError
-from engine._clock import Clock
+from engine.shell.clock import Clock
 from traffic import LEASE, Cluster, Conflict, ObjectRef
 
 log = structlog.get_logger("canary-engine")

@@ -1,7 +1,7 @@
 """``canary-engine promote|abort|retry|pause|resume NAME`` (and ``kubectl canary ...``).
 
 Each command is one JSON merge patch of the Canary's ``canary-engine.io/command`` annotation
-(engine._commands), sent through the Cluster seam with no cache (no LIST, no WATCH, no GET): the
+(engine.core.commands), sent through the Cluster seam with no cache (no LIST, no WATCH, no GET): the
 user needs only ``patch`` on ``canaries.flagger.app``. The controller acts on it at once; this
 command does not wait for it (its event says what happened: ``kubectl describe canary NAME``).
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import CanaryEngineError
-from engine._clock import Clock
-from engine._commands import command_patch, encode_command
+from engine.core.commands import command_patch, encode_command
+from engine.shell.clock import Clock
 from traffic import CANARY, Cluster, ObjectRef
 from traffic.cluster import ClusterError, NotFound
 

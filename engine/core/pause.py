@@ -1,7 +1,7 @@
 """What a paused run means to the regular tick (the ``pause`` / ``resume`` operator commands).
 
-Pure helpers shared by the decision core (``engine._machine``) and the commands
-(``engine._commands``); both read only the Canary status, so a pause survives a restart.
+Pure helpers shared by the decision core (``engine.core.machine``) and the commands
+(``engine.core.commands``); both read only the Canary status, so a pause survives a restart.
 """
 
 from __future__ import annotations

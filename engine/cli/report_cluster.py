@@ -10,8 +10,8 @@ command (issue 8, item 5).
 3. Records that window from Prometheus exactly as ``canary-engine record`` does
    (``analysis.record``: every metric for the canary and the ``-primary`` target, one sample per
    analysis interval), plus the history a comparative judge reads before time 0.
-4. Replays it with ``simulate`` and writes simulate's HTML report (engine.report_html), headed by
-   what the cluster itself says: phase, counters and the events with their real times.
+4. Replays it with ``simulate`` and writes simulate's HTML report (engine.cli.report_html),
+   headed by what the cluster itself says: phase, counters and the events with their real times.
 
 The replay assumes every webhook answered 2xx (a recording from Prometheus has no webhook
 answers; the cluster's events show the real ones), and the report says so.
@@ -51,10 +51,10 @@ from config import (
     parse_duration,
     parse_metric_template,
 )
-from engine import logs
-from engine._canary_view import canary_events
-from engine._clock import RealClock
-from engine._report_page import escape, table
+from engine.cli.canary_view import canary_events
+from engine.cli.report_page import escape, table
+from engine.shell import logs
+from engine.shell.clock import RealClock
 from traffic import (
     CANARY,
     DEPLOYMENT,
@@ -296,8 +296,8 @@ def _clean(body: Body) -> Body:
 
 
 def _report(options: ReportOptions, state: ClusterState, now: datetime) -> str:
-    from engine.report_html import write_simulation_report
-    from engine.simulate import simulate
+    from engine.cli.report_html import write_simulation_report
+    from engine.cli.simulate import simulate
 
     canary = parse_canary(_clean(state.canary))
     templates: dict[tuple[str, str], MetricTemplate] = {}

@@ -39,10 +39,10 @@ from config import (
     SpecError,
     load_manifests,
 )
-from engine._clock import VirtualClock
-from engine._effects import Alert
-from engine._loop import CanaryDriver, EngineDeps, Settings, TickReport, run_canary_loop
-from engine._scheduled_commands import ScheduledCommand, run_with_commands
+from engine.cli.scheduled_commands import ScheduledCommand, run_with_commands
+from engine.core.effects import Alert
+from engine.shell.clock import VirtualClock
+from engine.shell.loop import CanaryDriver, EngineDeps, Settings, TickReport, run_canary_loop
 from traffic import (
     CANARY,
     DAEMONSET,

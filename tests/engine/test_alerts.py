@@ -12,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from analysis import (
+from engine.shell.alerts import (
     ALERT_TIMEOUT_SECONDS,
     AlertField,
     HttpAlertSender,

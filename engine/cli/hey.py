@@ -41,7 +41,7 @@ import aiohttp
 
 from analysis._text import header_secrets, redact, url_secrets
 from config import format_go_duration, parse_duration
-from engine._clock import Clock, RealClock
+from engine.shell.clock import Clock, RealClock
 
 #: Most workers (``-c``) one run may start.
 MAX_CONCURRENCY = 256

@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from analysis import CheckKind
 from config import Canary, status_gauge
-from engine._effects import CountOutcome
-from engine._loop import TickReport
+from engine.core.effects import CountOutcome
+from engine.shell.loop import TickReport
 
 
 class MetricsRecorder:

@@ -2,7 +2,7 @@
 ones (issue 8, item 4).
 
 ``render_sweep_report(summary)`` takes the sweep's ``--output json`` document (``SweepSummary``)
-and returns one self-contained page (engine._report_page) with
+and returns one self-contained page (engine.cli.report_page) with
 
 * for labelled recordings, the **trade-off plot**: every setting as a point at (false-rollback
   rate, detection rate), the settings no other beats on both (the trade-off curve) joined by a
@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
-from engine._report_page import escape, figure_div, hover_lines, page, plotly, table
+from engine.cli.report_page import escape, figure_div, hover_lines, page, plotly, table
 
 
 class SweepSetting(TypedDict):

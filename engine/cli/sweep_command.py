@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from config import Problem, SpecError
-from engine._grid import load_sweep_file
-from engine.simulate import bundled_example
-from engine.sweep import Progress, load_sweep_inputs, render_table, run_sweep
+from engine.cli.grid import load_sweep_file
+from engine.cli.simulate import bundled_example
+from engine.cli.sweep import Progress, load_sweep_inputs, render_table, run_sweep
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
@@ -81,7 +81,7 @@ def _check_report_path(path: str) -> None:
 
 
 def _write_report(path: str, document: dict[str, object], *, title: str) -> None:
-    from engine.report_sweep import write_sweep_report
+    from engine.cli.report_sweep import write_sweep_report
 
     try:
         write_sweep_report({**document, "title": title}, path)

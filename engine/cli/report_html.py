@@ -1,6 +1,6 @@
 """``canary-engine simulate --report FILE.html``: one simulated rollout as a page to look at.
 
-The page (engine._report_page: self-contained, opens offline) shows, top to bottom:
+The page (engine.cli.report_page: self-contained, opens offline) shows, top to bottom:
 
 * the verdict and the Canary's analysis settings, with simulate's warnings;
 * **traffic weight**: the stepped canary weight (``status.canaryWeight``) on every tick, the weight
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from analysis import CheckKind, CheckResult, Recording, Verdict
 from config import Phase
-from engine._report_page import escape, figure_div, hover_lines, page, plotly, table
+from engine.cli.report_page import escape, figure_div, hover_lines, page, plotly, table
 
 if TYPE_CHECKING:
-    from engine._loop import TickReport
-    from engine.simulate import SimulationResult
+    from engine.cli.simulate import SimulationResult
+    from engine.shell.loop import TickReport
 
 #: How a verdict is drawn: legend name, colour, marker symbol.
 VERDICT_STYLE: dict[Verdict, tuple[str, str, str]] = {

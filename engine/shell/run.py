@@ -20,16 +20,17 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from analysis import MetricQuery, open_alert_sender, open_metric_sources, open_webhook_caller
+from analysis import MetricQuery, open_metric_sources, open_webhook_caller
 from config import Problem, SpecError
-from engine._clock import Clock, RealClock
-from engine._controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
-from engine._http import serve_endpoints
-from engine._kube_metrics import ClusterKubeApi
-from engine._leader import LeaderElector, LeaseConfig
-from engine._loop import EngineDeps, Settings
-from engine._metrics import MetricsRecorder
-from engine._notify import AlertRouter, NotifyOptions
+from engine.shell.alerts import open_alert_sender
+from engine.shell.clock import Clock, RealClock
+from engine.shell.controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
+from engine.shell.http import serve_endpoints
+from engine.shell.kube_metrics import ClusterKubeApi
+from engine.shell.leader import LeaderElector, LeaseConfig
+from engine.shell.loop import EngineDeps, Settings
+from engine.shell.metrics import MetricsRecorder
+from engine.shell.notify import AlertRouter, NotifyOptions
 from traffic import (
     ALERT_PROVIDER,
     CANARY,

@@ -30,10 +30,10 @@ from analysis import (
     redact,
 )
 from config import Canary, SpecError, parse_canary
-from engine._clock import Clock
-from engine._commands import has_pending_command
-from engine._loop import CanaryDriver, EngineDeps
-from engine._metrics import MetricsRecorder
+from engine.core.commands import has_pending_command
+from engine.shell.clock import Clock
+from engine.shell.loop import CanaryDriver, EngineDeps
+from engine.shell.metrics import MetricsRecorder
 from traffic import CANARY, ClusterUnavailable, ObjectRef, WatchEvent
 
 log = structlog.get_logger("canary-engine")

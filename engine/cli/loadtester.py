@@ -3,7 +3,7 @@
 Flagger Canaries call ``http://flagger-loadtester.test/`` from their webhooks; this server answers
 them the way flagger-loadtester does (``pkg/loadtester/server.go``), so those webhooks work
 unchanged with canary-engine's image. What differs is what runs: ``hey`` is built in
-(``engine._hey``: no shell, no hey binary), and any other command is refused unless the operator
+(``engine.cli.hey``: no shell, no hey binary), and any other command is refused unless the operator
 starts the server with ``--allow-commands``.
 
 Endpoints (the body is Flagger's webhook payload: ``{name, namespace, phase, checksum,
@@ -53,11 +53,11 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from engine import logs
-from engine._clock import Clock, RealClock
-from engine._hey import HeyError, HeyOptions, HeyReport, is_hey, parse_hey, run_hey
+from engine.cli.hey import HeyError, HeyOptions, HeyReport, is_hey, parse_hey, run_hey
+from engine.shell import logs
+from engine.shell.clock import Clock, RealClock
 
-log = structlog.get_logger("canary-engine.loadtester")
+log = structlog.get_logger("canary-engine.cli.loadtester")
 
 #: Largest request body the server reads (a webhook payload is a few hundred bytes).
 MAX_PAYLOAD_BYTES = 1024 * 1024

@@ -15,8 +15,8 @@ from config import Phase
 
 if TYPE_CHECKING:
     from analysis import CheckResult
-    from engine._loop import TickReport
-    from engine.simulate import SimulationResult
+    from engine.cli.simulate import SimulationResult
+    from engine.shell.loop import TickReport
 
 _RESET = "\033[0m"
 _COLOURS = {

@@ -1,7 +1,7 @@
 """``canary-engine get NAME [-n NS] [--watch] [-o json]`` (and ``kubectl canary get``).
 
 Reads the Canary and its Events through the Cluster seam (a GET and a LIST, nothing cached) and
-prints ``engine._canary_view``'s table or JSON document. ``--watch`` then follows the API's
+prints ``engine.cli.canary_view``'s table or JSON document. ``--watch`` then follows the API's
 watches of Canaries and Events in the namespace and prints again whenever what is shown changes
 (not on every watch event: the ADDED replay of a fresh watch, or a status write that changes
 nothing shown, prints nothing). On a terminal the table is redrawn in place; piped, each update
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
 from config import CanaryEngineError
-from engine._canary_view import View, build_view, render_table, to_json
-from engine._clock import RealClock
+from engine.cli.canary_view import View, build_view, render_table, to_json
+from engine.shell.clock import RealClock
 from traffic import CANARY, EVENT, Cluster, Kind, ObjectRef, WatchEvent, open_kube_cluster
 from traffic.cluster import ClusterError, default_namespace
 

@@ -2,7 +2,7 @@
 (interfaces.md §1).
 
 Exit statuses: simulate 0 promoted, 1 rolled back, 3 undecided, 2 bad input; validate 0 valid,
-2 invalid; the operator commands (promote | abort | retry | pause | resume, engine.command_cli)
+2 invalid; the operator commands (promote | abort | retry | pause | resume, engine.cli.operator)
 0 sent, 1 no such Canary, 4 the API refused; every error is one readable message on stderr, never
 a traceback.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from analysis import Recording
-    from engine.simulate import SimulationResult
+    from engine.cli.simulate import SimulationResult
 
 # config, numpy, httpx and kubernetes-asyncio are imported when a command runs, not here, so that
 # ``--help`` and ``validate`` start fast (README "Security and limits").
@@ -401,7 +401,7 @@ def _sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _log_options(sweep, default_level="error")
 
 
-#: The operator commands (engine._commands) and what each does, for --help.
+#: The operator commands (engine.core.commands) and what each does, for --help.
 OPERATOR_COMMANDS = {
     "promote": "advance one step now (one weight step or iteration); with --full, skip the rest "
     "of the analysis and promote",
@@ -495,7 +495,7 @@ def _negative_times(argv: Sequence[str] | None) -> list[str]:
 def main(
     argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser | None = None
 ) -> int:
-    """``parser``: another front end's (the kubectl plugin's, engine.kubectl_canary)."""
+    """``parser``: another front end's (the kubectl plugin's, engine.cli.kubectl_canary)."""
     args = (parser or build_parser()).parse_args(_negative_times(argv))
     from config import CanaryEngineError, SpecError
 
@@ -504,14 +504,14 @@ def main(
             _configure_logs(args)
             return _simulate(args)
         if args.command == "sweep":
-            from engine._sweep_cli import run_sweep_command
+            from engine.cli.sweep_command import run_sweep_command
 
             _configure_logs(args)
             return run_sweep_command(args)
         if args.command == "validate":
             return _validate(args)
         if args.command == "record":
-            from engine.record import run_record
+            from engine.cli.record import run_record
 
             return run_record(args)
         if args.command == "run":
@@ -537,15 +537,16 @@ def main(
 
 
 def _redacted(message: str) -> str:
-    """An error as it may be printed: no password, token or chat-hook address (engine.logs)."""
-    from engine import logs
+    """An error as it may be printed: no password, token or chat-hook address
+    (engine.shell.logs)."""
+    from engine.shell import logs
 
     return logs.redacted(message)
 
 
 def _configure_logs(args: argparse.Namespace) -> None:
     from config import Problem, SpecError
-    from engine import logs
+    from engine.shell import logs
 
     try:
         logs.configure(args.log_format, args.log_level)
@@ -555,8 +556,8 @@ def _configure_logs(args: argparse.Namespace) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     from config import Problem, SpecError
-    from engine._timeline import render_timeline
-    from engine.simulate import bundled_example, load_inputs, simulate
+    from engine.cli.simulate import bundled_example, load_inputs, simulate
+    from engine.cli.timeline import render_timeline
 
     if args.canary is None and args.recording is None:
         canary_path = bundled_example("webhook-server.yaml")
@@ -576,7 +577,7 @@ def _simulate(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from engine._scheduled_commands import parse_scheduled_command
+    from engine.cli.scheduled_commands import parse_scheduled_command
 
     commands = [parse_scheduled_command(text) for text in args.commands]
     result = asyncio.run(
@@ -615,7 +616,7 @@ def _write_report(path: str, result: SimulationResult, recording: Recording) -> 
     """Write simulate's HTML report (plotly is imported only here); the JSON and the exit status
     stay what they are without --report (interfaces.md §3)."""
     from config import Problem, SpecError
-    from engine.report_html import write_simulation_report
+    from engine.cli.report_html import write_simulation_report
 
     try:
         write_simulation_report(result, recording, path)
@@ -627,8 +628,8 @@ def _write_report(path: str, result: SimulationResult, recording: Recording) -> 
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine._notify import NotifyOptions
-    from engine._run import options_from_env, run_controller
+    from engine.shell.notify import NotifyOptions
+    from engine.shell.run import options_from_env, run_controller
 
     _check_supported(args.mesh_provider)
     options = options_from_env(
@@ -659,7 +660,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _loadtester(args: argparse.Namespace) -> int:
     from config import CanaryEngineError, Problem, SpecError, parse_duration
-    from engine.loadtester import LoadTesterOptions, run_loadtester
+    from engine.cli.loadtester import LoadTesterOptions, run_loadtester
 
     try:
         max_duration = parse_duration(args.max_duration)
@@ -688,7 +689,7 @@ def _loadtester(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from engine.report_cluster import ReportOptions, run_report
+    from engine.cli.report_cluster import ReportOptions, run_report
 
     return run_report(
         ReportOptions(
@@ -708,7 +709,7 @@ def _report(args: argparse.Namespace) -> int:
 def _get(args: argparse.Namespace) -> int:
     import asyncio
 
-    from engine.get import EXIT_INTERRUPTED, GetOptions, run_get
+    from engine.cli.get import EXIT_INTERRUPTED, GetOptions, run_get
 
     options = GetOptions(
         name=args.name,
@@ -731,8 +732,8 @@ def _get(args: argparse.Namespace) -> int:
 def _operator_command(args: argparse.Namespace) -> int:
     import asyncio
 
-    from engine._clock import RealClock
-    from engine.command_cli import CommandNotSent, run_command
+    from engine.cli.operator import CommandNotSent, run_command
+    from engine.shell.clock import RealClock
 
     try:
         sent = asyncio.run(
@@ -803,7 +804,3 @@ def _validate(args: argparse.Namespace) -> int:
         ]
         print(f"{path}: valid ({', '.join(counts)})")
     return EXIT_BAD_INPUT if bad else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

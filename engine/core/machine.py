@@ -25,7 +25,7 @@ from config import (
     Strategy,
     promoted_condition_for,
 )
-from engine._effects import (
+from engine.core.effects import (
     Alert,
     CountOutcome,
     Decision,
@@ -40,7 +40,7 @@ from engine._effects import (
     SetRoutes,
     Severity,
 )
-from engine._pause import deadline_restarted, is_held
+from engine.core.pause import deadline_restarted, is_held
 from traffic import Revision, Routes, Weights, is_own_revision_hash, router_capabilities
 
 #: Phases in which failedChecks can trigger a rollback at the start of a tick.
@@ -280,7 +280,7 @@ def _advance(t: _Tick) -> None:
         return
 
     if is_held(t.status):
-        return  # paused by an operator: hold the weight, count no checks (engine._commands)
+        return  # paused by an operator: hold the weight, count no checks (engine.core.commands)
 
     # shouldAdvance (step 15)
     if t.status.phase not in (

@@ -1,7 +1,7 @@
 """What one tick decides: observations in, effects and the next status out.
 
-These are plain frozen values shared by the pure decision function (``engine._machine``) and the
-async driver (``engine._loop``) that gathers observations and carries effects out.
+These are plain frozen values shared by the pure decision function (``engine.core.machine``) and the
+async driver (``engine.shell.loop``) that gathers observations and carries effects out.
 """
 
 from __future__ import annotations

@@ -47,9 +47,8 @@ from config import (
     parse_canary,
     parse_metric_template,
 )
-from engine._clock import Clock
-from engine._commands import Command, decide_command, pending_command
-from engine._effects import (
+from engine.core.commands import Command, decide_command, pending_command
+from engine.core.effects import (
     Alert,
     CountOutcome,
     Decision,
@@ -62,8 +61,9 @@ from engine._effects import (
     ScaleToZero,
     SetRoutes,
 )
-from engine._last_analysis import record_tick
-from engine._machine import decide
+from engine.core.machine import decide
+from engine.shell.clock import Clock
+from engine.shell.last_analysis import record_tick
 from traffic import (
     CANARY,
     METRIC_TEMPLATE,
@@ -165,7 +165,7 @@ class CanaryDriver:
         return self._ref
 
     async def tick(self, *, commands_only: bool = False) -> TickReport:
-        """One tick. A pending operator command (engine._commands) is handled instead of the
+        """One tick. A pending operator command (engine.core.commands) is handled instead of the
         regular advance. ``commands_only``: the controller was woken by a new command between
         two regular ticks; do nothing unless a command is still pending (it may have been handled
         by a tick in between), so no check is ever counted ahead of its interval."""
@@ -216,7 +216,7 @@ class CanaryDriver:
                 report.status = await self._persist(body, persisted, recorded, promoted=promoted)
                 handled = report.status.last_command
                 if command is not None and handled is not None and handled.id == command.id:
-                    # carried out and recorded: it will not run again (engine._commands)
+                    # carried out and recorded: it will not run again (engine.core.commands)
                     log.info(
                         "command_handled",
                         command=handled.command,

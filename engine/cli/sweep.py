@@ -37,8 +37,8 @@ from analysis import (
     replay_batch,
 )
 from config import Canary, Manifests, Problem, SpecError, load_manifests, read_documents
-from engine._grid import Setting, SweepFile, apply_setting
-from engine.simulate import MAX_TICKS, MAX_VIRTUAL_SECONDS, simulate
+from engine.cli.grid import Setting, SweepFile, apply_setting
+from engine.cli.simulate import MAX_TICKS, MAX_VIRTUAL_SECONDS, simulate
 
 Label = Literal["good", "bad"]
 Result = Literal["promoted", "rolled_back", "undecided"]

@@ -4,7 +4,7 @@
 canary: webhook-server.yaml          # paths are relative to this file
 templates: []                        # more files with MetricTemplates
 recordings: [recordings/, extra.json]  # files, or folders (every .csv and .json in them)
-labels: labels.csv                   # optional (see engine.sweep for the convention)
+labels: labels.csv                   # optional (see engine.cli.sweep for the convention)
 falseRollbackLimit: 0.02             # optional
 grid:                                # every combination of these values is one setting
   preset: [staging, production]

@@ -1,5 +1,7 @@
 """Post canary alerts to chat services: Flagger's notifier payloads and an httpx sender (§6).
 
+Part of the shell (it does I/O); ``engine.shell.notify`` decides which alert goes where.
+
 The payload builders are pure and produce exactly the JSON Flagger's ``pkg/notifier`` posts:
 
 * ``slack``   -- ``{channel, username, icon_emoji, attachments: [{color, author_name, text,
@@ -17,7 +19,7 @@ made when first needed (httpx fixes the proxy per client). Every post has a 5 s 
 was accepted, otherwise a one-line error text that the caller logs and moves on -- an alert never
 fails a tick. The hook's address is its credential: the error shows only its scheme and host
 (``https://hooks.slack.com/…``), and the provider's reply or the transport error is passed through
-``analysis._text.redact`` with the address, its path and segments, the token and the proxy's user
+``analysis.redact`` with the address, its path and segments, the token and the proxy's user
 info (a 404 page echoing the path, a 500 echoing ``Bearer xoxb-…``), then clipped. One of the
 modules allowed to import httpx.
 """
@@ -32,7 +34,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from analysis._text import HOOK_PATH_MASK, clip, hook_secrets, redact, remember
+from analysis import HOOK_PATH_MASK, clip, hook_secrets, redact, remember
 from config import format_go_duration
 
 #: The AlertProvider ``spec.type`` values Flagger accepts (CRD enum).
@@ -294,7 +296,7 @@ class HttpAlertSender:
         if provider_type not in ALERT_PROVIDER_TYPES:
             return _unknown_type(provider_type)
         secrets = hook_secrets(address, token=token, proxy=proxy)
-        remember(secrets)  # whatever httpx logs about this post is redacted too (engine.logs)
+        remember(secrets)  # whatever httpx logs about this post is redacted too (engine.shell.logs)
         problem = _check_address(provider_type, address)
         if problem:
             return _clip(problem, secrets)

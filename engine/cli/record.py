@@ -44,8 +44,8 @@ from config import (
     SpecError,
     load_manifests,
 )
-from engine import logs
-from engine._clock import RealClock
+from engine.shell import logs
+from engine.shell.clock import RealClock
 
 EXIT_WRITTEN = 0
 EXIT_BAD_INPUT = 2

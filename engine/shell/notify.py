@@ -18,8 +18,8 @@ tick. Entries are posted concurrently, so one slow provider costs at most its 5 
 
 A hook's address, its token and its proxy's user info are credentials: ``alert_not_sent`` errors
 are redacted with them (``analysis._text.redact``), the global notifier's are added to the log
-redaction (``engine.logs.add_secrets``; the sender adds each provider's as it posts), and neither
-``NotifyOptions`` nor ``Target`` shows them in its repr.
+redaction (``engine.shell.logs.add_secrets``; the sender adds each provider's as it posts), and
+neither ``NotifyOptions`` nor ``Target`` shows them in its repr.
 """
 
 from __future__ import annotations
@@ -33,19 +33,17 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from analysis import (
+from analysis import hook_secrets, redact, url_secrets
+from config import Alert as AlertEntry
+from config import Canary, SpecError, parse_alert_provider
+from engine.core.effects import Alert, Severity
+from engine.shell import logs
+from engine.shell.alerts import (
     DEFAULT_ALERT_CHANNEL,
     DEFAULT_ALERT_USERNAME,
     AlertField,
     AlertSender,
-    hook_secrets,
-    redact,
-    url_secrets,
 )
-from config import Alert as AlertEntry
-from config import Canary, SpecError, parse_alert_provider
-from engine import logs
-from engine._effects import Alert, Severity
 from traffic import ALERT_PROVIDER, SECRET, Cluster, ObjectRef
 
 log = structlog.get_logger("canary-engine")

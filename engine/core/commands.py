@@ -18,8 +18,8 @@ the regular ticks keep their interval. A command that does not apply (``abort`` 
 ``resume`` when not paused, an annotation that is not a command) is *ignored*: it is still
 recorded as handled, with a Warning event saying why, so it does not come back.
 
-This module is pure (no I/O, no clock): the driver (``engine._loop``) gathers the observation and
-carries the effects out, exactly as for ``decide``.
+This module is pure (no I/O, no clock): the driver (``engine.shell.loop``) gathers the observation
+and carries the effects out, exactly as for ``decide``.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from config import (
     Phase,
     Strategy,
 )
-from engine._effects import Decision, Need, Observation, ScaleFromZero, Severity
-from engine._machine import _NeedMore, _promote, _rollback, _Tick, has_target_changed
-from engine._pause import seconds_between
+from engine.core.effects import Decision, Need, Observation, ScaleFromZero, Severity
+from engine.core.machine import _NeedMore, _promote, _rollback, _Tick, has_target_changed
+from engine.core.pause import seconds_between
 
 #: The annotation a command is written to (one slot: a newer command replaces one not yet handled).
 COMMAND_ANNOTATION: Final = "canary-engine.io/command"

@@ -3,7 +3,7 @@
 ``T:COMMAND`` where T is seconds of virtual time since the new revision was applied (``300``) or
 a duration (``5m``, ``1h30m``), and COMMAND one of ``promote``, ``promote-full`` (``promote
 --full``), ``abort``, ``retry``, ``pause``, ``resume``. At time T the command is written to the
-Canary exactly as ``canary-engine promote`` writes it (the annotation, engine._commands) and a
+Canary exactly as ``canary-engine promote`` writes it (the annotation, engine.core.commands) and a
 command tick runs at once, as the controller's watch would make it; the regular ticks keep their
 times. A command at the very time of a regular tick is handled right after that tick.
 """
@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from config import Phase, Problem, SpecError, parse_duration
-from engine._clock import Clock
-from engine._commands import COMMANDS, command_patch, encode_command
-from engine._loop import CanaryDriver, TickReport
+from engine.core.commands import COMMANDS, command_patch, encode_command
+from engine.shell.clock import Clock
+from engine.shell.loop import CanaryDriver, TickReport
 from traffic import CANARY, Cluster, ObjectRef
 
 #: The names ``--command`` accepts: the commands, and ``promote-full`` for ``promote --full``.
