@@ -222,3 +222,27 @@ def test_an_unlabelled_sweep_report_shows_decision_counts(tmp_path: Path, open_r
     hover = opened.hover_text("decisions", "rolled back", 1)
     assert "t2" in hover and "rolled back 3" in hover
     opened.screenshot("report-sweep-unlabelled.png")
+
+
+def test_the_bundled_sweep_writes_a_report_with_every_setting(
+    tmp_path: Path, open_report: Any
+) -> None:
+    """`canary-engine sweep --report` as a user runs it: the same settings as its JSON, each on
+    the trade-off plot (settings that decide alike share a point) and in the table."""
+    path = tmp_path / "sweep.html"
+    run = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "sweep", "--output", "json", "--report", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    opened = open_report(path)
+    assert_opened_cleanly(opened)
+    points = {(s["falseRollbackRate"], s["detectionRate"]) for s in document["settings"]}
+    marks = opened.marks("tradeoff")
+    assert marks["setting (several that decide alike share a point)"] == len(points)
+    rows = opened.page.locator("table tbody tr")
+    assert rows.count() == len(document["settings"]) == 25
+    opened.screenshot("report-sweep-bundled.png")
