@@ -70,7 +70,7 @@ from analysis._errors import (
     QueryTimeout,
 )
 from analysis._plan import plan_checks
-from analysis._recording import Recording, _parse_rfc3339
+from analysis._recording import _parse_rfc3339
 from analysis._text import header_secrets, redact, url_secrets
 from analysis._types import FailureKind, MetricQuery, QueryFailure, Series, SeriesRequest
 from analysis.providers import PROVIDERS, record_series
@@ -109,9 +109,6 @@ class RecordResult:
     @property
     def samples(self) -> int:
         return sum(len(s) for s in self.series.values())
-
-    def to_recording(self) -> Recording:
-        return Recording(self.series)
 
 
 def parse_time(text: str, *, now: datetime) -> datetime:

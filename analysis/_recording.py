@@ -105,9 +105,6 @@ class Recording:
     def webhook_names(self) -> frozenset[str]:
         return frozenset(self._hooks)
 
-    def has_series(self, target: str, metric: str) -> bool:
-        return (target, metric) in self._series
-
     def metrics(self, target: str) -> frozenset[str]:
         """Names of the metrics with a series for ``target`` ("canary" or "primary")."""
         return frozenset(metric for t, metric in self._series if t == target)

@@ -35,10 +35,6 @@ class Capabilities:
     mirroring: bool = False  # analysis.mirror: the canary receives a copy of the traffic
     session_affinity: bool = False  # analysis.sessionAffinity: sticky canary cookie
 
-    @property
-    def blue_green_only(self) -> bool:
-        return not self.weighted
-
 
 def _no_problems(canary: Canary, analysis_key: str) -> Iterable[Problem]:
     return ()

@@ -43,10 +43,6 @@ DEFAULT_TIMEOUT_SECONDS = 5.0
 _BODY_CHARS = 300
 
 
-class SeriesUnsupported(QueryRejected):
-    """The provider's API cannot answer samples over a window (a comparative judge, record)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Window:
     """Samples wanted over ``[start, end]`` every ``step`` seconds (Unix seconds)."""

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import anyio
 import structlog
 
 from analysis import (
@@ -148,11 +149,14 @@ class Controller:
         """Watch and drive canaries until cancelled; cancelling stops every canary task."""
         namespaces: Sequence[str | None] = list(self._options.namespaces) or [None]
         try:
-            async with asyncio.TaskGroup() as group:
+            # One watch per namespace in a task group: when one fails or the controller is
+            # cancelled, every watch is cancelled with it and none outlives run().
+            async with anyio.create_task_group() as group:
                 for ns in namespaces:
-                    group.create_task(self._watch(ns))
+                    group.start_soon(self._watch, ns)
         finally:
-            await self._stop_all()
+            with anyio.CancelScope(shield=True):  # cleanup runs even when run() is cancelled
+                await self._stop_all()
 
     async def _watch(self, namespace: str | None) -> None:
         """Feed Canary events to ``_handle``. A watch that drops (``ClusterUnavailable``, or
@@ -245,16 +249,22 @@ class Controller:
         if wake.is_set():
             return True
         clock = self._deps.clock
-        # Neither helper task is a clock actor; this canary task is, parked in clock.wait, so
-        # virtual time still moves on to the sleeper's deadline when every actor is parked.
-        sleeper = asyncio.ensure_future(clock.sleep(seconds))
-        woken = asyncio.ensure_future(wake.wait())
-        try:
-            await clock.wait(asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED))
-        finally:
-            for task in (sleeper, woken):
-                task.cancel()
-            await asyncio.gather(sleeper, woken, return_exceptions=True)
+
+        async def sleep_or_wake() -> None:
+            # The first to finish cancels the other; the group returns only when both are done.
+            async with anyio.create_task_group() as group:
+
+                async def then_stop(wait: Callable[..., Awaitable[object]], *args: float) -> None:
+                    await wait(*args)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(then_stop, clock.sleep, seconds)
+                group.start_soon(then_stop, wake.wait)
+
+        # Neither task of the group is a clock actor; this canary task is, parked in clock.wait,
+        # so virtual time still moves on to the sleeper's deadline when every actor is parked.
+        # Cancelling this task cancels the group's task it waits on, and with it both waiters.
+        await clock.wait(sleep_or_wake())
         return wake.is_set()
 
     async def _stop_all(self) -> None:

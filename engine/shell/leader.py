@@ -15,11 +15,15 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import structlog
 
 from config import CanaryEngineError
 from engine.shell.clock import Clock
 from traffic import LEASE, Cluster, Conflict, ObjectRef
+
+#: Longest a stopping leader spends handing its Lease back (real seconds; best effort).
+RELEASE_TIMEOUT = 5.0
 
 log = structlog.get_logger("canary-engine")
 
@@ -85,11 +89,15 @@ class LeaderElector:
             raise
         finally:
             self.is_leader = False
-            if not work_task.done():
-                work_task.cancel()
-                await asyncio.gather(work_task, return_exceptions=True)
-            if release:
-                await self._release()
+            # Shielded: when the process's task group is cancelled (SIGTERM), these awaits must
+            # still run (anyio's cancellation would otherwise cancel every await here too).
+            with anyio.CancelScope(shield=True):
+                if not work_task.done():
+                    work_task.cancel()
+                    await asyncio.gather(work_task, return_exceptions=True)
+                if release:
+                    with anyio.move_on_after(RELEASE_TIMEOUT):
+                        await self._release()
 
     async def _renew_within(self, seconds: float) -> bool:
         """``try_acquire_or_renew`` given up after ``seconds`` of clock time: a request that

@@ -24,13 +24,13 @@ neither ``NotifyOptions`` nor ``Target`` shows them in its repr.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import anyio
 import structlog
 
 from analysis import hook_secrets, redact, url_secrets
@@ -216,13 +216,12 @@ class AlertRouter:
             if self._global is not None:
                 await self._post(canary, alert, fields, self._global)
             return
-        await asyncio.gather(
-            *(
-                self._route(canary, alert, fields, entry)
-                for entry in entries
-                if entry_receives(entry, alert.severity)
-            )
-        )
+        # Every entry that receives the alert is posted to at once; the group returns when all
+        # posts are done (each has its own 5 s budget) and cancels the others if one fails.
+        async with anyio.create_task_group() as group:
+            for entry in entries:
+                if entry_receives(entry, alert.severity):
+                    group.start_soon(self._route, canary, alert, fields, entry)
 
     async def _route(
         self, canary: Canary, alert: Alert, fields: tuple[AlertField, ...], entry: AlertEntry

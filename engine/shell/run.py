@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
+import anyio
 import structlog
 
 from analysis import MetricQuery, open_metric_sources, open_webhook_caller
@@ -116,11 +117,8 @@ async def run_controller(
     """Run until SIGTERM/SIGINT (or ``stop`` is set); exit status 0 on a clean stop, 1 when the
     controller failed (e.g. leadership was lost). Tests pass a VirtualClock and their own stop."""
     clock = clock or RealClock()
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+    on_signals = stop is None
+    stop = stop or asyncio.Event()
 
     metrics = MetricsRecorder(version=options.version, mesh_provider=options.mesh_provider)
     async with AsyncExitStack() as stack:
@@ -232,26 +230,43 @@ async def run_controller(
             # canary reads its Deployments and Services from the API server, all at once, and
             # that burst starves the very LISTs that would end it. Bounded, so a kind the server
             # does not serve (or RBAC hides) only costs reads, not the controller.
-            try:
-                async with asyncio.timeout(CACHE_SYNC_TIMEOUT):
-                    await cluster.wait_synced()
-            except TimeoutError:
+            with anyio.move_on_after(CACHE_SYNC_TIMEOUT) as sync:
+                await cluster.wait_synced()
+            if sync.cancelled_caught:
                 missing = sorted(k.plural for k in cluster.cached_kinds if not cluster.is_cached(k))
                 log.warning("cache_not_synced", kinds=missing, timeout=CACHE_SYNC_TIMEOUT)
             await controller.run()
 
-        # Not clock actors: they wait on watches, not on the clock (each canary task is one).
-        work = asyncio.ensure_future(elector.run(drive) if elector is not None else drive())
-        stopper = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if work in done:
-            exc = work.exception()
-            if exc is not None:
+        # One task group owns the process: the controller (behind the leader election), the
+        # signal handler and the stop request. Whichever ends first cancels the others, and the
+        # group does not return before every task in it has finished (structured concurrency:
+        # nothing outlives run_controller). None of these is a clock actor: they wait on
+        # watches and signals, not on the clock (each canary task is one).
+        status = 0
+
+        async def work() -> None:
+            nonlocal status
+            try:
+                await (elector.run(drive) if elector is not None else drive())
+            except Exception as exc:
                 log.error("controller_stopped", error=str(exc))
-                return 1
-            return 0
-        work.cancel()
-        await asyncio.gather(work, return_exceptions=True)
-        log.info("controller_stopped", reason="signal")
-        return 0
+                status = 1
+            group.cancel_scope.cancel()
+
+        async def until_stopped() -> None:
+            await stop.wait()
+            log.info("controller_stopped", reason="signal")
+            group.cancel_scope.cancel()
+
+        async def on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    stop.set()
+                    return
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(work)
+            group.start_soon(until_stopped)
+            if on_signals:
+                group.start_soon(on_signal)
+        return status

@@ -4,6 +4,7 @@ one, crash restarts, batching of analysis, and Flagger's Prometheus metrics."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -295,3 +296,48 @@ async def test_flagger_metrics_are_exported_with_flaggers_names() -> None:
     )
     assert f"{duration} 0.12" in text
     assert "flagger_canary_duration_seconds_bucket" in text
+
+
+class HangingHooks:
+    """A webhook that never answers: the tick that calls it waits until it is cancelled."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.cancelled = 0
+
+    async def call(self, hook: Webhook, payload: Mapping[str, Any]) -> HookOutcome:
+        self.calls += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        raise AssertionError("unreachable")
+
+
+async def test_stopping_the_controller_mid_tick_cancels_the_tick_and_leaks_no_task() -> None:
+    """Structured concurrency: the watches, every canary's task, a tick stuck in a webhook call,
+    and the sleep-or-wake race between ticks all end with Controller.run; nothing outlives it."""
+    h = Harness()
+    hooks = HangingHooks()
+    h.deps = dataclasses.replace(h.deps, webhooks=hooks)
+    h.controller = Controller(h.deps, ControllerOptions(jitter=0.0), metrics=h.metrics)
+    webhook = {"name": "gate", "type": "pre-rollout", "url": "http://tester.test/"}
+    h.cluster.seed(deployment("stuck"), canary_body("stuck", webhooks=[webhook]))
+    h.cluster.seed(deployment("idle"), canary_body("idle"))
+    await h.run_until(lambda: h.phase("stuck") == "Initialized" and h.phase("idle") != "")
+    await h.set_image("stuck", "v2")
+    before = asyncio.all_tasks()
+    runner = asyncio.ensure_future(h.controller.run())
+    for _ in range(2000):  # virtual time jumps to the next tick once every canary task is parked
+        if hooks.calls:
+            break
+        await asyncio.sleep(0.001)
+    assert hooks.calls == 1  # the stuck canary's tick is inside its pre-rollout webhook call
+    assert len(h.controller.running) == 2  # the idle canary is napping between its ticks
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    assert hooks.cancelled == 1
+    assert h.controller.running == set()
+    leaked = asyncio.all_tasks() - before - {runner}
+    assert not {t for t in leaked if not t.done()}, leaked
