@@ -162,11 +162,15 @@ def _record(
         known = [value for value in data.values() if value]
         logs.add_secrets(known)
         secrets += known
+    # The builtin queries are named by the router's module (``smi:v1alpha3:linkerd`` reads
+    # linkerd's), exactly as the controller resolves them.
+    from traffic import builtin_metrics_provider
+
     result = record(
         str(getattr(args, "prometheus", None) or ""),
         canary,
         templates,
-        provider=provider,
+        provider=builtin_metrics_provider(provider) or provider,
         start=times["start"],
         end=times["end"],
         step=step,

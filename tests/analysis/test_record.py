@@ -529,3 +529,31 @@ def _args(url: str, canary: Path, output: Path, **times: str) -> Any:
         step=times.get("step"),
         output=str(output),
     )
+
+
+def test_record_reads_the_builtin_queries_of_the_mesh_behind_an_smi_provider(
+    prom: FakePrometheus, tmp_path: Path
+) -> None:
+    """``provider: smi:v1alpha3:linkerd`` records linkerd's builtin queries, as the controller
+    runs them (the router's module names the query set)."""
+    canary_file = tmp_path / "canary.yaml"
+    canary_file.write_text(yaml.safe_dump(canary_doc("smi:v1alpha3:linkerd")))
+    out = tmp_path / "rec.csv"
+    code = main(
+        [
+            "record",
+            "--prometheus",
+            prom.url,
+            "--canary",
+            str(canary_file),
+            "--start",
+            START.isoformat(),
+            "--end",
+            (START + timedelta(minutes=5)).isoformat(),
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    queries = [p.get("query", "") for p in prom.seen]
+    assert queries and all("response_total" in q or "response_latency" in q for q in queries)
