@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Never, TextIO
 
 from analysis import (
     MetricQueryError,
@@ -217,9 +217,19 @@ def _template_header_secrets(template: MetricTemplate) -> list[str]:
 
 
 def _progress_printer(err: TextIO) -> Callable[[int, int, str], None]:
+    """A tqdm bar on the terminal: one step per range query, named after the query that ran
+    (each drawn: a range query takes far longer than a redraw)."""
+    from tqdm import tqdm
+
+    bars: list[tqdm[Never]] = []
+
     def show(done: int, total: int, what: str) -> None:
-        line = f"[{done}/{total}] {what}"
-        err.write(f"\r\x1b[K{line}" + ("\n" if done == total else ""))
-        err.flush()
+        if not bars:
+            bars.append(tqdm(total=total, file=err, unit="query", ncols=100, mininterval=0))
+        bar = bars[0]
+        bar.set_description_str(what, refresh=False)
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
 
     return show

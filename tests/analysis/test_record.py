@@ -400,8 +400,11 @@ def test_run_record_writes_and_shows_progress_on_a_terminal(
     err = Tty()
     assert run_record(args, now=lambda: NOW, stderr=err) == 0
     text = err.getvalue()
-    assert "\r\x1b[K[1/4] request-success-rate (canary)" in text
-    assert "[4/4] request-duration (primary)\n" in text
+    # tqdm's bar, redrawn in place, ends on the last query at 4/4 with a newline.
+    assert "request-success-rate (canary)" in text and "1/4" in text
+    assert "request-duration (primary)" in text and "4/4" in text
+    bar_end = text.index("4/4")
+    assert "\r" in text[:bar_end] and "\n" in text[bar_end:]
     assert f"wrote 122 samples in 2 series (4 range queries, step 60s) to {output}" in text
     assert "warning: metric 'request-success-rate': no data for the primary" in text
     assert load_recording(output).value_at("canary", "request-duration", 0) == 120.0
