@@ -167,6 +167,25 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         help="port for /healthz, /readyz and /metrics",
     )
     run.add_argument(
+        "--shards",
+        type=int,
+        default=int(_env_default("shards", "1") or 1),
+        help="spread the Canaries over N controller processes by a stable hash (default 1)",
+    )
+    run.add_argument(
+        "--shard-index",
+        type=int,
+        default=int(_env_default("shard-index", "0") or 0),
+        help="which of the --shards this process drives, 0..N-1 (default 0)",
+    )
+    run.add_argument(
+        "--startup-spread",
+        default=_env_default("startup-spread", "0s"),
+        metavar="DURATION",
+        help="spread the first ticks of the Canaries found at start over this time (a restart "
+        "or a new leader of a large fleet); default 0s: all at once, as Flagger",
+    )
+    run.add_argument(
         "--leader-elect",
         action="store_true",
         default=_env_default("leader-elect", "") in ("1", "true", "True"),
@@ -640,6 +659,9 @@ def _run(args: argparse.Namespace) -> int:
         mesh_provider=args.mesh_provider,
         port=args.port,
         leader_elect=args.leader_elect,
+        shards=args.shards,
+        shard_index=args.shard_index,
+        startup_spread=_duration_option("--startup-spread", args.startup_spread),
         version=_version(),
         # SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL, MSTEAMS_PROXY_URL win, as in Flagger
         notify=NotifyOptions.from_flags(
@@ -752,6 +774,18 @@ def _operator_command(args: argparse.Namespace) -> int:
         return exc.exit_code
     print(sent.describe())
     return 0
+
+
+def _duration_option(option: str, text: str) -> float:
+    from config import Problem, SpecError, parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise SpecError(Problem(option, str(exc))) from None
+    if seconds < 0:
+        raise SpecError(Problem(option, f"must not be negative, got {text!r}"))
+    return seconds
 
 
 def _env_list(option: str) -> list[str]:

@@ -35,6 +35,7 @@ from engine.core.commands import has_pending_command
 from engine.shell.clock import Clock
 from engine.shell.loop import CanaryDriver, EngineDeps
 from engine.shell.metrics import MetricsRecorder
+from engine.shell.shards import Shard
 from traffic import CANARY, ClusterUnavailable, ObjectRef, WatchEvent
 
 log = structlog.get_logger("canary-engine")
@@ -118,6 +119,12 @@ class ControllerOptions:
     selector: Mapping[str, str] = field(default_factory=dict)
     jitter: float = 0.1  # fraction of the interval
     max_backoff: float = 300.0
+    #: This process's share of the fleet (``run --shards``): other shards' Canaries are ignored.
+    shard: Shard = field(default_factory=Shard)
+    #: Seconds over which the Canaries already there when ``run`` starts (a restart, a new
+    #: leader) get their first tick, at random, instead of all at once; 0 ticks them at once, as
+    #: Flagger does. Canaries created later always tick at once.
+    startup_spread: float = 0.0
 
 
 class Controller:
@@ -140,6 +147,7 @@ class Controller:
         #: Per namespace, the canaries that parse (for flagger_canary_total).
         self._valid: dict[str, dict[ObjectRef, Canary]] = {}
         self.ready = asyncio.Event()
+        self._started = 0.0
 
     @property
     def running(self) -> set[ObjectRef]:
@@ -148,6 +156,7 @@ class Controller:
     async def run(self) -> None:
         """Watch and drive canaries until cancelled; cancelling stops every canary task."""
         namespaces: Sequence[str | None] = list(self._options.namespaces) or [None]
+        self._started = self._deps.clock.now()
         try:
             # One watch per namespace in a task group: when one fails or the controller is
             # cancelled, every watch is cancelled with it and none outlives run().
@@ -181,7 +190,9 @@ class Controller:
         meta = event.body.get("metadata") or {}
         ref = ObjectRef(CANARY, str(meta.get("namespace", "default")), str(meta.get("name")))
         labels = meta.get("labels") or {}
-        selected = all(labels.get(k) == v for k, v in self._options.selector.items())
+        selected = all(
+            labels.get(k) == v for k, v in self._options.selector.items()
+        ) and self._options.shard.owns(ref.namespace, ref.name)
         if event.type == "DELETED" or not selected:
             task = self._tasks.pop(ref, None)
             self._wake.pop(ref, None)
@@ -191,7 +202,7 @@ class Controller:
         else:
             task = self._tasks.get(ref)
             if task is None or task.done():
-                self._tasks[ref] = self._deps.clock.spawn(self._drive(ref))
+                self._tasks[ref] = self._deps.clock.spawn(self._drive(ref, self._first_delay()))
             elif has_pending_command(event.body):
                 self._wake.setdefault(ref, asyncio.Event()).set()
         self._update_totals(ref, event.body if event.type != "DELETED" and selected else None)
@@ -211,10 +222,23 @@ class Controller:
                 pass
         self._metrics.set_totals(list(valid.values()))
 
-    async def _drive(self, ref: ObjectRef) -> None:
+    def _first_delay(self) -> float:
+        """0 (tick at once, as Flagger does), or, for a Canary found within ``startup_spread``
+        seconds of the start, a random delay within it: a controller that starts with thousands
+        of Canaries spreads their first ticks (and their API writes and queries) over that
+        time instead of sending them all at once."""
+        spread = self._options.startup_spread
+        if spread <= 0 or self._deps.clock.now() - self._started > spread:
+            return 0.0
+        return self._rng.uniform(0.0, spread)
+
+    async def _drive(self, ref: ObjectRef, first_delay: float = 0.0) -> None:
         """One canary's life: tick, sleep a jittered interval, repeat; restart with backoff on a
-        crash. Flagger runs the first tick immediately when a canary is scheduled; so do we."""
+        crash. Flagger runs the first tick immediately when a canary is scheduled; so do we,
+        unless the controller is starting with a ``startup_spread``."""
         clock = self._deps.clock
+        if first_delay > 0:
+            await clock.sleep(first_delay)
         backoff = 1.0
         wake = self._wake.setdefault(ref, asyncio.Event())
         with structlog.contextvars.bound_contextvars(canary=f"{ref.namespace}/{ref.name}"):

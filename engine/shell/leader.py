@@ -22,6 +22,8 @@ from config import CanaryEngineError
 from engine.shell.clock import Clock
 from traffic import LEASE, Cluster, Conflict, ObjectRef
 
+#: The Lease the replicas of one controller (or of one shard, suffixed) compete for.
+DEFAULT_LEASE_NAME = "canary-engine-leader-election"
 #: Longest a stopping leader spends handing its Lease back (real seconds; best effort).
 RELEASE_TIMEOUT = 5.0
 
@@ -35,7 +37,7 @@ class LostLeadership(CanaryEngineError):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LeaseConfig:
     namespace: str
-    name: str = "canary-engine-leader-election"
+    name: str = DEFAULT_LEASE_NAME
     identity: str
     lease_duration: float = 15.0
     renew_deadline: float = 10.0

@@ -28,10 +28,11 @@ from engine.shell.clock import Clock, RealClock
 from engine.shell.controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
 from engine.shell.http import serve_endpoints
 from engine.shell.kube_metrics import ClusterKubeApi
-from engine.shell.leader import LeaderElector, LeaseConfig
+from engine.shell.leader import DEFAULT_LEASE_NAME, LeaderElector, LeaseConfig
 from engine.shell.loop import EngineDeps, Settings
 from engine.shell.metrics import MetricsRecorder
 from engine.shell.notify import AlertRouter, NotifyOptions
+from engine.shell.shards import Shard
 from traffic import (
     ALERT_PROVIDER,
     CANARY,
@@ -67,6 +68,10 @@ class RunOptions:
     version: str
     #: Global notifier and --cluster-name (Flagger's -slack-*, -msteams-*, -cluster-name).
     notify: NotifyOptions = field(default_factory=NotifyOptions)
+    #: This process's share of the fleet (--shards / --shard-index).
+    shard: Shard = field(default_factory=Shard)
+    #: --startup-spread: seconds over which the first ticks of the Canaries found at start go.
+    startup_spread: float = 0.0
 
 
 def parse_selector(text: str | None) -> dict[str, str]:
@@ -95,6 +100,9 @@ def options_from_env(
     leader_elect: bool,
     version: str,
     notify: NotifyOptions | None = None,
+    shards: int = 1,
+    shard_index: int = 0,
+    startup_spread: float = 0.0,
 ) -> RunOptions:
     return RunOptions(
         kubeconfig=kubeconfig,
@@ -108,6 +116,8 @@ def options_from_env(
         identity=os.environ.get("POD_NAME") or socket.gethostname(),
         version=version,
         notify=notify or NotifyOptions(),
+        shard=Shard(shards, shard_index),
+        startup_spread=startup_spread,
     )
 
 
@@ -185,7 +195,12 @@ async def run_controller(
         )
         controller = Controller(
             deps,
-            ControllerOptions(namespaces=options.namespaces, selector=options.selector),
+            ControllerOptions(
+                namespaces=options.namespaces,
+                selector=options.selector,
+                shard=options.shard,
+                startup_spread=options.startup_spread,
+            ),
             metrics=metrics,
         )
         elector = (
@@ -194,6 +209,7 @@ async def run_controller(
                 clock,
                 LeaseConfig(
                     namespace=options.lease_namespace,
+                    name=options.shard.lease_name(DEFAULT_LEASE_NAME),
                     identity=options.identity,
                     release_on_cancel=True,  # SIGTERM: the standby takes over at once
                 ),
@@ -221,6 +237,7 @@ async def run_controller(
             "controller_started",
             namespaces=list(options.namespaces) or "all",
             leader_election=options.leader_elect,
+            shard=f"{options.shard.index}/{options.shard.count}",
             port=options.port,
             global_notifier=on_alert.global_notifier or "none",
         )
