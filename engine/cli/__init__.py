@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -518,41 +518,29 @@ def main(
     args = (parser or build_parser()).parse_args(_negative_times(argv))
     from config import CanaryEngineError, SpecError
 
+    handler, with_logs = _HANDLERS.get(args.command, (_operator_command, False))
     try:
-        if args.command == "simulate":
+        if with_logs:
             _configure_logs(args)
-            return _simulate(args)
-        if args.command == "sweep":
-            from engine.cli.sweep_command import run_sweep_command
-
-            _configure_logs(args)
-            return run_sweep_command(args)
-        if args.command == "validate":
-            return _validate(args)
-        if args.command == "record":
-            from engine.cli.record import run_record
-
-            return run_record(args)
-        if args.command == "run":
-            _configure_logs(args)
-            return _run(args)
-        if args.command == "loadtester":
-            _configure_logs(args)
-            return _loadtester(args)
-        if args.command == "get":
-            return _get(args)
-        if args.command == "report":
-            _configure_logs(args)
-            return _report(args)
-        if args.command in OPERATOR_COMMANDS:
-            return _operator_command(args)
+        return handler(args)
     except SpecError as exc:
         print(_redacted(exc.render()), file=sys.stderr)
         return EXIT_BAD_INPUT
     except CanaryEngineError as exc:
         print(_redacted(f"canary-engine: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
-    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from engine.cli.sweep_command import run_sweep_command
+
+    return run_sweep_command(args)
+
+
+def _record(args: argparse.Namespace) -> int:
+    from engine.cli.record import run_record
+
+    return run_record(args)
 
 
 def _redacted(message: str) -> str:
@@ -838,3 +826,18 @@ def _validate(args: argparse.Namespace) -> int:
         ]
         print(f"{path}: valid ({', '.join(counts)})")
     return EXIT_BAD_INPUT if bad else 0
+
+
+#: Each command's handler, and whether it configures the logs first (``validate``, ``record``,
+#: ``get`` and the operator commands print their own lines). Every other command is an operator
+#: command (``OPERATOR_COMMANDS``).
+_HANDLERS: dict[str, tuple[Callable[[argparse.Namespace], int], bool]] = {
+    "simulate": (_simulate, True),
+    "sweep": (_sweep, True),
+    "validate": (_validate, False),
+    "record": (_record, False),
+    "run": (_run, True),
+    "loadtester": (_loadtester, True),
+    "get": (_get, False),
+    "report": (_report, True),
+}
