@@ -261,6 +261,12 @@ class Controller:
                                 return
                 except asyncio.CancelledError:
                     raise
+                except ClusterUnavailable as exc:
+                    # The API server is busy or down (429/5xx, a transport error): expected in
+                    # a fleet, so one warning line, no traceback; retried with the same backoff.
+                    log.warning("canary_read_unavailable", error=redact(str(exc)), retry_in=backoff)
+                    await clock.sleep(backoff)
+                    backoff = min(backoff * 2, self._options.max_backoff)
                 except Exception:
                     log.exception("canary_task_crashed", retry_in=backoff)
                     await clock.sleep(backoff)

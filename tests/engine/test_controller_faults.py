@@ -175,3 +175,46 @@ class TimedSource:
             (50.0 if bad else 99.9) if q.metric == "request-success-rate" else 120.0
             for q in queries
         ]
+
+
+async def test_a_busy_api_server_on_a_ticks_first_read_is_a_warning_not_a_crash(
+    monkeypatch: Any,
+) -> None:
+    """A 429/500 when a tick reads its Canary is expected in a fleet: one warning line (with no
+    traceback and no secret), the same backoff, and the canary goes on."""
+    import logging
+
+    import structlog
+    from structlog.testing import LogCapture
+
+    import engine.shell.controller
+
+    class BusyOnce(Faulty):
+        failed = 0
+
+        async def get(self, ref: ObjectRef) -> Body | None:
+            if ref.kind == CANARY and not self.failed:
+                self.failed += 1
+                raise ClusterUnavailable("HTTP 429 from https://user:hunter2@api.example/")
+            return await self.inner.get(ref)
+
+    capture = LogCapture()
+    monkeypatch.setattr(
+        engine.shell.controller,
+        "log",
+        structlog.wrap_logger(
+            None,
+            processors=[capture],
+            wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        ),
+    )
+    h = Harness()
+    h.cluster.seed(deployment("app"), canary_body("app"))
+    cluster = BusyOnce(h.cluster)
+    rewire(h, cluster)
+    await h.run_until(lambda: h.phase("app") == "Initialized")
+    assert cluster.failed == 1
+    events = [e["event"] for e in capture.entries]
+    assert "canary_read_unavailable" in events and "canary_task_crashed" not in events
+    line = next(e for e in capture.entries if e["event"] == "canary_read_unavailable")
+    assert "hunter2" not in str(line) and line["retry_in"] == 1.0
