@@ -273,14 +273,6 @@ async def simulate(
 
 
 async def _seed(cluster: InMemoryCluster, manifests: Manifests, canary: Canary) -> None:
-    if _target_kind(canary) is SERVICE:
-        raise SpecError(
-            Problem(
-                "spec.targetRef",
-                "simulate does not model Service targets yet (a release there is a change of "
-                "backends outside the cluster); validate and run support them",
-            )
-        )
     ns = canary.metadata.namespace
     target = canary.spec.target_ref.name
     autoscaler = canary.spec.autoscaler_ref
@@ -359,6 +351,16 @@ def _synthetic_target(canary: Canary) -> dict[str, Any]:
     if canary.spec.target_ref.kind == "DaemonSet":  # one pod per node: no replicas
         body["kind"] = "DaemonSet"
         del body["spec"]["replicas"]
+    if _target_kind(canary) == SERVICE:  # a Service whose backends live elsewhere
+        body = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": canary.metadata.namespace},
+            "spec": {
+                "selector": {"app": name},
+                "ports": [{"name": "http", "port": port, "targetPort": container_port}],
+            },
+        }
     if _target_kind(canary) == KNATIVE_SERVICE:  # Knative runs the pods: a template only
         body["apiVersion"] = KNATIVE_SERVICE.api_version
         body["kind"] = KNATIVE_SERVICE.kind
@@ -414,6 +416,12 @@ def _synthetic_scaled_object(canary: Canary, name: str) -> dict[str, Any]:
 
 
 def _mark_revision(body: dict[str, Any], revision: str) -> None:
+    if body.get("kind") == "Service" and body.get("apiVersion") == "v1":
+        # A Service target's revision is the hash of its spec (it has no pod template): the
+        # marker goes into its selector, which only the simulated world reads.
+        spec = body.setdefault("spec", {})
+        spec.setdefault("selector", {})[REVISION_ANNOTATION] = revision
+        return
     template = body.setdefault("spec", {}).setdefault("template", {})
     template.setdefault("metadata", {}).setdefault("annotations", {})[REVISION_ANNOTATION] = (
         revision
@@ -435,7 +443,11 @@ async def _bootstrap(driver: CanaryDriver, canary: Canary) -> None:
 
 
 async def _apply_recorded_revision(cluster: InMemoryCluster, canary: Canary) -> None:
-    ref = ObjectRef(_target_kind(canary), canary.metadata.namespace, canary.spec.target_ref.name)
+    kind = _target_kind(canary)
+    ref = ObjectRef(kind, canary.metadata.namespace, canary.spec.target_ref.name)
+    if kind is SERVICE:
+        await cluster.patch(ref, {"spec": {"selector": {REVISION_ANNOTATION: "recorded"}}})
+        return
     await cluster.patch(
         ref,
         {"spec": {"template": {"metadata": {"annotations": {REVISION_ANNOTATION: "recorded"}}}}},

@@ -102,7 +102,7 @@ def test_a_keda_scaled_canary_promotes(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 0, capsys.readouterr().err
 
 
-def test_simulate_says_it_does_not_model_service_targets(
+def test_simulate_replays_a_service_target(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = (DOCS / "linkerd.yaml").read_text().split("\n---\n")[0]  # the Canary, no HPA
@@ -119,5 +119,5 @@ def test_simulate_says_it_does_not_model_service_targets(
     assert main(["validate", str(path)]) == 0
     capsys.readouterr()
     code = main(["simulate", "--canary", str(path), "--recording", str(DOCS / "healthy.csv")])
-    assert code == 2
-    assert "simulate does not model Service targets yet" in capsys.readouterr().err
+    assert code == 0  # promoted: the Service's spec is the release, as in the cluster
+    assert "Copying podinfo.test template spec to podinfo-primary.test" in capsys.readouterr().out
