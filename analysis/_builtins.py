@@ -62,6 +62,48 @@ def _q(text: str) -> str:
     return collapse_whitespace(text)
 
 
+# Flagger's Envoy-cluster queries (contour, gloo, kuma, knative): they differ only in the matcher
+# that selects the canary's cluster, which replaces SELECTOR. The trailing commas inside the
+# selectors are Flagger's; PromQL accepts them and keeping them keeps the queries byte-identical.
+_ENVOY_SUCCESS_RATE = """
+    sum(
+        rate(
+            envoy_cluster_upstream_rq{
+                SELECTOR,
+                envoy_response_code!~"5.*"
+            }[{{ interval }}]
+        )
+    )
+    /
+    sum(
+        rate(
+            envoy_cluster_upstream_rq{
+                SELECTOR,
+            }[{{ interval }}]
+        )
+    )
+    * 100"""
+_ENVOY_DURATION = """
+    histogram_quantile(
+        0.99,
+        sum(
+            rate(
+                envoy_cluster_upstream_rq_time_bucket{
+                    SELECTOR,
+                }[{{ interval }}]
+            )
+        ) by (le)
+    )"""
+
+
+def _envoy_cluster(observer: str, selector: str) -> BuiltinQueries:
+    return BuiltinQueries(
+        observer=observer,
+        success_rate=_q(_ENVOY_SUCCESS_RATE.replace("SELECTOR", selector)),
+        duration=_q(_ENVOY_DURATION.replace("SELECTOR", selector)),
+    )
+
+
 _ISTIO = BuiltinQueries(
     observer="istio",
     success_rate=_q("""
@@ -264,72 +306,13 @@ _APPMESH = BuiltinQueries(
     )"""),
 )
 
-# NB: the trailing commas inside the selectors of contour, gloo and kuma are Flagger's; PromQL
-# accepts them and keeping them keeps the queries byte-identical.
-_CONTOUR = BuiltinQueries(
-    observer="contour",
-    success_rate=_q("""
-    sum(
-        rate(
-            envoy_cluster_upstream_rq{
-                envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+",
-                envoy_response_code!~"5.*"
-            }[{{ interval }}]
-        )
-    )
-    /
-    sum(
-        rate(
-            envoy_cluster_upstream_rq{
-                envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+",
-            }[{{ interval }}]
-        )
-    )
-    * 100"""),
-    duration=_q("""
-    histogram_quantile(
-        0.99,
-        sum(
-            rate(
-                envoy_cluster_upstream_rq_time_bucket{
-                    envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+",
-                }[{{ interval }}]
-            )
-        ) by (le)
-    )"""),
+_CONTOUR = _envoy_cluster(
+    "contour", 'envoy_cluster_name=~"{{ namespace }}_{{ service }}-canary_[0-9a-zA-Z-]+"'
 )
 
-_GLOO = BuiltinQueries(
-    observer="gloo",
-    success_rate=_q("""
-    sum(
-        rate(
-            envoy_cluster_upstream_rq{
-    envoy_cluster_name=~"{{ namespace }}-{{ target }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+",
-                envoy_response_code!~"5.*"
-            }[{{ interval }}]
-        )
-    )
-    /
-    sum(
-        rate(
-            envoy_cluster_upstream_rq{
-    envoy_cluster_name=~"{{ namespace }}-{{ target }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+",
-            }[{{ interval }}]
-        )
-    )
-    * 100"""),
-    duration=_q("""
-    histogram_quantile(
-        0.99,
-        sum(
-            rate(
-                envoy_cluster_upstream_rq_time_bucket{
-    envoy_cluster_name=~"{{ namespace }}-{{ target }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+",
-                }[{{ interval }}]
-            )
-        ) by (le)
-    )"""),
+_GLOO = _envoy_cluster(
+    "gloo",
+    'envoy_cluster_name=~"{{ namespace }}-{{ target }}-canaryupstream-[0-9a-zA-Z-]+_[0-9a-zA-Z-]+"',
 )
 
 _TRAEFIK = BuiltinQueries(
@@ -405,38 +388,7 @@ _OSM = BuiltinQueries(
     )"""),
 )
 
-_KUMA = BuiltinQueries(
-    observer="kuma",
-    success_rate=_q("""
-    sum(
-        rate(
-            envoy_cluster_upstream_rq{
-                service=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+",
-                envoy_response_code!~"5.*"
-            }[{{ interval }}]
-        )
-    )
-    /
-    sum(
-        rate(
-            envoy_cluster_upstream_rq{
-                service=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+",
-            }[{{ interval }}]
-        )
-    )
-    * 100"""),
-    duration=_q("""
-    histogram_quantile(
-        0.99,
-        sum(
-            rate(
-                envoy_cluster_upstream_rq_time_bucket{
-                    service=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+",
-                }[{{ interval }}]
-            )
-        ) by (le)
-    )"""),
-)
+_KUMA = _envoy_cluster("kuma", 'service=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"')
 
 _APISIX = BuiltinQueries(
     observer="apisix",
@@ -502,38 +454,7 @@ _SKIPPER = BuiltinQueries(
 
 # Knative (Flagger's observers/knative.go): Envoy's cluster for the revision; {{ route }} is the
 # latest created revision (TemplateModel.for_metric). Milliseconds, like the other Envoy meshes.
-_KNATIVE = BuiltinQueries(
-    observer="knative",
-    success_rate=_q("""
-    sum(
-        rate(
-            envoy_cluster_upstream_rq{
-                envoy_cluster_name=~"{{ namespace }}/{{ route }}",
-                envoy_response_code!~"5.*"
-            }[{{ interval }}]
-        )
-    )
-    /
-    sum(
-        rate(
-            envoy_cluster_upstream_rq{
-                envoy_cluster_name=~"{{ namespace }}/{{ route }}",
-            }[{{ interval }}]
-        )
-    )
-    * 100"""),
-    duration=_q("""
-    histogram_quantile(
-        0.99,
-        sum(
-            rate(
-                envoy_cluster_upstream_rq_time_bucket{
-                    envoy_cluster_name=~"{{ namespace }}/{{ route }}",
-                }[{{ interval }}]
-            )
-        ) by (le)
-    )"""),
-)
+_KNATIVE = _envoy_cluster("knative", 'envoy_cluster_name=~"{{ namespace }}/{{ route }}"')
 
 _BY_PROVIDER: dict[str, BuiltinQueries] = {
     "istio": _ISTIO,

@@ -340,7 +340,7 @@ class PrometheusSource:
         except MetricQueryError as exc:
             return [_redacted_failure(exc.to_failure(), secrets)] * len(request.members)
         except Exception as exc:  # never let one query take its siblings down
-            message = _message(f"{type(exc).__name__}: {exc}", secrets)
+            message = failure_message(f"{type(exc).__name__}: {exc}", secrets)
             return [QueryFailure(FailureKind.TRANSPORT, message)] * len(request.members)
         self.stats.queries += 1
         return [
@@ -369,7 +369,7 @@ class PrometheusSource:
         except MetricQueryError as exc:
             return [_redacted_failure(exc.to_failure(), secrets)] * len(request.members)
         except Exception as exc:  # never let one query take its siblings down
-            message = _message(f"{type(exc).__name__}: {exc}", secrets)
+            message = failure_message(f"{type(exc).__name__}: {exc}", secrets)
             return [QueryFailure(FailureKind.TRANSPORT, message)] * len(request.members)
         self.stats.queries += 1
         return [
@@ -391,19 +391,7 @@ class PrometheusSource:
         )
         if secret is None:
             return settings
-        if self._credentials is None:
-            raise ProviderUnavailable(
-                f"credentials Secret {secret} is referenced but no credentials source is configured"
-            )
-        try:
-            found = self._credentials(secret)
-            data = await found if inspect.isawaitable(found) else found
-        except Exception as exc:
-            raise ProviderUnavailable(
-                f"reading credentials Secret {secret} failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        if data is None:
-            raise ProviderUnavailable(f"credentials Secret {secret} not found")
+        data = await read_credentials(self._credentials, secret)
         token = data.get("token") or None
         username = data.get("username") or None
         password = data.get("password") or None
@@ -479,7 +467,7 @@ class PrometheusSource:
                         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                         if not _retryable_transport(exc) or attempts > self.retries:
                             raise ProviderUnavailable(
-                                _message(
+                                failure_message(
                                     f"prometheus {where} unreachable: {detail}"
                                     + _attempts(attempts),
                                     secrets,
@@ -489,7 +477,9 @@ class PrometheusSource:
                         continue
                     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # permanent
                         raise ProviderUnavailable(
-                            _message(f"prometheus {where}: {type(exc).__name__}: {exc}", secrets)
+                            failure_message(
+                                f"prometheus {where}: {type(exc).__name__}: {exc}", secrets
+                            )
                         ) from None
                     status = response.status_code
                     if status >= 500 and attempts <= self.retries:
@@ -616,23 +606,23 @@ def _data(
     if status >= 500:
         message = f"prometheus {where} answered HTTP {status}: {detail}{_attempts(attempts)}"
         if error_type == "timeout":
-            raise QueryTimeout(_message(message, secrets))
-        raise ProviderUnavailable(_message(message, secrets))
+            raise QueryTimeout(failure_message(message, secrets))
+        raise ProviderUnavailable(failure_message(message, secrets))
     if status == 429:
         raise ProviderUnavailable(
-            _message(f"prometheus {where} is overloaded (HTTP 429): {detail}", secrets)
+            failure_message(f"prometheus {where} is overloaded (HTTP 429): {detail}", secrets)
         )
     if status >= 400:
         kind = f", {error_type}" if error_type else ""
         hint = " (check the credentials)" if status in (401, 403) else ""
         raise QueryRejected(
-            _message(
+            failure_message(
                 f"prometheus rejected the query (HTTP {status}{kind}): {detail}{hint}", secrets
             )
         )
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise ProviderUnavailable(
-            _message(
+            failure_message(
                 f"prometheus {where} answered HTTP {status} with a body that is not a Prometheus "
                 f"API answer: {text[:200]!r}",
                 secrets,
@@ -640,7 +630,7 @@ def _data(
         )
     if body.get("status") not in (None, "success"):
         raise QueryRejected(
-            _message(f"prometheus answered status {body.get('status')!r}: {detail}", secrets)
+            failure_message(f"prometheus answered status {body.get('status')!r}: {detail}", secrets)
         )
     data: dict[str, Any] = body["data"]
     return data
@@ -730,7 +720,26 @@ def _redacted_failure(failure: QueryFailure, secrets: Sequence[str]) -> QueryFai
     return QueryFailure(failure.kind, redact(failure.message, secrets))
 
 
-def _message(text: str, secrets: Sequence[str]) -> str:
+async def read_credentials(credentials: Credentials | None, secret: str) -> Mapping[str, str]:
+    """The data of the credentials Secret ``secret`` ("<namespace>/<name>"); ProviderUnavailable
+    when no credentials source is configured, reading fails or the Secret does not exist."""
+    if credentials is None:
+        raise ProviderUnavailable(
+            f"credentials Secret {secret} is referenced but no credentials source is configured"
+        )
+    try:
+        found = credentials(secret)
+        data = await found if inspect.isawaitable(found) else found
+    except Exception as exc:
+        raise ProviderUnavailable(
+            f"reading credentials Secret {secret} failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if data is None:
+        raise ProviderUnavailable(f"credentials Secret {secret} not found")
+    return data
+
+
+def failure_message(text: str, secrets: Sequence[str]) -> str:
     """A failure message: redacted first, then clipped (clipping first could cut a secret in
     two and leave its head unrecognised)."""
     return clip(redact(text, secrets), _MAX_MESSAGE)

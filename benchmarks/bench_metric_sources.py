@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import platform
 import statistics
 import sys
@@ -25,14 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_prometheus import _no_sleep, canaries, free_port, serve, wait_listening
+from bench_prometheus import _no_sleep, canaries, fake_prometheus, timed_ticks
 
 from analysis import (
+    CheckResult,
     MetricQuery,
-    MetricSources,
-    PrometheusSource,
     Verdict,
-    analyze_batches,
     open_metric_sources,
     open_prometheus,
     plan_checks,
@@ -47,26 +44,17 @@ async def run_ticks(
         async with open_metric_sources(sleep=_no_sleep, now=time.time, concurrency=64) as sources:
             assert sources.prometheus is not None
             await sources.prometheus.ping(url)  # open the connection pool outside the timing
-            return await _ticks(sources, batches, ticks)
+            return _passed(await timed_ticks(sources, batches, ticks))
     async with open_prometheus(sleep=_no_sleep, concurrency=64) as source:
         await source.ping(url)
-        return await _ticks(source, batches, ticks)
+        return _passed(await timed_ticks(source, batches, ticks))
 
 
-async def _ticks(
-    source: MetricSources | PrometheusSource, batches: list[list[MetricQuery]], ticks: int
+def _passed(
+    ticked: tuple[int, list[float], list[list[CheckResult]]],
 ) -> tuple[int, list[float], bool]:
-    walls: list[float] = []
-    passed = False
-    per_tick = 0
-    for _ in range(ticks):
-        before = source.requests_sent
-        started = time.perf_counter()
-        results = await analyze_batches(source, batches)
-        walls.append(time.perf_counter() - started)
-        per_tick = source.requests_sent - before
-        passed = all(r.verdict is Verdict.PASS for batch in results for r in batch)
-    return per_tick, walls, passed
+    per_tick, walls, results = ticked
+    return per_tick, walls, all(r.verdict is Verdict.PASS for batch in results for r in batch)
 
 
 def main() -> int:
@@ -76,23 +64,13 @@ def main() -> int:
     parser.add_argument("--ticks", type=int, default=5)
     args = parser.parse_args()
 
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(
-        target=serve, args=(port, args.canaries, args.latency_ms / 1000), daemon=True
-    )
-    server.start()
-    try:
-        wait_listening(port)
-        url = f"http://127.0.0.1:{port}"
+    with fake_prometheus(args.canaries, args.latency_ms / 1000) as url:
         batches = [
             plan_checks(c, {}, provider="istio", default_server=url)
             for c in canaries(args.canaries)
         ]
         bare = asyncio.run(run_ticks(url, batches, registry=False, ticks=args.ticks))
         through = asyncio.run(run_ticks(url, batches, registry=True, ticks=args.ticks))
-    finally:
-        server.terminate()
-        server.join(timeout=5)
 
     print(f"python {platform.python_version()} on {platform.processor() or platform.machine()}")
     print(f"{args.canaries} canaries x 2 builtin metrics; endpoint latency {args.latency_ms:g} ms")

@@ -26,6 +26,8 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from analysis import (
     CheckResult,
     MetricQuery,
+    MetricSources,
+    PrometheusSource,
     Verdict,
     analyze_batches,
     open_prometheus,
@@ -105,6 +109,22 @@ def wait_listening(port: int, timeout: float = 15.0) -> None:
     raise SystemExit(f"the fake Prometheus did not listen on port {port}")
 
 
+@contextmanager
+def fake_prometheus(count: int, latency: float) -> Iterator[str]:
+    """Serve the fake Prometheus for ``count`` canaries in its own process; yield its URL."""
+    port = free_port()
+    server = multiprocessing.get_context("spawn").Process(
+        target=serve, args=(port, count, latency), daemon=True
+    )
+    server.start()
+    try:
+        wait_listening(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.join(timeout=5)
+
+
 # ---------------------------------------------------------------------------------------------
 # The client side
 # ---------------------------------------------------------------------------------------------
@@ -144,22 +164,29 @@ async def _no_sleep(seconds: float) -> None:
     return None
 
 
-async def run_ticks(
-    url: str, batches: list[list[MetricQuery]], *, group: bool, ticks: int
+async def timed_ticks(
+    source: PrometheusSource | MetricSources, batches: list[list[MetricQuery]], ticks: int
 ) -> tuple[int, list[float], list[list[CheckResult]]]:
     """(requests in one tick, wall seconds per tick, the last tick's results)."""
     walls: list[float] = []
     results: list[list[CheckResult]] = []
+    per_tick = 0
+    for _ in range(ticks):
+        before = source.requests_sent
+        started = time.perf_counter()
+        results = await analyze_batches(source, batches)
+        walls.append(time.perf_counter() - started)
+        per_tick = source.requests_sent - before
+    return per_tick, walls, results
+
+
+async def run_ticks(
+    url: str, batches: list[list[MetricQuery]], *, group: bool, ticks: int
+) -> tuple[int, list[float], list[list[CheckResult]]]:
+    """(requests in one tick, wall seconds per tick, the last tick's results)."""
     async with open_prometheus(sleep=_no_sleep, group=group, concurrency=64) as source:
         await source.ping(url)  # open the connection pool outside the timing
-        per_tick = 0
-        for _ in range(ticks):
-            before = source.requests_sent
-            started = time.perf_counter()
-            results = await analyze_batches(source, batches)
-            walls.append(time.perf_counter() - started)
-            per_tick = source.requests_sent - before
-    return per_tick, walls, results
+        return await timed_ticks(source, batches, ticks)
 
 
 def main() -> int:
@@ -169,23 +196,13 @@ def main() -> int:
     parser.add_argument("--ticks", type=int, default=5)
     args = parser.parse_args()
 
-    port = free_port()
-    server = multiprocessing.get_context("spawn").Process(
-        target=serve, args=(port, args.canaries, args.latency_ms / 1000), daemon=True
-    )
-    server.start()
-    try:
-        wait_listening(port)
-        url = f"http://127.0.0.1:{port}"
+    with fake_prometheus(args.canaries, args.latency_ms / 1000) as url:
         fleet = canaries(args.canaries)
         started = time.perf_counter()
         batches = [plan_checks(c, {}, provider="istio", default_server=url) for c in fleet]
         planning = time.perf_counter() - started
         grouped = asyncio.run(run_ticks(url, batches, group=True, ticks=args.ticks))
         single = asyncio.run(run_ticks(url, batches, group=False, ticks=args.ticks))
-    finally:
-        server.terminate()
-        server.join(timeout=5)
 
     checks = sum(len(b) for b in batches)
     for label, (_, _, results) in (("grouped", grouped), ("per-check", single)):

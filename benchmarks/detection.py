@@ -29,10 +29,9 @@ Settings (``SETTINGS``; add more with ``static_settings`` / ``judge_settings``):
 * ``judge``: ``judge: {baseline: primary, harmful: <dir>, **grid}`` for ``T`` in {1, 2}; the grid
   comes from ``--judge-key key=v1,v2`` options (default ``DEFAULT_JUDGE_GRID``: window 24h or
   1h, tolerance 0.1 or 0.25, and the metric's ``onNoData`` fail or inconclusive; at threshold 2
-  only with ``onNoData: fail``). When ``config.Metric``
-  has no ``judge`` field, or the first judge Canary does not validate, the judge settings are
-  reported as not available and the benchmark carries on (as is a setting whose every
-  simulation raised). Time is compressed to one row per minute, so the judge's default
+  only with ``onNoData: fail``). When the first judge Canary does not validate, the judge
+  settings are reported as not available and the benchmark carries on (as is a setting whose
+  every simulation raised). Time is compressed to one row per minute, so the judge's default
   ``window: 24h`` covers the whole history of every scenario (1,440 rows at most), and
   ``window: 1h`` the last 60 rows.
 
@@ -71,7 +70,6 @@ from _scenarios import (
 )
 from _scoring import FRR_TARGETS, Outcome, score_setting, tradeoff
 
-import config
 from analysis import Recording
 from config import Manifests, SpecError, parse_canary
 from engine.cli.simulate import SimulationResult, simulate
@@ -153,13 +151,6 @@ def static_range(history: np.ndarray, harmful: str, margin: float) -> dict[str, 
         q01 = float(np.quantile(finite, 0.01))
         out["min"] = q01 - margin * abs(q01)
     return out
-
-
-def judge_available() -> str | None:
-    """None when the config model knows ``judge``; else why not."""
-    if "judge" not in config.Metric.model_fields:
-        return "config.Metric has no `judge` field"
-    return None
 
 
 def canary_body(setting: Setting, scenario: Scenario) -> dict[str, Any]:
@@ -288,9 +279,8 @@ def run_all(
 
 def check_judge(settings: Sequence[Setting], scenarios: Sequence[Scenario]) -> str | None:
     """Why judge settings cannot run (None: they can)."""
-    reason = judge_available()
-    if reason or not settings or not scenarios:
-        return reason
+    if not settings or not scenarios:
+        return None
     try:
         parse_canary(canary_body(settings[0], scenarios[0]))
     except SpecError as exc:

@@ -68,8 +68,9 @@ class CheckRecord:
         }
         # Absent, not null: no data, no lower or no upper bound (the CRD has no nullable fields).
         for key, number in (("value", self.value), ("min", self.min), ("max", self.max)):
-            if _number(number) is not None:
-                body[key] = _number(number)
+            finite = _number(number)
+            if finite is not None:
+                body[key] = finite
         if self.explanation:
             body["explanation"] = _clip(self.explanation, MAX_EXPLANATION)
         if self.dry_run:
@@ -104,8 +105,11 @@ class WebhookRecord:
     time: str = ""
 
     def to_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": _clip(self.name, MAX_NAME), "type": self.type}
-        body["ok"] = self.ok
+        body: dict[str, Any] = {
+            "name": _clip(self.name, MAX_NAME),
+            "type": self.type,
+            "ok": self.ok,
+        }
         if self.time:  # the CRD types it date-time: never write ""
             body["time"] = self.time
         return body

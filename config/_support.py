@@ -14,20 +14,17 @@ from collections.abc import Iterable
 from config._spec import CanarySpec
 from config.errors import Problem
 
-#: Target kinds canary-engine drives.
-SUPPORTED_TARGET_KINDS = ("Deployment", "DaemonSet", "Service")
-#: ``autoscalerRef`` kinds canary-engine drives (an HPA, or a KEDA ScaledObject).
-SUPPORTED_AUTOSCALER_KINDS = ("HorizontalPodAutoscaler", "ScaledObject")
-
 _KNATIVE_API_GROUP = "serving.knative.dev"
+
+
+def _knative_target(spec: CanarySpec) -> bool:
+    return spec.target_ref.api_version.startswith(f"{_KNATIVE_API_GROUP}/")
 
 
 def is_knative(spec: CanarySpec) -> bool:
     """A Knative Canary: a Knative Service target, or the ``knative`` provider (Flagger requires
     the two together)."""
-    return spec.provider == "knative" or spec.target_ref.api_version.startswith(
-        f"{_KNATIVE_API_GROUP}/"
-    )
+    return spec.provider == "knative" or _knative_target(spec)
 
 
 def not_built_problems(spec: CanarySpec) -> Iterable[Problem]:
@@ -36,34 +33,20 @@ def not_built_problems(spec: CanarySpec) -> Iterable[Problem]:
         # Knative Services are driven by the knative router and workload (traffic/_knative.py);
         # Flagger requires the target and the provider together. (A knative provider on another
         # target is the router's own check.)
-        knative_target = spec.target_ref.api_version.startswith(f"{_KNATIVE_API_GROUP}/")
-        if knative_target and spec.provider != "knative":
+        if _knative_target(spec) and spec.provider != "knative":
             yield Problem(
                 "spec.provider",
                 "a Knative Service target needs provider knative (it routes with the Service's "
                 "own traffic split), as in Flagger",
             )
         return
-    kind = spec.target_ref.kind
-    if kind not in SUPPORTED_TARGET_KINDS:
-        yield Problem(
-            "spec.targetRef.kind",
-            f"{kind} targets are not supported by canary-engine yet; Deployment, DaemonSet and "
-            "Service targets can be analysed",
-        )
-    analysis = spec.analysis if spec.analysis is not None else spec.canary_analysis
-    if kind == "DaemonSet" and analysis is not None and analysis.iterations is None:
+    # (Target and autoscaler kinds canary-engine cannot drive are refused by the schema:
+    # TargetRef.kind and AutoscalerRef.kind list the ones it can.)
+    if spec.target_ref.kind == "DaemonSet" and spec.effective_analysis.iterations is None:
         # One pod per node: no replica count to split traffic with (Flagger: blue/green only).
+        a_key = "spec.analysis" if spec.analysis is not None else "spec.canaryAnalysis"
         yield Problem(
-            "spec.analysis.iterations",
+            f"{a_key}.iterations",
             "DaemonSet targets are blue/green only, as in Flagger: set iterations instead of "
             "stepWeight / stepWeights",
-        )
-    autoscaler = spec.autoscaler_ref
-    if autoscaler is not None and autoscaler.kind not in SUPPORTED_AUTOSCALER_KINDS:
-        yield Problem(
-            "spec.autoscalerRef.kind",
-            f"{autoscaler.kind} autoscalers (KEDA) cannot be driven by canary-engine yet: it "
-            "would neither pause it nor create its -primary copy. Use a HorizontalPodAutoscaler "
-            "(autoscaling/v2), or keep Flagger for this Canary",
         )

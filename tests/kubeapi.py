@@ -418,7 +418,7 @@ class KubeStore:
     def _fill_new_metadata(self, meta: Body) -> None:
         self._serial += 1
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta["creationTimestamp"] = _now_rfc3339()
         meta.pop("resourceVersion", None)
 
     def generate_name(self, prefix: str) -> str:

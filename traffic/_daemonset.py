@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from config import Canary
 from traffic._deployment import DeploymentWorkload, _Config
-from traffic._objects import get_target, primary_ref, target_ref
+from traffic._objects import get_target, target_ref
 from traffic._types import Readiness, Revision
 from traffic.cluster import Body
 
@@ -37,21 +37,18 @@ class DaemonSetWorkload(DeploymentWorkload):
 
     promoted_spec_fields = ("minReadySeconds", "revisionHistoryLimit", "updateStrategy")
     has_replicas = False
+    kind_word = "daemonset"
 
-    async def readiness(self, canary: Canary, *, primary: bool, now: datetime) -> Readiness:
-        ref = primary_ref(canary) if primary else target_ref(canary)
-        analysis = canary.spec.effective_analysis
-        threshold = analysis.primary_ready_percent if primary else analysis.canary_ready_percent
-        prefix = (
-            f"{ref.name}.{ref.namespace} not ready"
-            if primary
-            else f"canary daemonset {ref.name}.{ref.namespace} not ready"
-        )
-        body = await self._cluster.get(ref)
-        if body is None:
-            return Readiness(
-                ready=False, message=f"{prefix}: daemonset {ref.name}.{ref.namespace} not found"
-            )
+    def _body_readiness(
+        self,
+        canary: Canary,
+        body: Mapping[str, Any],
+        *,
+        primary: bool,
+        threshold: int,
+        prefix: str,
+        now: datetime,
+    ) -> Readiness:
         reason = daemonset_not_ready(body, threshold)
         if reason is not None:
             return Readiness(ready=False, message=f"{prefix}: {reason}")

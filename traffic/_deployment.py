@@ -161,6 +161,8 @@ class DeploymentWorkload:
     promoted_spec_fields: tuple[str, ...] = _PROMOTED_SPEC_FIELDS
     #: Whether the workload has ``spec.replicas`` (a DaemonSet runs one pod per node).
     has_replicas: bool = True
+    #: The kind as Flagger's readiness messages name it.
+    kind_word: str = "deployment"
 
     def __init__(
         self,
@@ -271,16 +273,32 @@ class DeploymentWorkload:
         ref = primary_ref(canary) if primary else target_ref(canary)
         analysis = canary.spec.effective_analysis
         threshold = analysis.primary_ready_percent if primary else analysis.canary_ready_percent
+        kind = self.kind_word
         prefix = (
             f"{ref.name}.{ref.namespace} not ready"
             if primary
-            else f"canary deployment {ref.name}.{ref.namespace} not ready"
+            else f"canary {kind} {ref.name}.{ref.namespace} not ready"
         )
         body = await self._cluster.get(ref)
         if body is None:
             return Readiness(
-                ready=False, message=f"{prefix}: deployment {ref.name}.{ref.namespace} not found"
+                ready=False, message=f"{prefix}: {kind} {ref.name}.{ref.namespace} not found"
             )
+        return self._body_readiness(
+            canary, body, primary=primary, threshold=threshold, prefix=prefix, now=now
+        )
+
+    def _body_readiness(
+        self,
+        canary: Canary,
+        body: Mapping[str, Any],
+        *,
+        primary: bool,
+        threshold: int,
+        prefix: str,
+        now: datetime,
+    ) -> Readiness:
+        """Readiness of the fetched workload ``body`` (messages start with ``prefix``)."""
         retriable, reason = deployment_ready(
             body,
             deadline_seconds=canary.spec.progress_deadline_seconds,

@@ -26,18 +26,16 @@ from typing import Any, Final
 
 from config import Canary
 from traffic._errors import RoutingError
+from traffic._ingress import get_user_ingress, ingress_refs, write_canary_ingress
 from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
     KUBECTL_ANNOTATION,
-    NO_CHANGE,
     diff_or_empty,
     filter_metadata,
-    merge_diff,
-    owned_metadata,
 )
 from traffic._services import ClusterIPServices
 from traffic._types import Routes, Weights
-from traffic.cluster import INGRESS, Body, Cluster, ObjectRef
+from traffic.cluster import Body, Cluster, ObjectRef
 
 DEFAULT_ANNOTATIONS_PREFIX: Final = "nginx.ingress.kubernetes.io"
 
@@ -62,31 +60,15 @@ class NginxRouter:
     async def reconcile(self, canary: Canary) -> None:
         user_ref, canary_ref = self._refs(canary)
         await self._services.reconcile_apex(canary)
-        user = await self._cluster.get(user_ref)
-        if user is None:
-            raise RoutingError(f"ingress {user_ref.name}.{user_ref.namespace} not found")
-        spec = self._canary_spec(canary, user)
-        existing = await self._cluster.get(canary_ref)
-        if existing is None:
-            meta = user.get("metadata") or {}
-            await self._cluster.create(
-                {
-                    "apiVersion": INGRESS.api_version,
-                    "kind": INGRESS.kind,
-                    "metadata": owned_metadata(
-                        canary,
-                        canary_ref.name,
-                        canary_ref.namespace,
-                        labels=meta.get("labels"),
-                        annotations=self._reset(meta.get("annotations")),
-                    ),
-                    "spec": spec,
-                }
-            )
-            return
-        patch = merge_diff(existing.get("spec") or {}, spec)
-        if patch is not NO_CHANGE:
-            await self._cluster.patch(canary_ref, {"spec": patch})
+        user = await get_user_ingress(self._cluster, user_ref)
+        await write_canary_ingress(
+            self._cluster,
+            canary,
+            canary_ref,
+            user=user,
+            spec=self._canary_spec(canary, user),
+            annotations=self._reset,
+        )
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
         _, canary_ref = self._refs(canary)
@@ -141,13 +123,7 @@ class NginxRouter:
         return f"{self._prefix}/{suffix}"
 
     def _refs(self, canary: Canary) -> tuple[ObjectRef, ObjectRef]:
-        ingress = canary.spec.ingress_ref
-        if ingress is None:
-            raise RoutingError(f"canary {canary.dotted}: spec.ingressRef is required for nginx")
-        ns = canary.metadata.namespace
-        return ObjectRef(INGRESS, ns, ingress.name), ObjectRef(
-            INGRESS, ns, f"{ingress.name}-canary"
-        )
+        return ingress_refs(canary, "nginx")
 
     def _canary_spec(self, canary: Canary, user: Mapping[str, Any]) -> Body:
         """The user's Ingress spec with ``<svc>`` backends renamed to ``<svc>-canary``."""

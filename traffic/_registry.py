@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
+from typing import Final
 
 import traffic.routers
 from config import (
@@ -29,11 +30,12 @@ from config import (
     register_router_rules,
     resolve_router_name,
 )
+from traffic._nginx import DEFAULT_ANNOTATIONS_PREFIX
 from traffic._objects import DEFAULT_SELECTOR_LABELS
 from traffic._types import Router
 from traffic.cluster import Cluster, Kind, register_kind
 
-DEFAULT_INGRESS_ANNOTATIONS_PREFIX = "nginx.ingress.kubernetes.io"
+DEFAULT_INGRESS_ANNOTATIONS_PREFIX: Final = DEFAULT_ANNOTATIONS_PREFIX
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,8 +2,8 @@
 
 The engine is given one Workload; each Canary's target picks the implementation: ``Deployment``
 -> ``DeploymentWorkload``, ``DaemonSet`` -> ``DaemonSetWorkload``, ``Service`` (core ``v1``) ->
-``ServiceWorkload``, a Knative ``Service`` -> ``KnativeWorkload``. Other kinds are refused at
-validation (``config._support``) and here with a clear error.
+``ServiceWorkload``, a Knative ``Service`` -> ``KnativeWorkload``. Other kinds are refused by
+the schema (``TargetRef.kind`` in ``config``) and here with a clear error.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from analysis.providers._base import (
     Window,
     make_series,
     no_values,
+    number,
     require_keys,
 )
 
@@ -125,12 +126,7 @@ def _first_record_value(text: str) -> float:
             raise no_values("influxdb", "the first record's _value is null")
         if kind not in _NUMERIC:
             raise QueryRejected(f"influxdb answered a {kind} _value {raw!r}, not a number")
-        try:
-            return float(raw)
-        except ValueError:
-            raise QueryRejected(
-                f"influxdb answered a _value that is not a number: {raw!r}"
-            ) from None
+        return number(raw, "influxdb", "a _value")
     raise no_values("influxdb", "the query returned no record")
 
 

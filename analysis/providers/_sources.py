@@ -23,7 +23,6 @@ never imports httpx.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -31,9 +30,16 @@ from typing import Any, TypeVar
 
 import httpx
 
-from analysis._errors import MetricQueryError
-from analysis._prometheus import Credentials, PrometheusSource, Sleep, open_prometheus
-from analysis._text import clip, header_secrets, redact, url_secrets
+from analysis._errors import MetricQueryError, QueryRejected
+from analysis._prometheus import (
+    Credentials,
+    PrometheusSource,
+    Sleep,
+    failure_message,
+    open_prometheus,
+    read_credentials,
+)
+from analysis._text import header_secrets, url_secrets
 from analysis._types import FailureKind, MetricQuery, QueryFailure, Series, SeriesRequest
 from analysis.providers._base import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -49,7 +55,6 @@ T = TypeVar("T")
 DEFAULT_CONCURRENCY = 64
 #: A series may take several requests (influxdb: one per step); bound the whole of it.
 DEFAULT_SERIES_TIMEOUT = 60.0
-_MAX_MESSAGE = 1000
 
 
 class MetricSources:
@@ -124,7 +129,8 @@ class MetricSources:
         distinct: dict[tuple[Any, ...], MetricQuery] = {}
         for query in queries:
             if query.provider_type != "prometheus" and query.render_error is None:
-                distinct.setdefault(_identity(query)[:1] + _identity(query)[2:], query)
+                key = _identity(query)
+                distinct.setdefault(key[:1] + key[2:], query)  # a ping does not send the text
         reasons = await asyncio.gather(
             self._prometheus().check_providers(prometheus) if prometheus else _empty(),
             *(self._ping(q) for q in distinct.values()),
@@ -153,7 +159,7 @@ class MetricSources:
 
         async def run(provider: MetricProvider, call: Call) -> Series:
             if provider.series is None:
-                raise _Rejected(
+                raise QueryRejected(
                     f"the {provider.type} provider cannot answer series (needed by a comparative "
                     "judge and by record)"
                 )
@@ -197,7 +203,7 @@ class MetricSources:
         secrets = [*url_secrets(address), *header_secrets(query.headers.items())]
         try:
             if provider.address_required and not address:
-                raise _Rejected(f"spec.provider.address is required for {provider.type}")
+                raise QueryRejected(f"spec.provider.address is required for {provider.type}")
             credentials = await self._secret(query.secret)
             secrets += [v for v in credentials.values() if v]
             call = Call(
@@ -214,40 +220,20 @@ class MetricSources:
             async with self._limit, asyncio.timeout(deadline):
                 return await run(provider, call)
         except MetricQueryError as exc:
-            return QueryFailure(exc.kind, _message(f"{where}: {exc}", secrets))
+            return QueryFailure(exc.kind, failure_message(f"{where}: {exc}", secrets))
         except TimeoutError:
             return QueryFailure(
-                FailureKind.TIMEOUT, _message(f"{where}: no answer within {deadline:g}s", secrets)
+                FailureKind.TIMEOUT,
+                failure_message(f"{where}: no answer within {deadline:g}s", secrets),
             )
         except Exception as exc:  # never let one query take its siblings down
             detail = f"{type(exc).__name__}: {exc}"
-            return QueryFailure(FailureKind.TRANSPORT, _message(f"{where}: {detail}", secrets))
+            return QueryFailure(
+                FailureKind.TRANSPORT, failure_message(f"{where}: {detail}", secrets)
+            )
 
     async def _secret(self, ref: str | None) -> Mapping[str, str]:
-        if ref is None:
-            return {}
-        if self._credentials is None:
-            raise _Unavailable(
-                f"credentials Secret {ref} is referenced but no credentials source is configured"
-            )
-        try:
-            found = self._credentials(ref)
-            data = await found if inspect.isawaitable(found) else found
-        except Exception as exc:
-            raise _Unavailable(
-                f"reading credentials Secret {ref} failed: {type(exc).__name__}: {exc}"
-            ) from None
-        if data is None:
-            raise _Unavailable(f"credentials Secret {ref} not found")
-        return dict(data)
-
-
-class _Rejected(MetricQueryError):
-    kind = FailureKind.REJECTED
-
-
-class _Unavailable(MetricQueryError):
-    kind = FailureKind.TRANSPORT
+        return {} if ref is None else dict(await read_credentials(self._credentials, ref))
 
 
 def _identity(query: MetricQuery) -> tuple[Any, ...]:
@@ -288,11 +274,6 @@ def _invalid_window(window: Window) -> str:
     if end < start:
         return "invalid series window: the end is before the start"
     return ""
-
-
-def _message(text: str, secrets: Sequence[str]) -> str:
-    """Redacted first, then clipped (clipping first could cut a secret in two)."""
-    return clip(redact(text, secrets), _MAX_MESSAGE)
 
 
 async def _no_wait(seconds: float) -> None:

@@ -53,6 +53,18 @@ def _env_default(option: str, default: str | None) -> str | None:
     return os.environ.get(f"CANARY_ENGINE_{option.upper().replace('-', '_')}", default)
 
 
+def _env_int(option: str, default: int) -> str:
+    """An integer option's default from the environment, left as text: argparse converts it with
+    the option's ``type=int`` only for the command run, and names the option when it is not a
+    number (``argument --port: invalid int value``), where int() here would be a traceback for
+    every command."""
+    return _env_default(option, None) or str(default)
+
+
+def _env_flag(option: str) -> bool:
+    return _env_default(option, "") in ("1", "true", "True")
+
+
 def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -68,18 +80,10 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         "the bundled webhook-server example. Exit status: 0 promoted, 1 rolled back, "
         "3 undecided, 2 bad input.",
     )
-    sim.add_argument(
-        "--canary",
-        metavar="FILE",
-        help="YAML with a flagger.app/v1beta1 Canary "
+    _canary_file_options(
+        sim,
+        canary_help="YAML with a flagger.app/v1beta1 Canary "
         "(may also hold MetricTemplates, AlertProviders and the target Deployment)",
-    )
-    sim.add_argument(
-        "--template",
-        metavar="FILE",
-        action="append",
-        default=[],
-        help="more YAML files with MetricTemplates (repeatable)",
     )
     sim.add_argument("--recording", metavar="FILE", help="recorded metrics, .csv or .json")
     sim.add_argument(
@@ -93,11 +97,7 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         default="table",
         help="table: a readable timeline (default); json: one JSON document",
     )
-    sim.add_argument(
-        "--mesh-provider",
-        default=_env_default("mesh-provider", "kubernetes"),
-        help="provider for Canaries without spec.provider (default kubernetes)",
-    )
+    _mesh_provider_option(sim, default="kubernetes")
     sim.add_argument(
         "--command",
         dest="commands",
@@ -134,11 +134,7 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         description="Watch Canaries and drive them (Flagger's controller). Every option can also "
         "come from CANARY_ENGINE_<OPTION>, e.g. CANARY_ENGINE_METRICS_SERVER.",
     )
-    run.add_argument(
-        "--kubeconfig",
-        default=_env_default("kubeconfig", None),
-        help="kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)",
-    )
+    _kubeconfig_option(run)
     run.add_argument(
         "--namespace",
         action="append",
@@ -155,27 +151,23 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         default=_env_default("metrics-server", "http://prometheus:9090"),
         help="default Prometheus for builtin metrics (Flagger's -metrics-server)",
     )
-    run.add_argument(
-        "--mesh-provider",
-        default=_env_default("mesh-provider", "kubernetes"),
-        help="provider for Canaries without spec.provider (default kubernetes)",
-    )
+    _mesh_provider_option(run, default="kubernetes")
     run.add_argument(
         "--port",
         type=int,
-        default=int(_env_default("port", "8080") or 8080),
+        default=_env_int("port", 8080),
         help="port for /healthz, /readyz and /metrics",
     )
     run.add_argument(
         "--shards",
         type=int,
-        default=int(_env_default("shards", "1") or 1),
+        default=_env_int("shards", 1),
         help="spread the Canaries over N controller processes by a stable hash (default 1)",
     )
     run.add_argument(
         "--shard-index",
         type=int,
-        default=int(_env_default("shard-index", "0") or 0),
+        default=_env_int("shard-index", 0),
         help="which of the --shards this process drives, 0..N-1 (default 0)",
     )
     run.add_argument(
@@ -188,7 +180,7 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     run.add_argument(
         "--leader-elect",
         action="store_true",
-        default=_env_default("leader-elect", "") in ("1", "true", "True"),
+        default=_env_flag("leader-elect"),
         help="run several replicas; only the Lease holder acts",
     )
     _alert_options(run)
@@ -208,14 +200,7 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         metavar="URL",
         help="Prometheus base URL (required when a check queries Prometheus)",
     )
-    rec.add_argument("--canary", metavar="FILE", help="YAML with the Canary (and templates)")
-    rec.add_argument(
-        "--template",
-        metavar="FILE",
-        action="append",
-        default=[],
-        help="more YAML files with MetricTemplates (repeatable)",
-    )
+    _canary_file_options(rec, canary_help="YAML with the Canary (and templates)")
     rec.add_argument(
         "--start",
         metavar="T",
@@ -235,11 +220,7 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         choices=PRESET_NAMES,
         help="fill the Canary's analysis settings from a preset first",
     )
-    rec.add_argument(
-        "--mesh-provider",
-        default=_env_default("mesh-provider", None),
-        help="provider for a Canary without spec.provider (default kubernetes)",
-    )
+    _mesh_provider_option(rec, default=None)
 
     lt = sub.add_parser(
         "loadtester",
@@ -254,7 +235,7 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     lt.add_argument(
         "--port",
         type=int,
-        default=int(_env_default("port", "8080") or 8080),
+        default=_env_int("port", 8080),
         help="port to serve on (default 8080; 0 picks a free one)",
     )
     lt.add_argument(
@@ -265,7 +246,7 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     lt.add_argument(
         "--allow-commands",
         action="store_true",
-        default=_env_default("allow-commands", "") in ("1", "true", "True"),
+        default=_env_flag("allow-commands"),
         help="also run commands that are not hey, with /bin/sh -c as Flagger does (a shell "
         "for anyone who can reach the port: off by default)",
     )
@@ -293,12 +274,7 @@ def _get_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "shown, 1 not found, 4 no usable kubeconfig, or the Kubernetes API is unreachable or "
         "refused, 130 interrupted.",
     )
-    get.add_argument("name", metavar="NAME", help="the Canary's name")
-    get.add_argument(
-        "-n",
-        "--namespace",
-        help="the Canary's namespace (default: the kubeconfig context's, else default)",
-    )
+    _canary_name_arguments(get)
     get.add_argument(
         "-w",
         "--watch",
@@ -312,12 +288,7 @@ def _get_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default="table",
         help="table (default) or json: one JSON document (with --watch: one per line)",
     )
-    get.add_argument(
-        "--kubeconfig",
-        default=_env_default("kubeconfig", None),
-        help="kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)",
-    )
-    get.add_argument("--context", help="kubeconfig context (default: its current-context)")
+    _cluster_options(get)
 
 
 def _report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -330,12 +301,7 @@ def _report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "`simulate` does and write the HTML report. Exit status: 0 written, 1 the Canary does "
         "not exist, 2 bad input, 4 the Kubernetes API or Prometheus unreachable or refused.",
     )
-    report.add_argument("name", metavar="NAME", help="the Canary's name")
-    report.add_argument(
-        "-n",
-        "--namespace",
-        help="the Canary's namespace (default: the kubeconfig context's, else default)",
-    )
+    _canary_name_arguments(report)
     report.add_argument(
         "-o", dest="output", metavar="FILE.html", required=True, help="the report to write"
     )
@@ -357,17 +323,8 @@ def _report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the window's end (default: the status' lastTransitionTime once the run ended, "
         "else now)",
     )
-    report.add_argument(
-        "--kubeconfig",
-        default=_env_default("kubeconfig", None),
-        help="kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)",
-    )
-    report.add_argument("--context", help="kubeconfig context (default: its current-context)")
-    report.add_argument(
-        "--mesh-provider",
-        default=_env_default("mesh-provider", None),
-        help="provider for a Canary without spec.provider (default kubernetes)",
-    )
+    _cluster_options(report)
+    _mesh_provider_option(report, default=None)
     _log_options(report, default_level="error")
 
 
@@ -387,9 +344,8 @@ def _sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help='the grid (README "What-if"); default: the bundled example, '
         "config/examples/whatif/sweep.yaml",
     )
-    sweep.add_argument("--canary", metavar="FILE", help="the Canary (overrides the file's)")
-    sweep.add_argument(
-        "--template", metavar="FILE", action="append", default=[], help="MetricTemplates"
+    _canary_file_options(
+        sweep, canary_help="the Canary (overrides the file's)", template_help="MetricTemplates"
     )
     sweep.add_argument(
         "--recordings",
@@ -412,11 +368,7 @@ def _sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="replay every pair through the engine instead of the batch replay",
     )
-    sweep.add_argument(
-        "--mesh-provider",
-        default=_env_default("mesh-provider", "kubernetes"),
-        help="provider for Canaries without spec.provider (default kubernetes)",
-    )
+    _mesh_provider_option(sweep, default="kubernetes")
     _log_options(sweep, default_level="error")
 
 
@@ -443,24 +395,62 @@ def _operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
             "exactly once, with an event, a log line and an alert. Exit status: 0 sent, "
             "1 no such Canary, 2 bad input, 4 the Kubernetes API is unreachable or refused.",
         )
-        command.add_argument("name", metavar="NAME", help="the Canary's name")
-        command.add_argument(
-            "-n",
-            "--namespace",
-            help="the Canary's namespace (default: the kubeconfig context's, else default)",
-        )
+        _canary_name_arguments(command)
         if name == "promote":
             command.add_argument(
                 "--full",
                 action="store_true",
                 help="skip the rest of the analysis and promote the current revision",
             )
-        command.add_argument(
-            "--kubeconfig",
-            default=_env_default("kubeconfig", None),
-            help="kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)",
-        )
-        command.add_argument("--context", help="kubeconfig context (default: its current-context)")
+        _cluster_options(command)
+
+
+def _canary_file_options(
+    parser: argparse.ArgumentParser,
+    *,
+    canary_help: str,
+    template_help: str = "more YAML files with MetricTemplates (repeatable)",
+) -> None:
+    """``--canary FILE`` and the repeatable ``--template FILE`` (simulate, record, sweep)."""
+    parser.add_argument("--canary", metavar="FILE", help=canary_help)
+    parser.add_argument(
+        "--template", metavar="FILE", action="append", default=[], help=template_help
+    )
+
+
+def _canary_name_arguments(parser: argparse.ArgumentParser) -> None:
+    """``NAME`` and ``-n/--namespace`` of the commands that address one Canary in a cluster."""
+    parser.add_argument("name", metavar="NAME", help="the Canary's name")
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        help="the Canary's namespace (default: the kubeconfig context's, else default)",
+    )
+
+
+def _kubeconfig_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        default=_env_default("kubeconfig", None),
+        help="kubeconfig file (default: in-cluster, then $KUBECONFIG, ~/.kube/config)",
+    )
+
+
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    """``--kubeconfig`` and ``--context`` of the commands run from a workstation."""
+    _kubeconfig_option(parser)
+    parser.add_argument("--context", help="kubeconfig context (default: its current-context)")
+
+
+def _mesh_provider_option(parser: argparse.ArgumentParser, *, default: str | None) -> None:
+    """``--mesh-provider``; ``record`` and ``report`` (one Canary) leave it None when unset and
+    fall back to kubernetes themselves."""
+    canaries = "Canaries" if default else "a Canary"
+    parser.add_argument(
+        "--mesh-provider",
+        default=_env_default("mesh-provider", default),
+        help=f"provider for {canaries} without spec.provider (default kubernetes)",
+    )
 
 
 def _alert_options(parser: argparse.ArgumentParser) -> None:
@@ -576,7 +566,7 @@ def _simulate(args: argparse.Namespace) -> int:
     else:
         canary_path, recording_path = args.canary, args.recording
     if args.report is not None:
-        _check_report_path(args.report)
+        check_output_path("--report", args.report)
     manifests, canary, recording = load_inputs(
         canary_path, args.template, recording_path, args.preset
     )
@@ -602,8 +592,9 @@ def _simulate(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _check_report_path(path: str) -> None:
-    """Refuse a --report path that cannot be written before spending time on the simulation."""
+def check_output_path(option: str, path: str) -> None:
+    """Refuse an output path that cannot be written before spending time on the work (simulate
+    and sweep ``--report``, report ``-o``)."""
     from pathlib import Path
 
     from config import Problem, SpecError
@@ -611,11 +602,11 @@ def _check_report_path(path: str) -> None:
     target = Path(path)
     if target.is_dir():
         raise SpecError(
-            Problem("--report", f"{path} is a directory; give a file name like report.html")
+            Problem(option, f"{path} is a directory; give a file name like report.html")
         )
     if not target.parent.is_dir():
         raise SpecError(
-            Problem("--report", f"directory {target.parent} does not exist; create it first")
+            Problem(option, f"directory {target.parent} does not exist; create it first")
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from analysis import redact
 from config import TOTAL_WEIGHT, CanaryStatus, LastAnalysis, Phase, SpecError, parse_canary
+from engine.cli.timeline import VERDICT_MARKS, Paint
 
 #: Events shown (the newest ones).
 EVENTS_SHOWN = 10
@@ -162,8 +163,6 @@ def to_json(view: View, *, compact: bool = False) -> str:
 
 # ---------------------------------------------------------------------------- the table
 
-_RESET = "\033[0m"
-_COLOURS = {"green": "32", "red": "31", "yellow": "33", "cyan": "36", "dim": "2", "bold": "1"}
 _PHASE_COLOUR = {
     Phase.SUCCEEDED.value: "green",
     Phase.FAILED.value: "red",
@@ -173,24 +172,8 @@ _PHASE_COLOUR = {
     Phase.PROMOTING.value: "cyan",
     Phase.FINALISING.value: "cyan",
 }
-#: verdict -> (shown as, colour); the same words as simulate's timeline.
-_VERDICTS = {
-    "pass": ("ok", "green"),
-    "fail": ("FAIL", "red"),
-    "no_data": ("NO DATA", "yellow"),
-    "error": ("ERROR", "red"),
-    "inconclusive": ("INCONCLUSIVE", "yellow"),
-}
-
-
-class _Paint:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def __call__(self, text: str, colour: str | None) -> str:
-        if not self.enabled or colour is None:
-            return text
-        return f"\033[{_COLOURS[colour]}m{text}{_RESET}"
+#: verdict -> (shown as, colour), as the status records it (``pass``, ``no_data``...).
+_VERDICTS = {verdict.name.lower(): mark for verdict, mark in VERDICT_MARKS.items()}
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -253,7 +236,7 @@ def _weights_line(view: View) -> str:
 
 
 def render_table(view: View, *, colour: bool, now: datetime) -> str:
-    paint = _Paint(colour)
+    paint = Paint(colour)
     phase = view["phase"] or "-"
     lines = [paint(f"Canary {view['namespace']}/{view['canary']}", "bold")]
     head = [("Phase", paint(phase, _PHASE_COLOUR.get(view["phase"])))]
@@ -291,7 +274,7 @@ def render_table(view: View, *, colour: bool, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def _analysis_lines(last: View | None, paint: _Paint, now: datetime) -> list[str]:
+def _analysis_lines(last: View | None, paint: Paint, now: datetime) -> list[str]:
     if last is None:
         return ["", paint("No analysis recorded yet.", "dim")]
     when = last.get("time")
@@ -327,7 +310,7 @@ def _analysis_lines(last: View | None, paint: _Paint, now: datetime) -> list[str
     return lines
 
 
-def _event_lines(events: list[View], paint: _Paint, now: datetime) -> list[str]:
+def _event_lines(events: list[View], paint: Paint, now: datetime) -> list[str]:
     if not events:
         return ["", paint("No events.", "dim")]
     plain = [["AGE", "TYPE", "MESSAGE"]]

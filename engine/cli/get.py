@@ -93,7 +93,10 @@ async def run_get(
         ) as cluster:
             body = await cluster.get(ref)
             if body is None:
-                err.write(f"canary {namespace}/{options.name} not found\n")
+                err.write(
+                    f"canary {namespace}/{options.name} not found (kubectl get canaries -n "
+                    f"{namespace} lists the Canaries there; -n picks the namespace)\n"
+                )
                 return EXIT_NOT_FOUND
             events = await cluster.list(EVENT, namespace)
             printer.show(build_view(body, events))

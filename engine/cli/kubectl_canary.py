@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 #: canary-engine subcommands that are servers, not commands a person runs through kubectl.
 NOT_KUBECTL = frozenset({"run", "loadtester"})
@@ -24,8 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     parser = cli.build_parser(prog=PROG)
     parser.description = "canary-engine as a kubectl plugin: operate Flagger Canaries."
-    commands = _subcommands(parser)
-    for name in NOT_KUBECTL & set(commands):
+    for name in NOT_KUBECTL:
         _hide(parser, name)
     first = next((a for a in args if not a.startswith("-")), None)
     if first in NOT_KUBECTL:
@@ -37,21 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.main(args, parser=parser)
 
 
-def _subcommands(parser: object) -> dict[str, object]:
-    import argparse
-
-    assert isinstance(parser, argparse.ArgumentParser)
-    for action in parser._subparsers._group_actions if parser._subparsers else ():
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
-
-
-def _hide(parser: object, name: str) -> None:
+def _hide(parser: argparse.ArgumentParser, name: str) -> None:
     """Drop a subcommand from the plugin's parser (its usage, its help and its choices)."""
     import argparse
 
-    assert isinstance(parser, argparse.ArgumentParser)
     for action in parser._subparsers._group_actions if parser._subparsers else ():
         if isinstance(action, argparse._SubParsersAction):
             action.choices.pop(name, None)

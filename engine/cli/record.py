@@ -44,6 +44,7 @@ from config import (
     SpecError,
     load_manifests,
 )
+from engine.cli.simulate import single_canary
 from engine.shell import logs
 from engine.shell.clock import RealClock
 
@@ -108,32 +109,9 @@ def _record(
         [args.canary, *(getattr(args, "template", None) or [])],
         preset=getattr(args, "preset", None),
     )
-    if len(manifests.canaries) != 1:
-        raise SpecError(
-            Problem(
-                "--canary",
-                f"expected exactly one Canary (flagger.app/v1beta1) in {args.canary}, "
-                f"found {len(manifests.canaries)}",
-            )
-        )
-    canary = manifests.canaries[0]
-    templates: dict[tuple[str, str], MetricTemplate] = {}
-    for i, metric in enumerate(canary.spec.effective_analysis.metrics):
-        ref = metric.template_ref
-        if ref is None:
-            continue
-        namespace = ref.namespace or canary.metadata.namespace
-        found = manifests.template(ref.name, namespace)
-        if found is None:
-            raise SpecError(
-                Problem(
-                    f"spec.analysis.metrics[{i}].templateRef",
-                    f"MetricTemplate {namespace}/{ref.name} is not in the --canary file or any "
-                    "--template file",
-                )
-            )
-        templates[(namespace, ref.name)] = found
-        secrets += _template_header_secrets(found)
+    canary, templates = single_canary(manifests, args.canary)
+    for template in templates.values():
+        secrets += _template_header_secrets(template)
     wall = now()
     problems: list[Problem] = []
     times: dict[str, datetime] = {}

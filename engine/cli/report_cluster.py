@@ -28,7 +28,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TextIO
 
 from analysis import (
@@ -51,6 +50,7 @@ from config import (
     parse_duration,
     parse_metric_template,
 )
+from engine.cli import check_output_path
 from engine.cli.canary_view import canary_events
 from engine.cli.report_page import escape, table
 from engine.shell import logs
@@ -127,7 +127,7 @@ def run_report(options: ReportOptions, err: TextIO = sys.stderr) -> int:
         err.write(redact(line, secrets) + "\n")
 
     try:
-        _check_output(options.output)
+        check_output_path("-o", options.output)
         namespace = options.namespace or default_namespace(
             options.kubeconfig, context=options.context
         )
@@ -147,14 +147,6 @@ def run_report(options: ReportOptions, err: TextIO = sys.stderr) -> int:
         return EXIT_BAD_INPUT
     say(summary)
     return EXIT_WRITTEN
-
-
-def _check_output(output: str) -> None:
-    target = Path(output)
-    if target.is_dir():
-        raise SpecError(Problem("-o", f"{output} is a directory; give a file name like r.html"))
-    if not target.parent.is_dir():
-        raise SpecError(Problem("-o", f"directory {target.parent} does not exist; create it"))
 
 
 async def _read_cluster(options: ReportOptions, namespace: str) -> ClusterState:

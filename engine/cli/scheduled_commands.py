@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from config import Phase, Problem, SpecError, parse_duration
-from engine.core.commands import COMMANDS, command_patch, encode_command
+from engine.cli.operator import send_command
+from engine.core.commands import COMMANDS
 from engine.shell.clock import Clock
 from engine.shell.loop import CanaryDriver, TickReport
-from traffic import CANARY, Cluster, ObjectRef
+from traffic import Cluster
 
 #: The names ``--command`` accepts: the commands, and ``promote-full`` for ``promote --full``.
 SCHEDULED_NAMES = (*COMMANDS[:1], "promote-full", *COMMANDS[1:])
@@ -88,7 +89,6 @@ async def run_with_commands(
     A verdict ends the run only once no command is left: after it, the run goes straight to the
     next command (a ``retry`` after an ``abort``), without ticks that could change nothing."""
     pending = sorted(commands, key=lambda c: c.at)  # stable: same-time commands keep their order
-    ref = ObjectRef(CANARY, driver.ref.namespace, driver.ref.name)
     reports: list[TickReport] = []
     sent = 0
     while True:
@@ -101,13 +101,15 @@ async def run_with_commands(
             command = pending[sent]
             await clock.sleep(command.at - clock.now())
             sent += 1
-            value = encode_command(
-                command.name,
-                command_id=f"sim-{sent:04d}",
-                requested_at=clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            await send_command(  # exactly as ``canary-engine promote`` writes it
+                cluster,
+                clock,
+                namespace=driver.ref.namespace,
+                name=driver.ref.name,
+                command=command.name,
                 full=command.full,
+                command_id=f"sim-{sent:04d}",
             )
-            await cluster.patch(ref, command_patch(value))
             was_decided = _decided(reports[-1])
             handled = await driver.tick(commands_only=True)
             reports.append(handled)

@@ -30,10 +30,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from analysis import RecordedMetricSource, RecordedWebhooks, Recording, load_recording
+from analysis import (
+    LOOKBACK_SECONDS,  # a sample older than this is no data; the run ends this long after the last
+    RecordedMetricSource,
+    RecordedWebhooks,
+    Recording,
+    load_recording,
+)
 from config import (
     Canary,
     Manifests,
+    MetricTemplate,
     Phase,
     Problem,
     SpecError,
@@ -58,9 +65,6 @@ from traffic import (
     router_for,
 )
 
-#: Prometheus' default lookback: a sample older than this is no data; the run ends this long after
-#: the recording's last sample.
-LOOKBACK_SECONDS = 300.0
 #: Replicas of the target Deployment simulate creates when the Canary file does not include one.
 SYNTHETIC_REPLICAS = 10
 #: Pod-template annotation simulate uses to tell the previous revision from the recorded one.
@@ -155,6 +159,16 @@ def load_inputs(
 ) -> tuple[Manifests, Canary, Recording]:
     """Read and validate everything; raise SpecError (exit 2) naming the file and problem."""
     manifests = load_manifests([canary_path, *template_paths], preset=preset)
+    canary, _ = single_canary(manifests, canary_path)
+    recording = load_recording(recording_path)
+    return manifests, canary, recording
+
+
+def single_canary(
+    manifests: Manifests, canary_path: str | Path
+) -> tuple[Canary, dict[tuple[str, str], MetricTemplate]]:
+    """The one Canary of the ``--canary`` file and the MetricTemplates its metrics name, by
+    (namespace, name); SpecError naming ``--canary`` or the metric's templateRef otherwise."""
     if len(manifests.canaries) != 1:
         raise SpecError(
             Problem(
@@ -164,21 +178,23 @@ def load_inputs(
             )
         )
     canary = manifests.canaries[0]
+    templates: dict[tuple[str, str], MetricTemplate] = {}
     for i, metric in enumerate(canary.spec.effective_analysis.metrics):
         ref = metric.template_ref
-        if (
-            ref is not None
-            and manifests.template(ref.name, ref.namespace or canary.metadata.namespace) is None
-        ):
+        if ref is None:
+            continue
+        namespace = ref.namespace or canary.metadata.namespace
+        found = manifests.template(ref.name, namespace)
+        if found is None:
             raise SpecError(
                 Problem(
                     f"spec.analysis.metrics[{i}].templateRef",
-                    f"MetricTemplate {ref.namespace or canary.metadata.namespace}/{ref.name} is "
-                    "not in the --canary file or any --template file",
+                    f"MetricTemplate {namespace}/{ref.name} is not in the --canary file or any "
+                    "--template file",
                 )
             )
-    recording = load_recording(recording_path)
-    return manifests, canary, recording
+        templates[(namespace, ref.name)] = found
+    return canary, templates
 
 
 async def simulate(

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from config import Problem, SpecError
+from engine.cli import check_output_path
 from engine.cli.grid import load_sweep_file
 from engine.cli.simulate import bundled_example
 from engine.cli.sweep import Progress, load_sweep_inputs, render_table, run_sweep
@@ -26,7 +27,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             Problem("--false-rollback-limit", f"must be a fraction 0..1 (0.02 is 2%), got {limit}")
         )
     if args.report is not None:
-        _check_report_path(args.report)
+        check_output_path("--report", args.report)
     path = args.sweep_file or bundled_example("whatif/sweep.yaml")
     sweep = load_sweep_file(path)
     inputs = load_sweep_inputs(
@@ -66,18 +67,6 @@ def _progress_bar(total: int) -> Iterator[Progress | None]:
                 bar.refresh()  # the batch may finish within tqdm's redraw interval: show it
 
         yield update
-
-
-def _check_report_path(path: str) -> None:
-    from pathlib import Path
-
-    target = Path(path)
-    if target.is_dir():
-        raise SpecError(Problem("--report", f"{path} is a directory; give a file name"))
-    if not target.parent.is_dir():
-        raise SpecError(
-            Problem("--report", f"directory {target.parent} does not exist; create it first")
-        )
 
 
 def _write_report(path: str, document: dict[str, object], *, title: str) -> None:

@@ -37,7 +37,9 @@ _PHASE_COLOUR = {
 }
 
 
-class _Paint:
+class Paint:
+    """ANSI colour for a terminal; plain text when disabled (piped, NO_COLOR)."""
+
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
 
@@ -58,7 +60,7 @@ def _value(v: float | None) -> str:
     return f"{v:.6g}"
 
 
-def _check(result: CheckResult, paint: _Paint) -> str:
+def _check(result: CheckResult, paint: Paint) -> str:
     q = result.query
     bounds = []
     if q.lo is not None:
@@ -66,7 +68,7 @@ def _check(result: CheckResult, paint: _Paint) -> str:
     if q.hi is not None:
         bounds.append(f"<={q.hi:g}")
     bound = " ".join(bounds) or ("vs primary" if result.explanation else "any")
-    mark, colour = _MARKS[result.verdict]
+    mark, colour = VERDICT_MARKS[result.verdict]
     if result.dry_run:
         mark, colour = f"{mark} (dry run)", "dim"
     line = f"{q.metric} {_value(result.value)} ({bound}) " + paint(mark, colour)
@@ -75,7 +77,8 @@ def _check(result: CheckResult, paint: _Paint) -> str:
     return line
 
 
-_MARKS = {
+#: verdict -> (shown as, colour); ``get`` shows a Canary's last checks with the same words.
+VERDICT_MARKS = {
     Verdict.PASS: ("ok", "green"),
     Verdict.FAIL: ("FAIL", "red"),
     Verdict.NO_DATA: ("NO DATA", "yellow"),
@@ -95,7 +98,7 @@ def _weights(report: TickReport) -> str:
 
 
 def render_timeline(result: SimulationResult, *, colour: bool) -> str:
-    paint = _Paint(colour)
+    paint = Paint(colour)
     lines: list[str] = []
     spec = result.canary_spec
     if spec is not None:
@@ -131,7 +134,7 @@ def render_timeline(result: SimulationResult, *, colour: bool) -> str:
     return "\n".join(lines)
 
 
-def _row(report: TickReport, paint: _Paint, width: int) -> list[str]:
+def _row(report: TickReport, paint: Paint, width: int) -> list[str]:
     status = report.status
     phase = status.phase if status else Phase.NONE
     phase_text = paint(f"{phase.value or '-':<17}", _PHASE_COLOUR.get(phase))

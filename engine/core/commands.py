@@ -43,7 +43,14 @@ from config import (
     Strategy,
 )
 from engine.core.effects import Decision, Need, Observation, ScaleFromZero, Severity
-from engine.core.machine import _NeedMore, _promote, _rollback, _Tick, has_target_changed
+from engine.core.machine import (
+    _NeedMore,
+    _promote,
+    _rollback,
+    _start_run,
+    _Tick,
+    has_target_changed,
+)
 from engine.core.pause import seconds_between
 
 #: The annotation a command is written to (one slot: a newer command replaces one not yet handled).
@@ -186,13 +193,7 @@ def decide_command(
 ) -> Decision | Need:
     """One command tick: the command's effects and the next status, with the command recorded in
     ``status.lastCommand``. ``Need`` when an observation is missing, as ``decide`` does."""
-    t = _Tick(
-        canary=canary,
-        obs=obs,
-        now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        provider=provider,
-        status=status,
-    )
+    t = _Tick.begin(canary, status, obs, now=now, provider=provider)
     short = command.id.removeprefix("sha256:")[:SHORT_ID]
     try:
         try:
@@ -286,14 +287,6 @@ def _promote_command(t: _Tick, command: Command) -> str:
         _start_run(t)
         return what
     return _step(t, command)
-
-
-def _start_run(t: _Tick) -> None:
-    """What the regular tick does once the confirm-rollout gate opens."""
-    t.info(f"New revision detected! Scaling up {t.tname}")
-    t.alert("New revision detected, progressing canary analysis.", "info", metadata=True)
-    t.effects.append(ScaleFromZero())
-    t.sync_status(Phase.PROGRESSING)
 
 
 def _step(t: _Tick, command: Command) -> str:

@@ -65,6 +65,19 @@ class _Tick:
     status: CanaryStatus
     effects: list[Effect] = field(default_factory=list)
 
+    @classmethod
+    def begin(
+        cls, canary: Canary, status: CanaryStatus, obs: Observation, *, now: datetime, provider: str
+    ) -> _Tick:
+        """The scratchpad of one tick (``decide`` or ``decide_command``) at ``now``."""
+        return cls(
+            canary=canary,
+            obs=obs,
+            now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            provider=provider,
+            status=status,
+        )
+
     # -- naming helpers --------------------------------------------------------------------
     @property
     def ns(self) -> str:
@@ -239,13 +252,7 @@ def decide(
     provider: str,
 ) -> Decision | Need:
     """One tick. ``provider`` is the resolved mesh provider (spec.provider or the default)."""
-    tick = _Tick(
-        canary=canary,
-        obs=obs,
-        now=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        provider=provider,
-        status=status,
-    )
+    tick = _Tick.begin(canary, status, obs, now=now, provider=provider)
     try:
         _advance(tick)
     except _NeedMore as more:
@@ -335,10 +342,7 @@ def _advance(t: _Tick) -> None:
                         t.alert("Canary is waiting for approval.", "warn")
                 return
             t.info(f"Confirm-rollout check {outcome.hook.name} passed")
-        t.info(f"New revision detected! Scaling up {t.tname}")
-        t.alert("New revision detected, progressing canary analysis.", "info", metadata=True)
-        t.effects.append(ScaleFromZero())
-        t.sync_status(Phase.PROGRESSING)
+        _start_run(t)
         return
 
     # hasCanaryRevisionChanged (step 20)
@@ -403,8 +407,11 @@ def _advance(t: _Tick) -> None:
         return
 
     # Analysis (step 28)
-    mirrored = t.routes.weights.mirrored
-    if routes.canary == 0 and t.status.iterations == 0 and not (analysis.mirror and mirrored):
+    if (
+        routes.canary == 0
+        and t.status.iterations == 0
+        and not (analysis.mirror and routes.mirrored)
+    ):
         t.info(f"Starting canary analysis for {t.tname}")
         for outcome in t.hooks(HookType.PRE_ROLLOUT):
             if not outcome.ok:
@@ -430,6 +437,14 @@ def _advance(t: _Tick) -> None:
         _run_blue_green(t, routes)
     else:
         _run_canary(t, routes, max_weight)
+
+
+def _start_run(t: _Tick) -> None:
+    """The confirm-rollout gate opened (or an operator's promote skipped it): start the run."""
+    t.info(f"New revision detected! Scaling up {t.tname}")
+    t.alert("New revision detected, progressing canary analysis.", "info", metadata=True)
+    t.effects.append(ScaleFromZero())
+    t.sync_status(Phase.PROGRESSING)
 
 
 def _adopt_from_flagger(t: _Tick) -> bool:
@@ -632,7 +647,7 @@ def _run_canary(t: _Tick, routes: Weights, max_weight: int) -> None:
     step = analysis.next_step_weight(routes.canary)
     if step <= 0:
         return  # no stepWeight and no stepWeights: validation prevents this
-    if not routes.mirrored and t.status.phase not in (Phase.WAITING_PROMOTION,):
+    if not routes.mirrored and t.status.phase is not Phase.WAITING_PROMOTION:
         for outcome in t.hooks(HookType.CONFIRM_TRAFFIC_INCREASE):
             if not outcome.ok:
                 t.warn(

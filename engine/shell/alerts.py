@@ -60,48 +60,40 @@ class AlertField:
 # -- payloads (pure) --------------------------------------------------------------------------
 
 
+#: (normal, error) attachment colours of the Slack-shaped payloads: Slack's (Discord posts the same
+#: payload to its Slack-compatible endpoint) and Rocket.Chat's hex ones.
+_SLACK_COLOURS = {
+    "slack": ("good", "danger"),
+    "discord": ("good", "danger"),
+    "rocket": ("#0076D7", "#FF0000"),
+}
+
+
 def slack_payload(
     *,
     message: str,
     canary: str,
     namespace: str,
-    severity: str,
-    fields: Sequence[AlertField] = (),
-    channel: str = DEFAULT_ALERT_CHANNEL,
-    username: str = DEFAULT_ALERT_USERNAME,
+    fields: Sequence[AlertField],
+    channel: str,
+    username: str,
+    color: str,
 ) -> dict[str, Any]:
-    """Flagger's Slack payload (also Discord's, through its Slack-compatible endpoint)."""
-    return _slack_like(
-        message,
-        canary,
-        namespace,
-        fields,
-        channel,
-        username,
-        color="danger" if severity == "error" else "good",
-    )
-
-
-def rocket_payload(
-    *,
-    message: str,
-    canary: str,
-    namespace: str,
-    severity: str,
-    fields: Sequence[AlertField] = (),
-    channel: str = DEFAULT_ALERT_CHANNEL,
-    username: str = DEFAULT_ALERT_USERNAME,
-) -> dict[str, Any]:
-    """Flagger's Rocket.Chat payload: the Slack shape with hex colours."""
-    return _slack_like(
-        message,
-        canary,
-        namespace,
-        fields,
-        channel,
-        username,
-        color="#FF0000" if severity == "error" else "#0076D7",
-    )
+    """Flagger's Slack payload (Discord's and Rocket.Chat's too, with their colours)."""
+    return {
+        "channel": channel,
+        "username": username,
+        "icon_emoji": ":rocket:",
+        "attachments": [
+            {
+                "color": color,
+                "author_name": f"{canary}.{namespace}",
+                "text": message,
+                "mrkdwn_in": ["text"],
+                "fields": [{"title": f.name, "value": f.value, "short": False} for f in fields],
+            }
+        ],
+    }
 
 
 def msteams_payload(
@@ -166,25 +158,17 @@ def alert_payload(
     username: str = DEFAULT_ALERT_USERNAME,
 ) -> dict[str, Any]:
     """The payload for a provider type; ValueError for a type Flagger does not know."""
-    if provider_type in ("slack", "discord"):
+    colours = _SLACK_COLOURS.get(provider_type)
+    if colours is not None:
+        ok, error = colours
         return slack_payload(
             message=message,
             canary=canary,
             namespace=namespace,
-            severity=severity,
             fields=fields,
             channel=channel,
             username=username,
-        )
-    if provider_type == "rocket":
-        return rocket_payload(
-            message=message,
-            canary=canary,
-            namespace=namespace,
-            severity=severity,
-            fields=fields,
-            channel=channel,
-            username=username,
+            color=error if severity == "error" else ok,
         )
     if provider_type == "msteams":
         return msteams_payload(
@@ -201,32 +185,6 @@ def discord_url(address: str) -> str:
         return address
     url = httpx.URL(address)
     return str(url.copy_with(path=url.path.rstrip("/") + "/slack"))
-
-
-def _slack_like(
-    message: str,
-    canary: str,
-    namespace: str,
-    fields: Sequence[AlertField],
-    channel: str,
-    username: str,
-    *,
-    color: str,
-) -> dict[str, Any]:
-    return {
-        "channel": channel,
-        "username": username,
-        "icon_emoji": ":rocket:",
-        "attachments": [
-            {
-                "color": color,
-                "author_name": f"{canary}.{namespace}",
-                "text": message,
-                "mrkdwn_in": ["text"],
-                "fields": [{"title": f.name, "value": f.value, "short": False} for f in fields],
-            }
-        ],
-    }
 
 
 def _gchat_text(text: str) -> dict[str, Any]:

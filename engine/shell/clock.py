@@ -42,6 +42,11 @@ class Clock(Protocol):
         ...
 
 
+def stamp(clock: Clock) -> str:
+    """The clock's UTC wall time as the Kubernetes API writes it ("2026-01-01T00:00:00Z")."""
+    return clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class RealClock:
     """Wall-clock time: the event loop's monotonic clock and asyncio.sleep."""
 
@@ -95,9 +100,6 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._now + max(0.0, seconds), next(self._seq), fut))
-        # A new deadline may be what a jump was waiting for: every actor can be parked already
-        # (e.g. in ``wait`` on a task group whose sleeper starts only now).
-        self._schedule_jump()
         try:
             await self._park(fut)
         finally:

@@ -279,22 +279,18 @@ class Controller:
         if wake.is_set():
             return True
         clock = self._deps.clock
-
-        async def sleep_or_wake() -> None:
-            # The first to finish cancels the other; the group returns only when both are done.
-            async with anyio.create_task_group() as group:
-
-                async def then_stop(wait: Callable[..., Awaitable[object]], *args: float) -> None:
-                    await wait(*args)
-                    group.cancel_scope.cancel()
-
-                group.start_soon(then_stop, clock.sleep, seconds)
-                group.start_soon(then_stop, wake.wait)
-
-        # Neither task of the group is a clock actor; this canary task is, parked in clock.wait,
-        # so virtual time still moves on to the sleeper's deadline when every actor is parked.
-        # Cancelling this task cancels the group's task it waits on, and with it both waiters.
-        await clock.wait(sleep_or_wake())
+        # The sleeper is started (its deadline on the clock's heap) before this canary task, a
+        # clock actor, parks in clock.wait: virtual time then moves on to that deadline when
+        # every actor is parked. Neither helper is an actor; the finally clause cancels and
+        # awaits both, so none outlives the nap, and cancelling this task ends them too.
+        sleeper = asyncio.ensure_future(clock.sleep(seconds))
+        woken = asyncio.ensure_future(wake.wait())
+        try:
+            await clock.wait(asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED))
+        finally:
+            for task in (sleeper, woken):
+                task.cancel()
+            await asyncio.gather(sleeper, woken, return_exceptions=True)
         return wake.is_set()
 
     async def _stop_all(self) -> None:

@@ -62,7 +62,7 @@ from engine.core.effects import (
     SetRoutes,
 )
 from engine.core.machine import decide
-from engine.shell.clock import Clock
+from engine.shell.clock import Clock, stamp
 from engine.shell.last_analysis import record_tick
 from traffic import (
     CANARY,
@@ -210,7 +210,7 @@ class CanaryDriver:
                     hook_calls=report.hook_calls,
                     hooks=canary.spec.effective_analysis.webhooks,
                     routes=report.routes,
-                    when=deps.clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    when=stamp(deps.clock),
                 )
                 promoted = any(isinstance(e, Promote) for e in decision.effects)
                 report.status = await self._persist(body, persisted, recorded, promoted=promoted)
@@ -313,7 +313,7 @@ class CanaryDriver:
     ) -> None:
         deps = self._deps
         if status.phase is not Phase.TERMINATING:
-            now = deps.clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+            now = stamp(deps.clock)
             terminating = status.replace(phase=Phase.TERMINATING, last_transition_time=now)
             await deps.cluster.patch(self._ref, {"status": terminating.to_body()}, status=True)
             report.status = terminating
@@ -397,7 +397,7 @@ class CanaryDriver:
                 fields.update(provider_checked=True, provider_error=error)
         except CanaryEngineError as exc:
             raise _AbortTick(str(exc)) from exc
-        return _replace(obs, **fields)
+        return dataclasses.replace(obs, **fields)
 
     async def _call_hooks(
         self, canary: Canary, status: CanaryStatus, hook_type: HookType, phase: Phase
@@ -489,7 +489,7 @@ class CanaryDriver:
         current = next((c for c in conditions if c.get("type") == INVALID_CONDITION), None)
         if current is not None and current.get("message") == message:
             return
-        now = self._deps.clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = stamp(self._deps.clock)
         condition = {
             "type": INVALID_CONDITION,
             "status": "False",
@@ -571,7 +571,7 @@ class CanaryDriver:
         event = dataclasses.replace(event, message=redact(event.message))
         report.events.append(event)
         meta = body.get("metadata") or {}
-        when = deps.clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        when = stamp(deps.clock)
         log.log(
             20 if event.type == "Normal" else 30,
             "event_recorded",
@@ -606,9 +606,12 @@ class CanaryDriver:
             )
         except CanaryEngineError as exc:
             log.warning("event_not_recorded", error=str(exc))
-        if canary is not None and deps.event_webhooks:
-            hooks = canary.spec.effective_analysis.hooks(HookType.EVENT)
+        if canary is None or not deps.event_webhooks:
+            return
+        hooks = canary.spec.effective_analysis.hooks(HookType.EVENT)
+        if hooks:  # the status is parsed only for a Canary that has event webhooks
             status = CanaryStatus.from_body(body.get("status"))
+            checksum = _checksum(status)
             for hook in hooks:
                 metadata = {
                     "eventMessage": event.message,
@@ -622,7 +625,7 @@ class CanaryDriver:
                     canary.metadata.name,
                     canary.metadata.namespace,
                     status.phase.value,
-                    _checksum(status),
+                    checksum,
                     metadata,
                 )
                 await deps.webhooks.call(hook, payload)
@@ -676,10 +679,6 @@ class CanaryDriver:
             except CanaryEngineError as exc:
                 raise _AbortTick(f"status of {self._ref} could not be written: {exc}") from exc
         raise _AbortTick(f"status of {self._ref} could not be written: conflicting updates")
-
-
-def _replace(obs: Observation, **changes: Any) -> Observation:
-    return dataclasses.replace(obs, **changes)
 
 
 def _checksum(status: CanaryStatus) -> str:

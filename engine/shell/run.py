@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import anyio
 import structlog
 
-from analysis import MetricQuery, open_metric_sources, open_webhook_caller
+from analysis import open_metric_sources, open_webhook_caller
 from config import Problem, SpecError
 from engine.shell.alerts import open_alert_sender
 from engine.shell.clock import Clock, RealClock
@@ -173,9 +173,6 @@ async def run_controller(
         alert_sender = await stack.enter_async_context(open_alert_sender())
         on_alert = AlertRouter(cluster, alert_sender, options.notify)
 
-        async def provider_check(queries: Sequence[MetricQuery]) -> str:
-            return await sources.check_providers(queries)
-
         deps = EngineDeps(
             cluster=cluster,
             clock=clock,
@@ -186,7 +183,7 @@ async def run_controller(
             settings=Settings(
                 mesh_provider=options.mesh_provider, metrics_server=options.metrics_server
             ),
-            provider_check=provider_check,
+            provider_check=sources.check_providers,
             analyzer=BatchingAnalyzer(sources, clock),
             judge=BatchingJudge(sources, clock),
             on_tick=metrics.on_tick,

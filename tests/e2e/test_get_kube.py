@@ -288,7 +288,10 @@ async def test_get_names_a_missing_canary_and_an_unreachable_api(tmp_path: Path)
         config = api.write_kubeconfig(tmp_path / "kubeconfig", namespace=NS)
         code, out, err = await get("nope", "--kubeconfig", str(config))
         assert (code, out) == (1, "")
-        assert err == "canary staging/nope not found\n"  # the context's namespace
+        assert err == (  # the context's namespace
+            "canary staging/nope not found (kubectl get canaries -n staging lists the Canaries "
+            "there; -n picks the namespace)\n"
+        )
     code, out, err = await get(NAME, "-n", NS, "--kubeconfig", str(config))  # server gone
     assert (code, out) == (4, "")
     assert err.startswith("canary-engine get: ") and "Traceback" not in err

@@ -195,6 +195,19 @@ def test_a_labels_file_naming_a_missing_recording_is_refused(
     assert "labels name recordings that are not in the sweep: nope.csv" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [("missing-dir/r.html", "does not exist; create it first"), (".", "is a directory")],
+)
+def test_an_unwritable_report_path_is_refused_before_replaying(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, why: str
+) -> None:
+    assert main(["sweep", "--report", str(tmp_path / where)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("--report: ") and why in captured.err
+
+
 def test_a_progress_bar_on_a_terminal_and_none_when_piped(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "engine.cli", "sweep", "--output", "json"]
     env = {**os.environ, "COLUMNS": "100"}

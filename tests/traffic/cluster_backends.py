@@ -20,11 +20,10 @@ there and the same assertions must hold.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from tests.kubeapi import FakeKubeApi, serve_kube_api
 from traffic.cluster import (
@@ -47,8 +46,6 @@ NAMESPACES = ("contract", "elsewhere")
 #: The kinds the contract tests use (and the cached backend caches).
 CONTRACT_KINDS = (CONFIGMAP, SERVICE, EVENT, CANARY)
 
-_T = TypeVar("_T")
-
 
 @dataclass
 class Backend:
@@ -66,7 +63,12 @@ class Backend:
         api.stall_next(1000, method="GET", path="watch=true")
         api.drop_watches()
         # Every watch has come back and is being held: nothing written now reaches a stream.
-        await eventually(lambda: _true(api.open_watches == 0 and api.stalled >= streams))
+        # (polled: the test server counts its streams, it has no event to wait on)
+        async with asyncio.timeout(5.0):
+            while True:
+                if api.open_watches == 0 and api.stalled >= streams:
+                    break
+                await asyncio.sleep(0.01)
 
     async def resume_watches(self, *, expired: bool) -> None:
         """Let the held watches reconnect from where they were; with ``expired`` the server has
@@ -77,20 +79,6 @@ class Backend:
             self.api.store.compact()
         self.api.clear_faults()
         self.api.release_stalled()
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
-async def eventually(check: Callable[[], Awaitable[_T]], within: float = 5.0) -> _T:
-    """Poll ``check`` until it returns something truthy (real time, bounded)."""
-    async with asyncio.timeout(within):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.01)
 
 
 async def take(events: AsyncIterator[WatchEvent], n: int, within: float = 5.0) -> list[WatchEvent]:

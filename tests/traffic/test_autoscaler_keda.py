@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from router_world import World
 from traffic_testkit import NS, deployment, make_canary
 
+from config import SpecError
 from traffic import DeploymentWorkload
 from traffic._scaled_object import PAUSED_REPLICAS_ANNOTATION, SCALED_OBJECT, primary_query
 from traffic.cluster import DEPLOYMENT, ObjectRef
@@ -51,6 +53,15 @@ def keda_canary(**ref: Any) -> Any:
             **ref,
         }
     )
+
+
+def test_an_unsupported_autoscaler_kind_is_refused_naming_the_supported_ones() -> None:
+    with pytest.raises(SpecError) as raised:
+        keda_canary(apiVersion="autoscaling.k8s.io/v1", kind="VerticalPodAutoscaler")
+    assert [str(p) for p in raised.value.problems] == [
+        "spec.autoscalerRef.kind: must be one of 'HorizontalPodAutoscaler' or 'ScaledObject', "
+        "got 'VerticalPodAutoscaler'"
+    ]
 
 
 def test_the_primary_query_names_the_primary_only() -> None:

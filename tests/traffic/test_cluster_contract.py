@@ -219,8 +219,12 @@ async def test_namespaces_separate_objects_of_the_same_name(backend: Backend) ->
         (NS, "cfg"),
         (ELSEWHERE, "cfg"),
     ]  # sorted by namespace, then name
-    await backend.cluster.patch(ref(CONFIGMAP, "cfg", ELSEWHERE), {"data": {"where": "moved"}})
-    await backend.cluster.delete(ref(CONFIGMAP, "cfg", ELSEWHERE))
+    there = ref(CONFIGMAP, "cfg", ELSEWHERE)
+    assert (await backend.cluster.patch(there, {"data": {"where": "moved"}}))["data"] == {
+        "where": "moved"
+    }
+    await backend.cluster.delete(there)
+    assert await backend.cluster.get(there) is None
     assert (await must_get(backend, ref(CONFIGMAP, "cfg")))["data"] == {"where": "here"}
 
 
@@ -643,6 +647,7 @@ async def test_a_watch_of_all_namespaces_and_two_watchers(backend: Backend) -> N
         ]
         assert summary(await take(elsewhere, 1)) == [("ADDED", "there")]
         await nothing_more(elsewhere)
+        await nothing_more(everywhere)
 
 
 async def test_watch_events_are_copies(backend: Backend) -> None:

@@ -10,7 +10,15 @@ from router_world import World
 from traffic_testkit import NOW, NS, canary_body, deployment
 
 from config import SpecError, parse_canary
-from traffic import DAEMONSET, Routes, RoutingError, TargetWorkload, Weights, router_for
+from traffic import (
+    DAEMONSET,
+    Readiness,
+    Routes,
+    RoutingError,
+    TargetWorkload,
+    Weights,
+    router_for,
+)
 from traffic._daemonset import SCALE_TO_ZERO_SELECTOR, daemonset_not_ready
 from traffic.cluster import InMemoryCluster, ObjectRef
 
@@ -119,6 +127,41 @@ def test_a_daemonset_canary_must_be_blue_green() -> None:
     body["spec"]["targetRef"]["kind"] = "DaemonSet"
     with pytest.raises(SpecError, match="DaemonSet targets are blue/green only"):
         parse_canary(body)
+
+
+def test_the_blue_green_problem_names_the_analysis_field_the_canary_uses() -> None:
+    body = canary_body()  # stepWeight
+    body["spec"]["targetRef"]["kind"] = "DaemonSet"
+    body["spec"]["canaryAnalysis"] = body["spec"].pop("analysis")
+    with pytest.raises(SpecError) as raised:
+        parse_canary(body)
+    fields = [p.path for p in raised.value.problems]
+    assert "spec.canaryAnalysis.iterations" in fields
+    assert "spec.analysis.iterations" not in fields
+
+
+async def test_readiness_messages_name_the_daemonset(world: World) -> None:
+    canary = ds_canary()
+    workload = TargetWorkload(world.cluster)
+    missing = await workload.readiness(canary, primary=False, now=NOW)
+    assert missing == Readiness(
+        ready=False,
+        message=f"canary daemonset podinfo.{NS} not ready: daemonset podinfo.{NS} not found",
+    )
+    body = daemonset()
+    body["metadata"]["generation"] = 2
+    body["status"] = {"observedGeneration": 1}
+    world.seed(body)
+    waiting = await workload.readiness(canary, primary=False, now=NOW)
+    assert waiting == Readiness(
+        ready=False,
+        message=f"canary daemonset podinfo.{NS} not ready: waiting for rollout to finish: "
+        "observed daemonset generation less than desired generation",
+    )
+    primary = await workload.readiness(canary, primary=True, now=NOW)
+    assert primary.message == (
+        f"podinfo-primary.{NS} not ready: daemonset podinfo-primary.{NS} not found"
+    )
 
 
 async def test_rbac_allows_exactly_the_daemonset_calls(tmp_path: Any) -> None:

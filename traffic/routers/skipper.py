@@ -24,14 +24,8 @@ from typing import Any, Final
 
 from config import Canary, Capabilities, Problem, RouterRules
 from traffic._errors import RoutingError
-from traffic._objects import (
-    KUBECTL_ANNOTATION,
-    NO_CHANGE,
-    diff_or_empty,
-    filter_metadata,
-    merge_diff,
-    owned_metadata,
-)
+from traffic._ingress import get_user_ingress, ingress_refs, write_canary_ingress
+from traffic._objects import KUBECTL_ANNOTATION, diff_or_empty, filter_metadata
 from traffic._registry import RouterModule, RouterOptions
 from traffic._services import ClusterIPServices
 from traffic._types import Routes, Weights
@@ -56,36 +50,17 @@ class SkipperRouter:
     async def reconcile(self, canary: Canary) -> None:
         await self._services.reconcile_apex(canary)
         user_ref, canary_ref = _refs(canary)
-        user = await self._cluster.get(user_ref)
-        if user is None:
-            raise RoutingError(f"ingress {user_ref.name}.{user_ref.namespace} not found")
-        spec = _canary_spec(canary, user)
-        existing = await self._cluster.get(canary_ref)
-        if existing is None:
-            meta = user.get("metadata") or {}
-            await self._cluster.create(
-                {
-                    "apiVersion": INGRESS.api_version,
-                    "kind": INGRESS.kind,
-                    "metadata": owned_metadata(
-                        canary,
-                        canary_ref.name,
-                        canary_ref.namespace,
-                        labels=meta.get("labels"),
-                        annotations=_annotations(
-                            filter_metadata(meta.get("annotations")),
-                            canary,
-                            Weights(100, 0),
-                            created=True,
-                        ),
-                    ),
-                    "spec": spec,
-                }
-            )
-            return
-        patch = merge_diff(existing.get("spec") or {}, spec)
-        if patch is not NO_CHANGE:
-            await self._cluster.patch(canary_ref, {"spec": patch})
+        user = await get_user_ingress(self._cluster, user_ref)
+        await write_canary_ingress(
+            self._cluster,
+            canary,
+            canary_ref,
+            user=user,
+            spec=_canary_spec(canary, user),
+            annotations=lambda have: _annotations(
+                filter_metadata(have), canary, Weights(100, 0), created=True
+            ),
+        )
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
         _, canary_ref = _refs(canary)
@@ -137,11 +112,7 @@ class SkipperRouter:
 
 
 def _refs(canary: Canary) -> tuple[ObjectRef, ObjectRef]:
-    ingress = canary.spec.ingress_ref
-    if ingress is None:
-        raise RoutingError(f"canary {canary.dotted}: spec.ingressRef is required for skipper")
-    ns = canary.metadata.namespace
-    return ObjectRef(INGRESS, ns, ingress.name), ObjectRef(INGRESS, ns, f"{ingress.name}-canary")
+    return ingress_refs(canary, "skipper")
 
 
 def _canary_spec(canary: Canary, user: Mapping[str, Any]) -> Body:

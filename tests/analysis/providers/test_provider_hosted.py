@@ -302,6 +302,18 @@ async def test_influxdb_without_records_is_no_data() -> None:
 
 
 @respx.mock
+async def test_influxdb_a_numeric_value_that_is_not_a_number_is_rejected() -> None:
+    garbled = ANNOTATED_COUNT.replace(",3,istio", ",three,istio")
+    respx.post(INFLUX).mock(return_value=httpx.Response(200, text=garbled))
+    answer = await fetch_one(docs_query("not found"))
+    assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.REJECTED
+    assert answer.message == (
+        "influxdb MetricTemplate not-found.test: "
+        "influxdb answered a _value that is not a number: 'three'"
+    )
+
+
+@respx.mock
 async def test_influxdb_flux_error_is_rejected_with_its_message() -> None:
     respx.post(INFLUX).mock(
         return_value=httpx.Response(

@@ -1,0 +1,69 @@
+"""The ``<ingress>-canary`` copy of the user's Ingress (routers ``nginx``, ``skipper``).
+
+Both read ``spec.ingressRef`` (never changed) and write ``<ingress>-canary`` next to it; they
+differ in how the copy's spec and annotations route traffic, which each passes in.
+
+Imports only ``config``, the Cluster seam and the shared helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from config import Canary
+from traffic._errors import RoutingError
+from traffic._objects import NO_CHANGE, merge_diff, owned_metadata
+from traffic.cluster import INGRESS, Body, Cluster, ObjectRef
+
+
+def ingress_refs(canary: Canary, provider: str) -> tuple[ObjectRef, ObjectRef]:
+    """The user's Ingress (``spec.ingressRef``) and its ``<ingress>-canary`` copy."""
+    ingress = canary.spec.ingress_ref
+    if ingress is None:
+        raise RoutingError(f"canary {canary.dotted}: spec.ingressRef is required for {provider}")
+    ns = canary.metadata.namespace
+    return ObjectRef(INGRESS, ns, ingress.name), ObjectRef(INGRESS, ns, f"{ingress.name}-canary")
+
+
+async def get_user_ingress(cluster: Cluster, ref: ObjectRef) -> Body:
+    """The user's Ingress; a RoutingError when it does not exist."""
+    user = await cluster.get(ref)
+    if user is None:
+        raise RoutingError(f"ingress {ref.name}.{ref.namespace} not found")
+    return user
+
+
+async def write_canary_ingress(
+    cluster: Cluster,
+    canary: Canary,
+    ref: ObjectRef,
+    *,
+    user: Mapping[str, Any],
+    spec: Body,
+    annotations: Callable[[Mapping[str, str] | None], dict[str, str]],
+) -> None:
+    """Create the canary Ingress ``ref`` with ``spec`` (labels from ``user``, annotations from
+    ``annotations(user's annotations)``), or correct only its spec when it exists: reconciling
+    never moves traffic, the annotations are ``set_routes``' business."""
+    existing = await cluster.get(ref)
+    if existing is None:
+        meta = user.get("metadata") or {}
+        await cluster.create(
+            {
+                "apiVersion": INGRESS.api_version,
+                "kind": INGRESS.kind,
+                "metadata": owned_metadata(
+                    canary,
+                    ref.name,
+                    ref.namespace,
+                    labels=meta.get("labels"),
+                    annotations=annotations(meta.get("annotations")),
+                ),
+                "spec": spec,
+            }
+        )
+        return
+    patch = merge_diff(existing.get("spec") or {}, spec)
+    if patch is not NO_CHANGE:
+        await cluster.patch(ref, {"spec": patch})
