@@ -97,6 +97,11 @@ class VirtualClock:
         self._now += max(0.0, seconds)
         self._wake_due()
 
+    def next_deadline(self) -> float | None:
+        """When the earliest sleeper wakes (None: nobody sleeps); lets a test step time one
+        wake-up at a time."""
+        return self._sleepers[0][0] if self._sleepers else None
+
     async def sleep(self, seconds: float) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._now + max(0.0, seconds), next(self._seq), fut))

@@ -32,7 +32,9 @@ import itertools
 import json
 import re
 import socket
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -346,6 +348,7 @@ def deployment(name: str, image: str) -> Body:
 
 @asynccontextmanager
 async def open_world(directory: Path, label: str = "") -> AsyncIterator[World]:
+    asyncio.get_running_loop().set_default_executor(CountingExecutor())
     async with serve_kube_api() as api, serve_fake_prometheus() as prom:
         clock = VirtualClock()
         keeper = TimeKeeper(api, clock)
@@ -432,15 +435,53 @@ async def start(
     return run
 
 
+#: How long everything must stay quiet before virtual time may move: in event-loop turns (a
+#: request travels through several turns between the controller's wake-up and the server's
+#: handler, and everything runs in this one loop) and in real time.
+QUIET_TURNS = 20
+QUIET_SECONDS = 0.002
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """The loop's default executor, counting the jobs not finished yet: aiohttp hands part of
+    every request to a thread (netrc and proxy lookups, as kubernetes-asyncio enables
+    ``trust_env``), and on a loaded machine that takes real time with no loop turn to see."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=4, thread_name_prefix="test-default-executor")
+        self.pending = 0
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._lock:
+            self.pending += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _: Future[Any]) -> None:
+        with self._lock:
+            self.pending -= 1
+
+
 async def settle(api: FakeKubeApi) -> None:
     """Wait (real time) until the API server has answered everything and heard nothing new for
-    a moment: watch events have been delivered, renewals written, tasks spawned."""
-    seen, quiet = -1, 0
-    while quiet < 2:
+    a moment, and no thread job is pending: watch events have been delivered, renewals
+    written, tasks spawned.
+
+    Counting loop turns, not only milliseconds, keeps this right on a loaded machine: when the
+    process is descheduled, milliseconds pass in one turn."""
+    loop = asyncio.get_running_loop()
+    executor = getattr(loop, "_default_executor", None)
+    seen, turns, since = -1, 0, loop.time()
+    while turns < QUIET_TURNS or loop.time() - since < QUIET_SECONDS:
         busy = len(api._handlers) - api.open_watches
-        quiet = quiet + 1 if busy <= 0 and len(api.log) == seen else 0
-        seen = len(api.log)
-        await asyncio.sleep(0.002)
+        threads = executor.pending if isinstance(executor, CountingExecutor) else 0
+        if busy > 0 or threads > 0 or len(api.log) != seen:
+            seen, turns, since = len(api.log), 0, loop.time()
+        else:
+            turns += 1
+        await asyncio.sleep(0 if turns < QUIET_TURNS else 0.001)
 
 
 class TimeKeeper:
@@ -474,9 +515,13 @@ class TimeKeeper:
         step: float = 5.0,
         limit: float = 3600.0,
         also: Callable[[], Any] | None = None,
+        state: Callable[[], object] | None = None,
+        horizon: float | None = None,
     ) -> float:
         """Move virtual time (in ``step``s, settling in between) until ``done()``; the virtual
-        seconds it took. ``also`` runs after each settle (to fail fast on a dead controller)."""
+        seconds it took. ``also`` runs after each settle (to fail fast on a dead controller);
+        ``state`` describes what the test waits on, for the message when it never happens;
+        time never steps past ``horizon``."""
         clock = self.clock
 
         async def job() -> float:
@@ -487,8 +532,21 @@ class TimeKeeper:
                     also()
                 if done():
                     return clock.now() - start_at
-                assert clock.now() - start_at < limit, f"not done after {limit} virtual seconds"
-                await clock.sleep(step)
+                if clock.now() - start_at >= limit:
+                    described = f"; state: {state()}" if state is not None else ""
+                    raise AssertionError(f"not done after {limit} virtual seconds{described}")
+                # At most one step, and no further than the next wake-up, so every wake-up
+                # (a canary's tick, a lease renewal, a cache's back-off) is followed by a
+                # settle before time moves again.
+                now = clock.now()
+                wake = clock.next_deadline()
+                await clock.sleep(
+                    min(
+                        step,
+                        step if wake is None else max(0.0, wake - now),
+                        step if horizon is None else max(0.0, horizon - now),
+                    )
+                )
 
         answer: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._requests.put_nowait((job, answer))
@@ -496,7 +554,7 @@ class TimeKeeper:
 
     async def advance(self, seconds: float, *, step: float = 5.0) -> None:
         until = self.clock.now() + seconds
-        await self.run_until(lambda: self.clock.now() >= until, step=step)
+        await self.run_until(lambda: self.clock.now() >= until, step=step, horizon=until)
 
     async def aclose(self) -> None:
         self._task.cancel()

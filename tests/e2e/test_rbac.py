@@ -361,6 +361,21 @@ def all_in(w: World, phase: str) -> bool:
     return all(p == phase for p in phases(w).values())
 
 
+def describe(w: World) -> dict[str, object]:
+    """Each Canary's phase, weight, failed checks and last condition message (for a failure)."""
+    out: dict[str, object] = {}
+    for name in PROVIDERS:
+        status = w.status(name)
+        conditions = status.get("conditions") or [{}]
+        out[name] = (
+            status.get("phase"),
+            status.get("canaryWeight"),
+            status.get("failedChecks"),
+            conditions[-1].get("message"),
+        )
+    return out
+
+
 #: The cached kinds other than Canaries, as (group, version, plural): their cluster-wide LISTs
 #: fail at the cold start.
 COLD = (
@@ -402,7 +417,9 @@ async def exercise(directory: Path) -> Recorded:
             w.api.fail_next(10**6, method="GET", path=list_path(*kind), status=500)
         run = await start(w, identity=IDENTITY, leader_elect=True)
         try:
-            await w.time.run_until(lambda: all_in(w, "Initialized"), also=alive(run))
+            await w.time.run_until(
+                lambda: all_in(w, "Initialized"), also=alive(run), state=lambda: describe(w)
+            )
             note()
             w.api.clear_faults()
             await w.time.advance(60)  # the caches' back-off (at most 30 s) ends: they sync
@@ -413,14 +430,18 @@ async def exercise(directory: Path) -> Recorded:
             w.api.store.put(hpa("web-istio", 6))
             for name in PROVIDERS:
                 await w.set_image(name, V2)
-            await w.time.run_until(lambda: all_in(w, "Succeeded"), also=alive(run))
+            await w.time.run_until(
+                lambda: all_in(w, "Succeeded"), also=alive(run), state=lambda: describe(w)
+            )
             note()
 
             # Rollback: every check fails.
             w.prom.health = lambda namespace, target: False
             for name in PROVIDERS:
                 await w.set_image(name, V3)
-            await w.time.run_until(lambda: all_in(w, "Failed"), also=alive(run))
+            await w.time.run_until(
+                lambda: all_in(w, "Failed"), also=alive(run), state=lambda: describe(w)
+            )
             note()
 
             # revertOnDeletion: `kubectl delete canary web` (the API server only marks it while
@@ -625,10 +646,14 @@ async def test_scoped_to_namespaces_it_sends_no_cluster_wide_request(tmp_path: P
         seed(w)
         run = await start(w, identity=IDENTITY, leader_elect=True, namespaces=(NS,))
         try:
-            await w.time.run_until(lambda: all_in(w, "Initialized"), also=alive(run))
+            await w.time.run_until(
+                lambda: all_in(w, "Initialized"), also=alive(run), state=lambda: describe(w)
+            )
             for name in PROVIDERS:
                 await w.set_image(name, V2)
-            await w.time.run_until(lambda: all_in(w, "Succeeded"), also=alive(run))
+            await w.time.run_until(
+                lambda: all_in(w, "Succeeded"), also=alive(run), state=lambda: describe(w)
+            )
         finally:
             assert await run.shutdown() == 0
         calls = [Call.of(r) for r in w.api.log if r.authorization == run.token]
