@@ -65,6 +65,8 @@ from traffic.cluster import InMemoryCluster as InMemoryCluster
 from traffic.cluster import Kind as Kind
 from traffic.cluster import NotFound as NotFound
 from traffic.cluster import ObjectRef as ObjectRef
+from traffic.cluster import ReadLog as ReadLog
+from traffic.cluster import TracksReads as TracksReads
 from traffic.cluster import WatchEvent as WatchEvent
 from traffic.cluster import apply_merge_patch as apply_merge_patch
 from traffic.cluster import kind_of as kind_of
@@ -105,6 +107,7 @@ __all__ = [
     "Kind",
     "NotFound",
     "ObjectRef",
+    "ReadLog",
     "Readiness",
     "Revision",
     "Router",
@@ -113,6 +116,7 @@ __all__ = [
     "Routes",
     "RoutingError",
     "TargetWorkload",
+    "TracksReads",
     "WatchEvent",
     "Weights",
     "Workload",

@@ -33,10 +33,10 @@ from analysis import (
 from config import Canary, SpecError, parse_canary
 from engine.core.commands import has_pending_command
 from engine.shell.clock import Clock
-from engine.shell.loop import CanaryDriver, EngineDeps
+from engine.shell.loop import CanaryDriver, EngineDeps, TickReport
 from engine.shell.metrics import MetricsRecorder
 from engine.shell.shards import Shard
-from traffic import CANARY, ClusterUnavailable, ObjectRef, WatchEvent
+from traffic import CANARY, ClusterUnavailable, ObjectRef, ReadLog, TracksReads, WatchEvent
 
 log = structlog.get_logger("canary-engine")
 
@@ -148,6 +148,9 @@ class Controller:
         self._valid: dict[str, dict[ObjectRef, Canary]] = {}
         self.ready = asyncio.Event()
         self._started = 0.0
+        #: Regular ticks skipped because their Canary was at rest and nothing it read had
+        #: changed (TickReport.at_rest, traffic.ReadLog); for tests and benchmarks.
+        self.skipped_ticks = 0
 
     @property
     def running(self) -> set[ObjectRef]:
@@ -245,9 +248,17 @@ class Controller:
             while True:
                 driver = CanaryDriver(self._deps, ref.namespace, ref.name)
                 try:
+                    resting: tuple[ReadLog, TickReport] | None = None
                     while True:
                         wake.clear()  # this tick handles any command already written
-                        report = await driver.tick()
+                        if resting is not None and resting[0].unchanged():
+                            # At rest and nothing it read has changed: this tick would decide
+                            # the same as the last one, so it is skipped (no copy, no parse).
+                            report = resting[1]
+                            self.skipped_ticks += 1
+                        else:
+                            report, reads = await self._tick(driver)
+                            resting = (reads, report) if reads and report.at_rest else None
                         backoff = 1.0
                         if report.missing:
                             return
@@ -271,6 +282,15 @@ class Controller:
                     log.exception("canary_task_crashed", retry_in=backoff)
                     await clock.sleep(backoff)
                     backoff = min(backoff * 2, self._options.max_backoff)
+
+    async def _tick(self, driver: CanaryDriver) -> tuple[TickReport, ReadLog | None]:
+        """One regular tick, with what it read when the cluster can track that."""
+        cluster = self._deps.cluster
+        if not isinstance(cluster, TracksReads):
+            return await driver.tick(), None
+        with cluster.track_reads() as reads:
+            report = await driver.tick()
+        return report, reads
 
     async def _nap(self, seconds: float, wake: asyncio.Event) -> bool:
         """Sleep on the clock for ``seconds``, or until ``wake`` is set: True when woken."""

@@ -148,6 +148,25 @@ class TickReport:
     #: The operator command this tick handled (``promote``, ``promote --full``, ...), if any.
     command: str | None = None
 
+    @property
+    def at_rest(self) -> bool:
+        """The Canary is at rest (Initialized, Succeeded or Failed: only watching for a new
+        revision) and this tick did nothing but look: no error, event, check, webhook or
+        command. At rest, a tick is a function of what it reads from the cluster alone (no
+        timer runs), so while none of that changes the next tick would decide the same."""
+        return (
+            self.status is not None
+            and self.status.phase in _AT_REST
+            and self.error is None
+            and not self.missing
+            and self.command is None
+            and not (self.events or self.alerts or self.checks or self.hook_calls)
+        )
+
+
+#: The phases in which a tick only watches for a new revision (engine.core.machine, step 15).
+_AT_REST = frozenset({Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED})
+
 
 class _AbortTick(Exception):
     pass

@@ -1,8 +1,9 @@
 """The Cluster seam: Kubernetes API operations on plain JSON bodies, real or in memory.
 
 Public surface of ``traffic.cluster``: the ``Cluster`` protocol, ``Kind`` constants, ``ObjectRef``,
-``WatchEvent``, the ``ClusterError`` tree, ``InMemoryCluster`` and ``KubeCluster``. Only
-``_kube.py`` may import kubernetes_asyncio.
+``WatchEvent``, the ``ClusterError`` tree, ``InMemoryCluster`` and ``KubeCluster``, and
+``TracksReads`` / ``ReadLog`` (what the cache-backed ``KubeCluster`` can say about a tick's
+reads). Only ``_kube.py`` may import kubernetes_asyncio.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ from traffic.cluster._protocol import ObjectRef as ObjectRef
 from traffic.cluster._protocol import WatchEvent as WatchEvent
 from traffic.cluster._protocol import kind_of as kind_of
 from traffic.cluster._protocol import register_kind as register_kind
+from traffic.cluster._reads import ReadLog as ReadLog
+from traffic.cluster._reads import TracksReads as TracksReads
 
 if TYPE_CHECKING:
     from traffic.cluster._kube import open_kube_cluster as open_kube_cluster
@@ -82,6 +85,8 @@ __all__ = [
     "Kind",
     "NotFound",
     "ObjectRef",
+    "ReadLog",
+    "TracksReads",
     "WatchEvent",
     "apply_merge_patch",
     "default_namespace",

@@ -52,7 +52,7 @@ import builtins
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import quote
 
@@ -78,6 +78,7 @@ from traffic.cluster._protocol import (
     WatchEvent,
     kind_of,
 )
+from traffic.cluster._reads import ReadLog, current_read_log, tracking_reads
 
 log = structlog.get_logger("canary-engine")
 
@@ -98,6 +99,10 @@ DEFAULT_CACHE_KINDS: tuple[Kind, ...] = (
 NEVER_CACHED: frozenset[Kind] = frozenset({SECRET})
 
 MERGE_PATCH = "application/merge-patch+json"
+
+#: Seconds a LIST may stay silent (the server serialising a large collection) before it counts
+#: as failed; the API server's own limit for a request is one minute by default.
+LIST_SILENCE_TIMEOUT = 120.0
 
 _OBJECT_RESPONSE = {200: "object", 201: "object", 202: "object"}
 _EventType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -336,6 +341,8 @@ class _Informer:
     def __init__(self, owner: KubeCluster, kind: Kind, namespace: str | None) -> None:
         self.owner, self.kind, self.namespace = owner, kind, namespace
         self.objects: dict[_Key, Body] = {}
+        #: Counts every change of ``objects`` (what a tracked ``list`` compares; ReadLog).
+        self.changes = 0
         self.synced = asyncio.Event()
         self.resource_version: str | None = None  # where the next watch resumes
         self._tombstones: dict[_Key, str | None] = {}
@@ -388,7 +395,10 @@ class _Informer:
 
     async def _relist(self) -> None:
         listed = await self.owner._request(
-            "GET", _path(self.kind, self.namespace), what=f"list {self.label}"
+            "GET",
+            _path(self.kind, self.namespace),
+            what=f"list {self.label}",
+            bounds=self.owner._list_timeout,
         )
         items = listed.get("items") or []
         list_rv = _rv_of(listed)
@@ -473,6 +483,7 @@ class _Informer:
                 return
         self._tombstones.pop(key, None)
         self.objects[key] = body
+        self.changes += 1
         self._publish(WatchEvent("MODIFIED" if old is not None else "ADDED", body))
 
     def remove(
@@ -486,7 +497,8 @@ class _Informer:
         old = self.objects.get(key)
         if old is not None and not written and not _is_newer(rv, _rv_of(old)):
             return  # a deletion from before the version we hold (re-created since)
-        self.objects.pop(key, None)
+        if self.objects.pop(key, None) is not None:
+            self.changes += 1
         if old is None and rv is None:
             return  # never held, or the DELETED event already came: nothing to guard
         self._tombstones[key] = rv
@@ -504,6 +516,16 @@ class _Informer:
         queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
         self._subscribers.add(queue)
         return [self.objects[k] for k in sorted(self.objects)], queue
+
+    def holds(self, key: _Key, body: Body | None) -> Callable[[], bool]:
+        """A ReadLog probe: True while this cache is in sync and holds ``body`` (the very same
+        stored version, or still nothing) under ``key``."""
+        return lambda: self.synced.is_set() and self.objects.get(key) is body
+
+    def unchanged_since(self) -> Callable[[], bool]:
+        """A ReadLog probe: True while this cache is in sync and nothing in it has changed."""
+        changes = self.changes
+        return lambda: self.synced.is_set() and self.changes == changes
 
     def unsubscribe(self, queue: asyncio.Queue[WatchEvent | None]) -> None:
         self._subscribers.discard(queue)
@@ -555,6 +577,15 @@ class KubeCluster:
             # The server ends the watch after watch_timeout; silence well past that means
             # a dead connection.
             sock_read=watch_timeout + max(request_timeout, 30.0),
+        )
+        # A LIST of a large collection (a cache's first LIST of 100,000 Services) legitimately
+        # takes longer than any single-object request, and a server may answer only once it
+        # has serialised it all: no total bound, only a bound on silence.
+        self._list_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=request_timeout,
+            sock_connect=request_timeout,
+            sock_read=max(request_timeout, LIST_SILENCE_TIMEOUT),
         )
         self._informers: dict[tuple[Kind, str | None], _Informer] = {}
         self._closed = False
@@ -662,8 +693,14 @@ class KubeCluster:
         query: Sequence[tuple[str, str]] = (),
         body: Any = None,
         content_type: str | None = None,
+        bounds: aiohttp.ClientTimeout | None = None,
     ) -> Body:
-        """One API request through the client; the JSON object answered. Translates errors."""
+        """One API request through the client; the JSON object answered. Translates errors.
+        ``bounds``: instead of the per-request time bounds (LISTs pass theirs)."""
+        if method != "GET":
+            reads = current_read_log()
+            if reads is not None:
+                reads.wrote = True
         headers = {"Accept": "application/json"}
         if content_type is not None:
             headers["Content-Type"] = content_type
@@ -678,7 +715,7 @@ class KubeCluster:
                 auth_settings=["BearerToken"],
                 _return_http_data_only=True,
                 _preload_content=True,
-                _request_timeout=self._request_timeout,
+                _request_timeout=bounds or self._request_timeout,
             )
         except (OpenApiException, aiohttp.ClientError, TimeoutError, OSError) as e:
             raise _translate(e, what) from e
@@ -726,15 +763,26 @@ class KubeCluster:
 
     # -- the Cluster protocol
 
+    def track_reads(self) -> AbstractContextManager[ReadLog]:
+        """Record what the work inside the block reads and writes (``traffic.cluster._reads``):
+        afterwards ``unchanged()`` says whether running it again would read the same."""
+        return tracking_reads()
+
     async def get(self, ref: ObjectRef) -> Body | None:
         """The object or None; from the cache when ``ref.kind`` is cached and synced."""
         cached = self._cache_for(ref.kind, ref.namespace)
+        reads = current_read_log()
         if cached is not None:
+            key = (ref.namespace, ref.name)
             for informer in cached:
-                found = informer.objects.get((ref.namespace, ref.name))
+                found = informer.objects.get(key)
+                if reads is not None:
+                    reads.note(informer.holds(key, found))
                 if found is not None:
                     return _json_copy(found)
             return None
+        if reads is not None:
+            reads.complete = False
         try:
             body = await self._request(
                 "GET", _path(ref.kind, ref.namespace, ref.name), what=f"get {ref}"
@@ -750,7 +798,11 @@ class KubeCluster:
         namespace and name, filtered by equality ``labels``. From the cache when synced;
         ``NotFound`` if the server does not serve the kind."""
         cached = self._cache_for(kind, namespace)
+        reads = current_read_log()
         if cached is not None:
+            if reads is not None:
+                for informer in cached:
+                    reads.note(informer.unchanged_since())
             found = [
                 body
                 for informer in cached
@@ -759,6 +811,8 @@ class KubeCluster:
             ]
             found.sort(key=_key_of)
             return _json_copy(found)
+        if reads is not None:
+            reads.complete = False
         query = [("labelSelector", _label_selector(labels))] if labels else []
         scopes: Sequence[str | None] = (
             self.namespaces
@@ -772,6 +826,7 @@ class KubeCluster:
                 _path(kind, scope),
                 query=query,
                 what=f"list {kind.plural} in {scope or 'all namespaces'}",
+                bounds=self._list_timeout,
             )
             items.extend(_typed(kind, item) for item in listed.get("items") or [])
         items.sort(key=_key_of)

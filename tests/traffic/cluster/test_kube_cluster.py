@@ -667,3 +667,85 @@ async def _until(events: AsyncIterator[WatchEvent], name: str) -> list[tuple[str
 async def _take(events: AsyncIterator[WatchEvent], n: int) -> list[WatchEvent]:
     async with asyncio.timeout(5):
         return [await anext(events) for _ in range(n)]
+
+
+# ---------------------------------------------------------------------------- tracked reads
+
+
+async def test_tracked_reads_stay_unchanged_until_something_read_changes(
+    api: FakeKubeApi, kubeconfig: str
+) -> None:
+    api.store.seed(canary(), deployment(), deployment("api", tier="backend"))
+    async with opened(kubeconfig, cache_kinds=(CANARY, DEPLOYMENT)) as c:
+        await c.wait_synced()
+
+        async def a_tick() -> Any:
+            with c.track_reads() as reads:
+                await c.get(ref(CANARY))
+                await c.get(ref(DEPLOYMENT, "missing"))
+                await c.list(DEPLOYMENT, "default", labels={"tier": "backend"})
+            return reads
+
+        reads = await a_tick()
+        assert reads.unchanged()
+        # A change of an object nobody read, in a kind nobody listed: still unchanged.
+        api.store.put(canary("other"))
+        await eventually(lambda: c.get(ref(CANARY, "other")))
+        assert reads.unchanged()
+        # The Canary that was read changes (a watch event): changed.
+        body = api.store.get("canaries.flagger.app", "default", "podinfo")
+        assert body is not None
+        body["spec"]["suspend"] = True
+        api.store.put(body)
+        await eventually(lambda: _true(not reads.unchanged()))
+
+        # An object that was missing appears: changed.
+        reads = await a_tick()
+        api.store.put(deployment("missing"))
+        await eventually(lambda: _true(not reads.unchanged()))
+
+        # Any change in a listed kind and namespace (the list is filtered afterwards): changed.
+        reads = await a_tick()
+        api.store.put(deployment("unrelated", replicas=3))
+        await eventually(lambda: _true(not reads.unchanged()))
+
+
+async def test_a_read_from_the_api_or_a_write_never_counts_as_unchanged(
+    api: FakeKubeApi, kubeconfig: str
+) -> None:
+    api.store.seed(canary(), deployment())
+    async with opened(kubeconfig, cache_kinds=(CANARY,)) as c:
+        await c.wait_synced()
+        with c.track_reads() as reads:
+            await c.get(ref(DEPLOYMENT))  # not cached: a GET to the API server
+        assert not reads.unchanged()
+        with c.track_reads() as reads:
+            await c.list(DEPLOYMENT, "default")
+        assert not reads.unchanged()
+        with c.track_reads() as reads:
+            await c.get(ref(CANARY))
+            await c.patch(ref(CANARY), {"metadata": {"labels": {"a": "b"}}})
+        assert not reads.unchanged()
+        # Outside the block nothing is recorded.
+        await c.get(ref(DEPLOYMENT))
+        assert not reads.unchanged()
+
+
+async def test_concurrent_tracked_reads_do_not_mix(api: FakeKubeApi, kubeconfig: str) -> None:
+    api.store.seed(canary("a"), canary("b"))
+    async with opened(kubeconfig, cache_kinds=(CANARY,)) as c:
+        await c.wait_synced()
+
+        async def read(name: str) -> Any:
+            with c.track_reads() as reads:
+                await asyncio.sleep(0)  # let the other task start in between
+                await c.get(ref(CANARY, name))
+            return reads
+
+        a, b = await asyncio.gather(read("a"), read("b"))
+        body = api.store.get("canaries.flagger.app", "default", "a")
+        assert body is not None
+        body["spec"]["suspend"] = True
+        api.store.put(body)
+        await eventually(lambda: _true(not a.unchanged()))
+        assert b.unchanged()
