@@ -1,11 +1,12 @@
-"""The controller at scale: tick lag, API requests and memory with 1,000 and 10,000 canaries.
+"""The controller at scale: tick lag, API requests and memory for fleets of canaries.
 
 Run from the repository root:
 
     python benchmarks/bench_controller.py [--canaries 1000 10000] [--interval 10] \
-        [--warmup 2] [--measure 3]
+        [--warmup 2] [--measure 3] [--shards 1]
+    python benchmarks/bench_controller.py --canaries 50000 --shards 2   # issue 10's target
 
-For each fleet size, three processes:
+For each fleet size, these processes:
 
 * a fake Kubernetes API server (``tests/kubeapi.py``, real HTTP on 127.0.0.1) and a fake
   Prometheus (``/api/v1/query``; grouped and per-canary answers, healthy values). The fleet is
@@ -13,32 +14,42 @@ For each fleet size, three processes:
   two builtin metrics) is initialised once up front by the engine itself against an in-memory
   cluster (``CanaryDriver.tick`` on ``InMemoryCluster``), and every resulting object (Canary
   with status Initialized, target and ``-primary`` Deployments, the three Services) is seeded
-  straight into the fake server's store, so the controller starts at steady state;
-* one controller process: ``run_controller`` exactly as ``canary-engine run`` wires it
-  (KubeCluster with its watch-fed caches, PrometheusSource, webhooks, batching, ``/metrics``),
-  on real time, with a ``RealClock`` that records, for every canary-interval sleep, how late
-  the sleeper woke: the tick lag (actual tick start minus scheduled tick start);
-* this script, which starts both, waits for every canary's first tick, lets ``--warmup``
-  intervals pass, then measures for ``--measure`` intervals.
+  straight into the fake server's store, so the controllers start at steady state: a fleet at
+  rest, which is what most of a real fleet is most of the time;
+* ``--shards`` controller processes (one by default), each ``run_controller`` exactly as
+  ``canary-engine run --shards N --shard-index I`` wires it (KubeCluster with its watch-fed
+  caches, PrometheusSource, webhooks, batching, ``/metrics``), on real time, with a
+  ``RealClock`` that records, for every canary-interval sleep, how late the sleeper woke: the
+  tick lag (actual tick start minus scheduled tick start);
+* this script, which starts them, waits until every shard's canaries have ticked once, lets
+  ``--warmup`` intervals pass, then has every shard measure for ``--measure`` intervals.
 
-Reported per fleet size: start-up (``run_controller`` called until every canary has ticked
-once), tick lag p50 / p99 / max over the measured ticks, ticks per second achieved vs. needed,
-controller CPU utilisation, API requests per canary per tick at steady state by verb (target: 0
-reads; the caches' watches stay open and are not requests per tick), and resident memory per
-canary: the controller's RSS (``/proc/self/status`` VmRSS) at the end of the measurement minus
-its RSS before ``run_controller`` started, divided by the fleet size (so it includes the
-fixed cost of the clients; compare two sizes for the marginal cost). ``--profile`` prints a
-cProfile of the controller over the measured window to stderr (it inflates the lag);
-``--json`` the raw results. Numbers are per machine: record them with the CPU model and Python
-version.
+Reported per fleet size: start-up (until every canary has ticked once, the slowest shard), tick
+lag p50 / p99 / max over the measured ticks of all shards, ticks per second achieved vs. needed,
+controller CPU utilisation (summed over the shards, and per shard), API requests per canary per
+tick at steady state by verb (target: 0 reads; the caches' watches stay open and are not requests
+per tick), and resident memory per canary: each controller's RSS (``/proc/self/status`` VmRSS)
+at the end of the measurement minus its RSS before ``run_controller`` started, summed over the
+shards and divided by the fleet size (so it includes the fixed cost of the clients; compare two
+sizes for the marginal cost). ``--profile`` prints a cProfile of each controller over the
+measured window to stderr (it inflates the lag); ``--json`` the raw results. Numbers are per
+machine: record them with the CPU model and Python version.
 
-Recorded (2 vCPU Intel Xeon, Python 3.11.7; ``--warmup 2 --measure 3``): 1,000 canaries: start
-1.8 s, lag p50 0.9 ms / p99 4.3 ms, 13 % of a core, 0 requests per canary per tick, 92 KiB RSS
-per canary; 10,000 canaries: start 17 s, lag p50 66 ms / p99 1.1 s (972 of the 1,000 ticks/s
-needed), 90 % of a core, 0 requests, 48 KiB per canary (43 KiB marginal). An idle tick costs
-~1 ms of CPU, about half of it copying the ~20 cached objects it reads, so one controller
-process saturates a core at ~10,000 canaries with a 10 s interval (with ``--warmup 6``: p50
-233 ms, p99 2.5 s, 913 ticks/s); at Flagger's usual 1 m interval that is 6x headroom.
+Recorded (2 vCPU AMD EPYC, Python 3.11.7; ``--warmup 2 --measure 3``), with a Canary at rest
+skipping its tick while nothing it reads has changed (``TickReport.at_rest``, ``ReadLog``):
+
+* 1,000 canaries: lag p50 0.6 ms / p99 2.0 ms, 2 % of a core, 0 requests per canary per tick,
+  105 KiB RSS per canary;
+* 10,000 canaries: start 19 s, lag p50 0.5 ms / p99 1.2 ms (982 of the 1,000 ticks/s needed),
+  12 % of a core, 0 requests, 63 KiB per canary;
+* 50,000 canaries over two shards (``--shards 2``): start 109 s, lag p50 0.4 ms / p99 1.3 ms /
+  max 113 ms, 4,978 of the 5,000 ticks/s needed, 35 % of a core per shard, 0 requests per canary
+  per tick, 86 KiB RSS per canary (each shard's process holds the whole fleet's objects in its
+  cache: 2.1 GiB each).
+
+Before ticks at rest were skipped, an idle tick cost ~1 ms of CPU and one process saturated a
+core at ~10,000 canaries (p99 1.1 s); a full tick (a canary in analysis, or one whose objects
+changed) still costs about that, so one process sustains roughly 1,000 full ticks per second.
 """
 
 from __future__ import annotations
@@ -56,6 +67,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -265,14 +277,14 @@ def free_port() -> int:
 
 
 def control(
-    conn: Connection, urls: Mapping[str, str], count: int, args: argparse.Namespace
+    conn: Connection, urls: Mapping[str, str], count: int, shard: int, args: argparse.Namespace
 ) -> None:
-    """Child process: run the controller, measure, send the results back."""
-    import aiohttp
-
+    """Child process: run the controller of shard ``shard`` of ``args.shards``; say when each of
+    its canaries has ticked once; measure when the parent says so; send the results back."""
     from engine.shell.clock import RealClock
     from engine.shell.logs import configure
     from engine.shell.run import RunOptions, run_controller
+    from engine.shell.shards import Shard
 
     configure("json", "warning")  # the per-tick info lines would dominate the CPU profile
 
@@ -293,16 +305,11 @@ def control(
             await super().sleep(seconds)
             self.lags.append(self.now() - deadline)
 
-    async def server_counts(session: aiohttp.ClientSession) -> dict[str, int]:
-        async with session.get(f"{urls['api']}/_bench/counts") as response:
-            rows = await response.json()
-        out: dict[str, int] = {}
-        for verb, _resource, n in rows:
-            out[verb] = out.get(verb, 0) + n
-        return out
-
     async def main() -> dict[str, Any]:
         interval = args.interval
+        share = Shard(count=args.shards, index=shard)
+        mine = sum(share.owns(ns, name) for ns, name in names(count))
+        loop = asyncio.get_running_loop()
         with tempfile.TemporaryDirectory() as tmp:
             kubeconfig = Path(tmp) / "kubeconfig"
             kubeconfig.write_text(
@@ -311,7 +318,7 @@ def control(
                         "apiVersion": "v1",
                         "kind": "Config",
                         "clusters": [{"name": "fake", "cluster": {"server": urls["api"]}}],
-                        "users": [{"name": "fake", "user": {"token": "bench"}}],
+                        "users": [{"name": "fake", "user": {"token": f"bench-{shard}"}}],
                         "contexts": [
                             {"name": "fake", "context": {"cluster": "fake", "user": "fake"}}
                         ],
@@ -329,64 +336,63 @@ def control(
                 port=free_port(),
                 leader_elect=False,
                 lease_namespace="default",
-                identity="bench",
+                identity=f"bench-{shard}",
                 version="bench",
+                shard=share,
             )
             rss_before = rss_bytes()
             stop = asyncio.Event()
             started = time.perf_counter()
             task = asyncio.ensure_future(run_controller(options, clock=clock, stop=stop))
-            while clock.started < count:  # every canary has finished its first tick
+            while clock.started < mine:  # every canary of this shard has finished its first tick
                 if task.done():
                     raise RuntimeError(f"the controller stopped: {task.result()}")
                 await asyncio.sleep(0.1)
             startup = time.perf_counter() - started
-            async with aiohttp.ClientSession() as session:
-                startup_requests = await server_counts(session)
-            await asyncio.sleep(args.warmup * interval)
-            async with aiohttp.ClientSession() as session:
-                async with session.post(f"{urls['api']}/_bench/reset"):
-                    pass
-                clock.lags.clear()
-                profiler = cProfile.Profile() if args.profile else None
-                if profiler is not None:
-                    profiler.enable()
-                cpu0, wall0 = time.process_time(), time.perf_counter()
-                await asyncio.sleep(args.measure * interval)
-                cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-                if profiler is not None:
-                    profiler.disable()
-                    stats = pstats.Stats(profiler, stream=sys.stderr)
-                    stats.sort_stats("cumulative").print_stats(40)
-                lags = list(clock.lags)
-                requests = await server_counts(session)
+            conn.send(("ready", startup))
+            await loop.run_in_executor(None, conn.recv)  # the parent says: measure
+            clock.lags.clear()
+            profiler = cProfile.Profile() if args.profile else None
+            if profiler is not None:
+                profiler.enable()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            await asyncio.sleep(args.measure * interval)
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            if profiler is not None:
+                profiler.disable()
+                stats = pstats.Stats(profiler, stream=sys.stderr)
+                stats.sort_stats("cumulative").print_stats(40)
+            lags = list(clock.lags)
             rss_after = rss_bytes()
             stop.set()
             await asyncio.wait_for(task, 60)
-        lags.sort()
-        ticks = len(lags)
-        per_tick = {verb: n / max(1, ticks) for verb, n in sorted(requests.items())}
         return {
-            "canaries": count,
+            "shard": shard,
+            "canaries": mine,
             "startup_s": startup,
-            "ticks": ticks,
-            "ticks_per_s": ticks / wall,
-            "ticks_needed_per_s": count / interval,
-            "lag_p50_ms": 1000 * statistics.median(lags) if lags else float("nan"),
-            "lag_p99_ms": 1000 * lags[min(ticks - 1, int(0.99 * ticks))] if lags else float("nan"),
-            "lag_max_ms": 1000 * lags[-1] if lags else float("nan"),
+            "lags": lags,
+            "wall_s": wall,
             "cpu_utilisation": cpu / wall,
-            "requests": requests,
-            "startup_requests": startup_requests,
-            "requests_per_canary_tick": per_tick,
-            "reads_per_canary_tick": (requests.get("get", 0) + requests.get("list", 0))
-            / max(1, ticks),
-            "rss_per_canary_kib": (rss_after - rss_before) / count / 1024,
             "rss_before_mib": rss_before / 1024**2,
             "rss_after_mib": rss_after / 1024**2,
         }
 
-    conn.send(asyncio.run(main()))
+    conn.send(("result", asyncio.run(main())))
+
+
+def server_counts(api: str) -> dict[str, int]:
+    with urllib.request.urlopen(f"{api}/_bench/counts", timeout=60) as response:
+        rows = json.load(response)
+    out: dict[str, int] = {}
+    for verb, _resource, n in rows:
+        out[verb] = out.get(verb, 0) + n
+    return out
+
+
+def reset_counts(api: str) -> None:
+    request = urllib.request.Request(f"{api}/_bench/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=60):
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,26 +405,73 @@ def measure(count: int, args: argparse.Namespace) -> dict[str, Any]:
     server_end, server_child = ctx.Pipe()
     server = ctx.Process(target=serve, args=(server_child, count, args.interval), daemon=True)
     server.start()
+    controllers: list[Any] = []
     try:
-        if not server_end.poll(600):
+        if not server_end.poll(1800):
             raise SystemExit("the fake API server did not start")
         urls = server_end.recv()
-        result_end, result_child = ctx.Pipe()
-        controller = ctx.Process(target=control, args=(result_child, urls, count, args))
-        controller.start()
-        budget = 600 + (args.warmup + args.measure) * args.interval
-        if not result_end.poll(budget):
-            controller.kill()
-            raise SystemExit(f"the controller did not report within {budget} s")
-        result: dict[str, Any] = result_end.recv()
-        controller.join(30)
-        result["seeded_s"] = urls["seeded_s"]
-        return result
+        pipes = []
+        for shard in range(args.shards):
+            parent_end, child_end = ctx.Pipe()
+            process = ctx.Process(target=control, args=(child_end, urls, count, shard, args))
+            process.start()
+            controllers.append(process)
+            pipes.append(parent_end)
+        budget = 1800 + (args.warmup + args.measure) * args.interval
+        startups = []
+        for pipe in pipes:  # every shard's canaries have ticked once
+            if not pipe.poll(budget):
+                raise SystemExit(f"a controller was not ready within {budget} s")
+            startups.append(pipe.recv()[1])
+        startup_requests = server_counts(urls["api"])
+        time.sleep(args.warmup * args.interval)
+        reset_counts(urls["api"])
+        for pipe in pipes:
+            pipe.send("measure")
+        shards = []
+        for pipe in pipes:
+            if not pipe.poll(budget):
+                raise SystemExit(f"a controller did not report within {budget} s")
+            shards.append(pipe.recv()[1])
+        requests = server_counts(urls["api"])
+        for process in controllers:
+            process.join(60)
     finally:
+        for process in controllers:
+            if process.is_alive():
+                process.kill()
         server_end.send("stop")
         server.join(30)
         if server.is_alive():
             server.kill()
+    lags = sorted(lag for shard in shards for lag in shard["lags"])
+    ticks = len(lags)
+    wall = max(shard["wall_s"] for shard in shards)
+    per_tick = {verb: n / max(1, ticks) for verb, n in sorted(requests.items())}
+    rss_growth = sum(shard["rss_after_mib"] - shard["rss_before_mib"] for shard in shards)
+    return {
+        "canaries": count,
+        "shards": args.shards,
+        "startup_s": max(startups),
+        "ticks": ticks,
+        "ticks_per_s": ticks / wall,
+        "ticks_needed_per_s": count / args.interval,
+        "lag_p50_ms": 1000 * statistics.median(lags) if lags else float("nan"),
+        "lag_p99_ms": 1000 * lags[min(ticks - 1, int(0.99 * ticks))] if lags else float("nan"),
+        "lag_max_ms": 1000 * lags[-1] if lags else float("nan"),
+        "cpu_utilisation": sum(shard["cpu_utilisation"] for shard in shards),
+        "requests": requests,
+        "startup_requests": startup_requests,
+        "requests_per_canary_tick": per_tick,
+        "reads_per_canary_tick": (requests.get("get", 0) + requests.get("list", 0)) / max(1, ticks),
+        # every process caches the whole fleet's objects: growth summed over the processes
+        "rss_per_canary_kib": rss_growth * 1024 / count,
+        "per_shard": [
+            {k: v for k, v in shard.items() if k != "lags"} | {"ticks": len(shard["lags"])}
+            for shard in shards
+        ],
+        "seeded_s": urls["seeded_s"],
+    }
 
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -442,11 +495,15 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{per_tick:>16.4f} {r['rss_per_canary_kib']:>8.1f}KiB"
         )
     for r in results:
+        rss = ", ".join(
+            f"shard {p['shard']} ({p['canaries']} canaries, {100 * p['cpu_utilisation']:.0f}% "
+            f"of a core) {p['rss_before_mib']:.0f} -> {p['rss_after_mib']:.0f} MiB"
+            for p in r["per_shard"]
+        )
         print(
-            f"  {r['canaries']}: requests in the measured window by verb {r['requests']}; "
-            f"RSS {r['rss_before_mib']:.0f} -> {r['rss_after_mib']:.0f} MiB; "
-            f"server seeded in {r['seeded_s']:.1f}s; requests until every canary had ticked "
-            f"once: {r['startup_requests']}"
+            f"  {r['canaries']} over {r['shards']} shard(s): requests in the measured window by "
+            f"verb {r['requests']}; RSS {rss}; server seeded in {r['seeded_s']:.1f}s; "
+            f"requests until every canary had ticked once: {r['startup_requests']}"
         )
 
 
@@ -466,6 +523,9 @@ def main() -> int:
     parser.add_argument("--interval", type=int, default=10, help="analysis interval (s)")
     parser.add_argument("--warmup", type=float, default=2, help="intervals before measuring")
     parser.add_argument("--measure", type=float, default=3, help="intervals measured")
+    parser.add_argument(
+        "--shards", type=int, default=1, help="controller processes, one shard each (run --shards)"
+    )
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the controller while measuring (stderr)"
