@@ -223,7 +223,7 @@ class Controller:
                 valid[ref] = parse_canary(dict(body))
             except SpecError:
                 pass
-        self._metrics.set_totals(list(valid.values()))
+        self._metrics.set_total(ref.namespace, len(valid))
 
     def _first_delay(self) -> float:
         """0 (tick at once, as Flagger does), or, for a Canary found within ``startup_spread``

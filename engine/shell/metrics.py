@@ -16,8 +16,6 @@
 
 from __future__ import annotations
 
-from collections import Counter as Tally
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from analysis import CheckKind
@@ -71,11 +69,10 @@ class MetricsRecorder:
             "flagger_canary_failures", "Total number of canary failures", labels, registry=r
         )
 
-    def set_totals(self, canaries: list[Canary]) -> None:
-        """flagger_canary_total per namespace, set on every scheduler pass."""
-        per_ns = Tally(c.metadata.namespace for c in canaries)
-        for ns, count in per_ns.items():
-            self._total.labels(namespace=ns).set(count)
+    def set_total(self, namespace: str, count: int) -> None:
+        """flagger_canary_total of one namespace (0 once its last Canary is gone: a stale count
+        would keep a dashboard showing canaries that no longer exist)."""
+        self._total.labels(namespace=namespace).set(count)
 
     def on_tick(self, canary: Canary, report: TickReport) -> None:
         target, ns = canary.spec.target_ref.name, canary.metadata.namespace

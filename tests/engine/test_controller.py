@@ -276,6 +276,31 @@ async def test_deleting_a_canary_stops_its_task() -> None:
     await asyncio.gather(runner, return_exceptions=True)
 
 
+async def test_flagger_canary_total_counts_down_to_zero_when_canaries_go() -> None:
+    h = Harness()
+    h.cluster.seed(deployment("a"), canary_body("a"), deployment("b"), canary_body("b"))
+    runner = asyncio.ensure_future(h.controller.run())
+    try:
+
+        async def total() -> str:
+            for _ in range(5):
+                await asyncio.sleep(0)
+            text = h.metrics.exposition().decode()
+            return next(
+                line for line in text.splitlines() if line.startswith("flagger_canary_total")
+            )
+
+        assert await total() == 'flagger_canary_total{namespace="staging"} 2.0'
+        await h.cluster.delete(ObjectRef(CANARY, NS, "a"))
+        assert await total() == 'flagger_canary_total{namespace="staging"} 1.0'
+        await h.cluster.delete(ObjectRef(CANARY, NS, "b"))
+        # the last one gone: 0, not the stale 1 a dashboard would keep showing
+        assert await total() == 'flagger_canary_total{namespace="staging"} 0.0'
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
 async def test_flagger_metrics_are_exported_with_flaggers_names() -> None:
     h = Harness()
     h.cluster.seed(deployment("app"), canary_body("app"))
