@@ -17,8 +17,6 @@ line ``record`` prints is redacted with them (``analysis._text.redact``; the mes
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import os
 import sys
 from collections.abc import Callable
@@ -47,6 +45,7 @@ from config import (
 from engine.cli.simulate import single_canary
 from engine.shell import logs
 from engine.shell.clock import RealClock
+from traffic import decode_secret_data
 
 EXIT_WRITTEN = 0
 EXIT_BAD_INPUT = 2
@@ -169,14 +168,11 @@ def _secrets(objects: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
             continue
         meta = body.get("metadata") or {}
         name = f"{meta.get('namespace') or 'default'}/{meta.get('name', '')}"
-        data: dict[str, str] = {}
-        for key, value in (body.get("data") or {}).items():
-            try:
-                data[str(key)] = base64.b64decode(str(value), validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                raise SpecError(
-                    Problem(f"Secret {name} data.{key}", "is not base64-encoded UTF-8 text")
-                ) from None
+        try:
+            data = decode_secret_data(body.get("data") or {})
+        except ValueError as exc:
+            field, _, problem = str(exc).partition(" ")
+            raise SpecError(Problem(f"Secret {name} {field}", problem)) from None
         data.update({str(k): str(v) for k, v in (body.get("stringData") or {}).items()})
         found[name] = data
     return found

@@ -24,8 +24,6 @@ neither ``NotifyOptions`` nor ``Target`` shows them in its repr.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,7 +42,7 @@ from engine.shell.alerts import (
     AlertField,
     AlertSender,
 )
-from traffic import ALERT_PROVIDER, SECRET, Cluster, ObjectRef
+from traffic import ALERT_PROVIDER, SECRET, Cluster, ObjectRef, decode_secret_data
 
 log = structlog.get_logger("canary-engine")
 
@@ -332,13 +330,4 @@ class AlertRouter:
 def _decode(data: Mapping[str, object]) -> dict[str, str]:
     """The Secret's ``address`` and ``token``, base64-decoded (surrounding whitespace, such as
     the newline ``echo`` leaves, dropped)."""
-    out: dict[str, str] = {}
-    for key in ("address", "token"):
-        value = data.get(key)
-        if value is None:
-            continue
-        try:
-            out[key] = base64.b64decode(str(value), validate=True).decode().strip()
-        except (binascii.Error, UnicodeDecodeError):
-            raise ValueError(f"key {key!r} is not base64-encoded UTF-8") from None
-    return out
+    return {k: v.strip() for k, v in decode_secret_data(data, ("address", "token")).items()}

@@ -10,7 +10,6 @@ all state is already in the Canary statuses).
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import signal
 import socket
@@ -44,6 +43,7 @@ from traffic import (
     SERVICE,
     ObjectRef,
     TargetWorkload,
+    decode_secret_data,
     open_kube_cluster,
     router_for,
 )
@@ -156,8 +156,7 @@ async def run_controller(
             body = await cluster.get(ObjectRef(SECRET, namespace, name))
             if body is None:
                 return None
-            data = body.get("data") or {}
-            return {k: base64.b64decode(v).decode() for k, v in data.items()}
+            return decode_secret_data(body.get("data") or {})
 
         # Every metric provider (Prometheus batched and grouped as before, the others through
         # their modules in analysis.providers).
