@@ -17,7 +17,6 @@ line ``record`` prints is redacted with them (``analysis._text.redact``; the mes
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -127,12 +126,8 @@ def _record(
             problems.append(Problem("--step", str(exc)))
     if problems:
         raise SpecError(problems)
-    provider = (
-        canary.spec.provider
-        or getattr(args, "mesh_provider", None)
-        or os.environ.get("CANARY_ENGINE_MESH_PROVIDER")
-        or "kubernetes"
-    )
+    # --mesh-provider already defaults to CANARY_ENGINE_MESH_PROVIDER (the parser reads it)
+    provider = canary.spec.provider or getattr(args, "mesh_provider", None) or "kubernetes"
     progress = _progress_printer(err) if err.isatty() else None
     credentials = _secrets(manifests.objects)
     for data in credentials.values():

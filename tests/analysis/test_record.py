@@ -507,6 +507,26 @@ def test_the_cli_accepts_times_before_now_after_a_space(
     assert int(first["end"]) - int(first["start"]) == 600
 
 
+def test_the_mesh_provider_can_come_from_the_environment(
+    prom: FakePrometheus,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Canary without ``spec.provider`` is recorded with CANARY_ENGINE_MESH_PROVIDER's
+    builtin queries, as ``--mesh-provider`` would (the parser reads the variable)."""
+    doc = canary_doc()
+    del doc["spec"]["provider"]
+    canary_file = tmp_path / "canary.yaml"
+    canary_file.write_text(yaml.safe_dump(doc))
+    prom.answer = by_metric({"canary/rate": [(0, "99.9")]})
+    monkeypatch.setenv("CANARY_ENGINE_MESH_PROVIDER", "istio")
+    argv = ["record", "--prometheus", prom.url, "--canary", str(canary_file)]
+    argv += ["--start", "-15m", "--end", "-5m", "--step", "5m", "-o", str(tmp_path / "r.csv")]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert prom.seen and all("istio_request" in p["query"] for p in prom.seen)
+
+
 def test_an_unreachable_prometheus_exits_4(tmp_path: Path) -> None:
     from engine.cli.record import run_record
 
