@@ -172,6 +172,26 @@ class _AbortTick(Exception):
     pass
 
 
+@dataclass(slots=True)
+class _Tick:
+    """The facts of one tick that its steps share: the Canary as read (body and parsed), the
+    mesh provider it resolved to, that provider's router (looked up once, on first use), and
+    the report."""
+
+    body: dict[str, Any]
+    canary: Canary
+    provider: str
+    report: TickReport
+    router_for: Callable[[str], Router]
+    _router: Router | None = None
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            self._router = self.router_for(self.provider)
+        return self._router
+
+
 class CanaryDriver:
     """Drives one Canary (identified by namespace/name) one tick at a time."""
 
@@ -212,16 +232,17 @@ class CanaryDriver:
         if commands_only and command is None:
             return report
         report.command = command.label if command is not None else None
+        t = _Tick(body, canary, provider, report, deps.router_for)
         with structlog.contextvars.bound_contextvars(canary=canary.ref, phase=status.phase.value):
             try:
-                if await self._finalizer(body, canary, persisted, provider, report):
+                if await self._finalizer(t, persisted):
                     return report
-                decision = await self._decide(canary, status, provider, report, command)
-                await self._act(body, canary, decision, provider, report)
+                decision = await self._decide(t, status, command)
+                await self._act(t, decision)
                 # Routes before the write, so the achieved split goes into the same patch.
                 routes_read = decision.status.phase is not Phase.NONE
                 if routes_read:
-                    report.routes = await self._routes(canary, provider)
+                    report.routes = await self._routes(t)
                 recorded = record_tick(
                     persisted,
                     decision.status,
@@ -244,7 +265,7 @@ class CanaryDriver:
                     )
             except _AbortTick as exc:
                 report.error = str(exc)
-                await self._emit(body, canary, report, Event("Warning", str(exc)))
+                await self._emit(t, Event("Warning", str(exc)))
                 report.status = status
                 routes_read = False
             if (
@@ -252,7 +273,7 @@ class CanaryDriver:
                 and report.status is not None
                 and report.status.phase is not Phase.NONE
             ):
-                report.routes = await self._routes(canary, provider)
+                report.routes = await self._routes(t)
             report.duration = deps.clock.now() - report.t
             if deps.on_tick is not None:
                 deps.on_tick(canary, report)
@@ -275,34 +296,28 @@ class CanaryDriver:
             )
         return report
 
-    async def _routes(self, canary: Canary, provider: str) -> Routes | None:
+    async def _routes(self, t: _Tick) -> Routes | None:
         """What the router reports now (None when it cannot tell: shown as unknown)."""
         try:
-            return await self._deps.router_for(provider).get_routes(canary)
+            return await t.router.get_routes(t.canary)
         except CanaryEngineError:
             return None
 
     # -- revertOnDeletion ------------------------------------------------------------------
 
-    async def _finalizer(
-        self,
-        body: dict[str, Any],
-        canary: Canary,
-        status: CanaryStatus,
-        provider: str,
-        report: TickReport,
-    ) -> bool:
+    async def _finalizer(self, t: _Tick, status: CanaryStatus) -> bool:
         """Keep ``finalizer.flagger.app`` in step with ``spec.revertOnDeletion`` and, when the
         Canary is being deleted, revert the target and routing before letting it go (Flagger's
         finalize, flagger-behaviour §2.15). True when this tick was spent on that."""
-        meta = body.get("metadata") or {}
+        canary = t.canary
+        meta = t.body.get("metadata") or {}
         finalizers = [str(f) for f in meta.get("finalizers") or []]
         has = FINALIZER in finalizers
         version = meta.get("resourceVersion")
         try:
             if meta.get("deletionTimestamp"):
                 if has:
-                    await self._finalize(body, canary, status, provider, report, finalizers)
+                    await self._finalize(t, status, finalizers)
                 return True
             if canary.spec.revert_on_deletion and not has:
                 await self._deps.cluster.patch(
@@ -321,46 +336,30 @@ class CanaryDriver:
             raise _AbortTick(str(exc)) from exc
         return False
 
-    async def _finalize(
-        self,
-        body: dict[str, Any],
-        canary: Canary,
-        status: CanaryStatus,
-        provider: str,
-        report: TickReport,
-        finalizers: list[str],
-    ) -> None:
-        deps = self._deps
+    async def _finalize(self, t: _Tick, status: CanaryStatus, finalizers: list[str]) -> None:
+        deps, canary = self._deps, t.canary
         if status.phase is not Phase.TERMINATING:
             now = stamp(deps.clock)
             terminating = status.replace(phase=Phase.TERMINATING, last_transition_time=now)
             await deps.cluster.patch(self._ref, {"status": terminating.to_body()}, status=True)
-            report.status = terminating
-            await self._emit(
-                body, canary, report, Event("Normal", f"Terminating canary {canary.dotted}")
-            )
+            t.report.status = terminating
+            await self._emit(t, Event("Normal", f"Terminating canary {canary.dotted}"))
         await deps.workload.finalize(canary)
         ready = await deps.workload.readiness(canary, primary=False, now=deps.clock.utcnow())
         if not ready.ready:
             raise _AbortTick(f"canary not ready during finalizing: {ready.message}")
-        for name in dict.fromkeys(("kubernetes", provider)):  # apex Service, then the mesh
+        for name in dict.fromkeys(("kubernetes", t.provider)):  # apex Service, then the mesh
             await deps.router_for(name).finalize(canary)
         rest = [f for f in finalizers if f != FINALIZER]
         await deps.cluster.patch(self._ref, {"metadata": {"finalizers": rest or None}})
-        await self._emit(
-            body, canary, report, Event("Normal", f"Terminated canary {canary.dotted}")
-        )
+        await self._emit(t, Event("Normal", f"Terminated canary {canary.dotted}"))
 
     # -- observe and decide ----------------------------------------------------------------
 
     async def _decide(
-        self,
-        canary: Canary,
-        status: CanaryStatus,
-        provider: str,
-        report: TickReport,
-        command: Command | None = None,
+        self, t: _Tick, status: CanaryStatus, command: Command | None = None
     ) -> Decision:
+        canary, provider = t.canary, t.provider
         obs = Observation()
         for _ in range(32):  # each Need is satisfied once; the bound guards against a loop bug
             now = self._deps.clock.utcnow()
@@ -370,23 +369,17 @@ class CanaryDriver:
                 result = decide_command(canary, status, obs, command, now=now, provider=provider)
             if isinstance(result, Decision):
                 return result
-            obs = await self._gather(result, canary, status, obs, provider, report)
+            obs = await self._gather(t, result, status, obs)
         raise _AbortTick("internal error: the decision did not converge")
 
     async def _gather(
-        self,
-        need: Need,
-        canary: Canary,
-        status: CanaryStatus,
-        obs: Observation,
-        provider: str,
-        report: TickReport,
+        self, t: _Tick, need: Need, status: CanaryStatus, obs: Observation
     ) -> Observation:
-        deps = self._deps
+        deps, canary, provider = self._deps, t.canary, t.provider
         fields: dict[str, Any] = {}
         try:
             if need.reconcile:
-                router = deps.router_for(provider)
+                router = t.router
                 await router.initialize(canary)
                 await deps.workload.initialize(canary)
                 await router.reconcile(canary)
@@ -400,11 +393,11 @@ class CanaryDriver:
                 )
             if need.hooks is not None:
                 outcomes = await self._call_hooks(canary, status, need.hooks, need.hook_phase)
-                report.hook_calls.extend(outcomes)
+                t.report.hook_calls.extend(outcomes)
                 fields["hooks"] = {**obs.hooks, need.hooks: tuple(outcomes)}
             if need.analysis:
                 results = await self._analyze(canary, status, provider)
-                report.checks = tuple(results)
+                t.report.checks = tuple(results)
                 fields["analysis"] = tuple(results)
             if need.provider_check:
                 check = deps.provider_check
@@ -518,7 +511,7 @@ class CanaryDriver:
             "lastTransitionTime": now,
         }
         others = [c for c in conditions if c.get("type") != INVALID_CONDITION]
-        await self._emit(body, None, report, Event("Warning", f"Invalid canary spec: {message}"))
+        await self._record_event(body, report, Event("Warning", f"Invalid canary spec: {message}"))
         try:
             await self._deps.cluster.patch(
                 self._ref, {"status": {"conditions": [*others, condition]}}, status=True
@@ -528,26 +521,18 @@ class CanaryDriver:
 
     # -- act and persist -------------------------------------------------------------------
 
-    async def _act(
-        self,
-        body: dict[str, Any],
-        canary: Canary,
-        decision: Decision,
-        provider: str,
-        report: TickReport,
-    ) -> None:
-        deps = self._deps
-        router = deps.router_for(provider)
+    async def _act(self, t: _Tick, decision: Decision) -> None:
+        deps, canary = self._deps, t.canary
         for effect in decision.effects:
             try:
                 if isinstance(effect, Event):
-                    await self._emit(body, canary, report, effect)
+                    await self._emit(t, effect)
                 elif isinstance(effect, Alert):
-                    report.alerts.append(effect)
+                    t.report.alerts.append(effect)
                     if deps.on_alert is not None:
                         await deps.on_alert(canary, effect)
                 elif isinstance(effect, SetRoutes):
-                    await router.set_routes(canary, effect.weights)
+                    await t.router.set_routes(canary, effect.weights)
                 elif isinstance(effect, Promote):
                     await deps.workload.promote(canary)
                 elif isinstance(effect, ScaleToZero):
@@ -555,22 +540,15 @@ class CanaryDriver:
                 elif isinstance(effect, ScaleFromZero):
                     await deps.workload.scale_from_zero(canary)
                 elif isinstance(effect, RunPostRolloutHooks):
-                    await self._post_rollout(body, canary, decision.status, effect.phase, report)
+                    await self._post_rollout(t, decision.status, effect.phase)
                 elif isinstance(effect, CountOutcome) and deps.on_outcome is not None:
                     deps.on_outcome(canary, effect)
             except CanaryEngineError as exc:
                 raise _AbortTick(str(exc)) from exc
 
-    async def _post_rollout(
-        self,
-        body: dict[str, Any],
-        canary: Canary,
-        status: CanaryStatus,
-        phase: Phase,
-        report: TickReport,
-    ) -> None:
-        outcomes = await self._call_hooks(canary, status, HookType.POST_ROLLOUT, phase)
-        report.hook_calls.extend(outcomes)
+    async def _post_rollout(self, t: _Tick, status: CanaryStatus, phase: Phase) -> None:
+        outcomes = await self._call_hooks(t.canary, status, HookType.POST_ROLLOUT, phase)
+        t.report.hook_calls.extend(outcomes)
         for outcome in outcomes:
             if outcome.ok:
                 event = Event("Normal", f"Post-rollout check {outcome.hook.name} passed")
@@ -578,14 +556,17 @@ class CanaryDriver:
                 event = Event(
                     "Warning", f"Post-rollout hook {outcome.hook.name} failed {outcome.message}"
                 )
-            await self._emit(body, canary, report, event)
+            await self._emit(t, event)
 
-    async def _emit(
-        self, body: dict[str, Any], canary: Canary | None, report: TickReport, event: Event
-    ) -> None:
-        """Record a Kubernetes Event on the Canary (reason Synced, as Flagger); call event hooks.
-        The message is redacted first: a provider's answer or a quoted spec value may carry a
-        password, token or chat-hook address (README "Security and limits")."""
+    async def _emit(self, t: _Tick, event: Event) -> None:
+        """Record a Kubernetes Event on the Canary and call its event webhooks."""
+        event = await self._record_event(t.body, t.report, event)
+        await self._call_event_hooks(t, event)
+
+    async def _record_event(self, body: dict[str, Any], report: TickReport, event: Event) -> Event:
+        """Record a Kubernetes Event on the Canary (reason Synced, as Flagger); the event as
+        recorded. The message is redacted first: a provider's answer or a quoted spec value may
+        carry a password, token or chat-hook address (README "Security and limits")."""
         deps = self._deps
         event = dataclasses.replace(event, message=redact(event.message))
         report.events.append(event)
@@ -625,11 +606,15 @@ class CanaryDriver:
             )
         except CanaryEngineError as exc:
             log.warning("event_not_recorded", error=str(exc))
-        if canary is None or not deps.event_webhooks:
+        return event
+
+    async def _call_event_hooks(self, t: _Tick, event: Event) -> None:
+        deps, canary = self._deps, t.canary
+        if not deps.event_webhooks:
             return
         hooks = canary.spec.effective_analysis.hooks(HookType.EVENT)
         if hooks:  # the status is parsed only for a Canary that has event webhooks
-            status = CanaryStatus.from_body(body.get("status"))
+            status = CanaryStatus.from_body(t.body.get("status"))
             checksum = _checksum(status)
             for hook in hooks:
                 metadata = {
