@@ -749,3 +749,21 @@ async def test_concurrent_tracked_reads_do_not_mix(api: FakeKubeApi, kubeconfig:
         api.store.put(body)
         await eventually(lambda: _true(not a.unchanged()))
         assert b.unchanged()
+
+
+async def test_the_cache_does_not_keep_managed_fields(api: FakeKubeApi, kubeconfig: str) -> None:
+    """Server-side apply's ``metadata.managedFields`` (a large part of every object on a real API
+    server) is dropped from cached objects; an uncached read still returns the object whole."""
+    body = deployment()
+    body["metadata"]["managedFields"] = [
+        {"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    ]
+    api.store.seed(body)
+    async with opened(kubeconfig, cache_kinds=(DEPLOYMENT,)) as c:
+        await c.wait_synced()
+        cached = await c.get(ref(DEPLOYMENT))
+        assert cached is not None and "managedFields" not in cached["metadata"]
+        assert cached["spec"]["replicas"] == 1
+    async with opened(kubeconfig, cache_kinds=()) as c:
+        whole = await c.get(ref(DEPLOYMENT))
+        assert whole is not None and whole["metadata"]["managedFields"][0]["manager"] == "kubectl"
