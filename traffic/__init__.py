@@ -30,6 +30,7 @@ from traffic._registry import not_built_problems as not_built_problems
 from traffic._registry import router_capabilities as router_capabilities
 from traffic._registry import router_module as router_module
 from traffic._registry import supported_providers as supported_providers
+from traffic._secret_data import SecretDataError as SecretDataError
 from traffic._secret_data import decode_secret_data as decode_secret_data
 from traffic._types import Readiness as Readiness
 from traffic._types import Revision as Revision
@@ -116,6 +117,7 @@ __all__ = [
     "RouterOptions",
     "Routes",
     "RoutingError",
+    "SecretDataError",
     "TargetWorkload",
     "TracksReads",
     "WatchEvent",

@@ -13,11 +13,19 @@ import binascii
 from collections.abc import Iterable, Mapping
 
 
+class SecretDataError(ValueError):
+    """A value of a Secret's ``data`` that is not base64-encoded UTF-8; ``key`` names it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"data.{key} is not base64-encoded UTF-8 text")
+        self.key = key
+
+
 def decode_secret_data(
     data: Mapping[str, object], keys: Iterable[str] | None = None
 ) -> dict[str, str]:
     """Each value of ``data`` (or only the ``keys`` present in it) base64-decoded to UTF-8 text.
-    ``ValueError`` naming the key when a value is not base64-encoded UTF-8."""
+    ``SecretDataError`` (a ValueError) naming the key when a value is not base64 UTF-8."""
     wanted = data.keys() if keys is None else [k for k in keys if k in data]
     out: dict[str, str] = {}
     for key in wanted:
@@ -25,5 +33,5 @@ def decode_secret_data(
         try:
             out[str(key)] = base64.b64decode(str(value), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
-            raise ValueError(f"data.{key} is not base64-encoded UTF-8 text") from None
+            raise SecretDataError(str(key)) from None
     return out

@@ -44,7 +44,7 @@ from config import (
 from engine.cli.simulate import single_canary
 from engine.shell import logs
 from engine.shell.clock import RealClock
-from traffic import decode_secret_data
+from traffic import SecretDataError, decode_secret_data
 
 EXIT_WRITTEN = 0
 EXIT_BAD_INPUT = 2
@@ -165,9 +165,10 @@ def _secrets(objects: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
         name = f"{meta.get('namespace') or 'default'}/{meta.get('name', '')}"
         try:
             data = decode_secret_data(body.get("data") or {})
-        except ValueError as exc:
-            field, _, problem = str(exc).partition(" ")
-            raise SpecError(Problem(f"Secret {name} {field}", problem)) from None
+        except SecretDataError as exc:
+            raise SpecError(
+                Problem(f"Secret {name} data.{exc.key}", "is not base64-encoded UTF-8 text")
+            ) from None
         data.update({str(k): str(v) for k, v in (body.get("stringData") or {}).items()})
         found[name] = data
     return found

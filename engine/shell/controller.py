@@ -148,9 +148,10 @@ class Controller:
         self._valid: dict[str, dict[ObjectRef, Canary]] = {}
         self.ready = asyncio.Event()
         self._started = 0.0
-        #: Regular ticks skipped because their Canary was at rest and nothing it read had
-        #: changed (TickReport.at_rest, traffic.ReadLog); for tests and benchmarks.
-        self.skipped_ticks = 0
+        #: The cluster, when it can tell whether what a tick read has changed since (a Canary
+        #: at rest then skips ticks that would decide the same: TickReport.at_rest).
+        cluster = deps.cluster
+        self._reads: TracksReads | None = cluster if isinstance(cluster, TracksReads) else None
 
     @property
     def running(self) -> set[ObjectRef]:
@@ -255,7 +256,6 @@ class Controller:
                             # At rest and nothing it read has changed: this tick would decide
                             # the same as the last one, so it is skipped (no copy, no parse).
                             report = resting[1]
-                            self.skipped_ticks += 1
                         else:
                             report, reads = await self._tick(driver)
                             resting = (reads, report) if reads and report.at_rest else None
@@ -285,10 +285,9 @@ class Controller:
 
     async def _tick(self, driver: CanaryDriver) -> tuple[TickReport, ReadLog | None]:
         """One regular tick, with what it read when the cluster can track that."""
-        cluster = self._deps.cluster
-        if not isinstance(cluster, TracksReads):
+        if self._reads is None:
             return await driver.tick(), None
-        with cluster.track_reads() as reads:
+        with self._reads.track_reads() as reads:
             report = await driver.tick()
         return report, reads
 

@@ -348,10 +348,11 @@ def deployment(name: str, image: str) -> Body:
 
 @asynccontextmanager
 async def open_world(directory: Path, label: str = "") -> AsyncIterator[World]:
-    asyncio.get_running_loop().set_default_executor(CountingExecutor())
+    threads = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(threads)
     async with serve_kube_api() as api, serve_fake_prometheus() as prom:
         clock = VirtualClock()
-        keeper = TimeKeeper(api, clock)
+        keeper = TimeKeeper(api, clock, threads)
         w = World(api, prom, directory, label, clock, keeper)
         w.install()
         try:
@@ -431,7 +432,7 @@ async def start(
             except aiohttp.ClientConnectionError:
                 pass  # not listening yet
             await asyncio.sleep(0.005)
-    await settle(w.api)
+    await settle(w.api, w.time.threads)
     return run
 
 
@@ -464,7 +465,7 @@ class CountingExecutor(ThreadPoolExecutor):
             self.pending -= 1
 
 
-async def settle(api: FakeKubeApi) -> None:
+async def settle(api: FakeKubeApi, threads: CountingExecutor) -> None:
     """Wait (real time) until the API server has answered everything and heard nothing new for
     a moment, and no thread job is pending: watch events have been delivered, renewals
     written, tasks spawned.
@@ -472,12 +473,10 @@ async def settle(api: FakeKubeApi) -> None:
     Counting loop turns, not only milliseconds, keeps this right on a loaded machine: when the
     process is descheduled, milliseconds pass in one turn."""
     loop = asyncio.get_running_loop()
-    executor = getattr(loop, "_default_executor", None)
     seen, turns, since = -1, 0, loop.time()
     while turns < QUIET_TURNS or loop.time() - since < QUIET_SECONDS:
         busy = len(api._handlers) - api.open_watches
-        threads = executor.pending if isinstance(executor, CountingExecutor) else 0
-        if busy > 0 or threads > 0 or len(api.log) != seen:
+        if busy > 0 or threads.pending > 0 or len(api.log) != seen:
             seen, turns, since = len(api.log), 0, loop.time()
         else:
             turns += 1
@@ -492,8 +491,10 @@ class TimeKeeper:
     shuts a controller down).
     """
 
-    def __init__(self, api: FakeKubeApi, clock: VirtualClock) -> None:
+    def __init__(self, api: FakeKubeApi, clock: VirtualClock, threads: CountingExecutor) -> None:
         self._api = api
+        #: The loop's default executor (settle waits for its jobs).
+        self.threads = threads
         self.clock = clock
         self._requests: asyncio.Queue[
             tuple[Callable[[], Awaitable[float]], asyncio.Future[float]]
@@ -527,7 +528,7 @@ class TimeKeeper:
         async def job() -> float:
             start_at = clock.now()
             while True:
-                await settle(self._api)
+                await settle(self._api, self.threads)
                 if also is not None:
                     also()
                 if done():

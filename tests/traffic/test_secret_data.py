@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from traffic import decode_secret_data
+from traffic import SecretDataError, decode_secret_data
 
 
 def b64(raw: bytes) -> str:
@@ -26,6 +26,7 @@ def test_values_are_decoded_and_keys_can_be_picked() -> None:
     "value", ["not base64!", b64(b"x")[:-1], b64(b"\xff\xfe secret-ish bytes")]
 )
 def test_a_bad_value_names_its_key_and_never_shows_the_value(value: str) -> None:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(SecretDataError) as caught:
         decode_secret_data({"token": b64(b"fine"), "address": value})
     assert str(caught.value) == "data.address is not base64-encoded UTF-8 text"
+    assert caught.value.key == "address"

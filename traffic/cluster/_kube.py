@@ -172,9 +172,11 @@ async def open_kube_cluster(
     ``namespaces`` scopes the cluster (and its cache) to those namespaces: ``list(kind, None)``
     and ``watch(kind, None)`` then cover them only, so a namespaced RBAC Role suffices; empty
     means all namespaces. ``sleep`` waits between cache retries (pass the engine Clock's).
-    ``request_timeout`` bounds each request (seconds); ``watch_timeout`` is the server-side
-    lifetime of one watch request before the cache renews it; ``backoff`` is the (first, max)
-    retry delay of the cache after a failure. ``ClusterError`` if no configuration loads.
+    ``request_timeout`` bounds each request (seconds; a LIST only by its silence, at least
+    ``LIST_SILENCE_TIMEOUT``, as a large collection takes long); ``watch_timeout`` is the
+    server-side lifetime of one watch request before the cache renews it; ``backoff`` is the
+    (first, max) retry delay of the cache after a failure. ``ClusterError`` if no
+    configuration loads.
     """
     configuration = await load_configuration(kubeconfig, context=context)
     api = client.ApiClient(configuration)

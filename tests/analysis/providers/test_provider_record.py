@@ -164,3 +164,16 @@ def test_record_needs_prometheus_only_for_prometheus_checks(
     )
     assert _record(canary, DOCS_TEMPLATES, tmp_path / "out.csv") == 2
     assert "--prometheus URL: is required: not-found query Prometheus" in capsys.readouterr().err
+
+
+def test_a_malformed_secret_value_is_named_and_not_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canary, templates = _files(tmp_path)
+    text = templates.read_text()
+    encoded = base64.b64encode(b"dd-api-key-from-file-42").decode()
+    templates.write_text(text.replace(encoded, "'dd-api-key-from-file-42*'"))
+    assert _record(canary, templates, tmp_path / "out.csv") == 2
+    err = capsys.readouterr().err
+    assert "Secret test/datadog data.datadog_api_key: is not base64-encoded UTF-8 text" in err
+    assert "dd-api-key-from-file-42" not in err
