@@ -85,7 +85,7 @@ class KnativeWorkload:
 
     async def readiness(self, canary: Canary, *, primary: bool, now: datetime) -> Readiness:
         service = await self._service(canary)
-        where = _where(canary)
+        where = knative_where(canary)
         try:
             name = primary_revision(service, where) if primary else _latest(service, canary)
         except WorkloadError as exc:
@@ -122,11 +122,12 @@ class KnativeWorkload:
     async def _service(self, canary: Canary) -> Body:
         body = await self._cluster.get(knative_ref(canary))
         if body is None:
-            raise WorkloadError(f"{_where(canary)} not found")
+            raise WorkloadError(f"{knative_where(canary)} not found")
         return body
 
 
-def _where(canary: Canary) -> str:
+def knative_where(canary: Canary) -> str:
+    """How messages name the Canary's Knative Service."""
     return f"Knative Service {canary.spec.target_ref.name}.{canary.metadata.namespace}"
 
 
@@ -134,6 +135,6 @@ def _latest(service: Mapping[str, Any], canary: Canary) -> str:
     latest = (service.get("status") or {}).get("latestCreatedRevisionName")
     if not latest:
         raise WorkloadError(
-            f"{_where(canary)} has no revision yet (status.latestCreatedRevisionName)"
+            f"{knative_where(canary)} has no revision yet (status.latestCreatedRevisionName)"
         )
     return str(latest)

@@ -46,7 +46,8 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _event_time(event: Mapping[str, Any]) -> str:
+def event_time(event: Mapping[str, Any]) -> str:
+    """When an Event last happened, as stored (kubectl's order of fields)."""
     meta = _mapping(event.get("metadata"))
     return str(
         event.get("lastTimestamp")
@@ -59,7 +60,7 @@ def _event_time(event: Mapping[str, Any]) -> str:
 
 def _event_order(event: Mapping[str, Any]) -> tuple[str, int]:
     rv = str(_mapping(event.get("metadata")).get("resourceVersion") or "")
-    return _event_time(event), int(rv) if rv.isdigit() else 0
+    return event_time(event), int(rv) if rv.isdigit() else 0
 
 
 def build_view(body: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> View:
@@ -89,7 +90,7 @@ def build_view(body: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> 
         "lastAnalysis": _analysis(status.last_analysis),
         "events": [
             {
-                "time": _event_time(e) or None,
+                "time": event_time(e) or None,
                 "type": str(e.get("type") or "Normal"),
                 "reason": str(e.get("reason") or ""),
                 "message": _redacted(str(e.get("message") or "")),

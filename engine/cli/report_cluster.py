@@ -51,7 +51,7 @@ from config import (
     parse_metric_template,
 )
 from engine.cli import check_output_path
-from engine.cli.canary_view import canary_events
+from engine.cli.canary_view import canary_events, event_time
 from engine.cli.report_page import escape, table
 from engine.shell import logs
 from engine.shell.clock import RealClock
@@ -184,12 +184,6 @@ async def _read_cluster(options: ReportOptions, namespace: str) -> ClusterState:
         )
         events = canary_events(await cluster.list(EVENT, namespace), namespace, options.name)
     return ClusterState(canary=body, templates=templates, deployment=deployment, events=events)
-
-
-def event_time(event: Mapping[str, Any]) -> str:
-    return str(
-        event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp") or ""
-    )
 
 
 def analysis_window(

@@ -166,11 +166,19 @@ def load_sweep_inputs(
     template_paths = [Path(t) for t in templates] or sweep.templates
     manifests = load_manifests([canary_path, *template_paths])
     bodies = [d for d in read_documents(canary_path) if d.get("kind") == "Canary"]
-    if len(manifests.canaries) != 1 or len(bodies) != 1:
+    if len(bodies) != 1:
         raise SpecError(
             Problem(
                 "--canary",
                 f"expected exactly one Canary in {canary_path}, found {len(bodies)}",
+            )
+        )
+    if len(manifests.canaries) != 1:
+        raise SpecError(
+            Problem(
+                "--template",
+                "a template file holds a Canary too: give the Canary only with --canary "
+                "(or 'canary:' in the sweep file)",
             )
         )
     paths = _recording_files([Path(r) for r in recordings] or sweep.recordings)
@@ -250,7 +258,9 @@ def _read_labels(path: Path) -> dict[str, Label]:
     for line, row in enumerate(reader, start=2):
         label = (row.get("label") or "").strip().lower()
         name = (row.get("recording") or "").strip()
-        if label not in ("good", "bad") or not name:
+        if not name:
+            raise SpecError(Problem(f"{path}:{line}", "column 'recording' is empty"))
+        if label not in ("good", "bad"):
             raise SpecError(Problem(f"{path}:{line}", f"label must be good or bad, got {label!r}"))
         resolved = path.parent / name
         out[_display_name(resolved) if resolved.exists() else name] = (

@@ -274,19 +274,22 @@ def _promote_command(t: _Tick, command: Command) -> str:
         # the next tick does not take it for a new one (it may have changed since the last tick).
         rev = t.revision
         t.status = t._stamp(
-            t.status.replace(
-                paused_at="",
-                last_applied_spec=rev.spec_hash,
-                tracked_configs=dict(rev.configs),
-            )
+            t.status.replace(last_applied_spec=rev.spec_hash, tracked_configs=dict(rev.configs))
         )
-        _promote(t)
+        _promote_now(t)
         return what
     if phase is Phase.WAITING:
         what = _announce(t, command, "starting the analysis without the confirm-rollout gate")
         _start_run(t)
         return what
     return _step(t, command)
+
+
+def _promote_now(t: _Tick) -> None:
+    """An operator's promotion: it also ends a pause, which would otherwise hold the run in
+    Promoting, the primary already switched, until someone sent resume."""
+    t.status = t.status.replace(paused_at="")
+    _promote(t)
 
 
 def _step(t: _Tick, command: Command) -> str:
@@ -296,7 +299,7 @@ def _step(t: _Tick, command: Command) -> str:
     strategy = analysis.strategy
     if t.status.phase is Phase.WAITING_PROMOTION:
         what = _announce(t, command, f"promoting {t.tname} without the confirm-promotion gate")
-        _promote(t)
+        _promote_now(t)
         return what
     if t.routes.weights.canary == 0 and t.status.iterations == 0:
         _pre_rollout(t)
@@ -304,7 +307,7 @@ def _step(t: _Tick, command: Command) -> str:
         weight = t.status.canary_weight
         if weight >= analysis.effective_max_weight:
             what = _announce(t, command, f"maximum weight reached, promoting {t.tname}")
-            _promote(t)
+            _promote_now(t)
             return what
         step = analysis.next_step_weight(weight)
         target = min(TOTAL_WEIGHT, weight + step)
@@ -329,7 +332,7 @@ def _step(t: _Tick, command: Command) -> str:
         t.set_iterations(done + 1)
         return what
     what = _announce(t, command, f"iterations done, promoting {t.tname}")
-    _promote(t)
+    _promote_now(t)
     return what
 
 

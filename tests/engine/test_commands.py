@@ -172,6 +172,25 @@ def test_promote_at_the_maximum_weight_promotes_without_the_confirm_promotion_ga
     assert "without the confirm-promotion gate" in events(d)[0]
 
 
+def test_a_promote_that_promotes_a_paused_run_ends_the_pause() -> None:
+    c = make_canary()
+    paused = status(Phase.PROGRESSING, canary_weight=30, paused_at="2026-05-01T11:00:00Z")
+    d = handle(c, paused, observe(routes=(70, 30)), command("promote"))
+    assert d.status.phase is Phase.PROMOTING and d.status.paused_at == ""
+    # the regular tick then finishes the promotion instead of holding it until resume
+    after = decide_regular(c, d.status)
+    assert after.status.phase is Phase.FINALISING
+    assert routes_set(after) == [Weights(100, 0)]
+    # a step that does not promote keeps the run paused at the new weight
+    d = handle(
+        c,
+        status(Phase.PROGRESSING, canary_weight=10, paused_at="2026-05-01T11:00:00Z"),
+        observe(routes=(90, 10)),
+        command("promote"),
+    )
+    assert d.status.canary_weight == 20 and d.status.paused_at == "2026-05-01T11:00:00Z"
+
+
 def test_the_first_step_of_a_run_still_calls_the_pre_rollout_hooks() -> None:
     c = make_canary(webhooks=[{"name": "smoke", "type": "pre-rollout", "url": "http://t/"}])
     s = status(Phase.PROGRESSING)

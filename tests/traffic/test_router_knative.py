@@ -13,6 +13,7 @@ from config import SpecError, parse_canary
 from traffic import (
     KNATIVE_SERVICE,
     Routes,
+    RoutingError,
     TargetWorkload,
     Weights,
     WorkloadError,
@@ -112,6 +113,18 @@ async def test_a_service_without_a_revision_is_named(tmp_path: Any) -> None:
         world.seed(service)
         with pytest.raises(WorkloadError, match="has no revision yet"):
             await TargetWorkload(world.cluster).initialize(canary)
+
+
+async def test_a_percent_that_is_not_a_number_names_the_service(world: World) -> None:
+    canary = knative_canary()
+    service = knative_service()
+    service["spec"]["traffic"] = [
+        {"latestRevision": True, "percent": "ten"},
+        {"revisionName": "podinfo-00001", "percent": 90},
+    ]
+    world.seed(service, revision("podinfo-00001"))
+    with pytest.raises(RoutingError, match=r"Knative Service podinfo\.test: weight 'ten'"):
+        await router_for("knative", world.cluster).get_routes(canary)
 
 
 def test_provider_and_target_go_together() -> None:

@@ -20,6 +20,7 @@ from traffic._errors import RoutingError
 from traffic._knative import (
     is_knative_target,
     knative_ref,
+    knative_where,
     primary_revision,
     traffic_for,
 )
@@ -27,6 +28,7 @@ from traffic._objects import NO_CHANGE, merge_diff
 from traffic._registry import RouterModule
 from traffic._types import Routes, Weights
 from traffic.cluster import KNATIVE_REVISION, KNATIVE_SERVICE, Cluster
+from traffic.routers._weighted_object import int_weight
 
 
 class KnativeRouter:
@@ -46,7 +48,7 @@ class KnativeRouter:
         service = await self._cluster.get(ref)
         if service is None:
             raise RoutingError(f"Knative Service {ref.name}.{ref.namespace} not found")
-        wanted = traffic_for(primary_revision(service, _where(canary)), weights.canary)
+        wanted = traffic_for(primary_revision(service, knative_where(canary)), weights.canary)
         if merge_diff((service.get("spec") or {}).get("traffic"), wanted) is not NO_CHANGE:
             await self._cluster.patch(ref, {"spec": {"traffic": wanted}})
 
@@ -64,13 +66,13 @@ def _read(canary: Canary, service: Mapping[str, Any]) -> Weights:
     """The latest revision's percent is the canary's, the pinned revision's the primary's. Right
     after a promotion the pinned revision is still the previous primary until the next
     ``set_routes`` pins the new one: the split as written is reported all the same."""
-    where = _where(canary)
+    where = knative_where(canary)
     canary_w = primary_w = None
     for target in (service.get("spec") or {}).get("traffic") or ():
         if target.get("latestRevision") is True:
-            canary_w = int(target.get("percent", 0))
+            canary_w = int_weight(target.get("percent", 0), where)
         elif target.get("revisionName") and primary_w is None:
-            primary_w = int(target.get("percent", 0))
+            primary_w = int_weight(target.get("percent", 0), where)
     if canary_w is None or primary_w is None:
         raise RoutingError(
             f"{where}: spec.traffic has no latest revision and pinned (primary) revision"
@@ -79,10 +81,6 @@ def _read(canary: Canary, service: Mapping[str, Any]) -> Weights:
         return Weights(primary_w, canary_w)
     except ValueError as exc:
         raise RoutingError(f"{where}: {exc}") from None
-
-
-def _where(canary: Canary) -> str:
-    return f"Knative Service {canary.spec.target_ref.name}.{canary.metadata.namespace}"
 
 
 def _check_target(canary: Canary) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from config import Canary, Capabilities, RouterRules
-from traffic._errors import RoutingError
 from traffic._objects import service_spec
 from traffic._registry import RouterModule
 from traffic._types import Weights
@@ -58,10 +57,7 @@ class KumaRouter(WeightedObjectRouter):
             if service.split("_")[0] == primary:
                 weight = int_weight(entry.get("weight", 0), self.where(canary))
                 return self.weights_or_error(canary, weight, 100 - weight)
-        raise RoutingError(
-            f"TrafficRoute {canary.spec.service_name} does not contain routes for {primary} and "
-            f"{canary.spec.service_name}-canary"
-        )
+        return self.weights_or_error(canary, None, None)
 
     def where(self, canary: Canary) -> str:
         return f"TrafficRoute {self.object_name(canary)}"  # cluster-scoped: no namespace
