@@ -25,6 +25,7 @@ from config import Problem, SpecError
 from engine.shell.alerts import open_alert_sender
 from engine.shell.clock import Clock, RealClock
 from engine.shell.controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
+from engine.shell.credentials import CredentialsReader
 from engine.shell.http import serve_endpoints
 from engine.shell.kube_metrics import ClusterKubeApi
 from engine.shell.leader import DEFAULT_LEASE_NAME, LeaderElector, LeaseConfig
@@ -39,11 +40,8 @@ from traffic import (
     DEPLOYMENT,
     HPA,
     METRIC_TEMPLATE,
-    SECRET,
     SERVICE,
-    ObjectRef,
     TargetWorkload,
-    decode_secret_data,
     open_kube_cluster,
     router_for,
 )
@@ -151,12 +149,7 @@ async def run_controller(
             )
         )
 
-        async def credentials(secret_ref: str) -> Mapping[str, str] | None:
-            namespace, _, name = secret_ref.partition("/")
-            body = await cluster.get(ObjectRef(SECRET, namespace, name))
-            if body is None:
-                return None
-            return decode_secret_data(body.get("data") or {})
+        credentials = CredentialsReader(cluster, clock)
 
         # Every metric provider (Prometheus batched and grouped as before, the others through
         # their modules in analysis.providers).
