@@ -80,6 +80,11 @@ class Command:
         """How events, logs and ``status.lastCommand.command`` name it."""
         return f"{self.name} --full" if self.full else self.name
 
+    @property
+    def short(self) -> str:
+        """The id as events show it: its first characters, without a ``sha256:`` prefix."""
+        return self.id.removeprefix("sha256:")[:SHORT_ID]
+
 
 def encode_command(name: str, *, command_id: str, requested_at: str, full: bool = False) -> str:
     """The annotation value for a command (what the CLI, the kubectl plugin and simulate write)."""
@@ -194,13 +199,12 @@ def decide_command(
     """One command tick: the command's effects and the next status, with the command recorded in
     ``status.lastCommand``. ``Need`` when an observation is missing, as ``decide`` does."""
     t = _Tick.begin(canary, status, obs, now=now, provider=provider)
-    short = command.id.removeprefix("sha256:")[:SHORT_ID]
     try:
         try:
             what = _apply(t, command)
         except _Ignored as ignored:
             reason = str(ignored)
-            t.warn(f"Command {command.label} ({short}) for {t.cname} ignored: {reason}")
+            t.warn(f"Command {command.label} ({command.short}) for {t.cname} ignored: {reason}")
             t.alert(f"Operator command {command.label} ignored: {reason}", "info")
             outcome = f"ignored: {reason}"
         else:
@@ -222,8 +226,7 @@ _SEVERITY: Mapping[str, Severity] = {
 
 def _announce(t: _Tick, command: Command, what: str) -> str:
     """The command's own event and alert, before the events of what it does."""
-    short = command.id[:SHORT_ID]
-    t.info(f"Command {command.label} ({short}) for {t.cname}: {what}")
+    t.info(f"Command {command.label} ({command.short}) for {t.cname}: {what}")
     t.alert(f"Operator command {command.label}: {what}", _SEVERITY[command.name])
     return what
 
