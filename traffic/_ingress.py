@@ -13,7 +13,7 @@ from typing import Any
 
 from config import Canary
 from traffic._errors import RoutingError
-from traffic._objects import NO_CHANGE, merge_diff, owned_metadata
+from traffic._objects import NO_CHANGE, diff_or_empty, merge_diff, owned_metadata
 from traffic.cluster import INGRESS, Body, Cluster, ObjectRef
 
 
@@ -67,3 +67,25 @@ async def write_canary_ingress(
     patch = merge_diff(existing.get("spec") or {}, spec)
     if patch is not NO_CHANGE:
         await cluster.patch(ref, {"spec": patch})
+
+
+async def get_canary_ingress(cluster: Cluster, ref: ObjectRef) -> Body:
+    """The canary Ingress; a RoutingError when ``reconcile`` has not created it yet."""
+    existing = await cluster.get(ref)
+    if existing is None:
+        raise RoutingError(f"ingress {ref.name}.{ref.namespace} not found; reconcile creates it")
+    return existing
+
+
+async def patch_annotations(
+    cluster: Cluster,
+    ref: ObjectRef,
+    existing: Mapping[str, Any],
+    wanted: Callable[[dict[str, str]], Mapping[str, str]],
+) -> None:
+    """Make the annotations of ``existing`` (the object at ``ref``) ``wanted(its annotations)``;
+    routing lives in the canary Ingress' annotations, and an unchanged route writes nothing."""
+    have: dict[str, str] = dict((existing.get("metadata") or {}).get("annotations") or {})
+    patch = diff_or_empty(have, wanted(have))
+    if patch:
+        await cluster.patch(ref, {"metadata": {"annotations": patch}})

@@ -26,13 +26,14 @@ from typing import Any, Final
 
 from config import Canary
 from traffic._errors import RoutingError
-from traffic._ingress import get_user_ingress, ingress_refs, write_canary_ingress
-from traffic._objects import (
-    DEFAULT_SELECTOR_LABELS,
-    KUBECTL_ANNOTATION,
-    diff_or_empty,
-    filter_metadata,
+from traffic._ingress import (
+    get_canary_ingress,
+    get_user_ingress,
+    ingress_refs,
+    patch_annotations,
+    write_canary_ingress,
 )
+from traffic._objects import DEFAULT_SELECTOR_LABELS, KUBECTL_ANNOTATION, filter_metadata
 from traffic._services import ClusterIPServices
 from traffic._types import Routes, Weights
 from traffic.cluster import Body, Cluster, ObjectRef
@@ -72,25 +73,13 @@ class NginxRouter:
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
         _, canary_ref = self._refs(canary)
-        existing = await self._cluster.get(canary_ref)
-        if existing is None:
-            raise RoutingError(
-                f"ingress {canary_ref.name}.{canary_ref.namespace} not found; reconcile creates it"
-            )
-        have: dict[str, str] = dict((existing.get("metadata") or {}).get("annotations") or {})
-        match = canary.spec.effective_analysis.match
-        if match:
-            wanted = self._header_annotations(have, match)
-        else:
-            wanted = dict(have)
-            wanted[self._key("canary-weight")] = str(weights.canary)
-        if weights.canary > 0:
-            wanted[self._key("canary")] = "true"
-        else:
-            wanted = self._reset(wanted)
-        patch = diff_or_empty(have, wanted)
-        if patch:
-            await self._cluster.patch(canary_ref, {"metadata": {"annotations": patch}})
+        existing = await get_canary_ingress(self._cluster, canary_ref)
+        await patch_annotations(
+            self._cluster,
+            canary_ref,
+            existing,
+            lambda have: self._routing_annotations(have, canary, weights),
+        )
 
     async def get_routes(self, canary: Canary) -> Routes:
         _, canary_ref = self._refs(canary)
@@ -140,6 +129,22 @@ class NginxRouter:
             name = (user.get("metadata") or {}).get("name")
             raise RoutingError(f"backend {apex} not found in ingress {name}")
         return spec
+
+    def _routing_annotations(
+        self, have: Mapping[str, str], canary: Canary, weights: Weights
+    ) -> dict[str, str]:
+        """``have`` routing ``weights`` to the canary (by header or cookie under A/B testing)."""
+        match = canary.spec.effective_analysis.match
+        if match:
+            wanted = self._header_annotations(have, match)
+        else:
+            wanted = dict(have)
+            wanted[self._key("canary-weight")] = str(weights.canary)
+        if weights.canary > 0:
+            wanted[self._key("canary")] = "true"
+        else:
+            wanted = self._reset(wanted)
+        return wanted
 
     def _is_canary_key(self, key: str) -> bool:
         return self._key("canary") in key or KUBECTL_ANNOTATION in key

@@ -34,7 +34,7 @@ from traffic._objects import (
     filter_metadata,
     include_by_prefix,
     merge_diff,
-    owner_reference,
+    owned_metadata,
     primary_ref,
     without_none,
 )
@@ -86,13 +86,8 @@ class ScaledObjectScaler:
                 {
                     "apiVersion": SCALED_OBJECT.api_version,
                     "kind": SCALED_OBJECT.kind,
-                    "metadata": without_none(
-                        {
-                            "name": primary.name,
-                            "namespace": primary.namespace,
-                            "labels": filter_metadata(labels) or None,
-                            "ownerReferences": [owner_reference(canary)],
-                        }
+                    "metadata": owned_metadata(
+                        canary, primary.name, primary.namespace, labels=filter_metadata(labels)
                     ),
                     "spec": desired,
                 }

@@ -12,7 +12,7 @@ answers requests carrying the cookie with ``Max-Age=-1``, which deletes it.
 Flagger draws the value at random and keeps it in ``status.sessionAffinityCookie``. Here the
 routers write no status: the value is derived from the Canary's identity and the release under
 analysis (``status.lastAppliedSpec``), so it is the same on every tick and after a restart, and a
-new release gets a new cookie. Imports only ``config``.
+new release gets a new cookie. Imports only ``config`` and the shared object helpers.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Final
 
 from config import Canary
 from config._spec import SessionAffinity
+from traffic._objects import canary_uid
 
 COOKIE_HEADER: Final = "Cookie"
 SET_COOKIE_HEADER: Final = "Set-Cookie"
@@ -32,7 +33,7 @@ def affinity(canary: Canary) -> SessionAffinity | None:
 
 
 def _token(canary: Canary, side: str) -> str:
-    uid = (canary.metadata.model_extra or {}).get("uid") or canary.ref
+    uid = canary_uid(canary) or canary.ref
     release = (canary.status or {}).get("lastAppliedSpec") or ""
     return hashlib.sha256(f"{uid}/{release}/{side}".encode()).hexdigest()[:16]
 

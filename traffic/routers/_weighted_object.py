@@ -16,7 +16,7 @@ only hands a user's apex Service back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from config import Canary
@@ -81,27 +81,18 @@ class WeightedObjectRouter:
         existing = await self._cluster.get(ref)
         if existing is None:
             apex = service_spec(canary).apex
-            labels = dict((apex.labels if apex else None) or {})
-            annotations = {
-                **filter_metadata(apex.annotations if apex else None),
-                **self.extra_annotations(canary),
-            }
-            await self._cluster.create(
-                {
-                    "apiVersion": self.kind.api_version,
-                    "kind": self.kind.kind,
-                    "metadata": owned_metadata(
-                        canary, ref.name, ref.namespace, labels=labels, annotations=annotations
-                    ),
-                    "spec": self.desired_spec(canary, Weights.all_primary()),
-                    **self.extra_fields(canary),
-                }
+            await self._create(
+                canary,
+                ref,
+                labels=dict((apex.labels if apex else None) or {}),
+                annotations={
+                    **filter_metadata(apex.annotations if apex else None),
+                    **self.extra_annotations(canary),
+                },
+                spec=self.desired_spec(canary, Weights.all_primary()),
             )
             return
-        try:
-            current = self.read_weights(canary, existing)
-        except RoutingError:
-            current = Weights.all_primary()  # an object we have not weighted yet
+        current = self.current_weights(canary, existing)
         await self._patch_spec(ref, existing, self.desired_spec(canary, current))
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
@@ -133,6 +124,29 @@ class WeightedObjectRouter:
     def where(self, canary: Canary) -> str:
         return f"{self.kind.kind} {self.object_name(canary)}.{canary.metadata.namespace}"
 
+    def current_weights(self, canary: Canary, existing: Mapping[str, Any]) -> Weights:
+        """The weights ``existing`` routes, so reconciling keeps them; all to the primary when
+        they cannot be read (an object we have not weighted yet)."""
+        try:
+            return self.read_weights(canary, existing)
+        except RoutingError:
+            return Weights.all_primary()
+
+    def weights_from_primary(
+        self,
+        canary: Canary,
+        entries: Iterable[Mapping[str, Any]],
+        is_primary: Callable[[Mapping[str, Any]], bool],
+    ) -> Weights:
+        """Weights from the first of ``entries`` that ``is_primary``: its ``weight`` goes to the
+        primary and the rest of 100 to the canary, as Flagger reads them; a RoutingError when no
+        entry is the primary's."""
+        for entry in entries:
+            if is_primary(entry):
+                weight = int_weight(entry.get("weight", 0), self.where(canary))
+                return self.weights_or_error(canary, weight, 100 - weight)
+        return self.weights_or_error(canary, None, None)
+
     def weights_or_error(
         self, canary: Canary, primary: int | None, canary_w: int | None
     ) -> Weights:
@@ -146,6 +160,29 @@ class WeightedObjectRouter:
             return Weights(primary, canary_w)
         except ValueError as exc:
             raise RoutingError(f"{self.where(canary)}: {exc}") from None
+
+    async def _create(
+        self,
+        canary: Canary,
+        ref: ObjectRef,
+        *,
+        labels: Mapping[str, str] | None,
+        annotations: Mapping[str, str] | None,
+        spec: Body,
+    ) -> None:
+        """Create the routing object ``ref``, owned by the Canary so it is garbage-collected
+        with it."""
+        await self._cluster.create(
+            {
+                "apiVersion": self.kind.api_version,
+                "kind": self.kind.kind,
+                "metadata": owned_metadata(
+                    canary, ref.name, ref.namespace, labels=labels, annotations=annotations
+                ),
+                "spec": spec,
+                **self.extra_fields(canary),
+            }
+        )
 
     async def _patch_spec(self, ref: ObjectRef, existing: Mapping[str, Any], spec: Body) -> None:
         patch = merge_diff(existing.get("spec") or {}, spec)

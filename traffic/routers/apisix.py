@@ -18,11 +18,11 @@ from typing import Any, Final
 
 from config import Canary, Capabilities, Problem, RouterRules
 from traffic._errors import RoutingError
-from traffic._objects import filter_metadata, owned_metadata
+from traffic._objects import filter_metadata
 from traffic._registry import RouterModule, RouterOptions
 from traffic._types import Weights
 from traffic.cluster import Body, Cluster, Kind, ObjectRef
-from traffic.routers._weighted_object import WeightedObjectRouter, int_weight
+from traffic.routers._weighted_object import WeightedObjectRouter
 
 APISIX_ROUTE: Final = Kind("apisix.apache.org", "v2", "apisixroutes", "ApisixRoute")
 MAX_PRIORITY: Final = 10000
@@ -44,25 +44,15 @@ class ApisixRouter(WeightedObjectRouter):
         existing = await self._cluster.get(ref)
         if existing is None:
             meta = user.get("metadata") or {}
-            await self._cluster.create(
-                {
-                    "apiVersion": self.kind.api_version,
-                    "kind": self.kind.kind,
-                    "metadata": owned_metadata(
-                        canary,
-                        ref.name,
-                        ref.namespace,
-                        labels=meta.get("labels"),
-                        annotations=filter_metadata(meta.get("annotations")),
-                    ),
-                    "spec": _canary_spec(canary, user, Weights.all_primary()),
-                }
+            await self._create(
+                canary,
+                ref,
+                labels=meta.get("labels"),
+                annotations=filter_metadata(meta.get("annotations")),
+                spec=_canary_spec(canary, user, Weights.all_primary()),
             )
             return
-        try:
-            current = self.read_weights(canary, existing)
-        except RoutingError:
-            current = Weights.all_primary()
+        current = self.current_weights(canary, existing)
         await self._patch_spec(ref, existing, _canary_spec(canary, user, current))
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
@@ -83,11 +73,9 @@ class ApisixRouter(WeightedObjectRouter):
 
     def read_weights(self, canary: Canary, body: Mapping[str, Any]) -> Weights:
         primary = f"{canary.spec.service_name}-primary"
-        for backend in _backends(body.get("spec") or {}):
-            if backend.get("serviceName") == primary:
-                weight = int_weight(backend.get("weight", 0), self.where(canary))
-                return self.weights_or_error(canary, weight, 100 - weight)
-        return self.weights_or_error(canary, None, None)
+        return self.weights_from_primary(
+            canary, _backends(body.get("spec") or {}), lambda b: b.get("serviceName") == primary
+        )
 
     def where(self, canary: Canary) -> str:
         return f"apisix route {self.object_name(canary)}.{canary.metadata.namespace}"

@@ -25,7 +25,7 @@ from traffic._objects import service_spec, without_none
 from traffic._registry import RouterModule, RouterOptions
 from traffic._types import Weights
 from traffic.cluster import Body, Cluster, Kind
-from traffic.routers._weighted_object import WeightedObjectRouter, int_weight
+from traffic.routers._weighted_object import WeightedObjectRouter
 
 HTTP_PROXY: Final = Kind("projectcontour.io", "v1", "httpproxies", "HTTPProxy")
 INGRESS_CLASS_ANNOTATION: Final = "projectcontour.io/ingress.class"
@@ -55,11 +55,7 @@ class ContourRouter(WeightedObjectRouter):
         if len(services) < 2:
             raise RoutingError(f"{self.where(canary)} services not found")
         primary = f"{canary.spec.service_name}-primary"
-        for service in services:
-            if service.get("name") == primary:
-                weight = int_weight(service.get("weight", 0), self.where(canary))
-                return self.weights_or_error(canary, weight, 100 - weight)
-        return self.weights_or_error(canary, None, None)
+        return self.weights_from_primary(canary, services, lambda s: s.get("name") == primary)
 
 
 def _route(canary: Canary, conditions: list[Body], weights: Weights) -> Body:

@@ -24,7 +24,7 @@ from traffic._objects import owned_metadata, service_spec, without_none
 from traffic._registry import RouterModule, RouterOptions
 from traffic._types import Weights
 from traffic.cluster import SERVICE, Body, Cluster, Kind, ObjectRef
-from traffic.routers._weighted_object import WeightedObjectRouter, int_weight
+from traffic.routers._weighted_object import WeightedObjectRouter
 
 ROUTE_TABLE: Final = Kind("gateway.solo.io", "v1", "routetables", "RouteTable")
 UPSTREAM: Final = Kind("gloo.solo.io", "v1", "upstreams", "Upstream")
@@ -84,11 +84,11 @@ class GlooRouter(WeightedObjectRouter):
         if len(destinations) < 2:
             raise RoutingError(f"{self.where(canary)} destinations not found")
         primary = upstream_name(canary, "primary")
-        for dst in destinations:
-            if ((dst.get("destination") or {}).get("upstream") or {}).get("name") == primary:
-                weight = int_weight(dst.get("weight", 0), self.where(canary))
-                return self.weights_or_error(canary, weight, 100 - weight)
-        return self.weights_or_error(canary, None, None)
+        return self.weights_from_primary(
+            canary,
+            destinations,
+            lambda d: ((d.get("destination") or {}).get("upstream") or {}).get("name") == primary,
+        )
 
     async def _create_upstream(self, canary: Canary, role: str) -> None:
         ns = canary.metadata.namespace

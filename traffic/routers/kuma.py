@@ -18,7 +18,7 @@ from traffic._objects import service_spec
 from traffic._registry import RouterModule
 from traffic._types import Weights
 from traffic.cluster import Body, Kind
-from traffic.routers._weighted_object import WeightedObjectRouter, int_weight
+from traffic.routers._weighted_object import WeightedObjectRouter
 
 TRAFFIC_ROUTE: Final = Kind(
     "kuma.io", "v1alpha1", "trafficroutes", "TrafficRoute", namespaced=False
@@ -52,12 +52,9 @@ class KumaRouter(WeightedObjectRouter):
     def read_weights(self, canary: Canary, body: Mapping[str, Any]) -> Weights:
         primary = f"{canary.spec.service_name}-primary"
         split = (((body.get("spec") or {}).get("conf")) or {}).get("split") or []
-        for entry in split:
-            service = str((entry.get("destination") or {}).get(SERVICE_TAG, ""))
-            if service.split("_")[0] == primary:
-                weight = int_weight(entry.get("weight", 0), self.where(canary))
-                return self.weights_or_error(canary, weight, 100 - weight)
-        return self.weights_or_error(canary, None, None)
+        return self.weights_from_primary(
+            canary, split, lambda entry: _destination_service(entry) == primary
+        )
 
     def where(self, canary: Canary) -> str:
         return f"TrafficRoute {self.object_name(canary)}"  # cluster-scoped: no namespace
@@ -74,6 +71,11 @@ class KumaRouter(WeightedObjectRouter):
 
 def _service(canary: Canary, name: str) -> str:
     return f"{name}_{canary.metadata.namespace}_svc_{service_spec(canary).port}"
+
+
+def _destination_service(entry: Mapping[str, Any]) -> str:
+    """The Kubernetes Service a split entry sends to: ``<name>`` of ``<name>_<ns>_svc_<port>``."""
+    return str((entry.get("destination") or {}).get(SERVICE_TAG, "")).split("_")[0]
 
 
 ROUTER = RouterModule(

@@ -24,8 +24,14 @@ from typing import Any, Final
 
 from config import Canary, Capabilities, Problem, RouterRules
 from traffic._errors import RoutingError
-from traffic._ingress import get_user_ingress, ingress_refs, write_canary_ingress
-from traffic._objects import KUBECTL_ANNOTATION, diff_or_empty, filter_metadata
+from traffic._ingress import (
+    get_canary_ingress,
+    get_user_ingress,
+    ingress_refs,
+    patch_annotations,
+    write_canary_ingress,
+)
+from traffic._objects import KUBECTL_ANNOTATION, filter_metadata
 from traffic._registry import RouterModule, RouterOptions
 from traffic._services import ClusterIPServices
 from traffic._types import Routes, Weights
@@ -64,15 +70,10 @@ class SkipperRouter:
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
         _, canary_ref = _refs(canary)
-        existing = await self._cluster.get(canary_ref)
-        if existing is None:
-            raise RoutingError(
-                f"ingress {canary_ref.name}.{canary_ref.namespace} not found; reconcile creates it"
-            )
-        have = dict((existing.get("metadata") or {}).get("annotations") or {})
-        patch = diff_or_empty(have, _annotations(have, canary, weights))
-        if patch:
-            await self._cluster.patch(canary_ref, {"metadata": {"annotations": patch}})
+        existing = await get_canary_ingress(self._cluster, canary_ref)
+        await patch_annotations(
+            self._cluster, canary_ref, existing, lambda have: _annotations(have, canary, weights)
+        )
 
     async def get_routes(self, canary: Canary) -> Routes:
         _, canary_ref = _refs(canary)
@@ -100,14 +101,7 @@ class SkipperRouter:
         _, canary_ref = _refs(canary)
         existing = await self._cluster.get(canary_ref)
         if existing is not None:
-            have = dict((existing.get("metadata") or {}).get("annotations") or {})
-            wanted = {
-                **have,
-                PREDICATE_ANNOTATION: _insert(have.get(PREDICATE_ANNOTATION), ROUTE_DISABLE),
-            }
-            patch = diff_or_empty(have, wanted)
-            if patch:
-                await self._cluster.patch(canary_ref, {"metadata": {"annotations": patch}})
+            await patch_annotations(self._cluster, canary_ref, existing, _switched_off)
         await self._services.finalize_apex(canary)
 
 
@@ -156,6 +150,12 @@ def _annotations(
     first = ROUTE_DISABLE if weights.canary == 0 and not created else ROUTE_WEIGHT
     out[PREDICATE_ANNOTATION] = _insert(have.get(PREDICATE_ANNOTATION), first)
     return out
+
+
+def _switched_off(have: Mapping[str, str]) -> dict[str, str]:
+    """``have`` with ``False()`` leading the predicate, which takes the canary Ingress' routes
+    out of Skipper."""
+    return {**have, PREDICATE_ANNOTATION: _insert(have.get(PREDICATE_ANNOTATION), ROUTE_DISABLE)}
 
 
 def _insert(raw: str | None, first: str) -> str:

@@ -18,7 +18,7 @@ from traffic._objects import service_spec
 from traffic._registry import RouterModule
 from traffic._types import Weights
 from traffic.cluster import Body, Kind
-from traffic.routers._weighted_object import WeightedObjectRouter, int_weight
+from traffic.routers._weighted_object import WeightedObjectRouter
 
 TRAEFIK_SERVICE: Final = Kind("traefik.io", "v1alpha1", "traefikservices", "TraefikService")
 
@@ -43,11 +43,7 @@ class TraefikRouter(WeightedObjectRouter):
         if not services:
             raise RoutingError(f"{self.where(canary)} services not found")
         primary = f"{canary.spec.service_name}-primary"
-        for service in services:
-            if service.get("name") == primary:
-                weight = int_weight(service.get("weight", 0), self.where(canary))
-                return self.weights_or_error(canary, weight, 100 - weight)
-        return self.weights_or_error(canary, None, None)
+        return self.weights_from_primary(canary, services, lambda s: s.get("name") == primary)
 
 
 ROUTER = RouterModule(
