@@ -16,8 +16,9 @@ transport failures and HTTP errors into ``MetricQueryError``s whose messages nam
 from __future__ import annotations
 
 import json
+import math
 import ssl
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -96,6 +97,12 @@ class Call:
     def headers(self) -> dict[str, str]:
         """The template's ``spec.provider.headers`` (sent first; provider credentials win)."""
         return dict(self.query.headers)
+
+    @property
+    def headers_without_authorization(self) -> dict[str, str]:
+        """The template's headers less any ``Authorization`` (in any case): for a provider that
+        sends its own credentials in that header, so the template's is not sent next to them."""
+        return {k: v for k, v in self.query.headers.items() if k.lower() != "authorization"}
 
 
 ValueFn = Callable[[Call], Awaitable[float]]
@@ -231,6 +238,25 @@ def json_body(response: httpx.Response, provider: str) -> Any:
         raise QueryRejected(f"{provider} answered a body that is not JSON: {shown!r}") from None
 
 
+def json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
+    """The JSON object of a 2xx answer; QueryRejected naming the provider for anything else."""
+    body = json_body(response, provider)
+    if not isinstance(body, dict):
+        raise QueryRejected(f"{provider} answered {str(body)[:200]!r}, not a query result")
+    return body
+
+
+async def online_if_bad_request(attempt: Awaitable[object]) -> None:
+    """Await a deliberately invalid query: HTTP 400 means the provider was reached and could
+    parse it, hence online (Flagger's ``IsOnline`` for providers with no cheap read). The
+    status is read from the message ``Http.send`` builds."""
+    try:
+        await attempt
+    except QueryRejected as exc:
+        if "(HTTP 400)" not in str(exc):
+            raise
+
+
 def number(value: Any, provider: str, what: str) -> float:
     """A JSON number (or numeric string) as a float; QueryRejected for anything else."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -251,6 +277,16 @@ def make_series(points: Sequence[tuple[float, float]]) -> Series:
     times = np.fromiter(merged.keys(), dtype=np.float64, count=len(merged))
     values = np.fromiter(merged.values(), dtype=np.float64, count=len(merged))
     return Series(times, values)
+
+
+def window_series(points: Iterable[tuple[float, float | None]], window: Window) -> Series:
+    """The (time, value) points inside ``[window.start, window.end]`` (both ends included) as a
+    Series; a null value is NaN, a step the provider answered without data. The filter is needed
+    because providers are asked for the window widened to whole seconds or milliseconds, and some
+    answer over a span of their own."""
+    return make_series(
+        [(t, math.nan if v is None else v) for t, v in points if window.start <= t <= window.end]
+    )
 
 
 def require_keys(provider: MetricProvider, call: Call) -> None:

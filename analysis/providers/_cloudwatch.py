@@ -33,6 +33,7 @@ from analysis.providers._base import (
     make_series,
     no_values,
     number,
+    online_if_bad_request,
 )
 
 WINDOW_INTERVALS = 10
@@ -65,12 +66,7 @@ async def _series(call: Call, window: Window) -> Series:
 
 async def _ping(call: Call) -> None:
     body = {"MetricDataQueries": [], "StartTime": 0, "EndTime": 0}
-    try:
-        await _send(call, body)
-    except QueryRejected as exc:
-        if "(HTTP 400)" in str(exc):
-            return
-        raise
+    await online_if_bad_request(_send(call, body))
 
 
 async def _first_result(call: Call, start: float, end: float, limit: int | None) -> dict[str, Any]:

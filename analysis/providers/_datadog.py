@@ -20,11 +20,11 @@ from analysis.providers._base import (
     Call,
     MetricProvider,
     Window,
-    json_body,
-    make_series,
+    json_object,
     no_values,
     number,
     require_keys,
+    window_series,
 )
 
 DEFAULT_ADDRESS = "https://api.datadoghq.com"
@@ -42,9 +42,7 @@ async def _value(call: Call) -> float:
 
 async def _series(call: Call, window: Window) -> Series:
     points = await _points(call, int(window.start), math.ceil(window.end))
-    return make_series(
-        [(t, math.nan if v is None else v) for t, v in points if window.start <= t <= window.end]
-    )
+    return window_series(points, window)
 
 
 async def _ping(call: Call) -> None:
@@ -68,7 +66,7 @@ async def _points(call: Call, start: int, end: int) -> list[tuple[float, float |
         params={"query": call.expr, "from": str(start), "to": str(end)},
         headers=_headers(call),
     )
-    return _first_series(json_body(response, "datadog"))
+    return _first_series(json_object(response, "datadog"))
 
 
 def _headers(call: Call) -> dict[str, str]:
@@ -78,11 +76,9 @@ def _headers(call: Call) -> dict[str, str]:
     return headers
 
 
-def _first_series(body: Any) -> list[tuple[float, float | None]]:
+def _first_series(body: dict[str, Any]) -> list[tuple[float, float | None]]:
     """``{"series": [{"pointlist": [[ms, value], ...]}, ...]}``: the first series' points, in
     seconds. Datadog reports a query error as ``{"status": "error", "error": ...}``."""
-    if not isinstance(body, dict):
-        raise QueryRejected(f"datadog answered {str(body)[:200]!r}, not a query result")
     if body.get("status") == "error":
         raise QueryRejected(f"datadog rejected the query: {body.get('error', '')}")
     series = body.get("series") or []

@@ -13,17 +13,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from analysis._errors import QueryRejected
 from analysis._types import Series
 from analysis.providers._base import (
     Call,
     MetricProvider,
     Window,
-    json_body,
-    make_series,
+    json_object,
     no_values,
     number,
     require_keys,
+    window_series,
 )
 
 WINDOW_INTERVALS = 10
@@ -45,13 +44,7 @@ async def _series(call: Call, window: Window) -> Series:
     times, values = await _entry(
         call, resolution, int(window.start * 1000), math.ceil(window.end * 1000)
     )
-    return make_series(
-        [
-            (t, math.nan if v is None else v)
-            for t, v in zip(times, values, strict=False)
-            if window.start <= t <= window.end
-        ]
-    )
+    return window_series(zip(times, values, strict=False), window)
 
 
 async def _ping(call: Call) -> None:
@@ -83,20 +76,18 @@ async def _entry(
         },
         headers=_headers(call),
     )
-    return _last_entry(json_body(response, "dynatrace"))
+    return _last_entry(json_object(response, "dynatrace"))
 
 
 def _headers(call: Call) -> dict[str, str]:
-    headers = {k: v for k, v in call.headers.items() if k.lower() != "authorization"}
+    headers = call.headers_without_authorization
     headers["Authorization"] = f"Api-Token {call.credentials.get('dynatrace_token', '')}"
     return headers
 
 
-def _last_entry(body: Any) -> tuple[list[float], list[float | None]]:
+def _last_entry(body: dict[str, Any]) -> tuple[list[float], list[float | None]]:
     """``{"result": [{"data": [{"timestamps": [ms...], "values": [...]}]}]}``: the last data
     entry of the first result, times in seconds."""
-    if not isinstance(body, dict):
-        raise QueryRejected(f"dynatrace answered {str(body)[:200]!r}, not a query result")
     result = body.get("result") or []
     if not isinstance(result, list) or not result or not isinstance(result[0], dict):
         raise no_values("dynatrace", "the answer holds no result")

@@ -26,10 +26,10 @@ from analysis.providers._base import (
     MetricProvider,
     Window,
     json_body,
-    make_series,
     no_values,
     number,
     require_keys,
+    window_series,
 )
 
 _SPACE = re.compile(r"\s+")
@@ -59,13 +59,7 @@ async def _series(call: Call, window: Window) -> Series:
         raise AmbiguousResult([{"target": target} for target, _ in holding])
     if not holding:
         return Series.empty()
-    return make_series(
-        [
-            (t, v if v is not None else float("nan"))
-            for t, v in holding[0][1]
-            if window.start <= t <= window.end
-        ]
-    )
+    return window_series(holding[0][1], window)
 
 
 async def _ping(call: Call) -> None:
@@ -86,7 +80,7 @@ async def _render(
     user, password = call.credentials.get("username"), call.credentials.get("password")
     if call.has_secret and user and password:
         pair = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        headers = call.headers_without_authorization
         headers["Authorization"] = f"Basic {pair}"
     response = await call.http.send(
         "graphite",

@@ -74,7 +74,7 @@ async def _first_value(call: Call, flux: str, now: float | None) -> float:
 
 
 async def _post(call: Call, flux: str, now: float | None) -> str:
-    headers = {k: v for k, v in call.headers.items() if k.lower() != "authorization"}
+    headers = call.headers_without_authorization
     token = call.credentials.get("token")
     if token:
         headers["Authorization"] = f"Token {token}"

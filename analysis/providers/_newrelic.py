@@ -20,11 +20,11 @@ from analysis.providers._base import (
     Call,
     MetricProvider,
     Window,
-    json_body,
-    make_series,
+    json_object,
     no_values,
     number,
     require_keys,
+    window_series,
 )
 
 DEFAULT_ADDRESS = "https://insights-api.newrelic.com"
@@ -47,22 +47,7 @@ async def _series(call: Call, window: Window) -> Series:
         f"{call.expr} SINCE {int(window.start * 1000)} UNTIL {math.ceil(window.end * 1000)} "
         f"TIMESERIES {step} seconds"
     )
-    body = await _query(call, nrql)
-    buckets = body.get("timeSeries")
-    if not isinstance(buckets, list):
-        raise QueryRejected(
-            f"newrelic answered no timeSeries for a TIMESERIES query: {body!r:.200}"
-        )
-    points: list[tuple[float, float]] = []
-    for bucket in buckets:
-        if not isinstance(bucket, dict):
-            raise QueryRejected(f"newrelic answered a malformed bucket: {bucket!r:.200}")
-        end = number(bucket.get("endTimeSeconds"), "newrelic", "a bucket end time")
-        results = bucket.get("results") or []
-        value = _result_value(results[0]) if len(results) == 1 else None
-        if window.start <= end <= window.end:
-            points.append((end, math.nan if value is None else value))
-    return make_series(points)
+    return window_series(_buckets(await _query(call, nrql)), window)
 
 
 async def _ping(call: Call) -> None:
@@ -82,12 +67,27 @@ async def _query(call: Call, nrql: str) -> dict[str, Any]:
         params={"nrql": nrql},
         headers=headers,
     )
-    body = json_body(response, "newrelic")
-    if not isinstance(body, dict):
-        raise QueryRejected(f"newrelic answered {str(body)[:200]!r}, not a query result")
+    body = json_object(response, "newrelic")
     if body.get("error"):
         raise QueryRejected(f"newrelic rejected the query: {body['error']}")
     return body
+
+
+def _buckets(body: dict[str, Any]) -> list[tuple[float, float | None]]:
+    """(end time, value) of every bucket of a TIMESERIES answer; None where it has no value."""
+    buckets = body.get("timeSeries")
+    if not isinstance(buckets, list):
+        raise QueryRejected(
+            f"newrelic answered no timeSeries for a TIMESERIES query: {body!r:.200}"
+        )
+    points: list[tuple[float, float | None]] = []
+    for bucket in buckets:
+        if not isinstance(bucket, dict):
+            raise QueryRejected(f"newrelic answered a malformed bucket: {bucket!r:.200}")
+        end = number(bucket.get("endTimeSeconds"), "newrelic", "a bucket end time")
+        results = bucket.get("results") or []
+        points.append((end, _result_value(results[0]) if len(results) == 1 else None))
+    return points
 
 
 def _result_value(result: Any) -> float | None:

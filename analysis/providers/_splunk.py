@@ -27,10 +27,10 @@ from analysis.providers._base import (
     Call,
     MetricProvider,
     Window,
-    make_series,
     no_values,
     number,
     require_keys,
+    window_series,
 )
 
 WINDOW_INTERVALS = 10
@@ -61,13 +61,7 @@ async def _series(call: Call, window: Window) -> Series:
     series = sorted({tsid for tsid, _, v in payloads if v is not None})
     if len(series) > 1:
         raise AmbiguousResult([{"tsId": tsid} for tsid in series])
-    return make_series(
-        [
-            (t, math.nan if v is None else v)
-            for _, t, v in payloads
-            if window.start <= t <= window.end
-        ]
-    )
+    return window_series(((t, v) for _, t, v in payloads), window)
 
 
 async def _ping(call: Call) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 from datetime import datetime
 from typing import Any
 
@@ -31,11 +30,12 @@ from analysis.providers._base import (
     Call,
     MetricProvider,
     Window,
-    json_body,
-    make_series,
+    json_object,
     no_values,
     number,
+    online_if_bad_request,
     require_keys,
+    window_series,
 )
 
 DEFAULT_ADDRESS = "https://monitoring.googleapis.com"
@@ -55,19 +55,11 @@ async def _value(call: Call) -> float:
 
 
 async def _series(call: Call, window: Window) -> Series:
-    points = await _first_series(call, call.expr)
-    return make_series(
-        [(t, math.nan if v is None else v) for t, v in points if window.start <= t <= window.end]
-    )
+    return window_series(await _first_series(call, call.expr), window)
 
 
 async def _ping(call: Call) -> None:
-    try:
-        await _query(call, "")
-    except QueryRejected as exc:
-        if "(HTTP 400)" in str(exc):
-            return
-        raise
+    await online_if_bad_request(_query(call, ""))
 
 
 async def _first_series(call: Call, mql: str) -> list[tuple[float, float | None]]:
@@ -89,7 +81,7 @@ async def _query(call: Call, mql: str) -> dict[str, Any]:
     require_keys(PROVIDER, call)
     project = call.credentials.get("project", "")
     token = await _token(call.credentials.get("serviceAccountKey", ""))
-    headers = {k: v for k, v in call.headers.items() if k.lower() != "authorization"}
+    headers = call.headers_without_authorization
     headers["Authorization"] = f"Bearer {token}"
     response = await call.http.send(
         "stackdriver",
@@ -99,10 +91,7 @@ async def _query(call: Call, mql: str) -> dict[str, Any]:
         headers=headers,
         json_body={"query": mql},
     )
-    body = json_body(response, "stackdriver")
-    if not isinstance(body, dict):
-        raise QueryRejected(f"stackdriver answered {str(body)[:200]!r}, not a query result")
-    return body
+    return json_object(response, "stackdriver")
 
 
 async def _token(key: str) -> str:
