@@ -19,6 +19,7 @@ from typing import Any
 
 from analysis import redact
 from config import TOTAL_WEIGHT, CanaryStatus, LastAnalysis, Phase, SpecError, parse_canary
+from engine.cli.formatting import bound, number
 from engine.cli.timeline import VERDICT_MARKS, Paint
 
 #: Events shown (the newest ones).
@@ -199,17 +200,9 @@ def age(text: str | None, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def _number(value: float | None) -> str:
-    return "no data" if value is None else f"{value:.6g}"
-
-
 def _bound(check: Mapping[str, Any]) -> str:
-    parts = []
-    if check.get("min") is not None:
-        parts.append(f">= {check['min']:g}")
-    if check.get("max") is not None:
-        parts.append(f"<= {check['max']:g}")
-    return " ".join(parts) or ("vs primary" if check.get("explanation") else "any")
+    judged = bool(check.get("explanation"))
+    return bound(check.get("min"), check.get("max"), judged=judged, gap=" ")
 
 
 def _table(rows: list[list[str]], widths_from: list[list[str]] | None = None) -> list[str]:
@@ -288,7 +281,7 @@ def _analysis_lines(last: View | None, paint: Paint, now: datetime) -> list[str]
             word, colour = _VERDICTS.get(check["verdict"], ("?", None))
             if check.get("dryRun"):
                 word, colour = f"{word} (dry run)", "dim"
-            cells = [check["metric"], check["target"], _number(check["value"]), _bound(check)]
+            cells = [check["metric"], check["target"], number(check["value"]), _bound(check)]
             plain.append([*cells, word])
             shown.append([*cells, paint(word, colour)])
             if check.get("explanation"):

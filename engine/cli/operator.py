@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import CanaryEngineError
-from engine.core.commands import command_patch, encode_command
-from engine.shell.clock import Clock
+from engine.core.commands import SHORT_ID, command_patch, encode_command
+from engine.shell.clock import Clock, stamp
 from traffic import CANARY, Cluster, ObjectRef
 from traffic.cluster import ClusterError, NotFound
 
@@ -57,9 +57,10 @@ class SentCommand:
         if status.get("pausedAt"):
             where += f", paused since {status['pausedAt']}"
         return (
-            f"{self.label} sent to Canary {self.namespace}/{self.name} (command {self.id[:8]}); "
-            f"it was at {where}.\nThe controller acts on it at once; its event says what it "
-            f"did: kubectl describe canary {self.name} -n {self.namespace}"
+            f"{self.label} sent to Canary {self.namespace}/{self.name} "
+            f"(command {self.id[:SHORT_ID]}); it was at {where}.\nThe controller acts on it at "
+            f"once; its event says what it did: kubectl describe canary {self.name} "
+            f"-n {self.namespace}"
         )
 
 
@@ -78,7 +79,7 @@ async def send_command(
     value = encode_command(
         command,
         command_id=command_id,
-        requested_at=clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        requested_at=stamp(clock),
         full=full,
     )
     ref = ObjectRef(CANARY, namespace, name)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from analysis import CheckKind, CheckResult, Recording, Verdict
 from config import Phase
+from engine.cli.formatting import clock, number
 from engine.cli.report_page import escape, figure_div, hover_lines, page, plotly, table
 
 if TYPE_CHECKING:
@@ -63,19 +64,6 @@ _EVENT_ROW = 110.0
 
 def minutes(t: float) -> float:
     return t / 60.0
-
-
-def clock(t: float) -> str:
-    """``m:ss`` (or ``-m:ss`` before time 0), as simulate's timeline prints time."""
-    sign = "-" if t < 0 else ""
-    whole = int(abs(t))
-    return f"{sign}{whole // 60}:{whole % 60:02d}"
-
-
-def number(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "no data"
-    return f"{value:.6g}"
 
 
 def check_reason(check: CheckResult) -> str:

@@ -178,6 +178,15 @@ def single_canary(
             )
         )
     canary = manifests.canaries[0]
+    return canary, metric_templates(manifests, canary)
+
+
+def metric_templates(
+    manifests: Manifests, canary: Canary, *, where: str = ""
+) -> dict[tuple[str, str], MetricTemplate]:
+    """The MetricTemplates the canary's metrics name, by (namespace, name). One that is not in
+    the manifests is a SpecError naming the metric's templateRef, after ``where`` (a sweep names
+    its setting there, as every setting is a different Canary)."""
     templates: dict[tuple[str, str], MetricTemplate] = {}
     for i, metric in enumerate(canary.spec.effective_analysis.metrics):
         ref = metric.template_ref
@@ -188,13 +197,13 @@ def single_canary(
         if found is None:
             raise SpecError(
                 Problem(
-                    f"spec.analysis.metrics[{i}].templateRef",
+                    f"{where}spec.analysis.metrics[{i}].templateRef",
                     f"MetricTemplate {namespace}/{ref.name} is not in the --canary file or any "
                     "--template file",
                 )
             )
         templates[(namespace, ref.name)] = found
-    return canary, templates
+    return templates
 
 
 async def simulate(

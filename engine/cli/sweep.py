@@ -36,9 +36,9 @@ from analysis import (
     load_recording,
     replay_batch,
 )
-from config import Canary, Manifests, Problem, SpecError, load_manifests, read_documents
+from config import Manifests, Problem, SpecError, load_manifests, read_documents
 from engine.cli.grid import Setting, SweepFile, apply_setting
-from engine.cli.simulate import MAX_TICKS, MAX_VIRTUAL_SECONDS, simulate
+from engine.cli.simulate import MAX_TICKS, MAX_VIRTUAL_SECONDS, metric_templates, simulate
 
 Label = Literal["good", "bad"]
 Result = Literal["promoted", "rolled_back", "undecided"]
@@ -289,8 +289,9 @@ def run_sweep(
 ) -> SweepOutcome:
     """Replay every setting against every recording (see the module docstring)."""
     canaries = [apply_setting(inputs.canary_body, s) for s in inputs.settings]
+    # A setting whose metric names a missing template stops the sweep before any replay.
     for setting, canary in zip(inputs.settings, canaries, strict=True):
-        _check_templates(inputs.manifests, canary, setting)
+        metric_templates(inputs.manifests, canary, where=f"{setting.id}: ")
     outcomes: list[SettingOutcome] = []
     batch: list[int] = []
     full: list[int] = []
@@ -344,22 +345,6 @@ def run_sweep(
         settings=outcomes,
         false_rollback_limit=inputs.false_rollback_limit,
     )
-
-
-def _check_templates(manifests: Manifests, canary: Canary, setting: Setting) -> None:
-    for i, metric in enumerate(canary.spec.effective_analysis.metrics):
-        ref = metric.template_ref
-        if ref is None:
-            continue
-        namespace = ref.namespace or canary.metadata.namespace
-        if manifests.template(ref.name, namespace) is None:
-            raise SpecError(
-                Problem(
-                    f"{setting.id}: spec.analysis.metrics[{i}].templateRef",
-                    f"MetricTemplate {namespace}/{ref.name} is not in the --canary file or any "
-                    "--template file",
-                )
-            )
 
 
 def _median(values: Sequence[float]) -> float | None:

@@ -7,11 +7,11 @@ events follow on indented lines. Colour only when writing to a terminal (and NO_
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from analysis import Verdict
 from config import Phase
+from engine.cli.formatting import bound, clock, number
 
 if TYPE_CHECKING:
     from analysis import CheckResult
@@ -49,29 +49,13 @@ class Paint:
         return f"{_COLOURS[colour]}{text}{_RESET}"
 
 
-def format_clock(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 60:>3}:{whole % 60:02d}"
-
-
-def _value(v: float | None) -> str:
-    if v is None or math.isnan(v):
-        return "no data"
-    return f"{v:.6g}"
-
-
 def _check(result: CheckResult, paint: Paint) -> str:
     q = result.query
-    bounds = []
-    if q.lo is not None:
-        bounds.append(f">={q.lo:g}")
-    if q.hi is not None:
-        bounds.append(f"<={q.hi:g}")
-    bound = " ".join(bounds) or ("vs primary" if result.explanation else "any")
+    shown = bound(q.lo, q.hi, judged=bool(result.explanation))
     mark, colour = VERDICT_MARKS[result.verdict]
     if result.dry_run:
         mark, colour = f"{mark} (dry run)", "dim"
-    line = f"{q.metric} {_value(result.value)} ({bound}) " + paint(mark, colour)
+    line = f"{q.metric} {number(result.value)} ({shown}) " + paint(mark, colour)
     if result.explanation:
         line += f" — {result.explanation}"
     return line
@@ -127,7 +111,7 @@ def render_timeline(result: SimulationResult, *, colour: bool) -> str:
             "yellow",
         ),
     }[result.result]
-    when = f" at {format_clock(result.decided_at).strip()}" if result.decided_at is not None else ""
+    when = f" at {clock(result.decided_at)}" if result.decided_at is not None else ""
     lines.append(
         paint(f"result: {verdict[0]}{when}", verdict[1]) + f"  (exit status {result.exit_code})"
     )
@@ -144,10 +128,7 @@ def _row(report: TickReport, paint: Paint, width: int) -> list[str]:
         checks = paint(f"command: {report.command}", "cyan")
     elif status is not None and status.paused_at and not report.checks:
         checks = paint("paused", "yellow")
-    row = (
-        f"{format_clock(report.t):>6}  {phase_text} {_weights(report):<{width}}  "
-        f"{failed:>6}  {checks}"
-    )
+    row = f"{clock(report.t):>6}  {phase_text} {_weights(report):<{width}}  {failed:>6}  {checks}"
     out = [row]
     for event in report.events:
         colour = "red" if event.type == "Warning" else "dim"

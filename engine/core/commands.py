@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -55,8 +55,6 @@ from engine.core.pause import seconds_between
 
 #: The annotation a command is written to (one slot: a newer command replaces one not yet handled).
 COMMAND_ANNOTATION: Final = "canary-engine.io/command"
-#: The commands, in the order ``--help`` lists them.
-COMMANDS: Final = ("promote", "abort", "retry", "pause", "resume")
 #: How many characters of a command id events and alerts show (enough to tell commands apart).
 SHORT_ID = 8
 #: The longest id accepted (the CLI writes 32 hex digits).
@@ -114,7 +112,7 @@ def read_command(annotations: Mapping[str, str] | None) -> Command | None:
     fallback_id = "sha256:" + hashlib.sha256(raw.encode()).hexdigest()[:16]
     hint = (
         f'expected {{"id": "...", "command": "{"|".join(COMMANDS)}"}}; '
-        "use canary-engine promote|abort|retry|pause|resume NAME to write it"
+        f"use canary-engine {'|'.join(COMMANDS)} NAME to write it"
     )
     try:
         body = json.loads(raw)
@@ -215,19 +213,10 @@ def decide_command(
     return Decision(status=t.status.replace(last_command=record), effects=tuple(t.effects))
 
 
-_SEVERITY: Mapping[str, Severity] = {
-    "promote": "info",
-    "abort": "warn",
-    "retry": "info",
-    "pause": "warn",
-    "resume": "info",
-}
-
-
 def _announce(t: _Tick, command: Command, what: str) -> str:
     """The command's own event and alert, before the events of what it does."""
     t.info(f"Command {command.label} ({command.short}) for {t.cname}: {what}")
-    t.alert(f"Operator command {command.label}: {what}", _SEVERITY[command.name])
+    t.alert(f"Operator command {command.label}: {what}", _HANDLERS[command.name].severity)
     return what
 
 
@@ -243,15 +232,7 @@ def _apply(t: _Tick, command: Command) -> str:
         raise _Ignored(f"the Canary is being deleted (phase {phase.value})")
     if not t.obs.reconciled:
         raise _NeedMore(Need(reconcile=True))
-    if command.name == "promote":
-        return _promote_command(t, command)
-    if command.name == "abort":
-        return _abort(t, command)
-    if command.name == "retry":
-        return _retry(t, command)
-    if command.name == "pause":
-        return _pause(t, command)
-    return _resume(t, command)
+    return _HANDLERS[command.name].run(t, command)
 
 
 def _no_run(t: _Tick) -> str:
@@ -275,10 +256,7 @@ def _promote_command(t: _Tick, command: Command) -> str:
             _start_run(t)
         # Promote what the target runs now, and remember it as the revision being promoted, so
         # the next tick does not take it for a new one (it may have changed since the last tick).
-        rev = t.revision
-        t.status = t._stamp(
-            t.status.replace(last_applied_spec=rev.spec_hash, tracked_configs=dict(rev.configs))
-        )
+        t.record_revision()
         _promote_now(t)
         return what
     if phase is Phase.WAITING:
@@ -428,3 +406,26 @@ def _duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{secs}s"
+
+
+# -- the commands --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Handler:
+    #: The severity of the command's alert: warn for those that stop a run's progress.
+    severity: Severity
+    #: Carries the command out: what it did, in words, or _Ignored.
+    run: Callable[[_Tick, Command], str]
+
+
+#: Every command: adding one is one entry here (and its summary in engine.cli's --help).
+_HANDLERS: Final[Mapping[str, _Handler]] = {
+    "promote": _Handler("info", _promote_command),
+    "abort": _Handler("warn", _abort),
+    "retry": _Handler("info", _retry),
+    "pause": _Handler("warn", _pause),
+    "resume": _Handler("info", _resume),
+}
+#: The commands, in the order ``--help`` lists them.
+COMMANDS: Final = tuple(_HANDLERS)

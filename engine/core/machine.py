@@ -146,22 +146,28 @@ class _Tick:
             new = new.replace(last_transition_time=self.now)
         return new
 
+    def _with_revision(self, status: CanaryStatus, *, promoted: bool) -> CanaryStatus:
+        """``status`` with the revision the target runs now as the one last applied (and, when
+        ``promoted``, as the one the primary runs): has_target_changed then takes it for known."""
+        rev = self.revision
+        new = status.replace(last_applied_spec=rev.spec_hash, tracked_configs=dict(rev.configs))
+        return new.replace(last_promoted_spec=rev.spec_hash) if promoted else new
+
+    def record_revision(self, *, promoted: bool = False) -> None:
+        """Record the revision the target runs now (see ``_with_revision``), phase unchanged."""
+        self.status = self._stamp(self._with_revision(self.status, promoted=promoted))
+
     def sync_status(
         self, phase: Phase, *, weight: int = 0, failed: int = 0, iterations: int = 0
     ) -> None:
-        rev = self.revision
         new = self.status.replace(
             phase=phase,
             canary_weight=weight,
             failed_checks=failed,
             inconclusive_checks=0,
             iterations=iterations,
-            last_applied_spec=rev.spec_hash,
-            tracked_configs=dict(rev.configs),
         )
-        if phase is Phase.INITIALIZED:
-            new = new.replace(last_promoted_spec=rev.spec_hash)
-        self.status = self._stamp(new)
+        self.status = self._stamp(self._with_revision(new, promoted=phase is Phase.INITIALIZED))
 
     def set_phase(self, phase: Phase) -> None:
         new = self.status.replace(phase=phase)
@@ -301,12 +307,7 @@ def _advance(t: _Tick) -> None:
         if t.status.phase is Phase.FAILED:
             # Flagger syncs lastAppliedSpec while Failed (PR #1171), so reverting the target and
             # re-applying the failed revision starts a new run; the check above used the old value.
-            t.status = t._stamp(
-                t.status.replace(
-                    last_applied_spec=t.revision.spec_hash,
-                    tracked_configs=dict(t.revision.configs),
-                )
-            )
+            t.record_revision()
         if not changed:
             return
 
@@ -458,11 +459,7 @@ def _adopt_from_flagger(t: _Tick) -> bool:
         or is_own_revision_hash(applied)
     ):
         return False
-    rev = t.revision
-    adopted = t.status.replace(last_applied_spec=rev.spec_hash, tracked_configs=dict(rev.configs))
-    if t.status.phase is not Phase.FAILED:
-        adopted = adopted.replace(last_promoted_spec=rev.spec_hash)
-    t.status = t._stamp(adopted)
+    t.record_revision(promoted=t.status.phase is not Phase.FAILED)
     t.info(f"Adopted {t.cname} from Flagger: {t.kind} {t.tname} recorded as the current revision")
     return True
 

@@ -154,10 +154,14 @@ def alert_payload(
     namespace: str,
     severity: str,
     fields: Sequence[AlertField] = (),
-    channel: str = DEFAULT_ALERT_CHANNEL,
-    username: str = DEFAULT_ALERT_USERNAME,
+    channel: str = "",
+    username: str = "",
 ) -> dict[str, Any]:
-    """The payload for a provider type; ValueError for a type Flagger does not know."""
+    """The payload for a provider type; ValueError for a type Flagger does not know.
+
+    An empty ``channel`` / ``username`` is Flagger's default, ``general`` / ``flagger``. Only
+    here: every alert (global notifier, AlertProvider, direct ``send``) is built by this
+    function, and the values given elsewhere stay what was configured ("" when nothing was)."""
     colours = _SLACK_COLOURS.get(provider_type)
     if colours is not None:
         ok, error = colours
@@ -166,8 +170,8 @@ def alert_payload(
             canary=canary,
             namespace=namespace,
             fields=fields,
-            channel=channel,
-            username=username,
+            channel=channel or DEFAULT_ALERT_CHANNEL,
+            username=username or DEFAULT_ALERT_USERNAME,
             color=error if severity == "error" else ok,
         )
     if provider_type == "msteams":
@@ -208,8 +212,8 @@ class AlertSender(Protocol):
         namespace: str,
         severity: str,
         fields: Sequence[AlertField] = (),
-        channel: str = DEFAULT_ALERT_CHANNEL,
-        username: str = DEFAULT_ALERT_USERNAME,
+        channel: str = "",
+        username: str = "",
         token: str = "",
         proxy: str = "",
     ) -> str: ...
@@ -240,16 +244,16 @@ class HttpAlertSender:
         namespace: str,
         severity: str,
         fields: Sequence[AlertField] = (),
-        channel: str = DEFAULT_ALERT_CHANNEL,
-        username: str = DEFAULT_ALERT_USERNAME,
+        channel: str = "",
+        username: str = "",
         token: str = "",
         proxy: str = "",
     ) -> str:
         """POST the provider's payload to ``address``; "" when a 2xx came back, else why not.
 
-        Empty ``channel`` / ``username`` fall back to ``general`` / ``flagger``. ``token`` is
-        sent as ``Authorization: Bearer`` to Slack (the only notifier Flagger gives a token to).
-        ``proxy`` routes the post through that HTTP(S) proxy.
+        Empty ``channel`` / ``username`` are ``general`` / ``flagger`` (``alert_payload``).
+        ``token`` is sent as ``Authorization: Bearer`` to Slack (the only notifier Flagger gives
+        a token to). ``proxy`` routes the post through that HTTP(S) proxy.
         """
         if provider_type not in ALERT_PROVIDER_TYPES:
             return _unknown_type(provider_type)
@@ -266,8 +270,8 @@ class HttpAlertSender:
             namespace=namespace,
             severity=severity,
             fields=fields,
-            channel=channel or DEFAULT_ALERT_CHANNEL,
-            username=username or DEFAULT_ALERT_USERNAME,
+            channel=channel,
+            username=username,
         )
         headers = {"Authorization": f"Bearer {token}"} if token and provider_type == "slack" else {}
         try:

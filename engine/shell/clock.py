@@ -47,6 +47,12 @@ def stamp(clock: Clock) -> str:
     return clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def micro_stamp(clock: Clock) -> str:
+    """The clock's UTC wall time as a MicroTime ("2026-01-01T00:00:00.000000Z"): a Lease's
+    renewTime needs the microseconds, as two renewals may fall within one second."""
+    return clock.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class RealClock:
     """Wall-clock time: the event loop's monotonic clock and asyncio.sleep."""
 

@@ -19,7 +19,7 @@ import anyio
 import structlog
 
 from config import CanaryEngineError
-from engine.shell.clock import Clock
+from engine.shell.clock import Clock, micro_stamp
 from traffic import LEASE, Cluster, Conflict, ObjectRef
 
 #: The Lease the replicas of one controller (or of one shard, suffixed) compete for.
@@ -118,7 +118,7 @@ class LeaderElector:
     async def try_acquire_or_renew(self) -> bool:
         """One attempt; True when we hold the lease afterwards."""
         cfg = self._config
-        now_text = self._clock.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now_text = micro_stamp(self._clock)
         try:
             lease = await self._cluster.get(self._ref)
             if lease is None:
@@ -148,7 +148,7 @@ class LeaderElector:
 
     async def _release(self) -> None:
         """Hand the Lease back (holder ``""``, duration 1 s) if we still hold it; best effort."""
-        now_text = self._clock.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        now_text = micro_stamp(self._clock)
         try:
             lease = await self._cluster.get(self._ref)
             spec: dict[str, Any] = (lease or {}).get("spec") or {}

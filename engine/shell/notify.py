@@ -36,12 +36,7 @@ from config import Alert as AlertEntry
 from config import Canary, SpecError, parse_alert_provider
 from engine.core.effects import Alert, Severity
 from engine.shell import logs
-from engine.shell.alerts import (
-    DEFAULT_ALERT_CHANNEL,
-    DEFAULT_ALERT_USERNAME,
-    AlertField,
-    AlertSender,
-)
+from engine.shell.alerts import DEFAULT_ALERT_USERNAME, AlertField, AlertSender
 from traffic import ALERT_PROVIDER, SECRET, Cluster, ObjectRef, decode_secret_data
 
 log = structlog.get_logger("canary-engine")
@@ -104,8 +99,8 @@ class Target:
     type: str
     address: str = field(repr=False)  # the hook URL is the credential
     name: str  # for logs: "slack (global)" or "<provider>.<namespace>"
-    channel: str = DEFAULT_ALERT_CHANNEL
-    username: str = DEFAULT_ALERT_USERNAME
+    channel: str = ""  # "": Flagger's default, applied by the payload (alerts.alert_payload)
+    username: str = ""
     token: str = field(default="", repr=False)
     proxy: str = field(default="", repr=False)
 
@@ -125,13 +120,14 @@ def global_target(options: NotifyOptions) -> Target | None:
             proxy=options.msteams_proxy_url,
         )
     if options.slack_url:
-        # Flagger refuses an empty channel and then sends nothing; we use its provider default.
+        # Flagger refuses an empty channel and then sends nothing; the payload has the
+        # AlertProviders' default instead (alerts.alert_payload).
         return Target(
             type="slack",
             address=options.slack_url,
             name="slack (global)",
-            channel=options.slack_channel or DEFAULT_ALERT_CHANNEL,
-            username=options.slack_user or DEFAULT_ALERT_USERNAME,
+            channel=options.slack_channel,
+            username=options.slack_user,
             token=options.slack_token,
             proxy=options.slack_proxy_url,
         )
@@ -278,8 +274,8 @@ class AlertRouter:
             type=spec.type,
             address=address,
             name=where,
-            channel=spec.channel or DEFAULT_ALERT_CHANNEL,
-            username=spec.username or DEFAULT_ALERT_USERNAME,
+            channel=spec.channel or "",
+            username=spec.username or "",
             token=token,
             proxy=spec.proxy or "",
         )

@@ -269,9 +269,10 @@ def test_global_target_defaults() -> None:
     assert global_target(NotifyOptions()) is None
     target = global_target(NotifyOptions(slack_url=SLACK, slack_proxy_url="http://proxy:3128"))
     assert target is not None
+    # no channel configured: the payload gets Flagger's "general" (test_cluster_name_is_added...)
     assert (target.type, target.channel, target.username, target.proxy) == (
         "slack",
-        "general",
+        "",
         "flagger",
         "http://proxy:3128",
     )
@@ -305,6 +306,7 @@ async def test_cluster_name_is_added_to_every_alert(
     assert body(route)["attachments"][0]["fields"] == [
         {"title": "Cluster", "value": "prod-eu", "short": False}
     ]
+    assert (body(route)["channel"], body(route)["username"]) == ("general", "flagger")
 
 
 # -- per-canary providers ---------------------------------------------------------------------
