@@ -12,7 +12,9 @@ the provider's default), the credentials Secret (through the same ``credentials`
 Prometheus source uses), the clock's ``now``. Before anything leaves the process, failure
 messages are redacted with every value of the Secret, the template's credential headers and the
 address' user info (``analysis._text.redact``). Each query is bounded by the HTTP timeout (5 s, as
-Flagger's providers) and a series by ``series_timeout``.
+Flagger's providers) and a series by ``series_timeout``. Series are asked through a
+``SeriesCache`` (``analysis._series_cache``): a judge that reads a day of the primary's samples
+on every tick asks each provider only for the minutes it has not answered yet.
 
 ``check_providers(queries)`` is the engine's provider check: Prometheus servers are pinged by the
 Prometheus source, the others by their module's ``ping`` (Flagger's ``IsOnline``).
@@ -39,6 +41,7 @@ from analysis._prometheus import (
     open_prometheus,
     read_credentials,
 )
+from analysis._series_cache import SeriesCache
 from analysis._text import header_secrets, url_secrets
 from analysis._types import FailureKind, MetricQuery, QueryFailure, Series, SeriesRequest
 from analysis.providers._base import (
@@ -81,6 +84,7 @@ class MetricSources:
         self._credentials = credentials
         self._limit = asyncio.Semaphore(max(1, concurrency))
         self._series_timeout = series_timeout
+        self._series_cache = SeriesCache(self._fetch_series, identity=_identity)
 
     @property
     def requests_sent(self) -> int:
@@ -108,6 +112,11 @@ class MetricSources:
         return [a if a is not None else math.nan for a in answers]
 
     async def fetch_series(self, requests: Sequence[SeriesRequest]) -> list[Series | QueryFailure]:
+        """Every request's series; what was answered before is kept and only the new part is
+        asked for (``analysis._series_cache``)."""
+        return await self._series_cache.fetch_series(requests)
+
+    async def _fetch_series(self, requests: Sequence[SeriesRequest]) -> list[Series | QueryFailure]:
         prometheus = [i for i, r in enumerate(requests) if r.query.provider_type == "prometheus"]
         others = [i for i, r in enumerate(requests) if r.query.provider_type != "prometheus"]
         batch = [requests[i] for i in prometheus]

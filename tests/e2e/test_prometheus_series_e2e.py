@@ -19,7 +19,14 @@ import time
 import numpy as np
 import pytest
 
-from analysis import QueryFailure, Verdict, analyze, judge_checks, plan_checks
+from analysis import (
+    QueryFailure,
+    Verdict,
+    analyze,
+    judge_checks,
+    open_metric_sources,
+    plan_checks,
+)
 from analysis._prometheus import open_prometheus
 from analysis._types import Series, SeriesRequest
 from config import parse_canary
@@ -155,3 +162,36 @@ async def test_the_judge_reads_its_series_from_prometheus(
     assert bad.verdict is Verdict.FAIL
     assert bad.explanation.startswith("canary 50 below the primary's last 1m (median 99.5")
     assert bad.message.startswith("Halt bad.")
+
+
+@pytest.mark.parametrize("provider", ["kubernetes", "istio"])
+async def test_the_controllers_cached_series_match_a_fresh_range_query(
+    prometheus: LivePrometheus,  # noqa: F811
+    provider: str,
+) -> None:
+    """The controller's source keeps what it answered (``analysis._series_cache``) and asks only
+    for the newest seconds on the next tick: what the judge gets is still exactly what a fresh
+    range query over the whole window answers."""
+    start, end = await _window_after(prometheus, SAMPLES)
+    later = end + 3 * STEP
+    await asyncio.sleep(max(0.0, later + 1.5 - time.time()))
+
+    def requests(at: float) -> list[SeriesRequest]:
+        return [
+            SeriesRequest(query=query, start=start - 10 + (at - end), end=at, step=STEP)
+            for name in ("good", "bad")
+            for query in planned(prometheus.url, name, provider, "primary")
+        ]
+
+    async with (
+        open_metric_sources(sleep=_no_sleep, now=time.time) as cached,
+        open_prometheus(sleep=_no_sleep) as fresh,
+    ):
+        await cached.fetch_series(requests(end))
+        kept = await cached.fetch_series(requests(later))
+        whole = await fresh.fetch_series(requests(later))
+    for request, a, b in zip(requests(later), kept, whole, strict=True):
+        assert isinstance(a, Series) and isinstance(b, Series), (a, b)
+        assert a.times.tolist() == b.times.tolist(), request.query.canary
+        assert np.allclose(a.values, b.values, rtol=1e-12, atol=0.0), request.query.canary
+        assert len(a) >= SAMPLES and a.times[-1] == later
