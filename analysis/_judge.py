@@ -24,7 +24,8 @@ A tick's verdict is ``FAIL`` once any canary sample of this analysis is outside 
 harmful direction (evidence of a regression does not go away when later samples look fine, as in
 any sequential test: ``threshold: 2`` then means one more interval of confirmation), ``PASS``
 otherwise, ``INCONCLUSIVE`` when the window holds fewer than ``min_history`` primary samples (no
-baseline to compare with), ``NO_DATA`` when no canary sample arrived within the last step.
+baseline to compare with) or when neither the canary nor the primary answered within the last step
+(nothing to blame the canary for), ``NO_DATA`` when only the canary's sample is missing.
 """
 
 from __future__ import annotations
@@ -306,9 +307,17 @@ def _outcome(
             "judge.window reaches more) → inconclusive",
         )
     if index < 0:
-        return outcome(
-            Verdict.NO_DATA, f"no canary sample in the last {_duration(item.step)} to judge"
-        )
+        step = _duration(item.step)
+        if not _primary_sample_within(item, item.step):
+            # Neither version answered: the metric's source or the traffic, not the canary, is
+            # missing. The weight holds (and inconclusiveLimit bounds how long) instead of a
+            # failed check that would blame the canary for a quiet hour or a broken exporter.
+            return outcome(
+                Verdict.INCONCLUSIVE,
+                f"no sample from either the canary or the primary in the last {step} "
+                "(no traffic, or the metric's source is down) → inconclusive",
+            )
+        return outcome(Verdict.NO_DATA, f"no canary sample in the last {step} to judge")
     pair = float(scored.concurrent[k, index])
     when = float(times[index])
     ago = "" if when > item.now - item.step else f" {_duration(item.now - when)} ago"
@@ -335,6 +344,11 @@ def _outcome(
         f"(median {_num(baseline)}, {_envelope(item, lower, upper)}{primary_text}) → pass"
     )
     return outcome(Verdict.PASS, explanation)
+
+
+def _primary_sample_within(item: JudgeInput, seconds: float) -> bool:
+    recent = (item.primary_times > item.now - seconds) & (item.primary_times <= item.now)
+    return bool(np.isfinite(item.primary_values[recent]).any())
 
 
 def _envelope(item: JudgeInput, lower: float, upper: float) -> str:

@@ -131,12 +131,27 @@ def test_too_little_primary_history_is_inconclusive() -> None:
 
 
 def test_no_canary_sample_within_the_last_step_is_no_data() -> None:
-    item = judged([100.0, 100.0])
-    late = JudgeInput(**{**_fields(item), "now": item.now + 2 * STEP})
-    outcome = judge_batch([late])[0]
+    item = judged([100.0, 100.0, math.nan, math.nan], [100.0] * 4)
+    outcome = judge_batch([item])[0]
     assert outcome.verdict is Verdict.NO_DATA
     assert outcome.explanation == "no canary sample in the last 1m to judge"
-    assert judge_batch([judged([math.nan])])[0].verdict is Verdict.NO_DATA
+    assert judge_batch([judged([math.nan], [100.0])])[0].verdict is Verdict.NO_DATA
+
+
+def test_no_sample_from_either_version_is_inconclusive_not_the_canarys_fault() -> None:
+    # The primary stopped answering too (no traffic, an exporter down): the weight holds instead
+    # of a failed check; inconclusiveLimit bounds how long, so this never promotes by itself.
+    both_gone = judged([100.0, 100.0, math.nan], [100.0, 100.0, math.nan])
+    outcome = judge_batch([both_gone])[0]
+    assert outcome.verdict is Verdict.INCONCLUSIVE
+    assert outcome.explanation == (
+        "no sample from either the canary or the primary in the last 1m "
+        "(no traffic, or the metric's source is down) → inconclusive"
+    )
+    late = JudgeInput(**{**_fields(judged([100.0], [100.0])), "now": 3 * STEP})
+    assert judge_batch([late])[0].verdict is Verdict.INCONCLUSIVE
+    # A primary sample from before the last step does not make the canary's gap its own fault.
+    assert judge_batch([judged([100.0, math.nan], [100.0])])[0].verdict is Verdict.INCONCLUSIVE
 
 
 def test_evidence_of_a_regression_stays_for_the_rest_of_the_analysis() -> None:
