@@ -5,9 +5,11 @@ and gets time as a ``now()`` function. numpy stays inside this package; httpx is
 Prometheus source, the other metric providers (``analysis.providers``), and the webhook caller,
 whose clients are opened by async context managers the engine owns.
 
-Flow for one tick: ``plan_checks(canary, templates, provider=..., default_server=...)`` ->
-``analyze(source, queries)`` (one fetch, one vectorised ``evaluate``) -> ``CheckResult``s with
-Flagger's event messages. ``simulate`` answers from a ``Recording`` through
+Flow for one tick: ``plan_checks(canary, templates, provider=..., default_server=...)`` (each
+``Check`` a ``MetricQuery``, what is asked and where, with its ``thresholdRange``) ->
+``analyze(source, checks)`` (one fetch of the queries, one vectorised ``evaluate``) ->
+``CheckResult``s with Flagger's event messages; ``plan_queries`` is the queries alone.
+``simulate`` answers from a ``Recording`` through
 ``RecordedMetricSource`` / ``RecordedWebhooks``; live runs use ``open_metric_sources`` (every
 MetricTemplate provider; Prometheus through a ``PrometheusSource`` that sends one grouped query
 per query shape for all canaries) and
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from analysis._judged import judge_checks as judge_checks
     from analysis._judged import judge_ticks as judge_ticks
     from analysis._plan import plan_checks as plan_checks
+    from analysis._plan import plan_queries as plan_queries
     from analysis._prometheus import Credentials as Credentials
     from analysis._prometheus import PrometheusSource as PrometheusSource
     from analysis._prometheus import open_prometheus as open_prometheus
@@ -82,6 +85,7 @@ if TYPE_CHECKING:
     from analysis._text import redact_url as redact_url
     from analysis._text import remember as remember
     from analysis._text import url_secrets as url_secrets
+    from analysis._types import Check as Check
     from analysis._types import CheckKind as CheckKind
     from analysis._types import CheckResult as CheckResult
     from analysis._types import FailureKind as FailureKind
@@ -131,6 +135,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "judge_checks": ("analysis._judged", "judge_checks"),
     "judge_ticks": ("analysis._judged", "judge_ticks"),
     "plan_checks": ("analysis._plan", "plan_checks"),
+    "plan_queries": ("analysis._plan", "plan_queries"),
     "Credentials": ("analysis._prometheus", "Credentials"),
     "PrometheusSource": ("analysis._prometheus", "PrometheusSource"),
     "open_prometheus": ("analysis._prometheus", "open_prometheus"),
@@ -164,6 +169,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "redact_url": ("analysis._text", "redact_url"),
     "remember": ("analysis._text", "remember"),
     "url_secrets": ("analysis._text", "url_secrets"),
+    "Check": ("analysis._types", "Check"),
     "CheckKind": ("analysis._types", "CheckKind"),
     "CheckResult": ("analysis._types", "CheckResult"),
     "FailureKind": ("analysis._types", "FailureKind"),
@@ -213,6 +219,7 @@ __all__ = [
     "BatchPlan",
     "BatchResult",
     "BuiltinQueries",
+    "Check",
     "CheckKind",
     "CheckResult",
     "Credentials",
@@ -270,6 +277,7 @@ __all__ = [
     "parse_step",
     "parse_time",
     "plan_checks",
+    "plan_queries",
     "record",
     "record_series",
     "redact",

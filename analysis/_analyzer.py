@@ -33,6 +33,7 @@ from analysis._builtins import BUILTIN_PROVIDERS, builtin_queries
 from analysis._errors import AnalysisError
 from analysis._evaluate import evaluate
 from analysis._types import (
+    Check,
     CheckKind,
     CheckResult,
     FailureKind,
@@ -47,18 +48,19 @@ from config import format_go_duration
 NO_VALUES = "no values found"
 
 
-async def analyze(source: MetricSource, queries: Sequence[MetricQuery]) -> list[CheckResult]:
-    """Fetch every query from ``source`` and judge them in one evaluate call; results in order."""
-    answers = await source.fetch(queries)
-    return score_checks(queries, answers)
+async def analyze(source: MetricSource, checks: Sequence[Check]) -> list[CheckResult]:
+    """Fetch every check's query from ``source`` and judge the answers in one evaluate call;
+    results in order."""
+    answers = await source.fetch([check.query for check in checks])
+    return score_checks(checks, answers)
 
 
 async def analyze_batches(
-    source: MetricSource, batches: Sequence[Sequence[MetricQuery]]
+    source: MetricSource, batches: Sequence[Sequence[Check]]
 ) -> list[list[CheckResult]]:
     """Judge several canaries' checks in one fetch and one evaluate call; one result list each."""
-    flat = [query for batch in batches for query in batch]
-    results = score_checks(flat, await source.fetch(flat))
+    flat = [check for batch in batches for check in batch]
+    results = score_checks(flat, await source.fetch([check.query for check in flat]))
     out: list[list[CheckResult]] = []
     start = 0
     for batch in batches:
@@ -68,13 +70,14 @@ async def analyze_batches(
 
 
 def score_checks(
-    queries: Sequence[MetricQuery], answers: Sequence[float | QueryFailure]
+    checks: Sequence[Check], answers: Sequence[float | QueryFailure]
 ) -> list[CheckResult]:
     """Judge already-fetched answers (pure): truncate, evaluate once, attach messages."""
-    if len(answers) != len(queries):
+    if len(answers) != len(checks):
         raise AnalysisError(
-            f"metric source answered {len(answers)} values for {len(queries)} queries"
+            f"metric source answered {len(answers)} values for {len(checks)} queries"
         )
+    queries = [check.query for check in checks]
     raw: list[float] = []
     failed: list[bool] = []
     failures: list[QueryFailure | None] = []
@@ -109,16 +112,16 @@ def score_checks(
     # Sources answer in the unit the check compares (a Prometheus source applies query.scale;
     # recordings are stored in that unit), so only Flagger's truncation is left to do here.
     values = np.array(raw, dtype=np.float64)
-    truncate = np.array([q.truncate for q in queries], dtype=np.bool_)
+    truncate = np.array([c.truncate for c in checks], dtype=np.bool_)
     # Go's int64(float) conversion truncates toward zero; NaN and ±Inf pass through unchanged.
     np.trunc(values, out=values, where=truncate)
-    lo = np.array([-math.inf if q.lo is None else q.lo for q in queries], dtype=np.float64)
-    hi = np.array([math.inf if q.hi is None else q.hi for q in queries], dtype=np.float64)
+    lo = np.array([-math.inf if c.lo is None else c.lo for c in checks], dtype=np.float64)
+    hi = np.array([math.inf if c.hi is None else c.hi for c in checks], dtype=np.float64)
     codes = evaluate(values, lo, hi, np.array(failed, dtype=np.bool_))
 
     results: list[CheckResult] = []
-    for query, value, code, failure in zip(
-        queries, values.tolist(), codes.tolist(), failures, strict=True
+    for check, value, code, failure in zip(
+        checks, values.tolist(), codes.tolist(), failures, strict=True
     ):
         verdict = Verdict(code)
         if verdict is Verdict.ERROR and failure is None:
@@ -127,10 +130,12 @@ def score_checks(
         shown = None if verdict in (Verdict.NO_DATA, Verdict.ERROR) else value
         results.append(
             CheckResult(
-                query=query,
+                query=check.query,
+                lo=check.lo,
+                hi=check.hi,
                 value=shown,
                 verdict=verdict,
-                message=_message(query, value, verdict, failure),
+                message=_message(check, value, verdict, failure),
                 failure=failure,
             )
         )
@@ -155,22 +160,21 @@ def first_failure(results: Sequence[CheckResult]) -> CheckResult | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _message(
-    query: MetricQuery, value: float, verdict: Verdict, failure: QueryFailure | None
-) -> str:
+def _message(check: Check, value: float, verdict: Verdict, failure: QueryFailure | None) -> str:
     if verdict is Verdict.PASS:
         return ""
     if verdict is Verdict.FAIL:
-        return _threshold_message(query, value)
+        return _threshold_message(check, value)
     if verdict is Verdict.NO_DATA:
-        return _no_data_message(query)
-    return _error_message(query, failure)
+        return _no_data_message(check.query)
+    return _error_message(check.query, failure)
 
 
-def _threshold_message(query: MetricQuery, value: float) -> str:
+def _threshold_message(check: Check, value: float) -> str:
+    query = check.query
     namespace, name = _split(query.canary)
-    below = query.lo is not None and value < query.lo
-    sign, bound = ("<", query.lo) if below else (">", query.hi)
+    below = check.lo is not None and value < check.lo
+    sign, bound = ("<", check.lo) if below else (">", check.hi)
     assert bound is not None  # a FAIL always breaches a bound that is set
     halt = f"Halt {name}.{namespace} advancement"
     if query.kind is CheckKind.SUCCESS_RATE:

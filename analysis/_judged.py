@@ -180,7 +180,7 @@ def _merge(static: CheckResult, outcome: JudgeOutcome, failure: QueryFailure | N
             explanation=f"series query failed: {failure.message}",
         )
     explanation = outcome.explanation
-    has_bounds = query.lo is not None or query.hi is not None
+    has_bounds = static.lo is not None or static.hi is not None
     if static.verdict in _STATIC_WINS or (has_bounds and static.verdict is Verdict.NO_DATA):
         return dataclasses.replace(static, explanation=explanation)
     verdict = outcome.verdict

@@ -1,4 +1,5 @@
-"""Turn a Canary's ``analysis.metrics`` into the ``MetricQuery`` list of one tick (Flagger §4.2).
+"""Turn a Canary's ``analysis.metrics`` into the ``Check`` list of one tick (Flagger §4.2): each a
+``MetricQuery`` (what is asked, and where) with its ``thresholdRange`` (how the answer is judged).
 
 Order and rules follow Flagger's two passes over the metric list, in spec order:
 
@@ -8,7 +9,7 @@ Order and rules follow Flagger's two passes over the metric list, in spec order:
    an entry with neither templateRef, query nor builtin name becomes Flagger's "no usable metrics
    template and query" error.
 
-A template that is missing or cannot be rendered does not raise: its MetricQuery carries
+A template that is missing or cannot be rendered does not raise: its query carries
 ``render_error`` (the full event message) so it fails as a check, as in Flagger. An unknown metrics
 provider for builtin metrics raises ``config.NotSupportedError`` (Q11), which is a configuration
 problem the engine should report when it validates the canary.
@@ -27,7 +28,7 @@ from analysis._builtins import BuiltinQueries, builtin_queries, render_builtin
 from analysis._errors import RenderError
 from analysis._evaluate import bounds_for
 from analysis._render import TemplateModel, collapse_whitespace, render_query
-from analysis._types import CheckKind, MetricQuery
+from analysis._types import Check, CheckKind, MetricQuery
 from config import Canary, Metric, MetricTemplate
 
 NO_USABLE_QUERY = "Metric query failed for no usable metrics template and query were configured"
@@ -42,7 +43,7 @@ def plan_checks(
     provider: str,
     default_server: str,
     target: Literal["canary", "primary"] = "canary",
-) -> list[MetricQuery]:
+) -> list[Check]:
     """Return every metric check of one tick for ``canary``, in Flagger's evaluation order.
 
     ``templates`` maps (namespace, name) to MetricTemplates; ``provider`` is the metrics provider
@@ -64,24 +65,48 @@ def plan_checks(
         observer=provider,
         target_name=spec.target_ref.name,
     )
-    queries: list[MetricQuery] = []
+    checks: list[Check] = []
     for metric in metrics:
         model = _model(canary, metric, target)
         if metric.name == CheckKind.SUCCESS_RATE or metric.name == CheckKind.DURATION:
             kind = CheckKind(metric.name)
-            queries.append(_builtin(base, metric, kind, builtin_queries(provider), model))
+            query = _builtin(base, metric, kind, builtin_queries(provider), model)
+            # Flagger converts a duration to a time.Duration of whole milliseconds (float -> int64).
+            checks.append(_check(query, metric, truncate=kind is CheckKind.DURATION))
         if metric.query:
-            queries.append(_inline(base, metric, model))
+            checks.append(_check(_inline(base, metric, model), metric))
     for metric in metrics:
         if metric.template_ref is not None:
-            queries.append(_templated(base, canary, metric, templates, target))
+            checks.append(_check(_templated(base, canary, metric, templates, target), metric))
         elif not metric.is_builtin and not metric.query:
-            queries.append(
-                dataclasses.replace(
-                    base, metric=metric.name, kind=CheckKind.TEMPLATE, render_error=NO_USABLE_QUERY
-                )
+            unusable = dataclasses.replace(
+                base, metric=metric.name, kind=CheckKind.TEMPLATE, render_error=NO_USABLE_QUERY
             )
-    return queries
+            checks.append(Check(query=unusable))
+    return checks
+
+
+def plan_queries(
+    canary: Canary,
+    templates: Mapping[tuple[str, str], MetricTemplate],
+    *,
+    provider: str,
+    default_server: str,
+    target: Literal["canary", "primary"] = "canary",
+) -> list[MetricQuery]:
+    """Only what ``plan_checks`` asks, without how the answers are judged: for a provider check,
+    a recording, or a comparative judge's primary series."""
+    return [
+        check.query
+        for check in plan_checks(
+            canary, templates, provider=provider, default_server=default_server, target=target
+        )
+    ]
+
+
+def _check(query: MetricQuery, metric: Metric, *, truncate: bool = False) -> Check:
+    lo, hi = bounds_for(metric, query.kind)
+    return Check(query=query, lo=lo, hi=hi, truncate=truncate)
 
 
 def _model(canary: Canary, metric: Metric, target: str) -> TemplateModel:
@@ -98,11 +123,9 @@ def _builtin(
     builtins: BuiltinQueries,
     model: TemplateModel,
 ) -> MetricQuery:
-    lo, hi = bounds_for(metric, kind)
-    query = dataclasses.replace(base, metric=metric.name, kind=kind, lo=lo, hi=hi)
+    query = dataclasses.replace(base, metric=metric.name, kind=kind)
     if kind is CheckKind.DURATION:
-        # Flagger converts the value to a time.Duration of whole milliseconds (float -> int64).
-        query = dataclasses.replace(query, scale=builtins.duration_scale, truncate=True)
+        query = dataclasses.replace(query, scale=builtins.duration_scale)
     if builtins.encode_for_skipper:
         model = _skipper_model(model)
     text = builtins.success_rate if kind is CheckKind.SUCCESS_RATE else builtins.duration
@@ -118,8 +141,7 @@ def _builtin(
 
 
 def _inline(base: MetricQuery, metric: Metric, model: TemplateModel) -> MetricQuery:
-    lo, hi = bounds_for(metric, CheckKind.QUERY)
-    query = dataclasses.replace(base, metric=metric.name, kind=CheckKind.QUERY, lo=lo, hi=hi)
+    query = dataclasses.replace(base, metric=metric.name, kind=CheckKind.QUERY)
     assert metric.query is not None  # the caller checked
     try:
         expr = render_query(
@@ -144,14 +166,11 @@ def _templated(
     ref = metric.template_ref
     assert ref is not None  # the caller checked
     namespace = ref.namespace or canary.metadata.namespace
-    lo, hi = bounds_for(metric, CheckKind.TEMPLATE)
     query = dataclasses.replace(
         base,
         metric=metric.name,
         kind=CheckKind.TEMPLATE,
         template=f"{namespace}/{ref.name}",
-        lo=lo,
-        hi=hi,
     )
     template = templates.get((namespace, ref.name))
     if template is None:

@@ -1,6 +1,6 @@
 """Capture a recording from live metric providers (``canary-engine record``, interfaces.md §1–2).
 
-For every metric of a Canary, the query ``plan_checks`` renders is run as a range query for the
+For every metric of a Canary, the query ``plan_queries`` renders is run as a range query for the
 canary target and again for the primary (``{{ target }}`` = ``<targetRef.name>-primary``), and the
 answers are converted to the unit the check compares (``query.scale``: request-duration is
 recorded in milliseconds, whatever the provider). Times are relative to the start of the range.
@@ -69,7 +69,7 @@ from analysis._errors import (
     QueryRejected,
     QueryTimeout,
 )
-from analysis._plan import plan_checks
+from analysis._plan import plan_queries
 from analysis._recording import _parse_rfc3339
 from analysis._text import header_secrets, redact, url_secrets
 from analysis._types import FailureKind, MetricQuery, QueryFailure, Series, SeriesRequest
@@ -178,7 +178,7 @@ def record(
     planned = [
         query
         for target in _TARGETS
-        for query in plan_checks(
+        for query in plan_queries(
             canary, templates, provider=provider, default_server=prometheus, target=target
         )
     ]

@@ -135,16 +135,17 @@ def compile_plan(
     """The batch's view of ``canary``; call ``batch_unsupported`` first."""
     analysis = canary.spec.effective_analysis
     metrics = {m.name: m for m in analysis.metrics}
-    queries = plan_checks(canary, templates, provider=provider, default_server="http://unused")
+    planned = plan_checks(canary, templates, provider=provider, default_server="http://unused")
     checks = []
-    for query in queries:
+    for check in planned:
+        query = check.query
         metric = metrics.get(query.metric)
         checks.append(
             _Check(
                 metric=query.metric,
-                lo=-math.inf if query.lo is None else query.lo,
-                hi=math.inf if query.hi is None else query.hi,
-                truncate=query.truncate,
+                lo=-math.inf if check.lo is None else check.lo,
+                hi=math.inf if check.hi is None else check.hi,
+                truncate=check.truncate,
                 broken=query.render_error is not None,
                 dry_run=metric.dry_run if metric is not None else False,
                 on_no_data=metric.on_no_data if metric is not None else "fail",

@@ -59,7 +59,8 @@ class QueryFailure:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetricQuery:
-    """One metric check to fetch and judge for one canary on one tick."""
+    """What one metric check asks for one canary on one tick: the query, where it goes, the unit
+    of its answer and the names its messages use. How the answer is judged is the ``Check``'s."""
 
     canary: str  # "<namespace>/<name>"
     metric: str  # the metric's name in analysis.metrics
@@ -79,9 +80,6 @@ class MetricQuery:
     #: (datadog, cloudwatch, dynatrace and splunk ask for 10 intervals, newrelic for one).
     window: float = 60.0
     scale: float = 1.0  # a querying source multiplies the raw result by this (seconds -> ms)
-    truncate: bool = False  # builtin request-duration is truncated to whole ms, as Flagger does
-    lo: float | None = None  # inclusive lower bound (None: unbounded)
-    hi: float | None = None  # inclusive upper bound (None: unbounded)
     observer: str = ""  # metrics provider name for event messages ("istio", "kubernetes", ...)
     template: str | None = None  # "<namespace>/<name>" of the MetricTemplate, if any
     # targetRef.name: Flagger's builtin no-data message names the workload, not the canary
@@ -93,8 +91,24 @@ class MetricQuery:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    """One static check of a tick: what is asked (``query``: the query and where it goes) and how
+    its answer is judged (Flagger's ``thresholdRange``). A comparative judge is not here: it reads
+    series, and ``analysis._judged`` takes it from the metric's ``judge``."""
+
+    query: MetricQuery
+    lo: float | None = None  # inclusive lower bound (None: unbounded)
+    hi: float | None = None  # inclusive upper bound (None: unbounded)
+    #: Builtin request-duration answers are truncated to whole milliseconds first, as Flagger's
+    #: observers convert them to a Go ``time.Duration``.
+    truncate: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CheckResult:
     query: MetricQuery
+    lo: float | None = None  # the bounds the answer was held to (the check's thresholdRange)
+    hi: float | None = None
     value: float | None  # None for no data / error
     verdict: Verdict
     message: str  # Flagger's event message for a non-pass; "" on pass
@@ -136,8 +150,8 @@ class CheckResult:
             "metric": self.query.metric,
             "target": self.query.target,
             "value": self.value,
-            "min": self.query.lo,
-            "max": self.query.hi,
+            "min": self.lo,
+            "max": self.hi,
             "passed": self.passed,
             "verdict": self.verdict.name.lower(),
             **({"explanation": self.explanation} if self.explanation else {}),

@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import structlog
 from _soak_faults import FaultLog, FaultRates, FaultyCluster, FaultyMetrics, FaultyWebhooks
 
-from analysis import CheckResult, MetricQuery, Verdict
+from analysis import Check, CheckResult, Verdict
 from config import Canary, Phase
 from engine import EngineDeps, Settings, TickReport, VirtualClock
 from engine.shell.controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
@@ -411,8 +411,8 @@ async def _run(config: SoakConfig, result: SoakResult) -> SoakResult:
 
     batching = BatchingAnalyzer(source, clock)
 
-    async def analyzer(queries: Sequence[MetricQuery]) -> list[CheckResult]:
-        results = await batching(queries)
+    async def analyzer(checks: Sequence[Check]) -> list[CheckResult]:
+        results = await batching(checks)
         observer.on_analysis(results, clock.now(), float(config.interval))
         return results
 

@@ -135,8 +135,9 @@ def largest_status() -> int:
     checks = [
         CheckResult(
             query=MetricQuery(
-                canary="s/n", metric=f"metric-{i}-" + "m" * 60, kind=CheckKind.TEMPLATE, hi=1.0
+                canary="s/n", metric=f"metric-{i}-" + "m" * 60, kind=CheckKind.TEMPLATE
             ),
+            hi=1.0,
             value=1.5,
             verdict=Verdict.FAIL,
             message="",

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_prometheus import _no_sleep, canaries, fake_prometheus, timed_ticks
 
 from analysis import (
+    Check,
     CheckResult,
-    MetricQuery,
     Verdict,
     open_metric_sources,
     open_prometheus,
@@ -37,7 +37,7 @@ from analysis import (
 
 
 async def run_ticks(
-    url: str, batches: list[list[MetricQuery]], *, registry: bool, ticks: int
+    url: str, batches: list[list[Check]], *, registry: bool, ticks: int
 ) -> tuple[int, list[float], bool]:
     """(requests in one tick, wall seconds per tick, every check passed)."""
     if registry:

@@ -34,8 +34,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 from analysis import (
+    Check,
     CheckResult,
-    MetricQuery,
     MetricSources,
     PrometheusSource,
     Verdict,
@@ -165,7 +165,7 @@ async def _no_sleep(seconds: float) -> None:
 
 
 async def timed_ticks(
-    source: PrometheusSource | MetricSources, batches: list[list[MetricQuery]], ticks: int
+    source: PrometheusSource | MetricSources, batches: list[list[Check]], ticks: int
 ) -> tuple[int, list[float], list[list[CheckResult]]]:
     """(requests in one tick, wall seconds per tick, the last tick's results)."""
     walls: list[float] = []
@@ -181,7 +181,7 @@ async def timed_ticks(
 
 
 async def run_ticks(
-    url: str, batches: list[list[MetricQuery]], *, group: bool, ticks: int
+    url: str, batches: list[list[Check]], *, group: bool, ticks: int
 ) -> tuple[int, list[float], list[list[CheckResult]]]:
     """(requests in one tick, wall seconds per tick, the last tick's results)."""
     async with open_prometheus(sleep=_no_sleep, group=group, concurrency=64) as source:

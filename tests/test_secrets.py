@@ -43,13 +43,14 @@ import analysis._text as text_module
 import config
 import engine.shell.notify as notify
 from analysis import (
+    Check,
     MetricQuery,
     QueryFailure,
     SeriesRequest,
     analyze,
     open_prometheus,
     open_webhook_caller,
-    plan_checks,
+    plan_queries,
 )
 from engine import Alert
 from engine.shell import logs
@@ -433,7 +434,7 @@ def _template_query(case: PromCase) -> MetricQuery:
             {"name": "latency", "templateRef": {"name": "latency"}, "thresholdRange": {"max": 1}}
         ]
     )
-    [query] = plan_checks(
+    [query] = plan_queries(
         canary, {(NS, "latency"): template}, provider="istio", default_server="http://x"
     )
     return query
@@ -458,7 +459,8 @@ async def test_prometheus_failures_carry_no_credential(
     async with open_prometheus(
         sleep=_no_sleep, credentials=credentials, timeout_seconds=1.0, retries=1
     ) as source:
-        [check] = await analyze(source, [query])  # the message becomes a Kubernetes event
+        # the message becomes a Kubernetes event
+        [check] = await analyze(source, [Check(query=query, hi=1.0)])
         [series] = await source.fetch_series(
             [SeriesRequest(query=query, start=1000.0, end=1600.0, step=60.0)]
         )
@@ -482,7 +484,7 @@ async def test_a_credentials_reader_that_fails_loudly_is_redacted(channels: Chan
         raise RuntimeError(f"cannot read {ref}: data was {{'token': '{SECRET}'}}")
 
     async with open_prometheus(sleep=_no_sleep, credentials=credentials) as source:
-        [check] = await analyze(source, [query])
+        [check] = await analyze(source, [Check(query=query, hi=1.0)])
     # the reader's error is reported (so the message was built from it), with the secret masked
     assert "reading credentials Secret test/prom-auth failed" in check.message, check.message
     channels.add(check.message)

@@ -71,15 +71,15 @@ def check_reason(check: CheckResult) -> str:
     against the static bound ("value 91.07 below min 95"), else Flagger's message."""
     if check.explanation:
         return check.explanation
-    q = check.query
+    lo, hi = check.lo, check.hi
     if check.verdict in (Verdict.PASS, Verdict.FAIL) and check.value is not None:
         value = number(check.value)
-        if q.lo is not None and check.value < q.lo:
-            return f"value {value} below min {q.lo:g}"
-        if q.hi is not None and check.value > q.hi:
-            return f"value {value} above max {q.hi:g}"
+        if lo is not None and check.value < lo:
+            return f"value {value} below min {lo:g}"
+        if hi is not None and check.value > hi:
+            return f"value {value} above max {hi:g}"
         if check.verdict is Verdict.PASS:
-            return f"value {value} within {_bounds_text(q.lo, q.hi)}"
+            return f"value {value} within {_bounds_text(lo, hi)}"
     return check.message or VERDICT_STYLE[check.verdict][0]
 
 
@@ -452,7 +452,7 @@ def _mark_y(check: CheckResult, last: float | None) -> float:
     value seen, so every check is drawn."""
     if check.value is not None and math.isfinite(check.value):
         return check.value
-    for candidate in (check.query.lo, check.query.hi, last):
+    for candidate in (check.lo, check.hi, last):
         if candidate is not None:
             return candidate
     return 0.0
@@ -482,7 +482,7 @@ def _metric_figure(
             )
         )
     for attr, label in (("lo", "min"), ("hi", "max")):
-        bound = [(t, getattr(c.query, attr)) for t, c in metric.checks]
+        bound = [(t, getattr(c, attr)) for t, c in metric.checks]
         if all(b is None for _, b in bound):
             continue
         xs = [minutes(t) for t, _ in bound] + [minutes(bound[-1][0] + interval / 2)]

@@ -51,7 +51,7 @@ class Paint:
 
 def _check(result: CheckResult, paint: Paint) -> str:
     q = result.query
-    shown = bound(q.lo, q.hi, judged=bool(result.explanation))
+    shown = bound(result.lo, result.hi, judged=bool(result.explanation))
     mark, colour = VERDICT_MARKS[result.verdict]
     if result.dry_run:
         mark, colour = f"{mark} (dry run)", "dim"

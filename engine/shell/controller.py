@@ -22,9 +22,9 @@ import anyio
 import structlog
 
 from analysis import (
+    Check,
     CheckResult,
     JudgeTick,
-    MetricQuery,
     MetricSource,
     analyze_batches,
     judge_ticks,
@@ -91,12 +91,12 @@ class Batcher(Generic[T, R]):
                 p.future.set_result(result)
 
 
-class BatchingAnalyzer(Batcher[Sequence[MetricQuery], list[CheckResult]]):
+class BatchingAnalyzer(Batcher[Sequence[Check], list[CheckResult]]):
     """Scores the static checks of all canaries that ask within ``window`` seconds in one
     evaluator pass (and, with a grouping MetricSource, one query per query shape)."""
 
     def __init__(self, source: MetricSource, clock: Clock, *, window: float = 0.05) -> None:
-        async def run(batch: list[Sequence[MetricQuery]]) -> list[list[CheckResult]]:
+        async def run(batch: list[Sequence[Check]]) -> list[list[CheckResult]]:
             return await analyze_batches(source, batch)
 
         super().__init__(run, clock, window=window)

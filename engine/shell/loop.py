@@ -24,6 +24,7 @@ from typing import Any, Literal
 import structlog
 
 from analysis import (
+    Check,
     CheckResult,
     HookOutcome,
     JudgeTick,
@@ -120,7 +121,7 @@ class EngineDeps:
     event_webhooks: bool = True
     #: Scores a canary's checks; the controller passes a batcher so all canaries due at the same
     #: moment are scored in one evaluator pass. None: ``analyze(metrics, queries)`` directly.
-    analyzer: Callable[[Sequence[MetricQuery]], Awaitable[list[CheckResult]]] | None = None
+    analyzer: Callable[[Sequence[Check]], Awaitable[list[CheckResult]]] | None = None
     #: Judges a canary's judged checks; the controller passes a batcher (one series fetch and one
     #: judge pass for all canaries due at the same moment). None: ``judge_ticks`` directly.
     judge: Callable[[JudgeTick], Awaitable[list[CheckResult]]] | None = None
@@ -405,7 +406,7 @@ class CanaryDriver:
                     error = ""
                 else:
                     plan = self._plan(canary, provider, await self._templates(canary))
-                    error = await check(plan)
+                    error = await check([c.query for c in plan])
                 fields.update(provider_checked=True, provider_error=error)
         except CanaryEngineError as exc:
             raise _AbortTick(str(exc)) from exc
@@ -435,18 +436,22 @@ class CanaryDriver:
         self, canary: Canary, status: CanaryStatus, provider: str
     ) -> list[CheckResult]:
         templates = await self._templates(canary)
-        queries = self._plan(canary, provider, templates)
+        checks = self._plan(canary, provider, templates)
         if self._deps.analyzer is not None:
-            results = await self._deps.analyzer(queries)
+            results = await self._deps.analyzer(checks)
         else:
-            results = await analyze(self._deps.metrics, queries)
+            results = await analyze(self._deps.metrics, checks)
         judged = any(m.judge is not None for m in canary.spec.effective_analysis.metrics)
         clock = self._deps.clock
         tick = JudgeTick(
             canary=canary,
             results=results,
             # the primary's queries are only asked for by a judge
-            primary_queries=self._plan(canary, provider, templates, "primary") if judged else (),
+            primary_queries=(
+                [c.query for c in self._plan(canary, provider, templates, "primary")]
+                if judged
+                else ()
+            ),
             now=clock.now(),
             start=_analysis_start(status, clock, canary) if judged else clock.now(),
         )
@@ -479,7 +484,7 @@ class CanaryDriver:
         provider: str,
         templates: dict[tuple[str, str], MetricTemplate],
         target: Literal["canary", "primary"] = "canary",
-    ) -> list[MetricQuery]:
+    ) -> list[Check]:
         """The canary's checks with rendered queries."""
         server = canary.spec.metrics_server or self._deps.settings.metrics_server
         return plan_checks(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import config
-from analysis import CheckKind, MetricQuery, PrometheusSource, open_prometheus
+from analysis import Check, CheckKind, MetricQuery, PrometheusSource, open_prometheus
 
 #: The Prometheus address the respx-mocked tests answer for.
 PROM = "http://prom.test:9090"
@@ -111,6 +111,13 @@ def sleeps() -> Sleeps:
 async def source(sleeps: Sleeps) -> AsyncIterator[PrometheusSource]:
     async with open_prometheus(sleep=sleeps) as src:
         yield src
+
+
+def raw_check(
+    expr: str = "up", *, lo: float | None = None, hi: float | None = None, **kw: Any
+) -> Check:
+    """``raw``'s query held to ``lo``..``hi``."""
+    return Check(query=raw(expr, **kw), lo=lo, hi=hi)
 
 
 def raw(expr: str = "up", *, scale: float = 1.0, server: str = PROM, **kw: Any) -> MetricQuery:

@@ -12,6 +12,7 @@ import config
 from analysis import (
     AmbiguousResult,
     AnalysisError,
+    Check,
     CheckKind,
     FailureKind,
     MetricQuery,
@@ -45,7 +46,16 @@ class StubSource:
         return self.answers[: len(queries)]
 
 
-def _query(kind: CheckKind, metric: str | None = None, **fields: object) -> MetricQuery:
+def _check(
+    kind: CheckKind,
+    metric: str | None = None,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    truncate: bool = False,
+    **fields: object,
+) -> Check:
+    """A check of ``kind`` with its bounds; ``fields`` go to its query."""
     query = MetricQuery(
         canary="test/podinfo",
         metric=metric or str(kind),
@@ -54,11 +64,12 @@ def _query(kind: CheckKind, metric: str | None = None, **fields: object) -> Metr
         observer="istio",
         target_name="podinfo-target",
     )
-    return dataclasses.replace(query, **fields)  # type: ignore[arg-type]
+    query = dataclasses.replace(query, **fields)  # type: ignore[arg-type]
+    return Check(query=query, lo=lo, hi=hi, truncate=truncate)
 
 
-async def _one(query: MetricQuery, answer: Answer) -> tuple[Verdict, float | None, str]:
-    (result,) = await analyze(StubSource([answer]), [query])
+async def _one(check: Check, answer: Answer) -> tuple[Verdict, float | None, str]:
+    (result,) = await analyze(StubSource([answer]), [check])
     return result.verdict, result.value, result.message
 
 
@@ -69,57 +80,57 @@ DUR = CheckKind.DURATION
 @pytest.mark.parametrize(
     ("query", "answer", "expected"),
     [
-        (_query(SR, lo=99.5), 99.95, (Verdict.PASS, 99.95, "")),
+        (_check(SR, lo=99.5), 99.95, (Verdict.PASS, 99.95, "")),
         (
-            _query(SR, lo=99.5),
+            _check(SR, lo=99.5),
             99.123,
             (Verdict.FAIL, 99.123, "Halt podinfo.test advancement success rate 99.12% < 99.5%"),
         ),
         (
-            _query(SR, lo=99.0),
+            _check(SR, lo=99.0),
             98.0,
             (Verdict.FAIL, 98.0, "Halt podinfo.test advancement success rate 98.00% < 99%"),
         ),
         (
-            _query(SR, lo=90.0, hi=99.0),
+            _check(SR, lo=90.0, hi=99.0),
             99.5,
             (Verdict.FAIL, 99.5, "Halt podinfo.test advancement success rate 99.50% > 99%"),
         ),
         (
-            _query(DUR, hi=500.0, truncate=True),
+            _check(DUR, hi=500.0, truncate=True),
             612.9,
             (Verdict.FAIL, 612.0, "Halt podinfo.test advancement request duration 612ms > 500ms"),
         ),
         (
-            _query(DUR, hi=1000.0, truncate=True, scale=1000.0),
+            _check(DUR, hi=1000.0, truncate=True, scale=1000.0),
             1500.9,  # sources answer in ms already; scale is for the querying source
             (Verdict.FAIL, 1500.0, "Halt podinfo.test advancement request duration 1.5s > 1s"),
         ),
         (
-            _query(DUR, lo=100.0, truncate=True),
+            _check(DUR, lo=100.0, truncate=True),
             99.99,
             (Verdict.FAIL, 99.0, "Halt podinfo.test advancement request duration 99ms < 100ms"),
         ),
         # truncation happens before the comparison, as Flagger's int64 conversion
-        (_query(DUR, hi=500.0, truncate=True), 500.9, (Verdict.PASS, 500.0, "")),
+        (_check(DUR, hi=500.0, truncate=True), 500.9, (Verdict.PASS, 500.0, "")),
         (
-            _query(CheckKind.TEMPLATE, "error-rate", hi=1.0),
+            _check(CheckKind.TEMPLATE, "error-rate", hi=1.0),
             1.234,
             (Verdict.FAIL, 1.234, "Halt podinfo.test advancement error-rate 1.23 > 1"),
         ),
         (
-            _query(CheckKind.QUERY, "p99", lo=0.25),
+            _check(CheckKind.QUERY, "p99", lo=0.25),
             0.1,
             (Verdict.FAIL, 0.1, "Halt podinfo.test advancement p99 0.10 < 0.25"),
         ),
         (
-            _query(CheckKind.TEMPLATE, "big", hi=1e6),
+            _check(CheckKind.TEMPLATE, "big", hi=1e6),
             2e6,
             (Verdict.FAIL, 2e6, "Halt podinfo.test advancement big 2000000.00 > 1e+06"),
         ),
         # a non-finite answer is never a pass: ±Inf is an error naming the value
         (
-            _query(CheckKind.TEMPLATE, "inf", hi=5.0),
+            _check(CheckKind.TEMPLATE, "inf", hi=5.0),
             math.inf,
             (
                 Verdict.ERROR,
@@ -128,7 +139,7 @@ DUR = CheckKind.DURATION
             ),
         ),
         (
-            _query(CheckKind.TEMPLATE, "inf", lo=0.0),
+            _check(CheckKind.TEMPLATE, "inf", lo=0.0),
             math.inf,
             (
                 Verdict.ERROR,
@@ -148,24 +159,24 @@ async def test_threshold_outcomes_and_messages(
     ("query", "message"),
     [
         (
-            _query(SR, lo=99.0),
+            _check(SR, lo=99.0),
             "Halt advancement no values found for istio metric request-success-rate probably "
             "podinfo-target.test is not receiving traffic: running query failed: no values found",
         ),
         (
             # the generic HTTP observer returns the provider error unwrapped
-            _query(SR, lo=99.0, observer="kubernetes"),
+            _check(SR, lo=99.0, observer="kubernetes"),
             "Halt advancement no values found for kubernetes metric request-success-rate "
             "probably podinfo-target.test is not receiving traffic: no values found",
         ),
         (
-            _query(DUR, hi=500.0),
+            _check(DUR, hi=500.0),
             "Halt advancement no values found for istio metric request-duration probably "
             "podinfo-target.test is not receiving traffic",
         ),
-        (_query(CheckKind.QUERY, "errors"), "Halt advancement no values found for metric: errors"),
+        (_check(CheckKind.QUERY, "errors"), "Halt advancement no values found for metric: errors"),
         (
-            _query(CheckKind.TEMPLATE, "latency"),
+            _check(CheckKind.TEMPLATE, "latency"),
             "Halt advancement no values found for custom metric: latency: no values found",
         ),
     ],
@@ -178,17 +189,17 @@ async def test_no_data_messages(query: MetricQuery, message: str, answer: Answer
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        (_query(SR), "Prometheus query failed: running query failed: error response: bad_data"),
+        (_check(SR), "Prometheus query failed: running query failed: error response: bad_data"),
         (
-            _query(DUR, observer="kubernetes"),
+            _check(DUR, observer="kubernetes"),
             "Prometheus query failed: running query failed: error response: bad_data",
         ),
         (
-            _query(CheckKind.QUERY, "errors"),
+            _check(CheckKind.QUERY, "errors"),
             "Prometheus query failed for errors: error response: bad_data",
         ),
         (
-            _query(CheckKind.TEMPLATE, "latency"),
+            _check(CheckKind.TEMPLATE, "latency"),
             "Metric query failed for latency: error response: bad_data",
         ),
     ],
@@ -200,7 +211,7 @@ async def test_query_error_messages(query: MetricQuery, message: str) -> None:
 
 async def test_ambiguous_result_names_the_label_sets() -> None:
     failure = AmbiguousResult([{"pod": "a", "job": "x"}, {"pod": "b", "job": "x"}]).to_failure()
-    verdict, value, message = await _one(_query(CheckKind.TEMPLATE, "latency"), failure)
+    verdict, value, message = await _one(_check(CheckKind.TEMPLATE, "latency"), failure)
     assert (verdict, value) == (Verdict.ERROR, None)
     assert message.startswith("Metric query failed for latency: query returned 2 series")
     assert '{job="x", pod="a"}' in message and '{job="x", pod="b"}' in message
@@ -232,7 +243,7 @@ async def test_render_errors_fail_with_the_planned_message(
 
 
 async def test_render_failure_reported_by_a_source_without_a_planned_message() -> None:
-    query = _query(CheckKind.TEMPLATE, "lat", template="ops/lat")
+    query = _check(CheckKind.TEMPLATE, "lat", template="ops/lat")
     failure = QueryFailure(FailureKind.RENDER, "bad template")
     assert await _one(query, failure) == (
         Verdict.ERROR,
@@ -282,9 +293,9 @@ async def test_plan_and_recording_end_to_end_recordings_hold_milliseconds(
 
 
 async def test_batches_are_fetched_and_scored_together_then_split_back() -> None:
-    a = [_query(SR, lo=99.0), _query(CheckKind.TEMPLATE, "x", hi=1.0)]
+    a = [_check(SR, lo=99.0), _check(CheckKind.TEMPLATE, "x", hi=1.0)]
     b: list[MetricQuery] = []
-    c = [_query(DUR, hi=500.0, canary="prod/api")]
+    c = [_check(DUR, hi=500.0, canary="prod/api")]
     source = StubSource([99.5, 2.0, 700.0])
     results = await analyze_batches(source, [a, b, c])
     assert len(source.fetches) == 1 and len(source.fetches[0]) == 3
@@ -297,7 +308,7 @@ async def test_batches_are_fetched_and_scored_together_then_split_back() -> None
 
 
 async def test_first_failure_is_the_check_flagger_would_stop_at() -> None:
-    queries = [_query(SR, lo=99.0), _query(DUR, hi=500.0), _query(CheckKind.QUERY, "q")]
+    queries = [_check(SR, lo=99.0), _check(DUR, hi=500.0), _check(CheckKind.QUERY, "q")]
     results = await analyze(StubSource([99.9, 900.0, math.nan]), queries)
     failed = first_failure(results)
     assert failed is results[1]
@@ -306,7 +317,7 @@ async def test_first_failure_is_the_check_flagger_would_stop_at() -> None:
 
 async def test_a_source_answering_the_wrong_count_is_an_error() -> None:
     with pytest.raises(AnalysisError, match="answered 1 values for 2 queries"):
-        await analyze(StubSource([1.0]), [_query(SR), _query(DUR)])
+        await analyze(StubSource([1.0]), [_check(SR), _check(DUR)])
 
 
 async def test_recorded_webhooks_answer_and_log_every_call() -> None:

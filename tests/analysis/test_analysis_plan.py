@@ -1,4 +1,5 @@
-"""plan_checks follows Flagger's two passes, its Q10 behaviour and our §12 decisions."""
+"""plan_checks (and plan_queries, its queries alone) follow Flagger's two passes, its Q10
+behaviour and our §12 decisions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 import config
-from analysis import CheckKind, plan_checks
+from analysis import CheckKind, plan_checks, plan_queries
 
 CanaryFactory = Callable[..., config.Canary]
 TemplateFactory = Callable[..., config.MetricTemplate]
@@ -35,7 +36,7 @@ def test_builtin_pass_then_template_pass_in_spec_order(
         ("test", "lat"): make_template("lat", "lat_query"),
         ("test", "sr"): make_template("sr", "sr_query"),
     }
-    queries = plan_checks(canary, templates, provider="istio", default_server=DEFAULT)
+    queries = plan_queries(canary, templates, provider="istio", default_server=DEFAULT)
     assert [(q.metric, q.kind) for q in queries] == [
         ("request-duration", CheckKind.DURATION),
         ("request-success-rate", CheckKind.SUCCESS_RATE),
@@ -52,7 +53,7 @@ def test_builtin_name_with_inline_query_runs_both(make_canary: CanaryFactory) ->
     canary = make_canary(
         [{"name": "request-success-rate", "query": "vector(100)", "thresholdRange": {"min": 99}}]
     )
-    queries = plan_checks(canary, {}, provider="istio", default_server=DEFAULT)
+    queries = plan_queries(canary, {}, provider="istio", default_server=DEFAULT)
     assert [q.kind for q in queries] == [CheckKind.SUCCESS_RATE, CheckKind.QUERY]
     assert queries[1].expr == "vector(100)"
 
@@ -66,14 +67,15 @@ def test_builtin_queries_carry_bounds_units_and_server(make_canary: CanaryFactor
         provider="kubernetes",
         metricsServer="http://thanos:9090",
     )
-    rate, duration = plan_checks(canary, {}, provider="kubernetes", default_server=DEFAULT)
-    assert (rate.lo, rate.hi, rate.scale, rate.truncate) == (99.5, None, 1.0, False)
-    assert (duration.lo, duration.hi, duration.scale, duration.truncate) == (
-        None,
-        500.0,
-        1000.0,
-        True,
+    rate_check, duration_check = plan_checks(
+        canary, {}, provider="kubernetes", default_server=DEFAULT
     )
+    rate, duration = rate_check.query, duration_check.query
+    # What is judged: the bounds, and Flagger's whole-millisecond truncation of a duration ...
+    assert (rate_check.lo, rate_check.hi, rate_check.truncate) == (99.5, None, False)
+    assert (duration_check.lo, duration_check.hi, duration_check.truncate) == (None, 500.0, True)
+    # ... and what is asked: the unit, the server, the rendered query.
+    assert (rate.scale, duration.scale) == (1.0, 1000.0)
     assert rate.server == duration.server == "http://thanos:9090"
     assert rate.observer == "kubernetes" and rate.target_name == "podinfo"
     assert rate.expr is not None and 'kubernetes_namespace="test"' in rate.expr
@@ -104,7 +106,7 @@ def test_template_server_headers_and_secret(
     )
     local = make_template("local", "up")
     templates = {("monitoring", "remote"): remote, ("test", "local"): local}
-    first, second = plan_checks(canary, templates, provider="istio", default_server=DEFAULT)
+    first, second = plan_queries(canary, templates, provider="istio", default_server=DEFAULT)
     assert first.server == "https://prom.example"
     assert first.headers == {"X-Scope-OrgID": "a, b"}
     assert first.secret == "monitoring/prom-auth"
@@ -116,7 +118,7 @@ def test_template_server_headers_and_secret(
 
 def test_default_server_is_the_last_resort(make_canary: CanaryFactory) -> None:
     canary = make_canary([{"name": "request-success-rate", "threshold": 99}])
-    (query,) = plan_checks(canary, {}, provider="istio", default_server=DEFAULT)
+    (query,) = plan_queries(canary, {}, provider="istio", default_server=DEFAULT)
     assert query.server == DEFAULT
 
 
@@ -125,7 +127,9 @@ def test_template_interval_defaults_to_one_minute_q3(
 ) -> None:
     canary = make_canary([{"name": "lat", "templateRef": {"name": "lat"}}])
     template = make_template("lat", "rate(x[{{ interval }}])")
-    (query,) = plan_checks(canary, {("test", "lat"): template}, provider="istio", default_server="")
+    (query,) = plan_queries(
+        canary, {("test", "lat"): template}, provider="istio", default_server=""
+    )
     assert query.expr == "rate(x[1m])"  # Flagger would render "rate(x[])"
 
 
@@ -136,7 +140,9 @@ def test_prometheus_template_whitespace_is_collapsed_but_values_kept(
         [{"name": "lat", "templateRef": {"name": "lat"}, "templateVariables": {"v": "a  b"}}]
     )
     template = make_template("lat", '\n  sum(\n    x{v="{{ variables.v }}"}\n  )')
-    (query,) = plan_checks(canary, {("test", "lat"): template}, provider="istio", default_server="")
+    (query,) = plan_queries(
+        canary, {("test", "lat"): template}, provider="istio", default_server=""
+    )
     assert query.expr == ' sum( x{v="a  b"} )'
 
 
@@ -144,7 +150,7 @@ def test_missing_template_becomes_a_failing_check_with_flaggers_message(
     make_canary: CanaryFactory,
 ) -> None:
     canary = make_canary([{"name": "lat", "templateRef": {"name": "lat", "namespace": "ops"}}])
-    (query,) = plan_checks(canary, {}, provider="istio", default_server=DEFAULT)
+    (query,) = plan_queries(canary, {}, provider="istio", default_server=DEFAULT)
     assert query.expr is None
     assert query.render_error == (
         'Metric template lat.ops error: metrictemplate.flagger.app "lat" not found'
@@ -156,7 +162,9 @@ def test_template_render_error_becomes_a_failing_check(
 ) -> None:
     canary = make_canary([{"name": "lat", "templateRef": {"name": "lat"}}])
     template = make_template("lat", 'x{r="{{ variables.reporter }}"}')
-    (query,) = plan_checks(canary, {("test", "lat"): template}, provider="istio", default_server="")
+    (query,) = plan_queries(
+        canary, {("test", "lat"): template}, provider="istio", default_server=""
+    )
     assert query.render_error is not None
     assert query.render_error.startswith("Metric template lat.test query render error: ")
     assert '"reporter"' in query.render_error and "test/lat" in query.render_error
@@ -166,7 +174,7 @@ def test_metric_without_any_query_is_flaggers_no_usable_query_error(
     make_unchecked_canary: CanaryFactory,
 ) -> None:
     canary = make_unchecked_canary([{"name": "orphan", "threshold": 1}])
-    (query,) = plan_checks(canary, {}, provider="istio", default_server=DEFAULT)
+    (query,) = plan_queries(canary, {}, provider="istio", default_server=DEFAULT)
     assert query.render_error == (
         "Metric query failed for no usable metrics template and query were configured"
     )
@@ -191,7 +199,7 @@ def test_unknown_provider_is_fine_without_builtin_metrics(
         [{"name": "lat", "templateRef": {"name": "lat"}}], provider="knative"
     )
     template = make_template("lat", "up")
-    queries = plan_checks(
+    queries = plan_queries(
         canary, {("test", "lat"): template}, provider="knative", default_server=""
     )
     assert [q.expr for q in queries] == ["up"]
@@ -204,7 +212,7 @@ def test_skipper_model_values_are_encoded(make_canary: CanaryFactory) -> None:
         namespace="my-ns",
         ingressRef={"name": "web.ingress"},
     )
-    (query,) = plan_checks(canary, {}, provider="skipper", default_server=DEFAULT)
+    (query,) = plan_queries(canary, {}, provider="skipper", default_server=DEFAULT)
     assert query.expr is not None
     assert (
         'route=~"kube(ew)?_my_ns__web_ingress_canary__.*__podinfo_canary(_[0-9]+)?"' in query.expr

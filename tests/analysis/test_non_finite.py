@@ -22,6 +22,7 @@ import yaml
 
 import config
 from analysis import (
+    Check,
     CheckKind,
     CheckResult,
     FailureKind,
@@ -36,7 +37,7 @@ from analysis import (
 )
 from analysis._grouping import GROUP_TARGET_LABEL
 from engine.cli import main
-from tests.analysis.conftest import PROM, canary_body, raw
+from tests.analysis.conftest import PROM, canary_body, raw, raw_check
 
 CanaryFactory = Callable[..., config.Canary]
 
@@ -59,13 +60,13 @@ def series(sample: Any, **labels: str) -> dict[str, Any]:
     return {"metric": labels, "value": sample}
 
 
-async def judged(source: PrometheusSource, queries: list[MetricQuery]) -> list[CheckResult]:
-    return score_checks(queries, await source.fetch(queries))
+async def judged(source: PrometheusSource, checks: list[Check]) -> list[CheckResult]:
+    return score_checks(checks, await source.fetch([c.query for c in checks]))
 
 
-async def judged_one(source: PrometheusSource, body: Any, query: MetricQuery) -> CheckResult:
+async def judged_one(source: PrometheusSource, body: Any, check: Check) -> CheckResult:
     respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=body))
-    [result] = await judged(source, [query])
+    [result] = await judged(source, [check])
     return result
 
 
@@ -83,7 +84,7 @@ async def judged_one(source: PrometheusSource, body: Any, query: MetricQuery) ->
 async def test_an_infinite_value_is_an_error_whatever_the_bounds(
     source: PrometheusSource, value: str, shown: str, lo: float | None, hi: float | None
 ) -> None:
-    result = await judged_one(source, answer(series([T, value])), raw(lo=lo, hi=hi))
+    result = await judged_one(source, answer(series([T, value])), raw_check(lo=lo, hi=hi))
     assert result.verdict is Verdict.ERROR
     assert not result.passed and result.is_error
     assert result.value is None
@@ -108,7 +109,7 @@ async def test_a_json_number_too_large_for_a_float_is_infinite(
         f'[{{"metric": {{}}, "value": [{T}, {number}]}}]}}}}'
     )
     respx.get(QUERY_URL).mock(return_value=httpx.Response(200, text=text))
-    [result] = await judged(source, [raw(lo=0.0)])
+    [result] = await judged(source, [raw_check(lo=0.0)])
     assert result.verdict is Verdict.ERROR
     sign = "-" if number.startswith("-") else "+"
     assert result.message.endswith(f"query returned a non-finite value {sign}Inf")
@@ -122,9 +123,9 @@ async def test_a_success_rate_with_only_a_lower_bound_never_passes_on_inf(
     canary = make_canary(
         [{"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "1m"}]
     )
-    [query] = plan_checks(canary, {}, provider="istio", default_server=PROM)
-    assert (query.lo, query.hi) == (99.0, None)
-    result = await judged_one(source, answer(series([T, "+Inf"])), query)
+    [check] = plan_checks(canary, {}, provider="istio", default_server=PROM)
+    assert (check.lo, check.hi) == (99.0, None)
+    result = await judged_one(source, answer(series([T, "+Inf"])), check)
     assert result.verdict is Verdict.ERROR
     assert result.message == (
         "Prometheus query failed: running query failed: query returned a non-finite value +Inf"
@@ -139,9 +140,9 @@ async def test_a_duration_that_overflows_when_scaled_is_an_error(
         [{"name": "request-duration", "thresholdRange": {"min": 1}, "interval": "1m"}],
         provider="kubernetes",
     )
-    [query] = plan_checks(canary, {}, provider="kubernetes", default_server=PROM)
-    assert query.scale == 1000.0  # seconds -> ms: 1e306 s is no float in ms
-    result = await judged_one(source, answer(series([T, "1e306"])), query)
+    [check] = plan_checks(canary, {}, provider="kubernetes", default_server=PROM)
+    assert check.query.scale == 1000.0  # seconds -> ms: 1e306 s is no float in ms
+    result = await judged_one(source, answer(series([T, "1e306"])), check)
     assert result.verdict is Verdict.ERROR
     assert result.message == (
         "Prometheus query failed: running query failed: query returned a non-finite value +Inf"
@@ -149,8 +150,8 @@ async def test_a_duration_that_overflows_when_scaled_is_an_error(
 
 
 async def test_a_template_check_words_the_error_as_a_failed_metric_query() -> None:
-    query = MetricQuery(canary="test/podinfo", metric="errors", kind=CheckKind.TEMPLATE, lo=0.0)
-    [result] = score_checks([query], [-INF])
+    query = MetricQuery(canary="test/podinfo", metric="errors", kind=CheckKind.TEMPLATE)
+    [result] = score_checks([Check(query=query, lo=0.0)], [-INF])
     assert result.verdict is Verdict.ERROR
     assert (
         result.message == "Metric query failed for errors: query returned a non-finite value -Inf"
@@ -174,7 +175,7 @@ async def test_a_template_check_words_the_error_as_a_failed_metric_query() -> No
 async def test_nan_and_empty_are_no_data(
     source: PrometheusSource, body: dict[str, Any], detail: str
 ) -> None:
-    result = await judged_one(source, body, raw(lo=0.0))
+    result = await judged_one(source, body, raw_check(lo=0.0))
     assert result.verdict is Verdict.NO_DATA
     assert result.failure == QueryFailure(FailureKind.NO_DATA, detail)
     assert result.message == "Halt advancement no values found for metric: custom"
@@ -263,7 +264,7 @@ async def test_nan_and_empty_are_no_data(
 async def test_a_sample_that_is_not_a_number_is_an_error_naming_it(
     source: PrometheusSource, body: dict[str, Any], detail: str
 ) -> None:
-    result = await judged_one(source, body, raw(lo=0.0))
+    result = await judged_one(source, body, raw_check(lo=0.0))
     assert result.verdict is Verdict.ERROR
     assert result.value is None
     assert result.failure == QueryFailure(FailureKind.REJECTED, detail)
@@ -272,7 +273,7 @@ async def test_a_sample_that_is_not_a_number_is_an_error_naming_it(
 
 @respx.mock
 async def test_a_long_garbage_value_is_clipped_in_the_message(source: PrometheusSource) -> None:
-    result = await judged_one(source, answer(series([T, "x" * 500])), raw(lo=0.0))
+    result = await judged_one(source, answer(series([T, "x" * 500])), raw_check(lo=0.0))
     assert result.verdict is Verdict.ERROR
     assert result.failure is not None
     assert len(result.failure.message) < 160
@@ -353,7 +354,7 @@ async def test_a_range_sample_that_is_true_or_null_is_not_a_number(
 
 
 async def test_score_checks_never_reads_a_non_number_from_a_source_as_a_value() -> None:
-    queries = [raw(lo=0.0), raw(lo=0.0), raw(lo=0.0), raw(lo=0.0)]
+    queries = [raw_check(lo=0.0), raw_check(lo=0.0), raw_check(lo=0.0), raw_check(lo=0.0)]
     answers: list[Any] = [True, "abc", None, np.float32(1.5)]
     results = score_checks(queries, answers)
     assert [r.verdict for r in results] == [Verdict.ERROR] * 3 + [Verdict.PASS]

@@ -1,6 +1,6 @@
 """PrometheusSource against a mocked Prometheus (respx): every edge of flagger-behaviour §4.4.
 
-Each test plans real checks with ``plan_checks`` (or builds a MetricQuery), answers them from a
+Each test plans real checks with ``plan_queries`` (or builds a MetricQuery), answers them from a
 respx route that inspects the query, and checks the answer or the QueryFailure kind and wording.
 Grouping: one request for many canaries, scatter correctness, no data for a canary missing from
 the grouped vector. TLS: the client options chosen per server, and a real TLS listener signed by
@@ -27,6 +27,7 @@ import respx
 import analysis._prometheus as prometheus_module
 import config
 from analysis import (
+    Check,
     FailureKind,
     MetricQuery,
     PrometheusSource,
@@ -36,9 +37,10 @@ from analysis import (
     analyze_batches,
     open_prometheus,
     plan_checks,
+    plan_queries,
 )
 from analysis._grouping import GROUP_TARGET_LABEL
-from tests.analysis.conftest import PROM, Sleeps, raw
+from tests.analysis.conftest import PROM, Sleeps, raw, raw_check
 
 CanaryFactory = Callable[..., config.Canary]
 TemplateFactory = Callable[..., config.MetricTemplate]
@@ -172,20 +174,20 @@ async def test_a_value_is_scaled_to_the_checks_unit(
     source: PrometheusSource, make_canary: CanaryFactory
 ) -> None:
     canary = make_canary([DURATION], provider="kubernetes")
-    [query] = plan_checks(canary, {}, provider="kubernetes", default_server=PROM)
+    [check] = plan_checks(canary, {}, provider="kubernetes", default_server=PROM)
     route = respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=one("0.2127")))
-    [result] = await analyze(source, [query])
+    [result] = await analyze(source, [check])
     assert route.call_count == 1
-    assert query_of(route.calls[0].request) == query.expr  # byte-identical to Flagger's query
+    assert query_of(route.calls[0].request) == check.query.expr  # byte-identical to Flagger's query
     assert (result.verdict, result.value) == (Verdict.PASS, 212.0)  # seconds -> whole ms
 
 
 @respx.mock
 async def test_nan_is_no_data(source: PrometheusSource, make_canary: CanaryFactory) -> None:
     canary = make_canary([SUCCESS])
-    queries = plan_checks(canary, {}, provider="istio", default_server=PROM)
+    checks = plan_checks(canary, {}, provider="istio", default_server=PROM)
     respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=one("NaN")))
-    [result] = await analyze(source, queries)
+    [result] = await analyze(source, checks)
     assert result.verdict is Verdict.NO_DATA
     assert failure(result.failure or 0.0, FailureKind.NO_DATA).message == (
         "no values found (the query returned NaN)"
@@ -223,7 +225,7 @@ async def test_several_series_are_ambiguous_and_named(source: PrometheusSource) 
 async def test_ambiguous_result_fails_the_check_as_an_error(source: PrometheusSource) -> None:
     body = vector(({"pod": "a"}, 1), ({"pod": "b"}, 2))
     respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=body))
-    [result] = await analyze(source, [raw(lo=0.0)])
+    [result] = await analyze(source, [raw_check(lo=0.0)])
     assert result.verdict is Verdict.ERROR
     assert result.message.startswith("Prometheus query failed for custom: query returned 2 series")
 
@@ -273,7 +275,7 @@ async def test_400_is_rejected_with_prometheus_error_text_and_not_retried(
         "error": 'invalid parameter "query": 1:5: parse error: unexpected "}"',
     }
     route = respx.get(QUERY_URL).mock(return_value=httpx.Response(400, json=body))
-    [result] = await analyze(source, [raw("sum(x})", lo=1.0)])
+    [result] = await analyze(source, [raw_check("sum(x})", lo=1.0)])
     answer = failure(result.failure or 0.0, FailureKind.REJECTED)
     assert answer.message == (
         "prometheus rejected the query (HTTP 400, bad_data): "
@@ -497,7 +499,7 @@ async def test_check_providers_pings_each_server_once(
         "errors", "sum(rate(x[1m]))", provider={"type": "prometheus", "address": other}
     )
     canary = make_canary([SUCCESS, DURATION, {"name": "errors", "templateRef": {"name": "errors"}}])
-    queries = plan_checks(
+    queries = plan_queries(
         canary, {("test", "errors"): template}, provider="istio", default_server=PROM
     )
     main = respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=one(1)))
@@ -523,7 +525,7 @@ def _templated(
         provider={"type": "prometheus", "address": PROM, **provider},
     )
     canary = make_canary([{"name": "latency", "templateRef": {"name": "latency"}}])
-    [query] = plan_checks(
+    [query] = plan_queries(
         canary, {("test", "latency"): template}, provider="istio", default_server="http://x"
     )
     return query
@@ -754,9 +756,7 @@ async def test_real_tls_ca_insecure_and_untrusted(tls_prometheus: str, sleeps: S
 ISTIO_LABELS = ("destination_workload_namespace", "destination_workload")
 
 
-def _istio_fleet(
-    make_canary: CanaryFactory, names: list[tuple[str, str]]
-) -> list[list[MetricQuery]]:
+def _istio_fleet(make_canary: CanaryFactory, names: list[tuple[str, str]]) -> list[list[Check]]:
     return [
         plan_checks(
             make_canary([SUCCESS, DURATION], name=name, namespace=namespace),
@@ -836,7 +836,7 @@ async def test_grouped_and_per_canary_answers_agree(
     values = {("prod", "api"): (99.5, 120.0), ("prod", "web"): (float("nan"), 80.0)}
     values[("staging", "api")] = (100.0, 650.0)
     route = respx.get(QUERY_URL).mock(side_effect=_istio_answer(values))
-    flat = [q for batch in _istio_fleet(make_canary, names) for q in batch]
+    flat = [c.query for batch in _istio_fleet(make_canary, names) for c in batch]
     async with open_prometheus(sleep=sleeps) as grouped:
         together = await grouped.fetch(flat)
     assert route.call_count == 2
@@ -851,7 +851,7 @@ async def test_a_grouped_failure_fails_every_member(
     source: PrometheusSource, make_canary: CanaryFactory
 ) -> None:
     route = respx.get(QUERY_URL).mock(side_effect=httpx.ConnectError("refused"))
-    flat = [q for b in _istio_fleet(make_canary, [("a", "x"), ("b", "y")]) for q in b]
+    flat = [c.query for b in _istio_fleet(make_canary, [("a", "x"), ("b", "y")]) for c in b]
     answers = await source.fetch(flat)
     assert all(failure(a, FailureKind.TRANSPORT) for a in answers)
     assert route.call_count == 2 * 3  # two grouped queries, three attempts each
@@ -903,7 +903,7 @@ async def test_what_is_not_grouped_runs_one_query_per_canary(
     queries = [
         q
         for name in ("api", "web", "my.app")
-        for q in plan_checks(
+        for q in plan_queries(
             make_canary([*metrics, SUCCESS], name=name, namespace="prod"),
             {("prod", "errors"): template},
             provider="istio",
@@ -927,8 +927,8 @@ async def test_a_single_canary_gets_flaggers_exact_query(
 ) -> None:
     route = respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=one(99.9)))
     [batch] = _istio_fleet(make_canary, [("prod", "api")])
-    await source.fetch(batch)
-    assert [query_of(c.request) for c in route.calls] == [q.expr for q in batch]
+    await source.fetch([c.query for c in batch])
+    assert [query_of(c.request) for c in route.calls] == [c.query.expr for c in batch]
 
 
 @respx.mock
@@ -938,11 +938,11 @@ async def test_different_servers_or_intervals_are_separate_shapes(
     route = respx.route(path="/api/v1/query").mock(return_value=httpx.Response(200, json=vector()))
     other = dict(SUCCESS, interval="5m")
     queries = [
-        *plan_checks(make_canary([SUCCESS], name="a"), {}, provider="istio", default_server=PROM),
-        *plan_checks(make_canary([SUCCESS], name="b"), {}, provider="istio", default_server=PROM),
-        *plan_checks(make_canary([other], name="c"), {}, provider="istio", default_server=PROM),
-        *plan_checks(make_canary([other], name="d"), {}, provider="istio", default_server=PROM),
-        *plan_checks(
+        *plan_queries(make_canary([SUCCESS], name="a"), {}, provider="istio", default_server=PROM),
+        *plan_queries(make_canary([SUCCESS], name="b"), {}, provider="istio", default_server=PROM),
+        *plan_queries(make_canary([other], name="c"), {}, provider="istio", default_server=PROM),
+        *plan_queries(make_canary([other], name="d"), {}, provider="istio", default_server=PROM),
+        *plan_queries(
             make_canary([SUCCESS], name="e"), {}, provider="istio", default_server="http://o:9090"
         ),
     ]

@@ -1,6 +1,6 @@
 """PrometheusSource.fetch_series against a mocked Prometheus (respx): range queries for a judge.
 
-Each test builds ``SeriesRequest`` values (from ``plan_checks`` or a hand-made MetricQuery),
+Each test builds ``SeriesRequest`` values (from ``plan_queries`` or a hand-made MetricQuery),
 answers ``/api/v1/query_range`` from a respx route that inspects the query and its window, and
 checks the ``Series`` (times, values scaled to the check's unit) or the ``QueryFailure`` kind and
 wording. Grouping: one range request per query shape and grid for many canaries, each canary
@@ -26,7 +26,7 @@ from analysis import (
     PrometheusSource,
     QueryFailure,
     open_prometheus,
-    plan_checks,
+    plan_queries,
 )
 from analysis._prometheus import MAX_RANGE_STEPS
 from analysis._types import Series, SeriesRequest
@@ -103,7 +103,7 @@ def istio_fleet(
     return [
         q
         for namespace, name in names
-        for q in plan_checks(
+        for q in plan_queries(
             make_canary(metrics, name=name, namespace=namespace),
             {},
             provider="istio",
@@ -150,7 +150,7 @@ def istio_answer(rates: dict[tuple[str, str], float]) -> Callable[[httpx.Request
 async def test_a_range_answer_is_a_series_in_the_checks_unit(
     source: PrometheusSource, make_canary: CanaryFactory
 ) -> None:
-    [query] = plan_checks(
+    [query] = plan_queries(
         make_canary([DURATION], provider="kubernetes"),
         {},
         provider="kubernetes",
@@ -542,7 +542,7 @@ async def test_different_ends_steps_or_servers_are_separate_requests(
         return_value=httpx.Response(200, json=matrix())
     )
     a, b = istio_fleet(make_canary, [("prod", "a"), ("prod", "b")], [SUCCESS])
-    elsewhere = plan_checks(
+    elsewhere = plan_queries(
         make_canary([SUCCESS], name="c"), {}, provider="istio", default_server="http://o:9090"
     )[0]
     await source.fetch_series(

@@ -23,7 +23,7 @@ from analysis import (
     MetricQuery,
     TemplateModel,
     builtin_queries,
-    plan_checks,
+    plan_queries,
     render_query,
 )
 from analysis._builtins import render_builtin
@@ -195,7 +195,7 @@ def test_planned_builtin_queries_are_escaped() -> None:
         }
     )
     for target in ("canary", "primary"):
-        queries = plan_checks(
+        queries = plan_queries(
             canary,
             {},
             provider="istio",

@@ -209,7 +209,7 @@ def test_canary_and_primary_on_the_grid_in_the_checks_unit(prom: FakePrometheus)
     )
     assert result.queries == 4
     sent = [p["query"] for p in prom.seen]
-    assert sent[0] == canary_queries(canary)[0]  # the query plan_checks renders, unchanged
+    assert sent[0] == canary_queries(canary)[0]  # the query plan_queries renders, unchanged
     assert 'kubernetes_pod_name=~"podinfo-primary-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"' in sent[2]
     assert {(p["start"], p["end"], p["step"]) for p in prom.seen} == {
         (str(int(T0)), str(int(T0) + 180), "60")
@@ -217,9 +217,11 @@ def test_canary_and_primary_on_the_grid_in_the_checks_unit(prom: FakePrometheus)
 
 
 def canary_queries(canary: Any) -> list[str]:
-    from analysis import plan_checks
+    from analysis import plan_queries
 
-    return [q.expr or "" for q in plan_checks(canary, {}, provider="kubernetes", default_server="")]
+    return [
+        q.expr or "" for q in plan_queries(canary, {}, provider="kubernetes", default_server="")
+    ]
 
 
 def test_series_at_disjoint_times_merge_but_two_at_once_are_ambiguous(

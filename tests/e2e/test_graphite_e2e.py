@@ -36,7 +36,7 @@ from analysis import (
     SeriesRequest,
     load_recording,
     open_metric_sources,
-    plan_checks,
+    plan_queries,
 )
 from analysis._types import FailureKind
 from config import MetricTemplate, parse_canary, parse_metric_template
@@ -213,7 +213,7 @@ def _queries(url: str, name: str, query: str | None = None) -> list[MetricQuery]
     parsed: MetricTemplate = parse_metric_template(
         yaml.safe_load(template(url, query) if query else template(url))
     )
-    return plan_checks(
+    return plan_queries(
         parse_canary(canary(name)),
         {(NAMESPACE, "success-rate"): parsed},
         provider="kubernetes",

@@ -42,7 +42,7 @@ from analysis import (
     QueryFailure,
     load_recording,
     open_prometheus,
-    plan_checks,
+    plan_queries,
 )
 from config import parse_canary
 from engine.cli import main
@@ -271,7 +271,7 @@ def canary_body(name: str, provider: str) -> dict[str, Any]:
 
 def planned(url: str, name: str, provider: str, target: str = "canary") -> list[MetricQuery]:
     canary = parse_canary(canary_body(name, provider))
-    return plan_checks(
+    return plan_queries(
         canary,
         {},
         provider=provider,
@@ -338,8 +338,8 @@ async def test_crafted_names_cannot_break_a_grouped_query(prometheus: LivePromet
     body = canary_body("good", "istio")
     evil = dict(body, metadata={"name": "good", "namespace": crafted})
     queries = [
-        *plan_checks(parse_canary(body), {}, provider="istio", default_server=prometheus.url),
-        *plan_checks(parse_canary(evil), {}, provider="istio", default_server=prometheus.url),
+        *plan_queries(parse_canary(body), {}, provider="istio", default_server=prometheus.url),
+        *plan_queries(parse_canary(evil), {}, provider="istio", default_server=prometheus.url),
     ]
     async with open_prometheus(sleep=_no_sleep) as source:
         answers = await source.fetch(queries)

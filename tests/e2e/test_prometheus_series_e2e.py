@@ -26,6 +26,7 @@ from analysis import (
     judge_checks,
     open_metric_sources,
     plan_checks,
+    plan_queries,
 )
 from analysis._prometheus import open_prometheus
 from analysis._types import Series, SeriesRequest
@@ -149,7 +150,7 @@ async def test_the_judge_reads_its_series_from_prometheus(
             }
             canary = parse_canary(body)
             plan = plan_checks(canary, {}, provider=provider, default_server=prometheus.url)
-            primary = plan_checks(
+            primary = plan_queries(
                 canary, {}, provider=provider, default_server=prometheus.url, target="primary"
             )
             static = await analyze(source, plan)

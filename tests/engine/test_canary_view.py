@@ -31,13 +31,8 @@ PASSWORD = "pa55-w0rd-secret"
 
 
 def check(metric: str, value: float | None, verdict: Verdict, **more: Any) -> CheckResult:
-    query = MetricQuery(
-        canary="staging/web",
-        metric=metric,
-        kind=CheckKind.TEMPLATE,
-        lo=more.pop("lo", None),
-        hi=more.pop("hi", 500.0),
-    )
+    query = MetricQuery(canary="staging/web", metric=metric, kind=CheckKind.TEMPLATE)
+    more.setdefault("hi", 500.0)
     return CheckResult(query=query, value=value, verdict=verdict, message="", **more)
 
 

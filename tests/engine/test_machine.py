@@ -108,9 +108,9 @@ def routes_set(d: Decision) -> list[Weights]:
 
 
 def check(metric: str, value: float | None, passed: bool, message: str = "") -> CheckResult:
-    q = MetricQuery(canary="test/podinfo", metric=metric, kind=CheckKind.SUCCESS_RATE, lo=99.0)
+    q = MetricQuery(canary="test/podinfo", metric=metric, kind=CheckKind.SUCCESS_RATE)
     verdict = Verdict.PASS if passed else (Verdict.NO_DATA if value is None else Verdict.FAIL)
-    return CheckResult(query=q, value=value, verdict=verdict, message=message)
+    return CheckResult(query=q, lo=99.0, value=value, verdict=verdict, message=message)
 
 
 def hook(canary: Canary, name: str, ok: bool, message: str = "") -> HookOutcome:

@@ -113,13 +113,7 @@ def test_neither_help_nor_a_plain_simulate_imports_plotly() -> None:
 
 
 def check(value: float | None, verdict: Verdict, **extra: Any) -> CheckResult:
-    query = MetricQuery(
-        canary="staging/web",
-        metric="request-duration",
-        kind=CheckKind.DURATION,
-        lo=extra.pop("lo", None),
-        hi=extra.pop("hi", None),
-    )
+    query = MetricQuery(canary="staging/web", metric="request-duration", kind=CheckKind.DURATION)
     extra.setdefault("message", "")
     return CheckResult(query=query, value=value, verdict=verdict, **extra)
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
-from analysis import MetricQuery, MetricSources, QueryFailure, open_metric_sources, plan_checks
+from analysis import MetricQuery, MetricSources, QueryFailure, open_metric_sources, plan_queries
 from config import load_manifests
 
 HERE = Path(__file__).resolve().parent
@@ -34,7 +34,7 @@ def docs_query(metric: str, *, target: str = "canary") -> MetricQuery:
     found = load_manifests([DOCS_CANARY, DOCS_TEMPLATES])
     canary = found.canaries[0]
     templates = {(t.metadata.namespace, t.metadata.name): t for t in found.templates}
-    queries = plan_checks(
+    queries = plan_queries(
         canary,
         templates,
         provider="kubernetes",

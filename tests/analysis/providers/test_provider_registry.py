@@ -19,7 +19,7 @@ from analysis import (
     QueryFailure,
     SeriesRequest,
     open_metric_sources,
-    plan_checks,
+    plan_queries,
 )
 from analysis.providers import _sources
 from analysis.providers._base import MetricProvider
@@ -136,7 +136,7 @@ async def test_a_check_on_a_provider_not_built_fails_saying_so(
             "spec": {"provider": {"type": "splunk"}, "query": "data('x').publish()"},
         }
     )
-    queries = plan_checks(
+    queries = plan_queries(
         canary,
         {("test", "not-found-percentage"): template},
         provider="kubernetes",
@@ -208,7 +208,7 @@ async def test_prometheus_stays_one_grouped_request_beside_other_providers(
     queries = [
         q
         for c in canaries
-        for q in plan_checks(c, {}, provider="istio", default_server="http://prometheus.test:9090")
+        for q in plan_queries(c, {}, provider="istio", default_server="http://prometheus.test:9090")
     ]
     queries += [docs_query("404s percentage")] * 2  # identical checks: asked once
     async with open_metric_sources(
