@@ -68,7 +68,6 @@ if TYPE_CHECKING:
     from analysis._recording import load_recording as load_recording
     from analysis._recording import parse_csv as parse_csv
     from analysis._recording import parse_json as parse_json
-    from analysis._render import TemplateModel as TemplateModel
     from analysis._render import collapse_whitespace as collapse_whitespace
     from analysis._render import render_query as render_query
     from analysis._replay import BatchPlan as BatchPlan
@@ -77,6 +76,7 @@ if TYPE_CHECKING:
     from analysis._replay import batch_unsupported as batch_unsupported
     from analysis._replay import compile_plan as compile_plan
     from analysis._replay import replay_batch as replay_batch
+    from analysis._template_model import TemplateModel as TemplateModel
     from analysis._text import HOOK_PATH_MASK as HOOK_PATH_MASK
     from analysis._text import clip as clip
     from analysis._text import header_secrets as header_secrets
@@ -152,7 +152,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "load_recording": ("analysis._recording", "load_recording"),
     "parse_csv": ("analysis._recording", "parse_csv"),
     "parse_json": ("analysis._recording", "parse_json"),
-    "TemplateModel": ("analysis._render", "TemplateModel"),
+    "TemplateModel": ("analysis._template_model", "TemplateModel"),
     "collapse_whitespace": ("analysis._render", "collapse_whitespace"),
     "render_query": ("analysis._render", "render_query"),
     "BatchPlan": ("analysis._replay", "BatchPlan"),

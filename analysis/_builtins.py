@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis._render import TemplateModel, collapse_whitespace, render_query
+from analysis._render import collapse_whitespace, render_query
+from analysis._template_model import TemplateModel
 from config import NotSupportedError
 
 #: The error text Flagger's observers wrap around "no values found" (all but the HTTP observer).

@@ -68,10 +68,11 @@ from numpy.typing import NDArray
 
 from analysis._builtins import BUILTIN_PROVIDERS, builtin_queries
 from analysis._errors import AmbiguousResult, AnalysisError, NoValuesFound, RenderError
-from analysis._render import TemplateModel, render_query
 from analysis._render import alternation as alternation
 from analysis._render import quote_escape as quote_escape
 from analysis._render import regex_escape as regex_escape
+from analysis._render import render_query
+from analysis._template_model import TemplateModel
 from analysis._text import clip
 from analysis._types import CheckKind, FailureKind, MetricQuery, QueryFailure, Series
 

@@ -27,7 +27,8 @@ from typing import Literal
 from analysis._builtins import BuiltinQueries, builtin_queries, render_builtin
 from analysis._errors import RenderError
 from analysis._evaluate import bounds_for
-from analysis._render import TemplateModel, collapse_whitespace, render_query
+from analysis._render import collapse_whitespace, render_query
+from analysis._template_model import TemplateModel
 from analysis._types import Check, CheckKind, MetricQuery
 from config import Canary, Metric, MetricTemplate
 

@@ -32,17 +32,16 @@ can never change the structure of the query:
 MetricTemplates and inline queries are rendered without ``escape_regex`` (Flagger compatibility):
 there a value in ``=~"..."`` is part of the author's regex, as in Flagger.
 
-Pure: no I/O. Imports only ``config`` and ``analysis._errors``.
+Pure: no I/O. The values come in a ``TemplateModel`` (``analysis._template_model``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from analysis._errors import RenderError
-from config import Canary, Metric, format_interval
+from analysis._template_model import TemplateModel
 
 #: Functions of Flagger's MetricTemplateModel besides ``variables``.
 MODEL_FUNCTIONS = ("name", "namespace", "target", "service", "ingress", "route", "interval")
@@ -80,48 +79,6 @@ _SUPPORTED = (
     "supported: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }}, "
     "{{ route }}, {{ interval }}, {{ variables.KEY }}"
 )
-
-
-def _route(canary: Canary) -> str:
-    """``{{ route }}``: the routeRef, else the target; for a Knative target the revision under
-    analysis (Flagger: the latest created revision, which the Knative workload records in
-    ``status.trackedConfigs`` under ``knative/revision``)."""
-    spec = canary.spec
-    if spec.target_ref.api_version.startswith("serving.knative.dev/"):
-        revision = ((canary.status or {}).get("trackedConfigs") or {}).get("knative/revision")
-        if revision:
-            return str(revision)
-    return spec.route_ref.name if spec.route_ref is not None else spec.target_ref.name
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TemplateModel:
-    """The values a query template can refer to (Flagger's MetricTemplateModel)."""
-
-    name: str  # canary name
-    namespace: str  # canary namespace
-    target: str  # spec.targetRef.name
-    service: str  # spec.service.name, else the target
-    ingress: str  # spec.ingressRef.name, else the target
-    route: str  # spec.routeRef.name, else the target
-    interval: str  # the metric's window as a PromQL duration ("1m", "30s")
-    variables: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def for_metric(cls, canary: Canary, metric: Metric) -> TemplateModel:
-        """The model Flagger builds for one metric of a canary; the interval defaults to 1m (Q3)."""
-        spec = canary.spec
-        target = spec.target_ref.name
-        return cls(
-            name=canary.metadata.name,
-            namespace=canary.metadata.namespace,
-            target=target,
-            service=spec.service_name,
-            ingress=spec.ingress_ref.name if spec.ingress_ref is not None else target,
-            route=_route(canary),
-            interval=format_interval(metric.interval_seconds),
-            variables=dict(metric.template_variables or {}),
-        )
 
 
 def collapse_whitespace(query: str) -> str:

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from analysis._template_model import TemplateModel
 from config import Webhook
 
-if TYPE_CHECKING:  # _render imports this module (through _errors); annotations stay strings
+if TYPE_CHECKING:  # ``validate`` imports this module and never numpy; annotations stay strings
     import numpy as np
     from numpy.typing import NDArray
-
-    from analysis._render import TemplateModel
 
 
 class Verdict(IntEnum):
