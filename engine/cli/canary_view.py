@@ -32,14 +32,16 @@ View = dict[str, Any]
 
 def canary_events(events: Iterable[Mapping[str, Any]], namespace: str, name: str) -> list[Any]:
     """The Events about this Canary (``kubectl describe``'s involvedObject match), oldest first."""
-    mine = []
-    for event in events:
-        about, meta = _mapping(event.get("involvedObject")), _mapping(event.get("metadata"))
-        if (about.get("kind"), about.get("name")) == ("Canary", name) and meta.get(
-            "namespace", namespace
-        ) == namespace:
-            mine.append(event)
+    mine = [event for event in events if is_canary_event(event, namespace, name)]
     return sorted(mine, key=_event_order)
+
+
+def is_canary_event(event: Mapping[str, Any], namespace: str, name: str) -> bool:
+    """Whether ``event``'s involvedObject is the Canary ``namespace/name``."""
+    about, meta = _mapping(event.get("involvedObject")), _mapping(event.get("metadata"))
+    return (about.get("kind"), about.get("name")) == ("Canary", name) and meta.get(
+        "namespace", namespace
+    ) == namespace
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

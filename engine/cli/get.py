@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
 from config import CanaryEngineError
-from engine.cli.canary_view import View, build_view, render_table, to_json
+from engine.cli.canary_view import View, build_view, is_canary_event, render_table, to_json
 from engine.shell.clock import RealClock
 from traffic import CANARY, EVENT, Cluster, Kind, ObjectRef, WatchEvent, open_kube_cluster
 from traffic.cluster import ClusterError, default_namespace
@@ -128,7 +128,12 @@ async def _follow(
         except CanaryEngineError as exc:
             queue.put_nowait(exc)
 
-    events = {_key(e): e for e in listed}
+    def about_this_canary(event: Body) -> bool:
+        return is_canary_event(event, ref.namespace, ref.name)
+
+    # Only this Canary's Events are kept: the watch sees every Event of the namespace, and a
+    # busy namespace would otherwise fill memory and rebuild the view for others' Events.
+    events = {_key(e): e for e in listed if about_this_canary(e)}
     # Plain tasks, not a TaskGroup: a watch's error must leave as itself (exit status 4 and its
     # message), not wrapped in an ExceptionGroup.
     tasks = [asyncio.create_task(pump(kind)) for kind in (CANARY, EVENT)]
@@ -137,20 +142,26 @@ async def _follow(
             batch = [await queue.get()]
             while not queue.empty():  # a burst (a watch's initial replay) prints once
                 batch.append(queue.get_nowait())
+            relevant = False
             for item in batch:
                 if isinstance(item, CanaryEngineError):
                     raise item
                 if item.body.get("kind") == "Event":
+                    if not about_this_canary(item.body):
+                        continue
+                    relevant = True
                     if item.type == "DELETED":
                         events.pop(_key(item.body), None)  # expired (kept for an hour)
                     else:
                         events[_key(item.body)] = item.body
                 elif _key(item.body) == (ref.namespace, ref.name):
+                    relevant = True
                     if item.type == "DELETED":
                         err.write(f"canary {ref.namespace}/{ref.name} deleted\n")
                         return 0
                     body = item.body
-            printer.show(build_view(body, events.values()))
+            if relevant:
+                printer.show(build_view(body, events.values()))
     finally:
         for task in tasks:
             task.cancel()
