@@ -168,6 +168,10 @@ class Answer:
     persistence: str | None = None  # transient | sustained
     segment_rows: int | None = None
     observed_direction: str | None = None  # up | down | flat
+    #: For ``aa`` and ``common_mode``: the scenario with the same canary and history whose
+    #: primary is the real one (its ``good`` / ``bad`` twin). A check that never reads the
+    #: primary decides both alike (``detection.run_all`` reuses the twin's outcome).
+    twin: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -436,6 +440,7 @@ def build_series_scenarios(
         variants: list[tuple[Kind, bool]] = [(kind, False)]
         if kind == "bad":
             variants.append(("common_mode", True))
+        first = _opaque_id(seed, series.key, o, kind)
         for vkind, same in variants:
             sid = _opaque_id(seed, series.key, o, vkind)
             scenarios.append(make(sid, s, same))
@@ -443,6 +448,7 @@ def build_series_scenarios(
             ans.k, ans.onset_row, ans.persistence = k, o, persistence
             ans.segment_rows = seg or None
             ans.observed_direction = observed
+            ans.twin = first if same else None
             answers.append(ans)
     # -- good / A-A
     length = N_ITERATIONS + EXTRA_ROWS
@@ -459,10 +465,13 @@ def build_series_scenarios(
         starts = [starts[i] for i in picks]
     good_variants: list[tuple[Kind, bool]] = [("good", False), ("aa", True)]
     for s in starts:
+        first = _opaque_id(seed, series.key, s, "good")
         for vkind, same in good_variants:
             sid = _opaque_id(seed, series.key, s, vkind)
             scenarios.append(make(sid, s, same))
-            answers.append(common(vkind, sid, s))
+            ans = common(vkind, sid, s)
+            ans.twin = first if same else None
+            answers.append(ans)
     return scenarios, answers
 
 

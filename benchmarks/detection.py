@@ -35,6 +35,11 @@ Settings (``SETTINGS``; add more with ``static_settings`` / ``judge_settings``):
   ``window: 24h`` covers the whole history of every scenario (1,440 rows at most), and
   ``window: 1h`` the last 60 rows.
 
+A static check never reads the primary, so an A/A or common-mode scenario (its twin's canary and
+history, primary := canary) decides exactly as its ``good`` / ``bad`` twin: static settings reuse
+the twin's outcome instead of simulating it again (a test checks the identity by simulating both).
+Judge settings simulate every scenario.
+
 Results: ``detection.json`` (scenario counts, per-setting scores, trade-off, per-scenario
 decisions) and ``detection.md`` (a headline table, also printed) in ``--out`` (default: the
 current directory).
@@ -44,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import json
 import math
@@ -51,7 +57,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,17 +270,37 @@ def run_all(
     t1: float,
     workers: int = 1,
     chunk: int = 64,
+    *,
+    skip: Mapping[str, set[int]] | None = None,
 ) -> list[Outcome]:
-    chunks = [
-        list(range(i, min(i + chunk, len(scenarios)))) for i in range(0, len(scenarios), chunk)
-    ]
-    tasks = [(s, c) for s in settings for c in chunks]
+    """Every setting on every scenario (but the indices ``skip`` names for a setting)."""
+
+    def chunks(setting: Setting) -> list[list[int]]:
+        left = (skip or {}).get(setting.name, set())
+        wanted = [i for i in range(len(scenarios)) if i not in left]
+        return [wanted[i : i + chunk] for i in range(0, len(wanted), chunk)]
+
+    tasks = [(s, c) for s in settings for c in chunks(s)]
     if workers <= 1:
         _init_worker(scenarios, t1)
         return [o for s, c in tasks for o in _task(s, c)]
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(scenarios, t1)) as pool:
         futures = [pool.submit(_task, s, c) for s, c in tasks]
         return [o for f in futures for o in f.result()]
+
+
+def reused_twin_outcomes(
+    outcomes: Sequence[Outcome], twins: Mapping[str, str | None], *, skip_settings: set[str]
+) -> list[Outcome]:
+    """For every skipped (setting, twin scenario): the outcome of the scenario it twins."""
+    by_key = {(o.setting, o.id): o for o in outcomes}
+    out = []
+    for setting in sorted(skip_settings):
+        for sid, twin in twins.items():
+            found = by_key.get((setting, twin or ""))
+            if found is not None:
+                out.append(dataclasses.replace(found, id=sid))
+    return out
 
 
 def check_judge(settings: Sequence[Setting], scenarios: Sequence[Scenario]) -> str | None:
@@ -411,7 +437,16 @@ def run_benchmark(
     if reason:
         run.unavailable = {s.name: reason for s in judge}
     t1 = first_analysis_time()
-    run.outcomes = run_all(runnable, scenarios, t1, workers=workers)
+    # A static check never reads the primary, and an A/A or common-mode scenario is its twin's
+    # canary and history with primary := canary: it decides exactly as the twin does. Static
+    # settings reuse the twin's outcome instead of simulating it again (half their runs);
+    # tests/benchmarks/test_detection.py checks the identity by simulating both.
+    index = {sc.id: i for i, sc in enumerate(scenarios)}
+    twins = {sc.id: answers[sc.id].twin for sc in scenarios if answers[sc.id].twin in index}
+    twin_rows = {index[sid] for sid in twins}
+    skip = {s.name: twin_rows for s in runnable if s.family == "static"}
+    run.outcomes = run_all(runnable, scenarios, t1, workers=workers, skip=skip)
+    run.outcomes += reused_twin_outcomes(run.outcomes, twins, skip_settings=set(skip))
     by_setting: dict[str, list[tuple[Answer, Outcome]]] = {s.name: [] for s in runnable}
     for o in run.outcomes:
         by_setting[o.setting].append((answers[o.id], o))

@@ -280,3 +280,37 @@ def test_cli_writes_report(data_dir: Path, tmp_path: Path) -> None:
     assert report["counts"]["good"] == 18
     md = (tmp_path / "detection.md").read_text()
     assert "| static T=1 m=0.25 | 100.0" in md
+
+
+def test_a_static_setting_decides_an_a_a_or_common_mode_twin_as_its_twin(
+    built: tuple[list[S.Scenario], dict[str, S.Answer]],
+) -> None:
+    # The benchmark reuses the twin's outcome for static settings instead of simulating the
+    # A/A and common-mode scenarios: that is only sound if simulating them gives the same.
+    scenarios, key = built
+    by_id = {s.id: s for s in scenarios}
+    twinned = [s for s in scenarios if key[s.id].twin is not None]
+    assert {key[s.id].kind for s in twinned} == {"aa", "common_mode"}
+    settings = D.static_settings(thresholds=[1, 2], margins=[0.1, 0.5])
+    for scenario in twinned:
+        twin = by_id[key[scenario.id].twin or ""]
+        np.testing.assert_array_equal(scenario.canary, twin.canary)
+        np.testing.assert_array_equal(scenario.history, twin.history)
+        for setting in settings:
+            simulated, reused = _simulate(setting, scenario), _simulate(setting, twin)
+            assert (simulated.result, simulated.r, simulated.failed) == (
+                reused.result,
+                reused.r,
+                reused.failed,
+            ), (setting.name, key[scenario.id].kind)
+    # ... and the benchmark's report holds exactly those reused outcomes.
+    outcomes = D.run_all(
+        settings,
+        scenarios,
+        D.first_analysis_time(),
+        skip={s.name: {i for i, sc in enumerate(scenarios) if key[sc.id].twin} for s in settings},
+    )
+    twins = {s.id: key[s.id].twin for s in twinned}
+    reused = D.reused_twin_outcomes(outcomes, twins, skip_settings={s.name for s in settings})
+    assert len(reused) == len(twinned) * len(settings)
+    assert not {(o.setting, o.id) for o in reused} & {(o.setting, o.id) for o in outcomes}
