@@ -53,7 +53,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -64,6 +64,7 @@ from kubernetes_asyncio.client.exceptions import ApiException, OpenApiException
 from kubernetes_asyncio.config import ConfigException
 
 from traffic.cluster._errors import ClusterError, ClusterUnavailable, Conflict, NotFound
+from traffic.cluster._json import json_copy
 from traffic.cluster._protocol import (
     ALERT_PROVIDER,
     CANARY,
@@ -211,20 +212,6 @@ def _path(
     if sub is not None:
         path += f"/{sub}"
     return path
-
-
-def _json_copy(value: _T) -> _T:
-    """Deep copy of a JSON value (dicts, lists, scalars: all a body holds). Several times faster
-    than copy.deepcopy (no memo, no dispatch): every cached read copies, ~20 reads a tick."""
-    return cast(_T, _copy_json(value))
-
-
-def _copy_json(value: Any) -> Any:
-    if type(value) is dict:
-        return {k: _copy_json(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_copy_json(v) for v in value]
-    return value
 
 
 def _typed(kind: Kind, body: Body) -> Body:
@@ -678,7 +665,7 @@ class KubeCluster:
         namespace = _key_of(body)[0]
         for informer in (self._informers.get((kind, None)), self._informers.get((kind, namespace))):
             if informer is not None:
-                informer.apply(_json_copy(body), written=True)
+                informer.apply(json_copy(body), written=True)
 
     def _absorb_delete(self, ref: ObjectRef, rv: str | None) -> None:
         key = (ref.namespace, ref.name)
@@ -786,7 +773,7 @@ class KubeCluster:
                 if reads is not None:
                     reads.note(informer.holds(key, found))
                 if found is not None:
-                    return _json_copy(found)
+                    return json_copy(found)
             return None
         if reads is not None:
             reads.complete = False
@@ -817,7 +804,7 @@ class KubeCluster:
                 if (namespace is None or key[0] == namespace) and _labels_match(body, labels)
             ]
             found.sort(key=_key_of)
-            return _json_copy(found)
+            return json_copy(found)
         if reads is not None:
             reads.complete = False
         query = [("labelSelector", _label_selector(labels))] if labels else []
@@ -846,7 +833,7 @@ class KubeCluster:
             kind = kind_of(body)
         except KeyError as e:
             raise ValueError(f"unknown kind {e.args[0]}; see KNOWN_KINDS") from None
-        sent = _json_copy(body)
+        sent = json_copy(body)
         meta = sent.setdefault("metadata", {})
         namespace = str(meta.get("namespace") or "default") if kind.namespaced else None
         if namespace is not None:
@@ -857,7 +844,7 @@ class KubeCluster:
         )
         created = _typed(kind, created)
         self._absorb(kind, created)
-        return _json_copy(created)
+        return json_copy(created)
 
     async def patch(
         self,
@@ -871,7 +858,7 @@ class KubeCluster:
         ``status``, of its ``/status`` subresource; the stored body. ``expect_version`` becomes
         a ``metadata.resourceVersion`` precondition: ``Conflict`` when stale. ``NotFound`` when
         the object (or, for kinds without one, the status subresource) does not exist."""
-        body = _json_copy(patch)
+        body = json_copy(patch)
         if expect_version is not None:
             meta = body.setdefault("metadata", {})
             given = meta.get("resourceVersion")
@@ -895,7 +882,7 @@ class KubeCluster:
             self._absorb_delete(ref, None)
         else:
             self._absorb(ref.kind, updated)
-        return _json_copy(updated)
+        return json_copy(updated)
 
     async def delete(self, ref: ObjectRef) -> None:
         """Delete the object; a missing one is not an error. Gone from the cache at once,
@@ -932,12 +919,12 @@ class KubeCluster:
             )
             for body in current:
                 if namespace is None or _key_of(body)[0] == namespace:
-                    yield WatchEvent("ADDED", _json_copy(body))
+                    yield WatchEvent("ADDED", json_copy(body))
             async for event in _merge_queues([queue for _, queue in subscriptions]):
                 if event is None:
                     raise ClusterUnavailable(f"watch {kind.plural}: the cache stopped")
                 if namespace is None or _key_of(event.body)[0] == namespace:
-                    yield WatchEvent(event.type, _json_copy(event.body))
+                    yield WatchEvent(event.type, json_copy(event.body))
         finally:
             for informer, (_, queue) in zip(informers, subscriptions, strict=True):
                 informer.unsubscribe(queue)

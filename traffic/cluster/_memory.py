@@ -43,9 +43,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from traffic.cluster._errors import ClusterError, ClusterUnavailable, Conflict, NotFound
+from traffic.cluster._json import json_copy
 from traffic.cluster._protocol import (
     CONFIGMAP,
     DAEMONSET,
@@ -94,25 +95,11 @@ def rfc3339(moment: datetime) -> str:
 _T = TypeVar("_T")
 
 
-def _json_copy(value: _T) -> _T:
-    """Deep copy of a JSON-compatible value. Bodies hold only dicts, lists and scalars, so this
-    is several times faster than copy.deepcopy (no memo, no dispatch) on the hot path."""
-    return cast(_T, _copy_json(value))
-
-
-def _copy_json(value: Any) -> Any:
-    if type(value) is dict:
-        return {k: _copy_json(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_copy_json(v) for v in value]
-    return value
-
-
 def apply_merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, ``null`` deletes a key, anything else replaces."""
     if not isinstance(patch, dict):
-        return _json_copy(patch)
-    result: dict[str, Any] = _json_copy(target) if isinstance(target, dict) else {}
+        return json_copy(patch)
+    result: dict[str, Any] = json_copy(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -202,7 +189,7 @@ class InMemoryCluster:
     async def get(self, ref: ObjectRef) -> Body | None:
         self.calls["get"] += 1
         found = self._objects.get(ref)
-        return _json_copy(found) if found is not None else None
+        return json_copy(found) if found is not None else None
 
     async def list(
         self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None
@@ -217,7 +204,7 @@ class InMemoryCluster:
             key=lambda r: (r.namespace, r.name),
         )
         return [
-            _json_copy(self._objects[r])
+            json_copy(self._objects[r])
             for r in refs
             if labels is None or _labels_match(self._objects[r], labels)
         ]
@@ -235,7 +222,7 @@ class InMemoryCluster:
             # NB: the API server drops status on create for kinds with a status subresource.
             stored.pop("status", None)
         self._commit(ref, stored, "ADDED")
-        created = _json_copy(stored)
+        created = json_copy(stored)
         if ref.kind in _SIMULATED:
             self._run_deployment_controller(ref)
         if ref.kind == KNATIVE_SERVICE:
@@ -256,7 +243,7 @@ class InMemoryCluster:
             raise NotFound(f'{_resource(ref.kind)} "{ref.name}" not found in {ref.namespace}')
         if status and ref.kind in _NO_STATUS_SUBRESOURCE:
             raise NotFound(f"{_resource(ref.kind)} have no status subresource")
-        patch = _json_copy(patch)
+        patch = json_copy(patch)
         meta_patch = patch.get("metadata")
         body_version = None
         if isinstance(meta_patch, dict):
@@ -271,7 +258,7 @@ class InMemoryCluster:
                     "and try again"
                 )
         if status:
-            updated = _json_copy(current)
+            updated = json_copy(current)
             if "status" in patch:
                 merged = apply_merge_patch(current.get("status"), patch["status"])
                 if merged is None:
@@ -301,18 +288,18 @@ class InMemoryCluster:
                     f"found new finalizers {added}"
                 )
         if updated == current:
-            return _json_copy(current)
+            return json_copy(current)
         if not status and _spec_part(updated) != _spec_part(current):
             updated["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
         meta = updated["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             # The last finalizer is gone from an object being deleted: the API server deletes it
             # and answers with the last stored version.
-            last = _json_copy(current)
+            last = json_copy(current)
             await self._remove(ref)
             return last
         self._commit(ref, updated, "MODIFIED")
-        result = _json_copy(updated)
+        result = json_copy(updated)
         if not status and ref.kind in _SIMULATED:
             self._run_deployment_controller(ref)
         if not status and ref.kind == KNATIVE_SERVICE:
@@ -326,7 +313,7 @@ class InMemoryCluster:
             # As the API server: an object with finalizers is only marked for deletion; it goes
             # once a controller has removed the last finalizer.
             if not current["metadata"].get("deletionTimestamp"):
-                marked = _json_copy(current)
+                marked = json_copy(current)
                 marked["metadata"]["deletionTimestamp"] = rfc3339(self._now())
                 marked["metadata"]["deletionGracePeriodSeconds"] = 0
                 # As the API server: marking for deletion is a new generation.
@@ -351,7 +338,7 @@ class InMemoryCluster:
         # Snapshot and registration happen in the same synchronous step, so no event can fall
         # between the initial ADDED list and the live stream.
         current = [
-            WatchEvent("ADDED", _json_copy(self._objects[r]))
+            WatchEvent("ADDED", json_copy(self._objects[r]))
             for r in sorted(self._objects, key=lambda r: self._order[r])
             if watcher.wants(r)
         ]
@@ -387,7 +374,7 @@ class InMemoryCluster:
     def peek(self, ref: ObjectRef) -> Body | None:
         """A copy of the stored object (or None) without counting a request."""
         found = self._objects.get(ref)
-        return _json_copy(found) if found is not None else None
+        return json_copy(found) if found is not None else None
 
     def hold_readiness(self, ref: ObjectRef, status_body: Body) -> None:
         """Pin a Deployment's status to ``status_body`` (e.g. ProgressDeadlineExceeded).
@@ -397,7 +384,7 @@ class InMemoryCluster:
         """
         if ref.kind != DEPLOYMENT:
             raise ValueError(f"readiness can only be held for Deployments, not {ref.kind.kind}")
-        self._holds[ref] = _json_copy(status_body)
+        self._holds[ref] = json_copy(status_body)
         if ref in self._objects:
             self._run_deployment_controller(ref)
 
@@ -418,7 +405,7 @@ class InMemoryCluster:
             if involved.get("name") == name and involved.get("namespace", ref.namespace) == (
                 namespace
             ):
-                found.append(_json_copy(body))
+                found.append(json_copy(body))
         return found
 
     # ------------------------------------------------------------------ internals
@@ -432,7 +419,7 @@ class InMemoryCluster:
             raise ValueError(f"unknown kind {exc.args[0]}; see KNOWN_KINDS") from None
 
     def _prepare_new(self, body: Body) -> Body:
-        stored = _json_copy(body)
+        stored = json_copy(body)
         meta = stored.get("metadata")
         if not isinstance(meta, dict):
             meta = stored["metadata"] = {}
@@ -469,14 +456,14 @@ class InMemoryCluster:
     ) -> None:
         for watcher in self._watchers:
             if watcher.wants(ref):
-                watcher.queue.put_nowait(WatchEvent(event, _json_copy(body)))
+                watcher.queue.put_nowait(WatchEvent(event, json_copy(body)))
 
     def _run_knative_controller(self, ref: ObjectRef) -> None:
         """Knative Serving, as simulate needs it: each new ``spec.template`` is a new, at once
         ready Revision ``<service>-0000N``; the status names the latest and mirrors the traffic."""
         body = self._objects[ref]
         spec = body.get("spec") or {}
-        template = _json_copy(spec.get("template") or {})
+        template = json_copy(spec.get("template") or {})
         last = self._knative_revisions.get(ref)
         seeded = str((body.get("status") or {}).get("latestCreatedRevisionName") or "")
         if last is None and seeded.rpartition("-")[2].isdigit():
@@ -497,7 +484,7 @@ class InMemoryCluster:
                         "namespace": ref.namespace,
                         "labels": {"serving.knative.dev/service": ref.name},
                     },
-                    "spec": _json_copy(template.get("spec") or {}),
+                    "spec": json_copy(template.get("spec") or {}),
                     "status": {"conditions": [{"type": "Ready", "status": "True"}]},
                 },
                 "ADDED",
@@ -507,13 +494,11 @@ class InMemoryCluster:
             "observedGeneration": body["metadata"].get("generation", 1),
             "latestCreatedRevisionName": name,
             "latestReadyRevisionName": name,
-            "traffic": _json_copy(
-                spec.get("traffic") or [{"latestRevision": True, "percent": 100}]
-            ),
+            "traffic": json_copy(spec.get("traffic") or [{"latestRevision": True, "percent": 100}]),
         }
         if body.get("status") == desired:
             return
-        updated = _json_copy(body)
+        updated = json_copy(body)
         updated["status"] = desired
         self._commit(ref, updated, "MODIFIED")
 
@@ -521,7 +506,7 @@ class InMemoryCluster:
         body = self._objects[ref]
         held = self._holds.get(ref)
         desired = (
-            _json_copy(held)
+            json_copy(held)
             if held is not None
             else _ready_status(body, body.get("status") or {}, rfc3339(self._now()))
             if ref.kind == DEPLOYMENT
@@ -529,7 +514,7 @@ class InMemoryCluster:
         )
         if desired == body.get("status"):
             return
-        updated = _json_copy(body)
+        updated = json_copy(body)
         updated["status"] = desired
         self._commit(ref, updated, "MODIFIED")
 
