@@ -88,6 +88,9 @@ class SeriesCache:
                 times, values = _arrays(answer)
             inside = (times >= request.start) & (times <= request.end)
             times, values = times[inside], values[inside]
+            # The caller gets the kept arrays themselves: read-only, so nobody can change them.
+            times.setflags(write=False)
+            values.setflags(write=False)
             self._kept[key] = _Kept(times, values, request.start, request.end)
             out.append(Series(times, values))
         if requests:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from analysis._series_cache import SeriesCache
 from analysis._types import CheckKind, FailureKind, MetricQuery, QueryFailure, Series, SeriesRequest
@@ -136,3 +137,12 @@ async def test_series_nobody_asks_for_any_more_are_forgotten() -> None:
     assert len(cache) == 1
     await cache.fetch_series([request(1_000_760.0, expr="finished analysis")])
     assert source.asked[-1] == (1_000_760.0 - DAY, 1_000_760.0)  # asked in full again
+
+
+async def test_what_is_kept_cannot_be_changed_through_an_answer() -> None:
+    source = GridSource()
+    cache = SeriesCache(source.fetch_series, identity=identity)
+    (answer,) = await cache.fetch_series([request(1_000_000.0)])
+    assert isinstance(answer, Series)
+    with pytest.raises(ValueError, match="read-only"):
+        answer.values[0] = -1.0
