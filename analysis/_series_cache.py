@@ -9,15 +9,24 @@ only for the tail ``[last end - refresh, end]`` and joins it to the samples it k
 newest samples of a live source can still change: a late scrape, a remote-write delay, a recording
 rule that has not run yet.
 
+Only series whose samples do not depend on the span asked are kept (``cacheable``: the controller
+keeps Prometheus range queries, a grid every ``step``). Hosted providers choose their resolution
+or span from the window (Datadog's rollup grows with the timeframe, Graphite picks its archive by
+how far back it reads, an MQL query sets its own span), so a tail would not match the rest: they
+are asked in full every time.
+
 What the judge sees is what it would see without the cache, up to where the tail's grid meets the
 kept samples: both grids run every ``step``, but a live source anchors its grid at each request's
 end, so at the seam kept samples closer than half a step to the tail's first sample are dropped
-(one sample per step stays one sample per step). A failed request is answered as the failure and
-changes nothing kept. A request that reaches further back than what is kept (a longer window, a
-new analysis) is asked in full. Entries not asked for within ``idle`` seconds of the newest
-request's end are forgotten, so a finished analysis releases its samples; memory is about 16
-bytes per kept sample (a day of one-minute samples: 23 KiB per judged series). Nothing here is
-state a restart would miss: a new process just asks in full once.
+(one sample per step stays one sample per step). Requests of one call for the same series (the
+canary's and the primary's query can be the same text) are asked once, over the span covering
+them, and each is answered its own window. A failed request is answered as the failure and
+changes nothing kept; an answer never replaces a newer one a concurrent call kept meanwhile. A
+request that reaches further back than what is kept (a longer window, a new analysis) is asked in
+full. Entries not asked for within ``idle`` seconds of the newest request's end are forgotten, so
+a finished analysis releases its samples; memory is about 16 bytes per kept sample (a day of
+one-minute samples: 23 KiB per judged series). Nothing here is state a restart would miss: a new
+process just asks in full once.
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ FetchSeries = Callable[[Sequence[SeriesRequest]], Awaitable[list[Series | QueryF
 DEFAULT_REFRESH_SECONDS = 300.0
 #: An entry no request has asked for within this long is dropped.
 DEFAULT_IDLE_SECONDS = 3600.0
+#: (the query's identity, the step); or (_UNCACHED, request index) for a series asked as it is.
+_Key = tuple[object, ...]
+_UNCACHED = object()
 
 
 @dataclass(slots=True)
@@ -55,14 +67,16 @@ class SeriesCache:
         fetch: FetchSeries,
         *,
         identity: Callable[[MetricQuery], Hashable],
+        cacheable: Callable[[MetricQuery], bool] = lambda query: True,
         refresh: float = DEFAULT_REFRESH_SECONDS,
         idle: float = DEFAULT_IDLE_SECONDS,
     ) -> None:
         self._fetch = fetch
         self._identity = identity
+        self._cacheable = cacheable
         self._refresh = refresh
         self._idle = idle
-        self._kept: dict[Hashable, _Kept] = {}
+        self._kept: dict[_Key, _Kept] = {}
         self._newest_end = float("-inf")
 
     def __len__(self) -> int:
@@ -70,33 +84,59 @@ class SeriesCache:
         return len(self._kept)
 
     async def fetch_series(self, requests: Sequence[SeriesRequest]) -> list[Series | QueryFailure]:
-        keys = [(self._identity(r.query), r.step) for r in requests]
-        asks = [
-            self._ask(request, self._kept.get(key))
-            for request, key in zip(requests, keys, strict=True)
-        ]
-        answers = await self._fetch(asks)
-        out: list[Series | QueryFailure] = []
-        for request, key, ask, answer in zip(requests, keys, asks, answers, strict=True):
-            if isinstance(answer, QueryFailure):
-                out.append(answer)
-                continue
-            kept = self._kept.get(key)
-            if ask is not request and kept is not None:
-                times, values = _joined(kept, answer, ask)
+        # Requests for the same series (the canary's and the primary's query can be one text)
+        # are asked once, over the span that covers them all, and each gets its own window.
+        groups: dict[_Key, list[int]] = {}
+        for index, request in enumerate(requests):
+            if not self._cacheable(request.query):
+                groups[(_UNCACHED, index)] = [index]
             else:
-                times, values = _arrays(answer)
-            inside = (times >= request.start) & (times <= request.end)
-            times, values = times[inside], values[inside]
-            # The caller gets the kept arrays themselves: read-only, so nobody can change them.
-            times.setflags(write=False)
-            values.setflags(write=False)
-            self._kept[key] = _Kept(times, values, request.start, request.end)
-            out.append(Series(times, values))
+                groups.setdefault((self._identity(request.query), request.step), []).append(index)
+        plans: list[_Plan] = []
+        for key, members in groups.items():
+            first = requests[members[0]]
+            cover = dataclasses.replace(
+                first,
+                start=min(requests[m].start for m in members),
+                end=max(requests[m].end for m in members),
+            )
+            kept = self._kept.get(key) if key[0] is not _UNCACHED else None
+            plans.append(_Plan(key, members, cover, kept, self._ask(cover, kept)))
+        answers = await self._fetch([plan.ask for plan in plans])
+        out: list[Series | QueryFailure | None] = [None] * len(requests)
+        for plan, answer in zip(plans, answers, strict=True):
+            if isinstance(answer, QueryFailure):
+                for member in plan.members:
+                    out[member] = answer
+                continue
+            series = self._merged(plan, answer)
+            for member in plan.members:
+                request = requests[member]
+                out[member] = _within(series, request.start, request.end)
         if requests:
             self._newest_end = max(self._newest_end, max(r.end for r in requests))
         self._forget_idle()
-        return out
+        return [answer if answer is not None else Series.empty() for answer in out]
+
+    def _merged(self, plan: _Plan, answer: Series) -> Series:
+        """The plan's whole answer (kept samples joined to a tail), remembered for next time."""
+        cover = plan.cover
+        if plan.ask is not cover and plan.kept is not None:
+            times, values = _joined(plan.kept, answer, plan.ask)
+        else:
+            times, values = _arrays(answer)
+        inside = (times >= cover.start) & (times <= cover.end)
+        times, values = times[inside], values[inside]
+        # Callers get views of the kept arrays: read-only, so nobody can change them.
+        times.setflags(write=False)
+        values.setflags(write=False)
+        if plan.key[0] is not _UNCACHED:
+            current = self._kept.get(plan.key)
+            # A concurrent call may have kept a newer answer meanwhile: never replace it by an
+            # older one (each answer was merged with the entry it was asked from).
+            if current is None or current is plan.kept or current.fetched_to <= cover.end:
+                self._kept[plan.key] = _Kept(times, values, cover.start, cover.end)
+        return Series(times, values)
 
     def _ask(self, request: SeriesRequest, kept: _Kept | None) -> SeriesRequest:
         """The request itself, or only its tail when the rest is kept."""
@@ -112,6 +152,22 @@ class SeriesCache:
         stale = [key for key, kept in self._kept.items() if kept.fetched_to < horizon]
         for key in stale:
             del self._kept[key]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    key: _Key
+    members: list[int]  # indexes of the requests it answers
+    cover: SeriesRequest  # spans all of them
+    kept: _Kept | None  # what was kept when it was asked
+    ask: SeriesRequest  # ``cover`` itself, or only its tail
+
+
+def _within(series: Series, start: float, end: float) -> Series:
+    inside = (series.times >= start) & (series.times <= end)
+    if inside.all():
+        return series
+    return Series(series.times[inside], series.values[inside])
 
 
 def _arrays(series: Series) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

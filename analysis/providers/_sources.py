@@ -84,7 +84,13 @@ class MetricSources:
         self._credentials = credentials
         self._limit = asyncio.Semaphore(max(1, concurrency))
         self._series_timeout = series_timeout
-        self._series_cache = SeriesCache(self._fetch_series, identity=_identity)
+        # Only Prometheus range queries are kept: their samples lie on a grid every step, while
+        # hosted providers pick their resolution or span from the window asked.
+        self._series_cache = SeriesCache(
+            self._fetch_series,
+            identity=_identity,
+            cacheable=lambda query: query.provider_type == "prometheus",
+        )
 
     @property
     def requests_sent(self) -> int:

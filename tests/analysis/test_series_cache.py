@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 
@@ -146,3 +147,59 @@ async def test_what_is_kept_cannot_be_changed_through_an_answer() -> None:
     assert isinstance(answer, Series)
     with pytest.raises(ValueError, match="read-only"):
         answer.values[0] = -1.0
+
+
+async def test_the_same_series_asked_twice_in_one_call_is_asked_once_and_kept_whole() -> None:
+    # A query without {{ target }} is one text for the canary and the primary: the canary asks
+    # since the analysis started, the primary a day back. Both must keep getting the right
+    # samples tick after tick (one request each tick), and the day must stay kept.
+    source = GridSource()
+    cache = SeriesCache(source.fetch_series, identity=identity)
+    started = 1_000_000.0
+    for tick in range(1, 5):
+        end = started + tick * STEP
+        canary = SeriesRequest(query=query(), start=started, end=end, step=STEP)
+        answers = await cache.fetch_series([canary, request(end)])
+        fresh = await GridSource().fetch_series([canary, request(end)])
+        for got, want in zip(answers, fresh, strict=True):
+            assert isinstance(got, Series) and isinstance(want, Series)
+            np.testing.assert_array_equal(got.times, want.times)
+            np.testing.assert_array_equal(got.values, want.values)
+    assert len(source.asked) == 4  # one request per tick for both
+    assert [end - start for start, end in source.asked[1:]] == [360.0] * 3
+
+
+async def test_a_query_that_is_not_cacheable_is_asked_in_full_every_time() -> None:
+    source = GridSource()
+    cache = SeriesCache(
+        source.fetch_series, identity=identity, cacheable=lambda q: q.expr != "hosted"
+    )
+    for tick in range(3):
+        await cache.fetch_series([request(1_000_000.0 + tick * STEP, expr="hosted")])
+    assert [end - start for start, end in source.asked] == [DAY] * 3
+    assert len(cache) == 0
+
+
+async def test_an_answer_never_replaces_a_newer_one_kept_by_a_concurrent_call() -> None:
+    slow_started = asyncio.Event()
+    release = asyncio.Event()
+    source = GridSource()
+
+    async def fetch(requests: Sequence[SeriesRequest]) -> list[Series | QueryFailure]:
+        if requests[0].end == 1_000_060.0:  # the first call is slow
+            slow_started.set()
+            await release.wait()
+        return await source.fetch_series(requests)
+
+    cache = SeriesCache(fetch, identity=identity)
+    await cache.fetch_series([request(1_000_000.0)])
+    slow = asyncio.create_task(cache.fetch_series([request(1_000_060.0)]))
+    await slow_started.wait()
+    (newer,) = await cache.fetch_series([request(1_000_120.0)])
+    release.set()
+    (older,) = await slow
+    assert isinstance(newer, Series) and isinstance(older, Series)
+    assert older.times[-1] == 1_000_060.0 and newer.times[-1] == 1_000_120.0
+    await cache.fetch_series([request(1_000_180.0)])
+    # The next tick was a tail from the newer answer (its end), not from the older one.
+    assert source.asked[-1] == (1_000_120.0 - 300.0, 1_000_180.0)
