@@ -25,7 +25,9 @@ harmful direction (evidence of a regression does not go away when later samples 
 any sequential test: ``threshold: 2`` then means one more interval of confirmation), ``PASS``
 otherwise, ``INCONCLUSIVE`` when the window holds fewer than ``min_history`` primary samples (no
 baseline to compare with) or when neither the canary nor the primary answered within the last step
-(nothing to blame the canary for), ``NO_DATA`` when only the canary's sample is missing.
+and the primary went quiet no later than the canary (nothing to blame the canary for; NO_DATA
+instead when the metric sets ``onNoData``, whose policy then decides), ``NO_DATA`` when only the
+canary's sample is missing.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class JudgeInput:
     tolerance: float = 0.1
     min_history: int = 20
     looks: int = 1  # ticks the analysis runs (the false-alarm budget is split over them)
+    #: The verdict when neither version answered lately (see ``_silent``): INCONCLUSIVE, unless
+    #: the metric sets ``onNoData`` itself (then NO_DATA, and its policy decides).
+    when_silent: Verdict = Verdict.INCONCLUSIVE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -308,14 +313,16 @@ def _outcome(
         )
     if index < 0:
         step = _duration(item.step)
-        if not _primary_sample_within(item, item.step):
+        if _silent(item, times, values):
             # Neither version answered: the metric's source or the traffic, not the canary, is
-            # missing. The weight holds (and inconclusiveLimit bounds how long) instead of a
-            # failed check that would blame the canary for a quiet hour or a broken exporter.
+            # missing. Unless the metric says otherwise (onNoData), the weight holds (and
+            # inconclusiveLimit bounds how long) instead of a failed check that would blame the
+            # canary for a quiet hour or a broken exporter.
+            verdict = item.when_silent
             return outcome(
-                Verdict.INCONCLUSIVE,
+                verdict,
                 f"no sample from either the canary or the primary in the last {step} "
-                "(no traffic, or the metric's source is down) → inconclusive",
+                f"(no traffic, or the metric's source is down) → {verdict.name.lower()}",
             )
         return outcome(Verdict.NO_DATA, f"no canary sample in the last {step} to judge")
     pair = float(scored.concurrent[k, index])
@@ -346,9 +353,17 @@ def _outcome(
     return outcome(Verdict.PASS, explanation)
 
 
-def _primary_sample_within(item: JudgeInput, seconds: float) -> bool:
-    recent = (item.primary_times > item.now - seconds) & (item.primary_times <= item.now)
-    return bool(np.isfinite(item.primary_values[recent]).any())
+def _silent(item: JudgeInput, times: NDArray[np.float64], values: NDArray[np.float64]) -> bool:
+    """Neither version has a sample in the last step, and the primary went quiet no later than
+    the canary did: a source whose primary samples are sparser than the step, still answering
+    after the canary stopped, is a canary outage (no data), not a silent source."""
+    answered = np.isfinite(values)
+    last_canary = float(times[answered].max()) if answered.any() else item.start
+    seen = np.isfinite(item.primary_values) & (item.primary_times <= item.now)
+    if not seen.any():
+        return True
+    last_primary = float(item.primary_times[seen].max())
+    return last_primary <= min(item.now - item.step, last_canary + item.step / 2.0)
 
 
 def _envelope(item: JudgeInput, lower: float, upper: float) -> str:

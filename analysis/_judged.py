@@ -55,6 +55,7 @@ class _Judged:
     judge: Judge
     canary_request: SeriesRequest
     primary_request: SeriesRequest
+    when_silent: Verdict  # the verdict when neither version answered lately
 
 
 async def judge_checks(
@@ -115,6 +116,7 @@ async def judge_ticks(
                 tolerance=judge.tolerance,
                 min_history=judge.min_history,
                 looks=_looks(tick.canary),
+                when_silent=item.when_silent,
             )
         )
     for n, (item, outcome) in enumerate(zip(judged, judge_batch(inputs), strict=True)):
@@ -149,6 +151,9 @@ def _plan(n: int, tick: JudgeTick, metrics: dict[str, Metric]) -> list[_Judged]:
                 primary_request=SeriesRequest(
                     query=primary, start=reference_start, end=tick.now, step=step
                 ),
+                # A metric that states its no-data policy gets it; by default a source that
+                # answers for neither version holds the weight (analysis._judge).
+                when_silent=Verdict.INCONCLUSIVE if metric.on_no_data is None else Verdict.NO_DATA,
             )
         )
     return planned
@@ -203,6 +208,6 @@ def _looks(canary: Canary) -> int:
 
 
 def _with_policy(result: CheckResult, metric: Metric | None) -> CheckResult:
-    if metric is None or (not metric.dry_run and metric.on_no_data == "fail"):
+    if metric is None or (not metric.dry_run and metric.no_data_policy == "fail"):
         return result
-    return dataclasses.replace(result, dry_run=metric.dry_run, on_no_data=metric.on_no_data)
+    return dataclasses.replace(result, dry_run=metric.dry_run, on_no_data=metric.no_data_policy)

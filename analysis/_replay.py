@@ -148,7 +148,7 @@ def compile_plan(
                 truncate=check.truncate,
                 broken=query.render_error is not None,
                 dry_run=metric.dry_run if metric is not None else False,
-                on_no_data=metric.on_no_data if metric is not None else "fail",
+                on_no_data=metric.no_data_policy if metric is not None else "fail",
             )
         )
     return BatchPlan(

@@ -319,8 +319,14 @@ class Metric(_Model):
     judge: Judge | None = None
     #: Evaluated and shown (simulate, events, logs) but never counted as failed or inconclusive.
     dry_run: bool = False
-    #: What a check without data counts as: ``fail`` (Flagger), ``inconclusive`` or ``pass``.
-    on_no_data: Literal["fail", "inconclusive", "pass"] = "fail"
+    #: What a check without data counts as: ``fail`` (Flagger), ``inconclusive`` or ``pass``;
+    #: None when the manifest does not say (``no_data_policy`` is then Flagger's ``fail``).
+    on_no_data: Literal["fail", "inconclusive", "pass"] | None = None
+
+    @property
+    def no_data_policy(self) -> Literal["fail", "inconclusive", "pass"]:
+        """What a check without data counts as: ``onNoData``, else Flagger's failed check."""
+        return self.on_no_data or "fail"
 
     _dur = field_validator("interval")(_check_duration)
     _number = field_validator("threshold", mode="before")(_not_bool)

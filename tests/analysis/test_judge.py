@@ -154,6 +154,28 @@ def test_no_sample_from_either_version_is_inconclusive_not_the_canarys_fault() -
     assert judge_batch([judged([100.0, math.nan], [100.0])])[0].verdict is Verdict.INCONCLUSIVE
 
 
+def test_a_sparse_primary_still_answering_after_the_canary_stopped_is_a_canary_outage() -> None:
+    # Primary samples every 5 minutes, judged every minute: the last step rarely holds one. The
+    # canary stopped answering at minute 3 while the primary answered at minute 5: no data.
+    item = judged([100.0, 100.0, 100.0, math.nan, math.nan, math.nan], [math.nan] * 6)
+    primary_times = np.concatenate([item.primary_times[:-6], [5 * STEP - 30.0]])
+    primary_values = np.concatenate([item.primary_values[:-6], [100.0]])
+    sparse = JudgeInput(
+        **{**_fields(item), "primary_times": primary_times, "primary_values": primary_values}
+    )
+    assert judge_batch([sparse])[0].verdict is Verdict.NO_DATA
+
+
+def test_a_metric_that_sets_on_no_data_gets_no_data_when_nothing_answers() -> None:
+    # onNoData in the manifest is the user's policy for missing data; the judge then reports
+    # NO_DATA (the policy decides) rather than its own default, inconclusive.
+    item = judged([100.0, math.nan], [100.0, math.nan])
+    stated = JudgeInput(**{**_fields(item), "when_silent": Verdict.NO_DATA})
+    outcome = judge_batch([stated])[0]
+    assert outcome.verdict is Verdict.NO_DATA
+    assert outcome.explanation.endswith("(no traffic, or the metric's source is down) → no_data")
+
+
 def test_evidence_of_a_regression_stays_for_the_rest_of_the_analysis() -> None:
     # A spike two ticks ago still fails this tick, and the explanation says when it was.
     outcome = one(canary=[100.0, 500.0, 100.0, 100.0], history=[100.0] * 100)

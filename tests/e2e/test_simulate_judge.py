@@ -180,6 +180,25 @@ def test_no_data_policy_and_dry_run(sim: Sim) -> None:
     )
 
 
+def test_a_source_silent_for_both_versions_holds_the_weight_unless_on_no_data_says_otherwise(
+    sim: Sim,
+) -> None:
+    # Two minutes without a sample from either version (the exporter was down): by default the
+    # judge holds the weight rather than blame the canary ...
+    canary = healthy(20)
+    primary = healthy(20, seed=6)
+    for i in (3, 4):
+        canary[i] = primary[i] = None
+    code, doc, _ = sim.run(judged_canary(threshold=1), rows(canary, primary))
+    assert code == 0
+    verdicts = [c["verdict"] for c in judged_checks(doc)]
+    assert "inconclusive" in verdicts and "no_data" not in verdicts
+    # ... while a metric that states onNoData gets its own policy: fail is Flagger's failed check.
+    code, doc, _ = sim.run(judged_canary(threshold=1, onNoData="fail"), rows(canary, primary))
+    assert code == 1
+    assert "no_data" in {c["verdict"] for c in judged_checks(doc)}
+
+
 def test_the_bundled_judged_example(sim: Sim) -> None:
     canary = EXAMPLES / "webhook-server-judged.yaml"
     code, _, _ = sim.run(canary, EXAMPLES / "webhook-server-judged-good.csv")
