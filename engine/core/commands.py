@@ -44,7 +44,8 @@ from config import (
 )
 from engine.core.effects import Decision, Need, Observation, ScaleFromZero, Severity
 from engine.core.machine import (
-    _NeedMore,
+    Asks,
+    Decider,
     _promote,
     _rollback,
     _start_run,
@@ -185,6 +186,21 @@ class _Ignored(Exception):
 # ---------------------------------------------------------------------------------------------
 
 
+def start_command_decision(
+    canary: Canary,
+    status: CanaryStatus,
+    obs: Observation,
+    command: Command,
+    *,
+    now: datetime,
+    provider: str,
+) -> Decider:
+    """Start one command tick (a conversation, as ``start_decision``): the command's effects and
+    the next status, with the command recorded in ``status.lastCommand``."""
+    t = _Tick.begin(canary, status, obs, now=now, provider=provider)
+    return Decider(_command_tick(t, command))
+
+
 def decide_command(
     canary: Canary,
     status: CanaryStatus,
@@ -194,21 +210,19 @@ def decide_command(
     now: datetime,
     provider: str,
 ) -> Decision | Need:
-    """One command tick: the command's effects and the next status, with the command recorded in
-    ``status.lastCommand``. ``Need`` when an observation is missing, as ``decide`` does."""
-    t = _Tick.begin(canary, status, obs, now=now, provider=provider)
+    """One command tick with what ``obs`` holds: the Decision, or the first Need it does not
+    answer (as ``decide``)."""
+    return start_command_decision(canary, status, obs, command, now=now, provider=provider).start()
+
+
+def _command_tick(t: _Tick, command: Command) -> Asks[Decision]:
     try:
-        try:
-            what = _apply(t, command)
-        except _Ignored as ignored:
-            reason = str(ignored)
-            t.warn(f"Command {command.label} ({command.short}) for {t.cname} ignored: {reason}")
-            t.alert(f"Operator command {command.label} ignored: {reason}", "info")
-            outcome = f"ignored: {reason}"
-        else:
-            outcome = what
-    except _NeedMore as more:
-        return more.need
+        outcome = yield from _apply(t, command)
+    except _Ignored as ignored:
+        reason = str(ignored)
+        t.warn(f"Command {command.label} ({command.short}) for {t.cname} ignored: {reason}")
+        t.alert(f"Operator command {command.label} ignored: {reason}", "info")
+        outcome = f"ignored: {reason}"
     record = HandledCommand(id=command.id, command=command.label, handled_at=t.now, outcome=outcome)
     return Decision(status=t.status.replace(last_command=record), effects=tuple(t.effects))
 
@@ -220,7 +234,7 @@ def _announce(t: _Tick, command: Command, what: str) -> str:
     return what
 
 
-def _apply(t: _Tick, command: Command) -> str:
+def _apply(t: _Tick, command: Command) -> Asks[str]:
     if command.problem:
         raise _Ignored(command.problem)
     if t.canary.spec.suspend:
@@ -230,9 +244,8 @@ def _apply(t: _Tick, command: Command) -> str:
         raise _Ignored("the Canary is not initialised yet")
     if phase in (Phase.TERMINATING, Phase.TERMINATED):
         raise _Ignored(f"the Canary is being deleted (phase {phase.value})")
-    if not t.obs.reconciled:
-        raise _NeedMore(Need(reconcile=True))
-    return _HANDLERS[command.name].run(t, command)
+    yield from t.reconciled()
+    return (yield from _HANDLERS[command.name].run(t, command))
 
 
 def _no_run(t: _Tick) -> str:
@@ -242,7 +255,7 @@ def _no_run(t: _Tick) -> str:
 # -- promote -----------------------------------------------------------------------------------
 
 
-def _promote_command(t: _Tick, command: Command) -> str:
+def _promote_command(t: _Tick, command: Command) -> Asks[str]:
     phase = t.status.phase
     if phase in (Phase.PROMOTING, Phase.FINALISING):
         raise _Ignored(f"{t.tname} is already being promoted (phase {phase.value})")
@@ -263,7 +276,7 @@ def _promote_command(t: _Tick, command: Command) -> str:
         what = _announce(t, command, "starting the analysis without the confirm-rollout gate")
         _start_run(t)
         return what
-    return _step(t, command)
+    return (yield from _step(t, command))
 
 
 def _promote_now(t: _Tick) -> None:
@@ -273,7 +286,7 @@ def _promote_now(t: _Tick) -> None:
     _promote(t)
 
 
-def _step(t: _Tick, command: Command) -> str:
+def _step(t: _Tick, command: Command) -> Asks[str]:
     """One step forward, from the persisted status (not the routes), so that a command tick
     re-run after a crash moves to the same place rather than one step further."""
     analysis = t.canary.spec.effective_analysis
@@ -283,7 +296,7 @@ def _step(t: _Tick, command: Command) -> str:
         _promote_now(t)
         return what
     if t.routes.weights.canary == 0 and t.status.iterations == 0:
-        _pre_rollout(t)
+        yield from _pre_rollout(t)
     if strategy is Strategy.CANARY:
         weight = t.status.canary_weight
         if weight >= analysis.effective_max_weight:
@@ -317,12 +330,12 @@ def _step(t: _Tick, command: Command) -> str:
     return what
 
 
-def _pre_rollout(t: _Tick) -> None:
+def _pre_rollout(t: _Tick) -> Asks[None]:
     """The first step of a run calls the pre-rollout hooks, as the regular tick would: a command
     skips the wait, not the acceptance tests. A failing hook stops the command (no failed check
     is counted: the regular tick runs the hooks again)."""
     t.info(f"Starting canary analysis for {t.tname}")
-    for outcome in t.hooks(HookType.PRE_ROLLOUT):
+    for outcome in (yield from t.hooks(HookType.PRE_ROLLOUT)):
         if not outcome.ok:
             t.warn(
                 f"Halt {t.cname} advancement pre-rollout check {outcome.hook.name} "
@@ -415,17 +428,28 @@ def _duration(seconds: float) -> str:
 class _Handler:
     #: The severity of the command's alert: warn for those that stop a run's progress.
     severity: Severity
-    #: Carries the command out: what it did, in words, or _Ignored.
-    run: Callable[[_Tick, Command], str]
+    #: Carries the command out (asking for observations it needs): what it did, in words, or
+    #: _Ignored.
+    run: Callable[[_Tick, Command], Asks[str]]
+
+
+def _asks_nothing(run: Callable[[_Tick, Command], str]) -> Callable[[_Tick, Command], Asks[str]]:
+    """A command that needs no observation beyond the reconciled state, as a step."""
+
+    def steps(t: _Tick, command: Command) -> Asks[str]:
+        yield from ()
+        return run(t, command)
+
+    return steps
 
 
 #: Every command: adding one is one entry here (and its summary in engine.cli's --help).
 _HANDLERS: Final[Mapping[str, _Handler]] = {
     "promote": _Handler("info", _promote_command),
-    "abort": _Handler("warn", _abort),
-    "retry": _Handler("info", _retry),
-    "pause": _Handler("warn", _pause),
-    "resume": _Handler("info", _resume),
+    "abort": _Handler("warn", _asks_nothing(_abort)),
+    "retry": _Handler("info", _asks_nothing(_retry)),
+    "pause": _Handler("warn", _asks_nothing(_pause)),
+    "resume": _Handler("info", _asks_nothing(_resume)),
 }
 #: The commands, in the order ``--help`` lists them.
 COMMANDS: Final = tuple(_HANDLERS)

@@ -2,17 +2,25 @@
 
 One call is one tick of Flagger's ``advanceCanary`` (flagger-behaviour §2.4), without I/O: it reads
 the Canary, its persisted status and what the driver observed, and returns the next status plus the
-effects to carry out (routes, promotion, scaling, events, alerts, hooks), in order. When it needs an
-observation that has side effects or costs a query (webhooks, metric analysis), it returns ``Need``;
-the driver gathers exactly that and calls again. Tests call it directly with full observations.
+effects to carry out (routes, promotion, scaling, events, alerts, hooks), in order.
+
+A tick is a conversation (sans-I/O, as h11 and trio describe it): the steps are generators that
+``yield`` a ``Need`` when they need an observation that has side effects or costs a query
+(reconciling, webhooks, metric analysis, the provider check) and are sent the ``Observation``
+that answers it. ``start_decision`` starts a tick (a ``Decider``); the driver gathers what each
+``Need`` asks and resumes the tick with ``answer``: nothing runs twice and no exception steers
+the flow. ``decide`` is the one-shot form: with an observation that already holds everything the
+tick asks, it returns the ``Decision``; else the first ``Need``. Tests call it directly.
 
 Deliberate differences from Flagger (flagger-behaviour §12) are marked with their quirk number.
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from analysis import CheckResult, HookOutcome, Verdict
 from config import (
@@ -49,9 +57,10 @@ _ANALYSING = (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
 _KEEP_COUNTERS = (Phase.PROGRESSING, Phase.WAITING, Phase.PROMOTING)
 
 
-class _NeedMore(Exception):
-    def __init__(self, need: Need) -> None:
-        self.need = need
+_R = TypeVar("_R")
+#: A step of a tick that may ask the driver for observations: it yields a ``Need``, is sent the
+#: ``Observation`` that answers it, and returns ``_R``.
+Asks = Generator[Need, Observation, _R]
 
 
 @dataclass(slots=True)
@@ -113,22 +122,32 @@ class _Tick:
         self.effects.append(SetRoutes(Weights(primary, canary, mirrored)))
 
     # -- observations ----------------------------------------------------------------------
+    def ask(self, need: Need) -> Asks[None]:
+        """Ask the driver for what ``need`` names and go on with the observation it sends."""
+        self.obs = yield need
+
+    def reconciled(self) -> Asks[None]:
+        """The router and workloads are reconciled, and their state observed."""
+        while not self.obs.reconciled:
+            yield from self.ask(Need(reconcile=True))
+
     def hooks(
         self, hook_type: HookType, phase: Phase = Phase.PROGRESSING
-    ) -> tuple[HookOutcome, ...]:
+    ) -> Asks[tuple[HookOutcome, ...]]:
+        """The outcomes of the Canary's ``hook_type`` webhooks (called by the driver when asked)."""
         if not self.canary.spec.effective_analysis.hooks(hook_type):
             return ()
-        found = self.obs.hooks.get(hook_type)
-        if found is None:
-            raise _NeedMore(Need(hooks=hook_type, hook_phase=phase))
+        while (found := self.obs.hooks.get(hook_type)) is None:
+            yield from self.ask(Need(hooks=hook_type, hook_phase=phase))
         return found
 
-    def analysis(self) -> tuple[CheckResult, ...]:
+    def analysis(self) -> Asks[tuple[CheckResult, ...]]:
+        """This tick's metric checks (fetched and judged by the driver when asked)."""
         if not self.canary.spec.effective_analysis.metrics:
             return ()
-        if self.obs.analysis is None:
-            raise _NeedMore(Need(analysis=True))
-        return self.obs.analysis
+        while (found := self.obs.analysis) is None:
+            yield from self.ask(Need(analysis=True))
+        return found
 
     @property
     def revision(self) -> Revision:
@@ -249,6 +268,41 @@ def _configs_changed(tracked: dict[str, str] | None, current: dict[str, str]) ->
     return dict(tracked) != dict(current)
 
 
+class Decider:
+    """One tick in progress: ``start()`` runs it until it asks for an observation (a ``Need``)
+    or decides (a ``Decision``); ``answer(observation)`` resumes it where it stopped, with the
+    observation the driver gathered for that need (everything observed so far)."""
+
+    def __init__(self, steps: Asks[Decision]) -> None:
+        self._steps = steps
+
+    def start(self) -> Decision | Need:
+        return self._resume(None)
+
+    def answer(self, obs: Observation) -> Decision | Need:
+        return self._resume(obs)
+
+    def _resume(self, obs: Observation | None) -> Decision | Need:
+        try:
+            return next(self._steps) if obs is None else self._steps.send(obs)
+        except StopIteration as done:
+            decision: Decision = done.value
+            return decision
+
+
+def start_decision(
+    canary: Canary,
+    status: CanaryStatus,
+    obs: Observation,
+    *,
+    now: datetime,
+    provider: str,
+) -> Decider:
+    """Start one tick. ``provider`` is the resolved mesh provider (spec.provider or the default);
+    ``obs`` what is observed already (an empty ``Observation()`` at the start of a live tick)."""
+    return Decider(_tick(_Tick.begin(canary, status, obs, now=now, provider=provider)))
+
+
 def decide(
     canary: Canary,
     status: CanaryStatus,
@@ -257,13 +311,13 @@ def decide(
     now: datetime,
     provider: str,
 ) -> Decision | Need:
-    """One tick. ``provider`` is the resolved mesh provider (spec.provider or the default)."""
-    tick = _Tick.begin(canary, status, obs, now=now, provider=provider)
-    try:
-        _advance(tick)
-    except _NeedMore as more:
-        return more.need
-    return Decision(status=tick.status, effects=tuple(tick.effects))
+    """One tick with what ``obs`` holds: the Decision, or the first Need it does not answer."""
+    return start_decision(canary, status, obs, now=now, provider=provider).start()
+
+
+def _tick(t: _Tick) -> Asks[Decision]:
+    yield from _advance(t)
+    return Decision(status=t.status, effects=tuple(t.effects))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,7 +325,7 @@ def decide(
 # ---------------------------------------------------------------------------------------------
 
 
-def _advance(t: _Tick) -> None:
+def _advance(t: _Tick) -> Asks[None]:
     spec = t.canary.spec
     analysis = spec.effective_analysis
 
@@ -279,14 +333,13 @@ def _advance(t: _Tick) -> None:
         t.info("skipping canary run as object is suspended")
         return
 
-    if not t.obs.reconciled:
-        raise _NeedMore(Need(reconcile=True))
+    yield from t.reconciled()
 
     if t.status.phase is Phase.NONE:
         t.set_phase(Phase.INITIALIZING)
 
     if t.status.phase is Phase.INITIALIZING:
-        _initialize(t)
+        yield from _initialize(t)
         return
 
     if _adopt_from_flagger(t):
@@ -332,9 +385,10 @@ def _advance(t: _Tick) -> None:
         Phase.PROMOTING,
         Phase.FINALISING,
     ):
-        if t.status.phase is Phase.WAITING and _rollback_requested(t):  # Q7: also in Waiting
+        # Q7: rollback hooks are polled in Waiting too
+        if t.status.phase is Phase.WAITING and (yield from _rollback_requested(t)):
             return
-        for outcome in t.hooks(HookType.CONFIRM_ROLLOUT, t.status.phase):
+        for outcome in (yield from t.hooks(HookType.CONFIRM_ROLLOUT, t.status.phase)):
             if not outcome.ok:
                 if t.status.phase is not Phase.WAITING:
                     t.set_phase(Phase.WAITING)
@@ -386,7 +440,9 @@ def _advance(t: _Tick) -> None:
         return
 
     # Manual rollback through rollback webhooks (step 23)
-    if t.status.phase in (Phase.PROGRESSING, Phase.WAITING_PROMOTION) and _rollback_requested(t):
+    if t.status.phase in (Phase.PROGRESSING, Phase.WAITING_PROMOTION) and (
+        yield from _rollback_requested(t)
+    ):
         return
 
     if t.status.phase is Phase.PROMOTING:
@@ -414,7 +470,7 @@ def _advance(t: _Tick) -> None:
         and not (analysis.mirror and routes.mirrored)
     ):
         t.info(f"Starting canary analysis for {t.tname}")
-        for outcome in t.hooks(HookType.PRE_ROLLOUT):
+        for outcome in (yield from t.hooks(HookType.PRE_ROLLOUT)):
             if not outcome.ok:
                 t.warn(
                     f"Halt {t.cname} advancement pre-rollout check {outcome.hook.name} "
@@ -424,7 +480,7 @@ def _advance(t: _Tick) -> None:
                 return
             t.info(f"Pre-rollout check {outcome.hook.name} passed")
     else:
-        verdict = _run_analysis(t)
+        verdict = yield from _run_analysis(t)
         if verdict is Verdict.FAIL:
             t.set_failed_checks(t.status.failed_checks + 1)
             return
@@ -433,11 +489,11 @@ def _advance(t: _Tick) -> None:
 
     strategy = analysis.strategy
     if strategy is Strategy.AB_TESTING:
-        _run_ab(t)
+        yield from _run_ab(t)
     elif strategy is Strategy.BLUE_GREEN:
-        _run_blue_green(t, routes)
+        yield from _run_blue_green(t, routes)
     else:
-        _run_canary(t, routes, max_weight)
+        yield from _run_canary(t, routes, max_weight)
 
 
 def _start_run(t: _Tick) -> None:
@@ -464,11 +520,11 @@ def _adopt_from_flagger(t: _Tick) -> bool:
     return True
 
 
-def _initialize(t: _Tick) -> None:
+def _initialize(t: _Tick) -> Asks[None]:
     spec = t.canary.spec
     if not spec.skip_analysis:
-        if not t.obs.provider_checked:
-            raise _NeedMore(Need(provider_check=True))
+        while not t.obs.provider_checked:
+            yield from t.ask(Need(provider_check=True))
         if t.obs.provider_error:
             t.warn(f"Error checking metric providers: {t.obs.provider_error}")
         else:
@@ -485,7 +541,7 @@ def _initialize(t: _Tick) -> None:
     t.alert(f"New {t.kind} detected, initialization completed.", "info", metadata=True)
 
 
-def _run_analysis(t: _Tick) -> Verdict:
+def _run_analysis(t: _Tick) -> Asks[Verdict]:
     """Rollout hooks, then metric checks; the first failure is the tick's failed check.
 
     Checks count as their policy says (``CheckResult.counted``): a dry-run check never counts
@@ -493,7 +549,7 @@ def _run_analysis(t: _Tick) -> Verdict:
     failed check while the run's inconclusive budget (``analysis.inconclusiveLimit``) lasts, and
     counts as a failed check after that.
     """
-    for outcome in t.hooks(HookType.ROLLOUT):
+    for outcome in (yield from t.hooks(HookType.ROLLOUT)):
         if not outcome.ok:
             t.warn(
                 f"Halt {t.cname} advancement external check {outcome.hook.name} "
@@ -501,7 +557,7 @@ def _run_analysis(t: _Tick) -> Verdict:
             )
             return Verdict.FAIL
     inconclusive: CheckResult | None = None
-    for result in t.analysis():
+    for result in (yield from t.analysis()):
         counted = result.counted
         if result.dry_run and not result.passed:
             # The check's message says "Halt ...": a dry run halts nothing, so say what it found.
@@ -533,9 +589,9 @@ def _run_analysis(t: _Tick) -> Verdict:
     return Verdict.INCONCLUSIVE
 
 
-def _rollback_requested(t: _Tick) -> bool:
+def _rollback_requested(t: _Tick) -> Asks[bool]:
     """Poll rollback hooks; the first that answers 2xx rolls back now (manual abort)."""
-    outcomes = t.hooks(HookType.ROLLBACK, t.status.phase)
+    outcomes = yield from t.hooks(HookType.ROLLBACK, t.status.phase)
     for outcome in outcomes:
         if outcome.ok:
             t.warn(f"Rollback check {outcome.hook.name} passed")
@@ -612,8 +668,8 @@ def _promotion_traffic_shift(t: _Tick, routes: Weights) -> None:
         t.set_weight(TOTAL_WEIGHT - primary)
 
 
-def _confirm_promotion(t: _Tick) -> bool:
-    for outcome in t.hooks(HookType.CONFIRM_PROMOTION):
+def _confirm_promotion(t: _Tick) -> Asks[bool]:
+    for outcome in (yield from t.hooks(HookType.CONFIRM_PROMOTION)):
         if not outcome.ok:
             if t.status.phase is not Phase.WAITING_PROMOTION:
                 t.set_phase(Phase.WAITING_PROMOTION)
@@ -639,13 +695,13 @@ def _promote(t: _Tick) -> None:
     t.set_phase(Phase.PROMOTING)
 
 
-def _run_canary(t: _Tick, routes: Weights, max_weight: int) -> None:
+def _run_canary(t: _Tick, routes: Weights, max_weight: int) -> Asks[None]:
     analysis = t.canary.spec.effective_analysis
     step = analysis.next_step_weight(routes.canary)
     if step <= 0:
         return  # no stepWeight and no stepWeights: validation prevents this
     if not routes.mirrored and t.status.phase is not Phase.WAITING_PROMOTION:
-        for outcome in t.hooks(HookType.CONFIRM_TRAFFIC_INCREASE):
+        for outcome in (yield from t.hooks(HookType.CONFIRM_TRAFFIC_INCREASE)):
             if not outcome.ok:
                 t.warn(
                     f"Halt {t.cname} advancement waiting for traffic increase approval "
@@ -668,11 +724,11 @@ def _run_canary(t: _Tick, routes: Weights, max_weight: int) -> None:
         t.set_weight(canary)
         t.info(f"Advance {t.cname} canary weight {canary}")
         return
-    if _confirm_promotion(t):
+    if (yield from _confirm_promotion(t)):
         _promote(t)
 
 
-def _run_blue_green(t: _Tick, routes: Weights) -> None:
+def _run_blue_green(t: _Tick, routes: Weights) -> Asks[None]:
     analysis = t.canary.spec.effective_analysis
     goal = analysis.effective_iterations
     if goal > t.status.iterations:
@@ -681,7 +737,7 @@ def _run_blue_green(t: _Tick, routes: Weights) -> None:
         t.set_iterations(t.status.iterations + 1)
         t.info(f"Advance {t.cname} canary iteration {t.status.iterations}/{goal}")
         return
-    if not _confirm_promotion(t):
+    if not (yield from _confirm_promotion(t)):
         return
     if goal == t.status.iterations:
         # Only a router that mirrors has a mirror to stop (Flagger says so for any non-kubernetes).
@@ -696,14 +752,14 @@ def _run_blue_green(t: _Tick, routes: Weights) -> None:
         _promote(t)
 
 
-def _run_ab(t: _Tick) -> None:
+def _run_ab(t: _Tick) -> Asks[None]:
     goal = t.canary.spec.effective_analysis.effective_iterations
     if goal > t.status.iterations:
         t.route(0, TOTAL_WEIGHT)
         t.set_iterations(t.status.iterations + 1)
         t.info(f"Advance {t.cname} canary iteration {t.status.iterations}/{goal}")
         return
-    if not _confirm_promotion(t):
+    if not (yield from _confirm_promotion(t)):
         return
     if goal == t.status.iterations:
         _promote(t)

@@ -1,4 +1,6 @@
-"""The thin async driver around ``decide``: observe, decide, act, persist — one tick at a time.
+"""The thin async driver around the decision core: observe, decide, act, persist — one tick at a
+time. A tick is a conversation with the core (``start_decision``): the driver gathers what each
+``Need`` asks and answers it, until the core returns its ``Decision``.
 
 ``CanaryDriver.tick()`` re-reads the Canary, gathers what ``decide`` asks for (reconciling routing
 objects and the primary, reading revision / readiness / routes, calling webhooks, running metric
@@ -48,7 +50,7 @@ from config import (
     parse_canary,
     parse_metric_template,
 )
-from engine.core.commands import Command, decide_command, pending_command
+from engine.core.commands import Command, pending_command, start_command_decision
 from engine.core.effects import (
     Alert,
     CountOutcome,
@@ -62,7 +64,7 @@ from engine.core.effects import (
     ScaleToZero,
     SetRoutes,
 )
-from engine.core.machine import decide
+from engine.core.machine import start_decision
 from engine.shell.clock import Clock, stamp
 from engine.shell.last_analysis import record_tick
 from traffic import (
@@ -362,15 +364,19 @@ class CanaryDriver:
     ) -> Decision:
         canary, provider = t.canary, t.provider
         obs = Observation()
-        for _ in range(32):  # each Need is satisfied once; the bound guards against a loop bug
-            now = self._deps.clock.utcnow()
-            if command is None:
-                result = decide(canary, status, obs, now=now, provider=provider)
-            else:
-                result = decide_command(canary, status, obs, command, now=now, provider=provider)
+        now = self._deps.clock.utcnow()
+        if command is None:
+            decider = start_decision(canary, status, obs, now=now, provider=provider)
+        else:
+            decider = start_command_decision(
+                canary, status, obs, command, now=now, provider=provider
+            )
+        result = decider.start()
+        for _ in range(32):  # each Need is answered once; the bound guards against a loop bug
             if isinstance(result, Decision):
                 return result
             obs = await self._gather(t, result, status, obs)
+            result = decider.answer(obs)
         raise _AbortTick("internal error: the decision did not converge")
 
     async def _gather(
