@@ -2,7 +2,7 @@
 time. A tick is a conversation with the core (``start_decision``): the driver gathers what each
 ``Need`` asks and answers it, until the core returns its ``Decision``.
 
-``CanaryDriver.tick()`` re-reads the Canary, gathers what ``decide`` asks for (reconciling routing
+``CanaryDriver.tick()`` re-reads the Canary, gathers what the core asks for (reconciling routing
 objects and the primary, reading revision / readiness / routes, calling webhooks, running metric
 analysis), carries out the effects in order and writes the status through the status subresource.
 All state that must survive a restart is in that status; the driver keeps none between ticks.
