@@ -28,12 +28,12 @@ Settings (``SETTINGS``; add more with ``static_settings`` / ``judge_settings``):
   side for negative ones.)
 * ``judge``: ``judge: {baseline: primary, harmful: <dir>, **grid}`` for ``T`` in {1, 2}; the grid
   comes from ``--judge-key key=v1,v2`` options (default ``DEFAULT_JUDGE_GRID``: window 24h or
-  1h, tolerance 0.1 or 0.25, and the metric's ``onNoData`` fail or inconclusive; at threshold 2
-  only with ``onNoData: fail``). When the first judge Canary does not validate, the judge
-  settings are reported as not available and the benchmark carries on (as is a setting whose
-  every simulation raised). Time is compressed to one row per minute, so the judge's default
-  ``window: 24h`` covers the whole history of every scenario (1,440 rows at most), and
-  ``window: 1h`` the last 60 rows.
+  1h, tolerance 0.1 or 0.25, and the metric's ``onNoData`` unset (the default) or inconclusive;
+  at threshold 2 only with it unset; a grid value ``unset`` leaves the key out of the manifest).
+  When the first judge Canary does not validate, the judge settings are reported as not
+  available and the benchmark carries on (as is a setting whose every simulation raised). Time
+  is compressed to one row per minute, so the judge's default ``window: 24h`` covers the whole
+  history of every scenario (1,440 rows at most), and ``window: 1h`` the last 60 rows.
 
 A static check never reads the primary, so an A/A or common-mode scenario (its twin's canary and
 history, primary := canary) decides exactly as its ``good`` / ``bad`` twin: static settings reuse
@@ -101,7 +101,7 @@ class Setting:
                 scenario.history, scenario.harmful, self.margin or 0.0
             )
         else:
-            keys = dict(self.judge)
+            keys = {k: v for k, v in self.judge if v != UNSET}
             body.update({k: keys.pop(k) for k in METRIC_KEYS if k in keys})
             body["judge"] = {"baseline": "primary", "harmful": scenario.harmful, **keys}
         return body
@@ -116,13 +116,16 @@ def static_settings(
     ]
 
 
+#: A grid value that leaves the key out of the manifest (the engine's default applies).
+UNSET = "unset"
 #: The judge's two documented knobs, each at its default and one other value: the reference
 #: window (the whole day of history, or the last hour) and the tolerance (10 % or 25 %); and the
-#: metric's no-data policy (Flagger's "fail", or "inconclusive", which holds the weight).
+#: metric's no-data policy: left unset (Flagger's failed check when only the canary's sample is
+#: missing; the judge's inconclusive when neither version answered), or "inconclusive".
 DEFAULT_JUDGE_GRID: dict[str, list[Any]] = {
     "window": ["24h", "1h"],
     "tolerance": [0.1, 0.25],
-    "onNoData": ["fail", "inconclusive"],
+    "onNoData": [UNSET, "inconclusive"],
 }
 #: Grid keys that belong to the metric entry rather than to its ``judge`` block.
 METRIC_KEYS = ("onNoData", "dryRun")
@@ -516,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         judges = [
             s
             for s in judge_settings(grid=DEFAULT_JUDGE_GRID)
-            if s.threshold == 1 or ("onNoData", "fail") in s.judge
+            if s.threshold == 1 or ("onNoData", UNSET) in s.judge
         ]
     settings = [*static_settings(), *judges]
     if args.only:
