@@ -22,6 +22,7 @@ import math
 import platform
 import random
 import time
+from typing import Literal
 
 from analysis import Recording, load_recording
 from config import load_manifests, read_documents
@@ -50,7 +51,7 @@ def _recordings(count: int) -> list[LabelledRecording]:
                 for key in recording.keys
             }
             recording = Recording(series, source=f"{path.name}#{i}")
-        label = "good" if path.parent.name == "good" else "bad"
+        label: Literal["good", "bad"] = "good" if path.parent.name == "good" else "bad"
         out.append(
             LabelledRecording(path=path, name=f"{path.name}#{i}", recording=recording, label=label)
         )
@@ -117,7 +118,7 @@ def main() -> None:
     canaries = {i: apply_setting(inputs.canary_body, inputs.settings[i]) for i, _ in sample}
 
     async def single_runs() -> list[str]:
-        results = []
+        results: list[str] = []
         for i, j in sample:
             result = await simulate(inputs.manifests, canaries[i], inputs.recordings[j].recording)
             results.append(result.result)
