@@ -967,8 +967,9 @@ async def test_a_controller_killed_at_every_tick_finishes_the_rollout_the_same(
         )
         assert w.image(f"{NAME}-primary") == V2 and w.replicas(NAME) == 0
         final, expected = w.status(), ref.status()
-        for key in ("phase", "canaryWeight", "failedChecks", "lastAppliedSpec", "lastPromotedSpec"):
-            assert final[key] == expected[key], key
+        compared = ("phase", "canaryWeight", "failedChecks", "lastAppliedSpec", "lastPromotedSpec")
+        for name in compared:
+            assert final[name] == expected[name], name
         assert condition(final, "Promoted") | {"lastUpdateTime": "", "lastTransitionTime": ""} == (
             condition(expected, "Promoted") | {"lastUpdateTime": "", "lastTransitionTime": ""}
         )
