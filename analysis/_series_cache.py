@@ -116,7 +116,11 @@ class SeriesCache:
         if requests:
             self._newest_end = max(self._newest_end, max(r.end for r in requests))
         self._forget_idle()
-        return [answer if answer is not None else Series.empty() for answer in out]
+        answered: list[Series | QueryFailure] = []
+        for one in out:
+            assert one is not None  # every request belongs to exactly one plan
+            answered.append(one)
+        return answered
 
     def _merged(self, plan: _Plan, answer: Series) -> Series:
         """The plan's whole answer (kept samples joined to a tail), remembered for next time."""

@@ -26,12 +26,17 @@ def ingress_refs(canary: Canary, provider: str) -> tuple[ObjectRef, ObjectRef]:
     return ObjectRef(INGRESS, ns, ingress.name), ObjectRef(INGRESS, ns, f"{ingress.name}-canary")
 
 
-async def get_user_ingress(cluster: Cluster, ref: ObjectRef) -> Body:
-    """The user's Ingress; a RoutingError when it does not exist."""
-    user = await cluster.get(ref)
-    if user is None:
-        raise RoutingError(f"ingress {ref.name}.{ref.namespace} not found")
-    return user
+#: Why the canary Ingress may be missing, for ``require_ingress``.
+MADE_BY_RECONCILE = "; reconcile creates it"
+
+
+async def require_ingress(cluster: Cluster, ref: ObjectRef, *, why_missing: str = "") -> Body:
+    """The Ingress at ``ref``; a RoutingError naming it (and ``why_missing``) when it does not
+    exist."""
+    found = await cluster.get(ref)
+    if found is None:
+        raise RoutingError(f"ingress {ref.name}.{ref.namespace} not found{why_missing}")
+    return found
 
 
 async def write_canary_ingress(
@@ -67,14 +72,6 @@ async def write_canary_ingress(
     patch = merge_diff(existing.get("spec") or {}, spec)
     if patch is not NO_CHANGE:
         await cluster.patch(ref, {"spec": patch})
-
-
-async def get_canary_ingress(cluster: Cluster, ref: ObjectRef) -> Body:
-    """The canary Ingress; a RoutingError when ``reconcile`` has not created it yet."""
-    existing = await cluster.get(ref)
-    if existing is None:
-        raise RoutingError(f"ingress {ref.name}.{ref.namespace} not found; reconcile creates it")
-    return existing
 
 
 async def patch_annotations(

@@ -27,10 +27,10 @@ from typing import Any, Final
 from config import Canary
 from traffic._errors import RoutingError
 from traffic._ingress import (
-    get_canary_ingress,
-    get_user_ingress,
+    MADE_BY_RECONCILE,
     ingress_refs,
     patch_annotations,
+    require_ingress,
     write_canary_ingress,
 )
 from traffic._objects import DEFAULT_SELECTOR_LABELS, KUBECTL_ANNOTATION, filter_metadata
@@ -61,7 +61,7 @@ class NginxRouter:
     async def reconcile(self, canary: Canary) -> None:
         user_ref, canary_ref = self._refs(canary)
         await self._services.reconcile_apex(canary)
-        user = await get_user_ingress(self._cluster, user_ref)
+        user = await require_ingress(self._cluster, user_ref)
         await write_canary_ingress(
             self._cluster,
             canary,
@@ -73,7 +73,7 @@ class NginxRouter:
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
         _, canary_ref = self._refs(canary)
-        existing = await get_canary_ingress(self._cluster, canary_ref)
+        existing = await require_ingress(self._cluster, canary_ref, why_missing=MADE_BY_RECONCILE)
         await patch_annotations(
             self._cluster,
             canary_ref,

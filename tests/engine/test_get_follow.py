@@ -1,4 +1,4 @@
-"""``get --watch`` follows one Canary: other objects' Events neither print nor stay in memory."""
+"""``get --watch`` follows one Canary: Events about other objects print nothing."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class Shown:
         self.views.append(view)
 
 
-async def test_events_of_other_canaries_are_neither_shown_nor_kept() -> None:
+async def test_events_of_other_canaries_print_nothing_and_its_own_print_once() -> None:
     cluster = InMemoryCluster()
     body = await cluster.create(canary())
     printer = Shown()

@@ -25,10 +25,10 @@ from typing import Any, Final
 from config import Canary, Capabilities, Problem, RouterRules
 from traffic._errors import RoutingError
 from traffic._ingress import (
-    get_canary_ingress,
-    get_user_ingress,
+    MADE_BY_RECONCILE,
     ingress_refs,
     patch_annotations,
+    require_ingress,
     write_canary_ingress,
 )
 from traffic._objects import KUBECTL_ANNOTATION, filter_metadata
@@ -56,7 +56,7 @@ class SkipperRouter:
     async def reconcile(self, canary: Canary) -> None:
         await self._services.reconcile_apex(canary)
         user_ref, canary_ref = _refs(canary)
-        user = await get_user_ingress(self._cluster, user_ref)
+        user = await require_ingress(self._cluster, user_ref)
         await write_canary_ingress(
             self._cluster,
             canary,
@@ -70,7 +70,7 @@ class SkipperRouter:
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
         _, canary_ref = _refs(canary)
-        existing = await get_canary_ingress(self._cluster, canary_ref)
+        existing = await require_ingress(self._cluster, canary_ref, why_missing=MADE_BY_RECONCILE)
         await patch_annotations(
             self._cluster, canary_ref, existing, lambda have: _annotations(have, canary, weights)
         )
