@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from typing import Any
 
 from engine import VirtualClock
 from engine.shell.credentials import CredentialsReader
-from traffic import SECRET, InMemoryCluster, ObjectRef
+from traffic import SECRET, ClusterError, InMemoryCluster, ObjectRef
 
 
 def secret(token: str) -> dict[str, object]:
@@ -36,3 +38,54 @@ async def test_a_secret_is_read_once_per_ttl_and_a_rotation_is_seen_after_it() -
     clock.advance(1)
     assert await read("monitoring/prom-auth") == {"token": "two"}
     assert cluster.calls["get"] == 3
+
+
+class SlowCluster(InMemoryCluster):
+    """A cluster whose reads take a turn of the event loop, as a real API server's do."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.gets = 0
+        self.fail = fail
+
+    async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        self.gets += 1
+        await asyncio.sleep(0.01)
+        if self.fail:
+            raise ClusterError("the API server is unreachable")
+        return await super().get(ref)
+
+
+async def test_queries_asking_at_once_share_one_read() -> None:
+    # A batch of canaries sharing one MetricTemplate asks for its Secret all at once.
+    cluster = SlowCluster()
+    cluster.seed(secret("one"))
+    read = CredentialsReader(cluster, VirtualClock(), ttl=10)
+    answers = await asyncio.gather(*(read("monitoring/prom-auth") for _ in range(20)))
+    assert answers == [{"token": "one"}] * 20
+    assert cluster.gets == 1
+
+
+async def test_a_failed_shared_read_fails_every_asker_and_is_not_remembered() -> None:
+    cluster = SlowCluster(fail=True)
+    read = CredentialsReader(cluster, VirtualClock(), ttl=10)
+    answers = await asyncio.gather(
+        *(read("monitoring/prom-auth") for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(a, ClusterError) for a in answers) and cluster.gets == 1
+    cluster.fail = False
+    cluster.seed(secret("one"))
+    assert await read("monitoring/prom-auth") == {"token": "one"} and cluster.gets == 2
+
+
+async def test_a_cancelled_reader_does_not_fail_the_others() -> None:
+    cluster = SlowCluster()
+    cluster.seed(secret("one"))
+    read = CredentialsReader(cluster, VirtualClock(), ttl=10)
+    first = asyncio.ensure_future(read("monitoring/prom-auth"))
+    await asyncio.sleep(0)  # the first ask is reading
+    second = asyncio.ensure_future(read("monitoring/prom-auth"))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert await second == {"token": "one"}
+    assert cluster.gets == 2  # the second read for itself once the first was cancelled
