@@ -572,9 +572,10 @@ class KubeCluster:
             # a dead connection.
             sock_read=watch_timeout + max(request_timeout, 30.0),
         )
-        # A LIST of a large collection (a cache's first LIST of 100,000 Services) legitimately
-        # takes longer than any single-object request, and a server may answer only once it
-        # has serialised it all: no total bound, only a bound on silence.
+        # A cache's first LIST of a large collection (100,000 Services) legitimately takes
+        # longer than any single-object request, and a server may answer only once it has
+        # serialised it all: no total bound, only a bound on silence. Lists made during a tick
+        # (uncached, label-selected) keep request_timeout: a silent server must not stall it.
         self._list_timeout = aiohttp.ClientTimeout(
             total=None,
             connect=request_timeout,
@@ -820,7 +821,6 @@ class KubeCluster:
                 _path(kind, scope),
                 query=query,
                 what=f"list {kind.plural} in {scope or 'all namespaces'}",
-                bounds=self._list_timeout,
             )
             items.extend(_typed(kind, item) for item in listed.get("items") or [])
         items.sort(key=_key_of)

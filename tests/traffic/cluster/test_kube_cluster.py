@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from functools import partial
@@ -784,3 +785,19 @@ async def test_a_slow_list_is_not_cut_off_by_the_request_timeout(
         api.release_stalled()
         await asyncio.wait_for(c.wait_synced(), 5)
         assert api.count("list", "canaries") == 1  # answered, not failed and retried
+
+
+async def test_a_list_made_during_a_tick_keeps_the_request_timeout(
+    api: FakeKubeApi, kubeconfig: str
+) -> None:
+    """Only a cache's LIST gets the long silence bound: an uncached list (a tick's, e.g. the
+    pods a metric provider selects) still fails after ``request_timeout`` so it cannot stall
+    the canary's tick for minutes."""
+    api.store.seed(canary())
+    api.stall_next(1, method="GET", path="/canaries")
+    async with opened(kubeconfig, cache_kinds=(), request_timeout=0.2) as c:
+        started = time.monotonic()
+        with pytest.raises(ClusterError):
+            await asyncio.wait_for(c.list(CANARY, "test"), 30)
+        assert time.monotonic() - started < 10
+        api.release_stalled()
