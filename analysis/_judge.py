@@ -313,16 +313,21 @@ def _outcome(
         )
     if index < 0:
         step = _duration(item.step)
-        if _silent(item, times, values):
+        if _silent(item, times, finite):
             # Neither version answered: the metric's source or the traffic, not the canary, is
             # missing. Unless the metric says otherwise (onNoData), the weight holds (and
             # inconclusiveLimit bounds how long) instead of a failed check that would blame the
             # canary for a quiet hour or a broken exporter.
             verdict = item.when_silent
+            then = (
+                "inconclusive"
+                if verdict is Verdict.INCONCLUSIVE
+                else "no data, counted as the metric's onNoData says"
+            )
             return outcome(
                 verdict,
                 f"no sample from either the canary or the primary in the last {step} "
-                f"(no traffic, or the metric's source is down) → {verdict.name.lower()}",
+                f"(no traffic, or the metric's source is down) → {then}",
             )
         return outcome(Verdict.NO_DATA, f"no canary sample in the last {step} to judge")
     pair = float(scored.concurrent[k, index])
@@ -353,16 +358,13 @@ def _outcome(
     return outcome(Verdict.PASS, explanation)
 
 
-def _silent(item: JudgeInput, times: NDArray[np.float64], values: NDArray[np.float64]) -> bool:
+def _silent(item: JudgeInput, times: NDArray[np.float64], answered: NDArray[np.bool_]) -> bool:
     """Neither version has a sample in the last step, and the primary went quiet no later than
     the canary did: a source whose primary samples are sparser than the step, still answering
     after the canary stopped, is a canary outage (no data), not a silent source."""
-    answered = np.isfinite(values)
-    last_canary = float(times[answered].max()) if answered.any() else item.start
+    last_canary = float(np.max(times, where=answered, initial=item.start))
     seen = np.isfinite(item.primary_values) & (item.primary_times <= item.now)
-    if not seen.any():
-        return True
-    last_primary = float(item.primary_times[seen].max())
+    last_primary = float(np.max(item.primary_times, where=seen, initial=-np.inf))
     return last_primary <= min(item.now - item.step, last_canary + item.step / 2.0)
 
 

@@ -46,9 +46,8 @@ FetchSeries = Callable[[Sequence[SeriesRequest]], Awaitable[list[Series | QueryF
 DEFAULT_REFRESH_SECONDS = 300.0
 #: An entry no request has asked for within this long is dropped.
 DEFAULT_IDLE_SECONDS = 3600.0
-#: (the query's identity, the step); or (_UNCACHED, request index) for a series asked as it is.
-_Key = tuple[object, ...]
-_UNCACHED = object()
+#: What one kept series is: the query's identity and the step.
+_Key = tuple[Hashable, float]
 
 
 @dataclass(slots=True)
@@ -87,11 +86,12 @@ class SeriesCache:
         # Requests for the same series (the canary's and the primary's query can be one text)
         # are asked once, over the span that covers them all, and each gets its own window.
         groups: dict[_Key, list[int]] = {}
+        passed_on: list[int] = []  # asked as they are, answered as they come
         for index, request in enumerate(requests):
-            if not self._cacheable(request.query):
-                groups[(_UNCACHED, index)] = [index]
-            else:
+            if self._cacheable(request.query):
                 groups.setdefault((self._identity(request.query), request.step), []).append(index)
+            else:
+                passed_on.append(index)
         plans: list[_Plan] = []
         for key, members in groups.items():
             first = requests[members[0]]
@@ -100,11 +100,15 @@ class SeriesCache:
                 start=min(requests[m].start for m in members),
                 end=max(requests[m].end for m in members),
             )
-            kept = self._kept.get(key) if key[0] is not _UNCACHED else None
+            kept = self._kept.get(key)
             plans.append(_Plan(key, members, cover, kept, self._ask(cover, kept)))
-        answers = await self._fetch([plan.ask for plan in plans])
+        answers = await self._fetch(
+            [plan.ask for plan in plans] + [requests[index] for index in passed_on]
+        )
         out: list[Series | QueryFailure | None] = [None] * len(requests)
-        for plan, answer in zip(plans, answers, strict=True):
+        for index, answer in zip(passed_on, answers[len(plans) :], strict=True):
+            out[index] = answer
+        for plan, answer in zip(plans, answers[: len(plans)], strict=True):
             if isinstance(answer, QueryFailure):
                 for member in plan.members:
                     out[member] = answer
@@ -134,12 +138,11 @@ class SeriesCache:
         # Callers get views of the kept arrays: read-only, so nobody can change them.
         times.setflags(write=False)
         values.setflags(write=False)
-        if plan.key[0] is not _UNCACHED:
-            current = self._kept.get(plan.key)
-            # A concurrent call may have kept a newer answer meanwhile: never replace it by an
-            # older one (each answer was merged with the entry it was asked from).
-            if current is None or current is plan.kept or current.fetched_to <= cover.end:
-                self._kept[plan.key] = _Kept(times, values, cover.start, cover.end)
+        current = self._kept.get(plan.key)
+        # A concurrent call may have kept a newer answer meanwhile: never replace it by an older
+        # one (each answer was merged with the entry it was asked from).
+        if current is None or current is plan.kept or current.fetched_to <= cover.end:
+            self._kept[plan.key] = _Kept(times, values, cover.start, cover.end)
         return Series(times, values)
 
     def _ask(self, request: SeriesRequest, kept: _Kept | None) -> SeriesRequest:

@@ -293,14 +293,14 @@ def run_all(
 
 
 def reused_twin_outcomes(
-    outcomes: Sequence[Outcome], twins: Mapping[str, str | None], *, skip_settings: set[str]
+    outcomes: Sequence[Outcome], twins: Mapping[str, str], *, skip_settings: set[str]
 ) -> list[Outcome]:
-    """For every skipped (setting, twin scenario): the outcome of the scenario it twins."""
+    """For every skipped (setting, scenario): the outcome of the scenario it twins."""
     by_key = {(o.setting, o.id): o for o in outcomes}
     out = []
     for setting in sorted(skip_settings):
         for sid, twin in twins.items():
-            found = by_key.get((setting, twin or ""))
+            found = by_key.get((setting, twin))
             if found is not None:
                 out.append(dataclasses.replace(found, id=sid))
     return out
@@ -445,7 +445,11 @@ def run_benchmark(
     # settings reuse the twin's outcome instead of simulating it again (half their runs);
     # tests/benchmarks/test_detection.py checks the identity by simulating both.
     index = {sc.id: i for i, sc in enumerate(scenarios)}
-    twins = {sc.id: answers[sc.id].twin for sc in scenarios if answers[sc.id].twin in index}
+    twins = {
+        sc.id: twin
+        for sc in scenarios
+        if (twin := answers[sc.id].twin) is not None and twin in index
+    }
     twin_rows = {index[sid] for sid in twins}
     skip = {s.name: twin_rows for s in runnable if s.family == "static"}
     run.outcomes = run_all(runnable, scenarios, t1, workers=workers, skip=skip)

@@ -51,6 +51,8 @@ from engine.core.effects import (
 from engine.core.pause import deadline_restarted, is_held
 from traffic import Revision, Routes, Weights, is_own_revision_hash, router_capabilities
 
+#: Phases at rest: no run in progress, a tick only watches for a new revision (step 15).
+AT_REST = frozenset({Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED})
 #: Phases in which failedChecks can trigger a rollback at the start of a tick.
 _ANALYSING = (Phase.PROGRESSING, Phase.WAITING_PROMOTION)
 #: SetStatusPhase keeps weight and iterations only for these phases.
@@ -509,11 +511,7 @@ def _adopt_from_flagger(t: _Tick) -> bool:
     record the current revision as the one Flagger last saw, instead of mistaking the new hash for
     a new release and re-running (or, when Failed, re-trying) it. Runs once per Canary."""
     applied = t.status.last_applied_spec
-    if (
-        t.status.phase not in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED)
-        or not applied
-        or is_own_revision_hash(applied)
-    ):
+    if t.status.phase not in AT_REST or not applied or is_own_revision_hash(applied):
         return False
     t.record_revision(promoted=t.status.phase is not Phase.FAILED)
     t.info(f"Adopted {t.cname} from Flagger: {t.kind} {t.tname} recorded as the current revision")

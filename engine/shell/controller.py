@@ -258,7 +258,9 @@ class Controller:
                             report = resting[1]
                         else:
                             report, reads = await self._tick(driver)
-                            resting = (reads, report) if reads and report.at_rest else None
+                            resting = (
+                                (reads, report) if reads is not None and report.at_rest else None
+                            )
                         backoff = 1.0
                         if report.missing:
                             return

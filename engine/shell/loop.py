@@ -36,6 +36,7 @@ from analysis import (
     analyze,
     judge_ticks,
     plan_checks,
+    plan_queries,
     redact,
     webhook_payload,
 )
@@ -64,7 +65,7 @@ from engine.core.effects import (
     ScaleToZero,
     SetRoutes,
 )
-from engine.core.machine import start_decision
+from engine.core.machine import AT_REST, start_decision
 from engine.shell.clock import Clock, stamp
 from engine.shell.last_analysis import record_tick
 from traffic import (
@@ -159,16 +160,12 @@ class TickReport:
         timer runs), so while none of that changes the next tick would decide the same."""
         return (
             self.status is not None
-            and self.status.phase in _AT_REST
+            and self.status.phase in AT_REST
             and self.error is None
             and not self.missing
             and self.command is None
             and not (self.events or self.alerts or self.checks or self.hook_calls)
         )
-
-
-#: The phases in which a tick only watches for a new revision (engine.core.machine, step 15).
-_AT_REST = frozenset({Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED})
 
 
 class _AbortTick(Exception):
@@ -411,8 +408,8 @@ class CanaryDriver:
                 if check is None:
                     error = ""
                 else:
-                    plan = self._plan(canary, provider, await self._templates(canary))
-                    error = await check([c.query for c in plan])
+                    templates = await self._templates(canary)
+                    error = await check(self._queries(canary, provider, templates, "canary"))
                 fields.update(provider_checked=True, provider_error=error)
         except CanaryEngineError as exc:
             raise _AbortTick(str(exc)) from exc
@@ -454,9 +451,7 @@ class CanaryDriver:
             results=results,
             # the primary's queries are only asked for by a judge
             primary_queries=(
-                [c.query for c in self._plan(canary, provider, templates, "primary")]
-                if judged
-                else ()
+                self._queries(canary, provider, templates, "primary") if judged else ()
             ),
             now=clock.now(),
             start=_analysis_start(status, clock, canary) if judged else clock.now(),
@@ -485,21 +480,30 @@ class CanaryDriver:
         return templates
 
     def _plan(
+        self, canary: Canary, provider: str, templates: dict[tuple[str, str], MetricTemplate]
+    ) -> list[Check]:
+        """The canary's checks with rendered queries."""
+        builtins, server = self._planning(canary, provider)
+        return plan_checks(canary, templates, provider=builtins, default_server=server)
+
+    def _queries(
         self,
         canary: Canary,
         provider: str,
         templates: dict[tuple[str, str], MetricTemplate],
-        target: Literal["canary", "primary"] = "canary",
-    ) -> list[Check]:
-        """The canary's checks with rendered queries."""
-        server = canary.spec.metrics_server or self._deps.settings.metrics_server
-        return plan_checks(
-            canary,
-            templates,
-            provider=builtin_metrics_provider(provider) or provider,
-            default_server=server,
-            target=target,
+        target: Literal["canary", "primary"],
+    ) -> list[MetricQuery]:
+        """Only the queries of ``_plan`` (for ``target``): what the provider check and a judge's
+        primary series ask, without bounds."""
+        builtins, server = self._planning(canary, provider)
+        return plan_queries(
+            canary, templates, provider=builtins, default_server=server, target=target
         )
+
+    def _planning(self, canary: Canary, provider: str) -> tuple[str, str]:
+        """The builtin-metrics provider and the default Prometheus a canary's queries use."""
+        server = canary.spec.metrics_server or self._deps.settings.metrics_server
+        return builtin_metrics_provider(provider) or provider, server
 
     async def _report_invalid(
         self, body: dict[str, Any], exc: SpecError, report: TickReport

@@ -173,7 +173,10 @@ def test_a_metric_that_sets_on_no_data_gets_no_data_when_nothing_answers() -> No
     stated = JudgeInput(**{**_fields(item), "when_silent": Verdict.NO_DATA})
     outcome = judge_batch([stated])[0]
     assert outcome.verdict is Verdict.NO_DATA
-    assert outcome.explanation.endswith("(no traffic, or the metric's source is down) → no_data")
+    assert outcome.explanation == (
+        "no sample from either the canary or the primary in the last 1m (no traffic, or the "
+        "metric's source is down) → no data, counted as the metric's onNoData says"
+    )
 
 
 def test_evidence_of_a_regression_stays_for_the_rest_of_the_analysis() -> None:

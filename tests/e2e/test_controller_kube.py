@@ -52,6 +52,7 @@ from engine.shell.run import RunOptions, run_controller
 from tests.kubeapi import FakeKubeApi, serve_kube_api
 from traffic import LEASE as LEASE_KIND
 from traffic import kind_of, open_kube_cluster
+from traffic.cluster import ReadLog
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -1134,6 +1135,15 @@ async def test_at_steady_state_a_tick_sends_no_read_requests(
         # watches only: the caches' own, and nothing from the ticks. At rest with nothing
         # changed, a tick is skipped whole (the controller does not even parse the Canary)...
         assert ticks == []
+        # ...and a tick that does run at rest reads everything from the caches: with skipping
+        # turned off, five minutes of full ticks still send nothing but the watches.
+        with monkeypatch.context() as always_tick, no_reads_from(w):
+            always_tick.setattr(ReadLog, "unchanged", lambda self: False)
+            await w.time.advance(5 * 60)
+            assert w.api.count() == w.api.count("watch")
+        assert sorted(set(ticks)) == sorted(names) and len(ticks) >= 4 * len(names)
+        assert all(w.phase(n) == "Succeeded" for n in names)
+        ticks.clear()
         # ...yet every canary keeps its schedule: a new revision is seen at its next tick
         # (interval 60 s, jitter 10 %).
         await w.set_image(names[1], V1)
