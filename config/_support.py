@@ -41,12 +41,5 @@ def not_built_problems(spec: CanarySpec) -> Iterable[Problem]:
             )
         return
     # (Target and autoscaler kinds canary-engine cannot drive are refused by the schema:
-    # TargetRef.kind and AutoscalerRef.kind list the ones it can.)
-    if spec.target_ref.kind == "DaemonSet" and spec.effective_analysis.iterations is None:
-        # One pod per node: no replica count to split traffic with (Flagger: blue/green only).
-        a_key = "spec.analysis" if spec.analysis is not None else "spec.canaryAnalysis"
-        yield Problem(
-            f"{a_key}.iterations",
-            "DaemonSet targets are blue/green only, as in Flagger: set iterations instead of "
-            "stepWeight / stepWeights",
-        )
+    # TargetRef.kind and AutoscalerRef.kind list the ones it can. A DaemonSet's stepWeight is the
+    # kubernetes router's own check: a mesh or an ingress weighs a DaemonSet's traffic as well.)

@@ -1,7 +1,8 @@
-"""``DaemonSetWorkload``: ``targetRef.kind: DaemonSet``, blue/green only, as in Flagger.
+"""``DaemonSetWorkload``: ``targetRef.kind: DaemonSet``.
 
-A DaemonSet runs one pod per node, so there is no replica count to split traffic with: its
-Canaries are blue/green (``analysis.iterations``; the loader refuses ``stepWeight``). The life
+A DaemonSet runs one pod per node, so there is no replica count to split traffic with: with the
+``kubernetes`` provider its Canaries are blue/green (``analysis.iterations``; that router refuses
+``stepWeight``), while a mesh or an ingress weighs its traffic as any other target's. The life
 cycle is the Deployment's (``DeploymentWorkload``: a ``<target>-primary`` copy with the primary
 selector label, tracked ConfigMaps/Secrets, promotion copying the pod template) with Flagger's
 DaemonSet differences (``daemonset_controller.go``):
@@ -11,7 +12,11 @@ DaemonSet differences (``daemonset_controller.go``):
   left out of the revision hash and never copied to the primary;
 * ``minReadySeconds``, ``revisionHistoryLimit`` and ``updateStrategy`` are copied, no replicas;
 * readiness follows ``isDaemonSetReady``: the controller has observed the current generation, every
-  desired node runs an updated pod, and at least the ready threshold of them are available.
+  desired node runs an updated pod, and at least the ready threshold of them are available. A
+  DaemonSet has no Progressing condition, so the progress deadline counts from the Canary's own
+  ``status.lastTransitionTime``: past it, not ready is final (``exceeded its
+  progressDeadlineSeconds``) and the run rolls back. (Flagger reads an unset time as long past; a
+  Canary without one here keeps waiting, as nothing says how long it has been.)
 
 Imports only ``config``, the Cluster seam and the Deployment workload it specialises.
 """
@@ -20,11 +25,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from config import Canary
-from traffic._deployment import DeploymentWorkload, _Config
+from traffic._deployment import DeploymentWorkload, _aware, _Config, _parse_time
 from traffic._objects import get_target, target_ref
 from traffic._types import Readiness, Revision
 from traffic.cluster import Body
@@ -50,9 +55,16 @@ class DaemonSetWorkload(DeploymentWorkload):
         now: datetime,
     ) -> Readiness:
         reason = daemonset_not_ready(body, threshold)
-        if reason is not None:
-            return Readiness(ready=False, message=f"{prefix}: {reason}")
-        return Readiness(ready=True)
+        if reason is None:
+            return Readiness(ready=True)
+        if not reason.startswith(_GENERATION_PENDING) and _past_deadline(canary, now):
+            deadline = canary.spec.progress_deadline_seconds
+            return Readiness(
+                ready=False,
+                retriable=False,
+                message=f"{prefix}: exceeded its progressDeadlineSeconds: {deadline}",
+            )
+        return Readiness(ready=False, message=f"{prefix}: {reason}")
 
     async def scale_to_zero(self, canary: Canary) -> None:
         target = await get_target(self._cluster, canary)
@@ -83,15 +95,24 @@ class DaemonSetWorkload(DeploymentWorkload):
         )
 
 
+_GENERATION_PENDING: Final = (
+    "waiting for rollout to finish: observed daemonset generation less than desired generation"
+)
+
+
+def _past_deadline(canary: Canary, now: datetime) -> bool:
+    """``status.lastTransitionTime + progressDeadlineSeconds`` is before ``now``."""
+    since = _parse_time((canary.status or {}).get("lastTransitionTime"))
+    deadline = timedelta(seconds=canary.spec.progress_deadline_seconds)
+    return since is not None and since + deadline < _aware(now)
+
+
 def daemonset_not_ready(body: Mapping[str, Any], threshold: int) -> str | None:
-    """Flagger's ``isDaemonSetReady`` reason, or None when ready."""
+    """Flagger's ``isDaemonSetReady`` reason, or None when ready (before the deadline rule)."""
     meta = body.get("metadata") or {}
     status = body.get("status") or {}
     if int(meta.get("generation", 0)) > int(status.get("observedGeneration", 0)):
-        return (
-            "waiting for rollout to finish: observed daemonset generation less than desired "
-            "generation"
-        )
+        return _GENERATION_PENDING
     desired = int(status.get("desiredNumberScheduled", 0))
     updated = int(status.get("updatedNumberScheduled", 0))
     available = int(status.get("numberAvailable", 0))

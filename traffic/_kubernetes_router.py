@@ -62,6 +62,19 @@ SERVICE_TARGET_MESSAGE: Final = (
     "a Service target needs a router that routes between <svc>-primary and <svc>-canary "
     "(istio, gatewayapi, linkerd, ...): the kubernetes provider has no pods to select"
 )
+#: One pod per node: no replica count to split with, so only the selector switch (Flagger's
+#: kubernetes provider is blue/green for every target; a mesh or an ingress weighs a DaemonSet).
+DAEMONSET_SPLIT_MESSAGE: Final = (
+    "a DaemonSet target has no replicas to split traffic with: with the kubernetes provider it is "
+    "blue/green only, as in Flagger. Set iterations instead of stepWeight / stepWeights, or use "
+    "a router that weighs traffic (istio, linkerd, nginx, gatewayapi, ...)"
+)
+
+
+def daemonset_split_refused(canary: Canary) -> bool:
+    """A DaemonSet Canary stepping weights, which this router cannot split."""
+    spec = canary.spec
+    return spec.target_ref.kind == "DaemonSet" and spec.effective_analysis.iterations is None
 
 
 def canary_replicas(primary_replicas: int, canary_weight: int) -> int:
@@ -117,6 +130,8 @@ class KubernetesRouter:
         """
         if canary.spec.target_ref.kind == "Service":
             raise NotSupportedError(SERVICE_TARGET_MESSAGE)
+        if daemonset_split_refused(canary):  # spec.provider unset: the loader could not know
+            raise NotSupportedError(DAEMONSET_SPLIT_MESSAGE)
         await self._services.initialize(canary)
         if canary.spec.target_ref.kind == "Deployment":  # only a Deployment splits by replicas
             await self._split.label_pods(canary, APEX_LABEL, canary.spec.service_name)

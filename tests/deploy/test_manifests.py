@@ -925,8 +925,8 @@ DIFFER: list[tuple[str, Callable[[], Doc], Mutation, bool, str]] = [
         _canary,
         _at("spec.targetRef.kind", "DaemonSet"),
         True,
-        "a DaemonSet target is blue/green only (iterations), as Flagger runs it; the CRD also "
-        "accepts stepWeight",
+        "a DaemonSet target on the kubernetes provider is blue/green only (iterations), as Flagger "
+        "runs it; the CRD also accepts stepWeight (a mesh weighs a DaemonSet's traffic)",
     ),
     (
         "no-service",

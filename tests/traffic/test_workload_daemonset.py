@@ -1,15 +1,16 @@
-"""DaemonSet targets: blue/green only, scaled to zero by a node selector, promoted like a
-Deployment (Flagger's daemonset_controller.go)."""
+"""DaemonSet targets: blue/green on the kubernetes provider (weighted behind a mesh), scaled to
+zero by a node selector, promoted like a Deployment (Flagger's daemonset_controller.go)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from router_world import World
 from traffic_testkit import NOW, NS, canary_body, deployment
 
-from config import SpecError, parse_canary
+from config import NotSupportedError, SpecError, parse_canary
 from traffic import (
     DAEMONSET,
     Readiness,
@@ -122,11 +123,80 @@ async def test_the_in_memory_cluster_runs_a_daemonset_rollout() -> None:
     assert (await workload.readiness(canary, primary=False, now=NOW)).ready
 
 
-def test_a_daemonset_canary_must_be_blue_green() -> None:
-    body = canary_body()  # stepWeight
+def test_a_daemonset_canary_on_the_kubernetes_provider_must_be_blue_green() -> None:
+    body = canary_body()  # stepWeight, provider kubernetes
     body["spec"]["targetRef"]["kind"] = "DaemonSet"
-    with pytest.raises(SpecError, match="DaemonSet targets are blue/green only"):
+    with pytest.raises(SpecError, match="with the kubernetes provider it is blue/green only"):
         parse_canary(body)
+
+
+def test_a_mesh_weighs_a_daemonset_canary() -> None:
+    # Flagger's scheduler_daemonset_test.go steps a DaemonSet canary's weight through Istio.
+    body = canary_body(provider="istio")  # stepWeight
+    body["spec"]["targetRef"]["kind"] = "DaemonSet"
+    assert parse_canary(body).spec.effective_analysis.step_weight is not None
+
+
+async def test_the_default_kubernetes_router_refuses_a_stepping_daemonset(world: World) -> None:
+    # spec.provider unset: the loader cannot know the controller's default, the router can
+    body = canary_body()
+    body["spec"].pop("provider", None)
+    body["spec"]["targetRef"]["kind"] = "DaemonSet"
+    canary = parse_canary(body)
+    world.seed(daemonset())
+    with pytest.raises(NotSupportedError, match="blue/green only"):
+        await router_for("kubernetes", world.cluster).initialize(canary)
+
+
+def _stuck(generation: int = 2, observed: int = 2) -> dict[str, Any]:
+    body = daemonset()
+    body["metadata"]["generation"] = generation
+    body["status"] = {
+        "observedGeneration": observed,
+        "desiredNumberScheduled": 3,
+        "updatedNumberScheduled": 1,
+        "numberAvailable": 1,
+    }
+    return body
+
+
+async def _readiness(world: World, body: dict[str, Any], *, since: timedelta | None) -> Readiness:
+    """The canary DaemonSet's readiness as the workload reads it from the API server (which runs
+    no DaemonSet controller, so the status seeded stays)."""
+    canary_doc = canary_body(analysis=BLUE_GREEN)
+    canary_doc["spec"]["targetRef"]["kind"] = "DaemonSet"
+    canary_doc["spec"]["progressDeadlineSeconds"] = 600
+    if since is not None:
+        moment = (NOW - since).isoformat().replace("+00:00", "Z")
+        canary_doc["status"] = {"phase": "Progressing", "lastTransitionTime": moment}
+    world.seed(body)
+    workload = TargetWorkload(world.cluster)
+    return await workload.readiness(parse_canary(canary_doc), primary=False, now=NOW)
+
+
+async def test_a_daemonset_short_of_pods_past_the_progress_deadline_is_final(world: World) -> None:
+    # Flagger's isDaemonSetReady: lastTransitionTime + progressDeadlineSeconds before now is
+    # not retriable, so the run rolls back instead of waiting for ever.
+    waiting = await _readiness(world, _stuck(), since=timedelta(seconds=599))
+    assert not waiting.ready and waiting.retriable
+    assert waiting.message.endswith("1 out of 3 new pods have been updated")
+    late = await _readiness(world, _stuck(), since=timedelta(seconds=601))
+    assert not late.ready and not late.retriable
+    assert late.message == (
+        f"canary daemonset podinfo.{NS} not ready: exceeded its progressDeadlineSeconds: 600"
+    )
+
+
+async def test_the_deadline_waits_for_the_controller(world: World) -> None:
+    # the DaemonSet controller has not seen the new generation yet: retriable (as Flagger)
+    pending = await _readiness(world, _stuck(generation=3, observed=2), since=timedelta(hours=1))
+    assert not pending.ready and pending.retriable
+
+
+async def test_the_deadline_needs_a_transition_time(world: World) -> None:
+    # no lastTransitionTime: nothing says how long it has been, so keep waiting
+    unknown = await _readiness(world, _stuck(), since=None)
+    assert not unknown.ready and unknown.retriable
 
 
 def test_the_blue_green_problem_names_the_analysis_field_the_canary_uses() -> None:
@@ -138,59 +208,3 @@ def test_the_blue_green_problem_names_the_analysis_field_the_canary_uses() -> No
     fields = [p.path for p in raised.value.problems]
     assert "spec.canaryAnalysis.iterations" in fields
     assert "spec.analysis.iterations" not in fields
-
-
-async def test_readiness_messages_name_the_daemonset(world: World) -> None:
-    canary = ds_canary()
-    workload = TargetWorkload(world.cluster)
-    missing = await workload.readiness(canary, primary=False, now=NOW)
-    assert missing == Readiness(
-        ready=False,
-        message=f"canary daemonset podinfo.{NS} not ready: daemonset podinfo.{NS} not found",
-    )
-    body = daemonset()
-    body["metadata"]["generation"] = 2
-    body["status"] = {"observedGeneration": 1}
-    world.seed(body)
-    waiting = await workload.readiness(canary, primary=False, now=NOW)
-    assert waiting == Readiness(
-        ready=False,
-        message=f"canary daemonset podinfo.{NS} not ready: waiting for rollout to finish: "
-        "observed daemonset generation less than desired generation",
-    )
-    primary = await workload.readiness(canary, primary=True, now=NOW)
-    assert primary.message == (
-        f"podinfo-primary.{NS} not ready: daemonset podinfo-primary.{NS} not found"
-    )
-
-
-async def test_rbac_allows_exactly_the_daemonset_calls(tmp_path: Any) -> None:
-    """Every request a DaemonSet Canary's rollout sends is allowed by rbac.yaml, and every verb
-    granted on daemonsets is one it sends (tests/e2e/test_rbac.py leaves this resource here)."""
-    from router_world import open_world
-
-    from tests.e2e.test_rbac import Call, rbac_grants
-
-    canary = ds_canary()
-    async with open_world("kube", tmp_path) as world:
-        world.seed(daemonset())
-        workload = TargetWorkload(world.cluster)
-        router = router_for("kubernetes", world.cluster)
-        await router.initialize(canary)
-        await workload.initialize(canary)
-        await router.reconcile(canary)
-        await workload.scale_to_zero(canary)
-        await workload.scale_from_zero(canary)
-        await workload.readiness(canary, primary=False, now=NOW)
-        await world.cluster.patch(
-            TARGET, {"spec": {"template": {"metadata": {"labels": {"v": "2"}}}}}
-        )
-        await workload.promote(canary)
-        calls = [
-            Call(c.verb, c.group, c.resource, c.namespace, c.name)
-            for c in world.calls()
-            if c.resource == "daemonsets"
-        ]
-    grants = [g for g in rbac_grants() if (g.group, g.resource) == ("apps", "daemonsets")]
-    assert [str(c) for c in calls if not any(g.allows(c) for g in grants)] == []
-    assert [str(g) for g in grants if not any(g.allows(c) for c in calls)] == []

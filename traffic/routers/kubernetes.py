@@ -10,13 +10,20 @@ from collections.abc import Iterable
 
 from config import Canary, Capabilities, Problem, RouterRules
 from traffic._deployment import DeploymentWorkload
-from traffic._kubernetes_router import SERVICE_TARGET_MESSAGE, KubernetesRouter
+from traffic._kubernetes_router import (
+    DAEMONSET_SPLIT_MESSAGE,
+    SERVICE_TARGET_MESSAGE,
+    KubernetesRouter,
+    daemonset_split_refused,
+)
 from traffic._registry import RouterModule
 
 
 def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
     if canary.spec.target_ref.kind == "Service":
         yield Problem("spec.provider", SERVICE_TARGET_MESSAGE)
+    if daemonset_split_refused(canary):
+        yield Problem(f"{analysis_key}.iterations", DAEMONSET_SPLIT_MESSAGE)
 
 
 ROUTER = RouterModule(
