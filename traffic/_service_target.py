@@ -34,8 +34,10 @@ from traffic._objects import (
 from traffic._types import Readiness, Revision
 from traffic.cluster import SERVICE, Body, Cluster, ObjectRef
 
-#: Spec fields the API server assigns to each Service: never copied between them.
-_ASSIGNED: Final = ("clusterIP", "clusterIPs")
+#: Spec fields the API server assigns to each Service: never copied between them. (A NodePort or
+#: LoadBalancer Service's node ports are allocated per Service too: copying the target's into
+#: ``-canary`` / ``-primary`` would be refused as already allocated.)
+_ASSIGNED: Final = ("clusterIP", "clusterIPs", "healthCheckNodePort")
 
 
 class ServiceWorkload:
@@ -124,7 +126,7 @@ class ServiceWorkload:
         copy_metadata: bool,
     ) -> None:
         have = existing.get("spec") or {}
-        wanted = _portable_spec(target)
+        wanted = _with_node_ports_of(have, _portable_spec(target))
         # Only the target's fields: those the API server defaults on each copy stay as they are.
         current = {k: have[k] for k in wanted if k in have}
         patch: Body = {}
@@ -157,4 +159,33 @@ def _portable_spec(service: Mapping[str, Any]) -> Body:
     spec: Body = copy.deepcopy(dict(service.get("spec") or {}))
     for key in _ASSIGNED:
         spec.pop(key, None)
+    ports = spec.get("ports")
+    if isinstance(ports, list):
+        spec["ports"] = [
+            {k: v for k, v in port.items() if k != "nodePort"} if isinstance(port, dict) else port
+            for port in ports
+        ]
     return spec
+
+
+def _port_key(port: Mapping[str, Any]) -> object:
+    return port.get("name") or (port.get("port"), port.get("protocol", "TCP"))
+
+
+def _with_node_ports_of(have: Mapping[str, Any], wanted: Body) -> Body:
+    """``wanted`` with the node ports the copy already holds, port by port: they are the copy's
+    own, so a sync neither drops them (a re-allocation) nor sees a change every tick."""
+    allocated = {
+        _port_key(p): p["nodePort"]
+        for p in have.get("ports") or ()
+        if isinstance(p, dict) and p.get("nodePort")
+    }
+    ports = wanted.get("ports")
+    if allocated and isinstance(ports, list):
+        wanted["ports"] = [
+            {**p, "nodePort": allocated[_port_key(p)]}
+            if isinstance(p, dict) and _port_key(p) in allocated
+            else p
+            for p in ports
+        ]
+    return wanted

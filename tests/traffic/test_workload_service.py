@@ -74,6 +74,46 @@ async def test_copies_are_made_and_the_primary_is_promoted(world: World) -> None
     assert (await world.must_read(TARGET))["spec"]["selector"] == {"app": "podinfo-v3"}
 
 
+async def test_node_ports_are_each_copy_s_own(world: World) -> None:
+    # A real API server refuses a node port that is already allocated (the target's), so the
+    # copies are created without them, and a sync keeps the ports the server gave each copy.
+    canary = service_canary()
+    target = user_service()
+    target["spec"].update(type="LoadBalancer", healthCheckNodePort=32000)
+    target["spec"]["externalTrafficPolicy"] = "Local"
+    target["spec"]["ports"][0]["nodePort"] = 30080
+    world.seed(target)
+    workload = TargetWorkload(world.cluster)
+    await workload.initialize(canary)
+    for ref in (CANARY_COPY, PRIMARY_COPY):
+        spec = (await world.must_read(ref))["spec"]
+        assert spec["type"] == "LoadBalancer"
+        assert "healthCheckNodePort" not in spec
+        assert "nodePort" not in spec["ports"][0]
+    # the server allocates the copies' own ports
+    for ref, port in ((CANARY_COPY, 31001), (PRIMARY_COPY, 31002)):
+        copy = await world.must_read(ref)
+        ports = [{**copy["spec"]["ports"][0], "nodePort": port}]
+        await world.cluster.patch(ref, {"spec": {"ports": ports, "healthCheckNodePort": port + 1}})
+    await workload.promote(canary)
+    before = await world.must_read(PRIMARY_COPY)
+    await workload.initialize(canary)
+    await workload.promote(canary)
+    for ref, port in ((CANARY_COPY, 31001), (PRIMARY_COPY, 31002)):
+        spec = (await world.must_read(ref))["spec"]
+        assert spec["ports"][0]["nodePort"] == port
+        assert spec["healthCheckNodePort"] == port + 1
+    after = await world.must_read(PRIMARY_COPY)
+    # nothing changed in the target, so promoting again wrote nothing to the primary
+    assert after["metadata"].get("resourceVersion") == before["metadata"].get("resourceVersion")
+    # a new port on the target reaches the copies without a node port of its own
+    target_ports = [*target["spec"]["ports"], {"name": "grpc", "port": 9999, "nodePort": 30099}]
+    await world.cluster.patch(TARGET, {"spec": {"ports": target_ports}})
+    await workload.promote(canary)
+    ports = (await world.must_read(PRIMARY_COPY))["spec"]["ports"]
+    assert [p.get("nodePort") for p in ports] == [31002, None]
+
+
 async def test_a_mesh_routes_between_the_copies_without_generating_services(world: World) -> None:
     canary = service_canary("linkerd")
     world.seed(user_service())
