@@ -163,9 +163,7 @@ def route_spec(canary: Canary, weights: Weights) -> Body:
     name = canary.spec.service_name
     primary, canary_svc = f"{name}-primary", f"{name}-canary"
     where = f"HTTPRoute {name}.{canary.metadata.namespace}"
-    service_matches = _map_matches(svc.match, where) or [
-        {"path": {"type": "PathPrefix", "value": "/"}}
-    ]
+    service_matches = _map_matches(svc.match, where) or [{"path": dict(_ANY_PATH)}]
     filters = _filters(canary)
     timeouts = without_none({"request": svc.timeout or None, "backendRequest": svc.backend_timeout})
 
@@ -272,6 +270,10 @@ def _sticky_rules(
     return rules
 
 
+#: What the CRD defaults an HTTPRouteMatch's path to.
+_ANY_PATH: Final = {"type": "PathPrefix", "value": "/"}
+
+
 def _backend(name: str, port: int) -> Body:
     return {"group": "", "kind": "Service", "name": name, "port": port}
 
@@ -321,6 +323,9 @@ def _map_matches(matches: list[dict[str, Any]] | None, where: str) -> list[Body]
             if conditions:
                 mapped[out_key] = conditions
         if mapped:
+            # The CRD defaults a match's path to PathPrefix /; writing it keeps a header-only
+            # match from differing from the stored route, and being patched, on every tick.
+            mapped.setdefault("path", dict(_ANY_PATH))
             out.append(mapped)
     return out
 

@@ -39,10 +39,12 @@ def knative_ref(canary: Canary) -> ObjectRef:
 
 
 def traffic_for(primary_revision: str, canary_weight: int) -> list[Body]:
-    """Flagger's ``spec.traffic``: the latest revision first, then the primary revision."""
+    """Flagger's ``spec.traffic``: the latest revision first, then the primary revision.
+    (Knative's webhook defaults ``latestRevision`` to false on an entry naming a revision; writing
+    it keeps the stored traffic equal to this, so an unchanged weight sends no patch.)"""
     return [
         {"latestRevision": True, "percent": canary_weight},
-        {"revisionName": primary_revision, "percent": 100 - canary_weight},
+        {"revisionName": primary_revision, "latestRevision": False, "percent": 100 - canary_weight},
     ]
 
 

@@ -198,3 +198,23 @@ async def test_matches_the_gateway_api_cannot_express_are_errors() -> None:
 
 
 # Session affinity: tests/traffic/test_session_affinity.py
+
+
+async def test_a_header_only_match_is_written_as_the_api_server_stores_it() -> None:
+    # The CRD defaults a match's path to PathPrefix /: without it the stored route would differ
+    # from the wanted one on every tick, and be patched for nothing.
+    canary = gateway_canary(match=[{"headers": {"x-user": {"exact": "a"}}}])
+    cluster, router = await reconciled(canary)
+    assert rules(cluster)[0]["matches"] == [
+        {
+            "path": {"type": "PathPrefix", "value": "/"},
+            "headers": [{"name": "x-user", "type": "Exact", "value": "a"}],
+        }
+    ]
+    stored = cluster.peek(ROUTE)
+    assert stored is not None
+    await router.reconcile(canary)
+    await router.set_routes(canary, Weights(100, 0))
+    again = cluster.peek(ROUTE)
+    assert again is not None
+    assert again["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]

@@ -62,7 +62,7 @@ async def test_initialisation_pins_the_current_revision_as_primary(world: World)
     assert body["metadata"]["annotations"][PRIMARY_REVISION_ANNOTATION] == "podinfo-00001"
     assert body["spec"]["traffic"] == [
         {"latestRevision": True, "percent": 0},
-        {"revisionName": "podinfo-00001", "percent": 100},
+        {"revisionName": "podinfo-00001", "latestRevision": False, "percent": 100},
     ]
     assert await router.get_routes(canary) == Routes(Weights(100, 0))
     assert (await workload.readiness(canary, primary=True, now=NOW)).ready
@@ -94,14 +94,36 @@ async def test_a_new_revision_is_weighted_then_promoted(world: World) -> None:
     body = await world.must_read(SERVICE)
     assert body["spec"]["traffic"] == [
         {"latestRevision": True, "percent": 30},
-        {"revisionName": "podinfo-00001", "percent": 70},
+        {"revisionName": "podinfo-00001", "latestRevision": False, "percent": 70},
     ]
     assert await router.get_routes(canary) == Routes(Weights(70, 30))
     await workload.promote(canary)
     await router.set_routes(canary, Weights(100, 0))
     body = await world.must_read(SERVICE)
     assert body["metadata"]["annotations"][PRIMARY_REVISION_ANNOTATION] == "podinfo-00002"
-    assert body["spec"]["traffic"][1] == {"revisionName": "podinfo-00002", "percent": 100}
+    assert body["spec"]["traffic"][1] == {
+        "revisionName": "podinfo-00002",
+        "latestRevision": False,
+        "percent": 100,
+    }
+
+
+async def test_unchanged_weights_send_no_patch_to_a_defaulted_service(world: World) -> None:
+    # Knative's webhook stores latestRevision: false on the entry naming a revision; the router
+    # writes it too, so the same weights again are no change.
+    canary = knative_canary()
+    service = knative_service()
+    service["metadata"].setdefault("annotations", {})[PRIMARY_REVISION_ANNOTATION] = "podinfo-00001"
+    service["spec"]["traffic"] = [
+        {"latestRevision": True, "percent": 20},
+        {"revisionName": "podinfo-00001", "latestRevision": False, "percent": 80},
+    ]
+    world.seed(service, revision("podinfo-00001"))
+    router = router_for("knative", world.cluster)
+    before = await world.must_read(SERVICE)
+    await router.set_routes(canary, Weights(80, 20))
+    after = await world.must_read(SERVICE)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
 async def test_a_service_without_a_revision_is_named(tmp_path: Any) -> None:
