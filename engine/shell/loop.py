@@ -317,7 +317,7 @@ class CanaryDriver:
         try:
             if meta.get("deletionTimestamp"):
                 if has:
-                    await self._finalize(t, status, finalizers)
+                    await self._finalize(t, status)
                 return True
             if canary.spec.revert_on_deletion and not has:
                 await self._deps.cluster.patch(
@@ -336,7 +336,7 @@ class CanaryDriver:
             raise _AbortTick(str(exc)) from exc
         return False
 
-    async def _finalize(self, t: _Tick, status: CanaryStatus, finalizers: list[str]) -> None:
+    async def _finalize(self, t: _Tick, status: CanaryStatus) -> None:
         deps, canary = self._deps, t.canary
         if status.phase is not Phase.TERMINATING:
             now = stamp(deps.clock)
@@ -350,8 +350,20 @@ class CanaryDriver:
             raise _AbortTick(f"canary not ready during finalizing: {ready.message}")
         for name in dict.fromkeys(("kubernetes", t.provider)):  # apex Service, then the mesh
             await deps.router_for(name).finalize(canary)
-        rest = [f for f in finalizers if f != FINALIZER]
-        await deps.cluster.patch(self._ref, {"metadata": {"finalizers": rest or None}})
+        # A merge patch replaces the whole list: read it again and write it only if nobody changed
+        # the Canary meanwhile, or another controller's finalizer added during the steps above
+        # would be dropped (a Conflict retries the whole finalizing next tick; each step is
+        # idempotent).
+        fresh = await deps.cluster.get(self._ref)
+        if fresh is None:
+            return
+        meta = fresh.get("metadata") or {}
+        rest = [f for f in meta.get("finalizers") or () if f != FINALIZER]
+        await deps.cluster.patch(
+            self._ref,
+            {"metadata": {"finalizers": rest or None}},
+            expect_version=meta.get("resourceVersion"),
+        )
         await self._emit(t, Event("Normal", f"Terminated canary {canary.dotted}"))
 
     # -- observe and decide ----------------------------------------------------------------

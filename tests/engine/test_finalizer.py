@@ -122,3 +122,34 @@ async def test_without_revert_on_deletion_the_canary_is_deleted_at_once() -> Non
     await driver.tick()
     await cluster.delete(ObjectRef(CANARY, NS, "web"))
     assert canary(cluster) is None
+
+
+async def test_the_finalizers_written_are_the_list_as_it_is_when_written(
+    monkeypatch: Any,
+) -> None:
+    # A merge patch replaces the whole list. Another controller letting go of its own finalizer
+    # while ours finalizes must not get it written back (the API server refuses a finalizer added
+    # to an object being deleted, so a stale list would fail the tick with a Warning event).
+    cluster, driver = seeded(revert=True)
+    for _ in range(3):
+        await driver.tick()
+    ref = ObjectRef(CANARY, NS, "web")
+    body = canary(cluster)
+    assert body is not None
+    other = "backup.example.com/snapshot"
+    await cluster.patch(ref, {"metadata": {"finalizers": [*body["metadata"]["finalizers"], other]}})
+    reverting = DeploymentWorkload.finalize
+
+    async def finalize_while_the_other_controller_lets_go(self: Any, canary_: Any) -> None:
+        await reverting(self, canary_)
+        held = cluster.peek(ref)
+        assert held is not None
+        mine = [f for f in held["metadata"]["finalizers"] if f != other]
+        await cluster.patch(ref, {"metadata": {"finalizers": mine}})
+
+    monkeypatch.setattr(DeploymentWorkload, "finalize", finalize_while_the_other_controller_lets_go)
+    await cluster.delete(ref)
+    await driver.tick()
+    assert canary(cluster) is None
+    events = cluster.events_for(NS, "web")
+    assert [e["message"] for e in events if e["type"] == "Warning"] == []
