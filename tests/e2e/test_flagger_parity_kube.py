@@ -127,6 +127,6 @@ async def test_a_knative_canary_is_driven(world: World) -> None:
     assert stored["metadata"]["annotations"]["flagger.app/primary-revision"] == "podinfo-00001"
     assert stored["spec"]["traffic"] == [
         {"latestRevision": True, "percent": 0},
-        {"revisionName": "podinfo-00001", "percent": 100},
+        {"revisionName": "podinfo-00001", "latestRevision": False, "percent": 100},
     ]
     assert not [e for e in w.events("podinfo") if e["type"] == "Warning"]
