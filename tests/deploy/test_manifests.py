@@ -1123,7 +1123,7 @@ CLUSTER_RULES = [
     ("gloo.solo.io", "upstreams", ["get", "create"]),  # create-only Upstreams
     ("traefik.io", "traefikservices", BY_NAME),
     ("apisix.apache.org", "apisixroutes", BY_NAME),
-    ("kuma.io", "trafficroutes", BY_NAME),
+    ("kuma.io", "trafficroutes", [*BY_NAME, "delete"]),  # cluster-scoped: no owner reference
     ("appmesh.k8s.aws", "virtualnodes", BY_NAME),
     ("appmesh.k8s.aws", "virtualrouters", BY_NAME),
     ("appmesh.k8s.aws", "virtualservices", BY_NAME),
@@ -1157,8 +1157,11 @@ def test_cluster_role_grants_exactly_what_the_controller_uses() -> None:
     role = _one(base, "ClusterRole", "canary-engine")
     expected = {(g, r, v, ()) for g, r, verbs in CLUSTER_RULES for v in verbs}
     assert _grants(role["rules"]) == expected
+    # The one delete: Kuma's cluster-scoped TrafficRoute, which no owner reference can hold.
+    assert {(g, r) for g, r, v, _ in _grants(role["rules"]) if v == "delete"} == {
+        ("kuma.io", "trafficroutes")
+    }
     assert not {v for _, _, v, _ in _grants(role["rules"])} & {
-        "delete",
         "deletecollection",
         "escalate",
         "bind",

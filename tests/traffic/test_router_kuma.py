@@ -59,3 +59,14 @@ async def test_weights_round_trip_and_survive_reconcile(world: World) -> None:
     ]
     await router.reconcile(canary)
     assert await router.get_routes(canary) == Routes(Weights(65, 35))
+
+
+async def test_the_cluster_scoped_route_is_deleted_with_the_canary(world: World) -> None:
+    # A cluster-scoped TrafficRoute cannot name the namespaced Canary as its owner (the garbage
+    # collector refuses the reference and never deletes it), so finalizing deletes it: left
+    # behind it would split traffic to the -primary and -canary Services that go with the Canary.
+    canary, router = await setup(world)
+    assert "ownerReferences" not in (await world.must_read(ROUTE))["metadata"]
+    await router.finalize(canary)
+    assert await world.read(ROUTE) is None
+    await router.finalize(canary)  # again, as a retried finalizing tick would: nothing to do

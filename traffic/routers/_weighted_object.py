@@ -112,8 +112,13 @@ class WeightedObjectRouter:
         return Routes(self.read_weights(canary, body))
 
     async def finalize(self, canary: Canary) -> None:
-        # The routing object is ours and goes with the Canary (owner reference).
+        # A namespaced routing object is ours and goes with the Canary (owner reference). A
+        # cluster-scoped one cannot name a namespaced owner (the garbage collector refuses the
+        # reference and never deletes it), so it is deleted here: left behind, it would keep
+        # splitting traffic to the -primary and -canary Services that go with the Canary.
         await self._services.finalize_apex(canary)
+        if not self.kind.namespaced:
+            await self._cluster.delete(self.ref(canary))
 
     # ------------------------------------------------------------------ helpers
 
@@ -171,14 +176,17 @@ class WeightedObjectRouter:
         spec: Body,
     ) -> None:
         """Create the routing object ``ref``, owned by the Canary so it is garbage-collected
-        with it."""
+        with it (a cluster-scoped one is not: ``finalize`` deletes it)."""
+        metadata = owned_metadata(
+            canary, ref.name, ref.namespace, labels=labels, annotations=annotations
+        )
+        if not self.kind.namespaced:
+            del metadata["ownerReferences"]
         await self._cluster.create(
             {
                 "apiVersion": self.kind.api_version,
                 "kind": self.kind.kind,
-                "metadata": owned_metadata(
-                    canary, ref.name, ref.namespace, labels=labels, annotations=annotations
-                ),
+                "metadata": metadata,
                 "spec": spec,
                 **self.extra_fields(canary),
             }
