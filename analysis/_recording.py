@@ -519,15 +519,8 @@ class _Builder:
         if not math.isfinite(t):
             self.problem(where, f"time: {_clip(text)} is not a finite number")
             return None
-        if t < 0 and form == "RFC 3339":
-            # Negative seconds are history before the revision was applied (interfaces §2); with
-            # timestamps the first row is time 0, so an earlier one is out of order.
-            self.problem(
-                where,
-                f"time: {_clip(text)} is before the first sample's time; the first row is the "
-                "start (give history before it as negative seconds instead)",
-            )
-            return None
+        # With timestamps the first row is time 0 (interfaces §2); a row earlier than it is at a
+        # negative time, history before the revision was applied, as negative seconds are.
         return t
 
     def _value(self, where: str, target: str, text: str) -> float | None:

@@ -163,12 +163,6 @@ def test_empty_recording_has_no_data() -> None:
             "use one form",
         ),
         (
-            "time,target,metric,value\n2026-03-01T10:00:00Z,canary,m,1\n"
-            "2026-03-01T09:59:59Z,canary,m,2\n",
-            "line 3",
-            "before the first sample",
-        ),
-        (
             "time,target,metric,value\n2026-13-01T10:00:00Z,canary,m,1\n",
             "line 2",
             "not a valid RFC 3339",
@@ -338,13 +332,14 @@ def test_negative_times_are_history_that_a_static_check_never_sees() -> None:
     assert as_json.samples("primary", "m", -1e9, 1e9) == ([-120.0, 0.0], [1.5, 2.0])
 
 
-def test_timestamps_before_the_first_row_are_refused_with_a_hint() -> None:
+def test_timestamps_before_the_first_row_are_history_at_negative_times() -> None:
+    # the first row is the start (interfaces §2); an earlier one is history before it
     text = (
         "time,target,metric,value\n"
         "2026-01-01T00:10:00Z,canary,m,1\n"
-        "2026-01-01T00:00:00Z,primary,m,1\n"
+        "2026-01-01T00:00:00Z,primary,m,3\n"
+        "2026-01-01T00:11:00Z,primary,m,2\n"
     )
-    with pytest.raises(config.SpecError) as info:
-        parse_csv(text)
-    assert "before the first sample's time" in str(info.value)
-    assert "negative seconds" in str(info.value)
+    recording = parse_csv(text)
+    assert recording.samples("primary", "m", -1e9, 1e9) == ([-600.0, 60.0], [3.0, 2.0])
+    assert recording.samples("canary", "m", -1e9, 1e9) == ([0.0], [1.0])
