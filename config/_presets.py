@@ -4,13 +4,16 @@ A preset fills analysis settings a Canary leaves out; every field written in the
 "Success threshold" in the seed (80 %, 95 %, 99.5 %) is the request-success-rate floor, kept apart
 from Flagger's ``analysis.threshold`` (failed checks before rollback).
 
-Merge rules (documented in the README):
+Merge rules (documented in the README; interfaces.md §1: "fields written in the Canary win"):
 * ``interval``, ``threshold`` come from the preset when the Canary has none.
-* ``stepWeight`` / ``maxWeight`` come from the preset only when the Canary chooses no strategy of
-  its own (none of ``stepWeight``, ``stepWeights``, ``iterations``), so a preset never turns a
-  blue/green Canary into an invalid mix.
-* Metrics merge by name: the preset's ``request-success-rate`` and ``request-duration`` are added
-  when absent; when present, the Canary's fields win key by key (so a Canary may set only ``max``).
+* ``stepWeight`` comes from the preset only when the Canary chooses no strategy of its own (none
+  of ``stepWeight``, ``stepWeights``, ``iterations``), so a preset never turns a blue/green Canary
+  into an invalid mix; ``maxWeight`` whenever the Canary steps by ``stepWeight`` without one (the
+  preset's cap on the canary's share of traffic).
+* ``metrics``: a Canary that writes its list keeps it (the preset adds no metric to it, so a check
+  the user did not ask for cannot roll a release back); within it, a metric named like one of the
+  preset's (``request-success-rate``, ``request-duration``) takes the preset's fields it leaves out
+  (so it may set only ``max``). A Canary without ``metrics`` gets the preset's two.
 """
 
 from __future__ import annotations
@@ -106,11 +109,12 @@ def apply_preset(canary_body: dict[str, Any], preset: Preset) -> dict[str, Any]:
         analysis.setdefault(field, fragment[field])
     if not any(analysis.get(k) is not None for k in _STRATEGY_KEYS):
         analysis["stepWeight"] = fragment["stepWeight"]
-        analysis.setdefault("maxWeight", fragment["maxWeight"])
+    if analysis.get("stepWeight") is not None and analysis.get("maxWeight") is None:
+        analysis["maxWeight"] = fragment["maxWeight"]
     metrics = analysis.get("metrics")
     if metrics is None:
-        metrics = analysis["metrics"] = []
-    if isinstance(metrics, list):
+        analysis["metrics"] = copy.deepcopy(fragment["metrics"])
+    elif isinstance(metrics, list):
         # Only well-formed entries take part; the schema check reports the others (a name that
         # is a list, say) after the merge, so the merge itself never fails on them.
         by_name = {
@@ -118,9 +122,7 @@ def apply_preset(canary_body: dict[str, Any], preset: Preset) -> dict[str, Any]:
         }
         for preset_metric in fragment["metrics"]:
             own = by_name.get(preset_metric["name"])
-            if own is None:
-                metrics.append(copy.deepcopy(preset_metric))
-            else:
+            if own is not None:
                 _fill_missing(own, preset_metric)
     return body
 

@@ -291,6 +291,29 @@ class TestPresets:
         rate = next(m for m in a.metrics if m.name == "request-success-rate")
         assert rate.threshold_range is not None and rate.threshold_range.min == 90
 
+    def test_the_preset_caps_a_canary_that_writes_only_its_step(self) -> None:
+        # maxWeight is not written, so the preset's cap applies (interfaces §1): a production
+        # rollout stepping by 10 still stops at 20 %, not at Flagger's default of 100
+        body = canary(stepWeight=10)
+        body["spec"]["analysis"].pop("maxWeight", None)
+        a = parse_canary(body, preset="production").spec.effective_analysis
+        assert (a.step_weight, a.effective_max_weight) == (10, 20)
+        body["spec"]["analysis"]["maxWeight"] = 60  # written: it wins
+        a = parse_canary(body, preset="production").spec.effective_analysis
+        assert a.effective_max_weight == 60
+
+    def test_a_metrics_list_written_in_the_canary_gets_no_metric_added(self) -> None:
+        body = canary(metrics=[{"name": "request-success-rate", "thresholdRange": {"max": 100}}])
+        a = parse_canary(body, preset="production").spec.effective_analysis
+        assert [m.name for m in a.metrics] == ["request-success-rate"]
+        rate = a.metrics[0].threshold_range
+        assert rate is not None and (rate.min, rate.max) == (
+            99.5,
+            100,
+        )  # its own max, the preset's min
+        body["spec"]["analysis"]["metrics"] = []  # written too: no metric at all
+        assert parse_canary(body, preset="production").spec.effective_analysis.metrics == []
+
     def test_preset_never_adds_step_weight_to_a_blue_green_canary(self) -> None:
         body = canary(iterations=5)
         del body["spec"]["analysis"]["stepWeight"]
