@@ -31,8 +31,10 @@ ENV PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH
 # wget: the seed runbook checks Prometheus from the controller pod
 # (kubectl exec -n flux-system deploy/flagger -- wget -O- http://prometheus.system:9090/...).
+# curl: Flagger's documented acceptance tests (`curl -sd 'test' .../token | grep token`), which the
+# load tester runs only when started with --allow-commands.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends wget \
+ && apt-get install -y --no-install-recommends wget curl \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 65532 nonroot \
  && useradd --system --uid 65532 --gid 65532 --home-dir /home/nonroot --create-home \

@@ -13,6 +13,7 @@ import yaml
 
 from .test_manifests import (
     DEPLOY,
+    EXAMPLES,
     IMAGE,
     Doc,
     _dockerfile_user,
@@ -114,3 +115,24 @@ def test_the_deployment_is_locked_down() -> None:
     mounts = {m["mountPath"]: m["name"] for m in _container(docs)["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]]
+
+
+def test_the_samples_hooks_run_on_this_tester_as_deployed() -> None:
+    # The tester runs without --allow-commands: every command the bundled Canaries send it must
+    # be a hey invocation it accepts, or the release fails its pre-rollout check and rolls back.
+    from engine.cli.hey import is_hey, parse_hey
+
+    url = f"http://{NAME}.{NAMESPACE}/"
+    checked = 0
+    for path in (DEPLOY / "samples" / "webhook-server.yaml", EXAMPLES / "webhook-server.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "Canary":
+                continue
+            for hook in doc["spec"]["analysis"].get("webhooks") or ():
+                if hook["url"] != url:
+                    continue
+                command = hook["metadata"]["cmd"]
+                assert is_hey(command), f"{path.name} {hook['name']}: {command}"
+                parse_hey(command, max_duration=600.0)
+                checked += 1
+    assert checked >= 4
