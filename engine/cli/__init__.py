@@ -183,6 +183,13 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         default=_env_flag("leader-elect"),
         help="run several replicas; only the Lease holder acts",
     )
+    run.add_argument(
+        "--event-webhook",
+        metavar="URL",
+        default=_env_default("event-webhook", None),
+        help="send every event of a Canary without type: event webhooks here (Flagger's "
+        "-event-webhook; env EVENT_WEBHOOK_URL wins)",
+    )
     _alert_options(run)
     _log_options(run, default_level="info")
 
@@ -641,6 +648,7 @@ def _run(args: argparse.Namespace) -> int:
         shards=args.shards,
         shard_index=args.shard_index,
         startup_spread=_duration_option("--startup-spread", args.startup_spread),
+        event_webhook=args.event_webhook,
         version=_version(),
         # SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL, MSTEAMS_PROXY_URL win, as in Flagger
         notify=NotifyOptions.from_flags(

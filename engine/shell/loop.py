@@ -15,6 +15,7 @@ never counted as a failed check (flagger-behaviour §2.9).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import uuid
@@ -48,6 +49,7 @@ from config import (
     MetricTemplate,
     Phase,
     SpecError,
+    Webhook,
     parse_canary,
     parse_metric_template,
 )
@@ -100,6 +102,9 @@ class Settings:
     mesh_provider: str = "kubernetes"
     metrics_server: str = "http://prometheus:9090"
     event_source: str = "flagger"
+    #: Flagger's -event-webhook: every event of a Canary with no ``type: event`` webhook of its
+    #: own is sent there ("" for none).
+    event_webhook: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -640,6 +645,8 @@ class CanaryDriver:
         if not deps.event_webhooks:
             return
         hooks = canary.spec.effective_analysis.hooks(HookType.EVENT)
+        if not hooks and deps.settings.event_webhook:
+            hooks = [_global_event_hook(deps.settings.event_webhook)]
         if hooks:  # the status is parsed only for a Canary that has event webhooks
             status = CanaryStatus.from_body(t.body.get("status"))
             checksum = _checksum(status)
@@ -754,3 +761,9 @@ def _analysis_start(status: CanaryStatus, clock: Clock, canary: Canary) -> float
                 since = since.replace(tzinfo=UTC)
             return now - max(0.0, (clock.utcnow() - since).total_seconds())
     return now - canary.spec.effective_analysis.interval_seconds
+
+
+@functools.cache
+def _global_event_hook(url: str) -> Webhook:
+    """Flagger's ``-event-webhook`` as the webhook it calls (named ``events``)."""
+    return Webhook(name="events", url=url, type="event")

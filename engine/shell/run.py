@@ -70,6 +70,8 @@ class RunOptions:
     shard: Shard = field(default_factory=Shard)
     #: --startup-spread: seconds over which the first ticks of the Canaries found at start go.
     startup_spread: float = 0.0
+    #: --event-webhook (env EVENT_WEBHOOK_URL wins, as in Flagger); "" for none.
+    event_webhook: str = ""
 
 
 def parse_selector(text: str | None) -> dict[str, str]:
@@ -101,6 +103,7 @@ def options_from_env(
     shards: int = 1,
     shard_index: int = 0,
     startup_spread: float = 0.0,
+    event_webhook: str | None = None,
 ) -> RunOptions:
     return RunOptions(
         kubeconfig=kubeconfig,
@@ -116,6 +119,7 @@ def options_from_env(
         notify=notify or NotifyOptions(),
         shard=Shard(shards, shard_index),
         startup_spread=startup_spread,
+        event_webhook=os.environ.get("EVENT_WEBHOOK_URL") or event_webhook or "",
     )
 
 
@@ -173,7 +177,9 @@ async def run_controller(
             metrics=sources,
             webhooks=webhooks,
             settings=Settings(
-                mesh_provider=options.mesh_provider, metrics_server=options.metrics_server
+                mesh_provider=options.mesh_provider,
+                metrics_server=options.metrics_server,
+                event_webhook=options.event_webhook,
             ),
             provider_check=sources.check_providers,
             analyzer=BatchingAnalyzer(sources, clock),

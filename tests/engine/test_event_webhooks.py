@@ -1,0 +1,121 @@
+"""Event webhooks: a Canary's own ``type: event`` hooks, or else the controller-wide one
+(Flagger's ``-event-webhook`` / ``EVENT_WEBHOOK_URL``), receive every event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from analysis import HookOutcome, MetricQuery, QueryFailure
+from config import Webhook
+from engine import CanaryDriver, EngineDeps, Settings, VirtualClock
+from engine.shell.run import options_from_env
+from traffic import DeploymentWorkload, InMemoryCluster, router_for
+
+NS = "staging"
+GLOBAL = "http://events.example.com/flagger"
+
+
+class Healthy:
+    async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
+        return [99.9 for _ in queries]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Webhook, Mapping[str, Any]]] = []
+
+    async def call(self, hook: Webhook, payload: Mapping[str, Any]) -> HookOutcome:
+        self.calls.append((hook, payload))
+        return HookOutcome(hook, True)
+
+
+def driver(webhooks: list[dict[str, Any]], recorder: Recorder) -> CanaryDriver:
+    clock = VirtualClock()
+    cluster = InMemoryCluster(now=clock.utcnow)
+    cluster.seed(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "web:1"}]},
+                },
+            },
+        },
+        {
+            "apiVersion": "flagger.app/v1beta1",
+            "kind": "Canary",
+            "metadata": {"name": "web", "namespace": NS, "uid": "uid-web"},
+            "spec": {
+                "provider": "kubernetes",
+                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "service": {"port": 80},
+                "analysis": {
+                    "interval": "1m",
+                    "threshold": 2,
+                    "stepWeight": 50,
+                    "webhooks": webhooks,
+                },
+            },
+        },
+    )
+    deps = EngineDeps(
+        cluster=cluster,
+        clock=clock,
+        workload=DeploymentWorkload(cluster),
+        router_for=lambda provider: router_for(provider, cluster),
+        metrics=Healthy(),
+        webhooks=recorder,
+        settings=Settings(event_webhook=GLOBAL),
+    )
+    return CanaryDriver(deps, NS, "web")
+
+
+async def test_a_canary_without_event_hooks_sends_its_events_to_the_global_webhook() -> None:
+    recorder = Recorder()
+    await driver([], recorder).tick()
+    assert recorder.calls, "the initialisation events reach the controller-wide webhook"
+    hooks = {(hook.name, hook.url, hook.type) for hook, _ in recorder.calls}
+    assert hooks == {("events", GLOBAL, "event")}
+    messages = [payload["metadata"]["eventMessage"] for _, payload in recorder.calls]
+    assert "Initialization done! web.staging" in messages
+    assert all(payload["name"] == "web" for _, payload in recorder.calls)
+
+
+async def test_a_canary_with_its_own_event_hook_is_not_sent_to_the_global_one() -> None:
+    recorder = Recorder()
+    own = {"name": "audit", "type": "event", "url": "http://audit.example.com/"}
+    await driver([own], recorder).tick()
+    assert recorder.calls
+    assert {hook.name for hook, _ in recorder.calls} == {"audit"}
+
+
+def _options(flag: str | None) -> str:
+    return options_from_env(
+        kubeconfig=None,
+        namespaces=[],
+        selector=None,
+        metrics_server="http://prometheus:9090",
+        mesh_provider="kubernetes",
+        port=8080,
+        leader_elect=False,
+        version="test",
+        event_webhook=flag,
+    ).event_webhook
+
+
+def test_event_webhook_url_in_the_environment_wins_over_the_flag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("EVENT_WEBHOOK_URL", raising=False)
+    assert _options(None) == ""
+    assert _options(GLOBAL) == GLOBAL
+    monkeypatch.setenv("EVENT_WEBHOOK_URL", "http://env.example.com/")
+    assert _options(GLOBAL) == "http://env.example.com/"
