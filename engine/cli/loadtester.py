@@ -31,7 +31,7 @@ metadata}``):
 * ``/rollback/check`` 200 ``Approved`` when the rollback of ``<name>.<namespace>`` is open (the
   rollback webhook then rolls the canary back), else 403; ``/rollback/open``,
   ``/rollback/close`` 202. Rollbacks start closed.
-* ``/healthz`` 200 ``OK``.
+* ``/healthz`` 200 ``OK`` (any method).
 
 Gate state lives in memory (one replica; a restart closes every gate), as in Flagger.
 Malformed requests get a 400 naming the problem, never a traceback. Every run is logged (JSON in
@@ -128,7 +128,7 @@ class LoadTester:
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_PAYLOAD_BYTES, middlewares=[_answer_errors])
-        app.router.add_get("/healthz", _healthz)
+        app.router.add_route("*", "/healthz", _healthz)  # any method, as Flagger's
         app.router.add_route("*", "/gate/approve", _approve)
         app.router.add_route("*", "/gate/halt", _halt)
         for kind, states in (("gate", self._gates), ("rollback", self._rollbacks)):

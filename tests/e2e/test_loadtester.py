@@ -304,8 +304,12 @@ async def test_gates_need_the_canary(tester: RunningServer, client: aiohttp.Clie
 
 
 async def test_healthz(tester: RunningServer, client: aiohttp.ClientSession) -> None:
-    async with client.get(f"http://127.0.0.1:{tester.port}/healthz") as response:
-        assert (response.status, await response.text()) == (200, "OK")
+    for method in ("GET", "POST", "HEAD"):  # Flagger's answers OK to any method
+        url = f"http://127.0.0.1:{tester.port}/healthz"
+        async with client.request(method, url) as response:
+            assert response.status == 200, method
+            if method != "HEAD":
+                assert await response.text() == "OK"
 
 
 # -------------------------------------------------------------------------------------------
