@@ -83,6 +83,7 @@ def slack_payload(
     return {
         "channel": channel,
         "username": username,
+        "icon_url": "",  # Flagger's SlackPayload always carries it (no omitempty)
         "icon_emoji": ":rocket:",
         "attachments": [
             {

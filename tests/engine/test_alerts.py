@@ -56,6 +56,7 @@ def test_slack_payload(severity: str, color: str) -> None:
     assert payload == {
         "channel": "#deployments",
         "username": "Flagger",
+        "icon_url": "",
         "icon_emoji": ":rocket:",
         "attachments": [
             {
@@ -108,6 +109,7 @@ def test_rocket_payload(severity: str, color: str) -> None:
     assert payload == {
         "channel": "general",
         "username": "flagger",
+        "icon_url": "",
         "icon_emoji": ":rocket:",
         "attachments": [
             {
