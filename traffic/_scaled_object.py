@@ -144,6 +144,14 @@ def primary_spec(canary: Canary, source: Mapping[str, Any]) -> Body:
         ),
         **{key: copy.deepcopy(source[key]) for key in _COPIED if key in source},
     }
+    # autoscalerRef.primaryScalerReplicas overrides the copied bounds, as for an HPA (Flagger's
+    # reconcilePrimaryScaler).
+    bounds = autoscaler.primary_scaler_replicas
+    if bounds is not None:
+        if bounds.min_replicas is not None:
+            spec["minReplicaCount"] = bounds.min_replicas
+        if bounds.max_replicas is not None:
+            spec["maxReplicaCount"] = bounds.max_replicas
     advanced = copy.deepcopy(source.get("advanced"))
     if isinstance(advanced, dict):
         hpa = advanced.get("horizontalPodAutoscalerConfig")

@@ -107,6 +107,24 @@ async def test_primary_scaler_queries_win_and_promotion_keeps_the_copy_in_step(
     assert (await world.must_read(PRIMARY_SO))["spec"]["maxReplicaCount"] == 9
 
 
+async def test_primary_scaler_replicas_set_the_primary_bounds(world: World) -> None:
+    # As for an HPA (and Flagger's reconcilePrimaryScaler): the override wins over the copy.
+    canary = keda_canary(primaryScalerReplicas={"minReplicas": 2, "maxReplicas": 15})
+    world.seed(deployment(), scaled_object())
+    workload = DeploymentWorkload(world.cluster)
+    await workload.initialize(canary)
+    spec = (await world.must_read(PRIMARY_SO))["spec"]
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 15)
+    await world.cluster.patch(TARGET_SO, {"spec": {"maxReplicaCount": 9}})
+    await workload.promote(canary)
+    spec = (await world.must_read(PRIMARY_SO))["spec"]
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 15)
+    only_max = keda_canary(primaryScalerReplicas={"maxReplicas": 20})
+    await workload.promote(only_max)
+    spec = (await world.must_read(PRIMARY_SO))["spec"]
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (3, 20)  # min: the target's
+
+
 async def test_the_target_scaler_is_paused_while_the_target_is_at_zero(world: World) -> None:
     canary = keda_canary()
     world.seed(deployment(replicas=None), scaled_object(min_replicas=3))
