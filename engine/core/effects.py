@@ -114,6 +114,8 @@ Effect = (
 class Decision:
     status: CanaryStatus
     effects: tuple[Effect, ...] = ()
+    #: The tick reached the analysis step: flagger_canary_duration_seconds observes it.
+    analysed: bool = False
 
     @property
     def events(self) -> tuple[Event, ...]:

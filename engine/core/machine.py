@@ -75,6 +75,8 @@ class _Tick:
     provider: str
     status: CanaryStatus
     effects: list[Effect] = field(default_factory=list)
+    #: The tick reached the analysis step (flagger_canary_duration_seconds is observed).
+    analysed: bool = False
 
     @classmethod
     def begin(
@@ -319,7 +321,7 @@ def decide(
 
 def _tick(t: _Tick) -> Asks[Decision]:
     yield from _advance(t)
-    return Decision(status=t.status, effects=tuple(t.effects))
+    return Decision(status=t.status, effects=tuple(t.effects), analysed=t.analysed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,7 +467,9 @@ def _advance(t: _Tick) -> Asks[None]:
         _rollback(t)
         return
 
-    # Analysis (step 28)
+    # Analysis (step 28). From here on Flagger times the tick (its deferred SetDuration): the
+    # pre-rollout tick, a failing analysis and a promotion step all count, a rollback does not.
+    t.analysed = True
     if (
         routes.canary == 0
         and t.status.iterations == 0

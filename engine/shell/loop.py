@@ -152,6 +152,8 @@ class TickReport:
     interval: float = 60.0
     #: Seconds the tick took (clock time), for flagger_canary_duration_seconds.
     duration: float = 0.0
+    #: The tick reached the analysis step, where Flagger starts timing it.
+    analysed: bool = False
     #: The Canary no longer exists (its task can end).
     missing: bool = False
     #: The operator command this tick handled (``promote``, ``promote --full``, ...), if any.
@@ -243,6 +245,7 @@ class CanaryDriver:
                 if await self._finalizer(t, persisted):
                     return report
                 decision = await self._decide(t, status, command)
+                report.analysed = decision.analysed
                 await self._act(t, decision)
                 # Routes before the write, so the achieved split goes into the same patch.
                 routes_read = decision.status.phase is not Phase.NONE

@@ -11,21 +11,34 @@
 | flagger_canary_successes_total / _failures_total | name, namespace, deployment_strategy,
   analysis_status |
 
-``name`` is the target's name, as Flagger records it. prometheus_client does the exposition.
+``name`` is the target's name, as Flagger records it. prometheus_client does the exposition,
+without its ``_created`` series (Flagger's Go client has none).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from analysis import CheckKind
 from config import Canary, status_gauge
 from engine.core.effects import CountOutcome
 from engine.shell.loop import TickReport
 
+#: prometheus/client_golang's DefBuckets, which Flagger's histogram uses.
+GO_DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
 
 class MetricsRecorder:
     def __init__(self, *, version: str, mesh_provider: str) -> None:
+        # process-wide; no metric of this process wants them (the function is untyped upstream)
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         r = self.registry
         Gauge(
@@ -59,6 +72,7 @@ class MetricsRecorder:
             "flagger_canary_duration_seconds",
             "Seconds spent performing canary analysis.",
             ["name", "namespace"],
+            buckets=GO_DEFAULT_BUCKETS,
             registry=r,
         )
         labels = ["name", "namespace", "deployment_strategy", "analysis_status"]
@@ -88,7 +102,7 @@ class MetricsRecorder:
                 continue
             value = check.value / 1000 if check.query.kind is CheckKind.DURATION else check.value
             self._analysis.labels(name=target, namespace=ns, metric=check.query.metric).set(value)
-        if report.checks:
+        if report.analysed:  # every tick past the rollback check, as Flagger times them
             self._duration.labels(name=target, namespace=ns).observe(report.duration)
 
     def on_outcome(self, canary: Canary, outcome: CountOutcome) -> None:

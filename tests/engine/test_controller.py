@@ -14,7 +14,7 @@ from analysis import HookOutcome, MetricQuery, QueryFailure, Series, SeriesReque
 from config import Canary, Webhook
 from engine import EngineDeps, Settings, VirtualClock
 from engine.shell.controller import BatchingAnalyzer, BatchingJudge, Controller, ControllerOptions
-from engine.shell.metrics import MetricsRecorder
+from engine.shell.metrics import GO_DEFAULT_BUCKETS, MetricsRecorder
 from traffic import CANARY, DEPLOYMENT, DeploymentWorkload, InMemoryCluster, ObjectRef, router_for
 
 NS = "staging"
@@ -320,7 +320,34 @@ async def test_flagger_metrics_are_exported_with_flaggers_names() -> None:
         'flagger_canary_metric_analysis{metric="request-duration",name="app",namespace="staging"}'
     )
     assert f"{duration} 0.12" in text
-    assert "flagger_canary_duration_seconds_bucket" in text
+    # Go's default buckets, as Flagger's histogram, and no _created series (Go has none)
+    buckets = [
+        line.split('le="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("flagger_canary_duration_seconds_bucket")
+    ]
+    assert [float(b) for b in buckets] == [*GO_DEFAULT_BUCKETS, float("inf")]
+    assert "_created" not in text
+
+
+async def test_every_tick_past_the_rollback_check_is_timed_as_flagger_times_it() -> None:
+    # Flagger starts timing after the threshold check: the pre-rollout tick, every analysis
+    # (passing or failing, with metrics or none) and the promotion step; not Promoting,
+    # Finalising or a rollback. A canary without metrics is timed too.
+    h = Harness()
+    h.cluster.seed(deployment("app"), canary_body("app", metrics=[]))
+    await h.run_until(lambda: h.phase("app") == "Initialized")
+    await h.set_image("app", "v2")
+    await h.run_until(lambda: h.phase("app") == "Succeeded")
+    text = h.metrics.exposition().decode()
+    count = next(
+        line
+        for line in text.splitlines()
+        if line.startswith('flagger_canary_duration_seconds_count{name="app"')
+    )
+    # stepWeight 50 up to maxWeight 50: the pre-rollout tick (weight 0 -> 50), the analysis at
+    # 50 that decides to promote; then Promoting and Finalising are not analysis ticks
+    assert count.endswith(" 2.0"), count
 
 
 class HangingHooks:
