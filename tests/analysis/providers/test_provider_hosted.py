@@ -47,7 +47,8 @@ async def _series(metric: str, start: float, end: float, step: float) -> Series 
 
 
 @respx.mock
-async def test_datadog_reads_the_oldest_point_of_ten_intervals() -> None:
+async def test_datadog_reads_the_newest_point_of_ten_intervals() -> None:
+    # Flagger's datadog.go returns the first series' last point (pl[len(pl)-1])
     route = respx.get(DATADOG).mock(
         return_value=httpx.Response(
             200,
@@ -60,7 +61,7 @@ async def test_datadog_reads_the_oldest_point_of_ten_intervals() -> None:
             },
         )
     )
-    assert await fetch_one(docs_query("404s percentage")) == 1.25
+    assert await fetch_one(docs_query("404s percentage")) == 7.0
     request = route.calls.last.request
     assert request.headers["DD-API-KEY"] == "dd-api-key-0123456789"
     assert request.headers["DD-APPLICATION-KEY"] == "dd-app-key-9876543210"
