@@ -72,7 +72,14 @@ async def test_datadog_reads_the_newest_point_of_ten_intervals() -> None:
 
 
 @respx.mock
-@pytest.mark.parametrize("body", [{"series": []}, {"series": [{"pointlist": []}]}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"series": []},
+        {"series": [{"pointlist": []}]},
+        {"series": [{"pointlist": [[(NOW - 120) * 1000, 5.0], [(NOW - 60) * 1000, None]]}]},
+    ],
+)
 async def test_datadog_without_a_point_is_no_data(body: dict[str, Any]) -> None:
     respx.get(DATADOG).mock(return_value=httpx.Response(200, json=body))
     answer = await fetch_one(docs_query("404s percentage"))
