@@ -14,7 +14,9 @@ from traffic.cluster import ObjectRef
 from traffic.routers.apisix import APISIX_ROUTE
 
 USER = ObjectRef(APISIX_ROUTE, NS, "podinfo-route")
-COPY = ObjectRef(APISIX_ROUTE, NS, "podinfo-route-canary")
+COPY = ObjectRef(
+    APISIX_ROUTE, NS, "podinfo-route-podinfo-canary"
+)  # <route>-<svc>-canary, as Flagger
 
 
 def user_route(backends: int = 1) -> dict[str, Any]:

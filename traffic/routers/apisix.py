@@ -1,13 +1,14 @@
-"""Provider ``apisix``: a ``-canary`` copy of the user's ``ApisixRoute`` with weighted backends.
+"""Provider ``apisix``: a canary copy of the user's ``ApisixRoute`` with weighted backends.
 
 As Flagger's ``apisix.go``: ``spec.routeRef`` names the user's ApisixRoute
 (``apisix.apache.org/v2``), which must have one HTTP route with one backend. canary-engine writes
-``<route>-canary``: the user's spec (labels and annotations copied) with that route's ``priority``
-set to 10000, so it wins over the user's, and its backends ``[<svc>-primary weight,
-<svc>-canary weight]`` on the user's backend port (``resolveGranularity`` and ``subset`` kept).
-The user's route is never changed. Flagger creates the copy once; here ``reconcile`` also brings it
-back in line with the user's route, keeping the current weights. ``get_routes`` reads the
-primary's weight (canary = 100 - primary). Weighted canary and blue/green only.
+``<route>-<svc>-canary`` (Flagger's name, which its builtin queries select): the user's spec
+(labels and annotations copied) with that route's ``priority`` set to 10000, so it wins over the
+user's, and its backends ``[<svc>-primary weight, <svc>-canary weight]`` on the user's backend
+port (``resolveGranularity`` and ``subset`` kept). The user's route is never changed. Flagger
+creates the copy once; here ``reconcile`` also brings it back in line with the user's route,
+keeping the current weights. ``get_routes`` reads the primary's weight (canary = 100 - primary).
+Weighted canary and blue/green only.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class ApisixRouter(WeightedObjectRouter):
         super().__init__(cluster, selector_labels=options.selector_labels)
 
     def object_name(self, canary: Canary) -> str:
-        return f"{_route_name(canary)}-canary"
+        return f"{_route_name(canary)}-{canary.spec.service_name}-canary"
 
     async def reconcile(self, canary: Canary) -> None:
         await self._services.reconcile_apex(canary)
