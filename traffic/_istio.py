@@ -21,8 +21,11 @@ Session affinity (``analysis.sessionAffinity``, ``traffic._session_affinity``): 
 named ``sticky-route`` before the weighted one, and ``Set-Cookie`` response headers on its
 destinations, as Flagger writes them.
 
-Not supported (``config.NotSupportedError``): TCP routing
-(``appProtocol: tcp``). Imports only ``config``, the Cluster seam and the shared helpers.
+TCP services (``service.appProtocol: tcp``, as Flagger's ``isTcp``): one ``tcp`` route instead,
+matching the ports of ``service.match`` (L4), with the weighted pair; no mirror, A/B match or
+session affinity (Flagger ignores them there too).
+
+Imports only ``config``, the Cluster seam and the shared helpers.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from config import Canary, NotSupportedError
+from config import Canary
 from traffic._errors import RoutingError
 from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
@@ -198,13 +201,12 @@ class IstioRouter:
             await self._cluster.patch(ref, patch)
 
 
+def _is_tcp(canary: Canary) -> bool:
+    return (service_spec(canary).app_protocol or "").lower() == "tcp"
+
+
 def _check_supported(canary: Canary) -> None:
     spec = service_spec(canary)
-    if (spec.app_protocol or "").lower() == "tcp":
-        raise NotSupportedError(
-            f"canary {canary.dotted}: TCP routing (service.appProtocol: tcp) is not supported "
-            "by canary-engine's istio router yet"
-        )
     if spec.delegation and (spec.hosts or spec.gateways):
         raise RoutingError(
             f"VirtualService {canary.spec.service_name}.{canary.metadata.namespace} cannot have "
@@ -239,10 +241,17 @@ def _vs_spec(canary: Canary, weights: Weights) -> Body:
         return {"destination": dest, "weight": weight}
 
     weighted = [destination(primary, weights.primary), destination(canary_host, weights.canary)]
+    if _is_tcp(canary):
+        # L4: the ports of service.match (Flagger's canaryToL4Match), the weighted pair only
+        ports = [without_none({"port": m.get("port") or None}) for m in svc.match or ()]
+        tcp = [without_none({"match": ports or None, "route": weighted})]
+        return without_none({"hosts": hosts or None, "gateways": gateways or None, "tcp": tcp})
     if analysis.match:
+        # The fallback route carries the primary's weight as Flagger's SetRoutes writes it
+        # (100 outside a run; Istio sends all of a one-destination route's traffic there).
         http = [
             _http_route(canary, _merge_matches(analysis.match, svc.match), weighted),
-            _http_route(canary, svc.match, [destination(primary, 100)]),
+            _http_route(canary, svc.match, [destination(primary, weights.primary)]),
         ]
     else:
         weighted_route = _http_route(canary, svc.match, weighted)
@@ -336,7 +345,8 @@ def _read_weights(canary: Canary, vs: Mapping[str, Any]) -> Weights:
     name = canary.spec.service_name
     primary, canary_host = f"{name}-primary", f"{name}-canary"
     chosen: Mapping[str, Any] = {}
-    for http in (vs.get("spec") or {}).get("http") or ():
+    routes_key = "tcp" if _is_tcp(canary) else "http"
+    for http in (vs.get("spec") or {}).get(routes_key) or ():
         if any(
             (r.get("destination") or {}).get("host") == canary_host for r in http.get("route") or ()
         ):

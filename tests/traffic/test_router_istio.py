@@ -119,8 +119,37 @@ async def test_ab_testing_writes_a_matched_route_and_a_primary_fallback() -> Non
     ]
     assert [r["weight"] for r in matched["route"]] == [0, 100]
     assert fallback["match"] == [{"uri": {"prefix": "/"}}]
-    assert fallback["route"] == [{"destination": {"host": "podinfo-primary"}, "weight": 100}]
+    # the primary's weight, as Flagger's SetRoutes writes it (TestIstioRouter_ABTest)
+    assert fallback["route"] == [{"destination": {"host": "podinfo-primary"}, "weight": 0}]
     assert await router.get_routes(canary) == Routes(Weights(0, 100))
+    await router.reconcile(canary)  # reconcile keeps it
+    assert vs_spec(cluster)["http"][1]["route"][0]["weight"] == 0
+    await router.set_routes(canary, Weights(100, 0))
+    assert vs_spec(cluster)["http"][1]["route"][0]["weight"] == 100
+
+
+async def test_a_tcp_service_is_routed_by_an_l4_route() -> None:
+    # Flagger's TestIstioRouter_SetRoutesTCP / GetRoutesTCP: appProtocol tcp, L4 port matches
+    canary = istio_canary(appProtocol="TCP", match=[{"port": 9898}])
+    cluster, router = await reconciled(canary)
+    spec = vs_spec(cluster)
+    assert "http" not in spec
+    assert spec["tcp"] == [
+        {
+            "match": [{"port": 9898}],
+            "route": [
+                {"destination": {"host": "podinfo-primary"}, "weight": 100},
+                {"destination": {"host": "podinfo-canary"}, "weight": 0},
+            ],
+        }
+    ]
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+    await router.set_routes(canary, Weights(60, 40, mirrored=True))  # no mirror on TCP
+    assert [r["weight"] for r in vs_spec(cluster)["tcp"][0]["route"]] == [60, 40]
+    assert "mirror" not in vs_spec(cluster)["tcp"][0]
+    assert await router.get_routes(canary) == Routes(Weights(60, 40))
+    await router.reconcile(canary)  # keeps the weights
+    assert await router.get_routes(canary) == Routes(Weights(60, 40))
 
 
 async def test_a_users_virtual_service_is_restored_on_finalize() -> None:
