@@ -193,11 +193,14 @@ class Http:
         headers: Mapping[str, str] | None = None,
         json_body: Any = None,
         content: bytes | None = None,
+        time_limit: float | None = None,
     ) -> httpx.Response:
-        """One request, bounded by the timeout; raise MetricQueryError on any failure or a
-        non-2xx answer (4xx: QueryRejected, 429/5xx: ProviderUnavailable), quoting the body."""
+        """One request, bounded by ``time_limit`` (default: this Http's timeout); raise
+        MetricQueryError on any failure or a non-2xx answer (4xx: QueryRejected, 429/5xx:
+        ProviderUnavailable), quoting the body."""
         import httpx
 
+        limit = self.timeout if time_limit is None else time_limit
         client = self._clients(insecure)
         self.requests += 1
         try:
@@ -208,11 +211,11 @@ class Http:
                 headers=headers,
                 json=json_body,
                 content=content,
-                timeout=self.timeout,
+                timeout=limit,
             )
         except httpx.TimeoutException:
             raise QueryTimeout(
-                f"{provider} {_origin(url)} did not answer within {self.timeout:g}s"
+                f"{provider} {_origin(url)} did not answer within {limit:g}s"
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError) as exc:
             raise ProviderUnavailable(

@@ -4,9 +4,9 @@
 ``https://api.datadoghq.com``) with the ``DD-API-KEY`` and ``DD-APPLICATION-KEY`` headers from the
 Secret's ``datadog_api_key`` and ``datadog_application_key``. A value asks for the last ten metric
 intervals and reads, as Flagger does (``pl[len(pl)-1]``), the first series' *newest* point. No
-series or no point is no data (a null newest point too, where Flagger's Go decoding reads 0). Series: the same query
-over the window; the first series' points (``[milliseconds, value]``) in order. ``ping`` calls
-``/api/v1/validate`` with the keys.
+series or no point is no data (a null newest point too, where Flagger's Go decoding reads 0).
+Series: the same query over the window; the first series' points (``[milliseconds, value]``) in
+order. ``ping`` calls ``/api/v1/validate`` with the keys.
 """
 
 from __future__ import annotations

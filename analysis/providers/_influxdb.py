@@ -10,7 +10,8 @@ record at all is no data (Flagger returns 0 for it, which could promote on missi
 Series: a Flux query carries its own ``range()``, which cannot be rewritten safely, so a series is
 the query evaluated at each step of the window with the API's ``now`` set to that step: exactly
 what a live check would have seen then, at one request per step (at most ``MAX_STEPS``). ``ping``
-runs Flagger's ``from(bucket: "default") |> range(start: -2h)``.
+runs Flagger's ``from(bucket: "default") |> range(start: -2h)``. Each request may take 15 s, as in
+Flagger (the other hosted providers: 5 s).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from analysis.providers._base import (
 
 #: Requests one series may cost (one per step).
 MAX_STEPS = 1000
+#: Flagger's InfluxDB query and ping timeout (Flux queries run longer than the hosted APIs' 5 s).
+TIMEOUT_SECONDS = 15.0
 _NUMERIC = {"double", "long", "unsignedLong"}
 PING_QUERY = 'from(bucket: "default") |> range(start: -2h)'
 
@@ -94,6 +97,7 @@ async def _post(call: Call, flux: str, now: float | None) -> str:
         params={"org": call.credentials.get("org", "")},
         headers=headers,
         json_body=body,
+        time_limit=TIMEOUT_SECONDS,
     )
     return response.text
 
@@ -132,6 +136,7 @@ def _first_record_value(text: str) -> float:
 
 PROVIDER = MetricProvider(
     type="influxdb",
+    deadline=2 * TIMEOUT_SECONDS,
     summary="InfluxDB 2.x (Flux query API)",
     address_required=True,
     secret_keys=("token", "org"),

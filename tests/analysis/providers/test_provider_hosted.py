@@ -303,6 +303,16 @@ async def test_influxdb_posts_flux_with_the_token_and_reads_the_first_value() ->
 
 
 @respx.mock
+async def test_influxdb_waits_fifteen_seconds_as_flagger() -> None:
+    # Flagger's influxdb.go gives a Flux query 15 s (the hosted APIs 5 s)
+    route = respx.post(INFLUX).mock(side_effect=httpx.ReadTimeout("slow"))
+    answer = await fetch_one(docs_query("not found"))
+    assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.TIMEOUT
+    assert "did not answer within 15s" in answer.message
+    assert route.calls.last.request.extensions["timeout"]["read"] == 15.0
+
+
+@respx.mock
 async def test_influxdb_without_records_is_no_data() -> None:
     respx.post(INFLUX).mock(return_value=httpx.Response(200, text="\r\n"))
     answer = await fetch_one(docs_query("not found"))
