@@ -823,7 +823,11 @@ def _validate(args: argparse.Namespace) -> int:
             f"{len(found.alert_providers)} AlertProvider"
             + ("" if len(found.alert_providers) == 1 else "s"),
         ]
-        print(f"{path}: valid ({', '.join(counts)})")
+        found_any = found.canaries or found.templates or found.alert_providers
+        # Still valid (a directory of manifests mixes in Deployments), but a file with nothing
+        # to check says so, rather than looking like a checked Canary.
+        note = "" if found_any else "; no flagger.app/v1beta1 manifest in it, nothing was checked"
+        print(f"{path}: valid ({', '.join(counts)}){note}")
     return EXIT_BAD_INPUT if bad else 0
 
 

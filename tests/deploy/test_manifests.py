@@ -1214,7 +1214,7 @@ def _container(base: list[Doc]) -> Doc:
 def test_deployment_runs_the_controller_with_the_seed_settings() -> None:
     base = _base()
     deployment = _one(base, "Deployment", "flagger")
-    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["replicas"] == 1  # as Flagger's chart: `logs deploy/flagger` reads it
     template = deployment["spec"]["template"]
     assert template["spec"]["serviceAccountName"] == "canary-engine"
     selector = deployment["spec"]["selector"]["matchLabels"]
@@ -1230,6 +1230,14 @@ def test_deployment_runs_the_controller_with_the_seed_settings() -> None:
     assert "command" not in container, "the image's ENTRYPOINT is canary-engine"
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    # the seed's Slack Helm values, from an optional Secret the CLI reads through the environment
+    for name, key in (
+        ("SLACK_URL", "url"),
+        ("CANARY_ENGINE_SLACK_CHANNEL", "channel"),
+        ("CANARY_ENGINE_SLACK_USER", "username"),
+    ):
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "canary-engine-slack", "key": key, "optional": True}
     annotations = template["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/port"] == "8080"

@@ -44,6 +44,18 @@ def test_valid_examples_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "claude-runner.yaml: valid (1 Canary, 3 MetricTemplates, 0 AlertProviders)" in out
 
 
+def test_a_file_without_flagger_manifests_says_nothing_was_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # e.g. a snippet of a Canary's analysis pasted from a runbook: valid YAML, nothing to check
+    path = tmp_path / "snippet.yaml"
+    path.write_text("metrics:\n  - name: custom-metric\n    threshold: 90\n")
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "valid (0 Canaries, 0 MetricTemplates, 0 AlertProviders)" in out
+    assert "no flagger.app/v1beta1 manifest in it, nothing was checked" in out
+
+
 def test_every_problem_is_listed_with_its_path_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
