@@ -49,7 +49,7 @@ class ServiceWorkload:
 
     async def revision(self, canary: Canary) -> Revision:
         target = await self._target(canary)
-        return Revision(spec_hash=template_hash(_portable_spec(target)))
+        return Revision(spec_hash=template_hash(_revision_spec(target)))
 
     async def initialize(self, canary: Canary) -> None:
         target = await self._target(canary)
@@ -165,6 +165,16 @@ def _portable_spec(service: Mapping[str, Any]) -> Body:
             {k: v for k, v in port.items() if k != "nodePort"} if isinstance(port, dict) else port
             for port in ports
         ]
+    return spec
+
+
+def _revision_spec(service: Mapping[str, Any]) -> Body:
+    """What the revision hash covers: the spec without its cluster IPs. (Node ports stay in it:
+    the hash then equals the one recorded before node ports were left out of the copies, so an
+    upgrade does not take an unchanged Service for a new revision.)"""
+    spec: Body = copy.deepcopy(dict(service.get("spec") or {}))
+    for key in ("clusterIP", "clusterIPs"):
+        spec.pop(key, None)
     return spec
 
 

@@ -32,7 +32,11 @@ async def test_the_traffic_route_is_flaggers(world: World) -> None:
     canary, router = await setup(world, mesh="prod")
     route = await world.must_read(ROUTE)
     assert route["mesh"] == "prod"
-    assert route["metadata"]["annotations"] == {"9898.service.kuma.io": "http"}
+    assert route["metadata"]["annotations"] == {
+        "9898.service.kuma.io": "http",
+        # cluster-scoped: no owner reference can hold it, so finalize knows it by this
+        "canary-engine.io/canary": "test/podinfo",
+    }
     assert route["spec"] == {
         "sources": [{"match": {"kuma.io/service": "*"}}],
         "destinations": [{"match": {"kuma.io/service": "podinfo_test_svc_9898"}}],
@@ -70,3 +74,21 @@ async def test_the_cluster_scoped_route_is_deleted_with_the_canary(world: World)
     await router.finalize(canary)
     assert await world.read(ROUTE) is None
     await router.finalize(canary)  # again, as a retried finalizing tick would: nothing to do
+
+
+async def test_finalize_leaves_a_traffic_route_this_canary_did_not_make(world: World) -> None:
+    # the name carries no namespace: a user's route, or another namespace's, is not ours
+    theirs = {
+        "apiVersion": "kuma.io/v1alpha1",
+        "kind": "TrafficRoute",
+        "metadata": {"name": "podinfo"},
+        "mesh": "default",
+        "spec": {"sources": [], "destinations": [], "conf": {"split": []}},
+    }
+    await world.cluster.create(theirs)
+    canary, router = await setup(world)
+    assert "canary-engine.io/canary" not in (await world.must_read(ROUTE))["metadata"].get(
+        "annotations", {}
+    )
+    await router.finalize(canary)
+    assert await world.read(ROUTE) is not None

@@ -60,6 +60,7 @@ from traffic.cluster._protocol import (
     Kind,
     ObjectRef,
     WatchEvent,
+    kind_of,
 )
 
 #: Kinds the API server serves without a status subresource: ``.status`` is plain data there.
@@ -425,7 +426,14 @@ class InMemoryCluster:
             meta = stored["metadata"] = {}
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = f"{meta['generateName']}{self._suffix()}"
-        meta.setdefault("namespace", "default")
+        try:
+            namespaced = kind_of(stored).namespaced
+        except KeyError:
+            namespaced = True  # an unknown kind: _ref_of names it
+        if namespaced:
+            meta.setdefault("namespace", "default")
+        else:  # as the API server: a cluster-scoped object has no namespace
+            meta["namespace"] = ""
         self._serial += 1
         meta["uid"] = str(uuid.UUID(int=self._serial))
         meta["creationTimestamp"] = rfc3339(self._now())

@@ -96,7 +96,10 @@ class ObjectRef:
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> ObjectRef:
         meta = body.get("metadata") or {}
-        return cls(kind_of(body), str(meta.get("namespace", "default")), str(meta["name"]))
+        kind = kind_of(body)
+        # A cluster-scoped object has no namespace, whatever its body says (as the API server).
+        namespace = str(meta.get("namespace", "default")) if kind.namespaced else ""
+        return cls(kind, namespace, str(meta["name"]))
 
     def __str__(self) -> str:
         return f"{self.kind.kind}/{self.namespace}/{self.name}"

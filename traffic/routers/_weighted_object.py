@@ -17,7 +17,7 @@ only hands a user's apex Service back.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from config import Canary
 from traffic._errors import RoutingError
@@ -25,6 +25,7 @@ from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
     NO_CHANGE,
     filter_metadata,
+    is_owned_by,
     merge_diff,
     owned_metadata,
     service_spec,
@@ -118,7 +119,12 @@ class WeightedObjectRouter:
         # splitting traffic to the -primary and -canary Services that go with the Canary.
         await self._services.finalize_apex(canary)
         if not self.kind.namespaced:
-            await self._cluster.delete(self.ref(canary))
+            ref = self.ref(canary)
+            existing = await self._cluster.get(ref)
+            # Only one this Canary made: the name carries no namespace, and a user's own object
+            # of that name (adopted by reconcile) is theirs to keep.
+            if existing is not None and _made_for(existing, canary):
+                await self._cluster.delete(ref)
 
     # ------------------------------------------------------------------ helpers
 
@@ -182,6 +188,7 @@ class WeightedObjectRouter:
         )
         if not self.kind.namespaced:
             del metadata["ownerReferences"]
+            metadata.setdefault("annotations", {})[MADE_FOR_ANNOTATION] = _canary_key(canary)
         await self._cluster.create(
             {
                 "apiVersion": self.kind.api_version,
@@ -196,6 +203,21 @@ class WeightedObjectRouter:
         patch = merge_diff(existing.get("spec") or {}, spec)
         if patch is not NO_CHANGE:
             await self._cluster.patch(ref, {"spec": patch})
+
+
+#: On a cluster-scoped routing object: the Canary (``<namespace>/<name>``) it was made for, which
+#: ``finalize`` deletes it with (no owner reference can say so).
+MADE_FOR_ANNOTATION: Final = "canary-engine.io/canary"
+
+
+def _canary_key(canary: Canary) -> str:
+    return f"{canary.metadata.namespace}/{canary.metadata.name}"
+
+
+def _made_for(body: Mapping[str, Any], canary: Canary) -> bool:
+    """Made by canary-engine for ``canary``, or by Flagger (an owner reference to it)."""
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(MADE_FOR_ANNOTATION) == _canary_key(canary) or is_owned_by(body, canary)
 
 
 def int_weight(value: Any, where: str) -> int:
