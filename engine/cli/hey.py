@@ -338,6 +338,11 @@ class HeyReport:
         return self.requests / self.duration if self.duration > 0 else 0.0
 
     @property
+    def answered(self) -> int:
+        """Requests that got an HTTP answer (any status)."""
+        return sum(self.status_codes.values())
+
+    @property
     def errors(self) -> int:
         return sum(self.errors_by_status.values()) + sum(self.errors_by_exception.values())
 

@@ -272,7 +272,14 @@ class LoadTester:
             report = await self._hey_run(payload, shown, hey)
         finally:
             self._running -= 1
-        status = 503 if report.stopped == "shutdown" else 200
+        if report.stopped == "shutdown":
+            status = 503
+        elif report.requests and not report.answered:
+            # Nothing answered at all (refused, unresolvable, timed out): an acceptance test
+            # against a canary that is not there fails, as `curl` would, where hey exits 0.
+            status = 502
+        else:
+            status = 200
         return web.json_response(report.to_json(), status=status)
 
     async def _hey_run(self, payload: _Payload, shown: str, hey: HeyOptions) -> HeyReport:

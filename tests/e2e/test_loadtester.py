@@ -214,11 +214,14 @@ async def test_a_failing_target_is_counted_as_errors(
     assert report["errors"]["total"] == 10
     assert "10 errors (10x status 500)" in report["summary"]
 
+    # nothing answers at all: a pre-rollout acceptance test against it must fail (502), as
+    # `curl` would; the report still says what happened
     down = f"http://127.0.0.1:{_closed_port()}/"
-    status, text = await _post(
-        client, tester, "/", _payload(f"hey -n 4 -c 2 -t 2 {down}", type="blocking")
-    )
-    assert status == 200, text
+    for kind in ("blocking", "bash"):
+        status, text = await _post(
+            client, tester, "/", _payload(f"hey -n 4 -c 2 -t 2 {down}", type=kind)
+        )
+        assert status == 502, text
     report = json.loads(text)
     assert report["requests"] == 4
     assert report["errors"]["by_exception"] == {"ClientConnectorError": 4}
