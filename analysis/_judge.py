@@ -150,7 +150,8 @@ def score_matrix(
     """
     in_window = (primary_times <= now[:, None]) & (primary_times > (now - window)[:, None])
     inside = np.isfinite(primary_values) & in_window
-    reference = np.sort(np.where(inside, primary_values, np.nan), axis=1)  # NaN sorts last
+    reference = np.where(inside, primary_values, np.nan)
+    reference.sort(axis=1)  # in place (no second K × m copy); NaN sorts last
     n = inside.sum(axis=1)
     # Conformal order statistic: the ceil((n+1)(1-α))-th smallest, capped at the largest.
     rank = np.minimum(np.ceil((n + 1) * (1.0 - alpha)).astype(np.intp), n)
@@ -229,7 +230,8 @@ def _nearest(
     reach = 4.0 * float(half_step.max()) + 1.0
     band = (hi - lo) + 2.0 * reach
     # Padding (+inf) sits at the far end of its row's band, out of every canary sample's reach.
-    keys = np.minimum(primary_times - lo, band - 1.0)
+    keys = primary_times - lo  # the one K × m temporary: the rest is done in place
+    np.minimum(keys, band - 1.0, out=keys)
     keys += np.arange(rows, dtype=np.float64)[:, None] * band
     keys = keys.ravel()
     query = query_times - lo + row * band
