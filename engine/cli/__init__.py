@@ -254,7 +254,7 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         "--allow-commands",
         action="store_true",
         default=_env_flag("allow-commands"),
-        help="also run commands that are not hey, with /bin/sh -c as Flagger does (a shell "
+        help="also run commands that are not hey, with bash -c as Flagger does (a shell "
         "for anyone who can reach the port: off by default)",
     )
     lt.add_argument(

@@ -18,14 +18,14 @@ metadata}``):
     does not pile up runs.
   - ``blocking`` (canary-engine's): run to completion; the answer (200, JSON) reports the run.
   - ``bash`` (Flagger's blocking shell task): a hey command runs like ``blocking``; any other
-    command needs ``--allow-commands`` and then runs with ``/bin/sh -c``; 200 when it exits 0
+    command needs ``--allow-commands`` and then runs with ``bash -c``; 200 when it exits 0
     (its output in the body if ``metadata.returnCmdOutput`` is true), else 500 with the error.
   - Flagger's other types (helm, helmv3, kubectl, concord, ngrinder) are refused with 400.
 
   Without ``--allow-commands`` a command that does not start with ``hey`` is refused with 400;
-  with it, ``cmd`` commands run in the background with ``/bin/sh -c``. Every run stops at
+  with it, ``cmd`` commands run in the background with ``bash -c``. Every run stops at
   ``--max-duration``.
-* ``/gate/approve`` 200 ``Approved``; ``/gate/halt`` 403 ``Forbidden``.
+* ``/gate/approve`` 200 ``OK``; ``/gate/halt`` 403 ``Forbidden``.
 * ``/gate/check`` 200 ``Approved`` when the gate of ``<name>.<namespace>`` is open, else 403
   ``Forbidden`` (gates start closed); ``/gate/open``, ``/gate/close`` 202.
 * ``/rollback/check`` 200 ``Approved`` when the rollback of ``<name>.<namespace>`` is open (the
@@ -44,6 +44,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -69,6 +70,8 @@ MAX_RUNNING_TASKS = 16
 MAX_GATES = 10_000
 #: Bytes of a command's output kept (its tail), for the log and ``returnCmdOutput``.
 MAX_OUTPUT_BYTES = 64 * 1024
+#: Flagger's bash task runs ``bash -c``; /bin/sh where there is no bash.
+_SHELL = shutil.which("bash") or "/bin/sh"
 #: Seconds a command's background children may keep its output open after it exited.
 OUTPUT_DRAIN_SECONDS = 2.0
 #: Seconds running tasks get to stop on SIGTERM before the server closes.
@@ -83,7 +86,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class LoadTesterOptions:
     port: int = 8080
     bind: str = "0.0.0.0"
-    #: Run commands other than hey with /bin/sh -c (Flagger's behaviour); off by default.
+    #: Run commands other than hey with bash -c (Flagger's behaviour); off by default.
     allow_commands: bool = False
     #: Seconds any run may last (hey -z is refused above it; commands are killed at it).
     max_duration: float = 600.0
@@ -215,7 +218,7 @@ class LoadTester:
             raise _BadRequest(
                 "command execution is disabled: only hey commands run (got "
                 f"{_first_word(command)!r}); start canary-engine loadtester with "
-                "--allow-commands to run other commands with /bin/sh -c"
+                "--allow-commands to run other commands with bash -c"
             )
         shown = hey.describe(command) if hey is not None else logs.redacted(command)
         if kind == "cmd":
@@ -310,14 +313,14 @@ class LoadTester:
             return web.Response(status=500, text=output)
         if _true(payload.metadata.get("returnCmdOutput")):
             return web.Response(text=output)
-        return web.Response(text="OK")
+        return web.Response()  # Flagger's bash task answers 200 with no body
 
     async def _command_run(self, payload: _Payload, command: str, shown: str) -> tuple[bool, str]:
-        """Run ``/bin/sh -c command`` (only with --allow-commands); (succeeded, output or
+        """Run ``bash -c command`` (only with --allow-commands); (succeeded, output or
         error). Killed, with its process group, at --max-duration, on shutdown and when the
         blocking caller goes away."""
         proc = await asyncio.create_subprocess_exec(
-            "/bin/sh",
+            _SHELL,
             "-c",
             command,
             stdin=asyncio.subprocess.DEVNULL,
@@ -353,7 +356,8 @@ class LoadTester:
             logged = _true(payload.metadata.get("logCmdOutput")) and {"output": output[-2000:]}
             log.info("command_finished", canary=payload.canary, cmd=shown, **(logged or {}))
             return True, output
-        error = f"command failed ({reason or f'exit status {code}'}): {shown}\n{output}".rstrip()
+        # Flagger's wording: "command <cmd> failed: <output>: exit status <n>"
+        error = f"command {shown} failed: {output.strip()}: {reason or f'exit status {code}'}"
         log.error("command_failed", canary=payload.canary, cmd=shown, error=error[-2000:])
         return False, logs.redacted(error)
 
@@ -468,7 +472,7 @@ async def _healthz(_: web.Request) -> web.Response:
 
 
 async def _approve(_: web.Request) -> web.Response:
-    return web.Response(text="Approved")
+    return web.Response(text="OK")  # as Flagger's /gate/approve (its /gate/check says Approved)
 
 
 async def _halt(_: web.Request) -> web.Response:

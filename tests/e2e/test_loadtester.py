@@ -266,7 +266,10 @@ async def test_a_blocking_run_stops_when_its_caller_goes_away(
 
 
 async def test_approve_and_halt_gates(tester: RunningServer, client: aiohttp.ClientSession) -> None:
-    assert await _post(client, tester, "/gate/approve", _payload()) == (200, "Approved")
+    assert await _post(client, tester, "/gate/approve", _payload()) == (
+        200,
+        "OK",
+    )  # Flagger's /gate/approve body
     assert await _post(client, tester, "/gate/halt", _payload()) == (403, "Forbidden")
     async with client.get(f"http://127.0.0.1:{tester.port}/gate/approve") as response:
         assert response.status == 200
@@ -366,7 +369,7 @@ async def test_bad_requests_get_a_400_naming_the_problem(
 # -------------------------------------------------------------------------------------------
 
 
-async def test_allow_commands_runs_them_with_sh(
+async def test_allow_commands_runs_them_with_bash(
     client: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     async with serve_loadtester(_options(allow_commands=True)) as server:
@@ -374,8 +377,21 @@ async def test_allow_commands_runs_them_with_sh(
             client, server, "/", _payload("printf hello", type="bash", returnCmdOutput="true")
         )
         assert (status, text) == (200, "hello")
-        status, text = await _post(client, server, "/", _payload("printf hi", type="bash"))
-        assert status == 200
+        # Flagger's TestServer_HandleNewBashTaskCmdExitZero: 200, no body
+        assert await _post(client, server, "/", _payload("printf hi", type="bash")) == (200, "")
+        # bash -c, as Flagger's bash task: bashisms work
+        status, text = await _post(
+            client,
+            server,
+            "/",
+            _payload("[[ 1 == 1 ]] && printf yes", type="bash", returnCmdOutput="true"),
+        )
+        assert (status, text) == (200, "yes")
+        # Flagger's wording: command <cmd> failed: <output>: exit status <n>
+        assert await _post(client, server, "/", _payload("false", type="bash")) == (
+            500,
+            "command false failed: : exit status 1",
+        )
         status, text = await _post(client, server, "/", _payload("echo oops; exit 3", type="bash"))
         assert status == 500 and "exit status 3" in text and "oops" in text
         out = tmp_path / "out"
