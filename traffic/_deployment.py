@@ -443,12 +443,7 @@ class DeploymentWorkload:
                 await self._cluster.create(body)
                 continue
             meta = existing.get("metadata") or {}
-            # Foreign owners are kept, demoted to non-controller: the Canary controls the copy.
-            owners = [owner] + [
-                {**o, "controller": False}
-                for o in meta.get("ownerReferences") or ()
-                if o.get("kind") != "Canary"
-            ]
+            owners = _config_owners(meta.get("ownerReferences") or (), owner)
             patch: Body = {}
             for field in ("data", "binaryData"):
                 sub = merge_diff(existing.get(field) or {}, data.get(field) or {})
@@ -625,6 +620,22 @@ class DeploymentWorkload:
             patch["metadata"] = meta_patch
         if patch:
             await self._cluster.patch(primary_hpa, patch)
+
+
+def _config_owners(current: Iterable[Mapping[str, Any]], owner: Body) -> list[Body]:
+    """The owner references of a shared ``-primary`` config copy once ``owner`` (a Canary) uses
+    it: every Canary that uses it stays an owner, so deleting one Canary does not let the
+    garbage collector delete a copy another primary still mounts (Flagger's
+    TestConfigTracker_ConfigOwnerMultiDeployment). One controller at most (the API server's
+    rule): the first Canary's; foreign owners are kept, demoted, as the Canaries control it."""
+    canaries = [dict(o) for o in current if o.get("kind") == "Canary"]
+    foreign = [{**o, "controller": False} for o in current if o.get("kind") != "Canary"]
+    if not any(o.get("uid") == owner.get("uid") for o in canaries):
+        has_controller = any(o.get("controller") for o in canaries)
+        canaries.append({**owner, "controller": not has_controller})
+    if canaries and not any(o.get("controller") for o in canaries):
+        canaries[0] = {**canaries[0], "controller": True}
+    return canaries + foreign
 
 
 def _is_keda(canary: Canary) -> bool:

@@ -11,12 +11,14 @@ from traffic_testkit import (
     NOW,
     NS,
     UID,
+    canary_body,
     deadline_status,
     dep_ref,
     deployment,
     make_canary,
 )
 
+from config import parse_canary
 from traffic import (
     APEX_LABEL,
     DeploymentWorkload,
@@ -209,6 +211,30 @@ async def test_initialize_copies_configs_and_points_the_primary_at_the_copies() 
     assert env[0]["valueFrom"]["secretKeyRef"]["name"] == "token-primary"
     assert env[1]["valueFrom"]["configMapKeyRef"]["name"] == "absent"  # untracked: left alone
     assert pod["initContainers"][0]["envFrom"][0]["configMapRef"]["name"] == "init-env-primary"
+
+
+async def test_a_config_copy_shared_by_two_canaries_is_owned_by_both() -> None:
+    # Flagger's TestConfigTracker_ConfigOwnerMultiDeployment: with one owner, deleting either
+    # Canary would let the garbage collector delete a copy the other primary still mounts.
+    cluster = configured_cluster()
+    cluster.seed(deployment("podinfo2", pod_spec=configured_pod_spec()))
+    first = make_canary()
+    second_body = canary_body()
+    second_body["metadata"].update(name="podinfo2", uid="uid-podinfo2")
+    second_body["spec"]["targetRef"]["name"] = "podinfo2"
+    second = parse_canary(second_body)
+    workload = DeploymentWorkload(cluster)
+    await workload.initialize(first)
+    await workload.initialize(second)
+    await workload.promote(second)  # a sync of an existing copy keeps both too
+    for ref in (
+        ObjectRef(CONFIGMAP, NS, "app-config-primary"),
+        ObjectRef(SECRET, NS, "token-primary"),
+    ):
+        body = cluster.peek(ref)
+        assert body is not None
+        owners = [(o["name"], o["controller"]) for o in body["metadata"]["ownerReferences"]]
+        assert owners == [("podinfo", True), ("podinfo2", False)]  # one controller at most
 
 
 async def test_initialize_creates_the_primary_hpa_against_the_primary() -> None:
