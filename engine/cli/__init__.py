@@ -65,6 +65,16 @@ def _env_flag(option: str) -> bool:
     return _env_default(option, "") in ("1", "true", "True")
 
 
+def _bool_value(text: str) -> bool:
+    """A flag's value as Go's strconv.ParseBool reads it (Flagger's ``-flag=false``)."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "t", "true"):
+        return True
+    if lowered in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -182,6 +192,41 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         action="store_true",
         default=_env_flag("leader-elect"),
         help="run several replicas; only the Lease holder acts",
+    )
+    run.add_argument(
+        "--selector-labels",
+        default=_env_default("selector-labels", "app,name,app.kubernetes.io/name"),
+        metavar="LABELS",
+        help="the target's selector labels to look for, in order (Flagger's -selector-labels; "
+        "default app,name,app.kubernetes.io/name)",
+    )
+    run.add_argument(
+        "--include-label-prefix",
+        default=_env_default("include-label-prefix", ""),
+        metavar="PREFIXES",
+        help="copy the target's labels with these prefixes (comma separated) to the primary "
+        "(Flagger's -include-label-prefix; default none)",
+    )
+    run.add_argument(
+        "--enable-config-tracking",
+        type=_bool_value,
+        nargs="?",
+        const=True,
+        default=_env_default("enable-config-tracking", "true"),  # argparse applies type=
+        metavar="BOOL",
+        help="copy the ConfigMaps and Secrets a target uses to -primary ones (Flagger's "
+        "-enable-config-tracking; default true)",
+    )
+    run.add_argument(
+        "--ingress-annotations-prefix",
+        default=_env_default("ingress-annotations-prefix", "nginx.ingress.kubernetes.io"),
+        help="annotation prefix of the nginx router's canary Ingress (Flagger's "
+        "-ingress-annotations-prefix)",
+    )
+    run.add_argument(
+        "--ingress-class",
+        default=_env_default("ingress-class", ""),
+        help="ingress class of the contour router's objects (Flagger's -ingress-class)",
     )
     run.add_argument(
         "--event-webhook",
@@ -635,6 +680,7 @@ def _write_report(path: str, result: SimulationResult, recording: Recording) -> 
 def _run(args: argparse.Namespace) -> int:
     from engine.shell.notify import NotifyOptions
     from engine.shell.run import options_from_env, run_controller
+    from traffic import RouterOptions
 
     _check_supported(args.mesh_provider)
     options = options_from_env(
@@ -649,6 +695,15 @@ def _run(args: argparse.Namespace) -> int:
         shard_index=args.shard_index,
         startup_spread=_duration_option("--startup-spread", args.startup_spread),
         event_webhook=args.event_webhook,
+        routing=RouterOptions(
+            selector_labels=_comma_list("--selector-labels", args.selector_labels),
+            ingress_annotations_prefix=args.ingress_annotations_prefix,
+            ingress_class=args.ingress_class,
+        ),
+        include_label_prefixes=tuple(
+            p.strip() for p in args.include_label_prefix.split(",") if p.strip()
+        ),
+        config_tracking=args.enable_config_tracking,
         version=_version(),
         # SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL, MSTEAMS_PROXY_URL win, as in Flagger
         notify=NotifyOptions.from_flags(
@@ -773,6 +828,15 @@ def _duration_option(option: str, text: str) -> float:
     if seconds < 0:
         raise SpecError(Problem(option, f"must not be negative, got {text!r}"))
     return seconds
+
+
+def _comma_list(option: str, text: str) -> tuple[str, ...]:
+    from config import Problem, SpecError
+
+    items = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not items:
+        raise SpecError(Problem(option, f"expected a comma-separated list, got {text!r}"))
+    return items
 
 
 def _env_list(option: str) -> list[str]:

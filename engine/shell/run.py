@@ -41,6 +41,7 @@ from traffic import (
     HPA,
     METRIC_TEMPLATE,
     SERVICE,
+    RouterOptions,
     TargetWorkload,
     open_kube_cluster,
     router_for,
@@ -72,6 +73,12 @@ class RunOptions:
     startup_spread: float = 0.0
     #: --event-webhook (env EVENT_WEBHOOK_URL wins, as in Flagger); "" for none.
     event_webhook: str = ""
+    #: Flagger's -selector-labels, -ingress-annotations-prefix and -ingress-class.
+    routing: RouterOptions = field(default_factory=RouterOptions)
+    #: Flagger's -include-label-prefix: target labels copied to the primary (and its configs).
+    include_label_prefixes: tuple[str, ...] = ()
+    #: Flagger's -enable-config-tracking.
+    config_tracking: bool = True
 
 
 def parse_selector(text: str | None) -> dict[str, str]:
@@ -104,6 +111,9 @@ def options_from_env(
     shard_index: int = 0,
     startup_spread: float = 0.0,
     event_webhook: str | None = None,
+    routing: RouterOptions | None = None,
+    include_label_prefixes: Sequence[str] = (),
+    config_tracking: bool = True,
 ) -> RunOptions:
     return RunOptions(
         kubeconfig=kubeconfig,
@@ -120,6 +130,9 @@ def options_from_env(
         shard=Shard(shards, shard_index),
         startup_spread=startup_spread,
         event_webhook=os.environ.get("EVENT_WEBHOOK_URL") or event_webhook or "",
+        routing=routing or RouterOptions(),
+        include_label_prefixes=tuple(include_label_prefixes),
+        config_tracking=config_tracking,
     )
 
 
@@ -172,8 +185,19 @@ async def run_controller(
         deps = EngineDeps(
             cluster=cluster,
             clock=clock,
-            workload=TargetWorkload(cluster),
-            router_for=lambda provider: router_for(provider, cluster),
+            workload=TargetWorkload(
+                cluster,
+                selector_labels=options.routing.selector_labels,
+                include_label_prefixes=options.include_label_prefixes,
+                config_tracking=options.config_tracking,
+            ),
+            router_for=lambda provider: router_for(
+                provider,
+                cluster,
+                selector_labels=options.routing.selector_labels,
+                ingress_annotations_prefix=options.routing.ingress_annotations_prefix,
+                ingress_class=options.routing.ingress_class,
+            ),
             metrics=sources,
             webhooks=webhooks,
             settings=Settings(

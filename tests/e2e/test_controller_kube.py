@@ -51,7 +51,7 @@ from engine.shell.metrics import MetricsRecorder
 from engine.shell.run import RunOptions, run_controller
 from tests.kubeapi import FakeKubeApi, serve_kube_api
 from traffic import LEASE as LEASE_KIND
-from traffic import kind_of, open_kube_cluster
+from traffic import RouterOptions, kind_of, open_kube_cluster
 from traffic.cluster import ReadLog
 
 pytestmark = pytest.mark.timeout(60)
@@ -405,6 +405,7 @@ async def start(
     identity: str = "canary-engine-0",
     leader_elect: bool = False,
     namespaces: tuple[str, ...] = (),
+    **settings: Any,
 ) -> Running:
     port = free_port()
     options = RunOptions(
@@ -418,6 +419,7 @@ async def start(
         lease_namespace=LEASE_NS,
         identity=identity,
         version="test",
+        **settings,
     )
     stop = asyncio.Event()
     task = asyncio.ensure_future(run_controller(options, clock=w.clock, stop=stop))
@@ -686,6 +688,34 @@ async def test_a_full_rollout_through_run_controller(world: World) -> None:
         'flagger_canary_metric_analysis{metric="request-success-rate",name="webhook-server",'
         'namespace="staging"} 99.5'
     ) in metrics
+
+
+async def test_the_controller_flags_of_flaggers_chart_reach_the_workload(world: World) -> None:
+    # -selector-labels and -include-label-prefix (Flagger's chart values selectorLabels,
+    # includeLabelPrefix): a target selected by its own label, its team labels kept on the primary
+    w = world
+    w.seed()
+    target = deployment(NAME, V1)
+    for labels in (target["metadata"]["labels"], target["spec"]["template"]["metadata"]["labels"]):
+        labels.clear()
+        labels.update({"team-app": NAME, "team/owner": "payments", "other": "x"})
+    target["spec"]["selector"] = {"matchLabels": {"team-app": NAME}}
+    w.api.store.seed(target)
+    run = await start(
+        w,
+        routing=RouterOptions(selector_labels=("team-app",)),
+        include_label_prefixes=("team",),
+    )
+    try:
+        await w.time.run_until(lambda: w.phase() == "Initialized", also=alive(run))
+    finally:
+        assert await run.shutdown() == 0
+    primary = w.deployment(f"{NAME}-primary")
+    assert primary["spec"]["selector"] == {"matchLabels": {"team-app": f"{NAME}-primary"}}
+    assert primary["metadata"]["labels"] == {
+        "team-app": f"{NAME}-primary",
+        "team/owner": "payments",
+    }
 
 
 async def test_a_failing_rollout_rolls_back_and_leaves_the_primary_untouched(world: World) -> None:
