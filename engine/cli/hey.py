@@ -491,7 +491,9 @@ async def run_hey(
         await asyncio.gather(everything, return_exceptions=True)
         await session.close()
     failure = everything.exception() if not everything.cancelled() else None
-    if failure is not None:
+    # (A gather cut off above may end with the CancelledError it was given rather than in the
+    # cancelled state: that is this run stopping, reported below, not a failure.)
+    if failure is not None and not isinstance(failure, asyncio.CancelledError):
         raise failure  # a bug in a worker: what the target does is counted, never raised
     elapsed = clock.now() - started
     if stopped == "duration" and options.duration:

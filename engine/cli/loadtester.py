@@ -277,7 +277,7 @@ class LoadTester:
             self._running -= 1
         if report.stopped == "shutdown":
             status = 503
-        elif report.requests and not report.answered:
+        elif (report.requests or report.cancelled) and not report.answered:
             # Nothing answered at all (refused, unresolvable, timed out): an acceptance test
             # against a canary that is not there fails, as `curl` would, where hey exits 0.
             status = 502
@@ -357,7 +357,7 @@ class LoadTester:
             log.info("command_finished", canary=payload.canary, cmd=shown, **(logged or {}))
             return True, output
         # Flagger's wording: "command <cmd> failed: <output>: exit status <n>"
-        error = f"command {shown} failed: {output.strip()}: {reason or f'exit status {code}'}"
+        error = f"command {shown} failed: {output}: {reason or f'exit status {code}'}"
         log.error("command_failed", canary=payload.canary, cmd=shown, error=error[-2000:])
         return False, logs.redacted(error)
 

@@ -228,6 +228,37 @@ async def test_a_failing_target_is_counted_as_errors(
     assert "ClientConnectorError" in report["errors"]["examples"]
 
 
+async def test_a_target_that_never_answers_fails_a_blocking_run_with_its_report(
+    tester: RunningServer, client: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Requests still in flight when the run is cut off: no answer at all, so 502 with the
+    # report (the cut-off used to escape as a cancellation and drop the caller's connection).
+    import engine.cli.hey as hey_module
+
+    monkeypatch.setattr(hey_module, "MAX_DRAIN_SECONDS", 0.5)
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept_and_stay_silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        status, text = await _post(
+            client,
+            tester,
+            "/",
+            _payload(f"hey -z 1s -c 2 -t 0 http://127.0.0.1:{port}/", type="blocking"),
+        )
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
+    assert status == 502, text
+    report = json.loads(text)
+    assert report["stopped"] == "max-duration" and report["cancelled"] == 2
+
+
 async def test_shutdown_stops_a_running_background_run(
     client: aiohttp.ClientSession, target: Target
 ) -> None:
