@@ -622,6 +622,13 @@ class DeploymentWorkload:
             await self._cluster.patch(primary_hpa, patch)
 
 
+def _same_owner(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """The same Canary: by uid when both have one (the API server always sets it), else name."""
+    if a.get("uid") and b.get("uid"):
+        return bool(a.get("uid") == b.get("uid"))
+    return bool(a.get("name") == b.get("name"))
+
+
 def _config_owners(current: Iterable[Mapping[str, Any]], owner: Body) -> list[Body]:
     """The owner references of a shared ``-primary`` config copy once ``owner`` (a Canary) uses
     it: every Canary that uses it stays an owner, so deleting one Canary does not let the
@@ -630,7 +637,7 @@ def _config_owners(current: Iterable[Mapping[str, Any]], owner: Body) -> list[Bo
     rule): the first Canary's; foreign owners are kept, demoted, as the Canaries control it."""
     canaries = [dict(o) for o in current if o.get("kind") == "Canary"]
     foreign = [{**o, "controller": False} for o in current if o.get("kind") != "Canary"]
-    if not any(o.get("uid") == owner.get("uid") for o in canaries):
+    if not any(_same_owner(o, owner) for o in canaries):
         has_controller = any(o.get("controller") for o in canaries)
         canaries.append({**owner, "controller": not has_controller})
     if canaries and not any(o.get("controller") for o in canaries):

@@ -92,3 +92,30 @@ async def test_finalize_leaves_a_traffic_route_this_canary_did_not_make(world: W
     )
     await router.finalize(canary)
     assert await world.read(ROUTE) is not None
+
+
+async def test_finalize_keeps_flaggers_route_of_a_same_named_canary_elsewhere(world: World) -> None:
+    # Flagger's owner reference names a Canary "podinfo", but of another namespace (its uid
+    # differs): the route serves that Canary, not this one
+    flaggers = {
+        "apiVersion": "kuma.io/v1alpha1",
+        "kind": "TrafficRoute",
+        "metadata": {
+            "name": "podinfo",
+            "ownerReferences": [
+                {
+                    "apiVersion": "flagger.app/v1beta1",
+                    "kind": "Canary",
+                    "name": "podinfo",
+                    "uid": "uid-of-podinfo-in-another-namespace",
+                    "controller": True,
+                }
+            ],
+        },
+        "mesh": "default",
+        "spec": {"sources": [], "destinations": [], "conf": {"split": []}},
+    }
+    await world.cluster.create(flaggers)
+    canary, router = await setup(world)
+    await router.finalize(canary)
+    assert await world.read(ROUTE) is not None

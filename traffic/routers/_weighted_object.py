@@ -24,6 +24,7 @@ from traffic._errors import RoutingError
 from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
     NO_CHANGE,
+    canary_uid,
     filter_metadata,
     is_owned_by,
     merge_diff,
@@ -216,8 +217,16 @@ def _canary_key(canary: Canary) -> str:
 
 def _made_for(body: Mapping[str, Any], canary: Canary) -> bool:
     """Made by canary-engine for ``canary``, or by Flagger (an owner reference to it)."""
-    annotations = (body.get("metadata") or {}).get("annotations") or {}
-    return annotations.get(MADE_FOR_ANNOTATION) == _canary_key(canary) or is_owned_by(body, canary)
+    meta = body.get("metadata") or {}
+    if (meta.get("annotations") or {}).get(MADE_FOR_ANNOTATION) == _canary_key(canary):
+        return True
+    # Flagger's owner reference names the Canary but not its namespace: the uid tells them apart
+    uid = canary_uid(canary)
+    return is_owned_by(body, canary) and any(
+        o.get("kind") == "Canary" and (not uid or o.get("uid") == uid)
+        for o in meta.get("ownerReferences") or ()
+        if o.get("controller")
+    )
 
 
 def int_weight(value: Any, where: str) -> int:
