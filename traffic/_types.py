@@ -55,6 +55,9 @@ class Readiness:
     """Workload readiness.
 
     ``retriable=False`` means the progress deadline is exceeded: roll back instead of waiting.
+    ``message`` is the whole sentence the Warning event carries, naming the workload as Flagger's
+    errors do (``<target>-primary.<ns> not ready: ...``, ``canary deployment <target>.<ns> not
+    ready: ...``).
     """
 
     ready: bool

@@ -56,6 +56,9 @@ class Need:
 class Event:
     type: EventType
     message: str
+    #: The Canary's phase when the event happened (what its event webhooks are told, as Flagger
+    #: sends the phase of the moment); None: the phase the tick started in.
+    phase: Phase | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

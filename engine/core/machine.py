@@ -114,10 +114,10 @@ class _Tick:
 
     # -- effects ---------------------------------------------------------------------------
     def info(self, message: str) -> None:
-        self.effects.append(Event("Normal", message))
+        self.effects.append(Event("Normal", message, self.status.phase))
 
     def warn(self, message: str) -> None:
-        self.effects.append(Event("Warning", message))
+        self.effects.append(Event("Warning", message, self.status.phase))
 
     def alert(self, message: str, severity: Severity, *, metadata: bool = False) -> None:
         self.effects.append(Alert(message, severity, metadata))
@@ -372,7 +372,7 @@ def _advance(t: _Tick) -> Asks[None]:
 
     # Primary readiness (step 17)
     if not spec.skip_analysis and t.obs.primary is not None and not t.obs.primary.ready:
-        t.warn(f"{t.target}-primary.{t.ns} not ready: {t.obs.primary.message}")
+        t.warn(t.obs.primary.message)  # "<target>-primary.<ns> not ready: ...", as Flagger's error
         if not t.obs.primary.retriable:
             if t.status.phase in (Phase.PROMOTING, Phase.FINALISING):
                 _failed_promotion(t, t.obs.primary.message)
@@ -421,7 +421,7 @@ def _advance(t: _Tick) -> Asks[None]:
 
     # Canary readiness (step 21)
     if t.obs.canary is not None and not t.obs.canary.ready:
-        t.warn(f"canary deployment {t.tname} not ready: {t.obs.canary.message}")
+        t.warn(t.obs.canary.message)  # "canary deployment <target>.<ns> not ready: ..."
         deadline = spec.progress_deadline_seconds
         if not t.obs.canary.retriable and not deadline_restarted(t.status, t.now, deadline):
             # Q5: Flagger forgets this alert and event; we raise both.
@@ -438,7 +438,7 @@ def _advance(t: _Tick) -> Asks[None]:
         t.effects.append(ScaleToZero())
         t.set_phase(Phase.SUCCEEDED)
         t.effects.append(CountOutcome("success", "skipped"))
-        t.effects.append(RunPostRolloutHooks(Phase.SUCCEEDED))
+        # (No post-rollout hooks: Flagger's shouldSkipAnalysis returns without them.)
         t.info(f"Promotion completed! Canary analysis was skipped for {t.tname}")
         t.alert("Canary analysis was skipped, promotion finished.", "info")
         return
@@ -533,7 +533,7 @@ def _initialize(t: _Tick) -> Asks[None]:
             t.info("all the metrics providers are available!")
         primary = t.obs.primary
         if primary is not None and not primary.ready:
-            t.warn(f"{t.target}-primary.{t.ns} not ready: {primary.message}")
+            t.warn(primary.message)
             if not primary.retriable:
                 _rollback(t)
             return

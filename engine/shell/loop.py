@@ -586,11 +586,10 @@ class CanaryDriver:
         t.report.hook_calls.extend(outcomes)
         for outcome in outcomes:
             if outcome.ok:
-                event = Event("Normal", f"Post-rollout check {outcome.hook.name} passed")
+                event = Event("Normal", f"Post-rollout check {outcome.hook.name} passed", phase)
             else:
-                event = Event(
-                    "Warning", f"Post-rollout hook {outcome.hook.name} failed {outcome.message}"
-                )
+                message = f"Post-rollout hook {outcome.hook.name} failed {outcome.message}"
+                event = Event("Warning", message, phase)
             await self._emit(t, event)
 
     async def _emit(self, t: _Tick, event: Event) -> None:
@@ -665,7 +664,7 @@ class CanaryDriver:
                 payload = webhook_payload(
                     canary.metadata.name,
                     canary.metadata.namespace,
-                    status.phase.value,
+                    (event.phase or status.phase).value,
                     checksum,
                     metadata,
                 )

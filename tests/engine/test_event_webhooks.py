@@ -89,6 +89,17 @@ async def test_a_canary_without_event_hooks_sends_its_events_to_the_global_webho
     assert all(payload["name"] == "web" for _, payload in recorder.calls)
 
 
+async def test_each_event_carries_the_phase_it_happened_in() -> None:
+    # Flagger's events_test.go: "Initialization done!" is sent with Initialized, though the tick
+    # started in Initializing (the phase of the moment, not of the tick's start)
+    recorder = Recorder()
+    await driver([], recorder).tick()
+    phases = {
+        payload["metadata"]["eventMessage"]: payload["phase"] for _, payload in recorder.calls
+    }
+    assert phases["Initialization done! web.staging"] == "Initialized"
+
+
 async def test_a_canary_with_its_own_event_hook_is_not_sent_to_the_global_one() -> None:
     recorder = Recorder()
     own = {"name": "audit", "type": "event", "url": "http://audit.example.com/"}

@@ -18,6 +18,7 @@ from engine import (
     Alert,
     CountOutcome,
     Decision,
+    Event,
     Need,
     Observation,
     Promote,
@@ -140,9 +141,9 @@ def test_new_canary_first_asks_to_reconcile_then_initializes() -> None:
 
 def test_initialization_waits_for_a_ready_primary() -> None:
     c = make_canary()
-    d = run(
-        c, status(Phase.INITIALIZING), observe(primary=Readiness(False, True, "0 of 1 updated"))
-    )
+    # the workload's message names it, as Flagger's error does; the event carries it once
+    not_ready = Readiness(False, True, "podinfo-primary.test not ready: 0 of 1 updated")
+    d = run(c, status(Phase.INITIALIZING), observe(primary=not_ready))
     assert d.status.phase is Phase.INITIALIZING
     assert events(d)[-1] == "podinfo-primary.test not ready: 0 of 1 updated"
     assert not any(isinstance(e, ScaleToZero) for e in d.effects)
@@ -452,6 +453,11 @@ def test_skip_analysis_promotes_at_once() -> None:
         "Copying podinfo.test template spec to podinfo-primary.test",
         "Promotion completed! Canary analysis was skipped for podinfo.test",
     ]
+    # Flagger's shouldSkipAnalysis runs no post-rollout hooks (events_test.go "skip-analysis")
+    assert not any(isinstance(e, RunPostRolloutHooks) for e in d.effects)
+    # each event carries the phase it happened in, as Flagger's event webhooks are told
+    phases = [e.phase for e in d.effects if isinstance(e, Event)]
+    assert phases == [Phase.PROGRESSING, Phase.SUCCEEDED]
 
 
 def test_suspended_canary_is_left_alone() -> None:
@@ -479,9 +485,8 @@ def test_canary_past_its_progress_deadline_rolls_back_with_an_alert_q5() -> None
 
 def test_canary_not_ready_but_retriable_just_waits() -> None:
     c = make_canary()
-    obs = observe(
-        routes=(90, 10), canary=Readiness(False, True, "1 of 2 updated replicas are available")
-    )
+    message = "canary deployment podinfo.test not ready: 1 of 2 updated replicas are available"
+    obs = observe(routes=(90, 10), canary=Readiness(False, True, message))
     d = run(c, status(Phase.PROGRESSING, canary_weight=10), obs)
     assert d.status.phase is Phase.PROGRESSING and d.status.failed_checks == 0
     assert events(d) == [
