@@ -303,6 +303,13 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         "for anyone who can reach the port: off by default)",
     )
     lt.add_argument(
+        "--namespace-regexp",
+        default=_env_default("namespace-regexp", None),
+        metavar="REGEX",
+        help="only webhooks from Canaries in namespaces matching REGEX may run tasks or use the "
+        "gates; others get 403 (Flagger's -namespace-regexp; default: every namespace)",
+    )
+    lt.add_argument(
         "--max-duration",
         default=_env_default("max-duration", "10m"),
         metavar="DURATION",
@@ -736,11 +743,22 @@ def _loadtester(args: argparse.Namespace) -> int:
         )
     if not 0 <= args.port <= 65535:
         raise SpecError(Problem("--port", f"must be 0..65535, got {args.port}"))
+    namespace_regexp = None
+    if args.namespace_regexp:
+        import re
+
+        try:
+            namespace_regexp = re.compile(args.namespace_regexp)
+        except re.error as exc:
+            raise SpecError(
+                Problem("--namespace-regexp", f"not a regular expression: {exc}")
+            ) from None
     options = LoadTesterOptions(
         port=args.port,
         bind=args.bind,
         allow_commands=args.allow_commands,
         max_duration=max_duration,
+        namespace_regexp=namespace_regexp,
     )
     import asyncio
 

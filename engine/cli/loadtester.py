@@ -44,6 +44,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -90,6 +91,9 @@ class LoadTesterOptions:
     allow_commands: bool = False
     #: Seconds any run may last (hey -z is refused above it; commands are killed at it).
     max_duration: float = 600.0
+    #: Flagger's -namespace-regexp: only payloads whose namespace matches (a search, as Go's
+    #: MatchString) may run tasks or touch gates; None: every namespace.
+    namespace_regexp: re.Pattern[str] | None = None
 
 
 class _BadRequest(Exception):
@@ -164,7 +168,7 @@ class LoadTester:
 
     def _checker(self, kind: str, states: dict[str, bool]) -> Handler:
         async def check(request: web.Request) -> web.Response:
-            payload = await _payload(request, need_canary=True)
+            payload = self._authorized(await _payload(request, need_canary=True))
             approved = states.get(payload.canary, False)
             log.info(f"{kind}_check", canary=payload.canary, approved=approved)
             if approved:
@@ -175,7 +179,7 @@ class LoadTester:
 
     def _setter(self, kind: str, states: dict[str, bool], value: bool) -> Handler:
         async def change(request: web.Request) -> web.Response:
-            payload = await _payload(request, need_canary=True)
+            payload = self._authorized(await _payload(request, need_canary=True))
             if payload.canary not in states and len(states) >= MAX_GATES:
                 raise _BadRequest(f"too many {kind}s kept (at most {MAX_GATES})", status=503)
             states[payload.canary] = value
@@ -189,8 +193,19 @@ class LoadTester:
     # Tasks
     # ---------------------------------------------------------------------------------------
 
+    def _authorized(self, payload: _Payload) -> _Payload:
+        """The payload, if its namespace may use this tester (Flagger's Authorizer)."""
+        pattern = self.options.namespace_regexp
+        if pattern is not None and not pattern.search(payload.namespace):
+            log.warning("request_refused", namespace=payload.namespace, reason="namespace-regexp")
+            raise _BadRequest(
+                f"namespace {payload.namespace!r} is not allowed by --namespace-regexp",
+                status=403,
+            )
+        return payload
+
     async def _task(self, request: web.Request) -> web.Response:
-        payload = await _payload(request, need_canary=False)
+        payload = self._authorized(await _payload(request, need_canary=False))
         if not payload.metadata:
             raise _BadRequest("metadata not found in payload")
         kind = payload.metadata.get("type", "cmd")

@@ -259,6 +259,24 @@ async def test_a_target_that_never_answers_fails_a_blocking_run_with_its_report(
     assert report["stopped"] == "max-duration" and report["cancelled"] == 2
 
 
+async def test_namespace_regexp_keeps_other_namespaces_out(
+    client: aiohttp.ClientSession, target: Target
+) -> None:
+    # Flagger's -namespace-regexp (Authorizer): a search on the payload's namespace
+    import re
+
+    options = _options(namespace_regexp=re.compile("^staging$"))
+    async with serve_loadtester(options) as server:
+        task = _payload(f"hey -n 1 -c 1 {target.url()}", type="blocking")
+        assert (await _post(client, server, "/", task))[0] == 200  # the payload is staging's
+        elsewhere = {**task, "namespace": "prod"}
+        status, text = await _post(client, server, "/", elsewhere)
+        assert status == 403 and "--namespace-regexp" in text
+        assert (await _post(client, server, "/gate/open", elsewhere))[0] == 403
+        assert (await _post(client, server, "/gate/check", elsewhere))[0] == 403
+        assert (await _post(client, server, "/gate/open", task))[0] == 202
+
+
 async def test_shutdown_stops_a_running_background_run(
     client: aiohttp.ClientSession, target: Target
 ) -> None:
