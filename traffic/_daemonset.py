@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from config import Canary
-from traffic._deployment import DeploymentWorkload, _aware, _Config, _parse_time
+from traffic._deployment import DeploymentWorkload, _Config, deadline_passed
 from traffic._objects import get_target, target_ref
 from traffic._types import Readiness, Revision
 from traffic.cluster import Body
@@ -57,8 +57,10 @@ class DaemonSetWorkload(DeploymentWorkload):
         reason = daemonset_not_ready(body, threshold)
         if reason is None:
             return Readiness(ready=True)
-        if not reason.startswith(_GENERATION_PENDING) and _past_deadline(canary, now):
-            deadline = canary.spec.progress_deadline_seconds
+        deadline = canary.spec.progress_deadline_seconds
+        since = (canary.status or {}).get("lastTransitionTime")
+        # (Before the DaemonSet controller has seen the new generation, Flagger keeps waiting.)
+        if reason != _GENERATION_PENDING and deadline_passed(since, deadline, now):
             return Readiness(
                 ready=False,
                 retriable=False,
@@ -98,13 +100,6 @@ class DaemonSetWorkload(DeploymentWorkload):
 _GENERATION_PENDING: Final = (
     "waiting for rollout to finish: observed daemonset generation less than desired generation"
 )
-
-
-def _past_deadline(canary: Canary, now: datetime) -> bool:
-    """``status.lastTransitionTime + progressDeadlineSeconds`` is before ``now``."""
-    since = _parse_time((canary.status or {}).get("lastTransitionTime"))
-    deadline = timedelta(seconds=canary.spec.progress_deadline_seconds)
-    return since is not None and since + deadline < _aware(now)
 
 
 def daemonset_not_ready(body: Mapping[str, Any], threshold: int) -> str | None:

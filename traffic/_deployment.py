@@ -673,8 +673,7 @@ def deployment_ready(
         and available.get("status") == "False"
         and available.get("reason") == "MinimumReplicasUnavailable"
     ):
-        since = _parse_time(available.get("lastUpdateTime"))
-        if since is not None and since + timedelta(seconds=deadline_seconds) < _aware(now):
+        if deadline_passed(available.get("lastUpdateTime"), deadline_seconds, now):
             retriable = False
     updated = int(status.get("updatedReplicas", 0))
     ready_needed = updated * threshold // 100
@@ -698,6 +697,13 @@ def deployment_ready(
             f"(readyThreshold {threshold}%) updated replicas are available"
         )
     return True, None
+
+
+def deadline_passed(since: Any, deadline_seconds: int, now: datetime) -> bool:
+    """``since`` (an RFC 3339 time) plus the progress deadline is before ``now``; False when
+    ``since`` is missing or unreadable (nothing says how long it has been)."""
+    start = _parse_time(since)
+    return start is not None and start + timedelta(seconds=deadline_seconds) < _aware(now)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -707,9 +707,7 @@ def _run(args: argparse.Namespace) -> int:
             ingress_annotations_prefix=args.ingress_annotations_prefix,
             ingress_class=args.ingress_class,
         ),
-        include_label_prefixes=tuple(
-            p.strip() for p in args.include_label_prefix.split(",") if p.strip()
-        ),
+        include_label_prefixes=_split_commas(args.include_label_prefix),
         config_tracking=args.enable_config_tracking,
         version=_version(),
         # SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL, MSTEAMS_PROXY_URL win, as in Flagger
@@ -848,18 +846,27 @@ def _duration_option(option: str, text: str) -> float:
     return seconds
 
 
+def _split_commas(text: str | None) -> tuple[str, ...]:
+    """``a, b,,c`` -> ``("a", "b", "c")``: a comma-separated option value, blanks dropped."""
+    return tuple(item.strip() for item in (text or "").split(",") if item.strip())
+
+
 def _comma_list(option: str, text: str) -> tuple[str, ...]:
+    """A comma-separated option value that must name at least one item."""
     from config import Problem, SpecError
 
-    items = tuple(p.strip() for p in text.split(",") if p.strip())
+    items = _split_commas(text)
     if not items:
-        raise SpecError(Problem(option, f"expected a comma-separated list, got {text!r}"))
+        raise SpecError(
+            Problem(
+                option, f"expected at least one comma-separated value (e.g. app,name), got {text!r}"
+            )
+        )
     return items
 
 
 def _env_list(option: str) -> list[str]:
-    value = _env_default(option, None)
-    return [v for v in value.split(",") if v] if value else []
+    return list(_split_commas(_env_default(option, None)))
 
 
 def _check_supported(provider: str) -> None:

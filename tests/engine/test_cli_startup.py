@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import config
 from engine.cli import PRESET_NAMES
 
@@ -48,6 +50,20 @@ def test_the_engine_package_loads_its_names_on_first_use() -> None:
 
 def test_preset_choices_match_the_presets() -> None:
     assert tuple(sorted(config.PRESETS)) == PRESET_NAMES
+
+
+def test_run_defaults_are_the_traffic_layers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The parser spells them out (importing traffic would slow --help); they must stay equal.
+    from engine.cli import build_parser
+    from traffic import DEFAULT_SELECTOR_LABELS, RouterOptions
+
+    for name in ("SELECTOR_LABELS", "INGRESS_ANNOTATIONS_PREFIX", "INGRESS_CLASS"):
+        monkeypatch.delenv(f"CANARY_ENGINE_{name}", raising=False)
+    args = build_parser().parse_args(["run"])
+    assert tuple(args.selector_labels.split(",")) == DEFAULT_SELECTOR_LABELS
+    defaults = RouterOptions()
+    assert args.ingress_annotations_prefix == defaults.ingress_annotations_prefix
+    assert args.ingress_class == defaults.ingress_class
 
 
 def test_validate_imports_no_numeric_or_network_library() -> None:
