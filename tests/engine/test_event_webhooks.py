@@ -3,79 +3,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from driver_world import Recorder, web_driver
 
-from analysis import HookOutcome, MetricQuery, QueryFailure
-from config import Webhook
-from engine import CanaryDriver, EngineDeps, Settings, VirtualClock
+from engine import CanaryDriver, Settings
 from engine.shell.run import options_from_env
-from traffic import DeploymentWorkload, InMemoryCluster, router_for
 
-NS = "staging"
 GLOBAL = "http://events.example.com/flagger"
 
 
-class Healthy:
-    async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
-        return [99.9 for _ in queries]
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[Webhook, Mapping[str, Any]]] = []
-
-    async def call(self, hook: Webhook, payload: Mapping[str, Any]) -> HookOutcome:
-        self.calls.append((hook, payload))
-        return HookOutcome(hook, True)
-
-
 def driver(webhooks: list[dict[str, Any]], recorder: Recorder) -> CanaryDriver:
-    clock = VirtualClock()
-    cluster = InMemoryCluster(now=clock.utcnow)
-    cluster.seed(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": NS},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "web", "image": "web:1"}]},
-                },
-            },
-        },
-        {
-            "apiVersion": "flagger.app/v1beta1",
-            "kind": "Canary",
-            "metadata": {"name": "web", "namespace": NS, "uid": "uid-web"},
-            "spec": {
-                "provider": "kubernetes",
-                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                "service": {"port": 80},
-                "analysis": {
-                    "interval": "1m",
-                    "threshold": 2,
-                    "stepWeight": 50,
-                    "webhooks": webhooks,
-                },
-            },
-        },
+    _, canary_driver = web_driver(
+        webhooks=webhooks, caller=recorder, settings=Settings(event_webhook=GLOBAL)
     )
-    deps = EngineDeps(
-        cluster=cluster,
-        clock=clock,
-        workload=DeploymentWorkload(cluster),
-        router_for=lambda provider: router_for(provider, cluster),
-        metrics=Healthy(),
-        webhooks=recorder,
-        settings=Settings(event_webhook=GLOBAL),
-    )
-    return CanaryDriver(deps, NS, "web")
+    return canary_driver
 
 
 async def test_a_canary_without_event_hooks_sends_its_events_to_the_global_webhook() -> None:

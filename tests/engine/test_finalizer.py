@@ -3,82 +3,18 @@ to the target workload before the Canary goes (flagger-behaviour §2.15)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from analysis import HookOutcome, MetricQuery, QueryFailure
-from config import Webhook
-from engine import CanaryDriver, EngineDeps, Settings, VirtualClock
-from traffic import (
-    CANARY,
-    DEPLOYMENT,
-    SERVICE,
-    DeploymentWorkload,
-    InMemoryCluster,
-    ObjectRef,
-    router_for,
-)
+from driver_world import NS, web_driver
 
-NS = "staging"
+from engine import CanaryDriver
+from traffic import CANARY, DEPLOYMENT, SERVICE, DeploymentWorkload, InMemoryCluster, ObjectRef
+
 FINALIZER = "finalizer.flagger.app"
 
 
-class Healthy:
-    async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
-        return [99.9 for _ in queries]
-
-
-class Ok:
-    async def call(self, hook: Webhook, payload: Mapping[str, Any]) -> HookOutcome:
-        return HookOutcome(hook, True)
-
-
 def seeded(revert: bool = True) -> tuple[InMemoryCluster, CanaryDriver]:
-    clock = VirtualClock()
-    cluster = InMemoryCluster(now=clock.utcnow)
-    cluster.seed(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": NS},
-            "spec": {
-                "replicas": 3,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "web", "image": "web:1"}]},
-                },
-            },
-        },
-        {  # the user's own Service, which the canary takes over and must give back
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "web", "namespace": NS},
-            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 80}]},
-        },
-        {
-            "apiVersion": "flagger.app/v1beta1",
-            "kind": "Canary",
-            "metadata": {"name": "web", "namespace": NS, "uid": "uid-web"},
-            "spec": {
-                "provider": "kubernetes",
-                "revertOnDeletion": revert,
-                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                "service": {"port": 80},
-                "analysis": {"interval": "1m", "threshold": 2, "stepWeight": 50},
-            },
-        },
-    )
-    deps = EngineDeps(
-        cluster=cluster,
-        clock=clock,
-        workload=DeploymentWorkload(cluster),
-        router_for=lambda provider: router_for(provider, cluster),
-        metrics=Healthy(),
-        webhooks=Ok(),
-        settings=Settings(),
-    )
-    return cluster, CanaryDriver(deps, NS, "web")
+    return web_driver(revertOnDeletion=revert)
 
 
 def canary(cluster: InMemoryCluster) -> dict[str, Any] | None:
