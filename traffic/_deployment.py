@@ -46,6 +46,7 @@ from traffic._objects import (
     merge_diff,
     owner_reference,
     primary_ref,
+    replace_map,
     replicas_of,
     selector_label_of,
     target_ref,
@@ -73,6 +74,8 @@ _PROMOTED_SPEC_FIELDS: Final = (
     "strategy",
 )
 _SIDE_PRIMARY: Final = "-primary"
+#: Annotation key prefixes owned by the Deployment and DaemonSet controllers.
+_CONTROLLER_ANNOTATIONS: Final = ("deployment.kubernetes.io/", "deprecated.daemonset.template.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,16 +244,23 @@ class DeploymentWorkload:
         spec_patch = merge_diff(current, desired)
         if spec_patch is not NO_CHANGE:
             patch["spec"] = spec_patch
+        # Flagger's Promote replaces the primary's labels and annotations with the target's,
+        # filtered by -include-label-prefix: a label removed from the target leaves the primary.
         meta = primary.get("metadata") or {}
-        labels = _additions(
+        labels = replace_map(
             meta.get("labels"),
             primary_labels(
                 include_by_prefix(_labels(target), self._include), key, f"{value}{_SIDE_PRIMARY}"
             ),
         )
-        annotations = _additions(
+        annotations = replace_map(
             meta.get("annotations"),
-            include_by_prefix((target.get("metadata") or {}).get("annotations"), self._include),
+            {
+                **_controller_owned(meta.get("annotations")),
+                **include_by_prefix(
+                    (target.get("metadata") or {}).get("annotations"), self._include
+                ),
+            },
         )
         if labels or annotations:
             patch["metadata"] = without_none(
@@ -723,10 +733,11 @@ def _labels(body: Mapping[str, Any]) -> dict[str, str]:
     return dict((body.get("metadata") or {}).get("labels") or {})
 
 
-def _additions(current: Mapping[str, str] | None, desired: Mapping[str, str]) -> dict[str, str]:
-    """Keys of ``desired`` that are missing or different in ``current`` (never deletes)."""
-    have = current or {}
-    return {k: v for k, v in desired.items() if have.get(k) != v}
+def _controller_owned(annotations: Mapping[str, str] | None) -> dict[str, str]:
+    """The primary's annotations its Kubernetes controller writes (the Deployment's revision, the
+    DaemonSet's template generation). Flagger's Update drops them and the controller writes them
+    straight back; a patch keeps them instead of causing that round trip."""
+    return {k: v for k, v in (annotations or {}).items() if k.startswith(_CONTROLLER_ANNOTATIONS)}
 
 
 def _declared_replicas(target: Mapping[str, Any]) -> int:

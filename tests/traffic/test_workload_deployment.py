@@ -383,6 +383,51 @@ async def test_promote_copies_the_new_image_and_config_to_the_primary() -> None:
     assert copy_ is not None and copy_["data"] == {"color": "green"}
 
 
+async def test_promote_makes_the_primarys_labels_and_annotations_the_targets() -> None:
+    # Flagger's Promote replaces the primary's metadata labels and annotations with the target's
+    # (filtered by -include-label-prefix), so a label dropped from the target leaves the primary
+    # too; the annotations the Deployment controller writes stay.
+    cluster = seeded(labels={"team": "web", "tier": "1"}, annotations={"team/owner": "me"})
+    workload = DeploymentWorkload(cluster, include_label_prefixes=("team",))
+    canary = make_canary()
+    await workload.initialize(canary)
+    await cluster.patch(
+        PRIMARY, {"metadata": {"annotations": {"deployment.kubernetes.io/revision": "4"}}}
+    )
+    await cluster.patch(
+        dep_ref(),
+        {
+            "metadata": {
+                "labels": {"team": None, "team-b": "api"},
+                "annotations": {"team/owner": "you", "other": "x"},
+            },
+            "spec": {"template": {"metadata": {"labels": {"v": "2"}}}},
+        },
+    )
+    await workload.promote(canary)
+    meta = cluster.peek(PRIMARY)["metadata"]  # type: ignore[index]
+    assert meta["labels"] == {"team-b": "api", "app": "podinfo-primary"}
+    assert meta["annotations"] == {
+        "team/owner": "you",
+        "deployment.kubernetes.io/revision": "4",
+    }
+
+
+async def test_promote_without_include_prefixes_keeps_only_the_selector_label() -> None:
+    # Flagger's default -include-label-prefix copies nothing at promotion: the annotations copied
+    # when the primary was created are dropped, and the selector label is all that remains.
+    cluster = seeded(labels={"team": "web"}, annotations={"owner": "me"})
+    workload = DeploymentWorkload(cluster)
+    canary = make_canary()
+    await workload.initialize(canary)
+    assert cluster.peek(PRIMARY)["metadata"]["annotations"] == {"owner": "me"}  # type: ignore[index]
+    await cluster.patch(dep_ref(), {"spec": {"template": {"metadata": {"labels": {"v": "2"}}}}})
+    await workload.promote(canary)
+    meta = cluster.peek(PRIMARY)["metadata"]  # type: ignore[index]
+    assert meta["labels"] == {"app": "podinfo-primary"}
+    assert "annotations" not in meta or not meta["annotations"]
+
+
 async def test_promoting_the_same_revision_twice_writes_nothing() -> None:
     cluster = configured_cluster()
     workload = DeploymentWorkload(cluster)
