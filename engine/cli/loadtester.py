@@ -32,6 +32,9 @@ metadata}``):
   rollback webhook then rolls the canary back), else 403; ``/rollback/open``,
   ``/rollback/close`` 202. Rollbacks start closed.
 * ``/healthz`` 200 ``OK`` (any method).
+* ``/metrics``: the process' Prometheus metrics (CPU, memory, file descriptors, Python's garbage
+  collector), as Flagger's serves Go's, so a scrape configured for flagger-loadtester keeps
+  working.
 
 Gate state lives in memory (one replica; a restart closes every gate), as in Flagger.
 Malformed requests get a 400 naming the problem, never a traceback. Every run is logged (JSON in
@@ -54,6 +57,14 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    generate_latest,
+)
 
 from engine.cli.hey import HeyError, HeyOptions, HeyReport, is_hey, parse_hey, run_hey
 from engine.shell import logs
@@ -136,6 +147,7 @@ class LoadTester:
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_PAYLOAD_BYTES, middlewares=[_answer_errors])
         app.router.add_route("*", "/healthz", _healthz)  # any method, as Flagger's
+        app.router.add_route("*", "/metrics", _metrics)
         app.router.add_route("*", "/gate/approve", _approve)
         app.router.add_route("*", "/gate/halt", _halt)
         for kind, states in (("gate", self._gates), ("rollback", self._rollbacks)):
@@ -484,6 +496,19 @@ async def _answer_errors(request: web.Request, handler: Handler) -> web.StreamRe
 
 async def _healthz(_: web.Request) -> web.Response:
     return web.Response(text="OK")
+
+
+#: The process collectors only (not the default registry, which would also carry whatever else the
+#: process imported registers), like Go's promhttp.Handler() in Flagger's load tester.
+_REGISTRY = CollectorRegistry(auto_describe=True)
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    _REGISTRY.register(_collector)
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    return web.Response(
+        body=generate_latest(_REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
 
 
 async def _approve(_: web.Request) -> web.Response:

@@ -367,6 +367,20 @@ async def test_healthz(tester: RunningServer, client: aiohttp.ClientSession) -> 
                 assert await response.text() == "OK"
 
 
+async def test_metrics_serves_the_process_metrics(
+    tester: RunningServer, client: aiohttp.ClientSession
+) -> None:
+    # Flagger's load tester serves Go's process metrics on /metrics; a scrape of it keeps working
+    # (before, /metrics was a task path and a GET was refused).
+    async with client.get(f"http://127.0.0.1:{tester.port}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=")
+        text = await response.text()
+    assert "python_gc_objects_collected_total" in text
+    assert "python_info" in text
+    assert "flagger_canary" not in text  # the controller's metrics are not the load tester's
+
+
 # -------------------------------------------------------------------------------------------
 # Refusals: a clear 400, never a traceback
 # -------------------------------------------------------------------------------------------
