@@ -632,6 +632,10 @@ METRIC_PROVIDER_TYPES = (
     "dynatrace",
     "keptn",
     "splunk",
+    "signoz",
+    "skywalking",
+    "chronosphere",
+    "azuremonitor",
 )
 
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from analysis.providers import (
+    _azuremonitor,
+    _chronosphere,
     _cloudwatch,
     _datadog,
     _dynatrace,
@@ -20,6 +22,8 @@ from analysis.providers import (
     _keptn,
     _newrelic,
     _prometheus,
+    _signoz,
+    _skywalking,
     _splunk,
     _stackdriver,
 )
@@ -37,6 +41,10 @@ _ALL = (
     _dynatrace.PROVIDER,
     _keptn.PROVIDER,
     _splunk.PROVIDER,
+    _signoz.PROVIDER,
+    _skywalking.PROVIDER,
+    _chronosphere.PROVIDER,
+    _azuremonitor.PROVIDER,
 )
 
 #: type name -> provider, in Flagger's documentation order.
