@@ -9,6 +9,7 @@ deliberate changes of flagger-behaviour §12 (Q4, Q11, Q16).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,6 +253,14 @@ def _construct_timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
 
 _ManifestLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _ManifestLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+# Kubernetes' YAML (go-yaml) reads `1e3` and `5E-2` as numbers; PyYAML's YAML 1.1 rules want a dot
+# in the mantissa and leave them strings, which the strict models would then refuse although
+# `kubectl apply` accepts them. Resolve them as floats, as the API server does.
+_ManifestLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
@@ -267,6 +276,14 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     if isinstance(exc, _Refused):
         return Problem(where, f"refused: {reason}")
     return Problem(where, f"invalid YAML: {reason}")
+
+
+def _is_number(text: str) -> bool:
+    """A quoted decimal number (`"9898"`, `"0.5"`), which unquoted would have been one."""
+    return _DECIMAL.fullmatch(text.strip()) is not None
+
+
+_DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -402,14 +419,21 @@ def _message(model: type[BaseModel], err: Any, loc: Sequence[Any]) -> str:
         return f"unknown field; {hint}"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '?')}, got {_short(given)}"
+    # The models are strict, as the API server is against the CRD: a quoted number or boolean
+    # is refused with the fix (lax parsing read `skipAnalysis: "yes"` as true).
+    quoted = " (a quoted string; write it without quotes)"
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"must be a whole number, got {_short(given)}"
+        hint = quoted if isinstance(given, str) and _is_number(given) else ""
+        return f"must be a whole number, got {_short(given)}{hint}"
     if kind in ("float_parsing", "float_type"):
-        return f"must be a number, got {_short(given)}"
+        hint = quoted if isinstance(given, str) and _is_number(given) else ""
+        return f"must be a number, got {_short(given)}{hint}"
     if kind in ("bool_parsing", "bool_type"):
-        return f"must be true or false, got {_short(given)}"
+        hint = quoted if isinstance(given, str) and given.lower() in ("true", "false") else ""
+        return f"must be true or false, got {_short(given)}{hint}"
     if kind in ("string_type",):
-        return f"must be a string, got {_short(given)}"
+        hint = " (quote it)" if isinstance(given, int | float | bool) else ""
+        return f"must be a string, got {_short(given)}{hint}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"must be a mapping, got {_short(given)}"
     if kind in ("list_type",):

@@ -97,7 +97,10 @@ def _check_duration(value: str | None) -> str | None:
 
 
 class _Model(BaseModel):
+    # strict: YAML's `skipAnalysis: "yes"` or `port: "9898"` is refused as the API server refuses
+    # it against the CRD, never coerced (lax mode read "yes" as true and skipped the analysis).
     model_config = ConfigDict(
+        strict=True,
         frozen=True,
         extra="forbid",
         populate_by_name=True,
@@ -110,7 +113,7 @@ class _Open(BaseModel):
     """Objects whose shape belongs to Kubernetes or a mesh (metadata): kept as given."""
 
     model_config = ConfigDict(
-        frozen=True, extra="allow", populate_by_name=True, alias_generator=to_camel
+        strict=True, frozen=True, extra="allow", populate_by_name=True, alias_generator=to_camel
     )
 
 
@@ -209,6 +212,21 @@ class ServiceSpec(_Model):
     primary: CustomMetadata | None = None
     canary: CustomMetadata | None = None
     unmanaged_metadata: UnmanagedMetadata | None = None
+
+    @field_validator("gateway_refs")
+    @classmethod
+    def _gateway_names(cls, refs: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        # The CRD requires a name in each parentRef; without one the HTTPRoute is refused at
+        # run time, so say it here (the rest of a parentRef is Gateway API's to check).
+        for i, ref in enumerate(refs or ()):
+            name = ref.get("name")
+            if not isinstance(name, str) or not name:
+                raise PydanticCustomError(
+                    "gateway_ref",
+                    "item {index} needs a name (the Gateway's), got {ref}",
+                    {"index": i, "ref": ref},
+                )
+        return refs
 
     @property
     def effective_port_name(self) -> str:

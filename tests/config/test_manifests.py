@@ -77,6 +77,38 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
     assert any(p.startswith("spec.targetRef.kind:") and "Deployment" in p for p in found)
 
 
+def test_wrong_types_are_refused_as_the_api_server_refuses_them_not_coerced() -> None:
+    # Lax parsing read `skipAnalysis: "yes"` as true (the analysis skipped) and `stepWeight: true`
+    # as 1; the API server refuses both against the CRD, and so does the loader now.
+    body = canary(stepWeight=True, mirror=1)
+    body["spec"]["skipAnalysis"] = "yes"
+    body["spec"]["service"]["port"] = "9898"
+    body["spec"]["analysis"]["metrics"] = [
+        {"name": "errors", "query": "q", "threshold": "99", "templateVariables": {"port": 8080}}
+    ]
+    assert sorted(problems(body)) == [
+        "spec.analysis.metrics[0].templateVariables.port: must be a string, got 8080 (quote it)",
+        "spec.analysis.metrics[0].threshold: must be a number, got '99' "
+        "(a quoted string; write it without quotes)",
+        "spec.analysis.mirror: must be true or false, got 1",
+        "spec.analysis.stepWeight: must be a whole number, got True",
+        "spec.service.port: must be a whole number, got '9898' "
+        "(a quoted string; write it without quotes)",
+        "spec.skipAnalysis: must be true or false, got 'yes'",
+    ]
+
+
+def test_a_gateway_ref_without_a_name_is_refused() -> None:
+    # Flagger's CRD requires it; without it the HTTPRoute is refused only at run time.
+    body = canary()
+    body["spec"]["provider"] = "gatewayapi:v1"
+    body["spec"]["service"]["gatewayRefs"] = [{"name": "public"}, {"namespace": "istio-ingress"}]
+    assert problems(body) == [
+        "spec.service.gatewayRefs: item 1 needs a name (the Gateway's), "
+        "got {'namespace': 'istio-ingress'}"
+    ]
+
+
 def test_unknown_field_suggests_the_right_spelling() -> None:
     found = problems(canary(stepweights=[1, 2]))
     assert found == ["spec.analysis.stepweights: unknown field; did you mean 'stepWeights'?"]
