@@ -23,7 +23,7 @@ import respx
 from analysis import FailureKind, MetricQuery, QueryFailure, Series, open_metric_sources
 from analysis._errors import MetricQueryError, NoValuesFound, ProviderUnavailable, QueryRejected
 from analysis._types import CheckKind
-from analysis.providers import _azuremonitor, _sources
+from analysis.providers import _azuremonitor
 from analysis.providers._azuremonitor import PROVIDER
 from analysis.providers._base import Call, Http, Window
 from config import MetricTemplateProvider
@@ -528,9 +528,7 @@ async def test_ping_is_vector_1_with_a_token() -> None:
 
 
 @respx.mock
-async def test_through_the_live_sources(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The provider is injected here, not read from the registry.
-    monkeypatch.setattr(_sources, "PROVIDERS", {"azuremonitor": PROVIDER})
+async def test_through_the_live_sources() -> None:
     respx.post(TOKEN_URL).mock(return_value=_granted())
     route = respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=VECTOR_100))
     secrets = {"test/azuremonitor": SERVICE_PRINCIPAL}

@@ -27,7 +27,6 @@ from analysis._errors import (
     QueryRejected,
 )
 from analysis._types import CheckKind
-from analysis.providers import _sources
 from analysis.providers._base import Call, Http, Window
 from analysis.providers._chronosphere import PROVIDER
 from config import MetricTemplateProvider
@@ -366,11 +365,7 @@ async def test_ping_runs_vector_1() -> None:
 
 
 @respx.mock
-async def test_through_the_live_sources_a_failure_names_the_template_and_hides_secrets(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The provider is injected here, not read from the registry.
-    monkeypatch.setattr(_sources, "PROVIDERS", {"chronosphere": PROVIDER})
+async def test_through_the_live_sources_a_failure_names_the_template_and_hides_secrets() -> None:
     route = respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=VECTOR_100))
     secrets = {"test/chronosphere": {"token": TOKEN}}
     async with open_metric_sources(

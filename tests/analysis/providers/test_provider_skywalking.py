@@ -22,9 +22,7 @@ import respx
 
 from analysis import CheckKind, FailureKind, MetricQuery, QueryFailure, open_metric_sources
 from analysis._errors import AmbiguousResult, NoValuesFound, ProviderUnavailable, QueryRejected
-from analysis.providers import _sources
 from analysis.providers._base import Call, Http, Window
-from analysis.providers._registry import PROVIDERS
 from analysis.providers._skywalking import PROVIDER
 from config import MetricTemplateProvider
 from config._spec import SecretRef
@@ -373,10 +371,7 @@ async def test_ping_fails_on_other_statuses(
 
 
 @respx.mock
-async def test_a_check_failure_names_the_template_and_hides_the_header(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_sources, "PROVIDERS", {**PROVIDERS, "skywalking": PROVIDER})
+async def test_a_check_failure_names_the_template_and_hides_the_header() -> None:
     respx.post(GRAPHQL).mock(
         return_value=httpx.Response(401, text=f"Authorization {TOKEN} refused")
     )
