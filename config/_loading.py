@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from config._presets import PRESETS, apply_preset
-from config._routers import router_rules, routers_that
+from config._routers import RouterRules, router_rules, routers_that
 from config._spec import (
     API_VERSION,
     AlertProvider,
@@ -295,15 +295,18 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def load_manifests(paths: Iterable[str | Path], *, preset: str | None = None) -> Manifests:
-    """Load and validate every manifest in the files; collect all problems before raising."""
+def load_manifests(
+    paths: Iterable[str | Path], *, preset: str | None = None, default_provider: str | None = None
+) -> Manifests:
+    """Load and validate every manifest in the files; collect all problems before raising
+    (``default_provider``: as for ``parse_canary``)."""
     found = Manifests()
     problems: list[Problem] = []
     for path in paths:
         for index, doc in enumerate(read_documents(path)):
             where = _doc_label(path, index, doc)
             try:
-                _add(found, doc, preset)
+                _add(found, doc, preset, default_provider)
             except SpecError as exc:
                 problems.extend(
                     Problem(f"{where} {p.path}".rstrip(), p.message) for p in exc.problems
@@ -323,7 +326,9 @@ def _doc_label(path: str | Path, index: int, doc: dict[str, Any]) -> str:
     return f"{path} [{kind}/{name}]"
 
 
-def _add(found: Manifests, doc: dict[str, Any], preset: str | None) -> None:
+def _add(
+    found: Manifests, doc: dict[str, Any], preset: str | None, default_provider: str | None
+) -> None:
     kind = doc.get("kind")
     api = str(doc.get("apiVersion", ""))
     if kind in FLAGGER_KINDS or api.startswith("flagger.app/"):
@@ -332,7 +337,9 @@ def _add(found: Manifests, doc: dict[str, Any], preset: str | None) -> None:
                 Problem("apiVersion", f"must be {API_VERSION}, got {api or 'nothing'!r}")
             )
         if kind == "Canary":
-            found.canaries.append(parse_canary(doc, preset=preset))
+            found.canaries.append(
+                parse_canary(doc, preset=preset, default_provider=default_provider)
+            )
         elif kind == "MetricTemplate":
             found.templates.append(parse_metric_template(doc))
         elif kind == "AlertProvider":
@@ -345,8 +352,14 @@ def _add(found: Manifests, doc: dict[str, Any], preset: str | None) -> None:
         found.objects.append(doc)
 
 
-def parse_canary(body: dict[str, Any], *, preset: str | None = None) -> Canary:
-    """Validate a Canary document (after merging a named preset); raise SpecError listing faults."""
+def parse_canary(
+    body: dict[str, Any], *, preset: str | None = None, default_provider: str | None = None
+) -> Canary:
+    """Validate a Canary document (after merging a named preset); raise SpecError listing faults.
+
+    ``default_provider``: the provider routing a Canary without ``spec.provider`` (the
+    controller's ``--mesh-provider``), when the caller knows it; rules that depend on the router
+    are then checked against it too (``validate`` does not know it and leaves them out)."""
     if preset is not None:
         if preset not in PRESETS:
             raise SpecError(
@@ -356,7 +369,7 @@ def parse_canary(body: dict[str, Any], *, preset: str | None = None) -> Canary:
             )
         body = apply_preset(body, PRESETS[preset])
     canary = _validate(Canary, body)
-    problems = list(_semantic_problems(canary))
+    problems = list(_semantic_problems(canary, default_provider))
     if problems:
         raise SpecError(problems)
     return canary
@@ -482,7 +495,54 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def _semantic_problems(canary: Canary) -> Iterable[Problem]:
+def _weighted_match_problems(
+    canary: Canary, rules: RouterRules | None, a_key: str
+) -> Iterable[Problem]:
+    """``analysis.match`` with ``stepWeight``/``stepWeights``: Flagger's canary strategy, where
+    the routers declaring ``weighted_match`` step the weights on the matching requests only (the
+    rest stays on the primary; Gloo's RouteTable routes only the matching ones, as in A/B
+    testing). Refused where that cannot happen, and with what would silently not work beside
+    it."""
+    analysis = canary.spec.effective_analysis
+    can = ", ".join(routers_that(lambda c: c.weighted_match))
+    if rules is None:
+        pass  # no provider written nor known here (validate): the controller checks its default
+    elif not rules.capabilities.ab_testing:
+        yield Problem(
+            f"{a_key}.match",
+            f"the {rules.label} router cannot route by header or cookie, so it cannot split only "
+            "the matching requests by weight (Flagger ignores match there). Remove match to step "
+            f"all traffic, or use one of {can}",
+        )
+    elif not rules.capabilities.weighted_match:
+        yield Problem(
+            f"{a_key}.match",
+            f"the {rules.label} router sends the matching requests to the canary all or "
+            "nothing, so stepWeight/stepWeights cannot split them (Flagger ignores the weights: "
+            "every matching request goes to the canary at the first step, and the canary is "
+            "promoted after the next analysis). Set iterations for A/B testing, remove match to "
+            f"step all traffic by weight, or use one of {can}",
+        )
+    if analysis.mirror:
+        yield Problem(
+            f"{a_key}.mirror",
+            "cannot be combined with match and stepWeight/stepWeights: the routes that split "
+            "the matching requests carry no mirror, so the analysis would never leave weight 0 "
+            "(Flagger stays there). Remove mirror, or match",
+        )
+    if analysis.session_affinity is not None and (
+        rules is None or rules.capabilities.session_affinity
+    ):
+        yield Problem(
+            f"{a_key}.sessionAffinity",
+            "cannot be combined with match and stepWeight/stepWeights: the routes that split "
+            "the matching requests replace the sticky ones (Flagger's Istio router drops them, "
+            "its Gateway API router then sends every matching request to the canary). Remove "
+            "sessionAffinity, or match",
+        )
+
+
+def _semantic_problems(canary: Canary, default_provider: str | None) -> Iterable[Problem]:
     """Rules beyond the field schema: Flagger's CRD oneOf and our §12 decisions."""
     spec = canary.spec
     a_key = "spec.analysis" if spec.analysis is not None else "spec.canaryAnalysis"
@@ -509,13 +569,16 @@ def _semantic_problems(canary: Canary) -> Iterable[Problem]:
         )
     yield from not_built_problems(spec)
     rules = router_rules(spec.provider) if spec.provider else None
+    # match without iterations: the canary strategy, its weights split only the matching requests
+    weighted_match = bool(analysis.match) and not analysis.effective_iterations
+    stepped = analysis.step_weight is not None or analysis.step_weights is not None
     if rules is not None:
-        if analysis.match and not rules.capabilities.ab_testing:
+        if analysis.match and not rules.capabilities.ab_testing and not weighted_match:
             yield Problem(
                 f"{a_key}.match",
-                f"A/B testing needs a router that matches headers or cookies; the {rules.label} "
-                "router cannot route by header or cookie. Remove match, or use one of "
-                f"{', '.join(routers_that(lambda c: c.ab_testing))}",
+                f"A/B testing needs a router that matches headers or cookies; the "
+                f"{rules.label} router cannot route by header or cookie. Remove match, or use "
+                f"one of {', '.join(routers_that(lambda c: c.ab_testing))}",
             )
         if analysis.session_affinity is not None and not rules.capabilities.session_affinity:
             yield Problem(
@@ -525,8 +588,13 @@ def _semantic_problems(canary: Canary) -> Iterable[Problem]:
                 f"{', '.join(routers_that(lambda c: c.session_affinity))}",
             )
         yield from rules.check(canary, a_key)
-    if analysis.match and not analysis.effective_iterations:
+    if weighted_match and not stepped:
         yield Problem(f"{a_key}.iterations", "A/B testing (match) needs iterations > 0")
+    elif weighted_match:
+        # Without spec.provider the controller's --mesh-provider routes it: checked against that
+        # router when the controller (or simulate) parses the Canary with its default.
+        effective = rules or (router_rules(default_provider) if default_provider else None)
+        yield from _weighted_match_problems(canary, effective, a_key)
     sa = analysis.session_affinity
     if sa is not None and sa.primary_cookie_name and sa.primary_cookie_name == sa.cookie_name:
         yield Problem(f"{a_key}.sessionAffinity.primaryCookieName", "must differ from cookieName")

@@ -7,9 +7,10 @@ from Flagger's ``analysis.threshold`` (failed checks before rollback).
 Merge rules (documented in the README; interfaces.md §1: "fields written in the Canary win"):
 * ``interval``, ``threshold`` come from the preset when the Canary has none.
 * ``stepWeight`` comes from the preset only when the Canary chooses no strategy of its own (none
-  of ``stepWeight``, ``stepWeights``, ``iterations``), so a preset never turns a blue/green Canary
-  into an invalid mix; ``maxWeight`` whenever the Canary steps by ``stepWeight`` without one (the
-  preset's cap on the canary's share of traffic).
+  of ``stepWeight``, ``stepWeights``, ``iterations``, and no ``match``), so a preset never turns a
+  blue/green Canary into an invalid mix, nor an A/B test missing its ``iterations`` into weights
+  on the matching requests; ``maxWeight`` whenever the Canary steps by ``stepWeight`` without one
+  (the preset's cap on the canary's share of traffic).
 * ``metrics``: a Canary that writes its list keeps it (the preset adds no metric to it, so a check
   the user did not ask for cannot roll a release back); within it, a metric named like one of the
   preset's (``request-success-rate``, ``request-duration``) takes the preset's fields it leaves out
@@ -107,7 +108,9 @@ def apply_preset(canary_body: dict[str, Any], preset: Preset) -> dict[str, Any]:
     fragment = preset.analysis_fragment()
     for field in ("interval", "threshold"):
         analysis.setdefault(field, fragment[field])
-    if not any(analysis.get(k) is not None for k in _STRATEGY_KEYS):
+    if not any(analysis.get(k) is not None for k in _STRATEGY_KEYS) and not analysis.get("match"):
+        # (a match without a strategy is most likely A/B testing missing its iterations: a step
+        # would turn it into weights on the matching requests, so the loader's error stays)
         analysis["stepWeight"] = fragment["stepWeight"]
     if analysis.get("stepWeight") is not None and analysis.get("maxWeight") is None:
         analysis["maxWeight"] = fragment["maxWeight"]

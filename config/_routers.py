@@ -4,9 +4,9 @@ The routers themselves live in ``traffic`` (one module each, ``traffic/routers/`
 bottom layer may not import. So the dependency is inverted: each router module declares its
 ``RouterRules`` and the traffic registry registers them here when ``traffic`` is imported (the
 engine always imports it before it parses a Canary). ``parse_canary`` then reads them: a Canary
-asking a router for something it cannot do (A/B matches, session affinity) is refused with the
-field and the routers that can, and each router adds its own checks (``ingressRef`` for nginx,
-``gatewayRefs`` for the Gateway API...).
+asking a router for something it cannot do (A/B matches, weights on matched requests, session
+affinity) is refused with the field and the routers that can, and each router adds its own checks
+(``ingressRef`` for nginx, ``gatewayRefs`` for the Gateway API...).
 
 Without the traffic layer loaded only Flagger's schema is checked: a provider that has no rules
 registered is accepted here, and ``canary-engine validate`` / the engine report it as not built.
@@ -32,6 +32,9 @@ class Capabilities:
 
     weighted: bool = True
     ab_testing: bool = False  # analysis.match: header / cookie conditions
+    #: analysis.match with stepWeight/stepWeights (no iterations): the stepped weights split only
+    #: the requests that match, as Flagger's router does for this provider
+    weighted_match: bool = False
     mirroring: bool = False  # analysis.mirror: the canary receives a copy of the traffic
     session_affinity: bool = False  # analysis.sessionAffinity: sticky canary cookie
 

@@ -7,9 +7,10 @@ matches are the mapped ``service.match`` (or ``PathPrefix /``), whose filters ar
 modifiers (sorted), URL rewrite and ``service.mirror`` request mirrors, with timeouts, and whose
 ``backendRefs`` carry the weights: ``[<svc>-primary weight, <svc>-canary weight]``.
 
-* A/B testing: rule 0 matches the analysis match crossed with the service matches (the
+* ``analysis.match``: rule 0 matches the analysis match crossed with the service matches (the
   analysis' headers/queryParams win) and carries the weighted pair; rule 1 sends the service
-  matches to the primary only.
+  matches to the primary only. A/B testing routes 0/100 there; in the canary strategy
+  (``stepWeight``/``stepWeights``) the steps split only the matching requests, as in Flagger.
 * Mirroring: a RequestMirror filter to ``<svc>-canary`` on the weighted rule, only when
   mirroring is asked for and ``iterations > 0`` (blue/green), as Flagger does.
 * ``get_routes`` first checks each parent's ``Accepted`` condition (True and observed at the

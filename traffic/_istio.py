@@ -9,8 +9,11 @@ Objects in the canary's namespace, besides the ClusterIP services:
   carrying match/rewrite/timeout/retries/corsPolicy/headers and
   ``route: [{destination.host: <svc>-primary, weight}, {destination.host: <svc>-canary, weight}]``.
   Mirroring sets ``http[0].mirror.host = <svc>-canary`` (+ ``mirrorPercentage`` from
-  ``analysis.mirrorWeight``). A/B testing writes two HTTP routes: the analysis match (crossed
-  with the service match) to the weighted pair, then the service match to the primary only.
+  ``analysis.mirrorWeight``). With ``analysis.match`` it writes two HTTP routes: the analysis
+  match (crossed with the service match) to the weighted pair, then the service match to the
+  primary only. A/B testing routes 0/100 there; with ``stepWeight``/``stepWeights`` instead of
+  ``iterations`` (the canary strategy) the steps split only the matching requests, as Flagger's
+  SetRoutes does.
 
 ``reconcile`` rebuilds the desired VirtualService with the weights and mirror currently stored,
 so it corrects drift without ever moving traffic; when it changes a pre-existing VirtualService

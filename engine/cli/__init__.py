@@ -627,7 +627,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.report is not None:
         check_output_path("--report", args.report)
     manifests, canary, recording = load_inputs(
-        canary_path, args.template, recording_path, args.preset
+        canary_path, args.template, recording_path, args.preset, args.mesh_provider
     )
     _check_supported(canary.spec.provider or args.mesh_provider)
     import asyncio

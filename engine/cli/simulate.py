@@ -156,9 +156,13 @@ def load_inputs(
     template_paths: Sequence[str | Path],
     recording_path: str | Path,
     preset: str | None,
+    mesh_provider: str | None = None,
 ) -> tuple[Manifests, Canary, Recording]:
-    """Read and validate everything; raise SpecError (exit 2) naming the file and problem."""
-    manifests = load_manifests([canary_path, *template_paths], preset=preset)
+    """Read and validate everything; raise SpecError (exit 2) naming the file and problem.
+    ``mesh_provider`` routes a Canary without ``spec.provider`` (its router's rules apply)."""
+    manifests = load_manifests(
+        [canary_path, *template_paths], preset=preset, default_provider=mesh_provider
+    )
     canary, _ = single_canary(manifests, canary_path)
     recording = load_recording(recording_path)
     return manifests, canary, recording

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from analysis import Verdict
-from config import Phase
+from config import Phase, Strategy
 from engine.cli.formatting import bound, clock, number
 
 if TYPE_CHECKING:
@@ -88,6 +88,8 @@ def render_timeline(result: SimulationResult, *, colour: bool) -> str:
     if spec is not None:
         a = spec.spec.effective_analysis
         strategy = a.strategy.value
+        if a.match and a.strategy is Strategy.CANARY:
+            strategy += " (weights on matching requests only)"
         lines.append(
             paint(f"canary {result.canary}", "bold")
             + f"  strategy {strategy}, interval {a.interval_seconds:g}s, "

@@ -221,7 +221,9 @@ class Controller:
         valid.pop(ref, None)
         if body is not None:
             try:
-                valid[ref] = parse_canary(dict(body))
+                valid[ref] = parse_canary(
+                    dict(body), default_provider=self._deps.settings.mesh_provider
+                )
             except SpecError:
                 pass
         self._metrics.set_total(ref.namespace, len(valid))

@@ -223,7 +223,7 @@ class CanaryDriver:
             report.error = f"canary {self._ref.namespace}/{self._ref.name} not found"
             return report
         try:
-            canary = parse_canary(body)
+            canary = parse_canary(body, default_provider=deps.settings.mesh_provider)
         except SpecError as exc:
             report.error = exc.render()
             await self._report_invalid(body, exc, report)

@@ -687,6 +687,10 @@ def _provider() -> Doc:
 SESSION = {"cookieName": "canary-session", "sameSite": "Lax"}
 GATEWAY_API = _spec(provider="gatewayapi:v1", service={"port": 80, "gatewayRefs": [{"name": "gw"}]})
 MATCH = [{"headers": {"x-canary": {"exact": "insider"}}}]
+NGINX = _spec(
+    provider="nginx",
+    ingressRef={"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "podinfo"},
+)
 
 
 def _hook(**fields: Any) -> Mutation:
@@ -754,6 +758,13 @@ AGREE: list[tuple[str, Callable[[], Doc], Mutation, bool]] = [
         True,
     ),
     (
+        # Flagger's canary strategy: the steps split only the matching requests (istio.go)
+        "istio-match-with-step-weight",
+        _canary,
+        _both(_spec(provider="istio"), _analysis(match=MATCH)),
+        True,
+    ),
+    (
         "istio-service-mesh-shapes",
         _canary,
         _both(
@@ -780,6 +791,19 @@ AGREE: list[tuple[str, Callable[[], Doc], Mutation, bool]] = [
     ("iterations-and-step-weight", _canary, _analysis(iterations=10), False),
     ("step-weight-and-step-weights", _canary, _analysis(stepWeights=[10, 20]), False),
     ("no-strategy", _canary, _analysis(stepWeight=None), False),
+    (
+        "match-without-a-strategy",
+        _canary,
+        _both(_spec(provider="istio"), _analysis(stepWeight=None, maxWeight=None, match=MATCH)),
+        False,
+    ),
+    # Without spec.provider the controller checks it against its --mesh-provider.
+    (
+        "match-with-step-weight-without-provider",
+        _canary,
+        _both(_spec(provider=None), _analysis(match=MATCH)),
+        True,
+    ),
     ("no-analysis", _canary, _spec(analysis=None), False),
     ("no-target-ref", _canary, _spec(targetRef=None), False),
     ("typo-stepweight", _canary, _analysis(stepweight=10), False),
@@ -958,11 +982,19 @@ DIFFER: list[tuple[str, Callable[[], Doc], Mutation, bool, str]] = [
         "§12 Q16: A/B on the kubernetes provider is a loader error, not a schema rule",
     ),
     (
-        "match-without-iterations",
+        "match-with-step-weight-on-nginx",
         _canary,
-        _both(_spec(provider="istio"), _analysis(match=MATCH)),
+        _both(NGINX, _analysis(match=MATCH)),
         True,
-        "A/B without iterations is a loader rule",
+        "nginx routes the matching requests all or nothing, so match with stepWeight is a "
+        "loader error; Flagger ignores the weights and promotes after one analysis",
+    ),
+    (
+        "match-with-step-weight-and-mirror",
+        _canary,
+        _both(_spec(provider="istio"), _analysis(match=MATCH, mirror=True)),
+        True,
+        "mirror beside match and stepWeight is a loader error; Flagger never leaves weight 0",
     ),
     (
         "gateway-api-without-refs",

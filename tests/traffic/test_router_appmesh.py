@@ -9,7 +9,7 @@ import pytest
 from router_world import World
 from traffic_testkit import NS, deployment, make_canary
 
-from config import SpecError
+from config import SpecError, Strategy
 from traffic import DeploymentWorkload, Routes, Weights, router_for
 from traffic.cluster import ObjectRef
 from traffic.routers.appmesh import (
@@ -132,6 +132,36 @@ async def test_ab_testing_routes_the_matching_headers(world: World) -> None:
     assert targets(first, "httpRoute") == {"podinfo-canary": 100, "podinfo-primary": 0}
     assert targets(rest, "httpRoute") == {"podinfo-primary": 100}
     assert await router.get_routes(canary) == Routes(Weights(0, 100))
+
+
+@pytest.mark.parametrize(
+    ("provider", "ref", "key"),
+    [
+        ("appmesh:v1beta2", ObjectRef(VIRTUAL_ROUTER_V1BETA2, NS, "podinfo"), "httpRoute"),
+        ("appmesh", ObjectRef(VIRTUAL_SERVICE_V1BETA1, NS, "podinfo.test"), "http"),
+    ],
+)
+async def test_match_with_step_weight_steps_only_the_matching_requests(
+    world: World, provider: str, ref: ObjectRef, key: str
+) -> None:
+    # Flagger's canary strategy with analysis.match (no iterations): SetRoutes (appmesh.go,
+    # appmesh_v1beta2.go) sets the weighted targets of route 0, which Reconcile made the route
+    # of the analysis headers; route <svc>-b keeps the rest on the primary.
+    analysis = {**AB, "stepWeight": 10, "maxWeight": 50}
+    del analysis["iterations"]
+    service = {"port": 9898, "meshName": "global"}
+    canary, router = await setup(world, provider, analysis=analysis, service=service)
+    assert canary.spec.effective_analysis.strategy is Strategy.CANARY
+    for step in (0, 10, 30):
+        if step:
+            await router.set_routes(canary, Weights(100 - step, step))
+        first, rest = (await world.must_read(ref))["spec"]["routes"]
+        assert (first["name"], rest["name"]) == ("podinfo-a", "podinfo-b")
+        assert targets(first, key) == {"podinfo-canary": step, "podinfo-primary": 100 - step}
+        assert targets(rest, key) == {"podinfo-primary": 100}
+        assert await router.get_routes(canary) == Routes(Weights(100 - step, step))
+    await router.reconcile(canary)
+    assert await router.get_routes(canary) == Routes(Weights(70, 30))
 
 
 async def test_v1beta1_virtual_service_carries_the_mesh_and_the_weights(world: World) -> None:

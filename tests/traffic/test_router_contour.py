@@ -8,7 +8,7 @@ import pytest
 from router_world import World
 from traffic_testkit import NS, deployment, make_canary
 
-from config import SpecError
+from config import SpecError, Strategy
 from traffic import DeploymentWorkload, Routes, RoutingError, Weights, router_for
 from traffic.cluster import ObjectRef
 from traffic.routers.contour import HTTP_PROXY, INGRESS_CLASS_ANNOTATION
@@ -80,6 +80,29 @@ async def test_ab_testing_matches_headers_and_leaves_the_rest_on_the_primary(wor
     assert rest["conditions"] == [{"prefix": "/"}]
     assert weights_of(rest) == {"podinfo-primary": 100, "podinfo-canary": 0}
     assert await router.get_routes(canary) == Routes(Weights(0, 100))
+
+
+async def test_match_with_step_weight_steps_only_the_matching_requests(world: World) -> None:
+    # Flagger's canary strategy with analysis.match (no iterations): SetRoutes (contour.go) puts
+    # the weights on the route of the header conditions; the other route stays on the primary.
+    analysis = {**AB, "stepWeight": 10, "maxWeight": 50}
+    del analysis["iterations"]
+    canary, router = await setup(world, analysis=analysis)
+    assert canary.spec.effective_analysis.strategy is Strategy.CANARY
+    for step in (0, 10, 40):
+        if step:
+            await router.set_routes(canary, Weights(100 - step, step))
+        first, rest = (await world.must_read(PROXY))["spec"]["routes"]
+        assert first["conditions"] == [
+            {"prefix": "/", "header": {"name": "user-agent", "contains": "Fire"}},
+            {"prefix": "/", "header": {"name": "x-canary", "exact": "insider"}},
+        ]
+        assert weights_of(first) == {"podinfo-primary": 100 - step, "podinfo-canary": step}
+        assert rest["conditions"] == [{"prefix": "/"}]
+        assert weights_of(rest) == {"podinfo-primary": 100, "podinfo-canary": 0}
+        assert await router.get_routes(canary) == Routes(Weights(100 - step, step))
+    await router.reconcile(canary)
+    assert await router.get_routes(canary) == Routes(Weights(60, 40))
 
 
 def test_a_regex_header_match_is_refused_instead_of_dropped() -> None:

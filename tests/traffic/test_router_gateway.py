@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from traffic_testkit import NS, deployment, make_canary, raw_canary
 
-from config import Canary
+from config import Canary, Strategy
 from traffic import DeploymentWorkload, Router, Routes, RoutingError, Weights, router_for
 from traffic.cluster import HTTP_ROUTE, HTTP_ROUTE_V1BETA1, InMemoryCluster, ObjectRef
 
@@ -123,6 +123,46 @@ async def test_ab_testing_writes_a_matched_rule_and_a_primary_fallback() -> None
     assert fallback["matches"] == [{"path": {"type": "PathPrefix", "value": "/api"}}]
     assert fallback["backendRefs"] == [backend("podinfo-primary", 100)]
     assert await router.get_routes(canary) == Routes(Weights(0, 100))
+
+
+@pytest.mark.parametrize(
+    ("provider", "ref"),
+    [
+        ("gatewayapi:v1", ROUTE),
+        ("gatewayapi:v1beta1", ObjectRef(HTTP_ROUTE_V1BETA1, NS, "podinfo")),
+    ],
+)
+async def test_match_with_step_weight_steps_only_the_matching_requests(
+    provider: str, ref: ObjectRef
+) -> None:
+    # Flagger's canary strategy with analysis.match (no iterations): SetRoutes (gateway_api.go,
+    # gateway_api_v1beta1.go) gives the weighted rule the merged matches and appends a rule
+    # sending the rest to the primary, so the steps split the matching requests only.
+    analysis = {
+        "interval": "1m",
+        "threshold": 5,
+        "stepWeight": 10,
+        "maxWeight": 50,
+        "match": [{"headers": {"x-canary": {"exact": "insider"}}}],
+    }
+    canary = gateway_canary(analysis, provider=provider, match=[{"uri": {"prefix": "/api"}}])
+    assert canary.spec.effective_analysis.strategy is Strategy.CANARY
+    cluster, router = await reconciled(canary)
+    api = {"path": {"type": "PathPrefix", "value": "/api"}}
+    insider = {"headers": [{"name": "x-canary", "type": "Exact", "value": "insider"}]}
+    for step in (0, 10, 30):
+        if step:
+            await router.set_routes(canary, Weights(100 - step, step))
+        matched, rest = rules(cluster, ref)
+        assert matched["matches"] == [{**api, **insider}]
+        assert matched["backendRefs"] == [
+            backend("podinfo-primary", 100 - step),
+            backend("podinfo-canary", step),
+        ]
+        assert (rest["matches"], rest["backendRefs"]) == ([api], [backend("podinfo-primary", 100)])
+        assert await router.get_routes(canary) == Routes(Weights(100 - step, step))
+    await router.reconcile(canary)  # keeps the step
+    assert await router.get_routes(canary) == Routes(Weights(70, 30))
 
 
 async def test_mirroring_only_applies_to_blue_green() -> None:

@@ -8,6 +8,7 @@ import pytest
 from router_world import World
 from traffic_testkit import NS, deployment, make_canary
 
+from config import Strategy
 from traffic import DeploymentWorkload, Routes, RoutingError, Weights, router_for
 from traffic.cluster import ObjectRef
 from traffic.routers.gloo import ROUTE_TABLE, UPSTREAM
@@ -108,6 +109,33 @@ async def test_ab_testing_puts_headers_and_methods_in_the_matchers(world: World)
         }
     ]
     assert await router.get_routes(canary) == Routes(Weights(0, 100))
+
+
+async def test_match_with_step_weight_steps_only_the_matching_requests(world: World) -> None:
+    # Flagger's canary strategy with analysis.match (no iterations): SetRoutes (gloo.go) writes
+    # the matchers on the weighted route, so the RouteTable steps the matching requests only.
+    analysis = {
+        "interval": "1m",
+        "threshold": 5,
+        "stepWeight": 10,
+        "maxWeight": 50,
+        "match": [{"headers": {"x-canary": {"exact": "insider"}}}],
+    }
+    canary, router = await setup(world, analysis=analysis)
+    assert canary.spec.effective_analysis.strategy is Strategy.CANARY
+    for step in (0, 10, 20):
+        if step:
+            await router.set_routes(canary, Weights(100 - step, step))
+        table = await world.must_read(TABLE)
+        (route,) = table["spec"]["routes"]
+        assert route["matchers"] == [{"headers": [{"name": "x-canary", "value": "insider"}]}]
+        assert destinations(table) == {
+            PRIMARY_UPSTREAM.name: 100 - step,
+            CANARY_UPSTREAM.name: step,
+        }
+        assert await router.get_routes(canary) == Routes(Weights(100 - step, step))
+    await router.reconcile(canary)
+    assert await router.get_routes(canary) == Routes(Weights(80, 20))
 
 
 async def test_a_missing_config_upstream_is_named(world: World) -> None:

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from router_world import World
 from traffic_testkit import NS, deployment, make_canary
 
-from config import Canary
+from config import Canary, Strategy
 from traffic import DeploymentWorkload, Router, Routes, RoutingError, Weights, router_for
 from traffic.cluster import DESTINATION_RULE, VIRTUAL_SERVICE, Body, InMemoryCluster, ObjectRef
 
@@ -126,6 +127,56 @@ async def test_ab_testing_writes_a_matched_route_and_a_primary_fallback() -> Non
     assert vs_spec(cluster)["http"][1]["route"][0]["weight"] == 0
     await router.set_routes(canary, Weights(100, 0))
     assert vs_spec(cluster)["http"][1]["route"][0]["weight"] == 100
+
+
+async def test_match_with_step_weight_steps_only_the_matching_requests(world: World) -> None:
+    # Flagger's canary strategy with analysis.match (no iterations): its SetRoutes (istio.go)
+    # puts the weighted pair on the route carrying the match and sends the rest to the primary,
+    # so the steps of stepWeight split the matching requests only.
+    analysis = {**AB, "stepWeight": 10, "maxWeight": 50}
+    del analysis["iterations"]
+    canary = make_canary(
+        provider="istio",
+        analysis=analysis,
+        service={"port": 9898, "match": [{"uri": {"prefix": "/api"}}]},
+    )
+    assert canary.spec.effective_analysis.strategy is Strategy.CANARY
+    world.seed(deployment())
+    router = router_for("istio", world.cluster)
+    await router.initialize(canary)
+    await DeploymentWorkload(world.cluster).initialize(canary)
+    await router.reconcile(canary)
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+
+    def http(primary: int, canary_weight: int) -> list[Body]:
+        return [
+            {
+                "match": [
+                    {"uri": {"prefix": "/api"}, "headers": {"x-canary": {"exact": "insider"}}}
+                ],
+                "route": [
+                    {"destination": {"host": "podinfo-primary"}, "weight": primary},
+                    {"destination": {"host": "podinfo-canary"}, "weight": canary_weight},
+                ],
+            },
+            # the primary's weight, as Flagger's SetRoutes writes it: Istio sends all of a
+            # one-destination route's traffic there
+            {
+                "match": [{"uri": {"prefix": "/api"}}],
+                "route": [{"destination": {"host": "podinfo-primary"}, "weight": primary}],
+            },
+        ]
+
+    assert (await world.must_read(VS))["spec"]["http"] == http(100, 0)
+    for step in (10, 20, 50):
+        await router.set_routes(canary, Weights(100 - step, step))
+        assert (await world.must_read(VS))["spec"]["http"] == http(100 - step, step)
+        assert await router.get_routes(canary) == Routes(Weights(100 - step, step))
+    await router.reconcile(canary)  # drift correction keeps the step
+    assert (await world.must_read(VS))["spec"]["http"] == http(50, 50)
+    await router.set_routes(canary, Weights(100, 0))  # rollback / promotion finished
+    assert (await world.must_read(VS))["spec"]["http"] == http(100, 0)
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
 
 
 async def test_a_tcp_service_is_routed_by_an_l4_route() -> None:

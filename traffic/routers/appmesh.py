@@ -14,8 +14,9 @@ As Flagger's ``appmesh.go`` and ``appmesh_v1beta2.go``, in the canary's namespac
   timeout. v1beta1 keeps the routes in VirtualService ``<svc>.<ns>``; v1beta2 in VirtualRouter
   ``<svc>``, with a VirtualService ``<svc>`` provided by it. A second routing object for
   ``<svc>-canary`` sends everything to the canary node.
-* A/B testing: route ``<svc>-a`` (priority 10) matches the analysis headers (exact, prefix, regex
-  or suffix) and carries the weights; ``<svc>-b`` (priority 20) sends the rest to the primary.
+* ``analysis.match``: route ``<svc>-a`` (priority 10) matches the analysis headers (exact,
+  prefix, regex or suffix) and carries the weights; ``<svc>-b`` (priority 20) sends the rest to
+  the primary (A/B testing 0/100; the canary strategy's steps split only the matching requests).
 * ``service.hosts`` expose the primary VirtualService on the App Mesh gateway
   (``gateway.appmesh.k8s.aws/expose``, ``domain``, ``timeout``, ``retries`` annotations).
 
@@ -356,6 +357,18 @@ def _gateway_annotations(canary: Canary) -> dict[str, str]:
 
 
 def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
+    analysis = canary.spec.effective_analysis
+    if not analysis.effective_iterations:  # (A/B testing: as before)
+        for i, match in enumerate(analysis.match or ()):
+            if not match.get("headers"):
+                # Flagger's makeHeaders reads headers only: route <svc>-a would then match
+                # every request, not just these.
+                yield Problem(
+                    f"{analysis_key}.match[{i}]",
+                    "the App Mesh router matches requests by headers only; without them this "
+                    "condition would match every request, so every request would be stepped. "
+                    "Give headers",
+                )
     provider = canary.spec.provider or ""
     if not provider.startswith("appmesh:v1beta2") and not (
         canary.spec.service and canary.spec.service.mesh_name
@@ -377,7 +390,11 @@ def _builtin_metrics(provider: str) -> str | None:
 
 ROUTER = RouterModule(
     names=("appmesh", "appmesh:v1beta2"),
-    rules=RouterRules(label="App Mesh", capabilities=Capabilities(ab_testing=True), check=_check),
+    rules=RouterRules(
+        label="App Mesh",
+        capabilities=Capabilities(ab_testing=True, weighted_match=True),
+        check=_check,
+    ),
     build=_build,
     kinds=(
         VIRTUAL_NODE_V1BETA1,

@@ -8,9 +8,11 @@ on ``service.port`` with their weights; each sets ``l5d-dst-override`` to its ow
 address so the route also works behind Linkerd. The controller's ingress class (Flagger's
 ``-ingress-class``) is written as ``projectcontour.io/ingress.class`` on creation.
 
-A/B testing (``analysis.match``): route 0 matches every analysis header (exact, or ``contains``
-for a prefix/suffix match) under the prefix and carries the weights; route 1 sends the rest to
-the primary. ``get_routes`` reads the primary's weight of route 0 (canary = 100 - primary).
+``analysis.match``: route 0 matches every analysis header (exact, or ``contains`` for a
+prefix/suffix match) under the prefix and carries the weights; route 1 sends the rest to the
+primary. A/B testing routes 0/100 there; in the canary strategy (``stepWeight``/``stepWeights``)
+the steps split only the matching requests, as Flagger's SetRoutes does. ``get_routes`` reads
+the primary's weight of route 0 (canary = 100 - primary).
 No mirroring, no session affinity (Flagger has neither for Contour).
 """
 
@@ -138,7 +140,11 @@ def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
 
 ROUTER = RouterModule(
     names=("contour",),
-    rules=RouterRules(label="contour", capabilities=Capabilities(ab_testing=True), check=_check),
+    rules=RouterRules(
+        label="contour",
+        capabilities=Capabilities(ab_testing=True, weighted_match=True),
+        check=_check,
+    ),
     build=lambda cluster, _provider, options: ContourRouter(cluster, options),
     kinds=(HTTP_PROXY,),
 )

@@ -32,7 +32,9 @@ ROUTER = RouterModule(
     names=("gatewayapi:v1", "gatewayapi:v1beta1"),
     rules=RouterRules(
         label="Gateway API",
-        capabilities=Capabilities(ab_testing=True, mirroring=True, session_affinity=True),
+        capabilities=Capabilities(
+            ab_testing=True, weighted_match=True, mirroring=True, session_affinity=True
+        ),
         check=_check,
     ),
     build=_build,

@@ -9,16 +9,18 @@ named by ``spec.upstreamRef`` when given; so Gloo's discovery is not needed. The
 ``action.multi.destinations`` are the two upstreams with their weights; the user's
 VirtualService delegates to it. ``service.apex`` labels and annotations go on the RouteTable.
 
-A/B testing: the analysis' header matches (exact or regex) and methods become the route's
-``matchers``, as in Flagger. No mirroring, no session affinity.
+``analysis.match``: the analysis' header matches (exact or regex) and methods become the route's
+``matchers``, as in Flagger, so the RouteTable routes only the matching requests (A/B testing
+0/100, the canary strategy's steps on them; requests that do not match are left to the rest of
+the user's VirtualService). No mirroring, no session affinity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from config import Canary, Capabilities, RouterRules
+from config import Canary, Capabilities, Problem, RouterRules
 from traffic._errors import RoutingError
 from traffic._objects import owned_metadata, service_spec, without_none
 from traffic._registry import RouterModule, RouterOptions
@@ -149,9 +151,29 @@ def _matchers(canary: Canary) -> list[Body]:
     return [without_none({"headers": headers or None, "methods": methods or None})]
 
 
+def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
+    analysis = canary.spec.effective_analysis
+    if analysis.effective_iterations:
+        return  # A/B testing: as before
+    for i, match in enumerate(analysis.match or ()):
+        if not match.get("headers") and not (match.get("method") or {}).get("exact"):
+            # Flagger's getMatchers reads headers and methods only: without either the weighted
+            # route would match every request, not just these.
+            yield Problem(
+                f"{analysis_key}.match[{i}]",
+                "the gloo router matches requests by headers (exact or regex) and method only; "
+                "without either this condition would match every request, so every request "
+                "would be stepped. Give headers or a method",
+            )
+
+
 ROUTER = RouterModule(
     names=("gloo",),
-    rules=RouterRules(label="gloo", capabilities=Capabilities(ab_testing=True)),
+    rules=RouterRules(
+        label="gloo",
+        capabilities=Capabilities(ab_testing=True, weighted_match=True),
+        check=_check,
+    ),
     build=lambda cluster, _provider, options: GlooRouter(cluster, options),
     kinds=(ROUTE_TABLE, UPSTREAM),
 )

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-from config import Capabilities, RouterRules
+from collections.abc import Iterable
+
+from config import Canary, Capabilities, Problem, RouterRules
 from traffic._istio import IstioRouter
 from traffic._registry import RouterModule
 from traffic.cluster import DESTINATION_RULE, VIRTUAL_SERVICE
+
+
+def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
+    analysis = canary.spec.effective_analysis
+    service = canary.spec.service
+    tcp = service is not None and (service.app_protocol or "").lower() == "tcp"
+    if tcp and analysis.match and not analysis.effective_iterations:
+        # Flagger's SetRoutes writes one L4 route for a TCP service and ignores match: every
+        # request, matching or not, would be stepped to the canary.
+        yield Problem(
+            f"{analysis_key}.match",
+            "a TCP service (service.appProtocol: tcp) is routed by port only: the istio router "
+            "cannot split only the matching requests (Flagger ignores match there and steps all "
+            "traffic). Remove match, or serve the canary over HTTP",
+        )
+
 
 ROUTER = RouterModule(
     names=("istio",),
     rules=RouterRules(
         label="istio",
-        capabilities=Capabilities(ab_testing=True, mirroring=True, session_affinity=True),
+        capabilities=Capabilities(
+            ab_testing=True, weighted_match=True, mirroring=True, session_affinity=True
+        ),
+        check=_check,
     ),
     build=lambda cluster, _provider, options: IstioRouter(
         cluster, selector_labels=options.selector_labels
