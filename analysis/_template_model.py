@@ -7,10 +7,25 @@ either importing the other.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from config import Canary, Metric, format_interval
+
+
+#: A duration PromQL reads as written ("30s", "1m30s", "500ms").
+_PROMQL_DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
+
+
+def _interval(metric: Metric) -> str:
+    """``{{ interval }}``: the metric's interval as written, as Flagger inserts it (``500ms`` stays
+    ``500ms``; re-formatting it from seconds made ``0s``, an empty range); 1m when it has none
+    (Q3). A Go duration PromQL cannot read (``1.5m``) is written in whole seconds instead."""
+    written = (metric.interval or "").strip()
+    if _PROMQL_DURATION.fullmatch(written):
+        return written
+    return format_interval(metric.interval_seconds)
 
 
 def _route(canary: Canary) -> str:
@@ -50,6 +65,6 @@ class TemplateModel:
             service=spec.service_name,
             ingress=spec.ingress_ref.name if spec.ingress_ref is not None else target,
             route=_route(canary),
-            interval=format_interval(metric.interval_seconds),
+            interval=_interval(metric),
             variables=dict(metric.template_variables or {}),
         )

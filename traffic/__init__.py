@@ -24,6 +24,7 @@ from traffic._objects import DEFAULT_SELECTOR_LABELS as DEFAULT_SELECTOR_LABELS
 from traffic._registry import RouterModule as RouterModule
 from traffic._registry import RouterOptions as RouterOptions
 from traffic._registry import builtin_metrics_provider as builtin_metrics_provider
+from traffic._registry import builtin_queries_provider as builtin_queries_provider
 from traffic._registry import load_routers as load_routers
 from traffic._registry import not_built_message as not_built_message
 from traffic._registry import not_built_problems as not_built_problems
@@ -127,6 +128,7 @@ __all__ = [
     "achieved_weights",
     "apply_merge_patch",
     "builtin_metrics_provider",
+    "builtin_queries_provider",
     "canary_replicas",
     "config_checksum",
     "decode_secret_data",

@@ -113,6 +113,18 @@ def builtin_metrics_provider(provider: str) -> str | None:
     return module.builtin_metrics(provider) if module else None
 
 
+def builtin_queries_provider(canary_provider: str | None, mesh_provider: str) -> str:
+    """Whose builtin queries (request-success-rate, request-duration) a Canary's checks run,
+    as Flagger's ``runBuiltinMetricChecks`` picks them: the Canary's ``spec.provider``, else the
+    controller's ``--mesh-provider``; but with a Linkerd mesh (a ``--mesh-provider`` naming
+    linkerd) always Linkerd's, since its proxies see every request whatever routes them (an
+    nginx or Gateway API Canary on a Linkerd cluster)."""
+    provider = canary_provider or mesh_provider
+    if canary_provider and "linkerd" in mesh_provider:
+        provider = "linkerd"
+    return builtin_metrics_provider(provider) or provider
+
+
 def not_built_message(provider: str) -> str:
     return (
         f"provider {provider!r} is not built yet in canary-engine (valid in Flagger); "

@@ -127,22 +127,21 @@ def _record(
     if problems:
         raise SpecError(problems)
     # --mesh-provider already defaults to CANARY_ENGINE_MESH_PROVIDER (the parser reads it)
-    provider = canary.spec.provider or getattr(args, "mesh_provider", None) or "kubernetes"
+    mesh_provider = getattr(args, "mesh_provider", None) or "kubernetes"
     progress = _progress_printer(err) if err.isatty() else None
     credentials = _secrets(manifests.objects)
     for data in credentials.values():
         known = [value for value in data.values() if value]
         logs.add_secrets(known)
         secrets += known
-    # The builtin queries are named by the router's module (``smi:v1alpha3:linkerd`` reads
-    # linkerd's), exactly as the controller resolves them.
-    from traffic import builtin_metrics_provider
+    # The builtin queries are chosen exactly as the controller chooses them.
+    from traffic import builtin_queries_provider
 
     result = record(
         str(getattr(args, "prometheus", None) or ""),
         canary,
         templates,
-        provider=builtin_metrics_provider(provider) or provider,
+        provider=builtin_queries_provider(canary.spec.provider, mesh_provider),
         start=times["start"],
         end=times["end"],
         step=step,

@@ -80,7 +80,7 @@ from traffic import (
     Router,
     Routes,
     Workload,
-    builtin_metrics_provider,
+    builtin_queries_provider,
 )
 
 log = structlog.get_logger("canary-engine")
@@ -522,8 +522,9 @@ class CanaryDriver:
 
     def _planning(self, canary: Canary, provider: str) -> tuple[str, str]:
         """The builtin-metrics provider and the default Prometheus a canary's queries use."""
-        server = canary.spec.metrics_server or self._deps.settings.metrics_server
-        return builtin_metrics_provider(provider) or provider, server
+        settings = self._deps.settings
+        server = canary.spec.metrics_server or settings.metrics_server
+        return builtin_queries_provider(canary.spec.provider, settings.mesh_provider), server
 
     async def _report_invalid(
         self, body: dict[str, Any], exc: SpecError, report: TickReport

@@ -133,6 +133,27 @@ def test_template_interval_defaults_to_one_minute_q3(
     assert query.expr == "rate(x[1m])"  # Flagger would render "rate(x[])"
 
 
+@pytest.mark.parametrize(
+    ("written", "rendered"),
+    [
+        ("500ms", "500ms"),  # re-formatted from seconds it became 0s, an empty range
+        ("1m30s", "1m30s"),
+        ("60s", "60s"),  # as written, as Flagger inserts it
+        ("2m", "2m"),
+        ("1.5m", "90s"),  # a Go duration PromQL cannot read: whole seconds
+    ],
+)
+def test_template_interval_is_inserted_as_written(
+    make_canary: CanaryFactory, make_template: TemplateFactory, written: str, rendered: str
+) -> None:
+    canary = make_canary([{"name": "lat", "templateRef": {"name": "lat"}, "interval": written}])
+    template = make_template("lat", "rate(x[{{ interval }}])")
+    (query,) = plan_queries(
+        canary, {("test", "lat"): template}, provider="istio", default_server=""
+    )
+    assert query.expr == f"rate(x[{rendered}])"
+
+
 def test_prometheus_template_whitespace_is_collapsed_but_values_kept(
     make_canary: CanaryFactory, make_template: TemplateFactory
 ) -> None:

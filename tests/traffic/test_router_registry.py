@@ -25,6 +25,7 @@ from engine.cli import main
 from traffic import (
     InMemoryCluster,
     builtin_metrics_provider,
+    builtin_queries_provider,
     not_built_problems,
     router_capabilities,
     router_for,
@@ -59,6 +60,24 @@ def test_suffixed_provider_variants_resolve_to_their_router() -> None:
     assert builtin_metrics_provider("gatewayapi:v1") == "gatewayapi:v1"
     assert router_module("smi:v1alpha4") is None
     assert router_module("linkerd2") is None
+
+
+@pytest.mark.parametrize(
+    ("canary_provider", "mesh_provider", "queries"),
+    [
+        (None, "istio", "istio"),  # the controller's default routes it
+        ("nginx", "istio", "nginx"),
+        ("smi:v1alpha3:linkerd", "kubernetes", "linkerd"),
+        # Flagger's runBuiltinMetricChecks: on a Linkerd mesh, Linkerd's queries whatever routes
+        ("nginx", "linkerd", "linkerd"),
+        ("gatewayapi:v1", "smi:v1alpha3:linkerd", "linkerd"),
+        (None, "linkerd", "linkerd"),
+    ],
+)
+def test_builtin_queries_are_chosen_as_flaggers_scheduler_chooses_them(
+    canary_provider: str | None, mesh_provider: str, queries: str
+) -> None:
+    assert builtin_queries_provider(canary_provider, mesh_provider) == queries
 
 
 def test_the_engine_reads_capabilities_from_the_router() -> None:
