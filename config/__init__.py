@@ -16,7 +16,6 @@ from config._loading import load_manifests as load_manifests
 from config._loading import parse_alert_provider as parse_alert_provider
 from config._loading import parse_canary as parse_canary
 from config._loading import parse_metric_template as parse_metric_template
-from config._loading import read_documents as read_documents
 from config._presets import PRESETS as PRESETS
 from config._presets import Preset as Preset
 from config._presets import apply_preset as apply_preset
@@ -53,6 +52,7 @@ from config._status import HandledCommand as HandledCommand
 from config._status import Phase as Phase
 from config._status import promoted_condition_for as promoted_condition_for
 from config._status import status_gauge as status_gauge
+from config._yaml import read_documents as read_documents
 from config.errors import CanaryEngineError as CanaryEngineError
 from config.errors import NotSupportedError as NotSupportedError
 from config.errors import Problem as Problem

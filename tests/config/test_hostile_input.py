@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import PRESETS, SpecError, load_manifests, read_documents
-from config._loading import MAX_ALIAS_NODES, MAX_YAML_DEPTH
+from config._yaml import MAX_ALIAS_NODES, MAX_YAML_DEPTH
 from engine.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"

@@ -1,0 +1,139 @@
+"""The rules of a Canary beyond its field schema: Flagger's CRD ``oneOf`` and what it enforces
+at run time, the routers' own requirements, and the deliberate changes of flagger-behaviour §12
+(Q4, Q11, Q16). ``parse_canary`` runs them after the schema has passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from config._routers import RouterRules, router_rules, routers_that
+from config._spec import Canary
+from config._support import is_knative, not_built_problems
+from config.errors import Problem
+
+
+def _weighted_match_problems(
+    canary: Canary, rules: RouterRules | None, a_key: str
+) -> Iterable[Problem]:
+    """``analysis.match`` with ``stepWeight``/``stepWeights``: Flagger's canary strategy, where
+    the routers declaring ``weighted_match`` step the weights on the matching requests only (the
+    rest stays on the primary; Gloo's RouteTable routes only the matching ones, as in A/B
+    testing). Refused where that cannot happen, and with what would silently not work beside
+    it."""
+    analysis = canary.spec.effective_analysis
+    can = ", ".join(routers_that(lambda c: c.weighted_match))
+    if rules is None:
+        pass  # no provider written nor known here (validate): the controller checks its default
+    elif not rules.capabilities.ab_testing:
+        yield Problem(
+            f"{a_key}.match",
+            f"the {rules.label} router cannot route by header or cookie, so it cannot split only "
+            "the matching requests by weight (Flagger ignores match there). Remove match to step "
+            f"all traffic, or use one of {can}",
+        )
+    elif not rules.capabilities.weighted_match:
+        yield Problem(
+            f"{a_key}.match",
+            f"the {rules.label} router sends the matching requests to the canary all or "
+            "nothing, so stepWeight/stepWeights cannot split them (Flagger ignores the weights: "
+            "every matching request goes to the canary at the first step, and the canary is "
+            "promoted after the next analysis). Set iterations for A/B testing, remove match to "
+            f"step all traffic by weight, or use one of {can}",
+        )
+    if analysis.mirror:
+        yield Problem(
+            f"{a_key}.mirror",
+            "cannot be combined with match and stepWeight/stepWeights: the routes that split "
+            "the matching requests carry no mirror, so the analysis would never leave weight 0 "
+            "(Flagger stays there). Remove mirror, or match",
+        )
+    if analysis.session_affinity is not None and (
+        rules is None or rules.capabilities.session_affinity
+    ):
+        yield Problem(
+            f"{a_key}.sessionAffinity",
+            "cannot be combined with match and stepWeight/stepWeights: the routes that split "
+            "the matching requests replace the sticky ones (Flagger's Istio router drops them, "
+            "its Gateway API router then sends every matching request to the canary). Remove "
+            "sessionAffinity, or match",
+        )
+
+
+def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Problem]:
+    """Rules beyond the field schema: Flagger's CRD oneOf and our §12 decisions."""
+    spec = canary.spec
+    a_key = "spec.analysis" if spec.analysis is not None else "spec.canaryAnalysis"
+    analysis = spec.effective_analysis
+    chosen = [
+        name
+        for name, value in (
+            ("iterations", analysis.iterations),
+            ("stepWeight", analysis.step_weight),
+            ("stepWeights", analysis.step_weights),
+        )
+        if value is not None
+    ]
+    if len(chosen) != 1:
+        got = " and ".join(chosen) if chosen else "none"
+        yield Problem(
+            a_key,
+            "set exactly one of iterations (blue/green, A/B), stepWeight or stepWeights; "
+            f"got {got}",
+        )
+    if spec.service is None and not is_knative(spec):  # a Knative Canary has none in Flagger
+        yield Problem(
+            "spec.service", "required: the service port the canary serves on (spec.service.port)"
+        )
+    yield from not_built_problems(spec)
+    rules = router_rules(spec.provider) if spec.provider else None
+    # match without iterations: the canary strategy, its weights split only the matching requests
+    weighted_match = bool(analysis.match) and not analysis.effective_iterations
+    stepped = analysis.step_weight is not None or analysis.step_weights is not None
+    if rules is not None:
+        if analysis.match and not rules.capabilities.ab_testing and not weighted_match:
+            yield Problem(
+                f"{a_key}.match",
+                f"A/B testing needs a router that matches headers or cookies; the "
+                f"{rules.label} router cannot route by header or cookie. Remove match, or use "
+                f"one of {', '.join(routers_that(lambda c: c.ab_testing))}",
+            )
+        if analysis.session_affinity is not None and not rules.capabilities.session_affinity:
+            yield Problem(
+                f"{a_key}.sessionAffinity",
+                f"the {rules.label} router cannot keep users on the canary with a cookie (Flagger "
+                "ignores it there). Remove sessionAffinity, or use one of "
+                f"{', '.join(routers_that(lambda c: c.session_affinity))}",
+            )
+        yield from rules.check(canary, a_key)
+    if weighted_match and not stepped:
+        yield Problem(f"{a_key}.iterations", "A/B testing (match) needs iterations > 0")
+    elif weighted_match:
+        # Without spec.provider the controller's --mesh-provider routes it: checked against that
+        # router when the controller (or simulate) parses the Canary with its default.
+        effective = rules or (router_rules(default_provider) if default_provider else None)
+        yield from _weighted_match_problems(canary, effective, a_key)
+    sa = analysis.session_affinity
+    if sa is not None and sa.primary_cookie_name and sa.primary_cookie_name == sa.cookie_name:
+        yield Problem(f"{a_key}.sessionAffinity.primaryCookieName", "must differ from cookieName")
+    for i, metric in enumerate(analysis.metrics):
+        where = f"{a_key}.metrics[{i}]"
+        if (
+            metric.name == "request-duration"
+            and metric.threshold_range is None
+            and metric.threshold is None
+            and metric.judge is None
+        ):
+            yield Problem(
+                where,
+                "request-duration needs thresholdRange.max (milliseconds) or threshold; "
+                "without either every non-zero latency would fail",
+            )
+        if not metric.is_builtin and metric.template_ref is None and not metric.query:
+            yield Problem(
+                where,
+                f"metric {metric.name!r} is not builtin (request-success-rate, request-duration) "
+                "and has neither templateRef nor query, so there is nothing to check (Flagger "
+                "skips it silently and promotes without it). Add a templateRef or query, use a "
+                "builtin name, or remove the metric",
+            )
