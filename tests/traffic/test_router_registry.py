@@ -58,6 +58,10 @@ def test_suffixed_provider_variants_resolve_to_their_router() -> None:
     assert router_module("smi:v1alpha3:linkerd") is router_module("smi:v1alpha3")
     assert builtin_metrics_provider("smi:v1alpha3:linkerd") == "linkerd"
     assert builtin_metrics_provider("gatewayapi:v1") == "gatewayapi:v1"
+    # Flagger's observer factory matches these by prefix
+    assert builtin_metrics_provider("gatewayapi:v1:istio") == "gatewayapi:v1"
+    assert builtin_metrics_provider("gatewayapi:v1beta1:contour") == "gatewayapi:v1beta1"
+    assert builtin_metrics_provider("gloo:edge") == "gloo"
     assert router_module("smi:v1alpha4") is None
     assert router_module("linkerd2") is None
 

@@ -39,4 +39,8 @@ ROUTER = RouterModule(
     ),
     build=_build,
     kinds=(HTTP_ROUTE, HTTP_ROUTE_V1BETA1),
+    # Flagger's observer factory matches the prefix: "gatewayapi:v1:<anything>" runs these too.
+    builtin_metrics=lambda provider: (
+        "gatewayapi:v1beta1" if provider.startswith("gatewayapi:v1beta1") else "gatewayapi:v1"
+    ),
 )

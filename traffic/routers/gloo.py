@@ -176,4 +176,6 @@ ROUTER = RouterModule(
     ),
     build=lambda cluster, _provider, options: GlooRouter(cluster, options),
     kinds=(ROUTE_TABLE, UPSTREAM),
+    # Flagger's observer factory matches the prefix: "gloo:<anything>" runs gloo's queries too.
+    builtin_metrics=lambda _provider: "gloo",
 )
