@@ -24,8 +24,8 @@ from config._spec import (
     Canary,
     MetricTemplate,
 )
-from config._yaml import read_documents, short
-from config.errors import Problem, SpecError
+from config._yaml import read_documents
+from config.errors import Problem, SpecError, short
 
 FLAGGER_KINDS = ("Canary", "MetricTemplate", "AlertProvider")
 
@@ -138,9 +138,21 @@ def parse_alert_provider(body: dict[str, Any]) -> AlertProvider:
 
 def _validate(model: type[M], body: dict[str, Any]) -> M:
     try:
-        return model.model_validate(body)
+        return model.model_validate(_whole_numbers(body))
     except ValidationError as exc:
         raise SpecError(_translate(model, exc)) from None
+
+
+def _whole_numbers(value: Any) -> Any:
+    """``30.0`` as ``30``: the API server takes a whole float for an integer field (and hands
+    back ``30``), so the strict models must too; a float field takes the int unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
 
 
 def _translate(model: type[BaseModel], exc: ValidationError) -> list[Problem]:

@@ -86,7 +86,10 @@ def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Pr
             "spec.service", "required: the service port the canary serves on (spec.service.port)"
         )
     yield from not_built_problems(spec)
-    rules = router_rules(spec.provider) if spec.provider else None
+    # Without spec.provider the controller's --mesh-provider routes the Canary: its router's rules
+    # apply when the caller knows it (the controller, simulate, sweep; validate does not).
+    routed_by = spec.provider or default_provider
+    rules = router_rules(routed_by) if routed_by else None
     # match without iterations: the canary strategy, its weights split only the matching requests
     weighted_match = bool(analysis.match) and not analysis.effective_iterations
     stepped = analysis.step_weight is not None or analysis.step_weights is not None
@@ -109,10 +112,7 @@ def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Pr
     if weighted_match and not stepped:
         yield Problem(f"{a_key}.iterations", "A/B testing (match) needs iterations > 0")
     elif weighted_match:
-        # Without spec.provider the controller's --mesh-provider routes it: checked against that
-        # router when the controller (or simulate) parses the Canary with its default.
-        effective = rules or (router_rules(default_provider) if default_provider else None)
-        yield from _weighted_match_problems(canary, effective, a_key)
+        yield from _weighted_match_problems(canary, rules, a_key)
     sa = analysis.session_affinity
     if sa is not None and sa.primary_cookie_name and sa.primary_cookie_name == sa.cookie_name:
         yield Problem(f"{a_key}.sessionAffinity.primaryCookieName", "must differ from cookieName")

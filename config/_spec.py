@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from config._durations import parse_duration
+from config.errors import short
 
 API_VERSION = "flagger.app/v1beta1"
 
@@ -224,7 +225,7 @@ class ServiceSpec(_Model):
                 raise PydanticCustomError(
                     "gateway_ref",
                     "item {index} needs a name (the Gateway's), got {ref}",
-                    {"index": i, "ref": ref},
+                    {"index": i, "ref": short(ref)},
                 )
         return refs
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from config.errors import Problem, SpecError
+from config.errors import Problem, SpecError, short
 
 
 def read_documents(path: str | Path) -> list[dict[str, Any]]:
@@ -242,12 +242,3 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     if isinstance(exc, _Refused):
         return Problem(where, f"refused: {reason}")
     return Problem(where, f"invalid YAML: {reason}")
-
-
-def short(value: Any, limit: int = 80) -> str:
-    """``repr`` of a value, cut short so a message never quotes a whole hostile document."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # an integer too long to print, a runaway structure
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -13,6 +13,7 @@ Only this module may be imported by every layer; it imports nothing of the proje
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class CanaryEngineError(Exception):
@@ -45,3 +46,12 @@ class SpecError(CanaryEngineError):
 
 class NotSupportedError(CanaryEngineError):
     """Valid Flagger input that canary-engine cannot act on yet; the message says what and why."""
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """``repr`` of a value, cut short so a message never quotes a whole hostile document."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an integer too long to print, a runaway structure
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

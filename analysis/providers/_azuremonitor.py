@@ -57,6 +57,8 @@ CLIENT_SECRET_KEY = "clientSecret"
 TOKEN_TIMEOUT_SECONDS = 30.0
 #: A cached token is renewed this long before it expires (MSAL's margin).
 REFRESH_MARGIN_SECONDS = 300.0
+#: The longest a token is kept whatever its expires_in says.
+MAX_TOKEN_LIFETIME_SECONDS = 86_400.0
 #: Workspace host suffix -> the Entra ID authority of its cloud (azcore's cloud configurations).
 CLOUDS: tuple[tuple[str, str], ...] = (
     (".prometheus.monitor.azure.us", "https://login.microsoftonline.us"),
@@ -208,6 +210,9 @@ async def _token(call: Call, authority: str, scope: str, identity: _Identity) ->
         except MetricQueryError as exc:
             exc.args = (f"azuremonitor token request failed: {exc}",)
             raise _promcompat.redacted(exc, masked) from None
+        # Entra ID tokens live about an hour; an absurd or non-finite expires_in must neither keep
+        # a token for ever nor stop caching: bound it to a day (NaN: not cached).
+        lifetime = min(lifetime, MAX_TOKEN_LIFETIME_SECONDS) if lifetime == lifetime else 0.0
         _tokens[key] = (token, call.now + lifetime)
         return token
 

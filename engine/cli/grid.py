@@ -158,8 +158,11 @@ def expand_settings(grid: Any, extra: Any, *, source: str = "") -> list[Setting]
     return [Setting(id=f"s{i + 1}", changes=c) for i, c in enumerate(changes)]
 
 
-def apply_setting(canary_body: Mapping[str, Any], setting: Setting) -> Canary:
-    """The Canary with the setting's changes (preset first, then each key), validated."""
+def apply_setting(
+    canary_body: Mapping[str, Any], setting: Setting, *, mesh_provider: str | None = None
+) -> Canary:
+    """The Canary with the setting's changes (preset first, then each key), validated (with the
+    rules of the router ``mesh_provider`` names when the Canary has no ``spec.provider``)."""
     body = copy.deepcopy(dict(canary_body))
     preset = setting.changes.get("preset")
     if preset is not None:
@@ -194,7 +197,7 @@ def apply_setting(canary_body: Mapping[str, Any], setting: Setting) -> Canary:
             )
         _set_path(metric, found.group("path").split("."), value)
     try:
-        return parse_canary(body)
+        return parse_canary(body, default_provider=mesh_provider)
     except SpecError as exc:
         raise SpecError(
             [Problem(f"{setting.id} ({setting.label})", str(p)) for p in exc.problems]

@@ -62,6 +62,7 @@ from traffic import (
     METRIC_TEMPLATE,
     ClusterError,
     ObjectRef,
+    builtin_queries_provider,
     open_kube_cluster,
 )
 from traffic.cluster import default_namespace
@@ -298,7 +299,8 @@ def _report(options: ReportOptions, state: ClusterState, now: datetime) -> str:
     # Start the recording on the analysis grid, ``history`` before time 0, so sample k*step
     # falls on tick k of the replay.
     before = step * int(history // step)
-    provider = canary.spec.provider or options.mesh_provider or "kubernetes"
+    # The builtin queries the controller ran (a Linkerd mesh runs Linkerd's for every Canary).
+    provider = builtin_queries_provider(canary.spec.provider, options.mesh_provider or "kubernetes")
     prometheus = options.prometheus or canary.spec.metrics_server or ""
     recorded = record(
         prometheus,

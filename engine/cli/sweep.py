@@ -164,7 +164,7 @@ def load_sweep_inputs(
             Problem("--canary", "no Canary: give --canary FILE or 'canary:' in the sweep file")
         )
     template_paths = [Path(t) for t in templates] or sweep.templates
-    manifests = load_manifests([canary_path, *template_paths])
+    manifests = load_manifests([canary_path, *template_paths], default_provider=mesh_provider)
     bodies = [d for d in read_documents(canary_path) if d.get("kind") == "Canary"]
     if len(bodies) != 1:
         raise SpecError(
@@ -288,7 +288,10 @@ def run_sweep(
     inputs: SweepInputs, *, full_engine: bool = False, progress: Progress | None = None
 ) -> SweepOutcome:
     """Replay every setting against every recording (see the module docstring)."""
-    canaries = [apply_setting(inputs.canary_body, s) for s in inputs.settings]
+    canaries = [
+        apply_setting(inputs.canary_body, s, mesh_provider=inputs.mesh_provider)
+        for s in inputs.settings
+    ]
     # A setting whose metric names a missing template stops the sweep before any replay.
     for setting, canary in zip(inputs.settings, canaries, strict=True):
         metric_templates(inputs.manifests, canary, where=f"{setting.id}: ")

@@ -98,6 +98,26 @@ def test_wrong_types_are_refused_as_the_api_server_refuses_them_not_coerced() ->
     ]
 
 
+def test_whole_numbers_written_as_floats_are_integers_as_the_api_server_reads_them() -> None:
+    body = canary(maxWeight=30.0, stepWeight=10.0)
+    body["spec"]["service"]["port"] = 9898.0
+    c = parse_canary(body)
+    analysis = c.spec.effective_analysis
+    assert (analysis.max_weight, analysis.step_weight) == (30, 10)
+    assert c.spec.service is not None and c.spec.service.port == 9898
+    assert problems(canary(stepWeight=2.5)) == [
+        "spec.analysis.stepWeight: must be a whole number, got 2.5"
+    ]
+
+
+def test_a_gateway_ref_is_quoted_short_in_the_message() -> None:
+    body = canary()
+    body["spec"]["provider"] = "gatewayapi:v1"
+    body["spec"]["service"]["gatewayRefs"] = [{"namespace": "x" * 20_000}]
+    (found,) = problems(body)
+    assert found.startswith("spec.service.gatewayRefs: item 0 needs a name") and len(found) < 200
+
+
 def test_a_gateway_ref_without_a_name_is_refused() -> None:
     # Flagger's CRD requires it; without it the HTTPRoute is refused only at run time.
     body = canary()

@@ -115,6 +115,18 @@ def test_without_a_provider_the_controllers_default_router_decides() -> None:
     assert "istio" in found
 
 
+def test_the_default_routers_own_checks_apply_too() -> None:
+    # An Istio TCP service routed by the controller's default (no spec.provider) is refused as it
+    # is with provider: istio, once the caller knows the default.
+    body = canary(None)
+    body["spec"]["service"]["appProtocol"] = "tcp"
+    parse_canary(body)  # validate does not know the controller's default
+    with pytest.raises(SpecError) as caught:
+        parse_canary(body, default_provider="istio")
+    (found,) = [str(p) for p in caught.value.problems]
+    assert found.startswith("spec.analysis.match: a TCP service (service.appProtocol: tcp)")
+
+
 def test_mirror_beside_it_is_refused_it_would_never_leave_weight_zero() -> None:
     (found,) = problems(canary("istio", mirror=True))
     assert found.startswith("spec.analysis.mirror: cannot be combined with match and stepWeight")
@@ -190,3 +202,13 @@ def test_a_preset_does_not_turn_an_ab_test_missing_iterations_into_weighted_matc
     body["spec"]["analysis"]["stepWeight"] = 5
     analysis = parse_canary(body, preset="staging").spec.effective_analysis
     assert (analysis.strategy, analysis.effective_max_weight) == (Strategy.CANARY, 30)
+
+
+def test_a_sweep_checks_each_setting_against_its_mesh_provider() -> None:
+    # sweep's batch replay used to rank a setting that simulate and the controller refuse.
+    from engine.cli.grid import Setting, apply_setting
+
+    setting = Setting("s1", {"analysis.threshold": 2})
+    apply_setting(canary(None), setting, mesh_provider="istio")
+    with pytest.raises(SpecError, match="the kubernetes router cannot route by header"):
+        apply_setting(canary(None), setting, mesh_provider="kubernetes")

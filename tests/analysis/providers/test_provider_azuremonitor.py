@@ -247,6 +247,31 @@ async def test_the_token_is_reused_until_five_minutes_before_it_expires() -> Non
 
 
 @respx.mock
+@pytest.mark.parametrize("expires_in", ["Infinity", "1e999", 10**12])
+async def test_an_absurd_token_lifetime_is_bounded_to_a_day(expires_in: object) -> None:
+    token = respx.post(TOKEN_URL).mock(return_value=_granted(expires_in=expires_in))
+    respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=VECTOR_100))
+    async with _http() as http:
+        assert PROVIDER.value is not None
+        await PROVIDER.value(_call(http))
+        await PROVIDER.value(_call(http, now=NOW + 86_400 - 301))
+        assert token.call_count == 1
+        await PROVIDER.value(_call(http, now=NOW + 86_400))
+        assert token.call_count == 2  # kept a day at most, never for ever
+
+
+@respx.mock
+async def test_a_nan_token_lifetime_is_not_cached() -> None:
+    token = respx.post(TOKEN_URL).mock(return_value=_granted(expires_in="NaN"))
+    respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=VECTOR_100))
+    async with _http() as http:
+        assert PROVIDER.value is not None
+        await PROVIDER.value(_call(http))
+        await PROVIDER.value(_call(http))
+        assert token.call_count == 2
+
+
+@respx.mock
 async def test_a_secret_with_client_and_tenant_is_that_applications_workload_identity(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -6,9 +6,16 @@ import math
 
 import httpx
 import pytest
+import respx
 
 from analysis._errors import ProviderUnavailable, QueryRejected
-from analysis.providers._base import Window, json_object, online_if_bad_request, window_series
+from analysis.providers._base import (
+    Http,
+    Window,
+    json_object,
+    online_if_bad_request,
+    window_series,
+)
 
 
 def test_window_series_keeps_both_ends_and_makes_nulls_nan() -> None:
@@ -52,3 +59,41 @@ async def test_online_if_bad_request_takes_a_2xx_or_http_400_as_online() -> None
         await online_if_bad_request(_answer(QueryRejected("acme rejected the query (HTTP 403): x")))
     with pytest.raises(ProviderUnavailable):
         await online_if_bad_request(_answer(ProviderUnavailable("acme unreachable")))
+
+
+@respx.mock
+async def test_a_redirect_to_another_host_never_carries_the_templates_headers() -> None:
+    # httpx drops Authorization on a cross-host redirect but keeps other headers (SigNoz's
+    # SIGNOZ-API-KEY, Datadog's DD-API-KEY): such a redirect is refused, not followed.
+    respx.post("https://signoz.example/api/v5/query_range").mock(
+        return_value=httpx.Response(302, headers={"Location": "https://elsewhere.example/x"})
+    )
+    elsewhere = respx.post("https://elsewhere.example/x").mock(return_value=httpx.Response(200))
+    async with httpx.AsyncClient(follow_redirects=True) as client:
+        http = Http(lambda _insecure: client)
+        with pytest.raises(QueryRejected, match=r"redirected to another host \(https://else"):
+            await http.send(
+                "signoz",
+                "POST",
+                "https://signoz.example/api/v5/query_range",
+                headers={"SIGNOZ-API-KEY": "key-123"},
+                json_body={},
+            )
+    assert not elsewhere.called
+
+
+@respx.mock
+async def test_a_redirect_on_the_same_host_is_followed() -> None:
+    respx.get("https://graphite.example/render").mock(
+        return_value=httpx.Response(301, headers={"Location": "https://graphite.example/v2/render"})
+    )
+    final = respx.get("https://graphite.example/v2/render").mock(
+        return_value=httpx.Response(200, json=[])
+    )
+    async with httpx.AsyncClient(follow_redirects=True) as client:
+        http = Http(lambda _insecure: client)
+        response = await http.send(
+            "graphite", "GET", "https://graphite.example/render", headers={"X-Key": "k"}
+        )
+    assert response.status_code == 200
+    assert final.calls.last.request.headers["X-Key"] == "k"
