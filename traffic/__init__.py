@@ -33,6 +33,7 @@ from traffic._registry import router_module as router_module
 from traffic._registry import supported_providers as supported_providers
 from traffic._secret_data import SecretDataError as SecretDataError
 from traffic._secret_data import decode_secret_data as decode_secret_data
+from traffic._session_affinity import status_cookies as status_cookies
 from traffic._types import Readiness as Readiness
 from traffic._types import Revision as Revision
 from traffic._types import Router as Router
@@ -141,6 +142,7 @@ __all__ = [
     "router_capabilities",
     "router_for",
     "router_module",
+    "status_cookies",
     "supported_providers",
     "template_hash",
 ]

@@ -10,15 +10,18 @@ primary. When the canary's weight returns to 0 (promotion or rollback), the stic
 answers requests carrying the cookie with ``Max-Age=-1``, which deletes it.
 
 Flagger draws the value at random and keeps it in ``status.sessionAffinityCookie``. Here the
-routers write no status: the value is derived from the Canary's identity and the release under
-analysis (``status.lastAppliedSpec``), so it is the same on every tick and after a restart, and a
-new release gets a new cookie. Imports only ``config`` and the shared object helpers.
+value is derived from the Canary's identity and the release under analysis
+(``status.lastAppliedSpec``), so it is the same on every tick and after a restart, and a new
+release gets a new cookie. The routers write no status; the engine writes Flagger's status fields
+from ``status_cookies`` (scripts read ``previousSessionAffinityCookie`` to check the expiry).
+Imports only ``config`` and the shared object helpers.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from config import Canary
 from config._spec import SessionAffinity
@@ -78,6 +81,31 @@ def cookie_regex(cookie: str) -> str:
     read as regex, as in Flagger)."""
     name, _, value = cookie.partition("=")
     return f".*{name}.*{value}.*"
+
+
+#: Flagger's status fields for the cookies.
+CANARY_COOKIE_FIELD: Final = "sessionAffinityCookie"
+PRIMARY_COOKIE_FIELD: Final = "primarySessionAffinityCookie"
+PREVIOUS_COOKIE_FIELD: Final = "previousSessionAffinityCookie"
+
+
+def status_cookies(canary: Canary, canary_weight: int, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` (the status fields canary-engine does not otherwise manage) with Flagger's
+    cookie fields for the routes just written: while the canary has traffic, the cookies it and
+    the primary hand out; once its weight is back to 0, the canary's cookie moves to
+    ``previousSessionAffinityCookie`` (the one the routes now expire), as Flagger's routers do."""
+    out = dict(fields)
+    if affinity(canary) is None:
+        return out
+    if canary_weight > 0:
+        out[CANARY_COOKIE_FIELD] = canary_cookie(canary)
+        primary = primary_cookie(canary)
+        if primary is not None:
+            out[PRIMARY_COOKIE_FIELD] = primary
+    elif out.get(CANARY_COOKIE_FIELD):
+        out[PREVIOUS_COOKIE_FIELD] = out.pop(CANARY_COOKIE_FIELD)
+        out.pop(PRIMARY_COOKIE_FIELD, None)
+    return out
 
 
 def interval_seconds(canary: Canary) -> int:

@@ -81,6 +81,7 @@ from traffic import (
     Routes,
     Workload,
     builtin_queries_provider,
+    status_cookies,
 )
 
 log = structlog.get_logger("canary-engine")
@@ -259,6 +260,10 @@ class CanaryDriver:
                     hooks=canary.spec.effective_analysis.webhooks,
                     routes=report.routes,
                     when=stamp(deps.clock),
+                )
+                # Flagger's session-affinity cookie fields, for the routes this tick wrote
+                recorded = recorded.replace(
+                    extra=status_cookies(canary, recorded.canary_weight, recorded.extra)
                 )
                 promoted = any(isinstance(e, Promote) for e in decision.effects)
                 report.status = await self._persist(body, persisted, recorded, promoted=promoted)
