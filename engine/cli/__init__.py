@@ -137,6 +137,12 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     )
     val.add_argument("files", nargs="+", metavar="FILE")
     val.add_argument("--preset", choices=PRESET_NAMES, help="validate as merged with a preset")
+    val.add_argument(
+        "--mesh-provider",
+        default=None,
+        help="check Canaries without spec.provider against this router's rules, as the "
+        "controller run with it does (default: only Canaries that name their provider)",
+    )
 
     run = sub.add_parser(
         "run",
@@ -887,7 +893,7 @@ def _validate(args: argparse.Namespace) -> int:
     bad = False
     for path in args.files:
         try:
-            found = load_manifests([path], preset=args.preset)
+            found = load_manifests([path], preset=args.preset, default_provider=args.mesh_provider)
         except SpecError as exc:
             print(exc.render(), file=sys.stderr)
             bad = True
@@ -895,7 +901,9 @@ def _validate(args: argparse.Namespace) -> int:
         problems = [
             f"{path} [Canary/{c.metadata.name}] {problem}"
             for c in found.canaries
-            for problem in not_built_problems(c, c.spec.provider or "kubernetes")
+            for problem in not_built_problems(
+                c, c.spec.provider or args.mesh_provider or "kubernetes"
+            )
         ]
         problems += [  # each metric provider module says what it needs (analysis.providers)
             f"{path} [MetricTemplate/{t.metadata.name}] {field}: {message}"

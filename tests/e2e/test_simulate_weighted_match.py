@@ -92,3 +92,13 @@ def test_without_spec_provider_the_mesh_provider_decides(
         assert json.loads(out)["result"] == "promoted"
     else:
         assert "spec.analysis.match: the kubernetes router cannot route by header" in err
+
+
+def test_validate_checks_against_the_mesh_provider_it_is_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "canary.yaml"
+    path.write_text(CANARY.replace("  provider: istio\n", ""), encoding="utf-8")
+    assert main(["validate", str(path), "--mesh-provider", "istio"]) == 0
+    assert main(["validate", str(path), "--mesh-provider", "kubernetes"]) == 2
+    assert "the kubernetes router cannot route by header" in capsys.readouterr().err
