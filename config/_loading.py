@@ -138,7 +138,11 @@ def parse_alert_provider(body: dict[str, Any]) -> AlertProvider:
 
 def _validate(model: type[M], body: dict[str, Any]) -> M:
     try:
-        return model.model_validate(_whole_numbers(body))
+        # only the spec holds typed numbers (the status is kept as given, and is the bulk of a
+        # live Canary: walking it on every tick's parse would cost more than the rest)
+        spec = body.get("spec") if isinstance(body, dict) else None
+        typed = body if spec is None else {**body, "spec": _whole_numbers(spec)}
+        return model.model_validate(typed)
     except ValidationError as exc:
         raise SpecError(_translate(model, exc)) from None
 
