@@ -67,6 +67,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from analysis import _redirects as redirects
 from analysis._errors import (
     MetricQueryError,
     ProviderUnavailable,
@@ -453,6 +454,7 @@ class PrometheusSource:
                                 data=params,
                                 headers=headers,
                                 timeout=remaining,
+                                follow_redirects=False,
                             )
                         else:
                             response = await client.get(
@@ -460,7 +462,11 @@ class PrometheusSource:
                                 params=params,
                                 headers=headers,
                                 timeout=remaining,
+                                follow_redirects=False,
                             )
+                        response = await redirects.follow(
+                            client, response, headers, f"prometheus {where}"
+                        )
                     except httpx.TimeoutException:
                         raise TimeoutError from None
                     except httpx.TransportError as exc:

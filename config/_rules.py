@@ -108,7 +108,14 @@ def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Pr
                 "ignores it there). Remove sessionAffinity, or use one of "
                 f"{', '.join(routers_that(lambda c: c.session_affinity))}",
             )
-        yield from rules.check(canary, a_key)
+        # a router's own check reads the provider it serves (appmesh vs appmesh:v1beta2), so a
+        # Canary routed by the default is checked as if it named it
+        routed = (
+            canary
+            if spec.provider
+            else canary.model_copy(update={"spec": spec.model_copy(update={"provider": routed_by})})
+        )
+        yield from rules.check(routed, a_key)
     if weighted_match and not stepped:
         yield Problem(f"{a_key}.iterations", "A/B testing (match) needs iterations > 0")
     elif weighted_match:

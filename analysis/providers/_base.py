@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from analysis import _redirects as redirects
 from analysis._errors import (
     MetricQueryError,
     NoValuesFound,
@@ -40,11 +41,6 @@ if TYPE_CHECKING:
 
 #: Flagger's per-request timeout of the hosted providers (seconds).
 DEFAULT_TIMEOUT_SECONDS = 5.0
-#: Redirects followed per request (httpx's own default is 20).
-MAX_REDIRECTS = 5
-#: Headers a cross-host redirect may carry: httpx drops Authorization itself, the rest say
-#: nothing. Any other header (an API key) stops the redirect.
-_DROPPED_OR_HARMLESS_HEADERS = frozenset({"authorization", "content-type", "accept", "user-agent"})
 #: How much of an error body a message quotes.
 _BODY_CHARS = 300
 
@@ -219,20 +215,7 @@ class Http:
                 timeout=limit,
                 follow_redirects=False,
             )
-            for _ in range(MAX_REDIRECTS):
-                following = response.next_request
-                if following is None:
-                    break
-                carried = {k.lower() for k in headers or {}} - _DROPPED_OR_HARMLESS_HEADERS
-                if carried and _origin(str(following.url)) != _origin(url):
-                    # httpx drops Authorization on a redirect to another host, not the template's
-                    # own headers (API keys): never carry those to a host nobody configured.
-                    raise QueryRejected(
-                        f"{provider} {_origin(url)} redirected to another host "
-                        f"({_origin(str(following.url))}); not followed with the template's "
-                        "headers: set spec.provider.address to the final address"
-                    )
-                response = await client.send(following, follow_redirects=False)
+            response = await redirects.follow(client, response, headers, provider)
         except httpx.TimeoutException:
             raise QueryTimeout(
                 f"{provider} {_origin(url)} did not answer within {limit:g}s"

@@ -888,8 +888,11 @@ def _validate(args: argparse.Namespace) -> int:
     from config import SpecError, load_manifests
 
     # Importing traffic registers the router modules' provider rules, which the loader checks.
-    from traffic import not_built_problems
+    from traffic import not_built_message, not_built_problems, router_module
 
+    if args.mesh_provider is not None and router_module(args.mesh_provider) is None:
+        print(f"--mesh-provider: {not_built_message(args.mesh_provider)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     bad = False
     for path in args.files:
         try:

@@ -532,6 +532,39 @@ def _templated(
 
 
 @respx.mock
+async def test_a_redirect_elsewhere_never_carries_the_templates_headers(
+    sleeps: Sleeps, make_canary: CanaryFactory, make_template: TemplateFactory
+) -> None:
+    # httpx drops Authorization on a redirect to another origin, not X-Scope-OrgID or an API key
+    query = _templated(make_canary, make_template, headers={"X-Api-Key": "k-123"})
+    respx.get(QUERY_URL).mock(
+        return_value=httpx.Response(302, headers={"Location": "http://elsewhere.test/q"})
+    )
+    elsewhere = respx.get("http://elsewhere.test/q").mock(return_value=httpx.Response(200))
+    async with open_prometheus(sleep=sleeps) as source:
+        answer = failure(await fetch_one(source, query), FailureKind.REJECTED)
+    assert f"redirected from {PROM} to http://elsewhere.test, another origin" in answer.message
+    assert "k-123" not in answer.message
+    assert not elsewhere.called
+
+
+@respx.mock
+async def test_a_redirect_on_the_same_origin_is_followed(
+    sleeps: Sleeps, make_canary: CanaryFactory, make_template: TemplateFactory
+) -> None:
+    query = _templated(make_canary, make_template, headers={"X-Api-Key": "k-123"})
+    respx.get(QUERY_URL).mock(
+        return_value=httpx.Response(307, headers={"Location": f"{PROM}/prom/api/v1/query"})
+    )
+    final = respx.get(f"{PROM}/prom/api/v1/query").mock(
+        return_value=httpx.Response(200, json=one(7))
+    )
+    async with open_prometheus(sleep=sleeps) as source:
+        assert await fetch_one(source, query) == 7.0
+    assert final.calls.last.request.headers["x-api-key"] == "k-123"
+
+
+@respx.mock
 async def test_bearer_token_and_custom_headers(
     sleeps: Sleeps, make_canary: CanaryFactory, make_template: TemplateFactory
 ) -> None:

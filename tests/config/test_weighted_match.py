@@ -212,3 +212,13 @@ def test_a_sweep_checks_each_setting_against_its_mesh_provider() -> None:
     apply_setting(canary(None), setting, mesh_provider="istio")
     with pytest.raises(SpecError, match="the kubernetes router cannot route by header"):
         apply_setting(canary(None), setting, mesh_provider="kubernetes")
+
+
+def test_a_default_router_is_checked_as_the_provider_it_is() -> None:
+    # Flagger's App Mesh install sets meshProvider=appmesh:v1beta2 and leaves spec.provider out:
+    # the v1beta1 check (meshName required) must not apply to those Canaries.
+    body = canary(None)
+    del body["spec"]["analysis"]["match"]
+    parse_canary(body, default_provider="appmesh:v1beta2")
+    with pytest.raises(SpecError, match="meshName"):
+        parse_canary(body, default_provider="appmesh")

@@ -102,3 +102,12 @@ def test_validate_checks_against_the_mesh_provider_it_is_given(
     assert main(["validate", str(path), "--mesh-provider", "istio"]) == 0
     assert main(["validate", str(path), "--mesh-provider", "kubernetes"]) == 2
     assert "the kubernetes router cannot route by header" in capsys.readouterr().err
+
+
+def test_validate_names_an_unknown_mesh_provider(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "canary.yaml"
+    path.write_text(CANARY, encoding="utf-8")
+    assert main(["validate", str(path), "--mesh-provider", "bogus"]) == 2
+    assert capsys.readouterr().err.startswith("--mesh-provider: provider 'bogus' is not built")
