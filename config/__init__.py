@@ -45,6 +45,7 @@ from config._spec import ServiceSpec as ServiceSpec
 from config._spec import Strategy as Strategy
 from config._spec import ThresholdRange as ThresholdRange
 from config._spec import Webhook as Webhook
+from config._spec import is_flagger_provider as is_flagger_provider
 from config._status import ACTIVE_PHASES as ACTIVE_PHASES
 from config._status import CanaryStatus as CanaryStatus
 from config._status import Condition as Condition
@@ -99,6 +100,7 @@ __all__ = [
     "apply_preset",
     "format_go_duration",
     "format_interval",
+    "is_flagger_provider",
     "load_manifests",
     "parse_alert_provider",
     "parse_canary",

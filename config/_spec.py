@@ -604,6 +604,11 @@ class CanarySpec(_Model):
         ) or self.target_ref.name
 
 
+def is_flagger_provider(value: str) -> bool:
+    """A ``spec.provider`` Flagger accepts: a CRD enum name or one of its suffixed forms."""
+    return value in FLAGGER_PROVIDERS or _is_provider_variant(value)
+
+
 def _is_provider_variant(value: str) -> bool:
     # Flagger also accepts suffixed forms such as "smi:v1alpha3:linkerd" and "gloo:..."
     return value.startswith(("smi:", "gloo", "appmesh:v1beta2", "gatewayapi:v1"))

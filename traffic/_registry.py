@@ -27,6 +27,7 @@ from config import (
     Capabilities,
     NotSupportedError,
     RouterRules,
+    is_flagger_provider,
     register_router_rules,
     resolve_router_name,
 )
@@ -126,10 +127,15 @@ def builtin_queries_provider(canary_provider: str | None, mesh_provider: str) ->
 
 
 def not_built_message(provider: str) -> str:
-    return (
-        f"provider {provider!r} is not built yet in canary-engine (valid in Flagger); "
-        f"built: {', '.join(supported_providers())}"
-    )
+    """Why no router serves ``provider``: a Flagger provider not built here, or a name neither
+    Flagger nor canary-engine knows (a typo in ``--mesh-provider``)."""
+    built = ", ".join(supported_providers())
+    if is_flagger_provider(provider):
+        return (
+            f"provider {provider!r} is not built yet in canary-engine (valid in Flagger); "
+            f"built: {built}"
+        )
+    return f"unknown provider {provider!r}; built: {built}"
 
 
 def not_built_problems(canary: Canary, default_provider: str) -> list[str]:

@@ -110,4 +110,4 @@ def test_validate_names_an_unknown_mesh_provider(
     path = tmp_path / "canary.yaml"
     path.write_text(CANARY, encoding="utf-8")
     assert main(["validate", str(path), "--mesh-provider", "bogus"]) == 2
-    assert capsys.readouterr().err.startswith("--mesh-provider: provider 'bogus' is not built")
+    assert capsys.readouterr().err.startswith("--mesh-provider: unknown provider 'bogus'; built: ")
