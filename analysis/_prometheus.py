@@ -681,11 +681,27 @@ def _invalid_window(request: SeriesRequest) -> QueryFailure | None:
 
 def _grid(request: SeriesRequest) -> tuple[_Grid, int]:
     """The request's grid (anchored at its end) and how many steps of it its window holds."""
+    return _grid_of(request.start, request.end, request.step)
+
+
+def _grid_of(start: float, end: float, step: float) -> tuple[_Grid, int]:
     # Whole milliseconds inside [start, end]; the 1µs slack absorbs float noise (1e12 ms scale).
-    end_ms = math.floor(request.end * 1000 + 0.001)
-    start_ms = math.ceil(request.start * 1000 - 0.001)
-    grid = _Grid(end_ms=end_ms, step_ms=round(request.step * 1000))
+    end_ms = math.floor(end * 1000 + 0.001)
+    start_ms = math.ceil(start * 1000 - 0.001)
+    grid = _Grid(end_ms=end_ms, step_ms=max(1, round(step * 1000)))
     return grid, min(MAX_RANGE_STEPS, max(0, end_ms - start_ms) // grid.step_ms)
+
+
+def range_params(start: float, end: float, step: float) -> dict[str, str]:
+    """``start``/``end``/``step`` of a ``query_range`` on this source's grid (whole
+    milliseconds, anchored at ``end``, at most ``MAX_RANGE_STEPS``), for the sources that
+    speak Prometheus' API under another name (Chronosphere, Azure Monitor)."""
+    grid, steps = _grid_of(start, end, step)
+    return {
+        "start": _ms_text(grid.start_ms(steps)),
+        "end": _ms_text(grid.end_ms),
+        "step": _ms_text(grid.step_ms),
+    }
 
 
 def _since(series: Series, grid: _Grid, steps: int) -> Series:

@@ -140,7 +140,7 @@ def _validate(model: type[M], body: dict[str, Any]) -> M:
     try:
         # only the spec holds typed numbers (the status is kept as given, and is the bulk of a
         # live Canary: walking it on every tick's parse would cost more than the rest)
-        spec = body.get("spec") if isinstance(body, dict) else None
+        spec = body.get("spec")
         typed = body if spec is None else {**body, "spec": _whole_numbers(spec)}
         return model.model_validate(typed)
     except ValidationError as exc:

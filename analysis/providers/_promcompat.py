@@ -19,7 +19,6 @@ cannot put a credential in a message even when this module is used without the l
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -38,8 +37,6 @@ from analysis._types import FailureKind, QueryFailure, Series
 from analysis.providers._base import Call, Window, json_object, window_series
 
 ONLINE_QUERY = "vector(1)"
-#: Prometheus refuses range queries of more steps than this per series.
-MAX_RANGE_STEPS = 11_000
 _SPACE = re.compile(r"\s+")
 
 
@@ -102,18 +99,12 @@ async def series(
 ) -> Series:
     """The samples of ``expr`` over ``window`` from ``<base>/api/v1/query_range``."""
     from analysis._grouping import Request, series_from_data
+    from analysis._prometheus import range_params
 
-    # The Prometheus source's grid: whole milliseconds, anchored at the end, so the newest
-    # sample is the one at ``window.end`` whatever the window's length.
-    end_ms = math.floor(window.end * 1000 + 0.001)
-    start_ms = math.ceil(window.start * 1000 - 0.001)
-    step_ms = max(1, round(window.step * 1000))
-    steps = min(MAX_RANGE_STEPS, max(0, end_ms - start_ms) // step_ms)
+    # The Prometheus source's grid, so the newest sample is the one at ``window.end``.
     params = {
         "query": trim_query(expr),
-        "start": _ms_text(end_ms - steps * step_ms),
-        "end": _ms_text(end_ms),
-        "step": _ms_text(step_ms),
+        **range_params(window.start, window.end, window.step),
     }
     data = await _get(call, provider, base + "/api/v1/query_range", params, headers, secrets)
     probe = replace(call.query, expr=expr, scale=1.0)
@@ -182,10 +173,3 @@ def _data(body: dict[str, Any], provider: str) -> dict[str, Any]:
 def _error(failure: QueryFailure, provider: str, secrets: Sequence[str]) -> MetricQueryError:
     error = _RAISED[failure.kind](f"{provider}: {failure.message}")
     return redacted(error, secrets)
-
-
-def _ms_text(ms: int) -> str:
-    """Milliseconds as the decimal seconds Prometheus parses (exact)."""
-    sign = "-" if ms < 0 else ""
-    whole, frac = divmod(abs(ms), 1000)
-    return f"{sign}{whole}" if not frac else f"{sign}{whole}.{frac:03d}"

@@ -885,14 +885,17 @@ def _check_supported(provider: str) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from analysis import template_problems
-    from config import SpecError, load_manifests
+    from config import NotSupportedError, SpecError, load_manifests
 
     # Importing traffic registers the router modules' provider rules, which the loader checks.
-    from traffic import not_built_message, not_built_problems, router_module
+    from traffic import not_built_problems
 
-    if args.mesh_provider is not None and router_module(args.mesh_provider) is None:
-        print(f"--mesh-provider: {not_built_message(args.mesh_provider)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    if args.mesh_provider is not None:
+        try:
+            _check_supported(args.mesh_provider)
+        except NotSupportedError as exc:
+            print(f"--mesh-provider: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     bad = False
     for path in args.files:
         try:

@@ -18,8 +18,9 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from providers_testkit import fetch_one
 
-from analysis import CheckKind, FailureKind, MetricQuery, QueryFailure, open_metric_sources
+from analysis import CheckKind, FailureKind, MetricQuery, QueryFailure
 from analysis._errors import AmbiguousResult, NoValuesFound, ProviderUnavailable, QueryRejected
 from analysis.providers._base import Call, Http, Window
 from analysis.providers._signoz import PROVIDER
@@ -511,11 +512,7 @@ async def test_a_check_failure_names_the_template_and_hides_the_key() -> None:
         secret="test/signoz",
         template="test/signoz-error-rate",
     )
-    secrets = {"test/signoz": CREDENTIALS}
-    async with open_metric_sources(
-        sleep=asyncio.sleep, now=lambda: NOW, credentials=secrets.get
-    ) as live:
-        [answer] = await live.fetch([query])
+    answer = await fetch_one(query, {"test/signoz": CREDENTIALS})
 
     assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.REJECTED
     assert answer.message.startswith("signoz MetricTemplate signoz-error-rate.test: ")

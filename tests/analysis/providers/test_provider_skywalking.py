@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from providers_testkit import fetch_one
 
-from analysis import CheckKind, FailureKind, MetricQuery, QueryFailure, open_metric_sources
+from analysis import CheckKind, FailureKind, MetricQuery, QueryFailure
 from analysis._errors import AmbiguousResult, NoValuesFound, ProviderUnavailable, QueryRejected
 from analysis.providers._base import Call, Http, Window
 from analysis.providers._skywalking import PROVIDER
@@ -385,8 +386,7 @@ async def test_a_check_failure_names_the_template_and_hides_the_header() -> None
         headers={"Authorization": TOKEN},
         template="test/apdex",
     )
-    async with open_metric_sources(sleep=asyncio.sleep, now=lambda: NOW) as live:
-        [answer] = await live.fetch([query])
+    answer = await fetch_one(query, {})
 
     assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.REJECTED
     assert answer.message.startswith("skywalking MetricTemplate apdex.test: ")
