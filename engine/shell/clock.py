@@ -44,7 +44,12 @@ class Clock(Protocol):
 
 def stamp(clock: Clock) -> str:
     """The clock's UTC wall time as the Kubernetes API writes it ("2026-01-01T00:00:00Z")."""
-    return clock.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stamp_of(clock.utcnow())
+
+
+def stamp_of(when: datetime) -> str:
+    """A UTC time as the Kubernetes API writes it ("2026-01-01T00:00:00Z")."""
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def micro_stamp(clock: Clock) -> str:

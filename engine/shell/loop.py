@@ -68,7 +68,7 @@ from engine.core.effects import (
     SetRoutes,
 )
 from engine.core.machine import AT_REST, start_decision
-from engine.shell.clock import Clock, stamp
+from engine.shell.clock import Clock, stamp, stamp_of
 from engine.shell.last_analysis import record_tick
 from traffic import (
     CANARY,
@@ -192,6 +192,9 @@ class _Tick:
     report: TickReport
     router_for: Callable[[str], Router]
     _router: Router | None = None
+    #: When the tick decided (the decision's ``now``): the time its status fields carry, so
+    #: ``lastAnalysis.time`` equals a ``lastTransitionTime`` set by the same tick.
+    decided_at: datetime | None = None
 
     @property
     def router(self) -> Router:
@@ -259,7 +262,7 @@ class CanaryDriver:
                     hook_calls=report.hook_calls,
                     hooks=canary.spec.effective_analysis.webhooks,
                     routes=report.routes,
-                    when=stamp(deps.clock),
+                    when=stamp_of(t.decided_at) if t.decided_at else stamp(deps.clock),
                 )
                 # Flagger's session-affinity cookie fields, for the routes this tick wrote
                 recorded = recorded.replace(
@@ -386,7 +389,7 @@ class CanaryDriver:
     ) -> Decision:
         canary, provider = t.canary, t.provider
         obs = Observation()
-        now = self._deps.clock.utcnow()
+        now = t.decided_at = self._deps.clock.utcnow()
         if command is None:
             decider = start_decision(canary, status, obs, now=now, provider=provider)
         else:

@@ -4,7 +4,7 @@ driver's own behaviour (finalizers, event webhooks) rather than of the decision 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from analysis import HookOutcome, MetricQuery, QueryFailure, WebhookCaller
@@ -36,6 +36,7 @@ def web_driver(
     webhooks: Sequence[Mapping[str, Any]] = (),
     caller: WebhookCaller | None = None,
     settings: Settings | None = None,
+    metrics: Callable[[VirtualClock], Any] | None = None,
     **spec: Any,
 ) -> tuple[InMemoryCluster, CanaryDriver]:
     """The cluster (a 3-replica Deployment ``web``, the user's Service ``web`` and the Canary,
@@ -85,7 +86,7 @@ def web_driver(
         clock=clock,
         workload=DeploymentWorkload(cluster),
         router_for=lambda provider: router_for(provider, cluster),
-        metrics=Healthy(),
+        metrics=metrics(clock) if metrics is not None else Healthy(),
         webhooks=caller or Recorder(),
         settings=settings or Settings(),
     )
