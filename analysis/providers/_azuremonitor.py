@@ -28,13 +28,13 @@ the assertion are masked in every message.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from analysis._errors import MetricQueryError, ProviderUnavailable, QueryRejected
@@ -49,6 +49,9 @@ from analysis.providers._base import (
     number,
 )
 from config import MetricTemplateProvider
+
+if TYPE_CHECKING:
+    import asyncio
 
 CLIENT_ID_KEY = "clientId"
 TENANT_ID_KEY = "tenantId"
@@ -223,11 +226,15 @@ def _fresh(key: _Key, now: float) -> str:
 
 
 def _lock(key: _Key) -> asyncio.Lock:
+    import asyncio  # here, not at the top: `validate` imports this module for its rules only
+
     return _locks.setdefault(asyncio.get_running_loop(), {}).setdefault(key, asyncio.Lock())
 
 
 async def _assertion(path: str) -> str:
     """The projected service-account token (Kubernetes rotates the file; read it each time)."""
+    import asyncio  # here, not at the top: `validate` imports this module for its rules only
+
     try:
         text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
     except OSError as exc:

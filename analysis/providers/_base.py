@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -199,6 +198,8 @@ class Http:
         """One request, bounded by ``time_limit`` (default: this Http's timeout); raise
         MetricQueryError on any failure or a non-2xx answer (4xx: QueryRejected, 429/5xx:
         ProviderUnavailable), quoting the body."""
+        import ssl
+
         import httpx
 
         limit = self.timeout if time_limit is None else time_limit

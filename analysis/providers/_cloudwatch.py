@@ -18,7 +18,6 @@ request reached CloudWatch and was signed well enough to be parsed) means online
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from typing import Any
@@ -127,6 +126,8 @@ async def _signed_headers(url: str, region: str, payload: bytes) -> dict[str, st
 
 async def _frozen_credentials() -> Any:
     """botocore's default credential chain (may call instance metadata: off the event loop)."""
+    import asyncio  # here, not at the top: `validate` imports this module for its rules only
+
     if not _cached:  # two first calls racing resolve the chain twice: harmless
         from botocore.session import get_session
 

@@ -16,7 +16,6 @@ Flagger (the other hosted providers: 5 s).
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import math
@@ -48,6 +47,8 @@ async def _value(call: Call) -> float:
 
 
 async def _series(call: Call, window: Window) -> Series:
+    import asyncio  # here, not at the top: `validate` imports this module for its rules only
+
     steps = math.floor((window.end - window.start) / window.step + 1e-9) + 1
     if steps > MAX_STEPS:
         raise QueryRejected(

@@ -18,7 +18,6 @@ HTTP 400 (reached, authorised, query invalid) means online, as Flagger's ``Inval
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from datetime import datetime
@@ -97,6 +96,8 @@ async def _query(call: Call, mql: str) -> dict[str, Any]:
 async def _token(key: str) -> str:
     """An access token for ``key`` (a service-account JSON key; "" for the default
     credentials), refreshed off the event loop when missing or expired."""
+    import asyncio  # here, not at the top: `validate` imports this module for its rules only
+
     import google.auth  # ~150 ms of imports: only when Cloud Monitoring is used
     import google.auth.exceptions
     from google.auth.transport.requests import Request

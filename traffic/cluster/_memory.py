@@ -36,14 +36,13 @@ Imports only the Cluster seam's own modules; time comes in through the ``now`` a
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from traffic.cluster._errors import ClusterError, ClusterUnavailable, Conflict, NotFound
 from traffic.cluster._json import json_copy
@@ -62,6 +61,9 @@ from traffic.cluster._protocol import (
     WatchEvent,
     kind_of,
 )
+
+if TYPE_CHECKING:
+    import asyncio
 
 #: Kinds the API server serves without a status subresource: ``.status`` is plain data there.
 _NO_STATUS_SUBRESOURCE = frozenset({CONFIGMAP, SECRET, EVENT, LEASE})
@@ -333,6 +335,8 @@ class InMemoryCluster:
         self._notify(ref, "DELETED", body)
 
     async def watch(self, kind: Kind, namespace: str | None) -> AsyncIterator[WatchEvent]:
+        import asyncio  # here, not at the top: `validate` reaches this module, never a watch
+
         self.calls["watch"] += 1
         queue: asyncio.Queue[WatchEvent] = asyncio.Queue()
         watcher = _Watcher(kind, namespace, queue)
