@@ -28,6 +28,7 @@ from config._routers import router_rules as router_rules
 from config._routers import routers_that as routers_that
 from config._spec import API_VERSION as API_VERSION
 from config._spec import BUILTIN_METRICS as BUILTIN_METRICS
+from config._spec import DEFAULT_MESH_PROVIDER as DEFAULT_MESH_PROVIDER
 from config._spec import FLAGGER_PROVIDERS as FLAGGER_PROVIDERS
 from config._spec import METRIC_PROVIDER_TYPES as METRIC_PROVIDER_TYPES
 from config._spec import TOTAL_WEIGHT as TOTAL_WEIGHT
@@ -63,6 +64,7 @@ __all__ = [
     "ACTIVE_PHASES",
     "API_VERSION",
     "BUILTIN_METRICS",
+    "DEFAULT_MESH_PROVIDER",
     "FLAGGER_PROVIDERS",
     "METRIC_PROVIDER_TYPES",
     "PRESETS",

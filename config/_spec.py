@@ -46,6 +46,10 @@ FLAGGER_PROVIDERS = (
     "traefik",
 )
 
+#: The router of a Canary without ``spec.provider`` when the controller is given no
+#: ``--mesh-provider``: plain Kubernetes Services (Flagger's own flag defaults to istio).
+DEFAULT_MESH_PROVIDER = "kubernetes"
+
 #: Builtin metric names checked by name, as Flagger does.
 BUILTIN_METRICS = ("request-success-rate", "request-duration")
 

@@ -15,6 +15,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+#: config.DEFAULT_MESH_PROVIDER, spelled out: importing config (pydantic) would slow --help. A
+#: test keeps the two equal.
+MESH_PROVIDER_DEFAULT = "kubernetes"
+
 if TYPE_CHECKING:
     from analysis import Recording
     from engine.cli.simulate import SimulationResult
@@ -107,7 +111,7 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         default="table",
         help="table: a readable timeline (default); json: one JSON document",
     )
-    _mesh_provider_option(sim, default="kubernetes")
+    _mesh_provider_option(sim, default=MESH_PROVIDER_DEFAULT)
     sim.add_argument(
         "--command",
         dest="commands",
@@ -167,7 +171,7 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         default=_env_default("metrics-server", "http://prometheus:9090"),
         help="default Prometheus for builtin metrics (Flagger's -metrics-server)",
     )
-    _mesh_provider_option(run, default="kubernetes")
+    _mesh_provider_option(run, default=MESH_PROVIDER_DEFAULT)
     run.add_argument(
         "--port",
         type=int,
@@ -433,7 +437,7 @@ def _sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="replay every pair through the engine instead of the batch replay",
     )
-    _mesh_provider_option(sweep, default="kubernetes")
+    _mesh_provider_option(sweep, default=MESH_PROVIDER_DEFAULT)
     _log_options(sweep, default_level="error")
 
 
@@ -514,7 +518,7 @@ def _mesh_provider_option(parser: argparse.ArgumentParser, *, default: str | Non
     parser.add_argument(
         "--mesh-provider",
         default=_env_default("mesh-provider", default),
-        help=f"provider for {canaries} without spec.provider (default kubernetes)",
+        help=f"provider for {canaries} without spec.provider (default {MESH_PROVIDER_DEFAULT})",
     )
 
 
@@ -885,7 +889,7 @@ def _check_supported(provider: str) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from analysis import template_problems
-    from config import NotSupportedError, SpecError, load_manifests
+    from config import DEFAULT_MESH_PROVIDER, NotSupportedError, SpecError, load_manifests
 
     # Importing traffic registers the router modules' provider rules, which the loader checks.
     from traffic import not_built_problems
@@ -908,7 +912,7 @@ def _validate(args: argparse.Namespace) -> int:
             f"{path} [Canary/{c.metadata.name}] {problem}"
             for c in found.canaries
             for problem in not_built_problems(
-                c, c.spec.provider or args.mesh_provider or "kubernetes"
+                c, c.spec.provider or args.mesh_provider or DEFAULT_MESH_PROVIDER
             )
         ]
         problems += [  # each metric provider module says what it needs (analysis.providers)

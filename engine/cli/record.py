@@ -35,6 +35,7 @@ from analysis import (
     write_recording,
 )
 from config import (
+    DEFAULT_MESH_PROVIDER,
     CanaryEngineError,
     MetricTemplate,
     Problem,
@@ -127,7 +128,7 @@ def _record(
     if problems:
         raise SpecError(problems)
     # --mesh-provider already defaults to CANARY_ENGINE_MESH_PROVIDER (the parser reads it)
-    mesh_provider = getattr(args, "mesh_provider", None) or "kubernetes"
+    mesh_provider = getattr(args, "mesh_provider", None) or DEFAULT_MESH_PROVIDER
     progress = _progress_printer(err) if err.isatty() else None
     credentials = _secrets(manifests.objects)
     for data in credentials.values():

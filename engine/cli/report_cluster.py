@@ -39,6 +39,7 @@ from analysis import (
     url_secrets,
 )
 from config import (
+    DEFAULT_MESH_PROVIDER,
     Canary,
     CanaryEngineError,
     Manifests,
@@ -300,7 +301,9 @@ def _report(options: ReportOptions, state: ClusterState, now: datetime) -> str:
     # falls on tick k of the replay.
     before = step * int(history // step)
     # The builtin queries the controller ran (a Linkerd mesh runs Linkerd's for every Canary).
-    provider = builtin_queries_provider(canary.spec.provider, options.mesh_provider or "kubernetes")
+    provider = builtin_queries_provider(
+        canary.spec.provider, options.mesh_provider or DEFAULT_MESH_PROVIDER
+    )
     prometheus = options.prometheus or canary.spec.metrics_server or ""
     recorded = record(
         prometheus,

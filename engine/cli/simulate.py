@@ -38,6 +38,7 @@ from analysis import (
     load_recording,
 )
 from config import (
+    DEFAULT_MESH_PROVIDER,
     Canary,
     Manifests,
     MetricTemplate,
@@ -215,7 +216,7 @@ async def simulate(
     canary: Canary,
     recording: Recording,
     *,
-    mesh_provider: str = "kubernetes",
+    mesh_provider: str = DEFAULT_MESH_PROVIDER,
     commands: Sequence[ScheduledCommand] = (),
 ) -> SimulationResult:
     """Replay the recording; see the module docstring for the set-up."""

@@ -36,7 +36,14 @@ from analysis import (
     load_recording,
     replay_batch,
 )
-from config import Manifests, Problem, SpecError, load_manifests, read_documents
+from config import (
+    DEFAULT_MESH_PROVIDER,
+    Manifests,
+    Problem,
+    SpecError,
+    load_manifests,
+    read_documents,
+)
 from engine.cli.grid import Setting, SweepFile, apply_setting
 from engine.cli.simulate import MAX_TICKS, MAX_VIRTUAL_SECONDS, metric_templates, simulate
 
@@ -144,7 +151,7 @@ class SweepInputs:
     recordings: list[LabelledRecording]
     settings: list[Setting]
     false_rollback_limit: float
-    mesh_provider: str = "kubernetes"
+    mesh_provider: str = DEFAULT_MESH_PROVIDER
 
 
 def load_sweep_inputs(
@@ -155,7 +162,7 @@ def load_sweep_inputs(
     recordings: Sequence[str | Path] = (),
     labels: str | Path | None = None,
     false_rollback_limit: float | None = None,
-    mesh_provider: str = "kubernetes",
+    mesh_provider: str = DEFAULT_MESH_PROVIDER,
 ) -> SweepInputs:
     """Everything a sweep needs, read and checked; command-line values win over the file's."""
     canary_path = Path(canary) if canary is not None else sweep.canary

@@ -42,6 +42,7 @@ from analysis import (
     webhook_payload,
 )
 from config import (
+    DEFAULT_MESH_PROVIDER,
     Canary,
     CanaryEngineError,
     CanaryStatus,
@@ -100,7 +101,7 @@ FINALIZER = "finalizer.flagger.app"
 class Settings:
     """Controller-wide defaults (Flagger's flags)."""
 
-    mesh_provider: str = "kubernetes"
+    mesh_provider: str = DEFAULT_MESH_PROVIDER
     metrics_server: str = "http://prometheus:9090"
     event_source: str = "flagger"
     #: Flagger's -event-webhook: every event of a Canary with no ``type: event`` webhook of its
@@ -183,14 +184,19 @@ class _AbortTick(Exception):
 @dataclass(slots=True)
 class _Tick:
     """The facts of one tick that its steps share: the Canary as read (body and parsed), the
-    mesh provider it resolved to, that provider's router (looked up once, on first use), and
-    the report."""
+    mesh provider it resolved to, that provider's router (looked up once, on first use), where
+    its metric queries go (the builtin queries' provider and the default Prometheus), and the
+    report."""
 
     body: dict[str, Any]
     canary: Canary
     provider: str
     report: TickReport
     router_for: Callable[[str], Router]
+    #: The provider whose builtin request-success-rate / request-duration queries run.
+    builtin_queries: str
+    #: The Prometheus address of metrics without their own (the Canary's, else the controller's).
+    metrics_server: str
     _router: Router | None = None
     #: When the tick decided (the decision's ``now``): the time its status fields carry, so
     #: ``lastAnalysis.time`` equals a ``lastTransitionTime`` set by the same tick.
@@ -243,7 +249,16 @@ class CanaryDriver:
         if commands_only and command is None:
             return report
         report.command = command.label if command is not None else None
-        t = _Tick(body, canary, provider, report, deps.router_for)
+        settings = deps.settings
+        t = _Tick(
+            body,
+            canary,
+            provider,
+            report,
+            deps.router_for,
+            builtin_queries=builtin_queries_provider(canary.spec.provider, settings.mesh_provider),
+            metrics_server=canary.spec.metrics_server or settings.metrics_server,
+        )
         with structlog.contextvars.bound_contextvars(canary=canary.ref, phase=status.phase.value):
             try:
                 if await self._finalizer(t, persisted):
@@ -364,7 +379,8 @@ class CanaryDriver:
         ready = await deps.workload.readiness(canary, primary=False, now=deps.clock.utcnow())
         if not ready.ready:
             raise _AbortTick(f"canary not ready during finalizing: {ready.message}")
-        for name in dict.fromkeys(("kubernetes", t.provider)):  # apex Service, then the mesh
+        # the apex Service (the kubernetes router), then the mesh
+        for name in dict.fromkeys((DEFAULT_MESH_PROVIDER, t.provider)):
             await deps.router_for(name).finalize(canary)
         # A merge patch replaces the whole list: read it again and write it only if nobody changed
         # the Canary meanwhile, or another controller's finalizer added during the steps above
@@ -407,7 +423,7 @@ class CanaryDriver:
     async def _gather(
         self, t: _Tick, need: Need, status: CanaryStatus, obs: Observation
     ) -> Observation:
-        deps, canary, provider = self._deps, t.canary, t.provider
+        deps, canary = self._deps, t.canary
         fields: dict[str, Any] = {}
         try:
             if need.reconcile:
@@ -428,7 +444,7 @@ class CanaryDriver:
                 t.report.hook_calls.extend(outcomes)
                 fields["hooks"] = {**obs.hooks, need.hooks: tuple(outcomes)}
             if need.analysis:
-                results = await self._analyze(canary, status, provider)
+                results = await self._analyze(t, status)
                 t.report.checks = tuple(results)
                 fields["analysis"] = tuple(results)
             if need.provider_check:
@@ -437,7 +453,7 @@ class CanaryDriver:
                     error = ""
                 else:
                     templates = await self._templates(canary)
-                    error = await check(self._queries(canary, provider, templates, "canary"))
+                    error = await check(self._queries(t, templates, "canary"))
                 fields.update(provider_checked=True, provider_error=error)
         except CanaryEngineError as exc:
             raise _AbortTick(str(exc)) from exc
@@ -463,11 +479,12 @@ class CanaryDriver:
                 break
         return outcomes
 
-    async def _analyze(
-        self, canary: Canary, status: CanaryStatus, provider: str
-    ) -> list[CheckResult]:
+    async def _analyze(self, t: _Tick, status: CanaryStatus) -> list[CheckResult]:
+        canary = t.canary
         templates = await self._templates(canary)
-        checks = self._plan(canary, provider, templates)
+        checks = plan_checks(
+            canary, templates, provider=t.builtin_queries, default_server=t.metrics_server
+        )
         if self._deps.analyzer is not None:
             results = await self._deps.analyzer(checks)
         else:
@@ -478,9 +495,7 @@ class CanaryDriver:
             canary=canary,
             results=results,
             # the primary's queries are only asked for by a judge
-            primary_queries=(
-                self._queries(canary, provider, templates, "primary") if judged else ()
-            ),
+            primary_queries=self._queries(t, templates, "primary") if judged else (),
             now=clock.now(),
             start=_analysis_start(status, clock, canary) if judged else clock.now(),
         )
@@ -507,32 +522,21 @@ class CanaryDriver:
                     pass  # reported by plan_checks as a missing/invalid template check failure
         return templates
 
-    def _plan(
-        self, canary: Canary, provider: str, templates: dict[tuple[str, str], MetricTemplate]
-    ) -> list[Check]:
-        """The canary's checks with rendered queries."""
-        builtins, server = self._planning(canary, provider)
-        return plan_checks(canary, templates, provider=builtins, default_server=server)
-
+    @staticmethod
     def _queries(
-        self,
-        canary: Canary,
-        provider: str,
+        t: _Tick,
         templates: dict[tuple[str, str], MetricTemplate],
         target: Literal["canary", "primary"],
     ) -> list[MetricQuery]:
-        """Only the queries of ``_plan`` (for ``target``): what the provider check and a judge's
-        primary series ask, without bounds."""
-        builtins, server = self._planning(canary, provider)
+        """Only the queries of the checks (for ``target``): what the provider check and a
+        judge's primary series ask, without bounds."""
         return plan_queries(
-            canary, templates, provider=builtins, default_server=server, target=target
+            t.canary,
+            templates,
+            provider=t.builtin_queries,
+            default_server=t.metrics_server,
+            target=target,
         )
-
-    def _planning(self, canary: Canary, provider: str) -> tuple[str, str]:
-        """The builtin-metrics provider and the default Prometheus a canary's queries use."""
-        settings = self._deps.settings
-        server = canary.spec.metrics_server or settings.metrics_server
-        return builtin_queries_provider(canary.spec.provider, settings.mesh_provider), server
 
     async def _report_invalid(
         self, body: dict[str, Any], exc: SpecError, report: TickReport

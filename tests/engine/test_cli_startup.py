@@ -48,6 +48,15 @@ def test_the_engine_package_loads_its_names_on_first_use() -> None:
     )
 
 
+def test_the_parsers_mesh_provider_default_is_the_configs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.cli import MESH_PROVIDER_DEFAULT, build_parser
+
+    monkeypatch.delenv("CANARY_ENGINE_MESH_PROVIDER", raising=False)
+    assert MESH_PROVIDER_DEFAULT == config.DEFAULT_MESH_PROVIDER
+    for command in (["run"], ["simulate"]):
+        assert build_parser().parse_args(command).mesh_provider == config.DEFAULT_MESH_PROVIDER
+
+
 def test_preset_choices_match_the_presets() -> None:
     assert tuple(sorted(config.PRESETS)) == PRESET_NAMES
 
