@@ -14,8 +14,6 @@ from traffic._deployment import is_own_revision_hash as is_own_revision_hash
 from traffic._deployment import template_hash as template_hash
 from traffic._errors import RoutingError as RoutingError
 from traffic._errors import WorkloadError as WorkloadError
-from traffic._factory import SUPPORTED_PROVIDERS as SUPPORTED_PROVIDERS
-from traffic._factory import router_for as router_for
 from traffic._kubernetes_router import WEIGHTS_ANNOTATION as WEIGHTS_ANNOTATION
 from traffic._kubernetes_router import achieved_weights as achieved_weights
 from traffic._kubernetes_router import canary_replicas as canary_replicas
@@ -29,6 +27,7 @@ from traffic._registry import load_routers as load_routers
 from traffic._registry import not_built_message as not_built_message
 from traffic._registry import not_built_problems as not_built_problems
 from traffic._registry import router_capabilities as router_capabilities
+from traffic._registry import router_for as router_for
 from traffic._registry import router_module as router_module
 from traffic._registry import supported_providers as supported_providers
 from traffic._secret_data import SecretDataError as SecretDataError
@@ -97,7 +96,6 @@ __all__ = [
     "METRIC_TEMPLATE",
     "SECRET",
     "SERVICE",
-    "SUPPORTED_PROVIDERS",
     "VIRTUAL_SERVICE",
     "WEIGHTS_ANNOTATION",
     "Body",

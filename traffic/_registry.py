@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from types import MappingProxyType
@@ -148,20 +148,14 @@ def not_built_problems(canary: Canary, default_provider: str) -> list[str]:
     return []
 
 
-def build_router(
-    provider: str,
-    cluster: Cluster,
-    *,
-    selector_labels: Iterable[str] = DEFAULT_SELECTOR_LABELS,
-    ingress_annotations_prefix: str = DEFAULT_INGRESS_ANNOTATIONS_PREFIX,
-    ingress_class: str = "",
-) -> Router:
+def router_for(provider: str, cluster: Cluster, options: RouterOptions | None = None) -> Router:
+    """A Router for ``provider`` on ``cluster`` (with the controller-wide ``options``);
+    NotSupportedError for a provider no router module serves.
+
+    Unlike Flagger, which falls back to Istio for an unknown or empty provider, an unknown name is
+    an error naming the ones that are built (our decision Q11). Pure construction: no I/O happens
+    until the router's methods are awaited."""
     module = router_module(provider)
     if module is None:
         raise NotSupportedError(not_built_message(provider))
-    options = RouterOptions(
-        selector_labels=tuple(selector_labels),
-        ingress_annotations_prefix=ingress_annotations_prefix,
-        ingress_class=ingress_class,
-    )
-    return module.build(cluster, provider, options)
+    return module.build(cluster, provider, options or RouterOptions())

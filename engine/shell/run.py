@@ -191,13 +191,7 @@ async def run_controller(
                 include_label_prefixes=options.include_label_prefixes,
                 config_tracking=options.config_tracking,
             ),
-            router_for=lambda provider: router_for(
-                provider,
-                cluster,
-                selector_labels=options.routing.selector_labels,
-                ingress_annotations_prefix=options.routing.ingress_annotations_prefix,
-                ingress_class=options.routing.ingress_class,
-            ),
+            router_for=lambda provider: router_for(provider, cluster, options.routing),
             metrics=sources,
             webhooks=webhooks,
             settings=Settings(

@@ -9,7 +9,7 @@ from router_world import World
 from traffic_testkit import NS, deployment, make_canary
 
 from config import SpecError, Strategy
-from traffic import DeploymentWorkload, Routes, RoutingError, Weights, router_for
+from traffic import DeploymentWorkload, RouterOptions, Routes, RoutingError, Weights, router_for
 from traffic.cluster import ObjectRef
 from traffic.routers.contour import HTTP_PROXY, INGRESS_CLASS_ANNOTATION
 
@@ -25,7 +25,7 @@ AB = {
 async def setup(world: World, **spec: Any) -> Any:
     canary = make_canary(provider="contour", **spec)
     world.seed(deployment())
-    router = router_for("contour", world.cluster, ingress_class="contour-external")
+    router = router_for("contour", world.cluster, RouterOptions(ingress_class="contour-external"))
     await router.initialize(canary)
     await DeploymentWorkload(world.cluster).initialize(canary)
     await router.reconcile(canary)
