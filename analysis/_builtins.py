@@ -34,6 +34,16 @@ from config import NotSupportedError
 _WRAPPED = "running query failed: "
 
 
+@dataclass(frozen=True, slots=True)
+class ResultIdentity:
+    """The labels of a builtin query's answer that name its target, so the same query for many
+    canaries can be asked once, grouped by them (``analysis._grouping``)."""
+
+    labels: tuple[tuple[str, str], ...]  # (TemplateModel field, result label)
+    #: A label holding pod names ``<target>-<hash>-<hash>`` instead of a target label.
+    pod_label: str | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuiltinQueries:
     """The two builtin query templates of one metrics provider, as sent (whitespace-collapsed)."""
@@ -48,6 +58,8 @@ class BuiltinQueries:
     # values found" or the provider's error); it ends up in the events ("...is not receiving
     # traffic: running query failed: no values found"). Duration calls always wrap.
     success_rate_error_prefix: str = _WRAPPED
+    #: How the answers name their target, when many canaries' queries can be grouped into one.
+    grouping: ResultIdentity | None = None
 
 
 def render_builtin(template: str, model: TemplateModel, *, source: str) -> str:
@@ -142,6 +154,9 @@ _ISTIO = BuiltinQueries(
             )
         ) by (le)
     )"""),
+    grouping=ResultIdentity(
+        (("namespace", "destination_workload_namespace"), ("target", "destination_workload"))
+    ),
 )
 
 _LINKERD = BuiltinQueries(
@@ -181,6 +196,7 @@ _LINKERD = BuiltinQueries(
             )
         ) by (le)
     )"""),
+    grouping=ResultIdentity((("namespace", "namespace"), ("target", "deployment"))),
 )
 
 _NGINX = BuiltinQueries(
@@ -229,6 +245,7 @@ _NGINX = BuiltinQueries(
         )
     )
     * 1000"""),
+    grouping=ResultIdentity((("namespace", "namespace"), ("ingress", "ingress"))),
 )
 
 # The generic HTTP observer reads the app's own http_request_duration_seconds histogram (needs the
@@ -269,6 +286,9 @@ _HTTP = BuiltinQueries(
     )"""),
     duration_scale=1000.0,
     success_rate_error_prefix="",
+    grouping=ResultIdentity(
+        (("namespace", "kubernetes_namespace"),), pod_label="kubernetes_pod_name"
+    ),
 )
 
 _APPMESH = BuiltinQueries(
@@ -305,6 +325,9 @@ _APPMESH = BuiltinQueries(
             )
         ) by (le)
     )"""),
+    grouping=ResultIdentity(
+        (("namespace", "kubernetes_namespace"),), pod_label="kubernetes_pod_name"
+    ),
 )
 
 _CONTOUR = _envoy_cluster(
@@ -387,6 +410,9 @@ _OSM = BuiltinQueries(
             )
         ) by (le)
     )"""),
+    grouping=ResultIdentity(
+        (("namespace", "destination_namespace"), ("target", "destination_name"))
+    ),
 )
 
 _KUMA = _envoy_cluster("kuma", 'service=~"{{ target }}-canary_{{ namespace }}_svc_[0-9a-zA-Z-]+"')

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from analysis._builtins import BUILTIN_PROVIDERS, builtin_queries
+from analysis._builtins import BUILTIN_PROVIDERS, ResultIdentity, builtin_queries
 from analysis._errors import AmbiguousResult, AnalysisError, NoValuesFound, RenderError
 from analysis._render import alternation as alternation
 from analysis._render import quote_escape as quote_escape
@@ -85,27 +85,16 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_.]+)\s*\}\}")
 _STAND_IN = "canaryEngineGroupStandIn"
 
 
-@dataclass(frozen=True, slots=True)
-class _Family:
-    identity: tuple[tuple[str, str], ...]  # (model field, result label) naming one target
-    pod_label: str | None = None  # label holding "<target>-<hash>-<hash>" pod names
-
-
-#: Builtin observer families whose queries can be grouped (keyed by BuiltinQueries.observer).
-_FAMILIES: dict[str, _Family] = {
-    "istio": _Family(
-        (("namespace", "destination_workload_namespace"), ("target", "destination_workload"))
-    ),
-    "linkerd": _Family((("namespace", "namespace"), ("target", "deployment"))),
-    "osm": _Family((("namespace", "destination_namespace"), ("target", "destination_name"))),
-    "nginx": _Family((("namespace", "namespace"), ("ingress", "ingress"))),
-    "http": _Family((("namespace", "kubernetes_namespace"),), pod_label="kubernetes_pod_name"),
-    "appmesh": _Family((("namespace", "kubernetes_namespace"),), pod_label="kubernetes_pod_name"),
+#: Observer family -> how its builtin answers name their target (the families that declare it).
+_IDENTITIES: dict[str, ResultIdentity] = {
+    queries.observer: queries.grouping
+    for queries in map(builtin_queries, BUILTIN_PROVIDERS)
+    if queries.grouping is not None
 }
 
 #: Metrics providers whose builtin queries are grouped.
 GROUPED_PROVIDERS: tuple[str, ...] = tuple(
-    p for p in BUILTIN_PROVIDERS if builtin_queries(p).observer in _FAMILIES
+    p for p in BUILTIN_PROVIDERS if builtin_queries(p).grouping is not None
 )
 
 
@@ -292,13 +281,13 @@ def grouped_template(template: str, family: str) -> GroupedTemplate:
     Raise AnalysisError when the template does not have the expected structure (a guard against
     a builtin edited without this rewrite; tests run it over every grouped provider).
     """
-    spec = _FAMILIES[family]
+    spec = _IDENTITIES[family]
     text = template
     fields: list[str] = []
     labels: list[str] = []
     regex_fields: set[str] = set()
     accounted: dict[str, int] = {}
-    for field, label in spec.identity:
+    for field, label in spec.labels:
         pattern = re.compile(rf'\b{re.escape(label)}\s*(=~?)\s*"\{{\{{ {field} \}}\}}"')
         ops = [m.group(1) for m in pattern.finditer(text)]
         if not ops:
@@ -360,7 +349,7 @@ def _builtin_shape(
         return None
     builtins = builtin_queries(observer)
     family = builtins.observer
-    if family not in _FAMILIES:
+    if builtins.grouping is None:
         return None
     text = builtins.success_rate if kind is CheckKind.SUCCESS_RATE else builtins.duration
     try:
