@@ -26,7 +26,7 @@ import copy
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -756,32 +756,37 @@ def _containers(pod_spec: Mapping[str, Any]) -> list[Body]:
     return [*(pod_spec.get("containers") or ()), *(pod_spec.get("initContainers") or ())]
 
 
-def _config_refs(
-    pod_spec: Mapping[str, Any],
-) -> dict[tuple[Literal["configmap", "secret"], str], bool]:
-    """Every ConfigMap/Secret the pod spec references, and whether any reference requires it."""
-    refs: dict[tuple[Literal["configmap", "secret"], str], bool] = {}
+_ConfigKind = Literal["configmap", "secret"]
 
-    def add(kind: Literal["configmap", "secret"], ref: Any, name_key: str = "name") -> None:
-        if not isinstance(ref, Mapping) or not ref.get(name_key):
-            return
-        key = (kind, str(ref[name_key]))
-        refs[key] = refs.get(key, False) or not ref.get("optional", False)
 
+def _config_ref_sites(pod_spec: Mapping[str, Any]) -> Iterator[tuple[_ConfigKind, Any, str]]:
+    """Every place a pod spec can name a ConfigMap or Secret, init containers included: its
+    kind, what stands there (the mapping holding the reference, or None when absent) and the
+    key of the name in it."""
     for volume in pod_spec.get("volumes") or ():
-        add("configmap", volume.get("configMap"))
-        add("secret", volume.get("secret"), "secretName")
+        yield "configmap", volume.get("configMap"), "name"
+        yield "secret", volume.get("secret"), "secretName"
         for source in (volume.get("projected") or {}).get("sources") or ():
-            add("configmap", source.get("configMap"))
-            add("secret", source.get("secret"))
+            yield "configmap", source.get("configMap"), "name"
+            yield "secret", source.get("secret"), "name"
     for container in _containers(pod_spec):
         for env in container.get("env") or ():
             value_from = env.get("valueFrom") or {}
-            add("configmap", value_from.get("configMapKeyRef"))
-            add("secret", value_from.get("secretKeyRef"))
+            yield "configmap", value_from.get("configMapKeyRef"), "name"
+            yield "secret", value_from.get("secretKeyRef"), "name"
         for env_from in container.get("envFrom") or ():
-            add("configmap", env_from.get("configMapRef"))
-            add("secret", env_from.get("secretRef"))
+            yield "configmap", env_from.get("configMapRef"), "name"
+            yield "secret", env_from.get("secretRef"), "name"
+
+
+def _config_refs(pod_spec: Mapping[str, Any]) -> dict[tuple[_ConfigKind, str], bool]:
+    """Every ConfigMap/Secret the pod spec references, and whether any reference requires it."""
+    refs: dict[tuple[_ConfigKind, str], bool] = {}
+    for kind, ref, name_key in _config_ref_sites(pod_spec):
+        if not isinstance(ref, Mapping) or not ref.get(name_key):
+            continue
+        key = (kind, str(ref[name_key]))
+        refs[key] = refs.get(key, False) or not ref.get("optional", False)
     return refs
 
 
@@ -795,26 +800,12 @@ def _primary_pod_spec(
     topology-spread / anti-affinity selectors that name the target pointed at the primary."""
     spec: Body = copy.deepcopy(dict(pod_spec))
 
-    def rename(kind: str, ref: Any, name_key: str = "name") -> None:
+    # NB: the sites tracking scans, init containers too; Flagger scans them for tracking but
+    # forgets to rename them, which would leave the primary's init containers reading the
+    # canary's configs.
+    for kind, ref, name_key in _config_ref_sites(spec):
         if isinstance(ref, dict) and f"{kind}/{ref.get(name_key)}" in configs:
             ref[name_key] = f"{ref[name_key]}{_SIDE_PRIMARY}"
-
-    for volume in spec.get("volumes") or ():
-        rename("configmap", volume.get("configMap"))
-        rename("secret", volume.get("secret"), "secretName")
-        for source in (volume.get("projected") or {}).get("sources") or ():
-            rename("configmap", source.get("configMap"))
-            rename("secret", source.get("secret"))
-    # NB: init containers too; Flagger scans them for tracking but forgets to rename them, which
-    # would leave the primary's init containers reading the canary's configs.
-    for container in _containers(spec):
-        for env in container.get("env") or ():
-            value_from = env.get("valueFrom") or {}
-            rename("configmap", value_from.get("configMapKeyRef"))
-            rename("secret", value_from.get("secretKeyRef"))
-        for env_from in container.get("envFrom") or ():
-            rename("configmap", env_from.get("configMapRef"))
-            rename("secret", env_from.get("secretRef"))
 
     def point_at_primary(selector: Any) -> None:
         if not isinstance(selector, dict):

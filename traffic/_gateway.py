@@ -35,10 +35,12 @@ from config import Canary
 from traffic._errors import RoutingError
 from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
-    NO_CHANGE,
     filter_metadata,
     merge_diff,
-    owned_metadata,
+    metadata_patch,
+    owned_object,
+    patch_changes,
+    patch_spec,
     service_spec,
     without_none,
 )
@@ -87,41 +89,18 @@ class GatewayApiRouter:
         annotations = filter_metadata(apex.annotations if apex else None)
         existing = await self._cluster.get(ref)
         if existing is None:
+            spec = route_spec(canary, Weights.all_primary())
             await self._cluster.create(
-                {
-                    "apiVersion": self._kind.api_version,
-                    "kind": self._kind.kind,
-                    "metadata": owned_metadata(
-                        canary, ref.name, ref.namespace, labels=labels, annotations=annotations
-                    ),
-                    "spec": route_spec(canary, Weights.all_primary()),
-                }
+                owned_object(canary, ref, spec, labels=labels, annotations=annotations)
             )
             return
         try:
             current = _read_weights(canary, existing)
         except RoutingError:
             current = Weights.all_primary()  # a route we have not weighted yet
-        patch: Body = {}
         spec_patch = merge_diff(existing.get("spec") or {}, route_spec(canary, current))
-        if spec_patch is not NO_CHANGE:
-            patch["spec"] = spec_patch
-        meta = existing.get("metadata") or {}
-        have_labels = meta.get("labels") or {}
-        have_annotations = meta.get("annotations") or {}
-        metadata = without_none(
-            {
-                "labels": {k: v for k, v in labels.items() if have_labels.get(k) != v} or None,
-                "annotations": {
-                    k: v for k, v in annotations.items() if have_annotations.get(k) != v
-                }
-                or None,
-            }
-        )
-        if metadata:
-            patch["metadata"] = metadata
-        if patch:
-            await self._cluster.patch(ref, patch)
+        metadata = metadata_patch(existing, labels, annotations)
+        await patch_changes(self._cluster, ref, spec_patch, metadata)
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
         _check_supported(canary)
@@ -131,9 +110,7 @@ class GatewayApiRouter:
             raise RoutingError(
                 f"HTTPRoute {ref.name}.{ref.namespace} not found; reconcile creates it"
             )
-        patch = merge_diff(existing.get("spec") or {}, route_spec(canary, weights))
-        if patch is not NO_CHANGE:
-            await self._cluster.patch(ref, {"spec": patch})
+        await patch_spec(self._cluster, ref, existing, route_spec(canary, weights))
 
     async def get_routes(self, canary: Canary) -> Routes:
         """The weights on the route; RoutingError while a parent has not accepted it."""

@@ -47,7 +47,10 @@ from traffic._objects import (
     filter_metadata,
     is_owned_by,
     merge_diff,
-    owned_metadata,
+    metadata_patch,
+    owned_object,
+    patch_changes,
+    patch_spec,
     service_spec,
     without_none,
 )
@@ -99,10 +102,7 @@ class IstioRouter:
             raise RoutingError(
                 f"VirtualService {ref.name}.{ref.namespace} not found; reconcile creates it"
             )
-        desired = _vs_spec(canary, weights)
-        patch = merge_diff(vs.get("spec") or {}, desired)
-        if patch is not NO_CHANGE:
-            await self._cluster.patch(ref, {"spec": patch})
+        await patch_spec(self._cluster, ref, vs, _vs_spec(canary, weights))
 
     async def get_routes(self, canary: Canary) -> Routes:
         vs = await self._cluster.get(_vs_ref(canary))
@@ -128,9 +128,7 @@ class IstioRouter:
                     "configuration is not valid JSON; cannot restore it"
                 ) from None
             if isinstance(stored, dict):
-                patch = merge_diff(vs.get("spec") or {}, stored)
-                if patch is not NO_CHANGE:
-                    await self._cluster.patch(ref, {"spec": patch})
+                await patch_spec(self._cluster, ref, vs, stored)
         await self._services.finalize_apex(canary)
 
     # ------------------------------------------------------------------ internals
@@ -140,18 +138,9 @@ class IstioRouter:
         desired = without_none({"host": host, "trafficPolicy": service_spec(canary).traffic_policy})
         existing = await self._cluster.get(ref)
         if existing is None:
-            await self._cluster.create(
-                {
-                    "apiVersion": DESTINATION_RULE.api_version,
-                    "kind": DESTINATION_RULE.kind,
-                    "metadata": owned_metadata(canary, host, ref.namespace),
-                    "spec": desired,
-                }
-            )
-            return
-        patch = merge_diff(existing.get("spec") or {}, desired)
-        if patch is not NO_CHANGE:
-            await self._cluster.patch(ref, {"spec": patch})
+            await self._cluster.create(owned_object(canary, ref, desired))
+        else:
+            await patch_spec(self._cluster, ref, existing, desired)
 
     async def _reconcile_virtual_service(self, canary: Canary) -> None:
         ref = _vs_ref(canary)
@@ -160,15 +149,9 @@ class IstioRouter:
         annotations = filter_metadata(apex.annotations if apex else None)
         existing = await self._cluster.get(ref)
         if existing is None:
+            spec = _vs_spec(canary, Weights.all_primary())
             await self._cluster.create(
-                {
-                    "apiVersion": VIRTUAL_SERVICE.api_version,
-                    "kind": VIRTUAL_SERVICE.kind,
-                    "metadata": owned_metadata(
-                        canary, ref.name, ref.namespace, labels=labels, annotations=annotations
-                    ),
-                    "spec": _vs_spec(canary, Weights.all_primary()),
-                }
+                owned_object(canary, ref, spec, labels=labels, annotations=annotations)
             )
             return
         try:
@@ -177,31 +160,19 @@ class IstioRouter:
             current = Weights.all_primary()  # a user's VirtualService we have not routed yet
         spec = existing.get("spec") or {}
         spec_patch = merge_diff(spec, _vs_spec(canary, current))
-        meta = existing.get("metadata") or {}
-        have_labels = meta.get("labels") or {}
-        have_annotations = meta.get("annotations") or {}
-        label_patch = {k: v for k, v in labels.items() if have_labels.get(k) != v}
-        annotation_patch = {k: v for k, v in annotations.items() if have_annotations.get(k) != v}
+        have_annotations = (existing.get("metadata") or {}).get("annotations") or {}
         if (
             spec_patch is not NO_CHANGE
             and not is_owned_by(existing, canary)
             and KUBECTL_ANNOTATION not in have_annotations
             and ORIGINAL_CONFIGURATION_ANNOTATION not in have_annotations
         ):
-            # Keep the user's own spec once, before the first change, so finalize can restore it.
-            annotation_patch[ORIGINAL_CONFIGURATION_ANNOTATION] = json.dumps(
-                spec, separators=(",", ":"), sort_keys=True
-            )
-        patch: Body = {}
-        if spec_patch is not NO_CHANGE:
-            patch["spec"] = spec_patch
-        metadata = without_none(
-            {"labels": label_patch or None, "annotations": annotation_patch or None}
-        )
-        if metadata:
-            patch["metadata"] = metadata
-        if patch:
-            await self._cluster.patch(ref, patch)
+            # Keep the user's own spec once, before the first change, so finalize can restore it
+            # (not there yet, so metadata_patch always writes it).
+            original = json.dumps(spec, separators=(",", ":"), sort_keys=True)
+            annotations = {**annotations, ORIGINAL_CONFIGURATION_ANNOTATION: original}
+        metadata = metadata_patch(existing, labels, annotations)
+        await patch_changes(self._cluster, ref, spec_patch, metadata)
 
 
 def _is_tcp(canary: Canary) -> bool:

@@ -3,7 +3,8 @@
 Owner references to the Canary, Flagger's metadata filters, the selector-label lookup on the
 target Deployment, and ``merge_diff`` (the RFC 7386 merge patch that turns one body into
 another), which is how every writer here stays a no-op when nothing needs to change: read,
-diff, and write only a non-empty patch.
+diff, and write only a non-empty patch. The routers' create-or-patch of their routing objects
+is built from ``owned_object``, ``patch_spec``, ``metadata_patch`` and ``patch_changes``.
 
 Imports only ``config`` and the Cluster seam.
 """
@@ -107,6 +108,61 @@ def owned_metadata(
             "ownerReferences": [owner_reference(canary)],
         }
     )
+
+
+def owned_object(
+    canary: Canary,
+    ref: ObjectRef,
+    spec: Body,
+    *,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> Body:
+    """The body of the object ``ref`` with ``spec``, owned by the Canary (``owned_metadata``)."""
+    return {
+        "apiVersion": ref.kind.api_version,
+        "kind": ref.kind.kind,
+        "metadata": owned_metadata(
+            canary, ref.name, ref.namespace, labels=labels, annotations=annotations
+        ),
+        "spec": spec,
+    }
+
+
+def metadata_patch(
+    existing: Mapping[str, Any], labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> Body:
+    """The metadata merge patch that sets the labels and annotations whose value ``existing``
+    lacks (others' keys are kept, none deleted); empty when it has them all."""
+    meta = existing.get("metadata") or {}
+    have_labels = meta.get("labels") or {}
+    have_annotations = meta.get("annotations") or {}
+    return without_none(
+        {
+            "labels": {k: v for k, v in labels.items() if have_labels.get(k) != v} or None,
+            "annotations": {k: v for k, v in annotations.items() if have_annotations.get(k) != v}
+            or None,
+        }
+    )
+
+
+async def patch_changes(cluster: Cluster, ref: ObjectRef, spec_patch: Any, metadata: Body) -> None:
+    """One merge patch of ``spec_patch`` (a ``merge_diff``) and ``metadata``; none at all when
+    neither changes anything."""
+    patch: Body = {}
+    if spec_patch is not NO_CHANGE:
+        patch["spec"] = spec_patch
+    if metadata:
+        patch["metadata"] = metadata
+    if patch:
+        await cluster.patch(ref, patch)
+
+
+async def patch_spec(
+    cluster: Cluster, ref: ObjectRef, existing: Mapping[str, Any], spec: Body
+) -> None:
+    """Patch ``existing``'s spec to ``spec``; nothing is sent when it already is."""
+    await patch_changes(cluster, ref, merge_diff(existing.get("spec") or {}, spec), {})
 
 
 def owner_reference(canary: Canary) -> Body:

@@ -23,12 +23,11 @@ from config import Canary
 from traffic._errors import RoutingError
 from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
-    NO_CHANGE,
     canary_uid,
     filter_metadata,
     is_owned_by,
-    merge_diff,
-    owned_metadata,
+    owned_object,
+    patch_spec,
     service_spec,
 )
 from traffic._services import ClusterIPServices
@@ -184,26 +183,15 @@ class WeightedObjectRouter:
     ) -> None:
         """Create the routing object ``ref``, owned by the Canary so it is garbage-collected
         with it (a cluster-scoped one is not: ``finalize`` deletes it)."""
-        metadata = owned_metadata(
-            canary, ref.name, ref.namespace, labels=labels, annotations=annotations
-        )
+        body = owned_object(canary, ref, spec, labels=labels, annotations=annotations)
         if not self.kind.namespaced:
+            metadata = body["metadata"]
             del metadata["ownerReferences"]
             metadata.setdefault("annotations", {})[MADE_FOR_ANNOTATION] = _canary_key(canary)
-        await self._cluster.create(
-            {
-                "apiVersion": self.kind.api_version,
-                "kind": self.kind.kind,
-                "metadata": metadata,
-                "spec": spec,
-                **self.extra_fields(canary),
-            }
-        )
+        await self._cluster.create({**body, **self.extra_fields(canary)})
 
     async def _patch_spec(self, ref: ObjectRef, existing: Mapping[str, Any], spec: Body) -> None:
-        patch = merge_diff(existing.get("spec") or {}, spec)
-        if patch is not NO_CHANGE:
-            await self._cluster.patch(ref, {"spec": patch})
+        await patch_spec(self._cluster, ref, existing, spec)
 
 
 #: On a cluster-scoped routing object: the Canary (``<namespace>/<name>``) it was made for, which

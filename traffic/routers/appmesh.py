@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from config import Canary, Capabilities, Problem, RouterRules, parse_duration
 from traffic._errors import RoutingError
-from traffic._objects import NO_CHANGE, merge_diff, owned_metadata, service_spec, without_none
+from traffic._objects import owned_object, patch_spec, service_spec, without_none
 from traffic._registry import RouterModule, RouterOptions
 from traffic._services import ClusterIPServices
 from traffic._types import Router, Routes, Weights
@@ -200,23 +200,13 @@ class AppMeshRouter:
     ) -> None:
         existing = await self._cluster.get(ref)
         if existing is None:
-            await self._cluster.create(
-                {
-                    "apiVersion": ref.kind.api_version,
-                    "kind": ref.kind.kind,
-                    "metadata": owned_metadata(
-                        canary, ref.name, ref.namespace, annotations=annotations
-                    ),
-                    "spec": spec,
-                }
-            )
+            await self._cluster.create(owned_object(canary, ref, spec, annotations=annotations))
             return
-        # The App Mesh controller fills awsName and meshRef in v1beta2: keep them.
+        # The App Mesh controller fills awsName and meshRef in v1beta2: keep them. Only the spec
+        # of an existing object is patched: the gateway annotations are written on creation.
         have = existing.get("spec") or {}
         wanted = {**{k: have[k] for k in ("awsName", "meshRef") if k in have}, **spec}
-        patch = merge_diff(have, wanted)
-        if patch is not NO_CHANGE:
-            await self._cluster.patch(ref, {"spec": patch})
+        await patch_spec(self._cluster, ref, existing, wanted)
 
     # ------------------------------------------------------------------ specs
 
