@@ -87,6 +87,20 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _simulate_parser(sub)
+    _sweep_parser(sub)
+    _validate_parser(sub)
+    _run_parser(sub)
+    _record_parser(sub)
+    _loadtester_parser(sub)
+    _get_command(sub)
+    _report_command(sub)
+    _operator_commands(sub)
+    return parser
+
+
+def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``simulate``: replay a Canary against a recording on a virtual clock."""
     sim = sub.add_parser(
         "simulate",
         help="replay the state machine against recorded metrics on a virtual clock",
@@ -131,8 +145,9 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     )
     _log_options(sim, default_level="error")
 
-    _sweep_parser(sub)
 
+def _validate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``validate``: check manifests without a cluster."""
     val = sub.add_parser(
         "validate",
         help="check Canary / MetricTemplate / AlertProvider manifests",
@@ -148,6 +163,9 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         "controller run with it does (default: only Canaries that name their provider)",
     )
 
+
+def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``run``: the in-cluster controller, with Flagger's flags."""
     run = sub.add_parser(
         "run",
         help="the in-cluster controller",
@@ -248,6 +266,9 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     _alert_options(run)
     _log_options(run, default_level="info")
 
+
+def _record_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``record``: capture a recording from the metric providers."""
     rec = sub.add_parser(
         "record",
         help="capture a recording from Prometheus and the other metric providers",
@@ -284,6 +305,9 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
     )
     _mesh_provider_option(rec, default=None)
 
+
+def _loadtester_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``loadtester``: flagger-loadtester's HTTP API."""
     lt = sub.add_parser(
         "loadtester",
         help="Flagger's load tester API (flagger-loadtester) with a built-in hey",
@@ -326,10 +350,6 @@ def build_parser(prog: str = "canary-engine") -> argparse.ArgumentParser:
         help="longest run: hey -z above it is refused, other runs stop at it (default 10m)",
     )
     _log_options(lt, default_level="info")
-    _get_command(sub)
-    _report_command(sub)
-    _operator_commands(sub)
-    return parser
 
 
 def _get_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
