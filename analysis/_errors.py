@@ -68,6 +68,12 @@ class AmbiguousResult(MetricQueryError):
 class QueryRejected(MetricQueryError):
     kind = FailureKind.REJECTED
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        #: The HTTP status of the answer that rejected the query, when one did (a ping reads it:
+        #: the message quotes the server's body, which may say anything).
+        self.status = status
+
 
 class ProviderUnavailable(MetricQueryError):
     kind = FailureKind.TRANSPORT

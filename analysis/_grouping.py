@@ -68,6 +68,7 @@ from numpy.typing import NDArray
 
 from analysis._builtins import BUILTIN_PROVIDERS, ResultIdentity, builtin_queries
 from analysis._errors import AmbiguousResult, AnalysisError, NoValuesFound, RenderError
+from analysis._numbers import all_plain_number_texts, parse_number_text
 from analysis._render import alternation as alternation
 from analysis._render import quote_escape as quote_escape
 from analysis._render import regex_escape as regex_escape
@@ -529,7 +530,7 @@ def _sample_value(sample: Any) -> _Sample:
     value = sample[1]
     if type(value) in _VALUE_TYPES:
         try:
-            return float(value)
+            return parse_number_text(value) if isinstance(value, str) else float(value)
         except (ValueError, OverflowError):  # a JSON integer beyond float range overflows
             if isinstance(value, int):
                 return math.inf if value > 0 else -math.inf
@@ -592,6 +593,9 @@ def _range_row(item: Any) -> _Row | None:
         # ... but also reads true as 1 and null as NaN: only strings and numbers are values, and
         # a sample is exactly [time, value]
         if not set(map(type, raw)) <= _VALUE_TYPES or set(map(len, samples)) != {2}:
+            return None
+        # ... and reads "1_000" or " 5" as Python does, where Prometheus' clients would not
+        if not all_plain_number_texts(v for v in raw if type(v) is str):
             return None
         values = np.array(raw, dtype=np.float64)
     except (TypeError, ValueError, IndexError, KeyError, OverflowError):

@@ -56,7 +56,6 @@ import asyncio
 import base64
 import hashlib
 import inspect
-import json
 import math
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -603,7 +602,7 @@ def _data(
     status = response.status_code
     try:
         body: Any = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON, or JSON Python can't hold
         body = None
     error = body.get("error") if isinstance(body, dict) else None
     error_type = body.get("errorType") if isinstance(body, dict) else None
@@ -630,7 +629,7 @@ def _data(
         raise ProviderUnavailable(
             failure_message(
                 f"prometheus {where} answered HTTP {status} with a body that is not a Prometheus "
-                f"API answer: {text[:200]!r}",
+                f"API answer: {clip(text, 200)!r}",
                 secrets,
             )
         )

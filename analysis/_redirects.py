@@ -4,7 +4,9 @@ httpx drops ``Authorization`` when a redirect leaves the origin, but not the oth
 request carries: a template's ``X-Api-Key``, SigNoz's ``SIGNOZ-API-KEY``, Datadog's
 ``DD-API-KEY``. Requests are therefore sent with ``follow_redirects=False`` and their redirects
 followed here: within the same origin freely, to another origin (scheme, host or port) only when
-the request carries nothing beyond ``Authorization`` and content negotiation.
+the request carries nothing beyond ``Authorization`` and content negotiation, and no body: a 307
+or 308 sends the body again, and a body may be the credential itself (Azure's token request
+posts the client secret).
 """
 
 from __future__ import annotations
@@ -28,23 +30,33 @@ async def follow(
     response: httpx.Response,
     headers: Mapping[str, str] | None,
     who: str,
+    *,
+    stream: bool = False,
 ) -> httpx.Response:
     """``response``, or the answer at the end of its redirects (at most ``MAX_REDIRECTS``; a
-    3xx beyond them is returned as it is). ``who`` names the source in the refusal."""
+    3xx beyond them is returned as it is). ``who`` names the source in the refusal; ``stream``:
+    the answers followed are streamed, as ``response`` was (the caller reads the body)."""
     carried = {name.lower() for name in headers or {}} - _HARMLESS_HEADERS
     for _ in range(MAX_REDIRECTS):
         following = response.next_request
         if following is None:
             break
         here, there = origin(response.request.url), origin(following.url)
-        if carried and there != here:
+        if there != here and (carried or _has_body(following)):
             raise QueryRejected(
                 f"{who} redirected from {here} to {there}, another origin; not followed, so "
-                "the request's credential headers stay with the address configured: set the "
-                "address to the final one"
+                "the request's credentials stay with the address configured: set the address "
+                "to the final one"
             )
-        response = await client.send(following, follow_redirects=False)
+        await response.aclose()
+        response = await client.send(following, stream=stream, follow_redirects=False)
     return response
+
+
+def _has_body(request: httpx.Request) -> bool:
+    # httpx drops the body (and these headers) when a redirect turns the method into GET
+    length = request.headers.get("content-length", "0")
+    return length != "0" or "transfer-encoding" in request.headers
 
 
 def origin(url: httpx.URL) -> str:

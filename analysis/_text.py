@@ -34,6 +34,8 @@ MASK = "xxxxx"
 #: Known secrets shorter than this are not masked by value (they would mangle ordinary words);
 #: the patterns still apply.
 MIN_SECRET = 4
+#: The mark ``clip`` leaves where it cut a text.
+CUT = "…"
 #: What a chat hook's path reads as once masked.
 HOOK_PATH_MASK = "/…"
 
@@ -102,8 +104,11 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     if not text:
         return text
     known = secrets if isinstance(secrets, frozenset) else frozenset(secrets)
-    for variant in _variants(known):
+    variants = _variants(known)
+    for variant in variants:
         text = text.replace(variant, MASK)
+    if CUT in text and variants:
+        text = _mask_cut_heads(text, variants)
     text = _USERINFO.sub(_mask_userinfo, text)
     text = _ENCODED_USERINFO.sub(_mask_userinfo, text)
     text = _CHAT_HOOK.sub(_mask_hook, text)
@@ -180,8 +185,8 @@ def redact_url(url: str) -> str:
 
 
 def clip(message: str, limit: int) -> str:
-    """At most ``limit`` characters, marked with an ellipsis when cut."""
-    return message if len(message) <= limit else message[: limit - 1] + "…"
+    """At most ``limit`` characters, marked with an ellipsis (``CUT``) when cut."""
+    return message if len(message) <= limit else message[: limit - 1] + CUT
 
 
 _remembered: frozenset[str] = frozenset()
@@ -217,12 +222,34 @@ def _variants(secrets: frozenset[str | None]) -> tuple[str, ...]:
                     quote(form, safe="/:@"),
                     quote_plus(form),
                     json.dumps(form)[1:-1],
+                    # as Python's repr quotes it inside a text holding both quote characters
+                    form.replace("\\", "\\\\").replace("'", "\\'"),
                     form.replace("/", "\\/"),
                     _encode_all(form),
                     _encode_all(form, lower=True),
                 )
             )
     return tuple(sorted((v for v in out if len(v) >= MIN_SECRET), key=len, reverse=True))
+
+
+def _mask_cut_heads(text: str, variants: tuple[str, ...]) -> str:
+    """Mask the head of a secret that ``clip`` cut off just before its mark: a message clipped
+    before it is redacted (a server's body cut to length, then quoted) would otherwise keep all
+    of a secret but its last characters. Heads shorter than ``MIN_SECRET`` stay, as short
+    secrets do."""
+    pieces = text.split(CUT)
+    for index, piece in enumerate(pieces[:-1]):
+        longest = 0
+        for variant in variants:
+            for size in range(min(len(variant) - 1, len(piece)), longest, -1):
+                if size < MIN_SECRET:
+                    break
+                if piece.endswith(variant[:size]):
+                    longest = size
+                    break
+        if longest:
+            pieces[index] = piece[:-longest] + MASK
+    return CUT.join(pieces)
 
 
 def _encode_all(text: str, *, lower: bool = False) -> str:

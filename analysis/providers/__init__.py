@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from analysis._text import redact
 from analysis.providers._base import MetricProvider as MetricProvider
 from analysis.providers._registry import PROVIDERS as PROVIDERS
 from config import MetricTemplate
@@ -51,7 +52,10 @@ def template_problems(template: MetricTemplate) -> list[tuple[str, str]]:
     if provider is None:  # the loader refuses unknown names first; kept for direct callers
         accepted = ", ".join(PROVIDERS)
         return [("spec.provider.type", f"unknown metric provider; accepted: {accepted}")]
-    return provider.problems(template.spec.provider)
+    # a message may quote the address, and an address may carry user:password@
+    return [
+        (field, redact(message)) for field, message in provider.problems(template.spec.provider)
+    ]
 
 
 __all__ = [

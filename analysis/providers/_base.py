@@ -29,6 +29,7 @@ from analysis._errors import (
     QueryRejected,
     QueryTimeout,
 )
+from analysis._numbers import parse_number_text
 from analysis._text import clip
 from analysis._types import MetricQuery, Series
 from config import MetricTemplateProvider
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT_SECONDS = 5.0
 #: How much of an error body a message quotes.
 _BODY_CHARS = 300
+#: The largest answer read (bytes): one metric's answer, a day of samples included, is well
+#: under a megabyte, and 64 queries in flight must not hold gigabytes.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+#: Headers that describe the body as sent, not as read (decoded, whole).
+_FRAMING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +212,7 @@ class Http:
         client = self._clients(insecure)
         self.requests += 1
         try:
-            response = await client.request(
+            request = client.build_request(
                 method,
                 url,
                 params=_query_params(params),
@@ -214,9 +220,10 @@ class Http:
                 json=json_body,
                 content=content,
                 timeout=limit,
-                follow_redirects=False,
             )
-            response = await redirects.follow(client, response, headers, provider)
+            response = await client.send(request, stream=True, follow_redirects=False)
+            response = await redirects.follow(client, response, headers, provider, stream=True)
+            response = await _read_capped(response, provider, url)
         except httpx.TimeoutException:
             raise QueryTimeout(
                 f"{provider} {_origin(url)} did not answer within {limit:g}s"
@@ -232,7 +239,41 @@ class Http:
         if status == 429 or status >= 500:
             raise ProviderUnavailable(f"{provider} {_origin(url)} answered HTTP {status}: {body}")
         hint = " (check the credentials)" if status in (401, 403) else ""
-        raise QueryRejected(f"{provider} rejected the query (HTTP {status}): {body}{hint}")
+        raise QueryRejected(
+            f"{provider} rejected the query (HTTP {status}): {body}{hint}", status=status
+        )
+
+
+async def _read_capped(response: httpx.Response, provider: str, url: str) -> httpx.Response:
+    """The streamed ``response`` read whole, as an ordinary one; QueryRejected past
+    ``MAX_ANSWER_BYTES`` (httpx would read any size into memory)."""
+    import httpx
+
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise QueryRejected(
+                    f"{provider} {_origin(url)} answered more than "
+                    f"{MAX_ANSWER_BYTES // (1024 * 1024)} MiB, far more than one metric's "
+                    "answer: narrow the query"
+                )
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    return httpx.Response(
+        response.status_code,
+        headers=[
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in _FRAMING_HEADERS
+        ],
+        content=b"".join(chunks),
+        request=response.request,
+        extensions=response.extensions,
+    )
 
 
 def json_body(response: httpx.Response, provider: str) -> Any:
@@ -243,24 +284,27 @@ def json_body(response: httpx.Response, provider: str) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError):
         shown = clip(response.text.strip(), _BODY_CHARS)
         raise QueryRejected(f"{provider} answered a body that is not JSON: {shown!r}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of 5,000 digits, arrays nested deep
+        raise QueryRejected(
+            f"{provider} answered a body that is not usable JSON: {type(exc).__name__}"
+        ) from None
 
 
 def json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
     """The JSON object of a 2xx answer; QueryRejected naming the provider for anything else."""
     body = json_body(response, provider)
     if not isinstance(body, dict):
-        raise QueryRejected(f"{provider} answered {str(body)[:200]!r}, not a query result")
+        raise QueryRejected(f"{provider} answered {clip(str(body), 200)!r}, not a query result")
     return body
 
 
 async def online_if_bad_request(attempt: Awaitable[object]) -> None:
     """Await a deliberately invalid query: HTTP 400 means the provider was reached and could
-    parse it, hence online (Flagger's ``IsOnline`` for providers with no cheap read). The
-    status is read from the message ``Http.send`` builds."""
+    parse it, hence online (Flagger's ``IsOnline`` for providers with no cheap read)."""
     try:
         await attempt
     except QueryRejected as exc:
-        if "(HTTP 400)" not in str(exc):
+        if exc.status != 400:
             raise
 
 
@@ -269,7 +313,7 @@ def number(value: Any, provider: str, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise QueryRejected(f"{provider} answered {what} that is not a number: {value!r}")
     try:
-        return float(value)
+        return parse_number_text(value) if isinstance(value, str) else float(value)
     except (ValueError, OverflowError):
         raise QueryRejected(f"{provider} answered {what} that is not a number: {value!r}") from None
 

@@ -23,6 +23,7 @@ import math
 from typing import Any
 
 from analysis._errors import QueryRejected
+from analysis._text import clip
 from analysis._types import Series
 from analysis.providers._base import (
     Call,
@@ -87,7 +88,7 @@ async def _first_result(call: Call, start: float, end: float, limit: int | None)
     answer = await _send(call, body)
     results = answer.get("MetricDataResults") if isinstance(answer, dict) else None
     if not isinstance(results, list) or not results or not isinstance(results[0], dict):
-        raise no_values("cloudwatch", f"no MetricDataResults in {str(answer)[:200]}")
+        raise no_values("cloudwatch", f"no MetricDataResults in {clip(str(answer), 200)}")
     return results[0]
 
 

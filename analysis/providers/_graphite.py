@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from analysis._errors import AmbiguousResult, NoValuesFound, QueryRejected
+from analysis._text import clip
 from analysis._types import Series
 from analysis.providers._base import (
     Call,
@@ -96,11 +97,11 @@ async def _render(
 def _targets(body: Any) -> list[tuple[str, list[tuple[float, float | None]]]]:
     """``[{"target": ..., "datapoints": [[value, time], ...]}, ...]`` as (target, [(t, v)])."""
     if not isinstance(body, list):
-        raise QueryRejected(f"graphite answered {str(body)[:200]!r}, not a list of targets")
+        raise QueryRejected(f"graphite answered {clip(str(body), 200)!r}, not a list of targets")
     out: list[tuple[str, list[tuple[float, float | None]]]] = []
     for entry in body:
         if not isinstance(entry, dict) or not isinstance(entry.get("datapoints"), list):
-            raise QueryRejected(f"graphite answered a malformed target: {str(entry)[:200]!r}")
+            raise QueryRejected(f"graphite answered a malformed target: {clip(str(entry), 200)!r}")
         points: list[tuple[float, float | None]] = []
         for point in entry["datapoints"]:
             if not isinstance(point, list) or len(point) != 2:

@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from analysis._errors import QueryRejected
+from analysis._text import clip
 from analysis._types import Series
 from analysis.providers._base import (
     Call,
@@ -34,10 +35,10 @@ async def _value(call: Call) -> float:
     body = await _query(call, f"{call.expr} SINCE {int(call.query.window)} seconds ago")
     results = body.get("results")
     if not isinstance(results, list) or len(results) != 1:
-        raise no_values("newrelic", f"expected one result, got {str(results)[:200]}")
+        raise no_values("newrelic", f"expected one result, got {clip(str(results), 200)}")
     value = _result_value(results[0])
     if value is None:
-        raise no_values("newrelic", f"the result holds no value: {str(results[0])[:200]}")
+        raise no_values("newrelic", f"the result holds no value: {clip(str(results[0]), 200)}")
     return value
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from analysis._errors import AmbiguousResult, QueryRejected
+from analysis._text import clip
 from analysis._types import Series
 from analysis.providers._base import (
     Call,
@@ -164,7 +165,7 @@ def _results(body: dict[str, Any]) -> list[tuple[str, list[SeriesAnswer]]]:
     if data is None:
         return []
     if not isinstance(data, dict):
-        raise QueryRejected(f"signoz answered a malformed data field: {str(data)[:200]!r}")
+        raise QueryRejected(f"signoz answered a malformed data field: {clip(str(data), 200)!r}")
     if "result" in data:  # Flagger's (v3/v4) shape
         return [
             (str(r.get("queryName", "")), [_one(s) for s in _list(r.get("series"), "series")])
@@ -186,7 +187,7 @@ def _results(body: dict[str, Any]) -> list[tuple[str, list[SeriesAnswer]]]:
 
 def _one(series: Any) -> SeriesAnswer:
     if not isinstance(series, dict):
-        raise QueryRejected(f"signoz answered a malformed series: {str(series)[:200]!r}")
+        raise QueryRejected(f"signoz answered a malformed series: {clip(str(series), 200)!r}")
     points: Points = []
     for point in _objects(series.get("values"), "value"):
         # A value reads the last point by position: a missing timestamp matters to series only.
@@ -212,7 +213,7 @@ def _objects(items: Any, what: str) -> list[dict[str, Any]]:
     found = _list(items, what)
     for item in found:
         if not isinstance(item, dict):
-            raise QueryRejected(f"signoz answered a malformed {what}: {str(item)[:200]!r}")
+            raise QueryRejected(f"signoz answered a malformed {what}: {clip(str(item), 200)!r}")
     return found
 
 
@@ -220,7 +221,7 @@ def _list(items: Any, what: str) -> list[Any]:
     if items is None:  # Go decodes null as an empty slice
         return []
     if not isinstance(items, list):
-        raise QueryRejected(f"signoz answered a malformed {what} list: {str(items)[:200]!r}")
+        raise QueryRejected(f"signoz answered a malformed {what} list: {clip(str(items), 200)!r}")
     return items
 
 

@@ -29,6 +29,7 @@ import time
 from typing import Any
 
 from analysis._errors import AmbiguousResult, QueryRejected
+from analysis._text import clip
 from analysis._types import Series
 from analysis.providers._base import (
     Call,
@@ -86,8 +87,8 @@ async def _ping(call: Call) -> None:
         )
     except QueryRejected as exc:
         # /internal/l7check is recent: older OAPs answer a GET there with 405, which Flagger
-        # takes as online too. The status is read from the message ``Http.send`` builds.
-        if "(HTTP 405)" not in str(exc):
+        # takes as online too.
+        if exc.status != 405:
             raise
 
 
@@ -124,7 +125,7 @@ def _aliases(data: Any) -> list[tuple[str, Values]]:
     if data is None:
         return []
     if not isinstance(data, dict):
-        raise QueryRejected(f"skywalking answered a malformed data field: {str(data)[:200]!r}")
+        raise QueryRejected(f"skywalking answered a malformed data field: {clip(str(data), 200)!r}")
     found: list[tuple[str, Values]] = []
     for alias, entry in data.items():
         if entry is None:  # an alias the OAP answered null for: no values, as Go decodes it
@@ -132,21 +133,22 @@ def _aliases(data: Any) -> list[tuple[str, Values]]:
             continue
         if not isinstance(entry, dict):
             raise QueryRejected(
-                f"skywalking answered {alias!r} that is not metrics values: {str(entry)[:200]!r}"
+                f"skywalking answered {alias!r} that is not metrics values: "
+                f"{clip(str(entry), 200)!r}"
             )
         outer = entry.get("values")
         if outer is not None and not isinstance(outer, dict):
-            raise QueryRejected(f"skywalking answered malformed values: {str(outer)[:200]!r}")
+            raise QueryRejected(f"skywalking answered malformed values: {clip(str(outer), 200)!r}")
         inner = (outer or {}).get("values")
         if inner is not None and not isinstance(inner, list):
-            raise QueryRejected(f"skywalking answered malformed values: {str(inner)[:200]!r}")
+            raise QueryRejected(f"skywalking answered malformed values: {clip(str(inner), 200)!r}")
         found.append((str(alias), [_one(item) for item in inner or []]))
     return found
 
 
 def _one(item: Any) -> float | None:
     if not isinstance(item, dict):
-        raise QueryRejected(f"skywalking answered a malformed value: {str(item)[:200]!r}")
+        raise QueryRejected(f"skywalking answered a malformed value: {clip(str(item), 200)!r}")
     raw = item.get("value")
     if raw is None or item.get("isEmptyValue") is True:
         return None

@@ -22,6 +22,7 @@ import math
 from typing import Any
 
 from analysis._errors import AmbiguousResult, QueryRejected
+from analysis._text import clip
 from analysis._types import Series
 from analysis.providers._base import (
     Call,
@@ -102,7 +103,9 @@ async def _execute(
         if kind == "error" or (
             kind == "control-message" and isinstance(body, dict) and body.get("event") == "ABORT"
         ):
-            raise QueryRejected(f"splunk: the SignalFlow program failed: {json.dumps(body)[:300]}")
+            raise QueryRejected(
+                f"splunk: the SignalFlow program failed: {clip(json.dumps(body), 300)}"
+            )
     return messages
 
 

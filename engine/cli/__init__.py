@@ -925,7 +925,7 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             found = load_manifests([path], preset=args.preset, default_provider=args.mesh_provider)
         except SpecError as exc:
-            print(exc.render(), file=sys.stderr)
+            print(_redacted(exc.render()), file=sys.stderr)
             bad = True
             continue
         problems = [
@@ -940,8 +940,8 @@ def _validate(args: argparse.Namespace) -> int:
             for t in found.templates
             for field, message in template_problems(t)
         ]
-        if problems:
-            print("\n".join(problems), file=sys.stderr)
+        if problems:  # an address may carry user:password@ (masked as everywhere else)
+            print(_redacted("\n".join(problems)), file=sys.stderr)
             bad = True
             continue
         counts = [

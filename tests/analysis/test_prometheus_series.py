@@ -240,8 +240,13 @@ async def test_a_result_that_is_not_a_matrix_is_rejected(source: PrometheusSourc
 
 
 @respx.mock
-async def test_a_sample_that_is_not_a_number_is_rejected(source: PrometheusSource) -> None:
-    respx.get(RANGE_URL).mock(return_value=httpx.Response(200, json=matrix(({}, [(T0, "lots")]))))
+@pytest.mark.parametrize("value", ["lots", "1_000", "١٠٠", " 5"])
+async def test_a_sample_that_is_not_a_number_is_rejected(
+    source: PrometheusSource, value: str
+) -> None:
+    # "1_000", other scripts' digits and padding are numbers to Python, not to Go's ParseFloat
+    samples = [(T0 - 60, "1"), (T0, value)]
+    respx.get(RANGE_URL).mock(return_value=httpx.Response(200, json=matrix(({}, samples))))
     answer = failure(await one_series(source, ask(raw())), FailureKind.REJECTED)
     assert answer.message == "the answer holds a sample that is not a number"
 

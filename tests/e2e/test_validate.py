@@ -100,3 +100,27 @@ def test_valid_flagger_input_we_cannot_drive_yet_is_reported(
 def test_unreadable_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml: file not found" in capsys.readouterr().err
+
+
+def test_a_password_in_an_address_is_never_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the problems quote the address; its user:password@ is masked as in every other message
+    path = tmp_path / "templates.yaml"
+    path.write_text(
+        "\n---\n".join(
+            "apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\n"
+            f"metadata: {{name: t{index}, namespace: test}}\n"
+            f"spec:\n  provider: {{type: {kind}, address: '{address}'}}\n  query: up\n"
+            for index, (kind, address) in enumerate(
+                [
+                    ("azuremonitor", "https://alice:AzS3cretPass99@example.com"),
+                    ("chronosphere", "ftp://bob:ChS3cretPass99@tenant.chronosphere.io"),
+                ]
+            )
+        )
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "spec.provider.address" in err and "alice:xxxxx@" in err
+    assert "S3cretPass99" not in err

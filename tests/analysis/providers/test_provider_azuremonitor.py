@@ -454,6 +454,18 @@ async def test_a_redirect_to_another_host_does_not_carry_the_token() -> None:
 
 
 @respx.mock
+async def test_a_token_endpoint_redirecting_elsewhere_never_gets_the_client_secret() -> None:
+    # a 307 would post the form again, client_secret included, to whatever host it names
+    respx.post(TOKEN_URL).mock(
+        return_value=httpx.Response(307, headers={"Location": "https://evil.invalid/token"})
+    )
+    evil = respx.post("https://evil.invalid/token").mock(return_value=_granted())
+    error = await _failure()
+    assert not evil.called
+    assert "redirected from https://login.microsoftonline.com to https://evil.invalid" in str(error)
+
+
+@respx.mock
 @pytest.mark.parametrize(
     "body",
     [

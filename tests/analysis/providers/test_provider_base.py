@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
 
 import httpx
@@ -10,6 +12,7 @@ import respx
 
 from analysis._errors import ProviderUnavailable, QueryRejected
 from analysis.providers._base import (
+    MAX_ANSWER_BYTES,
     Http,
     Window,
     json_object,
@@ -54,9 +57,18 @@ async def _answer(error: Exception | None) -> None:
 
 async def test_online_if_bad_request_takes_a_2xx_or_http_400_as_online() -> None:
     await online_if_bad_request(_answer(None))
-    await online_if_bad_request(_answer(QueryRejected("acme rejected the query (HTTP 400): bad")))
+    await online_if_bad_request(
+        _answer(QueryRejected("acme rejected the query (HTTP 400): bad", status=400))
+    )
     with pytest.raises(QueryRejected, match="HTTP 403"):
-        await online_if_bad_request(_answer(QueryRejected("acme rejected the query (HTTP 403): x")))
+        await online_if_bad_request(
+            _answer(QueryRejected("acme rejected the query (HTTP 403): x", status=403))
+        )
+    # the status decides, not a body that quotes one
+    with pytest.raises(QueryRejected, match="HTTP 404"):
+        await online_if_bad_request(
+            _answer(QueryRejected("acme rejected the query (HTTP 404): (HTTP 400)", status=404))
+        )
     with pytest.raises(ProviderUnavailable):
         await online_if_bad_request(_answer(ProviderUnavailable("acme unreachable")))
 
@@ -87,6 +99,42 @@ async def test_a_redirect_to_another_host_never_carries_the_templates_headers() 
 
 
 @respx.mock
+@pytest.mark.parametrize("status", [307, 308])
+async def test_a_redirect_to_another_host_never_carries_a_body(status: int) -> None:
+    # 307/308 send the body again, and a body may be the credential (Azure's token request
+    # posts the client secret): refused even with no credential header.
+    respx.post("https://login.example/token").mock(
+        return_value=httpx.Response(status, headers={"Location": "https://elsewhere.example/t"})
+    )
+    elsewhere = respx.post("https://elsewhere.example/t").mock(return_value=httpx.Response(200))
+    async with httpx.AsyncClient() as client:
+        http = Http(lambda _insecure: client)
+        with pytest.raises(QueryRejected, match="another origin; not followed"):
+            await http.send(
+                "azuremonitor",
+                "POST",
+                "https://login.example/token",
+                content=b"grant_type=client_credentials&client_secret=s3cret-value",
+            )
+    assert not elsewhere.called
+
+
+@respx.mock
+async def test_a_redirect_that_drops_the_body_may_leave_the_host() -> None:
+    # a 303 turns the POST into a GET without its body: nothing of the request goes along
+    respx.post("https://graphite.example/render").mock(
+        return_value=httpx.Response(303, headers={"Location": "https://cdn.example/render"})
+    )
+    final = respx.get("https://cdn.example/render").mock(return_value=httpx.Response(200))
+    async with httpx.AsyncClient() as client:
+        http = Http(lambda _insecure: client)
+        response = await http.send(
+            "graphite", "POST", "https://graphite.example/render", content=b"target=x"
+        )
+    assert response.status_code == 200 and final.calls.last.request.content == b""
+
+
+@respx.mock
 async def test_a_redirect_on_the_same_host_is_followed() -> None:
     respx.get("https://graphite.example/render").mock(
         return_value=httpx.Response(301, headers={"Location": "https://graphite.example/v2/render"})
@@ -101,3 +149,30 @@ async def test_a_redirect_on_the_same_host_is_followed() -> None:
         )
     assert response.status_code == 200
     assert final.calls.last.request.headers["X-Key"] == "k"
+
+
+@respx.mock
+async def test_an_answer_past_the_size_limit_is_refused_not_read_whole() -> None:
+    # httpx would read any body into memory; with 64 queries in flight that is the controller's
+    padding = b" " * (MAX_ANSWER_BYTES + 1)
+    respx.get("https://graphite.example/render").mock(
+        return_value=httpx.Response(200, content=b"[" + padding + b"]")
+    )
+    async with httpx.AsyncClient() as client:
+        http = Http(lambda _insecure: client)
+        with pytest.raises(QueryRejected, match=r"graphite https://graphite.example answered more"):
+            await http.send("graphite", "GET", "https://graphite.example/render")
+
+
+@respx.mock
+async def test_a_compressed_answer_is_read_decoded() -> None:
+    body = json.dumps([{"target": "x", "datapoints": [[1.5, 1]]}]).encode()
+    respx.get("https://graphite.example/render").mock(
+        return_value=httpx.Response(
+            200, content=gzip.compress(body), headers={"Content-Encoding": "gzip"}
+        )
+    )
+    async with httpx.AsyncClient() as client:
+        http = Http(lambda _insecure: client)
+        response = await http.send("graphite", "GET", "https://graphite.example/render")
+    assert response.json() == [{"target": "x", "datapoints": [[1.5, 1]]}]
