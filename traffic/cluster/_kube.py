@@ -78,6 +78,7 @@ from traffic.cluster._protocol import (
     ObjectRef,
     WatchEvent,
     kind_of,
+    labels_match,
 )
 from traffic.cluster._reads import ReadLog, current_read_log, tracking_reads
 
@@ -262,13 +263,6 @@ def _empties_finalizers(answer: Mapping[str, Any], patch: Mapping[str, Any]) -> 
         and "finalizers" in patch_meta
         and not patch_meta["finalizers"]
     )
-
-
-def _labels_match(body: Mapping[str, Any], selector: Mapping[str, str] | None) -> bool:
-    if not selector:
-        return True
-    labels = (body.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in selector.items())
 
 
 def _label_selector(labels: Mapping[str, str]) -> str:
@@ -802,7 +796,7 @@ class KubeCluster:
                 body
                 for informer in cached
                 for key, body in informer.objects.items()
-                if (namespace is None or key[0] == namespace) and _labels_match(body, labels)
+                if (namespace is None or key[0] == namespace) and labels_match(body, labels)
             ]
             found.sort(key=_key_of)
             return json_copy(found)

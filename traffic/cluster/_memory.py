@@ -60,6 +60,7 @@ from traffic.cluster._protocol import (
     ObjectRef,
     WatchEvent,
     kind_of,
+    labels_match,
 )
 
 if TYPE_CHECKING:
@@ -151,11 +152,6 @@ def _new_finalizers_while_deleting(
     return [str(f) for f in updated["metadata"].get("finalizers") or () if f not in had]
 
 
-def _labels_match(body: Mapping[str, Any], selector: Mapping[str, str]) -> bool:
-    labels = (body.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in selector.items())
-
-
 @dataclass(frozen=True, slots=True)
 class _Watcher:
     kind: Kind
@@ -209,7 +205,7 @@ class InMemoryCluster:
         return [
             json_copy(self._objects[r])
             for r in refs
-            if labels is None or _labels_match(self._objects[r], labels)
+            if labels is None or labels_match(self._objects[r], labels)
         ]
 
     async def create(self, body: Body) -> Body:

@@ -87,6 +87,13 @@ def kind_of(body: Mapping[str, Any]) -> Kind:
     raise KeyError(f"{api}/{kind}")
 
 
+def labels_match(body: Mapping[str, Any], selector: Mapping[str, str] | None) -> bool:
+    """Whether ``body``'s labels hold every ``key=value`` of an equality ``selector`` (what
+    ``Cluster.list(labels=...)`` filters by; no selector matches everything)."""
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
     kind: Kind
