@@ -139,9 +139,9 @@ class FaultyCluster:
             self._faults.add("api 500 after the write")
             raise ClusterUnavailable(f"{verb} {what}: the answer was lost (HTTP 500)")
 
-    async def get(self, ref: ObjectRef) -> Body | None:
+    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
         self._maybe_fail("get", ref)
-        return await self.inner.get(ref)
+        return await self.inner.get(ref, fresh=fresh)
 
     async def list(
         self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None

@@ -144,11 +144,17 @@ class ApiError(Exception):
     """An error answer: becomes a ``Status`` body with this code and reason."""
 
     def __init__(
-        self, code: int, reason: str, message: str, details: Mapping[str, Any] | None = None
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
         self.details = dict(details or {})
+        self.headers = dict(headers or {})
 
 
 def status_body(
@@ -486,9 +492,9 @@ class KubeStore:
     def unsubscribe(self, watch: _Watch) -> None:
         self._watches.discard(watch)
 
-    def signal_watches(self, message: str) -> int:
+    def signal_watches(self, message: str, payload: Any = None) -> int:
         for watch in self._watches:
-            watch.queue.put_nowait((message, None))
+            watch.queue.put_nowait((message, payload))
         return len(self._watches)
 
 
@@ -573,6 +579,7 @@ class _Rule:
     status: int = 500
     reason: str = "InternalError"
     message: str = "injected failure"
+    retry_after: int | None = None
 
     def matches(self, request: web.Request) -> bool:
         return (
@@ -628,11 +635,21 @@ class FakeKubeApi:
         status: int = 500,
         reason: str | None = None,
         message: str = "injected failure",
+        retry_after: int | None = None,
     ) -> None:
         """Answer the next ``n`` requests whose method matches and whose path+query contains
-        ``path`` with ``status`` (a Status body). Rules are checked in the order added."""
+        ``path`` with ``status`` (a Status body; a ``Retry-After`` header when ``retry_after``
+        is given, as the API server sends with 429). Rules are checked in the order added."""
         self._faults.append(
-            _Rule(n, method, path, status, reason or _REASONS.get(status, "Unknown"), message)
+            _Rule(
+                n,
+                method,
+                path,
+                status,
+                reason or _REASONS.get(status, "Unknown"),
+                message,
+                retry_after,
+            )
         )
 
     def clear_faults(self) -> None:
@@ -663,6 +680,10 @@ class FakeKubeApi:
         """End every open watch stream: cleanly (the response ends, as on a server-side
         timeout) or, with ``abort``, by cutting the connection. How many were dropped."""
         return self.store.signal_watches("abort" if abort else "end")
+
+    def send_raw(self, line: bytes) -> int:
+        """Write ``line`` as it is into every open watch stream (a malformed event)."""
+        return self.store.signal_watches("raw", line)
 
     def bookmark(self) -> int:
         """Send a BOOKMARK at the current resourceVersion to watches that allow bookmarks."""
@@ -756,7 +777,8 @@ class FakeKubeApi:
         for rule in self._faults:
             if rule.matches(request):
                 rule.remaining -= 1
-                raise ApiError(rule.status, rule.reason, rule.message)
+                retry = {"Retry-After": str(rule.retry_after)} if rule.retry_after else None
+                raise ApiError(rule.status, rule.reason, rule.message, headers=retry)
         for rule in self._stalls:
             if rule.matches(request):
                 rule.remaining -= 1
@@ -1066,6 +1088,9 @@ class FakeKubeApi:
     ) -> bool:
         """Write one watch line; False when the stream must end after it."""
         kind, payload = message
+        if kind == "raw":
+            await response.write(payload)
+            return True
         if kind == "error":
             event: Body = {"type": "ERROR", "object": payload}
         elif kind == "bookmark":
@@ -1143,7 +1168,9 @@ def _not_found(target: Target) -> ApiError:
 
 def _error_response(error: ApiError) -> web.Response:
     return web.json_response(
-        status_body(error.code, error.reason, error.message, error.details), status=error.code
+        status_body(error.code, error.reason, error.message, error.details),
+        status=error.code,
+        headers=error.headers,
     )
 
 

@@ -708,7 +708,9 @@ class CanaryDriver:
                     # Flagger does. (Inside the try: a failed read ends the tick like a failed
                     # write; escaping as a task crash, the tick was retried a second later and
                     # analysed the step the routes had just reached for that second only.)
-                    fresh = await self._deps.cluster.get(self._ref)
+                    # From the server: the cache may not hold the version that beat ours yet
+                    # (its watch event lags), and three writes against it would all conflict.
+                    fresh = await self._deps.cluster.get(self._ref, fresh=True)
                     if fresh is None:
                         return new
                     version = (fresh.get("metadata") or {}).get("resourceVersion")

@@ -1215,9 +1215,9 @@ class Partitionable:
         if kind is LEASE_KIND:
             await self._healed.wait()
 
-    async def get(self, ref: Any) -> Body | None:
+    async def get(self, ref: Any, *, fresh: bool = False) -> Body | None:
         await self._gate(ref.kind)
-        found: Body | None = await self._inner.get(ref)
+        found: Body | None = await self._inner.get(ref, fresh=fresh)
         return found
 
     async def create(self, body: Body) -> Body:

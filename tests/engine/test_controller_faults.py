@@ -5,6 +5,7 @@ a 500 on the status write of a promotion. In-memory cluster, virtual time."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -77,6 +78,53 @@ async def test_a_dropped_canary_watch_is_opened_again() -> None:
     assert cluster.watches == 2
 
 
+async def test_a_status_conflict_is_resolved_against_the_server_not_a_lagging_cache() -> None:
+    """Someone annotates the Canary just before the controller writes its status: the write
+    conflicts. The watch has not brought the new version yet, so the cache still answers the
+    old one: re-reading from it, all three attempts conflict and the tick's progress is lost
+    (Flagger re-reads from the API server, as the retry must)."""
+
+    class LaggingCache(Faulty):
+        stale: Body | None = None  # the cache's copy while the watch lags
+        edited = False
+
+        async def patch(
+            self,
+            ref: ObjectRef,
+            patch: Body,
+            *,
+            status: bool = False,
+            expect_version: str | None = None,
+        ) -> Body:
+            weight = (patch.get("status") or {}).get("canaryWeight")
+            if status and weight == 25 and not self.edited:
+                self.edited = True
+                self.stale = await self.inner.get(ref)
+                # kubectl annotate, between the tick's read and its write
+                await self.inner.patch(ref, {"metadata": {"annotations": {"team": "payments"}}})
+            return await self.inner.patch(ref, patch, status=status, expect_version=expect_version)
+
+        async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
+            if self.stale is not None and ref.kind == CANARY and not fresh:
+                return copy.deepcopy(self.stale)
+            self.stale = None if fresh else self.stale
+            return await self.inner.get(ref, fresh=fresh)
+
+    h = Harness()
+    cluster = LaggingCache(h.cluster)
+    rewire(h, cluster)
+    h.cluster.seed(deployment("app"), canary_body("app", stepWeight=25, maxWeight=50))
+    await h.run_until(lambda: h.phase("app") == "Initialized")
+    await h.set_image("app", "v2")
+    canary = ObjectRef(CANARY, NS, "app")
+    await h.run_until(
+        lambda: ((h.cluster.peek(canary) or {}).get("status") or {}).get("canaryWeight") == 25,
+        limit=600,
+    )
+    assert cluster.edited
+    assert not any("could not be written" in w for w in warnings(h, "app"))
+
+
 async def test_a_failed_reread_after_a_status_conflict_ends_the_tick_until_the_next_interval() -> (
     None
 ):
@@ -101,11 +149,11 @@ async def test_a_failed_reread_after_a_status_conflict_ends_the_tick_until_the_n
                 raise Conflict("the object has been modified")
             return await self.inner.patch(ref, patch, status=status, expect_version=expect_version)
 
-        async def get(self, ref: ObjectRef) -> Body | None:
+        async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
             if self.reread_fails and ref.kind == CANARY:
                 self.reread_fails = False
                 raise ClusterUnavailable("get canary: the server is overloaded (HTTP 429)")
-            return await self.inner.get(ref)
+            return await self.inner.get(ref, fresh=fresh)
 
     h = Harness()
     analysed: list[float] = []
@@ -192,11 +240,11 @@ async def test_a_busy_api_server_on_a_ticks_first_read_is_a_warning_not_a_crash(
     class BusyOnce(Faulty):
         failed = 0
 
-        async def get(self, ref: ObjectRef) -> Body | None:
+        async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
             if ref.kind == CANARY and not self.failed:
                 self.failed += 1
                 raise ClusterUnavailable("HTTP 429 from https://user:hunter2@api.example/")
-            return await self.inner.get(ref)
+            return await self.inner.get(ref, fresh=fresh)
 
     capture = LogCapture()
     monkeypatch.setattr(

@@ -48,7 +48,7 @@ class SlowCluster(InMemoryCluster):
         self.gets = 0
         self.fail = fail
 
-    async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> dict[str, Any] | None:
         self.gets += 1
         await asyncio.sleep(0.01)
         if self.fail:

@@ -360,8 +360,8 @@ async def test_secret_address_overrides_spec_address(sender: HttpAlertSender, lo
     # The CRD's oneOf forbids both, so only a body the API server never validated has both;
     # Flagger's rule still applies: the Secret's address wins.
     class Both(InMemoryCluster):
-        async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
-            found = await super().get(ref)
+        async def get(self, ref: ObjectRef, *, fresh: bool = False) -> dict[str, Any] | None:
+            found = await super().get(ref, fresh=fresh)
             if found is not None and ref.name == "both":
                 found["spec"]["address"] = "https://hooks.example/spec"
             return found
@@ -431,7 +431,7 @@ async def test_cluster_errors_are_logged_not_raised(sender: HttpAlertSender, log
     from traffic.cluster import ClusterUnavailable
 
     class Down(InMemoryCluster):
-        async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        async def get(self, ref: ObjectRef, *, fresh: bool = False) -> dict[str, Any] | None:
             raise ClusterUnavailable("api server unreachable")
 
     await AlertRouter(Down(), sender)(canary(alerts=[entry("p")]), ERROR)

@@ -22,3 +22,8 @@ class Conflict(ClusterError):
 
 class ClusterUnavailable(ClusterError):
     """Transport error, 5xx or 429: transient, retried next tick, never a failed check."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        #: Seconds the server asked to wait before trying again (its Retry-After), if any.
+        self.retry_after = retry_after

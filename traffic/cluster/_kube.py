@@ -105,6 +105,11 @@ MERGE_PATCH = "application/merge-patch+json"
 #: Seconds a LIST may stay silent (the server serialising a large collection) before it counts
 #: as failed; the API server's own limit for a request is one minute by default.
 LIST_SILENCE_TIMEOUT = 120.0
+#: Seconds a watch may stay silent before its connection counts as dead and is renewed from the
+#: same resourceVersion. The API server sends a watch that allows bookmarks a BOOKMARK about
+#: once a minute, so only a hung connection or server stays silent this long; renewing it costs
+#: one request, where waiting for the server's own timeout left the cache stale for minutes.
+WATCH_SILENCE_TIMEOUT = 90.0
 
 _OBJECT_RESPONSE = {200: "object", 201: "object", 202: "object"}
 _EventType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -165,6 +170,7 @@ async def open_kube_cluster(
     context: str | None = None,
     request_timeout: float = 30.0,
     watch_timeout: float = 300.0,
+    watch_silence: float = WATCH_SILENCE_TIMEOUT,
     backoff: tuple[float, float] = (0.5, 30.0),
 ) -> AsyncIterator[KubeCluster]:
     """Open a ``KubeCluster`` for the duration of the block, its cache started for
@@ -176,7 +182,8 @@ async def open_kube_cluster(
     means all namespaces. ``sleep`` waits between cache retries (pass the engine Clock's).
     ``request_timeout`` bounds each request (seconds; a LIST only by its silence, at least
     ``LIST_SILENCE_TIMEOUT``, as a large collection takes long); ``watch_timeout`` is the
-    server-side lifetime of one watch request before the cache renews it; ``backoff`` is the
+    server-side lifetime of one watch request before the cache renews it, ``watch_silence`` how
+    long one may stay silent before it is renewed anyway; ``backoff`` is the
     (first, max) retry delay of the cache after a failure. ``ClusterError`` if no
     configuration loads.
     """
@@ -188,6 +195,7 @@ async def open_kube_cluster(
         namespaces=namespaces,
         request_timeout=request_timeout,
         watch_timeout=watch_timeout,
+        watch_silence=watch_silence,
         backoff=backoff,
     )
     try:
@@ -283,7 +291,11 @@ def _status_message(payload: Any) -> str | None:
 
 
 def _error_for_status(
-    status: int, reason: str | None, message: str | None, what: str
+    status: int,
+    reason: str | None,
+    message: str | None,
+    what: str,
+    headers: Mapping[str, str] | None = None,
 ) -> ClusterError:
     text = f"{what}: {status} {reason or ''}".rstrip()
     if message:
@@ -293,8 +305,25 @@ def _error_for_status(
     if status == 409:
         return Conflict(text)
     if status == 429 or status >= 500:
-        return ClusterUnavailable(text)
+        return ClusterUnavailable(text, retry_after=_retry_after(headers))
     return ClusterError(text)
+
+
+#: The longest Retry-After honoured (seconds): a server asking for more is retried after this.
+MAX_RETRY_AFTER = 60.0
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """The seconds of a Retry-After header (the API server sends whole seconds; an HTTP date
+    or garbage is ignored)."""
+    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+    try:
+        seconds = float(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None
+    if seconds is None or not 0 <= seconds < float("inf"):
+        return None
+    return min(seconds, MAX_RETRY_AFTER)
 
 
 def _translate(error: BaseException, what: str) -> ClusterError:
@@ -303,7 +332,9 @@ def _translate(error: BaseException, what: str) -> ClusterError:
         status = int(error.status or 0)
         if status == 0:  # raised by the client itself, before or without a response
             return ClusterError(f"{what}: {error.reason}")
-        return _error_for_status(status, error.reason, _status_message(error.body), what)
+        return _error_for_status(
+            status, error.reason, _status_message(error.body), what, error.headers
+        )
     if isinstance(error, aiohttp.ClientError | TimeoutError | OSError):
         return ClusterUnavailable(f"{what}: {type(error).__name__}: {error}".rstrip(": "))
     if isinstance(error, OpenApiException):
@@ -361,13 +392,28 @@ class _Informer:
                         await self.owner._sleep(delay)
                         delay = min(delay * 2, most)
                 except ClusterError as e:
+                    # a server that says when to come back (429/503 Retry-After) is believed
+                    wait = max(delay, getattr(e, "retry_after", None) or 0.0)
                     log.warning(
                         "cache_sync_failed",
                         resource=self.label,
                         namespace=self.namespace,
                         error=str(e),
+                        retry_in=wait,
+                    )
+                    await self.owner._sleep(wait)
+                    delay = min(delay * 2, most)
+                except Exception as e:  # a cache that stops stalls every reader of it
+                    # Whatever an answer held that this code did not foresee, the cache starts
+                    # over from a fresh LIST after the back-off instead of ending for good.
+                    log.error(
+                        "cache_sync_failed",
+                        resource=self.label,
+                        namespace=self.namespace,
+                        error=f"{type(e).__name__}: {e}",
                         retry_in=delay,
                     )
+                    self.resource_version = None
                     await self.owner._sleep(delay)
                     delay = min(delay * 2, most)
         finally:
@@ -410,9 +456,23 @@ class _Informer:
                 line = raw.strip()
                 if not line:
                     continue
-                self._handle(json.loads(line))
+                event = json.loads(line)
+                if not isinstance(event, dict):
+                    raise ValueError(f"a watch event that is not an object: {line[:200]!r}")
+                self._handle(event)
                 got = True
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as e:
+        except aiohttp.ServerTimeoutError:
+            # Silent past watch_silence: renewed like a stream the server ended, from the same
+            # resourceVersion (a hung connection, not an error to back off from).
+            log.info("cache_watch_silent", resource=self.label, namespace=self.namespace)
+        except (
+            aiohttp.ClientError,
+            # a line past aiohttp's limit (LineTooLong) is not a ClientError
+            aiohttp.http_exceptions.HttpProcessingError,
+            TimeoutError,
+            OSError,
+            ValueError,
+        ) as e:
             raise _translate(e, f"watch {self.label}") from e
         finally:
             response.close()
@@ -420,7 +480,7 @@ class _Informer:
 
     def _handle(self, event: Mapping[str, Any]) -> None:
         type_, obj = event.get("type"), event.get("object")
-        if not isinstance(obj, dict):
+        if not isinstance(obj, dict) or not isinstance(obj.get("metadata", {}), dict):
             raise ClusterUnavailable(f"watch {self.label}: malformed event {event!r:.200}")
         if type_ == "ERROR":
             if obj.get("code") == 410:
@@ -550,6 +610,7 @@ class KubeCluster:
         namespaces: Sequence[str] = (),
         request_timeout: float = 30.0,
         watch_timeout: float = 300.0,
+        watch_silence: float = WATCH_SILENCE_TIMEOUT,
         backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         self._api = api
@@ -562,9 +623,9 @@ class KubeCluster:
             total=None,
             connect=request_timeout,
             sock_connect=request_timeout,
-            # The server ends the watch after watch_timeout; silence well past that means
-            # a dead connection.
-            sock_read=watch_timeout + max(request_timeout, 30.0),
+            # The server ends the watch after watch_timeout and sends bookmarks meanwhile:
+            # silence past either means a dead connection (WATCH_SILENCE_TIMEOUT).
+            sock_read=min(watch_timeout + max(request_timeout, 30.0), watch_silence),
         )
         # A cache's first LIST of a large collection (100,000 Services) legitimately takes
         # longer than any single-object request, and a server may answer only once it has
@@ -747,7 +808,9 @@ class KubeCluster:
                 response.close()
             if response.status == 410:
                 raise _Expired(text)
-            raise _error_for_status(response.status, response.reason, _status_message(text), what)
+            raise _error_for_status(
+                response.status, response.reason, _status_message(text), what, response.headers
+            )
         return response
 
     # -- the Cluster protocol
@@ -757,9 +820,10 @@ class KubeCluster:
         afterwards ``unchanged()`` says whether running it again would read the same."""
         return tracking_reads()
 
-    async def get(self, ref: ObjectRef) -> Body | None:
-        """The object or None; from the cache when ``ref.kind`` is cached and synced."""
-        cached = self._cache_for(ref.kind, ref.namespace)
+    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
+        """The object or None; from the cache when ``ref.kind`` is cached and synced, unless
+        ``fresh`` (then from the server, and the cache takes the answer if it is newer)."""
+        cached = None if fresh else self._cache_for(ref.kind, ref.namespace)
         reads = current_read_log()
         if cached is not None:
             key = (ref.namespace, ref.name)
@@ -778,7 +842,16 @@ class KubeCluster:
             )
         except NotFound:
             return None
-        return _typed(ref.kind, body)
+        found = _typed(ref.kind, body)
+        if fresh:
+            # the watch will bring this version too; until then the cache would answer older
+            for keeper in (
+                self._informers.get((ref.kind, None)),
+                self._informers.get((ref.kind, ref.namespace)),
+            ):
+                if keeper is not None and keeper.synced.is_set():
+                    keeper.apply(json_copy(found))
+        return found
 
     async def list(
         self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None

@@ -185,7 +185,7 @@ class InMemoryCluster:
 
     # ------------------------------------------------------------------ the Cluster protocol
 
-    async def get(self, ref: ObjectRef) -> Body | None:
+    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
         self.calls["get"] += 1
         found = self._objects.get(ref)
         return json_copy(found) if found is not None else None

@@ -126,8 +126,9 @@ class Cluster(Protocol):
     from ClusterError.
     """
 
-    async def get(self, ref: ObjectRef) -> Body | None:
-        """The object, or None when it does not exist."""
+    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
+        """The object, or None when it does not exist. ``fresh``: as the API server holds it
+        now, never from a cache (a write that conflicted needs the version that beat it)."""
         ...
 
     async def list(

@@ -556,6 +556,65 @@ async def test_the_cache_backs_off_and_recovers_from_watch_failures(
         assert api.count("list") == 1
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"[]\n",
+        b"null\n",
+        b'"text"\n',
+        b'{"type": "MODIFIED", "object": {"metadata": "x"}}\n',
+        b'{"type": "MODIFIED", "object": {"metadata": {"name": 7}}}\n',
+    ],
+    ids=["a list", "null", "a string", "metadata not an object", "a name not a string"],
+)
+async def test_a_malformed_watch_event_restarts_the_cache_instead_of_ending_it(
+    api: FakeKubeApi, kubeconfig: str, line: bytes
+) -> None:
+    # Valid JSON of the wrong shape ended the informer for good (AttributeError): the cache
+    # stayed unsynced and the controller stopped.
+    api.store.seed(canary())
+    async with opened(kubeconfig, cache_kinds=(CANARY,)) as c:
+        await c.wait_synced()
+        await eventually(lambda: _true(api.open_watches == 1))
+        assert api.send_raw(line) == 1
+        api.store.put(canary(skipAnalysis=True))
+        await eventually(lambda: _spec_has(c, ref(CANARY), "skipAnalysis"))
+        assert c.is_cached(CANARY)
+
+
+async def test_a_silent_watch_is_renewed_from_its_resource_version(
+    api: FakeKubeApi, kubeconfig: str
+) -> None:
+    # A real API server bookmarks a watch about once a minute: longer silence is a dead
+    # connection, renewed without a relist (it used to wait out the server's 300 s timeout).
+    api.store.seed(canary())
+    async with opened(kubeconfig, cache_kinds=(CANARY,), watch_silence=0.3) as c:
+        await c.wait_synced()
+        await eventually(lambda: _true(api.count("watch") >= 3))
+        api.store.put(canary(skipAnalysis=True))
+        await eventually(lambda: _spec_has(c, ref(CANARY), "skipAnalysis"))
+        assert api.count("list") == 1
+
+
+async def test_a_watch_request_that_hangs_is_given_up_and_retried(
+    api: FakeKubeApi, kubeconfig: str
+) -> None:
+    api.store.seed(canary())
+    async with opened(kubeconfig, cache_kinds=(CANARY,), watch_silence=0.3) as c:
+        await c.wait_synced()
+        await eventually(lambda: _true(api.open_watches == 1))
+        api.stall_next(1, path="watch=true")  # the next watch gets no answer at all
+        api.drop_watches()
+        api.store.put(canary("born"))
+        await eventually(lambda: _true(api.stalled == 1))
+        await eventually(lambda: _is_cached_object(c, ref(CANARY, "born")))
+        api.release_stalled()
+
+
+async def _is_cached_object(c: KubeCluster, target: ObjectRef) -> bool:
+    return await c.get(target) is not None
+
+
 async def test_a_watch_answering_http_410_relists_with_growing_back_off(
     api: FakeKubeApi, kubeconfig: str
 ) -> None:
@@ -575,6 +634,22 @@ async def test_a_watch_answering_http_410_relists_with_growing_back_off(
         await eventually(lambda: _true(api.count("list") == 1 + 3 and api.open_watches == 1))
         assert slept[-3:] == [0.01, 0.02, 0.04]
         assert await _spec_has(c, ref(CANARY), "skipAnalysis")
+
+
+async def test_the_cache_waits_as_long_as_a_throttling_server_asks(
+    api: FakeKubeApi, kubeconfig: str
+) -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(0)  # the test does not wait the seconds out
+
+    api.store.seed(canary())
+    api.fail_next(2, method="GET", path="/canaries", status=429, retry_after=20)
+    async with opened(kubeconfig, cache_kinds=(CANARY,), sleep=sleep) as c:
+        await asyncio.wait_for(c.wait_synced(), 5)
+    assert slept[:2] == [20.0, 20.0]  # not the back-off's 0.01, 0.02
 
 
 async def test_the_cache_retries_a_failing_first_list(api: FakeKubeApi, kubeconfig: str) -> None:
