@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from analysis._analyzer import analyze_batches as analyze_batches
     from analysis._analyzer import first_failure as first_failure
     from analysis._analyzer import score_checks as score_checks
+    from analysis._answers import read_head as read_head
     from analysis._builtins import BUILTIN_PROVIDERS as BUILTIN_PROVIDERS
     from analysis._builtins import BuiltinQueries as BuiltinQueries
     from analysis._builtins import builtin_queries as builtin_queries
@@ -161,6 +162,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "batch_unsupported": ("analysis._replay", "batch_unsupported"),
     "compile_plan": ("analysis._replay", "compile_plan"),
     "replay_batch": ("analysis._replay", "replay_batch"),
+    "read_head": ("analysis._answers", "read_head"),
     "header_secrets": ("analysis._text", "header_secrets"),
     "hook_secrets": ("analysis._text", "hook_secrets"),
     "redact": ("analysis._text", "redact"),
@@ -278,6 +280,7 @@ __all__ = [
     "parse_time",
     "plan_checks",
     "plan_queries",
+    "read_head",
     "record",
     "record_series",
     "redact",

@@ -23,6 +23,7 @@ secrets that every log line is redacted with from then on (``engine.shell.logs``
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -140,6 +141,10 @@ def url_secrets(url: str | None, *, whole: bool = False) -> list[str]:
     found: list[str] = []
     if password:
         found.append(password)
+        # what an HTTP client sends for user:password@ (Authorization: Basic ...), which a
+        # server may echo
+        basic = f"{unquote(username or '')}:{unquote(password)}".encode()
+        found.append(base64.b64encode(basic).decode())
     elif username:
         found.append(username)
     for name, value in parse_qsl(parts.query):
@@ -224,6 +229,9 @@ def _variants(secrets: frozenset[str | None]) -> tuple[str, ...]:
                     json.dumps(form)[1:-1],
                     # as Python's repr quotes it inside a text holding both quote characters
                     form.replace("\\", "\\\\").replace("'", "\\'"),
+                    # as a str's or a bytes' repr shows control characters (b'Bearer t\x00')
+                    repr(form)[1:-1],
+                    repr(form.encode("utf-8", "backslashreplace"))[2:-1],
                     form.replace("/", "\\/"),
                     _encode_all(form),
                     _encode_all(form, lower=True),

@@ -10,7 +10,11 @@ verification.
 
 A failure's message never carries the hook's credentials: it goes through
 ``analysis._text.redact`` with the URL's user info and sensitive query values (a server or a proxy
-may echo the URL, or an Authorization header, in its error body).
+may echo the URL, or an Authorization header, in its error body). Only the head of an error
+answer is read (``analysis._answers``; a 2xx body not at all): a hook answering gigabytes must
+not hold the controller's memory or its event loop. Redirects are followed as Go's client
+does, except to another origin with the payload again (a 307/308): the payload's metadata may
+carry credentials (``analysis._redirects``).
 
 ``open_webhook_caller`` owns the ``httpx.AsyncClient``s (one verifying, one not, because httpx
 fixes verification per client); the engine never imports httpx. Backoff sleeps go through the
@@ -28,6 +32,9 @@ from typing import Any
 
 import httpx
 
+from analysis import _redirects as redirects
+from analysis._answers import read_head
+from analysis._errors import QueryRejected
 from analysis._text import clip, redact, url_secrets
 from analysis._types import HookOutcome
 from config import Webhook, format_go_duration
@@ -112,7 +119,18 @@ class HttpWebhookCaller:
         """One POST: a final outcome, or (None, seconds to wait) when it should be retried."""
         can_retry = attempt <= hook.retries
         try:
-            response = await client.post(hook.url, json=dict(payload), timeout=limit)
+            request = client.build_request("POST", hook.url, json=dict(payload), timeout=limit)
+            response = await client.send(request, stream=True)
+            try:
+                response = await redirects.follow(
+                    client, response, None, f"webhook {hook.name}", stream=True
+                )
+                status = response.status_code
+                head = "" if 200 <= status < 300 else await read_head(response)
+            finally:
+                await response.aclose()
+        except QueryRejected as exc:  # a redirect that would carry the payload elsewhere
+            return HookOutcome(hook, False, _message(hook, str(exc))), 0.0
         except httpx.TransportError as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             if not _retryable_transport(exc):
@@ -123,10 +141,9 @@ class HttpWebhookCaller:
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return HookOutcome(hook, False, _message(hook, f"{type(exc).__name__}: {exc}")), 0.0
 
-        status = response.status_code
         if 200 <= status < 300:
             return HookOutcome(hook, True), 0.0
-        body = response.text.strip() or f"HTTP {status} {response.reason_phrase}".rstrip()
+        body = head.strip() or f"HTTP {status} {response.reason_phrase}".rstrip()
         if not _retryable_status(status):
             return HookOutcome(hook, False, _message(hook, body)), 0.0
         if can_retry:
@@ -149,11 +166,13 @@ async def open_webhook_caller(
     """Open the HTTP clients for webhook calls and close them on exit.
 
     ``sleep`` is the engine clock's sleep (used between retries); ``transport`` lets tests
-    substitute an ``httpx.MockTransport``. Go's client follows redirects, so ours do too.
+    substitute an ``httpx.MockTransport``. Go's client follows redirects, so ours do too (not a
+    307/308 to another origin, which would send the payload there).
     """
     async with (
-        httpx.AsyncClient(follow_redirects=True, transport=transport) as client,
-        httpx.AsyncClient(follow_redirects=True, verify=False, transport=transport) as insecure,
+        # redirects are followed by analysis._redirects, which keeps the payload in its origin
+        httpx.AsyncClient(transport=transport) as client,
+        httpx.AsyncClient(verify=False, transport=transport) as insecure,
     ):
         yield HttpWebhookCaller(
             client, insecure, sleep=sleep, backoff_min=backoff_min, backoff_max=backoff_max
@@ -183,7 +202,8 @@ def _retry_after(response: httpx.Response) -> float | None:
     if response.status_code not in (429, 503):
         return None
     value = response.headers.get("retry-after", "").strip()
-    return float(value) if value.isdigit() else None
+    # isdigit alone takes "²" (a digit to Unicode, not to float)
+    return float(value) if value.isascii() and value.isdigit() else None
 
 
 def _giving_up(hook: Webhook, attempts: int, detail: str) -> str:
@@ -192,5 +212,6 @@ def _giving_up(hook: Webhook, attempts: int, detail: str) -> str:
 
 def _message(hook: Webhook, message: str) -> str:
     """An outcome message: the hook's credentials redacted, then clipped (in that order, so a
-    clip cannot leave half a secret behind)."""
-    return clip(redact(message, url_secrets(hook.url)), _MAX_MESSAGE)
+    clip cannot leave half a secret behind; cut to a few times the limit first, so a long body
+    costs the redaction little, and redact masks the head of a secret that cut split)."""
+    return clip(redact(clip(message, 4 * _MAX_MESSAGE), url_secrets(hook.url)), _MAX_MESSAGE)

@@ -74,6 +74,9 @@ log = structlog.get_logger("canary-engine.cli.loadtester")
 
 #: Largest request body the server reads (a webhook payload is a few hundred bytes).
 MAX_PAYLOAD_BYTES = 1024 * 1024
+#: Seconds a request's body may take to arrive: a client that sends part of a body and stalls
+#: would otherwise hold its connection and buffer for ever (a thousand of them, a gigabyte).
+BODY_READ_SECONDS = 10.0
 #: Longest command accepted in ``metadata.cmd``.
 MAX_COMMAND_CHARS = 16 * 1024
 #: Most tasks (hey runs and commands, background and blocking) running at once; more get 429.
@@ -380,13 +383,17 @@ class LoadTester:
                 await proc.wait()  # the pipes are closed: this only reaps the transport
         code = proc.returncode
         if code == 0 and not reason:
-            logged = _true(payload.metadata.get("logCmdOutput")) and {"output": output[-2000:]}
+            # redacted whole, then cut: a cut first can split "Bearer <token>" from its token
+            logged = _true(payload.metadata.get("logCmdOutput")) and {
+                "output": logs.redacted(output)[-2000:]
+            }
             log.info("command_finished", canary=payload.canary, cmd=shown, **(logged or {}))
             return True, output
         # Flagger's wording: "command <cmd> failed: <output>: exit status <n>"
         error = f"command {shown} failed: {output}: {reason or f'exit status {code}'}"
-        log.error("command_failed", canary=payload.canary, cmd=shown, error=error[-2000:])
-        return False, logs.redacted(error)
+        redacted = logs.redacted(error)
+        log.error("command_failed", canary=payload.canary, cmd=shown, error=redacted[-2000:])
+        return False, redacted
 
     async def _exit_status(self, proc: asyncio.subprocess.Process) -> int:
         """The shell's exit status, as soon as it exits (``proc.wait()`` would also wait for
@@ -419,11 +426,19 @@ async def _drain(reader: asyncio.Future[str], pid: int) -> str:
     return reader.result()
 
 
+#: Bytes read before the kept tail of an output, so that a credential's prefix the tail cuts
+#: ("Authorization: Bearer ...") is still there when the tail is redacted.
+_TAIL_CONTEXT = 4096
+
+
 async def _read_tail(stream: asyncio.StreamReader, limit: int) -> str:
+    """The last ``limit`` characters of the output, redacted before they are cut from the rest
+    (a cut first can leave a token without the words that mark it as one)."""
     kept = b""
     while chunk := await stream.read(64 * 1024):
-        kept = (kept + chunk)[-limit:]
-    return kept.decode(errors="replace")
+        kept = (kept + chunk)[-(limit + _TAIL_CONTEXT) :]
+    text = logs.redacted(kept.decode(errors="replace"))
+    return text[-limit:]
 
 
 def _kill_group(pid: int) -> None:
@@ -442,7 +457,13 @@ def _first_word(command: str) -> str:
 
 async def _payload(request: web.Request, *, need_canary: bool) -> _Payload:
     """Flagger's webhook payload from the body; 400 naming what is wrong."""
-    raw = await request.read()
+    try:
+        async with asyncio.timeout(BODY_READ_SECONDS):
+            raw = await request.read()
+    except TimeoutError:
+        raise _BadRequest(
+            f"the request body did not arrive within {BODY_READ_SECONDS:g}s", status=408
+        ) from None
     if not raw.strip():
         raise _BadRequest("empty body: expected Flagger's webhook payload (JSON)")
     try:
@@ -484,7 +505,10 @@ async def _answer_errors(request: web.Request, handler: Handler) -> web.StreamRe
         log.warning(
             "request_refused", path=request.path, status=exc.status, reason=logs.redacted(str(exc))
         )
-        return web.Response(status=exc.status, text=logs.redacted(str(exc)))
+        response = web.Response(status=exc.status, text=logs.redacted(str(exc)))
+        if exc.status == 408:
+            response.force_close()  # not kept alive: the rest of that body is never read
+        return response
     except web.HTTPException:
         raise
     except asyncio.CancelledError:
@@ -539,7 +563,11 @@ async def serve_loadtester(
     tester = LoadTester(options, clock=clock)
     # handler_cancellation: a blocking run stops when its caller (Flagger, after its webhook
     # timeout) goes away, instead of loading the target for nobody.
-    runner = web.AppRunner(tester.application(), access_log=None, handler_cancellation=True)
+    # lingering_time: after refusing a body that never finished arriving, wait this long for its
+    # rest (aiohttp's default is 10 s) before closing the connection.
+    runner = web.AppRunner(
+        tester.application(), access_log=None, handler_cancellation=True, lingering_time=1.0
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, options.bind, options.port)

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from analysis import HOOK_PATH_MASK, clip, hook_secrets, redact, remember
+from analysis import HOOK_PATH_MASK, clip, hook_secrets, read_head, redact, remember
 from config import format_go_duration
 
 #: The AlertProvider ``spec.type`` values Flagger accepts (CRD enum).
@@ -282,16 +282,23 @@ class HttpAlertSender:
         where = f"{provider_type} POST {_redact(url)}"
         try:
             async with asyncio.timeout(self._timeout):
-                response = await client.post(url, json=payload, headers=headers)
+                request = client.build_request("POST", url, json=payload, headers=headers)
+                response = await client.send(request, stream=True)
+                try:
+                    ok = 200 <= response.status_code < 300
+                    # only the head of an error answer: a server answering gigabytes must hold
+                    # neither the memory nor the event loop (redacting it all took seconds)
+                    body = "" if ok else (await read_head(response)).strip()
+                finally:
+                    await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
             return f"{where} timed out after {format_go_duration(self._timeout)}"
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return _clip(f"{where} failed: {detail}", secrets)
-        if 200 <= response.status_code < 300:
+        if ok:
             return ""
         status = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
-        body = response.text.strip()
         return _clip(f"{where} answered {status}" + (f": {body}" if body else ""), secrets)
 
     def _client_for(self, proxy: str) -> httpx.AsyncClient:
@@ -372,4 +379,6 @@ def _redact(url: str) -> str:
 def _clip(message: str, secrets: Sequence[str]) -> str:
     """One log line: secrets redacted first (clipping first could leave half of one), then
     whitespace collapsed and the length bounded."""
-    return clip(" ".join(redact(message, secrets).split()), _MAX_MESSAGE)
+    # (cut to a few times the limit first, so a long body costs the redaction little: redact
+    # masks the head of a secret that cut split)
+    return clip(" ".join(redact(clip(message, 4 * _MAX_MESSAGE), secrets).split()), _MAX_MESSAGE)

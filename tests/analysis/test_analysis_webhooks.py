@@ -223,3 +223,69 @@ async def test_password_in_url_is_not_echoed(caller: HttpWebhookCaller) -> None:
     outcome = await caller.call(_hook(url=secret_url), PAYLOAD)
     assert "s3cret" not in outcome.message
     assert "giving up after 1 attempt(s)" in outcome.message
+
+
+@respx.mock
+async def test_a_retry_after_of_unicode_digits_is_ignored_not_a_crash(
+    caller: HttpWebhookCaller, sleeps: Sleeps
+) -> None:
+    # "²".isdigit() is True, float("²") is an error: the tick crashed and called the hook again
+    respx.post(URL).mock(
+        return_value=httpx.Response(503, headers={"Retry-After": "²".encode("latin-1")})
+    )
+    outcome = await caller.call(_hook(retries=1), PAYLOAD)
+    assert not outcome.ok and "giving up after 2 attempt(s)" in outcome.message
+    assert sleeps.calls == [1.0]  # the back-off, not the header
+
+
+@respx.mock
+async def test_only_the_head_of_a_huge_error_answer_is_read(caller: HttpWebhookCaller) -> None:
+    async def gigabyte() -> AsyncIterator[bytes]:  # were it all read
+        for _ in range(16 * 1024):
+            yield b"x" * 65536
+
+    respx.post(URL).mock(return_value=httpx.Response(500, content=gigabyte()))
+    outcome = await caller.call(_hook(), PAYLOAD)
+    assert not outcome.ok and outcome.message.endswith("…") and len(outcome.message) <= 2000
+
+
+@respx.mock
+@pytest.mark.parametrize("status", [307, 308])
+async def test_a_redirect_to_another_origin_never_gets_the_payload(
+    caller: HttpWebhookCaller, status: int
+) -> None:
+    # the payload's metadata often carries a token (hey -H 'Authorization: Bearer ...')
+    respx.post(URL).mock(
+        return_value=httpx.Response(status, headers={"Location": "http://elsewhere.test/hook"})
+    )
+    elsewhere = respx.post("http://elsewhere.test/hook").mock(return_value=httpx.Response(200))
+    outcome = await caller.call(_hook(), PAYLOAD)
+    assert not elsewhere.called
+    assert not outcome.ok and "another origin; not followed" in outcome.message
+
+
+@respx.mock
+async def test_a_redirect_within_the_origin_is_followed(caller: HttpWebhookCaller) -> None:
+    respx.post(URL).mock(
+        return_value=httpx.Response(307, headers={"Location": "http://loadtester.test/v2"})
+    )
+    moved = respx.post("http://loadtester.test/v2").mock(return_value=httpx.Response(200))
+    assert (await caller.call(_hook(), PAYLOAD)).ok
+    assert json.loads(moved.calls.last.request.content) == PAYLOAD
+
+
+@respx.mock
+async def test_the_basic_credential_of_the_hooks_user_info_is_masked(
+    caller: HttpWebhookCaller,
+) -> None:
+    # httpx sends user:password@ as Authorization: Basic base64(user:password); a server that
+    # echoes the value must not put it in the event
+    url = "http://user:S3cretPassw0rd@loadtester.test/hook"
+    respx.post("http://loadtester.test/hook").mock(
+        side_effect=lambda request: httpx.Response(
+            401,
+            text="invalid credentials " + request.headers["Authorization"].removeprefix("Basic "),
+        )
+    )
+    outcome = await caller.call(_hook(url=url), PAYLOAD)
+    assert "dXNlcjpTM2NyZXRQYXNzdzByZA" not in outcome.message and "xxxxx" in outcome.message

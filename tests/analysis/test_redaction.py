@@ -172,7 +172,8 @@ def test_redaction_is_idempotent() -> None:
 
 
 def test_url_secrets_of_an_address() -> None:
-    assert url_secrets("http://user:p%40ss@h:1/x") == ["p%40ss"]
+    # the password, and the Basic credential a client sends for it (base64 of user:p@ss)
+    assert url_secrets("http://user:p%40ss@h:1/x") == ["p%40ss", "dXNlcjpwQHNz"]
     assert url_secrets("http://T0k3nValue@h") == ["T0k3nValue"]
     assert url_secrets("http://h/x?token=t0k&page=2") == ["t0k"]
     assert url_secrets("http://h/x") == []
@@ -221,3 +222,17 @@ def test_redact_url_keeps_its_contract() -> None:
     assert redact_url("http://admin:s3cret@prom.test:9090") == "http://admin:xxxxx@prom.test:9090"
     assert redact_url("http://prom.test:9090") == "http://prom.test:9090"
     assert redact_url("not a url") == "not a url"
+
+
+def test_a_secret_shown_by_a_bytes_repr_is_masked() -> None:
+    # h11 refuses a header holding a control character and quotes it as bytes in its error
+    token = "xoxpSECRETTOKEN\x00"
+    message = f"LocalProtocolError: Illegal header value {('Bearer ' + token).encode()!r}"
+    assert redact(message, [token]) == "LocalProtocolError: Illegal header value b'Bearer xxxxx'"
+
+
+def test_the_head_of_a_secret_cut_by_clip_is_masked() -> None:
+    secret = "SIGNOZKEY-abcdefghijklmnopqrstuvwxyz0123456789"
+    assert redact("401: " + secret[:12] + "…", [secret]) == "401: xxxxx…"
+    assert redact("401: " + secret[:3] + "…", [secret]) == "401: SIG…"  # too short to be one
+    assert redact("a word… and more", [secret]) == "a word… and more"

@@ -432,6 +432,37 @@ async def test_bad_requests_get_a_400_naming_the_problem(
 # -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("padding", [60_000, 65_490])
+async def test_a_token_in_a_long_output_is_masked_even_where_the_tail_cuts_it(
+    client: aiohttp.ClientSession, padding: int
+) -> None:
+    # the output keeps its last 64 KiB: cut first, "Bearer " fell off and its token stayed
+    token = "abcdefghij0123456789abcdefghij0123456789"
+    command = (
+        f'echo "Authorization: Bearer {token}"; head -c {padding} /dev/zero | tr "\\0" x; exit 1'
+    )
+    async with serve_loadtester(_options(allow_commands=True)) as server:
+        status, text = await _post(client, server, "/", _payload(command, type="bash"))
+    assert status == 500 and "exit status 1" in text
+    assert token[:12] not in text and token[-12:] not in text
+
+
+async def test_a_body_that_never_finishes_arriving_is_given_up(
+    tester: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # half a body, then silence: held for ever, a thousand such clients held a gigabyte
+    monkeypatch.setattr("engine.cli.loadtester.BODY_READ_SECONDS", 0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", tester.port)
+    writer.write(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n" + b"{" * 100
+    )
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)  # read() ends: the server closed it
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within 0.5s" in answer
+
+
 async def test_allow_commands_runs_them_with_bash(
     client: aiohttp.ClientSession, tmp_path: Path
 ) -> None:

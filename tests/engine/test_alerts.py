@@ -282,6 +282,23 @@ async def test_non_2xx_is_a_redacted_error_with_the_body(sender: HttpAlertSender
 
 
 @respx.mock
+async def test_only_the_head_of_a_huge_error_body_is_read(sender: HttpAlertSender) -> None:
+    # a gigabyte read whole (and redacted whole) held the controller's memory and event loop
+    sent = 0
+
+    async def gigabyte() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(16 * 1024):
+            sent += 65536
+            yield b"x" * 65536
+
+    respx.post(SLACK).mock(return_value=httpx.Response(500, content=gigabyte()))
+    error = await sender.send("slack", SLACK, severity="info", **COMMON)
+    assert error.startswith("slack POST https://hooks.slack.com/… answered HTTP 500")
+    assert sent < 1024 * 1024
+
+
+@respx.mock
 async def test_long_error_bodies_are_clipped_to_one_line(sender: HttpAlertSender) -> None:
     respx.post(SLACK).respond(500, text="<html>\n" + "x" * 5000)
     error = await sender.send("slack", SLACK, severity="info", **COMMON)
