@@ -18,7 +18,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,6 +69,7 @@ from engine.core.effects import (
 )
 from engine.core.machine import AT_REST, start_decision
 from engine.shell.clock import Clock, stamp, stamp_of
+from engine.shell.events import event_name, write_event
 from engine.shell.last_analysis import record_tick
 from traffic import (
     CANARY,
@@ -625,34 +625,36 @@ class CanaryDriver:
             type=event.type,
             message=event.message,
         )
-        # client-go style unique name "<canary>.<16 hex>"; random, so a tick re-run within the
-        # same second cannot collide with (and lose) an earlier event.
-        name = f"{meta.get('name', 'canary')}.{uuid.uuid4().hex[:16]}"
-        try:
-            await deps.cluster.create(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {"name": name, "namespace": meta.get("namespace", "default")},
-                    "involvedObject": {
-                        "apiVersion": body.get("apiVersion", "flagger.app/v1beta1"),
-                        "kind": "Canary",
-                        "name": meta.get("name"),
-                        "namespace": meta.get("namespace"),
-                        "uid": meta.get("uid"),
-                        "resourceVersion": meta.get("resourceVersion"),
-                    },
-                    "reason": "Synced",
-                    "message": event.message,
-                    "type": event.type,
-                    "source": {"component": deps.settings.event_source},
-                    "firstTimestamp": when,
-                    "lastTimestamp": when,
-                    "count": 1,
-                }
-            )
-        except CanaryEngineError as exc:
-            log.warning("event_not_recorded", error=str(exc))
+        # Written as Flagger's client-go recorder writes it: a repeat of the same event updates
+        # the Event first written for it (count, lastTimestamp), within a spam budget per Canary
+        # (engine.shell.events). report.events above keeps every event.
+        await write_event(
+            deps.cluster,
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {
+                    "name": event_name(str(meta.get("name", "canary"))),
+                    "namespace": meta.get("namespace", "default"),
+                },
+                "involvedObject": {
+                    "apiVersion": body.get("apiVersion", "flagger.app/v1beta1"),
+                    "kind": "Canary",
+                    "name": meta.get("name"),
+                    "namespace": meta.get("namespace"),
+                    "uid": meta.get("uid"),
+                    "resourceVersion": meta.get("resourceVersion"),
+                },
+                "reason": "Synced",
+                "message": event.message,
+                "type": event.type,
+                "source": {"component": deps.settings.event_source},
+                "firstTimestamp": when,
+                "lastTimestamp": when,
+                "count": 1,
+            },
+            deps.clock.now(),
+        )
         return event
 
     async def _call_event_hooks(self, t: _Tick, event: Event) -> None:

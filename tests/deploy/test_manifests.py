@@ -1144,7 +1144,7 @@ CLUSTER_RULES = [
     ("", "secrets", BY_NAME),
     ("autoscaling", "horizontalpodautoscalers", CACHED),
     ("keda.sh", "scaledobjects", BY_NAME),
-    ("", "events", ["create"]),
+    ("", "events", ["create", "patch"]),
     ("networking.k8s.io", "ingresses", BY_NAME),
     ("networking.istio.io", "virtualservices", BY_NAME),
     ("networking.istio.io", "destinationrules", BY_NAME),
