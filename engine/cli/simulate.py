@@ -23,7 +23,6 @@ most ``MAX_TICKS`` of them.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -47,6 +46,7 @@ from config import (
     SpecError,
     load_manifests,
 )
+from engine.cli._object_shapes import object_problems, seeded
 from engine.cli.scheduled_commands import ScheduledCommand, run_with_commands
 from engine.core.effects import Alert
 from engine.shell.clock import VirtualClock
@@ -160,10 +160,26 @@ def load_inputs(
     mesh_provider: str | None = None,
 ) -> tuple[Manifests, Canary, Recording]:
     """Read and validate everything; raise SpecError (exit 2) naming the file and problem.
-    ``mesh_provider`` routes a Canary without ``spec.provider`` (its router's rules apply)."""
-    manifests = load_manifests(
-        [canary_path, *template_paths], preset=preset, default_provider=mesh_provider
-    )
+    ``mesh_provider`` routes a Canary without ``spec.provider`` (its router's rules apply).
+    The other objects the files hold are type-checked as an API server would
+    (``engine.cli._object_shapes``), so a malformed Deployment is bad input, not a crash."""
+    manifests = Manifests()
+    problems: list[Problem] = []
+    for path in (canary_path, *template_paths):  # one at a time: the objects' file is named
+        try:
+            found = load_manifests([path], preset=preset, default_provider=mesh_provider)
+        except SpecError as exc:
+            if exc.source is not None:  # the file could not be read: as load_manifests does
+                raise
+            problems.extend(exc.problems)
+            continue
+        problems.extend(object_problems(found.objects, path))
+        manifests.canaries.extend(found.canaries)
+        manifests.templates.extend(found.templates)
+        manifests.alert_providers.extend(found.alert_providers)
+        manifests.objects.extend(found.objects)
+    if problems:
+        raise SpecError(problems)
     canary, _ = single_canary(manifests, canary_path)
     recording = load_recording(recording_path)
     return manifests, canary, recording
@@ -303,6 +319,11 @@ async def simulate(
 
 
 async def _seed(cluster: InMemoryCluster, manifests: Manifests, canary: Canary) -> None:
+    # Checked again for the callers that build Manifests themselves (sweep, report): a type
+    # fault is bad input, never a traceback from deep in traffic.
+    problems = object_problems(manifests.objects)
+    if problems:
+        raise SpecError(problems)
     ns = canary.metadata.namespace
     target = canary.spec.target_ref.name
     autoscaler = canary.spec.autoscaler_ref
@@ -313,7 +334,7 @@ async def _seed(cluster: InMemoryCluster, manifests: Manifests, canary: Canary) 
             kind = kind_of(obj)
         except KeyError:
             continue  # kinds the simulation does not model (e.g. Namespace) are ignored
-        body = copy.deepcopy(obj)
+        body = seeded(obj)  # a copy without null fields, as the API server stores it
         body.setdefault("metadata", {}).setdefault("namespace", ns)
         if kind == _target_kind(canary) and body["metadata"].get("name") == target:
             has_target = True
