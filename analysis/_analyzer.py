@@ -137,6 +137,8 @@ def score_checks(
                 verdict=verdict,
                 message=_message(check, value, verdict, failure),
                 failure=failure,
+                dry_run=check.dry_run,
+                on_no_data=check.on_no_data,
             )
         )
     return results

@@ -82,8 +82,12 @@ async def judge_ticks(
     out: list[list[CheckResult]] = []
     judged: list[_Judged] = []
     for n, tick in enumerate(ticks):
-        metrics = {m.name: m for m in tick.canary.spec.effective_analysis.metrics}
-        out.append([_with_policy(r, metrics.get(r.query.metric)) for r in tick.results])
+        # (the results carry their own metric's dryRun / onNoData since planning; the judge is
+        # looked up by name: of two judged entries sharing one, the first judges)
+        metrics: dict[str, Metric] = {}
+        for metric in tick.canary.spec.effective_analysis.metrics:
+            metrics.setdefault(metric.name, metric)
+        out.append(list(tick.results))
         judged.extend(_plan(n, tick, metrics))
     if not judged:
         return out
@@ -205,9 +209,3 @@ def _looks(canary: Canary) -> int:
     if step <= 0:
         return 1
     return max(1, math.ceil(analysis.effective_max_weight / step))
-
-
-def _with_policy(result: CheckResult, metric: Metric | None) -> CheckResult:
-    if metric is None or (not metric.dry_run and metric.no_data_policy == "fail"):
-        return result
-    return dataclasses.replace(result, dry_run=metric.dry_run, on_no_data=metric.no_data_policy)

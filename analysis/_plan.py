@@ -107,7 +107,14 @@ def plan_queries(
 
 def _check(query: MetricQuery, metric: Metric, *, truncate: bool = False) -> Check:
     lo, hi = bounds_for(metric, query.kind)
-    return Check(query=query, lo=lo, hi=hi, truncate=truncate)
+    return Check(
+        query=query,
+        lo=lo,
+        hi=hi,
+        truncate=truncate,
+        dry_run=metric.dry_run,
+        on_no_data=metric.no_data_policy,
+    )
 
 
 def _model(canary: Canary, metric: Metric, target: str) -> TemplateModel:

@@ -90,8 +90,8 @@ RECORDING_FORMATS = (".csv", ".json")
 Progress = Callable[[int, int, str], None]
 
 _RELATIVE = re.compile(r"-\s*(.+)")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_STATUS = re.compile(r"HTTP Status Code (\d+) \((.*)\)\s*$", re.DOTALL)
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_STATUS = re.compile(r"HTTP Status Code ([0-9]+) \((.*)\)\s*$", re.DOTALL)
 _TARGETS: tuple[Literal["canary", "primary"], ...] = ("canary", "primary")
 
 

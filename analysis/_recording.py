@@ -41,9 +41,10 @@ _QUERY_TARGETS = ("canary", "primary")
 _REQUIRED_COLUMNS = ("time", "target", "metric", "value")
 _MAX_PROBLEMS = 50  # a broken 10 000-line file should not print 10 000 lines
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _RFC3339 = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2}(?:\.\d+)?)([Zz]|[+-]\d{2}:\d{2})"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 _INFINITIES = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 #: Deepest nesting a JSON recording may have; the format itself needs 5 levels.

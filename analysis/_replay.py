@@ -134,12 +134,10 @@ def compile_plan(
 ) -> BatchPlan:
     """The batch's view of ``canary``; call ``batch_unsupported`` first."""
     analysis = canary.spec.effective_analysis
-    metrics = {m.name: m for m in analysis.metrics}
     planned = plan_checks(canary, templates, provider=provider, default_server="http://unused")
     checks = []
     for check in planned:
         query = check.query
-        metric = metrics.get(query.metric)
         checks.append(
             _Check(
                 metric=query.metric,
@@ -147,8 +145,8 @@ def compile_plan(
                 hi=math.inf if check.hi is None else check.hi,
                 truncate=check.truncate,
                 broken=query.render_error is not None,
-                dry_run=metric.dry_run if metric is not None else False,
-                on_no_data=metric.no_data_policy if metric is not None else "fail",
+                dry_run=check.dry_run,
+                on_no_data=check.on_no_data,
             )
         )
     return BatchPlan(

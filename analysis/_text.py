@@ -54,7 +54,7 @@ _ENCODED_USERINFO = re.compile(
 _CHAT_HOOK = re.compile(
     r"(?i)(?P<keep>https?(?:://|%3A%2F%2F)(?:[^\s/?#@\"'<>]+@)?(?:[a-z0-9-]+\.)*"
     r"(?:hooks\.slack\.com|webhook\.office\.com|outlook\.office(?:365)?\.com|logic\.azure\.com"
-    r"|discord(?:app)?\.com|chat\.googleapis\.com)(?::\d+)?)"
+    r"|discord(?:app)?\.com|chat\.googleapis\.com)(?::[0-9]+)?)"
     r"(?P<rest>(?:/|%2F|\?|%3F)[^\s\"'<>]*)"
 )
 _ROCKET_HOOK = re.compile(

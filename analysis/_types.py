@@ -101,6 +101,10 @@ class Check:
     #: Builtin request-duration answers are truncated to whole milliseconds first, as Flagger's
     #: observers convert them to a Go ``time.Duration``.
     truncate: bool = False
+    #: The metric's ``dryRun`` and ``onNoData`` (README "Verdict policy"), from the very entry of
+    #: ``analysis.metrics`` this check was planned from (two entries may share a name).
+    dry_run: bool = False
+    on_no_data: str = "fail"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,8 +20,8 @@ _UNIT_SECONDS = {
 }
 #: Go's time.Duration is an int64 of nanoseconds: ParseDuration refuses anything longer.
 MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_WHOLE = re.compile(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)")
+_WHOLE = re.compile(r"^(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|ms|s|m|h))+$")
 
 
 def parse_duration(text: str) -> float:

@@ -101,6 +101,77 @@ def _check_duration(value: str | None) -> str | None:
     return value
 
 
+#: Istio's StringMatch: exactly one of these, a string (what every router reads a match with).
+_STRING_MATCH_KEYS = ("exact", "prefix", "suffix", "regex")
+#: HTTPMatchRequest fields that hold one StringMatch, and those that map names to one.
+_STRING_MATCH_FIELDS = ("uri", "scheme", "method", "authority")
+_STRING_MATCH_MAPS = ("headers", "queryParams")
+
+
+def _string_match_problem(value: Any) -> str | None:
+    if value == {}:  # Istio: the name alone matches the header's presence
+        return None
+    if (
+        isinstance(value, dict)
+        and len(value) == 1
+        and next(iter(value)) in _STRING_MATCH_KEYS
+        and isinstance(next(iter(value.values())), str)
+    ):
+        return None
+    keys = ", ".join(_STRING_MATCH_KEYS)
+    return f"must be a mapping with one of {keys} (a string), got {short(value)}"
+
+
+def _check_matches(matches: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """The typed parts of Istio HTTPMatchRequests (Flagger's CRD types them; the routers read
+    them): a header written as a plain string, ``{x-canary: insider}``, is refused with the fix
+    rather than crashing a router at its first tick."""
+    for index, match in enumerate(matches or ()):
+        for name in _STRING_MATCH_FIELDS:
+            if name in match and (problem := _string_match_problem(match[name])):
+                raise PydanticCustomError(
+                    "match",
+                    "item {index}: {field} {problem}",
+                    {"index": index, "field": name, "problem": problem},
+                )
+        for name in _STRING_MATCH_MAPS:
+            entries = match.get(name)
+            if entries is None:
+                continue
+            if not isinstance(entries, dict):
+                raise PydanticCustomError(
+                    "match",
+                    "item {index}: {field} must be a mapping of names to matches, got {value}",
+                    {"index": index, "field": name, "value": short(entries)},
+                )
+            for key, value in entries.items():
+                if problem := _string_match_problem(value):
+                    raise PydanticCustomError(
+                        "match",
+                        "item {index}: {field}.{key} {problem} (e.g. {example})",
+                        {
+                            "index": index,
+                            "field": name,
+                            "key": key,
+                            "problem": problem,
+                            "example": "{exact: "
+                            + (short(value) if isinstance(value, str) else "...")
+                            + "}",
+                        },
+                    )
+        labels = match.get("sourceLabels")
+        if labels is not None and (
+            not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())
+        ):
+            raise PydanticCustomError(
+                "match",
+                "item {index}: sourceLabels must be a mapping of label names to strings, "
+                "got {value}",
+                {"index": index, "value": short(labels)},
+            )
+    return matches
+
+
 class _Model(BaseModel):
     # strict: YAML's `skipAnalysis: "yes"` or `port: "9898"` is refused as the API server refuses
     # it against the CRD, never coerced (lax mode read "yes" as true and skipped the analysis).
@@ -217,6 +288,32 @@ class ServiceSpec(_Model):
     primary: CustomMetadata | None = None
     canary: CustomMetadata | None = None
     unmanaged_metadata: UnmanagedMetadata | None = None
+
+    @field_validator("match")
+    @classmethod
+    def _matches(cls, matches: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        return _check_matches(matches)
+
+    @field_validator("retries")
+    @classmethod
+    def _retries(cls, retries: dict[str, Any] | None) -> dict[str, Any] | None:
+        # typed in Flagger's CRD; the contour and App Mesh routers do arithmetic with attempts
+        attempts = (retries or {}).get("attempts")
+        if attempts is not None and (isinstance(attempts, bool) or not isinstance(attempts, int)):
+            raise PydanticCustomError(
+                "retries",
+                "attempts must be a whole number, got {value}",
+                {"value": short(attempts)},
+            )
+        for name in ("perTryTimeout", "retryOn"):
+            value = (retries or {}).get(name)
+            if value is not None and not isinstance(value, str):
+                raise PydanticCustomError(
+                    "retries",
+                    "{name} must be a string, got {value}",
+                    {"name": name, "value": short(value)},
+                )
+        return retries
 
     @field_validator("gateway_refs")
     @classmethod
@@ -450,6 +547,11 @@ class Analysis(_Model):
     inconclusive_limit: int = Field(default=DEFAULT_INCONCLUSIVE_LIMIT, ge=0)
 
     _dur = field_validator("interval")(_check_duration)
+
+    @field_validator("match")
+    @classmethod
+    def _matches(cls, matches: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        return _check_matches(matches)
 
     @field_validator("max_weight", "step_weight_promotion", "mirror_weight")
     @classmethod

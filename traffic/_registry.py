@@ -96,7 +96,11 @@ def supported_providers() -> tuple[str, ...]:
 
 
 def router_module(provider: str) -> RouterModule | None:
-    """The declaration serving ``provider`` (exact name or suffixed variant), or None."""
+    """The declaration serving ``provider`` (exact name or suffixed variant), or None; None for
+    a name Flagger would not accept either (``istio:`` has the prefix of a variant, but is none:
+    routed as Istio, no builtin query would answer for it)."""
+    if not is_flagger_provider(provider):
+        return None
     load_routers()
     name = resolve_router_name(provider)
     return None if name is None else _modules().get(name)

@@ -613,6 +613,7 @@ def main(
 def _sweep(args: argparse.Namespace) -> int:
     from engine.cli.sweep_command import run_sweep_command
 
+    _check_supported(args.mesh_provider)  # refused up front, as simulate and validate do
     return run_sweep_command(args)
 
 
@@ -656,6 +657,7 @@ def _simulate(args: argparse.Namespace) -> int:
         canary_path, recording_path = args.canary, args.recording
     if args.report is not None:
         check_output_path("--report", args.report)
+    _check_supported(args.mesh_provider)  # even when this Canary names its own provider
     manifests, canary, recording = load_inputs(
         canary_path, args.template, recording_path, args.preset, args.mesh_provider
     )
@@ -910,6 +912,7 @@ def _check_supported(provider: str) -> None:
 def _validate(args: argparse.Namespace) -> int:
     from analysis import template_problems
     from config import DEFAULT_MESH_PROVIDER, NotSupportedError, SpecError, load_manifests
+    from engine.cli._object_shapes import object_problems
 
     # Importing traffic registers the router modules' provider rules, which the loader checks.
     from traffic import not_built_problems
@@ -940,6 +943,8 @@ def _validate(args: argparse.Namespace) -> int:
             for t in found.templates
             for field, message in template_problems(t)
         ]
+        # the Kubernetes objects beside them, typed as the API server types what we read
+        problems += [str(p) for p in object_problems(found.objects, path)]
         if problems:  # an address may carry user:password@ (masked as everywhere else)
             print(_redacted("\n".join(problems)), file=sys.stderr)
             bad = True

@@ -166,7 +166,7 @@ def apply_setting(
     body = copy.deepcopy(dict(canary_body))
     preset = setting.changes.get("preset")
     if preset is not None:
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             raise SpecError(
                 Problem(
                     f"{setting.id}.preset",

@@ -256,6 +256,17 @@ def _read_labels(path: Path) -> dict[str, Label]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(Problem(str(path), f"cannot read labels: {exc.strerror or exc}")) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            Problem(str(path), f"labels must be UTF-8 text: byte {exc.start} is not")
+        ) from None
+    try:
+        return _labels_from(path, text)
+    except csv.Error as exc:
+        raise SpecError(Problem(str(path), f"labels are not valid CSV: {exc}")) from None
+
+
+def _labels_from(path: Path, text: str) -> dict[str, Label]:
     reader = csv.DictReader(text.splitlines())
     if reader.fieldnames is None or not {"recording", "label"} <= set(reader.fieldnames):
         raise SpecError(

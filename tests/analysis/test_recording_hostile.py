@@ -125,6 +125,15 @@ def test_csv_non_finite_values_are_refused_naming_the_line(
     assert err == f"{path}: line 3: value: {value!r} is not finite; {FINITE}\n"
 
 
+@pytest.mark.parametrize(("column", "cell"), [("value", "٩٩"), ("time", "٦٠"), ("value", "9_9")])
+def test_csv_numbers_in_other_scripts_are_refused_naming_the_line(column: str, cell: str) -> None:
+    # Python reads "٩٩" as 99; no Prometheus answer or Go client writes it so
+    row = f"{cell},canary,m,99" if column == "time" else f"60,canary,m,{cell}"
+    with pytest.raises(config.SpecError) as info:
+        parse_csv("time,target,metric,value\n0,canary,m,99\n" + row + "\n", source="r.csv")
+    assert "line 3" in info.value.render() and column in info.value.render()
+
+
 @pytest.mark.parametrize("value", ["Infinity", "-Infinity", "1e400", "-1e400"])
 def test_json_non_finite_values_are_refused_naming_the_path(value: str) -> None:
     with pytest.raises(config.SpecError) as caught:

@@ -222,3 +222,51 @@ def test_a_default_router_is_checked_as_the_provider_it_is() -> None:
     parse_canary(body, default_provider="appmesh:v1beta2")
     with pytest.raises(SpecError, match="meshName"):
         parse_canary(body, default_provider="appmesh")
+
+
+@pytest.mark.parametrize("provider", [*WEIGHTED, "nginx"])
+@pytest.mark.parametrize(
+    ("match", "expected"),
+    [
+        (
+            [{"headers": {"x-canary": "insider"}}],
+            "spec.analysis.match: item 0: headers.x-canary must be a mapping with one of exact, "
+            "prefix, suffix, regex (a string), got 'insider' (e.g. {exact: 'insider'})",
+        ),
+        (
+            [{"headers": ["x-canary"]}],
+            "spec.analysis.match: item 0: headers must be a mapping of names to matches",
+        ),
+        ([{"headers": {"x": {"exact": 1}}}], "headers.x must be a mapping with one of exact"),
+        ([{"uri": {"prefix": "/a", "exact": "/b"}}], "item 0: uri must be a mapping with one"),
+        ([{"sourceLabels": {"app": 1}}], "sourceLabels must be a mapping of label names"),
+    ],
+)
+def test_a_match_the_routers_could_not_read_is_refused_with_the_fix(
+    provider: str, match: list[dict[str, Any]], expected: str
+) -> None:
+    # a header written as a plain string crashed contour's check, and the gloo, Gateway API,
+    # App Mesh and nginx routers at their first tick; Istio took it and matched nothing
+    analysis: dict[str, Any] = {"match": match}
+    if provider == "nginx":
+        analysis.update(iterations=10, stepWeight=None, maxWeight=None)
+    found = problems(canary(provider, **analysis))
+    assert any(expected in p for p in found), found
+
+
+def test_a_header_named_alone_matches_its_presence() -> None:
+    assert parse_canary(canary("istio", match=[{"headers": {"x-canary": {}}}]))
+
+
+@pytest.mark.parametrize(
+    ("retries", "expected"),
+    [
+        ({"attempts": "three"}, "attempts must be a whole number, got 'three'"),
+        ({"attempts": True}, "attempts must be a whole number, got True"),
+        ({"attempts": 3, "perTryTimeout": 5}, "perTryTimeout must be a string, got 5"),
+    ],
+)
+def test_service_retries_are_typed(retries: dict[str, Any], expected: str) -> None:
+    body = canary("contour")
+    body["spec"]["service"]["retries"] = retries
+    assert any(f"spec.service.retries: {expected}" in p for p in problems(body)), problems(body)

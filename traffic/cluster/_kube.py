@@ -150,8 +150,21 @@ async def load_configuration(
             client_configuration=configuration,
             persist_config=False,
         )
-    except (ConfigException, OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as e:
-        raise ClusterError(f"cannot load the Kubernetes configuration {paths}: {e}") from e
+    except (
+        ConfigException,
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        yaml.YAMLError,
+        # the library asserts on some wrong types (a server that is not a string) and recurses
+        # on deep nesting: a bad file, not a crash
+        AssertionError,
+        RecursionError,
+        AttributeError,
+    ) as e:
+        detail = f"{type(e).__name__}: {e}" if isinstance(e, AssertionError | AttributeError) else e
+        raise ClusterError(f"cannot load the Kubernetes configuration {paths}: {detail}") from e
     return configuration
 
 

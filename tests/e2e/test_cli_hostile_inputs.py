@@ -1,0 +1,91 @@
+"""Inputs a fuzzer found crashing a command with a traceback (exit 1, which reads as "rolled
+back" or "no such Canary"): each is now exit 2 naming what is wrong."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
+SWEEP = EXAMPLES / "whatif" / "sweep.yaml"
+
+
+@pytest.mark.parametrize("preset", ["[staging]", "{a: 1}"])
+def test_a_sweep_preset_that_is_not_a_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], preset: str
+) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        f"canary: {EXAMPLES / 'webhook-server.yaml'}\nsettings:\n  - preset: {preset}\n"
+    )
+    assert main(["sweep", str(sweep), "--recordings", str(EXAMPLES / "whatif")]) == 2
+    assert "preset: unknown preset" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"recording,label\n\xff\xfe,good\n", "labels must be UTF-8 text"),
+        (b"recording,label\n" + b"x" * 200_000 + b",good\n", "labels are not valid CSV"),
+    ],
+)
+def test_a_sweep_labels_file_that_is_not_utf8_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes(content)
+    code = main(["sweep", str(SWEEP), "--labels", str(labels)])
+    assert code == 2 and expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "kubeconfig",
+    [
+        "[" * 100_000,
+        "apiVersion: v1\nclusters: [{name: c, cluster: {server: 5}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
+        "users: [{name: u, user: {token: t}}]\n",
+    ],
+    ids=["nested 100,000 deep", "a server that is a number"],
+)
+def test_a_kubeconfig_the_client_library_chokes_on(tmp_path: Path, kubeconfig: str) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(kubeconfig)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "get",
+            "web",
+            "-n",
+            "staging",
+            "--kubeconfig",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 4, done.stderr
+    assert "cannot load the Kubernetes configuration" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "simulate", "sweep"])
+def test_a_mesh_provider_flagger_would_not_accept(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    args = {
+        "validate": ["validate", str(EXAMPLES / "webhook-server.yaml")],
+        "simulate": ["simulate"],
+        "sweep": ["sweep"],
+    }[command]
+    assert main([*args, "--mesh-provider", "istio:"]) == 2
+    assert "unknown provider 'istio:'" in capsys.readouterr().err

@@ -1,0 +1,54 @@
+"""Two entries of ``analysis.metrics`` may share a name (Flagger's CRD allows it, and evaluates
+each on its own): each keeps its own ``dryRun`` and ``onNoData``. Keyed by name, the last entry's
+``dryRun: true`` turned the first's real check into a dry run, and a bad release was promoted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
+
+CANARY = """\
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: webhook-server, namespace: staging}
+spec:
+  provider: kubernetes
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: webhook-server}
+  service: {port: 80}
+  analysis:
+    interval: 60s
+    threshold: 2
+    maxWeight: 30
+    stepWeight: 15
+    metrics:
+      - {name: request-success-rate, interval: 1m, thresholdRange: {min: 99}}
+      - {name: request-success-rate, interval: 1m, dryRun: true, thresholdRange: {min: 0}}
+"""
+
+
+@pytest.mark.parametrize("order", ["real first", "dry run first"])
+def test_a_dry_run_entry_never_makes_its_namesake_a_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], order: str
+) -> None:
+    text = CANARY
+    if order == "dry run first":
+        real, dry = text.splitlines()[-2:]
+        text = "\n".join([*text.splitlines()[:-2], dry, real]) + "\n"
+    canary = tmp_path / "canary.yaml"
+    canary.write_text(text)
+    recording = EXAMPLES / "webhook-server-bad.json"
+    code = main(
+        ["simulate", "--canary", str(canary), "--recording", str(recording), "--output", "json"]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert (code, doc["result"]) == (1, "rolled_back")
+    checks = [c for tick in doc["ticks"] for c in tick["checks"]]
+    # simulate's JSON marks a dry-run check with "dryRun": true and leaves it out otherwise
+    assert {c.get("dryRun", False) for c in checks if c["min"] == 99} == {False}
+    assert {c.get("dryRun", False) for c in checks if c["min"] == 0} == {True}
