@@ -224,6 +224,12 @@ def _message(model: type[BaseModel], err: Any, loc: Sequence[Any]) -> str:
         return f"must be >= {ctx.get('ge')}, got {short(given)}"
     if kind == "less_than_equal":
         return f"must be <= {ctx.get('le')}, got {short(given)}"
+    if kind == "greater_than":
+        return f"must be > {ctx.get('gt')}, got {short(given)}"
+    if kind == "less_than":
+        return f"must be < {ctx.get('lt')}, got {short(given)}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {short(given)}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "too_long":

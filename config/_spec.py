@@ -401,7 +401,7 @@ class Judge(_Model):
     harmful: Literal["increase", "decrease", "both"]
     #: The probability that a canary no different from the primary passes every look of the
     #: analysis (when the window holds enough samples; the explanation says when it does not).
-    confidence: float = Field(default=JUDGE_DEFAULT_CONFIDENCE, gt=0.5, lt=1.0)
+    confidence: float = Field(default=JUDGE_DEFAULT_CONFIDENCE, gt=0.5, lt=1.0, allow_inf_nan=False)
     #: How far back (from the tick) the primary's samples reach for the envelope.
     window: str = JUDGE_DEFAULT_WINDOW
     #: Primary samples the window must hold before the judge passes or fails (else inconclusive).

@@ -506,11 +506,17 @@ async def _apply_recorded_revision(cluster: InMemoryCluster, canary: Canary) -> 
 
 
 def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
-    """Metrics the Canary checks that the recording never mentions: every check will lack data."""
+    """Metrics the Canary checks that the recording never mentions: every check will lack data
+    (which counts as the metric's ``onNoData`` says: Flagger's failed check by default)."""
     recorded = recording.metrics("canary")
+    counts = {
+        "fail": "a failed check",
+        "inconclusive": "inconclusive (onNoData)",
+        "pass": "a pass (onNoData)",
+    }
     return [
         f"the recording has no canary samples for metric {m.name!r}: every check of it will "
-        "have no data (a failed check)"
+        f"have no data ({counts[m.no_data_policy]})"
         for m in canary.spec.effective_analysis.metrics
         if m.name not in recorded
     ]

@@ -52,3 +52,27 @@ def test_a_dry_run_entry_never_makes_its_namesake_a_dry_run(
     # simulate's JSON marks a dry-run check with "dryRun": true and leaves it out otherwise
     assert {c.get("dryRun", False) for c in checks if c["min"] == 99} == {False}
     assert {c.get("dryRun", False) for c in checks if c["min"] == 0} == {True}
+
+
+@pytest.mark.parametrize(
+    ("on_no_data", "says"),
+    [(None, "a failed check"), ("inconclusive", "inconclusive (onNoData)"), ("pass", "a pass")],
+)
+def test_a_metric_the_recording_lacks_is_warned_about_with_its_no_data_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], on_no_data: str | None, says: str
+) -> None:
+    policy = f", onNoData: {on_no_data}" if on_no_data else ""
+    canary = tmp_path / "canary.yaml"
+    head = CANARY.split("    metrics:\n")[0]
+    canary.write_text(
+        head
+        + "    metrics:\n"
+        + f"      - {{name: absent, query: up, thresholdRange: {{min: 1}}{policy}}}\n"
+    )
+    recording = EXAMPLES / "webhook-server-good.csv"
+    main(["simulate", "--canary", str(canary), "--recording", str(recording)])
+    shown = capsys.readouterr()
+    assert (
+        "the recording has no canary samples for metric 'absent': every check of it will have "
+        f"no data ({says}" in shown.out + shown.err
+    )

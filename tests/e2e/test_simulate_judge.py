@@ -220,7 +220,18 @@ def test_the_timeline_shows_verdicts_and_explanations(sim: Sim) -> None:
         ({"baseline": "canary", "harmful": "increase"}, "judge.baseline"),
         ({"baseline": "primary", "harmful": "up"}, "judge.harmful"),
         ({"baseline": "primary"}, "judge.harmful"),
-        ({"baseline": "primary", "harmful": "increase", "confidence": 1.5}, "judge.confidence"),
+        (
+            {"baseline": "primary", "harmful": "increase", "confidence": 1.5},
+            "judge.confidence: must be < 1.0, got 1.5",
+        ),
+        (
+            {"baseline": "primary", "harmful": "increase", "confidence": 0.5},
+            "judge.confidence: must be > 0.5, got 0.5",
+        ),
+        (
+            {"baseline": "primary", "harmful": "increase", "confidence": float("nan")},
+            "judge.confidence: must be a finite number, got nan",
+        ),
         ({"baseline": "primary", "harmful": "increase", "window": "soon"}, "judge.window"),
         ({"baseline": "primary", "harmful": "increase", "windw": "1h"}, "judge.windw"),
     ],
