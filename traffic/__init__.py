@@ -44,6 +44,7 @@ from traffic.cluster import ALERT_PROVIDER as ALERT_PROVIDER
 from traffic.cluster import CANARY as CANARY
 from traffic.cluster import CONFIGMAP as CONFIGMAP
 from traffic.cluster import DAEMONSET as DAEMONSET
+from traffic.cluster import DEFAULT_CACHE_KINDS as DEFAULT_CACHE_KINDS
 from traffic.cluster import DEPLOYMENT as DEPLOYMENT
 from traffic.cluster import DESTINATION_RULE as DESTINATION_RULE
 from traffic.cluster import EVENT as EVENT
@@ -81,6 +82,7 @@ __all__ = [
     "CANARY",
     "CONFIGMAP",
     "DAEMONSET",
+    "DEFAULT_CACHE_KINDS",
     "DEFAULT_SELECTOR_LABELS",
     "DEPLOYMENT",
     "DESTINATION_RULE",

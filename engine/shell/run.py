@@ -34,13 +34,9 @@ from engine.shell.metrics import MetricsRecorder
 from engine.shell.notify import AlertRouter, NotifyOptions
 from engine.shell.shards import Shard
 from traffic import (
-    ALERT_PROVIDER,
     CANARY,
     CONFIGMAP,
-    DEPLOYMENT,
-    HPA,
-    METRIC_TEMPLATE,
-    SERVICE,
+    DEFAULT_CACHE_KINDS,
     RouterOptions,
     TargetWorkload,
     open_kube_cluster,
@@ -152,17 +148,9 @@ async def run_controller(
                 options.kubeconfig,
                 sleep=clock.sleep,
                 namespaces=options.namespaces,
-                cache_kinds=(
-                    CANARY,
-                    METRIC_TEMPLATE,
-                    ALERT_PROVIDER,
-                    DEPLOYMENT,
-                    SERVICE,
-                    HPA,
-                    CONFIGMAP,
-                    # Secrets are never cached (only those a Canary references are read, by
-                    # name, when needed): see config/deploy/README.md, RBAC.
-                ),
+                # the default kinds and tracked ConfigMaps; Secrets are never cached (only those
+                # a Canary references are read, by name, when needed): config/deploy/README.md
+                cache_kinds=(*DEFAULT_CACHE_KINDS, CONFIGMAP),
             )
         )
 

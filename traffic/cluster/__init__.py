@@ -19,6 +19,7 @@ from traffic.cluster._protocol import ALERT_PROVIDER as ALERT_PROVIDER
 from traffic.cluster._protocol import CANARY as CANARY
 from traffic.cluster._protocol import CONFIGMAP as CONFIGMAP
 from traffic.cluster._protocol import DAEMONSET as DAEMONSET
+from traffic.cluster._protocol import DEFAULT_CACHE_KINDS as DEFAULT_CACHE_KINDS
 from traffic.cluster._protocol import DEPLOYMENT as DEPLOYMENT
 from traffic.cluster._protocol import DESTINATION_RULE as DESTINATION_RULE
 from traffic.cluster._protocol import EVENT as EVENT
@@ -61,6 +62,7 @@ __all__ = [
     "CANARY",
     "CONFIGMAP",
     "DAEMONSET",
+    "DEFAULT_CACHE_KINDS",
     "DEPLOYMENT",
     "DESTINATION_RULE",
     "EVENT",

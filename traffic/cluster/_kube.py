@@ -66,13 +66,8 @@ from kubernetes_asyncio.config import ConfigException
 from traffic.cluster._errors import ClusterError, ClusterUnavailable, Conflict, NotFound
 from traffic.cluster._json import json_copy
 from traffic.cluster._protocol import (
-    ALERT_PROVIDER,
-    CANARY,
-    DEPLOYMENT,
-    HPA,
-    METRIC_TEMPLATE,
+    DEFAULT_CACHE_KINDS,
     SECRET,
-    SERVICE,
     Body,
     Kind,
     ObjectRef,
@@ -86,15 +81,6 @@ log = structlog.get_logger("canary-engine")
 
 Sleep = Callable[[float], Awaitable[None]]
 
-#: Kinds a controller tick reads: cached by default so that steady state sends no reads.
-DEFAULT_CACHE_KINDS: tuple[Kind, ...] = (
-    CANARY,
-    METRIC_TEMPLATE,
-    ALERT_PROVIDER,
-    DEPLOYMENT,
-    SERVICE,
-    HPA,
-)
 
 #: Kinds ``start_cache`` never caches, even when asked to: every read is a GET of the named object.
 #: Secrets: the controller needs only the ones its Canaries reference, not a LIST + WATCH of all.

@@ -72,6 +72,17 @@ KNOWN_KINDS: tuple[Kind, ...] = (
 _DECLARED_KINDS: list[Kind] = []
 
 
+#: Kinds a controller tick reads: cached by default so that steady state sends no reads.
+DEFAULT_CACHE_KINDS: tuple[Kind, ...] = (
+    CANARY,
+    METRIC_TEMPLATE,
+    ALERT_PROVIDER,
+    DEPLOYMENT,
+    SERVICE,
+    HPA,
+)
+
+
 def register_kind(kind: Kind) -> None:
     """Make ``kind_of`` know a custom resource a router module declares (idempotent)."""
     if kind not in KNOWN_KINDS and kind not in _DECLARED_KINDS:
