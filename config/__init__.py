@@ -59,6 +59,7 @@ from config.errors import CanaryEngineError as CanaryEngineError
 from config.errors import NotSupportedError as NotSupportedError
 from config.errors import Problem as Problem
 from config.errors import SpecError as SpecError
+from config.errors import printable as printable
 
 __all__ = [
     "ACTIVE_PHASES",
@@ -108,6 +109,7 @@ __all__ = [
     "parse_canary",
     "parse_duration",
     "parse_metric_template",
+    "printable",
     "promoted_condition_for",
     "read_documents",
     "register_router_rules",

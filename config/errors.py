@@ -12,6 +12,7 @@ Only this module may be imported by every layer; it imports nothing of the proje
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,9 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        # printable: a name or a value quoted from the input must not drive the terminal
+        path, message = printable(self.path), printable(self.message)
+        return f"{path}: {message}" if path else message
 
 
 class SpecError(CanaryEngineError):
@@ -46,6 +49,20 @@ class SpecError(CanaryEngineError):
 
 class NotSupportedError(CanaryEngineError):
     """Valid Flagger input that canary-engine cannot act on yet; the message says what and why."""
+
+
+#: Characters that act on a terminal instead of showing: C0/C1 controls (ESC, CR, BEL, ...), DEL,
+#: and the bidirectional overrides that reorder what follows them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every terminal control character written as an escape (``\x1b``,
+    ``\n``, ``\u202e``): untrusted strings (names from a manifest, a server's error body in an
+    event) shown on a terminal cannot clear it, recolour it, forge a line or link elsewhere."""
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def short(value: Any, limit: int = 80) -> str:

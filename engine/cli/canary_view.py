@@ -17,8 +17,16 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from analysis import redact
-from config import TOTAL_WEIGHT, CanaryStatus, LastAnalysis, Phase, SpecError, parse_canary
+from analysis import clip, redact
+from config import (
+    TOTAL_WEIGHT,
+    CanaryStatus,
+    LastAnalysis,
+    Phase,
+    SpecError,
+    parse_canary,
+    printable,
+)
 from engine.cli.formatting import bound, number
 from engine.cli.timeline import VERDICT_MARKS, Paint
 
@@ -232,6 +240,9 @@ def _weights_line(view: View) -> str:
 
 
 def render_table(view: View, *, colour: bool, now: datetime) -> str:
+    # every string of the view may come from someone else (an event a webhook server's error
+    # body wrote, a Canary's annotations): printable on a terminal, and an event cut to a line
+    view = _printable_tree(view)
     paint = Paint(colour)
     phase = view["phase"] or "-"
     lines = [paint(f"Canary {view['namespace']}/{view['canary']}", "bold")]
@@ -268,6 +279,20 @@ def render_table(view: View, *, colour: bool, now: datetime) -> str:
     lines += _analysis_lines(view.get("lastAnalysis"), paint, now)
     lines += _event_lines(view["events"], paint, now)
     return "\n".join(lines)
+
+
+#: The longest event message the table shows (the JSON view has it whole).
+EVENT_MESSAGE_CHARS = 2000
+
+
+def _printable_tree(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {k: _printable_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable_tree(v) for v in value]
+    return value
 
 
 def _analysis_lines(last: View | None, paint: Paint, now: datetime) -> list[str]:
@@ -314,7 +339,9 @@ def _event_lines(events: list[View], paint: Paint, now: datetime) -> list[str]:
     for event in events:
         when = age(event["time"], now)
         kind = event["type"]
-        message = event["message"] + (f" (x{event['count']})" if event["count"] > 1 else "")
+        message = clip(event["message"], EVENT_MESSAGE_CHARS) + (
+            f" (x{event['count']})" if event["count"] > 1 else ""
+        )
         plain.append([when, kind, message])
         colour = "red" if kind == "Warning" else None
         shown.append([when, paint(kind, colour), paint(message, colour)])

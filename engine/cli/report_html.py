@@ -148,8 +148,11 @@ def write_simulation_report(
     *,
     preface: Sequence[str] = (),
 ) -> None:
+    # errors="replace": a recording's file name need not be UTF-8 (the header quotes it)
     Path(path).write_text(
-        render_simulation_report(result, recording, preface=preface), encoding="utf-8"
+        render_simulation_report(result, recording, preface=preface),
+        encoding="utf-8",
+        errors="replace",
     )
 
 
@@ -377,7 +380,8 @@ def _failed_hover(report: TickReport) -> str:
 
 
 def _hook_label(call: Any) -> str:
-    return f"{call.hook.name} ({call.hook.hook_type.value})"
+    # escaped: plotly draws its own small HTML (<a href>, <span style>) in axis labels
+    return escape(f"{call.hook.name} ({call.hook.hook_type.value})")
 
 
 def _webhook_height(ticks: Sequence[TickReport]) -> int:
@@ -537,6 +541,6 @@ def _metric_figure(
     fig.update_layout(
         hovermode="x unified",
         xaxis={"title": {"text": "minutes since the new revision"}, "range": time_range(ticks)},
-        yaxis={"title": {"text": f"{metric.name}{f' ({unit})' if unit else ''}"}},
+        yaxis={"title": {"text": escape(f"{metric.name}{f' ({unit})' if unit else ''}")}},
     )
     return fig

@@ -170,7 +170,7 @@ def render_sweep_report(summary: Mapping[str, Any]) -> str:
 
 
 def write_sweep_report(summary: Mapping[str, Any], path: str | Path) -> None:
-    Path(path).write_text(render_sweep_report(summary), encoding="utf-8")
+    Path(path).write_text(render_sweep_report(summary), encoding="utf-8", errors="replace")
 
 
 def _hover(setting: SweepSetting) -> str:

@@ -42,6 +42,7 @@ from config import (
     Problem,
     SpecError,
     load_manifests,
+    printable,
     read_documents,
 )
 from engine.cli.grid import Setting, SweepFile, apply_setting
@@ -402,8 +403,9 @@ def render_table(outcome: SweepOutcome, *, colour: bool = False) -> str:
                 _rate(row["falseRollbackRate"]),
                 _seconds(row["medianTimeToDetectSeconds"]),
             ]
-        line += [row["engine"], row["label"] or "(the Canary as written)"]
-        lines.append(line)
+        # a setting's label quotes the sweep file's values: printable on a terminal
+        line += [row["engine"], printable(row["label"]) or "(the Canary as written)"]
+        lines.append([printable(cell) for cell in line])
     widths = [max(len(r[i]) for r in lines) for i in range(len(header) - 1)]
     out = []
     for n, line in enumerate(lines):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from analysis import Verdict
-from config import Phase, Strategy
+from config import Phase, Strategy, printable
 from engine.cli.formatting import bound, clock, number
 
 if TYPE_CHECKING:
@@ -55,9 +55,10 @@ def _check(result: CheckResult, paint: Paint) -> str:
     mark, colour = VERDICT_MARKS[result.verdict]
     if result.dry_run:
         mark, colour = f"{mark} (dry run)", "dim"
-    line = f"{q.metric} {number(result.value)} ({shown}) " + paint(mark, colour)
+    # names and explanations come from the manifest and from servers: printable, never raw
+    line = f"{printable(q.metric)} {number(result.value)} ({shown}) " + paint(mark, colour)
     if result.explanation:
-        line += f" — {result.explanation}"
+        line += f" — {printable(result.explanation)}"
     return line
 
 
@@ -91,11 +92,11 @@ def render_timeline(result: SimulationResult, *, colour: bool) -> str:
         if a.match and a.strategy is Strategy.CANARY:
             strategy += " (weights on matching requests only)"
         lines.append(
-            paint(f"canary {result.canary}", "bold")
+            paint(f"canary {printable(result.canary)}", "bold")
             + f"  strategy {strategy}, interval {a.interval_seconds:g}s, "
             f"threshold {a.failed_checks_threshold}, max weight {a.effective_max_weight}"
         )
-    lines.extend(paint(f"warning: {warning}", "yellow") for warning in result.warnings)
+    lines.extend(paint(f"warning: {printable(warning)}", "yellow") for warning in result.warnings)
     approx = any(t.routes is not None and t.routes.achieved is not None for t in result.ticks)
     weight_head = "weight c/p [achieved]" if approx else "weight c/p"
     width = 20 if approx else 10
@@ -135,6 +136,7 @@ def _row(report: TickReport, paint: Paint, width: int) -> list[str]:
     for event in report.events:
         colour = "red" if event.type == "Warning" else "dim"
         out.append(
-            " " * 8 + paint(("! " if event.type == "Warning" else "· ") + event.message, colour)
+            " " * 8
+            + paint(("! " if event.type == "Warning" else "· ") + printable(event.message), colour)
         )
     return out

@@ -89,3 +89,74 @@ def test_a_mesh_provider_flagger_would_not_accept(
     }[command]
     assert main([*args, "--mesh-provider", "istio:"]) == 2
     assert "unknown provider 'istio:'" in capsys.readouterr().err
+
+
+HOSTILE_CANARY = """\
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: webhook-server, namespace: staging}
+spec:
+  provider: kubernetes
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: webhook-server}
+  service: {port: 80}
+  analysis:
+    interval: 60s
+    threshold: 2
+    maxWeight: 30
+    stepWeight: 15
+    webhooks:
+      - name: "h<a href=\\"https://evil.example/\\">hook</a>"
+        type: pre-rollout
+        url: http://127.0.0.1:9/unreachable
+        timeout: 1s
+    metrics:
+      - name: "rate\\e[2J\\e[H\\e[32mall good"
+        query: up
+        thresholdRange: {min: 99}
+"""
+
+
+def test_names_from_the_manifest_reach_the_terminal_printable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canary = tmp_path / "canary.yaml"
+    canary.write_text(HOSTILE_CANARY)
+    recording = tmp_path / "rec.csv"
+    recording.write_text(
+        "time,target,metric,value\n"
+        + "".join(f"{t},canary,rate\x1b[2J\x1b[H\x1b[32mall good,99.9\n" for t in range(0, 600, 60))
+    )
+    report = tmp_path / "report.html"
+    main(
+        [
+            "simulate",
+            "--canary",
+            str(canary),
+            "--recording",
+            str(recording),
+            "--report",
+            str(report),
+        ]
+    )
+    shown = capsys.readouterr()
+    assert "\x1b[2J" not in shown.out + shown.err
+    assert "rate\\x1b[2J\\x1b[H\\x1b[32mall good" in shown.out
+    # the report: plotly draws its own HTML in axis labels, so names are escaped there too
+    html = report.read_text()
+    assert "\\u003ca href" not in html  # no raw <a> in the figures' data (JSON-escaped "<")
+    assert "h&lt;a href=&quot;https:\\u002f\\u002fevil.example" in html  # the name, as text
+
+
+def test_validate_quotes_hostile_values_printable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canary = tmp_path / "canary.yaml"
+    canary.write_text(
+        HOSTILE_CANARY.replace(
+            "provider: kubernetes", 'provider: "istio\\e[2J\\e[32mFAKE: valid\\r"'
+        )
+    )
+    assert main(["validate", str(canary)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown provider" in err and "\x1b" not in err and "\r" not in err
+    assert "istio\\x1b[2J" in err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -329,3 +330,25 @@ async def test_a_watch_that_stops_ends_get_watch_with_its_own_error() -> None:
             body,
             [],
         )
+
+
+def test_an_event_written_by_someone_else_cannot_drive_the_terminal() -> None:
+    # a webhook server's error body reaches a Halt event: escapes, a carriage return and a
+    # newline would clear the screen, recolour it and forge a "Promotion completed!" row
+    hostile = (
+        "\x1b[2J\x1b[H\x1b[32mCanary promoted\x1b[0m\r\x1b]8;;https://evil.example/\x07click"
+        "\n  2m    Normal   Promotion completed! Scaling down web.staging \u202e"
+    )
+    body = {**canary(), "status": {"phase": "Progressing"}}
+    table = render_table(build_view(body, [event(1, hostile, "Warning")]), colour=True, now=NOW)
+    shown = re.sub("\x1b\\[[0-9;]*m", "", table)  # the table's own colours
+    assert "\x1b" not in shown and "\r" not in shown and "\u202e" not in shown
+    assert "\\x1b[2J\\x1b[H" in table and "\\n  2m    Normal   Promotion completed!" in table
+    assert len([line for line in table.splitlines() if "Promotion completed" in line]) == 1
+
+
+def test_a_huge_event_is_cut_in_the_table_and_whole_in_json() -> None:
+    body = {**canary(), "status": {"phase": "Progressing"}}
+    view = build_view(body, [event(1, "x" * 1_000_000)])
+    assert len(render_table(view, colour=False, now=NOW)) < 10_000
+    assert len(view["events"][0]["message"]) == 1_000_000
