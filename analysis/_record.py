@@ -69,6 +69,7 @@ from analysis._errors import (
     QueryRejected,
     QueryTimeout,
 )
+from analysis._numbers import parse_number_text
 from analysis._plan import plan_queries
 from analysis._recording import _parse_rfc3339
 from analysis._text import header_secrets, redact, url_secrets
@@ -417,6 +418,7 @@ def _connection(
     key = (tuple(sorted(query.headers.items())), query.insecure_skip_verify)
     found = connections.get(key)
     if found is None:
+        import requests
         from prometheus_api_client import PrometheusConnect  # ~70 ms of imports: only here
         from urllib3.util import Timeout
         from urllib3.util.retry import Retry
@@ -428,6 +430,12 @@ def _connection(
             allowed_methods=frozenset({"GET", "POST"}),
             raise_on_status=False,
         )
+        session = requests.Session()
+        session.verify = not query.insecure_skip_verify
+        # the live sources' rules (analysis._redirects, MAX_ANSWER_BYTES) through the session's
+        # public response hook: requests would follow any redirect with the template's headers
+        # and read any answer whole
+        session.hooks["response"].append(_guard(dict(query.headers)))
         found = PrometheusConnect(
             url=url.rstrip("/"),
             headers=dict(query.headers) or None,
@@ -435,9 +443,54 @@ def _connection(
             retry=retry,
             # requests hands a urllib3 Timeout through: connecting and each read share the budget
             timeout=Timeout(total=timeout),
+            session=session,
         )
         connections[key] = found
     return found
+
+
+class _Refused(Exception):
+    """An answer the session's guard would not take (a redirect elsewhere, too large)."""
+
+
+def _guard(headers: Mapping[str, str]) -> Callable[..., Any]:
+    from urllib.parse import urljoin, urlsplit
+
+    from analysis.providers._base import MAX_ANSWER_BYTES
+
+    carried = {name.lower() for name in headers} - {
+        "authorization",
+        "content-type",
+        "accept",
+        "user-agent",
+    }
+
+    def origin(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+    def check(response: Any, *args: Any, **kwargs: Any) -> Any:
+        if response.is_redirect:
+            here = origin(response.url)
+            there = origin(urljoin(response.url, response.headers.get("location", "")))
+            if carried and there != here:
+                raise _Refused(
+                    f"redirected from {here} to {there}, another origin; not followed, so the "
+                    "template's headers stay with the address configured: set the address to "
+                    "the final one"
+                )
+            return response
+        body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+        if len(body) > MAX_ANSWER_BYTES:
+            response.close()
+            raise _Refused(
+                f"answered more than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB, far more than one "
+                "metric's answer: narrow the query or the window"
+            )
+        response.raw = io.BytesIO(body)  # read once, within the bound; requests reads it from here
+        return response
+
+    return check
 
 
 def _range(
@@ -461,6 +514,12 @@ def _range(
         )
     except _DeadlinePassed:
         raise QueryTimeout(f"{what}: prometheus {url} did not answer within {timeout:g}s") from None
+    except _Refused as exc:
+        raise QueryRejected(f"{what}: prometheus {url} {exc}") from None
+    except RecursionError:
+        raise ProviderUnavailable(
+            f"{what}: prometheus {url} answered a body that is not usable JSON (nested too deep)"
+        ) from None
     except ValueError as exc:  # includes requests' JSONDecodeError
         raise ProviderUnavailable(
             f"{what}: prometheus {url} answered with a body that is not Prometheus JSON: {exc}"
@@ -520,10 +579,14 @@ def _http_error(what: str, url: str, message: str) -> MetricQueryError:
     detail = found.group(2)
     try:
         raw = ast.literal_eval(detail)
-        body = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
+        # the body as text, never as a bytes repr (b'p\xc3\xa4\'ss'): a secret it echoes must
+        # read as itself for the redaction to find it
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        detail = text.strip() or detail
+        body = json.loads(text)
         if isinstance(body, dict) and body.get("error"):
             detail = str(body["error"])
-    except (ValueError, SyntaxError, UnicodeDecodeError):
+    except (ValueError, SyntaxError, RecursionError):
         pass
     if status >= 500 or status == 429:
         return ProviderUnavailable(f"{what}: prometheus {url} answered HTTP {status}: {detail}")
@@ -553,6 +616,8 @@ def _on_grid(
         if not isinstance(row.get("metric") or {}, dict):
             raise _garbage(what, url, f"a malformed series {_shown(row)}", _SERIES_EXPECTED)
         labels = {str(k): str(v) for k, v in (row.get("metric") or {}).items()}
+        if "values" not in row and "value" in row:  # a vector answers an instant, not a range
+            raise _garbage(what, url, f"a result that is not a matrix: {_shown(rows)}")
         samples = row.get("values") or []
         if not isinstance(samples, list):
             raise _garbage(what, url, f"a malformed series {_shown(row)}", _SERIES_EXPECTED)
@@ -564,7 +629,8 @@ def _on_grid(
                 raise _garbage(what, url, f"a sample time that is not a number: {_shown(sample)}")
             if value is None:
                 raise _garbage(what, url, f"a sample value that is not a number: {_shown(sample)}")
-            k = round((stamp - start) / step)
+            offset = (stamp - start) / step  # finite stamps can still overflow it (1e308)
+            k = round(offset) if math.isfinite(offset) else -1
             if 0 <= k < points:
                 grid[k].append((labels, value))
     values: list[float | None] = []
@@ -596,7 +662,8 @@ def _sample_number(value: Any) -> float | None:
     if type(value) not in (str, int, float):
         return None
     try:
-        return float(value)
+        # as the live sources read it: "1_000" or "١٠٠" is no number to Prometheus' clients
+        return parse_number_text(value) if isinstance(value, str) else float(value)
     except OverflowError:  # a JSON integer beyond float range
         return math.inf if value > 0 else -math.inf
     except ValueError:

@@ -23,11 +23,20 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
 
-from analysis import QueryRejected, QueryTimeout, load_recording, record, write_recording
+from analysis import (
+    ProviderUnavailable,
+    QueryRejected,
+    QueryTimeout,
+    load_recording,
+    record,
+    write_recording,
+)
+from analysis._text import redact, url_secrets
 from config import parse_canary
 
 START = datetime(2026, 3, 1, 11, 0, 0, tzinfo=UTC)
@@ -44,6 +53,9 @@ class FakePrometheus:
     trickle: float = 0.0
     stop: threading.Event = field(default_factory=threading.Event)
     seen: list[str] = field(default_factory=list)
+    #: The answer's status and content type.
+    status: int = 200
+    content_type: str = "application/json"
 
 
 @pytest.fixture
@@ -55,8 +67,8 @@ def prom() -> Iterator[FakePrometheus]:
             fake.seen.append(self.path)
             data = fake.body.encode()
             try:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_response(fake.status)
+                self.send_header("Content-Type", fake.content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if not fake.trickle:
@@ -225,6 +237,14 @@ def test_a_warning_lists_the_first_times_and_counts_the_rest(prom: FakePrometheu
             answer_text([{"metric": "pod", "values": []}]),
             'a malformed series {"metric": "pod", "values": []} where',
         ),
+        # strings Python reads as numbers and Prometheus' clients do not, as the live check
+        (matrix_text('"1_000"'), f'a sample value that is not a number: [{T0}, "1_000"]'),
+        (matrix_text('" 5"'), f'a sample value that is not a number: [{T0}, " 5"]'),
+        # an instant vector where a range matrix is asked for: not "no data"
+        (
+            answer_text([{"metric": {}, "value": [T0, "5"]}], result_type="vector"),
+            "a result that is not a matrix",
+        ),
     ],
 )
 def test_garbage_is_rejected_naming_the_query_and_what_came_back(
@@ -305,3 +325,57 @@ def run_query_text(prom: FakePrometheus) -> str:
     from urllib.parse import parse_qs, urlparse
 
     return parse_qs(urlparse(prom.seen[0]).query)["query"][0]
+
+
+def test_json_nested_too_deep_is_a_clear_error(prom: FakePrometheus) -> None:
+    prom.body = (
+        '{"status": "success", "data": {"resultType": "matrix", "result": '
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}}"
+    )
+    with pytest.raises(ProviderUnavailable, match="not usable JSON"):
+        run(prom.url)
+
+
+def test_a_sample_time_beyond_any_grid_is_ignored_not_a_crash(prom: FakePrometheus) -> None:
+    prom.body = answer_text([{"metric": {}, "values": [[1e308, "1"], [T0, "99.5"]]}])
+    assert run(prom.url) is not None
+
+
+def test_an_answer_past_the_size_limit_is_refused(
+    prom: FakePrometheus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("analysis.providers._base.MAX_ANSWER_BYTES", 1000)
+    prom.body = matrix_text(*['"99.5"'] * 200)
+    with pytest.raises(QueryRejected, match="answered more than"):
+        run(prom.url)
+
+
+def test_a_401_echoing_the_password_as_text_is_masked(prom: FakePrometheus) -> None:
+    # the body reached the message as a bytes repr (b'p\\xc3\\xa4\\'ss1'), which no form of the
+    # password matched
+    password = "pä'ss1-secret"
+    prom.status, prom.content_type = 401, "text/plain; charset=utf-8"
+    prom.body = f'Unauthorized: "{password}" is wrong'
+    host = prom.url.removeprefix("http://")
+    url = f"http://user:{quote(password, safe='')}@{host}"
+    with pytest.raises(QueryRejected) as caught:
+        run(url)
+    message = redact(str(caught.value), url_secrets(url))
+    assert "HTTP 401" in message and "ss1-secret" not in message
+
+
+def test_a_redirect_elsewhere_never_takes_the_templates_headers() -> None:
+    import requests
+
+    from analysis._record import _guard, _Refused
+
+    answer = requests.Response()
+    answer.status_code, answer.url = 302, "http://prometheus.test/api/v1/query_range"
+    answer.headers["Location"] = "http://elsewhere.test/api/v1/query_range"
+    with pytest.raises(_Refused, match="another origin; not followed"):
+        _guard({"X-Api-Key": "sekret"})(answer)
+    assert _guard({})(answer) is answer  # nothing of the template's to carry: followed
+    answer.headers["Location"] = "/v2/api/v1/query_range"  # the same origin: followed
+    assert _guard({"X-Api-Key": "sekret"})(answer) is answer
