@@ -65,7 +65,13 @@ class LeaderElector:
 
     async def run(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Wait until elected, then run ``work`` while renewing; raise LostLeadership on loss."""
-        while not await self.try_acquire_or_renew():
+        while True:
+            # A renewal counts from when it was sent, not when its answer came back: the standby
+            # counts the lease from the record it saw, so a slow answer must not push this
+            # replica's deadline past the standby's takeover (both would act at once).
+            attempt_at = self._clock.now()
+            if await self.try_acquire_or_renew():
+                break
             await self._clock.sleep(self._config.retry_period)
         log.info("leader_elected", identity=self._config.identity, lease=str(self._ref))
         self.is_leader = True
@@ -73,16 +79,17 @@ class LeaderElector:
         work_task: asyncio.Task[None] = asyncio.ensure_future(work())
         release = False
         try:
-            last_renew = self._clock.now()
+            last_renew = attempt_at
             while not work_task.done():
                 # Sleep on the clock (not asyncio.wait with a timeout) so virtual time works;
                 # a finished work task is noticed within one retry period.
                 await self._clock.sleep(self._config.retry_period)
                 if work_task.done():
                     break
-                left = self._config.renew_deadline - (self._clock.now() - last_renew)
+                attempt_at = self._clock.now()
+                left = self._config.renew_deadline - (attempt_at - last_renew)
                 if left > 0 and await self._renew_within(left):
-                    last_renew = self._clock.now()
+                    last_renew = attempt_at
                 elif self._clock.now() - last_renew >= self._config.renew_deadline:
                     raise LostLeadership(f"could not renew lease {self._ref} in time")
             await work_task

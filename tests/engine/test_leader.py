@@ -77,3 +77,67 @@ async def test_losing_the_lease_stops_the_work() -> None:
 def test_timing_rules_are_checked() -> None:
     with pytest.raises(ValueError, match="lease_duration > renew_deadline"):
         LeaseConfig(identity="x", namespace="n", lease_duration=5, renew_deadline=10)
+
+
+async def test_a_slow_renewal_never_lets_two_replicas_act_at_once() -> None:
+    """The holder's renewal commits at once but its answer comes late, then its renewals fail.
+    Counted from the answer, its renew deadline ran past the moment the standby (counting from
+    the record it saw) took over, and both acted at once for a while."""
+    from engine.shell.clock import RealClock
+    from traffic.cluster import ClusterUnavailable
+
+    clock = RealClock()
+    inner = InMemoryCluster(now=clock.utcnow)
+    delay = 0.8  # renew_deadline 1.0 + delay > lease_duration 1.5: the old overlap was 0.3 s
+
+    class SlowThenFailing:
+        renewals = 0
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(inner, name)
+
+        async def patch(self, ref: ObjectRef, patch: dict[str, object], **kw: object) -> object:
+            spec = patch.get("spec")
+            if ref.kind is LEASE and isinstance(spec, dict) and spec.get("holderIdentity") == "a":
+                self.renewals += 1
+                if self.renewals == 2:
+                    done = await inner.patch(ref, patch, **kw)  # type: ignore[arg-type]
+                    await clock.sleep(delay)
+                    return done
+                if self.renewals > 2:
+                    raise ClusterUnavailable("500 Internal Server Error")
+            return await inner.patch(ref, patch, **kw)  # type: ignore[arg-type]
+
+    cluster = SlowThenFailing()
+    acting: dict[str, list[float]] = {}
+
+    def work(name: str) -> object:
+        async def act() -> None:
+            acting[name] = [clock.now(), float("inf")]
+            try:
+                await asyncio.Event().wait()
+            finally:
+                acting[name][1] = clock.now()
+
+        return act
+
+    timing = {
+        "namespace": "flux-system",
+        "lease_duration": 1.5,
+        "renew_deadline": 1.0,
+        "retry_period": 0.2,
+    }
+
+    async def candidate(name: str, start: float) -> None:
+        await asyncio.sleep(start)
+        elector = LeaderElector(cluster, clock, LeaseConfig(identity=name, **timing))  # type: ignore[arg-type]
+        with pytest.raises((LostLeadership, asyncio.CancelledError)):
+            await elector.run(work(name))  # type: ignore[arg-type]
+
+    tasks = [asyncio.ensure_future(candidate("a", 0)), asyncio.ensure_future(candidate("b", 0.1))]
+    await asyncio.sleep(4)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert cluster.renewals >= 2 and "b" in acting  # the slow renewal happened; b took over
+    assert acting["a"][1] <= acting["b"][0], acting
