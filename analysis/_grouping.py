@@ -390,8 +390,13 @@ def _grouped_request(
         )
     except RenderError:
         return None  # e.g. an interval that is not a plain token: send the per-canary queries
-    for n, field in enumerate(shape.fields):
-        expr = expr.replace(_STAND_IN + field, quote_escape(alternation([k[n] for k in keys])))
+    # one pass: a value substituted is never scanned again for the next field's stand-in
+    values = {
+        field: quote_escape(alternation([k[n] for k in keys]))
+        for n, field in enumerate(shape.fields)
+    }
+    names = "|".join(re.escape(field) for field in values)
+    expr = re.sub(f"{_STAND_IN}({names})", lambda m: values[m.group(1)], expr)
     return Request(expr=expr, query=first, members=tuple(members), labels=shape.labels, keys=keys)
 
 

@@ -107,6 +107,19 @@ def test_istio_golden() -> None:
     assert request.keys == (("prod", "api"), ("staging", "web"))
 
 
+def test_a_value_holding_a_stand_in_is_not_rewritten_again() -> None:
+    # the stand-ins were replaced one after another, so a namespace holding the next field's
+    # stand-in text was rewritten by it and that canary dropped out of the grouped query
+    requests = plan_requests(
+        [builtin("canaryEngineGroupStandIntarget", "api"), builtin("e2e", "web")]
+    )
+    [request] = requests
+    assert 'destination_workload_namespace=~"(?:canaryEngineGroupStandIntarget|e2e)"' in (
+        request.expr
+    )
+    assert 'destination_workload=~"(?:api|web)"' in request.expr
+
+
 def test_kubernetes_duration_golden() -> None:
     queries = [
         builtin("prod", name, provider="kubernetes", kind=CheckKind.DURATION)
