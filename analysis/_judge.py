@@ -163,11 +163,9 @@ def score_matrix(
     middle = np.clip((n - 1) / 2.0, 0, None)
     median = np.where(
         has,
-        (
-            _column(reference, np.floor(middle).astype(np.intp))
-            + _column(reference, np.ceil(middle).astype(np.intp))
-        )
-        / 2.0,
+        # halves first: (a + b) / 2 overflows for samples near the largest float
+        _column(reference, np.floor(middle).astype(np.intp)) / 2.0
+        + _column(reference, np.ceil(middle).astype(np.intp)) / 2.0,
         np.nan,
     )
 
@@ -235,10 +233,16 @@ def _nearest(
     keys += np.arange(rows, dtype=np.float64)[:, None] * band
     keys = keys.ravel()
     query = query_times - lo + row * band
-    right = np.minimum(np.searchsorted(keys, query), keys.size - 1)
-    left = np.maximum(right - 1, 0)
-    d_left = np.where(left // m == row, np.abs(keys[left] - query), np.inf)
-    d_right = np.where(right // m == row, np.abs(keys[right] - query), np.inf)
+    # Past the end of the last row, searchsorted answers keys.size: no right neighbour, as past
+    # the end of any other row (clamping it onto the row's own last key instead broke ties
+    # between duplicate timestamps differently for the last canary of a batch).
+    found = np.searchsorted(keys, query)
+    right = np.minimum(found, keys.size - 1)
+    left = np.maximum(found - 1, 0)
+    d_left = np.where((found > 0) & (left // m == row), np.abs(keys[left] - query), np.inf)
+    d_right = np.where(
+        (found < keys.size) & (right // m == row), np.abs(keys[right] - query), np.inf
+    )
     pick = np.where(d_left <= d_right, left, right)
     close = np.minimum(d_left, d_right) <= half_step[row]
     out[row[close], column[close]] = primary_values.ravel()[pick[close]]
@@ -383,8 +387,8 @@ def _num(value: float) -> str:
     """A number for people: 3 significant digits, an exponent only for very large or small."""
     if math.isnan(value):
         return "n/a"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
+    if math.isinf(value):  # as Prometheus writes it (histogram_quantile's top bucket)
+        return "+Inf" if value > 0 else "-Inf"
     if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
         return f"{value:.2e}"
     return f"{value:.3g}"
@@ -393,7 +397,10 @@ def _num(value: float) -> str:
 def _change(value: float, baseline: float) -> str:
     if math.isnan(value) or math.isnan(baseline) or baseline == 0:
         return ""
-    return f", {(value - baseline) / abs(baseline):+.0%} vs the median"
+    change = (value - baseline) / abs(baseline)
+    if not math.isfinite(change):  # an infinite sample, or a ratio past any float
+        return ""
+    return f", {change:+.0%} vs the median"
 
 
 def _duration(seconds: float) -> str:

@@ -117,7 +117,7 @@ def read_command(annotations: Mapping[str, str] | None) -> Command | None:
     )
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         return Command(
             fallback_id, "?", problem=f"annotation {COMMAND_ANNOTATION} is not JSON; {hint}"
         )
@@ -276,6 +276,13 @@ def _promote_command(t: _Tick, command: Command) -> Asks[str]:
         what = _announce(t, command, "starting the analysis without the confirm-rollout gate")
         _start_run(t)
         return what
+    if has_target_changed(t.status, t.revision):
+        # A step from here could end in a promotion, which copies what the target runs now: a
+        # revision this analysis never saw (the regular tick restarts the analysis instead).
+        raise _Ignored(
+            f"{t.tname} changed since this analysis started; the next tick restarts the "
+            "analysis of the new revision (promote --full promotes what it runs now)"
+        )
     return (yield from _step(t, command))
 
 

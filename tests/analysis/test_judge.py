@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -289,3 +290,49 @@ def test_a_regression_is_caught_in_the_look_it_appears() -> None:
 
 def _fields(item: JudgeInput) -> dict[str, Any]:
     return {name: getattr(item, name) for name in JudgeInput.__dataclass_fields__}
+
+
+def test_a_canary_judges_the_same_alone_and_in_a_batch_when_primary_times_repeat() -> None:
+    # The last primary instant holds two samples (100 and 600). Past the end of the last row of
+    # the batch the nearest-sample search broke the tie differently, so the comparison guard
+    # paired the canary with 100 alone and with 600 in a batch: fail alone, pass batched.
+    times = np.r_[np.arange(-3600.0, 3600.0, 60.0), 3540.0]
+    values = np.r_[np.full(120, 100.0), 600.0]
+    item = JudgeInput(
+        canary_times=np.array([3550.0]),
+        canary_values=np.array([300.0]),
+        primary_times=times,
+        primary_values=values,
+        now=3600.0,
+        start=0.0,
+        step=60.0,
+        window=7200.0,
+        harmful="increase",
+        confidence=0.9,
+        looks=1,
+    )
+    other = dataclasses.replace(
+        item,
+        canary_times=np.array([10.0]),
+        canary_values=np.array([1.0]),
+        primary_times=np.array([0.0]),
+        primary_values=np.array([1.0]),
+    )
+    alone = judge_batch([item])[0]
+    for batch in ([item, other], [other, item]):
+        batched = judge_batch(batch)[batch.index(item)]
+        assert (batched.verdict, batched.explanation) == (alone.verdict, alone.explanation)
+
+
+def test_an_infinite_canary_sample_is_explained_as_prometheus_writes_it() -> None:
+    # histogram_quantile answers +Inf when the quantile falls in the top bucket
+    outcome = one(canary=[100.0, math.inf], primary_now=[100.0, 100.0])
+    assert outcome.verdict is Verdict.FAIL
+    assert "canary +Inf above" in outcome.explanation
+    assert "inf%" not in outcome.explanation and "nan" not in outcome.explanation
+
+
+def test_samples_near_the_largest_float_give_a_finite_median() -> None:
+    history = [1e308] * 60
+    outcome = one(canary=[1.7e308], history=history, primary_now=[1e308])
+    assert "median 1.00e+308" in outcome.explanation and "nan" not in outcome.explanation

@@ -225,6 +225,29 @@ def test_promote_full_skips_the_analysis_and_promotes_what_the_target_runs_now()
     assert recorded(d).command == "promote --full"
 
 
+@pytest.mark.parametrize(
+    "before", [status(Phase.PROGRESSING, canary_weight=30), status(Phase.WAITING_PROMOTION)]
+)
+def test_a_plain_promote_never_promotes_a_revision_the_analysis_did_not_see(
+    before: CanaryStatus,
+) -> None:
+    # a newer template was applied between ticks: a step to the maximum weight (or past the
+    # confirm-promotion gate) would copy it to the primary, and the status would name the old one
+    d = handle(make_canary(), before, observe(routes=(70, 30), revision=THIRD), command("promote"))
+    assert not any(isinstance(e, Promote) for e in d.effects)
+    assert events(d)[-1] == (
+        "Command promote (01234567) for podinfo.test ignored: podinfo.test changed since this "
+        "analysis started; the next tick restarts the analysis of the new revision "
+        "(promote --full promotes what it runs now)"
+    )
+
+
+def test_a_command_nested_thousands_deep_is_not_json_not_a_crash() -> None:
+    raw = '{"id": "a", "command": "pause", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    found = read_command({COMMAND_ANNOTATION: raw})
+    assert found is not None and found.problem is not None and "is not JSON" in found.problem
+
+
 def test_promote_in_waiting_opens_the_confirm_rollout_gate() -> None:
     c = make_canary(webhooks=[{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}])
     s = status(Phase.WAITING, last_applied_spec=OLD)
