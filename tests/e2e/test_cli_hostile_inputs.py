@@ -46,12 +46,13 @@ def test_a_sweep_labels_file_that_is_not_utf8_csv(
 @pytest.mark.parametrize(
     "kubeconfig",
     [
+        "",
         "[" * 100_000,
         "apiVersion: v1\nclusters: [{name: c, cluster: {server: 5}}]\n"
         "contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n"
         "users: [{name: u, user: {token: t}}]\n",
     ],
-    ids=["nested 100,000 deep", "a server that is a number"],
+    ids=["empty", "nested 100,000 deep", "a server that is a number"],
 )
 def test_a_kubeconfig_the_client_library_chokes_on(tmp_path: Path, kubeconfig: str) -> None:
     path = tmp_path / "kubeconfig"
@@ -75,7 +76,8 @@ def test_a_kubeconfig_the_client_library_chokes_on(tmp_path: Path, kubeconfig: s
     )
     assert done.returncode == 4, done.stderr
     assert "cannot load the Kubernetes configuration" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in done.stderr and "object at 0x" not in done.stderr
+    assert "NoneType" not in done.stderr
 
 
 @pytest.mark.parametrize("command", ["validate", "simulate", "sweep"])

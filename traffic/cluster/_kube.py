@@ -51,6 +51,7 @@ import asyncio
 import builtins
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any, Literal, TypeVar
@@ -129,6 +130,8 @@ async def load_configuration(
         raise ClusterError(
             f"no Kubernetes configuration: not in a cluster and no kubeconfig at {paths}"
         )
+    if os.pathsep not in paths:
+        _check_kubeconfig_shape(paths)
     try:
         await config.load_kube_config(
             config_file=paths,
@@ -150,8 +153,30 @@ async def load_configuration(
         AttributeError,
     ) as e:
         detail = f"{type(e).__name__}: {e}" if isinstance(e, AssertionError | AttributeError) else e
+        # the library quotes its own objects ("<...ConfigNode object at 0x7f...>"): say what it is
+        detail = _LIBRARY_OBJECT.sub("a value of the wrong type", str(detail))
         raise ClusterError(f"cannot load the Kubernetes configuration {paths}: {detail}") from e
     return configuration
+
+
+_LIBRARY_OBJECT = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def _check_kubeconfig_shape(path: str) -> None:
+    """A kubeconfig is a YAML mapping; the library answers an empty file or a list with
+    "'NoneType' object does not support item assignment"."""
+    try:
+        # sync on purpose: a startup-only read, as the library's own
+        with open(os.path.expanduser(path), encoding="utf-8") as file:
+            loaded = yaml.safe_load(file)
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        return  # the library's own error says it better
+    if not isinstance(loaded, dict):
+        raise ClusterError(
+            f"cannot load the Kubernetes configuration {path}: it is "
+            f"{'empty' if loaded is None else 'not a mapping'}; a kubeconfig is a YAML mapping "
+            "with clusters, contexts and users (kubectl config view shows one)"
+        )
 
 
 def _any_file_exists(paths: str) -> bool:
