@@ -109,6 +109,11 @@ def time_range(ticks: Sequence[TickReport]) -> list[float]:
     return [minutes(min(0.0, ticks[0].t) - margin), minutes(ticks[-1].t + margin)]
 
 
+#: Metrics drawn one chart each; more would make a page no browser opens in reasonable time (2,000
+#: charts took Chromium four minutes).
+MAX_METRIC_FIGURES = 50
+
+
 def render_simulation_report(
     result: SimulationResult, recording: Recording, *, preface: Sequence[str] = ()
 ) -> str:
@@ -132,10 +137,16 @@ def render_simulation_report(
     metrics = _metric_checks(result)
     if not metrics:
         body.append("<p class='note'>No metric was checked.</p>")
-    for index, metric in enumerate(metrics):
+    for index, metric in enumerate(metrics[:MAX_METRIC_FIGURES]):
         body.append(f"<h3>{escape(metric.name)}</h3>")
         fig = _metric_figure(metric, recording, ticks, interval)
         body.append(figure_div(fig, f"metric-{index}", height=340))
+    if len(metrics) > MAX_METRIC_FIGURES:
+        rest = len(metrics) - MAX_METRIC_FIGURES
+        body.append(
+            f"<p class='note'>{rest} more metrics are not drawn (a page of thousands of charts "
+            "does not open): every check is in simulate's timeline and JSON.</p>"
+        )
     body.append("<h2>Events</h2>")
     body.append(_events_table(ticks))
     return page(f"canary-engine: {result.canary} {result.result.replace('_', ' ')}", body)
