@@ -18,13 +18,19 @@ if TYPE_CHECKING:
 MAX_HEAD_BYTES = 64 * 1024
 
 
-async def read_head(response: httpx.Response, limit: int = MAX_HEAD_BYTES) -> str:
-    """The first ``limit`` bytes of a streamed answer, decoded (``CUT`` appended when there
-    was more); the caller closes the answer."""
+async def read_up_to(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of a streamed answer (decoded as sent: gzip undone), and whether
+    there was more; the rest is never read. The caller closes the answer."""
     read = bytearray()
     async for chunk in response.aiter_bytes():
         read += chunk
         if len(read) > limit:
-            del read[limit:]
-            return read.decode(response.encoding or "utf-8", errors="replace") + CUT
-    return read.decode(response.encoding or "utf-8", errors="replace")
+            return bytes(read[:limit]), True
+    return bytes(read), False
+
+
+async def read_head(response: httpx.Response, limit: int = MAX_HEAD_BYTES) -> str:
+    """The first ``limit`` bytes of a streamed answer, decoded (``CUT`` appended when there
+    was more); the caller closes the answer."""
+    head, more = await read_up_to(response, limit)
+    return head.decode(response.encoding or "utf-8", errors="replace") + (CUT if more else "")

@@ -456,14 +456,10 @@ class _Refused(Exception):
 def _guard(headers: Mapping[str, str]) -> Callable[..., Any]:
     from urllib.parse import urljoin, urlsplit
 
+    from analysis._redirects import carried_headers
     from analysis.providers._base import MAX_ANSWER_BYTES
 
-    carried = {name.lower() for name in headers} - {
-        "authorization",
-        "content-type",
-        "accept",
-        "user-agent",
-    }
+    carried = carried_headers(headers)  # the live sources' rule (analysis._redirects)
 
     def origin(url: str) -> str:
         parts = urlsplit(url)

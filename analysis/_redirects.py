@@ -36,7 +36,7 @@ async def follow(
     """``response``, or the answer at the end of its redirects (at most ``MAX_REDIRECTS``; a
     3xx beyond them is returned as it is). ``who`` names the source in the refusal; ``stream``:
     the answers followed are streamed, as ``response`` was (the caller reads the body)."""
-    carried = {name.lower() for name in headers or {}} - _HARMLESS_HEADERS
+    carried = carried_headers(headers)
     for _ in range(MAX_REDIRECTS):
         following = response.next_request
         if following is None:
@@ -51,6 +51,11 @@ async def follow(
         await response.aclose()
         response = await client.send(following, stream=stream, follow_redirects=False)
     return response
+
+
+def carried_headers(headers: Mapping[str, str] | None) -> set[str]:
+    """The headers of a request that must not go to another origin (lower-cased names)."""
+    return {name.lower() for name in headers or {}} - _HARMLESS_HEADERS
 
 
 def _has_body(request: httpx.Request) -> bool:

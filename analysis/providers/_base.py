@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from analysis import _redirects as redirects
+from analysis._answers import read_up_to
 from analysis._errors import (
     MetricQueryError,
     NoValuesFound,
@@ -249,20 +250,16 @@ async def _read_capped(response: httpx.Response, provider: str, url: str) -> htt
     ``MAX_ANSWER_BYTES`` (httpx would read any size into memory)."""
     import httpx
 
-    chunks: list[bytes] = []
-    size = 0
     try:
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_ANSWER_BYTES:
-                raise QueryRejected(
-                    f"{provider} {_origin(url)} answered more than "
-                    f"{MAX_ANSWER_BYTES // (1024 * 1024)} MiB, far more than one metric's "
-                    "answer: narrow the query"
-                )
-            chunks.append(chunk)
+        body, more = await read_up_to(response, MAX_ANSWER_BYTES)
     finally:
         await response.aclose()
+    if more:
+        raise QueryRejected(
+            f"{provider} {_origin(url)} answered more than "
+            f"{MAX_ANSWER_BYTES // (1024 * 1024)} MiB, far more than one metric's "
+            "answer: narrow the query"
+        )
     return httpx.Response(
         response.status_code,
         headers=[
@@ -270,7 +267,7 @@ async def _read_capped(response: httpx.Response, provider: str, url: str) -> htt
             for name, value in response.headers.multi_items()
             if name.lower() not in _FRAMING_HEADERS
         ],
-        content=b"".join(chunks),
+        content=body,
         request=response.request,
         extensions=response.extensions,
     )

@@ -599,6 +599,9 @@ def main(
 
     handler, with_logs = _HANDLERS.get(args.command, (_operator_command, False))
     try:
+        if getattr(args, "mesh_provider", None) is not None:
+            # one check for every command that takes it, before any work
+            _check_mesh_provider(args.mesh_provider)
         if with_logs:
             _configure_logs(args)
         return handler(args)
@@ -613,7 +616,6 @@ def main(
 def _sweep(args: argparse.Namespace) -> int:
     from engine.cli.sweep_command import run_sweep_command
 
-    _check_supported(args.mesh_provider)  # refused up front, as simulate and validate do
     return run_sweep_command(args)
 
 
@@ -657,7 +659,6 @@ def _simulate(args: argparse.Namespace) -> int:
         canary_path, recording_path = args.canary, args.recording
     if args.report is not None:
         check_output_path("--report", args.report)
-    _check_supported(args.mesh_provider)  # even when this Canary names its own provider
     manifests, canary, recording = load_inputs(
         canary_path, args.template, recording_path, args.preset, args.mesh_provider
     )
@@ -721,7 +722,6 @@ def _run(args: argparse.Namespace) -> int:
     from engine.shell.run import options_from_env, run_controller
     from traffic import RouterOptions
 
-    _check_supported(args.mesh_provider)
     options = options_from_env(
         kubeconfig=args.kubeconfig,
         namespaces=args.namespace,
@@ -901,6 +901,16 @@ def _env_list(option: str) -> list[str]:
     return list(_split_commas(_env_default(option, None)))
 
 
+def _check_mesh_provider(provider: str) -> None:
+    """SpecError naming the option when no router serves ``provider``."""
+    from config import NotSupportedError, Problem, SpecError
+
+    try:
+        _check_supported(provider)
+    except NotSupportedError as exc:
+        raise SpecError(Problem("--mesh-provider", str(exc))) from None
+
+
 def _check_supported(provider: str) -> None:
     from config import NotSupportedError
     from traffic import not_built_message, router_module
@@ -911,18 +921,12 @@ def _check_supported(provider: str) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     from analysis import template_problems
-    from config import DEFAULT_MESH_PROVIDER, NotSupportedError, SpecError, load_manifests
+    from config import DEFAULT_MESH_PROVIDER, SpecError, load_manifests
     from engine.cli._object_shapes import object_problems
 
     # Importing traffic registers the router modules' provider rules, which the loader checks.
     from traffic import not_built_problems
 
-    if args.mesh_provider is not None:
-        try:
-            _check_supported(args.mesh_provider)
-        except NotSupportedError as exc:
-            print(f"--mesh-provider: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
     bad = False
     for path in args.files:
         try:

@@ -255,7 +255,8 @@ def test_a_match_the_routers_could_not_read_is_refused_with_the_fix(
 
 
 def test_a_header_named_alone_matches_its_presence() -> None:
-    assert parse_canary(canary("istio", match=[{"headers": {"x-canary": {}}}]))
+    match = [{"headers": {"x-canary": {}}}]  # Istio: the header's presence
+    assert parse_canary(canary("istio", match=match)).spec.effective_analysis.match == match
 
 
 @pytest.mark.parametrize(
