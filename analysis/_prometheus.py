@@ -528,7 +528,8 @@ class _Clients:
                 verify=self._verify(settings),
                 transport=self._transport,
                 limits=self._limits,
-                follow_redirects=True,
+                # redirects are followed by analysis._redirects (credential headers stay home)
+                follow_redirects=False,
             )
             self._stack.push_async_callback(client.aclose)
             self._clients[key] = client

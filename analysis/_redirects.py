@@ -50,6 +50,13 @@ async def follow(
             )
         await response.aclose()
         response = await client.send(following, stream=stream, follow_redirects=False)
+    if response.next_request is not None:  # still redirecting: a loop, or a chain too long
+        here = origin(response.request.url)
+        await response.aclose()
+        raise QueryRejected(
+            f"{who} redirected more than {MAX_REDIRECTS} times (last from {here}); not "
+            "followed further: set the address to the final one"
+        )
     return response
 
 

@@ -678,7 +678,7 @@ class CanarySpec(_Model):
     def _provider(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if value not in FLAGGER_PROVIDERS and not _is_provider_variant(value):
+        if not is_flagger_provider(value):
             raise PydanticCustomError(
                 "provider",
                 "unknown provider '{value}'; accepted: {accepted}",

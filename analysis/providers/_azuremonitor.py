@@ -29,6 +29,7 @@ the assertion are masked in every message.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import weakref
@@ -215,7 +216,7 @@ async def _token(call: Call, authority: str, scope: str, identity: _Identity) ->
             raise _promcompat.redacted(exc, masked) from None
         # Entra ID tokens live about an hour; an absurd or non-finite expires_in must neither keep
         # a token for ever nor stop caching: bound it to a day (NaN: not cached).
-        lifetime = min(lifetime, MAX_TOKEN_LIFETIME_SECONDS) if lifetime == lifetime else 0.0
+        lifetime = 0.0 if math.isnan(lifetime) else min(lifetime, MAX_TOKEN_LIFETIME_SECONDS)
         _tokens[key] = (token, call.now + lifetime)
         return token
 

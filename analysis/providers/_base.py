@@ -377,8 +377,6 @@ def _origin(url: str) -> str:
     import httpx
 
     try:
-        parsed = httpx.URL(url)
+        return redirects.origin(httpx.URL(url))
     except (httpx.InvalidURL, TypeError):
         return "(invalid URL)"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{parsed.host}{port}"

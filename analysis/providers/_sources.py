@@ -352,7 +352,11 @@ def http_clients(
         found = clients.get(insecure)
         if found is None:
             found = httpx.AsyncClient(
-                verify=not insecure, transport=transport, limits=limits, follow_redirects=True
+                # redirects are followed by analysis._redirects (credentials stay home)
+                verify=not insecure,
+                transport=transport,
+                limits=limits,
+                follow_redirects=False,
             )
             stack.push_async_callback(found.aclose)
             clients[insecure] = found

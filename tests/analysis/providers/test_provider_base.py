@@ -176,3 +176,15 @@ async def test_a_compressed_answer_is_read_decoded() -> None:
         http = Http(lambda _insecure: client)
         response = await http.send("graphite", "GET", "https://graphite.example/render")
     assert response.json() == [{"target": "x", "datapoints": [[1.5, 1]]}]
+
+
+@respx.mock
+async def test_a_redirect_loop_says_so() -> None:
+    # the last 3xx was handed on as the answer: "rejected the query (HTTP 302): Found"
+    respx.get("https://graphite.example/render").mock(
+        return_value=httpx.Response(302, headers={"Location": "https://graphite.example/render"})
+    )
+    async with httpx.AsyncClient() as client:
+        http = Http(lambda _insecure: client)
+        with pytest.raises(QueryRejected, match=r"redirected more than 5 times \(last from https"):
+            await http.send("graphite", "GET", "https://graphite.example/render")
