@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from config import Canary, Metric, format_interval
 
 #: A duration PromQL reads as written ("30s", "1m30s", "500ms").
-_PROMQL_DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
+_PROMQL_DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h))+")  # the units parse_duration takes
 
 
 def _interval(metric: Metric) -> str:
