@@ -483,6 +483,9 @@ def _guard(headers: Mapping[str, str]) -> Callable[..., Any]:
                 f"answered more than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB, far more than one "
                 "metric's answer: narrow the query or the window"
             )
+        if response.status_code == 200 and (error := _error_status(body)):
+            response.close()
+            raise _Refused(f"answered status error: {error}")
         response.raw = io.BytesIO(body)  # read once, within the bound; requests reads it from here
         return response
 
@@ -535,6 +538,28 @@ def _range(
             f"{what}: prometheus {url} answered a result that is not a matrix: {_shown(rows)}"
         )
     return rows
+
+
+#: Prometheus' error answers are a few hundred bytes; a success answer, which may be megabytes,
+#: is not parsed twice to look for one.
+_ERROR_ANSWER_BYTES = 64 * 1024
+
+
+def _error_status(body: bytes) -> str | None:
+    """``errorType: error`` of a ``{"status": "error"}`` answer sent with HTTP 200 (a proxy in
+    front of Prometheus may), which prometheus-api-client would read as an empty result: a
+    recording of no data instead of the error."""
+    if len(body) > _ERROR_ANSWER_BYTES or b"error" not in body:
+        return None
+    try:
+        answer = json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the client's own parse says so
+    if not isinstance(answer, dict) or answer.get("status") != "error":
+        return None
+    kind, error = answer.get("errorType"), answer.get("error")
+    text = error if isinstance(error, str) else _shown(error)
+    return f"{kind}: {text}" if isinstance(kind, str) and kind else text
 
 
 class _DeadlinePassed(Exception):

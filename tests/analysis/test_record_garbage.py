@@ -379,3 +379,33 @@ def test_a_redirect_elsewhere_never_takes_the_templates_headers() -> None:
     assert _guard({})(answer) is answer  # nothing of the template's to carry: followed
     answer.headers["Location"] = "/v2/api/v1/query_range"  # the same origin: followed
     assert _guard({"X-Api-Key": "sekret"})(answer) is answer
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (
+            '{"status": "error", "errorType": "bad_data", "error": "1:5: parse error"}',
+            "answered status error: bad_data: 1:5: parse error",
+        ),
+        # a proxy's own shape: an error beside an empty result, which read as no data before
+        (
+            json.dumps({"status": "error", "error": "upstream down", "data": {"result": []}}),
+            "answered status error: upstream down",
+        ),
+    ],
+)
+def test_an_error_status_sent_with_http_200_is_an_error_not_an_empty_recording(
+    prom: FakePrometheus, body: str, says: str
+) -> None:
+    prom.body = body
+    with pytest.raises(QueryRejected) as caught:
+        run(prom.url)
+    assert f": prometheus {prom.url} {says}" in str(caught.value)
+
+
+def test_a_success_answer_whose_labels_say_error_is_recorded(prom: FakePrometheus) -> None:
+    prom.body = answer_text(
+        [{"metric": {"status": "error"}, "values": [[T0, "5"], [T0 + 60, "6"]]}]
+    )
+    assert run(prom.url).samples > 0
