@@ -70,6 +70,7 @@ import jsonpatch  # type: ignore[import-untyped]
 import jsonpointer  # type: ignore[import-untyped]
 from aiohttp import web
 
+from tests.crd_schema import invalid_fields, prune, schema_for
 from traffic.cluster import apply_merge_patch
 
 Body = dict[str, Any]
@@ -609,14 +610,21 @@ _REASONS = {
 class FakeKubeApi:
     """The running fake: ``url``, ``store`` and the fault-injection / counting helpers."""
 
-    def __init__(self, *, history_limit: int = 1000, token: str | None = None) -> None:
+    def __init__(
+        self, *, history_limit: int = 1000, token: str | None = None, crds: bool = True
+    ) -> None:
         self.store = KubeStore(history_limit)
         self.token = token
+        #: Hold flagger.app writes to config/deploy/crd as the API server does (tests/crd_schema).
+        self.crds = crds
         self.url = ""
         #: Requests per (verb, resource): verbs get, list, watch, create, update, patch, delete;
         #: resource ``plural`` or ``plural/subresource``.
         self.requests: Counter[tuple[str, str]] = Counter()
         self.log: list[RecordedRequest] = []
+        #: ``plural/namespace/name: path`` of every field a write sent that the CRD does not
+        #: declare, dropped as the API server drops it.
+        self.pruned: list[str] = []
         self._faults: list[_Rule] = []
         self._stalls: list[_Rule] = []
         self._release = asyncio.Event()
@@ -907,6 +915,7 @@ class FakeKubeApi:
             )
         if (target.group, target.plural) not in NO_STATUS_SUBRESOURCE:
             body.pop("status", None)  # the status subresource owns it
+        self._against_crd(target, body, ("spec",))
         created = self.store.create(target.group, target.plural, body)
         return self._out(target, created)
 
@@ -969,6 +978,10 @@ class FakeKubeApi:
                         f"if the object is being deleted, found new finalizers {added}",
                     )
         updated["metadata"]["resourceVersion"] = have
+        if target.subresource is None:
+            self._against_crd(target, updated, ("spec",))
+        elif target.subresource == "status":
+            self._against_crd(target, updated, ("status",))
         if updated == current:
             result = current
         elif updated["metadata"].get("deletionTimestamp") and not updated["metadata"].get(
@@ -987,6 +1000,28 @@ class FakeKubeApi:
         if target.subresource == "scale":
             return _scale_of(result)
         return self._out(target, result)
+
+    def _against_crd(self, target: Target, body: Body, parts: tuple[str, ...]) -> None:
+        """What the API server does with a custom resource's write against its CRD: drop the
+        fields the schema does not declare (recorded in ``pruned``), then refuse a value of the
+        wrong type or outside its enum with 422 (``tests/crd_schema.py``)."""
+        schema = schema_for(target.group, target.plural) if self.crds else None
+        if schema is None:
+            return
+        for part in parts:
+            if part in body and part in schema.get("properties", {}):
+                where = f"{target.plural}/{target.namespace}/{target.name or '?'}"
+                self.pruned += [
+                    f"{where}: {p}" for p in prune(schema["properties"][part], body[part], part)
+                ]
+        errors = invalid_fields(target.plural, body, parts)
+        if errors:
+            raise ApiError(
+                422,
+                "Invalid",
+                f"{self.store.kind_name(target.group, target.plural)}.{target.group} "
+                f'"{target.name}" is invalid: ' + "; ".join(errors),
+            )
 
     def _delete(self, target: Target, key: tuple[str, str], current: Body, payload: Any) -> Body:
         pre = (payload or {}).get("preconditions") if isinstance(payload, dict) else None
@@ -1224,14 +1259,16 @@ def _apply_patch(current: Body, payload: Any, content_type: str) -> Any:
 
 @asynccontextmanager
 async def serve_kube_api(
-    *, history_limit: int = 1000, token: str | None = None
+    *, history_limit: int = 1000, token: str | None = None, crds: bool = True
 ) -> AsyncIterator[FakeKubeApi]:
     """Serve a fresh ``FakeKubeApi`` on 127.0.0.1 for the duration of the block.
 
     ``history_limit`` bounds the watch history (older resourceVersions answer 410 Gone);
-    ``token``, when set, is required as ``Authorization: Bearer <token>`` (else 401).
+    ``token``, when set, is required as ``Authorization: Bearer <token>`` (else 401);
+    ``crds=False`` stores flagger.app objects unchecked (tests of the server's generic behaviour
+    that use a toy Canary).
     """
-    api = FakeKubeApi(history_limit=history_limit, token=token)
+    api = FakeKubeApi(history_limit=history_limit, token=token, crds=crds)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", api.handle)
     runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
@@ -1245,6 +1282,7 @@ async def serve_kube_api(
     finally:
         await api.close()
         await runner.cleanup()
+
 
 
 __all__ = [

@@ -358,6 +358,8 @@ async def open_world(directory: Path, label: str = "") -> AsyncIterator[World]:
         w.install()
         try:
             yield w
+            # what a real API server would have dropped against config/deploy/crd
+            assert api.pruned == [], f"fields the CRD does not declare: {api.pruned}"
         finally:
             await keeper.aclose()
 

@@ -317,7 +317,7 @@ def stored_canary(api: FakeKubeApi) -> Body:
             "time": "2026-01-01T00:03:00Z",
             "checks": [
                 {"metric": "request-success-rate", "target": "canary", "value": 90.5}
-                | {"min": 95, "max": None, "verdict": "fail"}
+                | {"min": 95, "verdict": "fail"}
             ],
             "webhooks": [],
         },
@@ -388,7 +388,7 @@ async def test_get_watch_prints_again_when_the_status_or_the_events_change(
                             "time": "2026-01-01T00:04:00Z",
                             "checks": [
                                 {"metric": "request-success-rate", "target": "canary"}
-                                | {"value": 80.25, "min": 95, "max": None, "verdict": "fail"}
+                                | {"value": 80.25, "min": 95, "verdict": "fail"}
                             ],
                         },
                     }

@@ -46,7 +46,7 @@ def canary(name: str = "podinfo", **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeKubeApi]:
-    async with serve_kube_api() as server:
+    async with serve_kube_api(crds=False) as server:  # toy Canaries: the server's generic behaviour
         yield server
 
 
@@ -426,7 +426,7 @@ async def test_a_watch_from_a_version_replays_what_happened_since(
 async def test_a_too_old_version_answers_410_gone_in_an_error_event(
     http: aiohttp.ClientSession,
 ) -> None:
-    async with serve_kube_api(history_limit=3) as small:
+    async with serve_kube_api(history_limit=3, crds=False) as small:
         small.store.seed(*(canary(f"c{i}") for i in range(5)))
         async with aiohttp.ClientSession(small.url) as session:
             events = await watch_events(session, CANARIES, resourceVersion="1")
@@ -547,7 +547,10 @@ async def test_stalled_requests_wait_for_release(
 
 
 async def test_a_token_is_required_when_configured() -> None:
-    async with serve_kube_api(token="s3cret") as api, aiohttp.ClientSession(api.url) as s:
+    async with (
+        serve_kube_api(token="s3cret", crds=False) as api,
+        aiohttp.ClientSession(api.url) as s,
+    ):
         async with s.get(CANARIES) as r:
             assert r.status == 401
             assert_status(await r.json(), 401, "Unauthorized")
