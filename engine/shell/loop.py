@@ -137,6 +137,11 @@ class EngineDeps:
     judge: Callable[[JudgeTick], Awaitable[list[CheckResult]]] | None = None
     #: Called after every tick of a parsed Canary (Prometheus metrics, logs).
     on_tick: Callable[[Canary, TickReport], None] | None = None
+    #: The time the metric sources speak, which a judge's series requests are built in: Unix
+    #: seconds for live providers (``run`` passes the clock's wall time; its ``now()`` is the
+    #: event loop's monotonic clock). None: ``clock.now()``, the time ``simulate``'s recorded
+    #: sources speak (seconds of the recording).
+    metric_time: Callable[[], float] | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -491,13 +496,14 @@ class CanaryDriver:
             results = await analyze(self._deps.metrics, checks)
         judged = any(m.judge is not None for m in canary.spec.effective_analysis.metrics)
         clock = self._deps.clock
+        now = (self._deps.metric_time or clock.now)()
         tick = JudgeTick(
             canary=canary,
             results=results,
             # the primary's queries are only asked for by a judge
             primary_queries=self._queries(t, templates, "primary") if judged else (),
-            now=clock.now(),
-            start=_analysis_start(status, clock, canary) if judged else clock.now(),
+            now=now,
+            start=_analysis_start(status, clock, canary, now) if judged else now,
         )
         if judged and self._deps.judge is not None:
             return await self._deps.judge(tick)
@@ -763,12 +769,11 @@ async def run_canary_loop(
         await clock.sleep(report.interval)
 
 
-def _analysis_start(status: CanaryStatus, clock: Clock, canary: Canary) -> float:
-    """Clock time the analysis of this revision started: the Promoted condition turns Unknown
-    when a new revision is detected and stays so until the run ends, so its lastTransitionTime
-    marks the start (kept in the status, so a restarted controller finds the same start).
-    Without it, the last interval only."""
-    now = clock.now()
+def _analysis_start(status: CanaryStatus, clock: Clock, canary: Canary, now: float) -> float:
+    """When the analysis of this revision started, in the time of ``now`` (the metric sources'):
+    the Promoted condition turns Unknown when a new revision is detected and stays so until the
+    run ends, so its lastTransitionTime marks the start (kept in the status, so a restarted
+    controller finds the same start). Without it, the last interval only."""
     condition = status.promoted
     if condition is not None and condition.status == "Unknown":
         try:

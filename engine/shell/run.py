@@ -10,6 +10,7 @@ all state is already in the Canary statuses).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import socket
@@ -132,6 +133,11 @@ def options_from_env(
     )
 
 
+def _unix_time(clock: Clock) -> float:
+    """The clock's wall time as Unix seconds: the time metric providers answer in."""
+    return clock.utcnow().timestamp()
+
+
 async def run_controller(
     options: RunOptions, *, clock: Clock | None = None, stop: asyncio.Event | None = None
 ) -> int:
@@ -157,11 +163,13 @@ async def run_controller(
         credentials = CredentialsReader(cluster, clock)
 
         # Every metric provider (Prometheus batched and grouped as before, the others through
-        # their modules in analysis.providers).
+        # their modules in analysis.providers). They speak Unix time, which clock.now() is not
+        # (RealClock's is the event loop's monotonic clock): 1970 windows otherwise.
+        unix_time = functools.partial(_unix_time, clock)
         sources = await stack.enter_async_context(
             open_metric_sources(
                 sleep=clock.sleep,
-                now=clock.now,
+                now=unix_time,
                 credentials=credentials,
                 kube=ClusterKubeApi(cluster),
             )
@@ -193,6 +201,7 @@ async def run_controller(
             on_tick=metrics.on_tick,
             on_outcome=metrics.on_outcome,
             on_alert=on_alert,
+            metric_time=unix_time,
         )
         controller = Controller(
             deps,

@@ -110,6 +110,8 @@ class FakePrometheus:
         self.health: Health = lambda namespace, target: True
         self.queries: list[str] = []
         self.hooks: list[tuple[str, Body]] = []
+        #: Every range query: (query, start, end, step), times as sent (Unix seconds).
+        self.ranges: list[tuple[str, float, float, float]] = []
 
     def value(self, expr: str, namespace: str, target: str) -> float:
         healthy = self.health(namespace, target)
@@ -147,6 +149,20 @@ class FakePrometheus:
         self.queries.append(expr)
         return web.json_response(self.answer(expr))
 
+    async def handle_query_range(self, request: web.Request) -> web.Response:
+        """A matrix with the instant value at every step of the range (Prometheus' grid)."""
+        form = dict(request.query) | {k: str(v) for k, v in (await request.post()).items()}
+        expr = form.get("query", "")
+        start, end, step = float(form["start"]), float(form["end"]), float(form["step"])
+        self.ranges.append((expr, start, end, step))
+        target, ns = _TARGET.findall(expr)[0], _NAMESPACE.findall(expr)[0]
+        value = repr(self.value(expr, ns, target))
+        points = [[start + i * step, value] for i in range(int((end - start) // step) + 1)]
+        result = [{"metric": {}, "values": points}] if points else []
+        return web.json_response(
+            {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        )
+
     async def handle_hook(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         self.hooks.append((name, await request.json()))
@@ -158,6 +174,7 @@ async def serve_fake_prometheus() -> AsyncIterator[FakePrometheus]:
     prom = FakePrometheus()
     app = web.Application()
     app.router.add_route("*", "/api/v1/query", prom.handle_query)
+    app.router.add_route("*", "/api/v1/query_range", prom.handle_query_range)
     app.router.add_post("/hooks/{name}", prom.handle_hook)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -690,6 +707,33 @@ async def test_a_full_rollout_through_run_controller(world: World) -> None:
         'flagger_canary_metric_analysis{metric="request-success-rate",name="webhook-server",'
         'namespace="staging"} 99.5'
     ) in metrics
+
+
+async def test_a_judged_metric_asks_prometheus_for_the_wall_clock_window(world: World) -> None:
+    # The judge's range queries and the hosted providers' windows are Unix time. run used to
+    # pass the clock's now(), the event loop's monotonic seconds (seconds since boot with the
+    # real clock), so every judged range query asked for 1970, found no primary history, and
+    # a healthy Canary ended inconclusive, then rolled back.
+    w = world
+    w.seed(template=True)
+    canary = w.canary()
+    metrics = canary["spec"]["analysis"]["metrics"]
+    judged = next(m for m in metrics if m.get("templateRef"))
+    judged["judge"] = {"baseline": "primary", "harmful": "increase", "window": "1h"}
+    w.api.store.seed(canary)
+    run = await start(w)
+    try:
+        await w.time.run_until(lambda: w.phase() == "Initialized", also=alive(run))
+        await w.set_image(NAME, V2)
+        await w.time.run_until(lambda: w.phase() in ("Succeeded", "Failed"), also=alive(run))
+    finally:
+        assert await run.shutdown() == 0
+    assert w.phase() == "Succeeded", w.messages()
+    assert w.prom.ranges, "the judge asked no range query"
+    wall = w.clock.utcnow().timestamp()
+    for _, start_at, end_at, _ in w.prom.ranges:
+        assert wall - 3600 <= end_at <= wall  # this run's ticks, in Unix seconds
+        assert end_at - start_at < 2 * 3600  # the window (and a margin), not since 1970
 
 
 async def test_the_controller_flags_of_flaggers_chart_reach_the_workload(world: World) -> None:
