@@ -52,7 +52,12 @@ class _Pending(Generic[T, R]):
 
 class Batcher(Generic[T, R]):
     """Collects the calls of every canary that asks within ``window`` seconds and answers them
-    with one call of ``run`` (one fetch, one numpy pass) for the whole batch."""
+    with one call of ``run`` (one fetch, one numpy pass) for the whole batch.
+
+    A call that arrives while an earlier batch is still running opens a batch of its own: it
+    never waits for another canary's slow query. (It used to join nothing: the running batch had
+    already taken its items, and no flusher was started while that one ran, so the call waited
+    for some later canary to ask, for ever if none did.)"""
 
     def __init__(
         self,
@@ -65,27 +70,41 @@ class Batcher(Generic[T, R]):
         self._clock = clock
         self._window = window
         self._pending: list[_Pending[T, R]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        #: A flusher is within its window: a new call joins its batch.
+        self._gathering = False
+        #: Running flushers (held: the event loop keeps only weak references to tasks).
+        self._flushers: set[asyncio.Task[None]] = set()
         self.batches = 0  # how many batched calls ran (for tests and benchmarks)
 
     async def __call__(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(item, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = self._clock.spawn(self._flush())
+        if not self._gathering:
+            self._gathering = True
+            flusher = self._clock.spawn(self._flush())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         return await self._clock.wait(future)
 
     async def _flush(self) -> None:
-        await self._clock.sleep(self._window)
-        batch, self._pending = self._pending, []
-        self.batches += 1
+        batch: list[_Pending[T, R]] = []
         try:
+            try:
+                await self._clock.sleep(self._window)
+            finally:
+                batch, self._pending = self._pending, []
+                self._gathering = False
+            self.batches += 1
             results = await self._run([p.item for p in batch])
         except Exception as exc:
             for p in batch:
                 if not p.future.done():
                     p.future.set_exception(exc)
             return
+        except BaseException:  # cancelled (the controller stops): so are the waiting calls
+            for p in batch:
+                p.future.cancel()
+            raise
         for p, result in zip(batch, results, strict=True):
             if not p.future.done():
                 p.future.set_result(result)

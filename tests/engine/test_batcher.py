@@ -1,0 +1,70 @@
+"""The batcher every canary's analysis goes through (engine.shell.controller.Batcher): calls within
+its window share one run; a call never waits on another canary's slow run, nor for ever.
+
+Found by a probe: a canary that asked while another canary's batch was still fetching (a
+Prometheus query takes up to its 5 s timeout) was queued where no flusher would take it; if no
+other canary asked afterwards, its tick never returned — no progress, no rollback, no operator
+command handled, traffic left split.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from engine import VirtualClock
+from engine.shell.clock import RealClock
+from engine.shell.controller import Batcher
+
+pytestmark = pytest.mark.timeout(10)
+
+
+class SlowRun:
+    """Runs a batch; a batch holding ``"slow"`` waits until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        self.batches: list[list[str]] = []
+
+    async def __call__(self, items: list[str]) -> list[str]:
+        self.batches.append(list(items))
+        self.started.set()
+        if "slow" in items:
+            await self.release.wait()
+        return [f"done {item}" for item in items]
+
+
+async def test_calls_within_the_window_share_one_run() -> None:
+    run, clock = SlowRun(), VirtualClock()
+    batcher = Batcher(run, clock, window=0.05)
+    answers = await asyncio.gather(batcher("a"), batcher("b"), batcher("c"))
+    assert answers == ["done a", "done b", "done c"]
+    assert run.batches == [["a", "b", "c"]]
+
+
+async def test_a_call_during_another_canarys_slow_run_is_answered_without_waiting_for_it() -> None:
+    # real time: a slow run is a network wait, which holds a virtual clock still
+    run = SlowRun()
+    batcher = Batcher(run, RealClock(), window=0.01)
+    slow = asyncio.ensure_future(batcher("slow"))
+    await asyncio.wait_for(run.started.wait(), 1)  # the slow batch is running
+    # the other canary's tick: answered on its own, while the slow one still runs
+    assert await asyncio.wait_for(batcher("fast"), 1) == "done fast"
+    assert run.batches == [["slow"], ["fast"]]
+    assert not slow.done()
+    run.release.set()
+    assert await slow == "done slow"
+
+
+async def test_a_failed_run_fails_only_its_own_batch() -> None:
+    async def run(items: list[str]) -> list[str]:
+        if "bad" in items:
+            raise RuntimeError("query failed")
+        return [f"done {item}" for item in items]
+
+    batcher = Batcher(run, VirtualClock(), window=0.0)
+    with pytest.raises(RuntimeError, match="query failed"):
+        await batcher("bad")
+    assert await batcher("good") == "done good"
