@@ -94,6 +94,14 @@ class RunPostRolloutHooks:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusWritten:
+    """The effects after this one are carried out only once the decided status is written (and
+    never if the write fails), as Flagger writes the status, returns on error, and only then
+    runs post-rollout hooks, counts the outcome and announces the end: a lost write repeats
+    the tick's routing, never its once-only effects."""
+
+
+@dataclass(frozen=True, slots=True)
 class CountOutcome:
     """Increment flagger_canary_successes_total or flagger_canary_failures_total."""
 
@@ -109,6 +117,7 @@ Effect = (
     | ScaleToZero
     | ScaleFromZero
     | RunPostRolloutHooks
+    | StatusWritten
     | CountOutcome
 )
 

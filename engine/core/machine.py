@@ -47,6 +47,7 @@ from engine.core.effects import (
     ScaleToZero,
     SetRoutes,
     Severity,
+    StatusWritten,
 )
 from engine.core.pause import deadline_restarted, is_held
 from traffic import Revision, Routes, Weights, is_own_revision_hash, router_capabilities
@@ -113,11 +114,16 @@ class _Tick:
         return self.canary.spec.target_ref.kind
 
     # -- effects ---------------------------------------------------------------------------
-    def info(self, message: str) -> None:
-        self.effects.append(Event("Normal", message, self.status.phase))
+    def info(self, message: str, *, phase: Phase | None = None) -> None:
+        """An event; ``phase``: the one Flagger records it with, when not the current one."""
+        self.effects.append(Event("Normal", message, phase or self.status.phase))
 
-    def warn(self, message: str) -> None:
-        self.effects.append(Event("Warning", message, self.status.phase))
+    def warn(self, message: str, *, phase: Phase | None = None) -> None:
+        self.effects.append(Event("Warning", message, phase or self.status.phase))
+
+    def after_status_written(self) -> None:
+        """What follows runs only once the status is written (effects.StatusWritten)."""
+        self.effects.append(StatusWritten())
 
     def alert(self, message: str, severity: Severity, *, metadata: bool = False) -> None:
         self.effects.append(Alert(message, severity, metadata))
@@ -437,6 +443,7 @@ def _advance(t: _Tick) -> Asks[None]:
         t.effects.append(Promote())
         t.effects.append(ScaleToZero())
         t.set_phase(Phase.SUCCEEDED)
+        t.after_status_written()
         t.effects.append(CountOutcome("success", "skipped"))
         # (No post-rollout hooks: Flagger's shouldSkipAnalysis returns without them.)
         t.info(f"Promotion completed! Canary analysis was skipped for {t.tname}")
@@ -456,6 +463,7 @@ def _advance(t: _Tick) -> Asks[None]:
     if t.status.phase is Phase.FINALISING:
         t.effects.append(ScaleToZero())
         t.set_phase(Phase.SUCCEEDED)
+        t.after_status_written()
         t.effects.append(CountOutcome("success"))
         t.effects.append(RunPostRolloutHooks(Phase.SUCCEEDED))
         t.info(f"Promotion completed! Scaling down {t.tname}")
@@ -504,7 +512,8 @@ def _advance(t: _Tick) -> Asks[None]:
 
 def _start_run(t: _Tick) -> None:
     """The confirm-rollout gate opened (or an operator's promote skipped it): start the run."""
-    t.info(f"New revision detected! Scaling up {t.tname}")
+    # Flagger records it (and its event webhooks send it) on a copy already Progressing
+    t.info(f"New revision detected! Scaling up {t.tname}", phase=Phase.PROGRESSING)
     t.alert("New revision detected, progressing canary analysis.", "info", metadata=True)
     t.effects.append(ScaleFromZero())
     t.sync_status(Phase.PROGRESSING)
@@ -611,9 +620,10 @@ def _rollback(t: _Tick) -> None:
         t.warn(f"Rolling back {t.cname} failed checks threshold reached {t.status.failed_checks}")
         t.alert(f"Failed checks threshold reached {t.status.failed_checks}", "error")
     t.route(TOTAL_WEIGHT, 0)
-    t.warn(f"Canary failed! Scaling down {t.cname}")
+    t.warn(f"Canary failed! Scaling down {t.cname}", phase=Phase.FAILED)  # as Flagger's copy
     t.effects.append(ScaleToZero())
     t.sync_status(Phase.FAILED)
+    t.after_status_written()
     t.effects.append(CountOutcome("failure"))
     t.effects.append(RunPostRolloutHooks(Phase.FAILED))
 
@@ -623,6 +633,7 @@ def _failed_promotion(t: _Tick, reason: str) -> None:
     t.alert(f"Promotion failed, primary not ready: {reason}", "error")
     t.route(0, TOTAL_WEIGHT)
     t.sync_status(Phase.FAILED, weight=TOTAL_WEIGHT)
+    t.after_status_written()
     t.effects.append(CountOutcome("failure"))
     t.effects.append(RunPostRolloutHooks(Phase.FAILED))
 
@@ -636,6 +647,7 @@ def _cancel_reverted_run(t: _Tick) -> None:
     t.route(TOTAL_WEIGHT, 0)
     t.effects.append(ScaleToZero())
     t.sync_status(Phase.FAILED)
+    t.after_status_written()
     t.effects.append(RunPostRolloutHooks(Phase.FAILED))
 
 

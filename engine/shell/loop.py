@@ -58,6 +58,7 @@ from engine.core.effects import (
     Alert,
     CountOutcome,
     Decision,
+    Effect,
     Event,
     Need,
     Observation,
@@ -66,6 +67,7 @@ from engine.core.effects import (
     ScaleFromZero,
     ScaleToZero,
     SetRoutes,
+    StatusWritten,
 )
 from engine.core.machine import AT_REST, start_decision
 from engine.shell.clock import Clock, stamp, stamp_of
@@ -270,7 +272,8 @@ class CanaryDriver:
                     return report
                 decision = await self._decide(t, status, command)
                 report.analysed = decision.analysed
-                await self._act(t, decision)
+                now_effects, once_written = _split_at_status_write(decision.effects)
+                await self._act(t, decision, now_effects)
                 # Routes before the write, so the achieved split goes into the same patch.
                 routes_read = decision.status.phase is not Phase.NONE
                 if routes_read:
@@ -290,6 +293,10 @@ class CanaryDriver:
                 )
                 promoted = any(isinstance(e, Promote) for e in decision.effects)
                 report.status = await self._persist(body, persisted, recorded, promoted=promoted)
+                if once_written:
+                    report.status = await self._after_status_written(
+                        t, decision, once_written, report.status
+                    )
                 handled = report.status.last_command
                 if command is not None and handled is not None and handled.id == command.id:
                     # carried out and recorded: it will not run again (engine.core.commands)
@@ -575,9 +582,31 @@ class CanaryDriver:
 
     # -- act and persist -------------------------------------------------------------------
 
-    async def _act(self, t: _Tick, decision: Decision) -> None:
+    async def _after_status_written(
+        self, t: _Tick, decision: Decision, effects: Sequence[Effect], written: CanaryStatus
+    ) -> CanaryStatus:
+        """The once-only effects of a run's end (post-rollout hooks, the outcome count, the
+        final event and alert), now that its status is written; then the hooks' answers into
+        ``lastAnalysis``, as any tick's (without a precondition: only this controller writes
+        the status, and the phase it acted on is already stored)."""
+        before = len(t.report.hook_calls)
+        await self._act(t, decision, effects)
+        if len(t.report.hook_calls) == before:
+            return written
+        recorded = record_tick(
+            written,
+            written,
+            checks=(),
+            hook_calls=t.report.hook_calls[before:],
+            hooks=t.canary.spec.effective_analysis.webhooks,
+            routes=None,
+            when=stamp(self._deps.clock),
+        ).replace(achieved_weights=written.achieved_weights)
+        return await self._persist({"metadata": {}}, written, recorded, promoted=False)
+
+    async def _act(self, t: _Tick, decision: Decision, effects: Sequence[Effect]) -> None:
         deps, canary = self._deps, t.canary
-        for effect in decision.effects:
+        for effect in effects:
             try:
                 if isinstance(effect, Event):
                     await self._emit(t, effect)
@@ -742,6 +771,16 @@ class CanaryDriver:
             except CanaryEngineError as exc:
                 raise _AbortTick(f"status of {self._ref} could not be written: {exc}") from exc
         raise _AbortTick(f"status of {self._ref} could not be written: conflicting updates")
+
+
+def _split_at_status_write(
+    effects: Sequence[Effect],
+) -> tuple[Sequence[Effect], Sequence[Effect]]:
+    """The effects to carry out before the status write, and those only once it is written."""
+    for i, effect in enumerate(effects):
+        if isinstance(effect, StatusWritten):
+            return effects[:i], effects[i + 1 :]
+    return effects, ()
 
 
 def _checksum(status: CanaryStatus) -> str:

@@ -1025,7 +1025,11 @@ async def test_a_controller_killed_at_every_tick_finishes_the_rollout_the_same(
     assert tick_kills == [(n, True) for n, _ in tick_kills]
     assert len(tick_kills) == len(ref.statuses[NAME])
     assert ticks.statuses[NAME] == ref.statuses[NAME]
-    assert ticks.messages() == ref.messages()
+    # ... and the same events, but for what follows the run's last status write (its
+    # post-rollout hooks, count and final event): a controller killed right after that write
+    # never sends them, as Flagger, which does them once the write succeeded, at most once
+    after_the_last_write = [f"Promotion completed! Scaling down {NAME}.{NS}"]
+    assert ticks.messages() == [m for m in ref.messages() if m not in after_the_last_write]
     # killed in the middle of ticks too: a tick killed after moving the routes but before its
     # status write is finished by the restarted controller from the routes, so the status may
     # skip a weight; phases and failedChecks still go exactly the same way
@@ -1036,7 +1040,9 @@ async def test_a_controller_killed_at_every_tick_finishes_the_rollout_the_same(
     # the events of a re-run tick are sent again; the events of a tick killed after its routes
     # moved may be lost (as in Flagger: "Advance ..." follows the route change); no others
     assert set(middle.messages()) <= set(ref.messages())
-    milestones = [m for m in ref.messages() if not m.startswith("Advance")]
+    milestones = [
+        m for m in ref.messages() if not m.startswith("Advance") and m not in after_the_last_write
+    ]
     assert first_seen([m for m in middle.messages() if m in milestones]) == milestones
 
     for w in (ticks, middle):
