@@ -1284,7 +1284,6 @@ async def serve_kube_api(
         await runner.cleanup()
 
 
-
 __all__ = [
     "FakeKubeApi",
     "KubeStore",
