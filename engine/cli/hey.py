@@ -2,10 +2,12 @@
 
 ``parse_hey(command, max_duration=...)`` reads a ``hey ...`` command line the way hey's Go flag
 parser does (``-z 1m``, ``-z=1m``, ``--z 1m``; booleans as ``-h2`` or ``-h2=true``) -- split with
-``shlex``, never through a shell -- and refuses, with a ``HeyError`` naming the problem, anything
-it cannot honour or that exceeds the bounds below. ``run_hey(options, ...)`` generates the load
-with aiohttp and returns a ``HeyReport``: requests, rate achieved, status codes, errors by status
-and by exception class, latency.
+``shlex``, never through a shell -- and raises a ``HeyError`` naming the problem for a command
+line hey itself rejects (hey prints its usage and exits non-zero: ``HeyError.exit_status``), and
+a ``HeyRefused`` (a ``HeyError``) for one hey would run but the built-in hey will not: beyond the
+bounds below, or needing what it does not have (a shell, a file of the load tester's).
+``run_hey(options, ...)`` generates the load with aiohttp and returns a ``HeyReport``: requests,
+rate achieved, status codes, errors by status and by exception class, latency.
 
 Semantics kept from hey: ``-q`` is the rate **per worker** (``-q 10 -c 2`` is 20 requests/s);
 ``-z`` wins over ``-n``; ``-n`` is split evenly between the ``-c`` workers (``n // c`` each);
@@ -73,7 +75,19 @@ EXAMPLE = "hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/"
 
 
 class HeyError(ValueError):
-    """A hey command that cannot run; the message names the option and what was wrong."""
+    """A hey command line hey rejects; the message names the option and what was wrong.
+
+    ``exit_status`` is what the command exits with in Flagger's load tester: 2 for what Go's
+    flag parser (or ``sh``, for unbalanced quotes) refuses, 1 for hey's own usage errors."""
+
+    def __init__(self, message: str, *, exit_status: int = 1) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+class HeyRefused(HeyError):
+    """A hey command hey would run but the built-in hey refuses: over a bound of the load tester,
+    or needing a shell or a file of the load tester's."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,7 +128,7 @@ def parse_hey(command: str, *, max_duration: float) -> HeyOptions:
     try:
         words = shlex.split(command)
     except ValueError as exc:
-        raise HeyError(f"cannot split the hey command: {exc}") from None
+        raise HeyError(f"cannot split the hey command: {exc}", exit_status=2) from None
     if not words or words[0].rsplit("/", 1)[-1] != "hey":
         raise HeyError(f"not a hey command; expected e.g. {EXAMPLE!r}")
     values: dict[str, str] = {}
@@ -132,15 +146,19 @@ def parse_hey(command: str, *, max_duration: float) -> HeyOptions:
         name, eq, inline = word.lstrip("-").partition("=")
         if name in _BOOL_FLAGS:
             if eq and inline not in _TRUE + _FALSE:
-                raise HeyError(f"hey option -{name}: expected true or false, got {inline!r}")
+                raise HeyError(
+                    f"hey option -{name}: expected true or false, got {inline!r}", exit_status=2
+                )
             flags[name] = not eq or inline in _TRUE
             continue
         if name not in _VALUE_FLAGS:
-            raise HeyError(f"unknown hey option {word.partition('=')[0]!r}; {_supported()}")
+            raise HeyError(
+                f"unknown hey option {word.partition('=')[0]!r}; {_supported()}", exit_status=2
+            )
         if not eq:
             following = next(args, None)
             if following is None:
-                raise HeyError(f"hey option -{name} needs a value")
+                raise HeyError(f"hey option -{name} needs a value", exit_status=2)
             inline = following
         if name == "H":
             headers.append(inline)
@@ -149,7 +167,7 @@ def parse_hey(command: str, *, max_duration: float) -> HeyOptions:
     if not positional:
         raise HeyError(f"hey needs the URL to load, e.g. {EXAMPLE!r}")
     if len(positional) > 1:
-        raise HeyError(
+        raise HeyRefused(
             f"hey takes one URL, got extra arguments {positional[1:]!r} (the built-in hey runs "
             "no shell: pipes, redirections, && and ; are not supported)"
         )
@@ -165,9 +183,13 @@ def _int(name: str, text: str, low: int, high: int) -> int:
     try:
         value = int(text.replace("_", ""), 0)
     except ValueError:
-        raise HeyError(f"hey option -{name}: expected a whole number, got {text!r}") from None
+        raise HeyError(
+            f"hey option -{name}: expected a whole number, got {text!r}", exit_status=2
+        ) from None
     if not low <= value <= high:
-        raise HeyError(f"hey option -{name}: must be between {low} and {high}, got {value}")
+        # below: hey's own usage error; above: the load tester's bound
+        error = HeyError if value < low else HeyRefused
+        raise error(f"hey option -{name}: must be between {low} and {high}, got {value}")
     return value
 
 
@@ -188,11 +210,11 @@ def _options(
         try:
             duration = parse_duration(values["z"])
         except ValueError as exc:
-            raise HeyError(f"hey option -z: {exc}") from None
+            raise HeyError(f"hey option -z: {exc}", exit_status=2) from None
         if duration <= 0:
             raise HeyError(f"hey option -z: must be longer than 0, got {values['z']!r}")
         if duration > max_duration:
-            raise HeyError(
+            raise HeyRefused(
                 f"hey option -z {values['z']} is longer than the load tester's --max-duration "
                 f"({format_go_duration(max_duration)})"
             )
@@ -203,9 +225,12 @@ def _options(
     try:
         qps = float(values.get("q", "0"))
     except ValueError:
-        raise HeyError(f"hey option -q: expected a number, got {values['q']!r}") from None
+        raise HeyError(
+            f"hey option -q: expected a number, got {values['q']!r}", exit_status=2
+        ) from None
     if not 0 <= qps <= MAX_QPS:  # also refuses nan
-        raise HeyError(f"hey option -q: must be between 0 and {MAX_QPS:g}, got {values['q']!r}")
+        error = HeyRefused if qps > MAX_QPS else HeyError
+        raise error(f"hey option -q: must be between 0 and {MAX_QPS:g}, got {values['q']!r}")
     timeout = float(_int("t", values.get("t", "20"), 0, 24 * 3600))
     method = values.get("m", "GET").upper()
     if not re.fullmatch(r"[A-Z]+", method):
@@ -213,12 +238,12 @@ def _options(
             f"hey option -m: expected an HTTP method such as GET or POST, got {method!r}"
         )
     if "D" in values:
-        raise HeyError("hey option -D (body from a file) is not supported; pass the body with -d")
+        raise HeyRefused("hey option -D (body from a file) is not supported; pass the body with -d")
     body = values["d"].encode() if "d" in values else None
     if body is not None and len(body) > MAX_BODY_BYTES:
-        raise HeyError(f"hey option -d: the body is longer than {MAX_BODY_BYTES} bytes")
+        raise HeyRefused(f"hey option -d: the body is longer than {MAX_BODY_BYTES} bytes")
     if len(raw_headers) > MAX_HEADERS:
-        raise HeyError(f"hey option -H: at most {MAX_HEADERS} headers, got {len(raw_headers)}")
+        raise HeyRefused(f"hey option -H: at most {MAX_HEADERS} headers, got {len(raw_headers)}")
     # hey's order: Content-Type (-T), then Accept (-A), then every -H (the last one of a name
     # wins, whatever its case). Keyed by the lower-case name.
     headers: dict[str, tuple[str, str]] = {}

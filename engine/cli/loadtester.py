@@ -9,28 +9,35 @@ starts the server with ``--allow-commands``.
 Endpoints (the body is Flagger's webhook payload: ``{name, namespace, phase, checksum,
 metadata}``):
 
-* ``POST /`` (any path that is not one below, as Flagger's catch-all): a task from
-  ``metadata.cmd``; ``metadata.type``:
+* ``POST /`` (any path that is not one below, and any method, as Flagger's catch-all: a ``GET``
+  has no payload, a 400): a task from ``metadata.cmd``; ``metadata.type``:
 
   - ``cmd`` (default): started in the background, answered ``202 Accepted`` at once (Flagger's
     answer). An identical command for the same canary that is still running is skipped (also
     202), as Flagger's task runner does -- a webhook called every interval with ``hey -z 1m``
-    does not pile up runs.
+    does not pile up runs. A hey command line hey itself rejects (``hey -n 1 URL``: -n below
+    -c) fails as it does in Flagger's, where hey exits non-zero after the 202: accepted (202, no
+    body) and its failure logged (``command_failed``).
   - ``blocking`` (canary-engine's): run to completion; the answer (200, JSON) reports the run.
   - ``bash`` (Flagger's blocking shell task): a hey command runs like ``blocking``; any other
     command needs ``--allow-commands`` and then runs with ``bash -c``; 200 when it exits 0
     (its output in the body if ``metadata.returnCmdOutput`` is true), else 500 with the error.
+    A hey command line hey rejects answers 500 too (``blocking`` as well), with Flagger's
+    ``command <cmd> failed: <why>: exit status <n>``.
   - Flagger's other types (helm, helmv3, kubectl, concord, ngrinder) are refused with 400.
 
   Without ``--allow-commands`` a command that does not start with ``hey`` is refused with 400;
-  with it, ``cmd`` commands run in the background with ``bash -c``. Every run stops at
-  ``--max-duration``.
+  with it, ``cmd`` commands run in the background with ``bash -c``. A hey command hey would run
+  but the built-in hey will not (over a bound, a shell construct, ``-D``) is refused with 400.
+  Every run stops at ``--max-duration``.
 * ``/gate/approve`` 200 ``OK``; ``/gate/halt`` 403 ``Forbidden``.
 * ``/gate/check`` 200 ``Approved`` when the gate of ``<name>.<namespace>`` is open, else 403
-  ``Forbidden`` (gates start closed); ``/gate/open``, ``/gate/close`` 202.
+  ``Forbidden`` (gates start closed); ``/gate/open``, ``/gate/close`` 202 with no body. As in
+  Flagger, a payload without name or namespace is not refused: it is about the canary
+  ``<name>.<namespace>`` with the missing parts empty (``{}`` checks, opens, closes ``.``).
 * ``/rollback/check`` 200 ``Approved`` when the rollback of ``<name>.<namespace>`` is open (the
   rollback webhook then rolls the canary back), else 403; ``/rollback/open``,
-  ``/rollback/close`` 202. Rollbacks start closed.
+  ``/rollback/close`` 202 with no body. Rollbacks start closed.
 * ``/healthz`` 200 ``OK`` (any method).
 * ``/metrics``: the process' Prometheus metrics (CPU, memory, file descriptors, Python's garbage
   collector), as Flagger's serves Go's, so a scrape configured for flagger-loadtester keeps
@@ -66,7 +73,15 @@ from prometheus_client import (
     generate_latest,
 )
 
-from engine.cli.hey import HeyError, HeyOptions, HeyReport, is_hey, parse_hey, run_hey
+from engine.cli.hey import (
+    HeyError,
+    HeyOptions,
+    HeyRefused,
+    HeyReport,
+    is_hey,
+    parse_hey,
+    run_hey,
+)
 from engine.shell import logs
 from engine.shell.clock import Clock, RealClock
 
@@ -157,7 +172,8 @@ class LoadTester:
             app.router.add_route("*", f"/{kind}/check", self._checker(kind, states))
             app.router.add_route("*", f"/{kind}/open", self._setter(kind, states, True))
             app.router.add_route("*", f"/{kind}/close", self._setter(kind, states, False))
-        app.router.add_post("/{path:.*}", self._task)
+        # any method, as Flagger's catch-all handler (a GET's empty body is a 400, not a 405)
+        app.router.add_route("*", "/{path:.*}", self._task)
         return app
 
     @property
@@ -183,7 +199,7 @@ class LoadTester:
 
     def _checker(self, kind: str, states: dict[str, bool]) -> Handler:
         async def check(request: web.Request) -> web.Response:
-            payload = self._authorized(await _payload(request, need_canary=True))
+            payload = self._authorized(await _payload(request))
             approved = states.get(payload.canary, False)
             log.info(f"{kind}_check", canary=payload.canary, approved=approved)
             if approved:
@@ -194,13 +210,13 @@ class LoadTester:
 
     def _setter(self, kind: str, states: dict[str, bool], value: bool) -> Handler:
         async def change(request: web.Request) -> web.Response:
-            payload = self._authorized(await _payload(request, need_canary=True))
+            payload = self._authorized(await _payload(request))
             if payload.canary not in states and len(states) >= MAX_GATES:
                 raise _BadRequest(f"too many {kind}s kept (at most {MAX_GATES})", status=503)
             states[payload.canary] = value
             word = "opened" if value else "closed"
             log.info(f"{kind}_{word}", canary=payload.canary)
-            return web.Response(status=202, text=f"{kind} {word}")
+            return web.Response(status=202)  # no body, as Flagger's
 
         return change
 
@@ -220,7 +236,7 @@ class LoadTester:
         return payload
 
     async def _task(self, request: web.Request) -> web.Response:
-        payload = self._authorized(await _payload(request, need_canary=False))
+        payload = self._authorized(await _payload(request))
         if not payload.metadata:
             raise _BadRequest("metadata not found in payload")
         kind = payload.metadata.get("type", "cmd")
@@ -242,8 +258,10 @@ class LoadTester:
         if is_hey(command):
             try:
                 hey = parse_hey(command, max_duration=self.options.max_duration)
-            except HeyError as exc:
+            except HeyRefused as exc:
                 raise _BadRequest(str(exc)) from None
+            except HeyError as exc:
+                return self._failed_hey(payload, command, kind, exc)
         elif not self.options.allow_commands:
             raise _BadRequest(
                 "command execution is disabled: only hey commands run (got "
@@ -257,6 +275,21 @@ class LoadTester:
         if hey is not None:
             return await self._blocking_hey(payload, shown, hey, kind)
         return await self._blocking_command(payload, command, shown)
+
+    def _failed_hey(
+        self, payload: _Payload, command: str, kind: str, exc: HeyError
+    ) -> web.Response:
+        """A hey command line hey itself rejects: in Flagger's load tester hey prints its usage
+        and exits non-zero, so the command fails as any failing command does there -- a ``cmd``
+        task is accepted (202, no body) and its failure only logged; a blocking one answers 500
+        with Flagger's ``command <cmd> failed: <output>: exit status <n>``."""
+        shown = logs.redacted(command)
+        error = logs.redacted(f"command {shown} failed: {exc}: exit status {exc.exit_status}")
+        log.info("task_started", canary=payload.canary, cmd=shown, type=kind)
+        log.error("command_failed", canary=payload.canary, cmd=shown, error=error[-2000:])
+        if kind == "cmd":
+            return web.Response(status=202)
+        return web.Response(status=500, text=error)
 
     def _check_capacity(self, payload: _Payload, shown: str) -> None:
         if self._running >= MAX_RUNNING_TASKS:
@@ -455,8 +488,10 @@ def _first_word(command: str) -> str:
     return command.split(maxsplit=1)[0][:80]
 
 
-async def _payload(request: web.Request, *, need_canary: bool) -> _Payload:
-    """Flagger's webhook payload from the body; 400 naming what is wrong."""
+async def _payload(request: web.Request) -> _Payload:
+    """Flagger's webhook payload from the body; 400 naming what is wrong. Missing fields are
+    empty, as Go's json.Unmarshal leaves them (a gate call without a name or namespace is about
+    the canary ``.``, as in Flagger); so is every field of a JSON ``null``."""
     try:
         async with asyncio.timeout(BODY_READ_SECONDS):
             raw = await request.read()
@@ -470,6 +505,8 @@ async def _payload(request: web.Request, *, need_canary: bool) -> _Payload:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise _BadRequest(f"malformed JSON in the request body: {exc}") from None
+    if body is None:
+        body = {}  # Go's json.Unmarshal of null into the payload: no error, nothing set
     if not isinstance(body, dict):
         raise _BadRequest(f"the payload must be a JSON object, got {_json_type(body)}")
     fields: dict[str, str] = {}
@@ -478,8 +515,6 @@ async def _payload(request: web.Request, *, need_canary: bool) -> _Payload:
         if value is not None and not isinstance(value, str):
             raise _BadRequest(f"payload field {key} must be a string, got {_json_type(value)}")
         fields[key] = value or ""
-    if need_canary and not (fields["name"] and fields["namespace"]):
-        raise _BadRequest("the payload needs the canary's name and namespace")
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise _BadRequest(f"payload field metadata must be an object, got {_json_type(metadata)}")

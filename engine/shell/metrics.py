@@ -11,11 +11,15 @@
 | flagger_canary_successes_total / _failures_total | name, namespace, deployment_strategy,
   analysis_status |
 
-``name`` is the target's name, as Flagger records it. prometheus_client does the exposition,
-without its ``_created`` series (Flagger's Go client has none).
+``name`` is the target's name, as Flagger records it. flagger_canary_metric_analysis is set
+where Flagger's ``SetAnalysis`` sets it: in evaluation order, up to the check the tick stopped at
+(``_recorded``). prometheus_client does the exposition, without its ``_created`` series
+(Flagger's Go client has none).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import (
     CollectorRegistry,
@@ -26,7 +30,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from analysis import CheckKind
+from analysis import CheckKind, CheckResult, Verdict
 from config import Canary, status_gauge
 from engine.core.effects import CountOutcome
 from engine.shell.loop import TickReport
@@ -97,10 +101,8 @@ class MetricsRecorder:
             weights = report.routes.effective
             self._weight.labels(workload=f"{target}-primary", namespace=ns).set(weights.primary)
             self._weight.labels(workload=target, namespace=ns).set(weights.canary)
-        for check in report.checks:
-            if check.value is None:
-                continue
-            value = check.value / 1000 if check.query.kind is CheckKind.DURATION else check.value
+        for check, read in _recorded(report.checks):
+            value = read / 1000 if check.query.kind is CheckKind.DURATION else read
             self._analysis.labels(name=target, namespace=ns, metric=check.query.metric).set(value)
         if report.analysed:  # every tick past the rollback check, as Flagger times them
             self._duration.labels(name=target, namespace=ns).observe(report.duration)
@@ -116,3 +118,22 @@ class MetricsRecorder:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _recorded(checks: Sequence[CheckResult]) -> Iterator[tuple[CheckResult, float]]:
+    """The checks of a tick (with their values) that Flagger records in
+    flagger_canary_metric_analysis.
+
+    Flagger's ``runBuiltinMetricChecks`` then ``runMetricChecks`` (the order of ``checks``) call
+    ``SetAnalysis`` once a metric's value is read, before its threshold is compared, and return
+    at the first failing metric: the metrics after it are neither queried nor recorded on that
+    tick (their gauges keep their last values), and a metric that failed without a value (query
+    error, no data) is not recorded either. The tick stops where the engine stops
+    (``engine.core.machine``): at the first check that counts as a failure; a dry-run, passing
+    or inconclusive check lets the analysis go on.
+    """
+    for check in checks:
+        if check.value is not None:
+            yield check, check.value
+        if check.counted is Verdict.FAIL:
+            return

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import structlog
 from aiohttp import web
 
 from engine.cli import build_parser
@@ -329,7 +330,7 @@ async def test_gate_check_follows_open_and_close_per_canary(
 ) -> None:
     web_server, runner = _payload(), _payload() | {"name": "claude-runner"}
     assert await _post(client, tester, "/gate/check", web_server) == (403, "Forbidden")
-    assert (await _post(client, tester, "/gate/open", web_server))[0] == 202
+    assert await _post(client, tester, "/gate/open", web_server) == (202, "")  # no body, as Flagger
     assert await _post(client, tester, "/gate/check", web_server) == (200, "Approved")
     assert (await _post(client, tester, "/gate/check", runner))[0] == 403
     assert (await _post(client, tester, "/rollback/check", web_server))[0] == 403
@@ -351,11 +352,40 @@ async def test_rollback_check_follows_open_and_close_per_canary(
     assert (await _post(client, tester, "/rollback/check", web_server))[0] == 403
 
 
-async def test_gates_need_the_canary(tester: RunningServer, client: aiohttp.ClientSession) -> None:
-    status, text = await _post(client, tester, "/gate/open", {"name": "web"})
-    assert status == 400 and "name and namespace" in text
+async def test_gate_calls_without_a_canary_answer_as_flaggers(
+    tester: RunningServer, client: aiohttp.ClientSession
+) -> None:
+    # Flagger's gate handlers decode the payload and use "<name>.<namespace>" as it comes: with
+    # neither, the canary ".", whose gate starts closed (403) and opens (202) like any other.
+    for kind in ("gate", "rollback"):
+        assert await _post(client, tester, f"/{kind}/check", {}) == (403, "Forbidden")
+        assert await _post(client, tester, f"/{kind}/open", {}) == (202, "")
+        assert await _post(client, tester, f"/{kind}/check", {}) == (200, "Approved")
+        assert await _post(client, tester, f"/{kind}/check", "null") == (200, "Approved")
+        assert await _post(client, tester, f"/{kind}/close", {}) == (202, "")
+        assert await _post(client, tester, f"/{kind}/check", {}) == (403, "Forbidden")
+    # a name alone is "<name>.": not the canary with that name in some namespace
+    assert await _post(client, tester, "/gate/open", {"name": "web"}) == (202, "")
+    assert (await _post(client, tester, "/gate/check", {"name": "web", "namespace": "a"}))[0] == 403
+    assert await _post(client, tester, "/gate/check", {"name": "web"}) == (200, "Approved")
+    # what Flagger's json.Unmarshal refuses is still a 400
     status, text = await _post(client, tester, "/rollback/check", "nope")
     assert status == 400 and "malformed JSON" in text
+    status, text = await _post(client, tester, "/gate/open", {"name": 1})
+    assert status == 400 and "name must be a string" in text
+
+
+async def test_a_task_request_with_any_method_is_decoded_as_flaggers_is(
+    tester: RunningServer, client: aiohttp.ClientSession
+) -> None:
+    # Flagger's catch-all handler takes every method and decodes the body: a GET has none, 400
+    # (canary-engine's body names the problem; Flagger's is empty).
+    for method in ("GET", "PUT", "DELETE"):
+        async with client.request(method, f"http://127.0.0.1:{tester.port}/") as response:
+            assert response.status == 400, method
+            assert "empty body" in await response.text()
+    async with client.head(f"http://127.0.0.1:{tester.port}/anything") as response:
+        assert response.status == 400
 
 
 async def test_healthz(tester: RunningServer, client: aiohttp.ClientSession) -> None:
@@ -399,20 +429,28 @@ BAD = [
     ("bash-not-hey", _payload("echo hi", type="bash"), "command execution is disabled"),
     ("helm", _payload("helm test x", type="helm"), "task type helm is not supported"),
     ("unknown-type", _payload("hey http://x/", type="bogus"), "unknown task type bogus"),
-    ("bad-duration", _payload("hey -z 1x http://x/"), "hey option -z"),
+    # hey commands hey would run, that the built-in hey refuses (its bounds, no shell, no files)
     ("over-max-duration", _payload("hey -z 1h http://x/"), "--max-duration"),
-    ("unknown-option", _payload("hey -Y 3 http://x/"), "unknown hey option '-Y'"),
-    ("missing-value", _payload("hey http://x/ -c"), "hey option -c needs a value"),
-    ("bad-number", _payload("hey -c two http://x/"), "hey option -c: expected a whole number"),
     ("too-many-workers", _payload(f"hey -c {MAX_CONCURRENCY + 1} http://x/"), "hey option -c"),
-    ("n-below-c", _payload("hey -n 1 -c 2 http://x/"), "-n (1) cannot be less than -c (2)"),
-    ("negative-qps", _payload("hey -q -1 http://x/"), "hey option -q"),
-    ("no-url", _payload("hey -z 1s"), "hey needs the URL"),
-    ("not-http", _payload("hey ftp://x/"), "http:// or https:// URL"),
     ("shell", _payload("hey -z 1s http://x/ | tee out"), "runs no shell"),
-    ("quotes", _payload("hey -H 'X: y http://x/"), "cannot split the hey command"),
-    ("bad-header", _payload("hey -H nocolon http://x/"), "expected 'Name: value'"),
     ("body-file", _payload("hey -D /etc/passwd http://x/"), "-D (body from a file)"),
+    ("body-file-bash", _payload("hey -D /etc/passwd http://x/", type="bash"), "-D (body"),
+]
+
+#: hey command lines hey itself rejects (usage error, exit status 1; Go's flag parser or sh: 2).
+INVALID_HEY = [
+    ("n-below-c", "hey -n 1 -c 2 http://x/", "-n (1) cannot be less than -c (2)", 1),
+    ("n-below-default-c", "hey -n 1 http://x/", "-n (1) cannot be less than -c (50)", 1),
+    ("bad-duration", "hey -z 1x http://x/", "hey option -z", 2),
+    ("unknown-option", "hey -Y 3 http://x/", "unknown hey option '-Y'", 2),
+    ("missing-value", "hey http://x/ -c", "hey option -c needs a value", 2),
+    ("bad-number", "hey -c two http://x/", "hey option -c: expected a whole number", 2),
+    ("zero-workers", "hey -c 0 http://x/", "hey option -c: must be between 1", 1),
+    ("negative-qps", "hey -q -1 http://x/", "hey option -q", 1),
+    ("no-url", "hey -z 1s", "hey needs the URL", 1),
+    ("not-http", "hey ftp://x/", "http:// or https:// URL", 1),
+    ("quotes", "hey -H 'X: y http://x/", "cannot split the hey command", 2),
+    ("bad-header", "hey -H nocolon http://x/", "expected 'Name: value'", 1),
 ]
 
 
@@ -424,6 +462,36 @@ async def test_bad_requests_get_a_400_naming_the_problem(
     assert status == 400, text
     assert message in text
     assert "Traceback" not in text
+    assert tester.tester.running == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "message", "exit_status"),
+    [i[1:] for i in INVALID_HEY],
+    ids=[i[0] for i in INVALID_HEY],
+)
+async def test_an_invalid_hey_command_line_fails_as_a_failing_command_does_in_flagger(
+    tester: RunningServer,
+    client: aiohttp.ClientSession,
+    command: str,
+    message: str,
+    exit_status: int,
+) -> None:
+    # Flagger queues every cmd task and answers 202 with no body; hey then prints its usage and
+    # exits non-zero, which is only logged. Its blocking bash task answers 500 with the error.
+    error = f"command {command} failed: "
+    with structlog.testing.capture_logs() as lines:
+        assert await _post(client, tester, "/", _payload(command)) == (202, "")
+    failed = [line for line in lines if line["event"] == "command_failed"]
+    assert len(failed) == 1 and failed[0]["log_level"] == "error", lines
+    assert failed[0]["canary"] == "webhook-server.staging"
+    assert failed[0]["error"].startswith(error) and message in failed[0]["error"]
+    assert failed[0]["error"].endswith(f": exit status {exit_status}")
+    for kind in ("bash", "blocking"):
+        status, text = await _post(client, tester, "/", _payload(command, type=kind))
+        assert status == 500, (kind, text)
+        assert text.startswith(error) and message in text, text
+        assert text.endswith(f": exit status {exit_status}")
     assert tester.tester.running == 0
 
 
