@@ -4,7 +4,8 @@
 An HTTPRoute ``<svc>`` in the canary's namespace, besides the ClusterIP services:
 ``parentRefs = service.gatewayRefs`` (required), ``hostnames = service.hosts``, one rule whose
 matches are the mapped ``service.match`` (or ``PathPrefix /``), whose filters are the header
-modifiers (sorted), URL rewrite and ``service.mirror`` request mirrors, with timeouts, and whose
+modifiers (sorted), URL rewrite, ``service.mirror`` request mirrors and (``gatewayapi:v1`` only,
+as in Flagger) a CORS filter from ``service.corsPolicy``, with timeouts, and whose
 ``backendRefs`` carry the weights: ``[<svc>-primary weight, <svc>-canary weight]``.
 
 * ``analysis.match``: rule 0 matches the analysis match crossed with the service matches (the
@@ -31,7 +32,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal
 
-from config import Canary
+from config import Canary, parse_duration
 from traffic._errors import RoutingError
 from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
@@ -51,6 +52,7 @@ from traffic._session_affinity import (
     affinity,
     canary_cookie,
     cookie_regex,
+    expire_cookie,
     interval_seconds,
     primary_cookie,
     set_cookie,
@@ -73,6 +75,7 @@ class GatewayApiRouter:
         selector_labels: Iterable[str] = DEFAULT_SELECTOR_LABELS,
     ) -> None:
         self._cluster = cluster
+        self._version: Literal["v1", "v1beta1"] = version
         self._kind = HTTP_ROUTE if version == "v1" else HTTP_ROUTE_V1BETA1
         self._services = ClusterIPServices(cluster, selector_labels=selector_labels)
 
@@ -89,7 +92,7 @@ class GatewayApiRouter:
         annotations = filter_metadata(apex.annotations if apex else None)
         existing = await self._cluster.get(ref)
         if existing is None:
-            spec = route_spec(canary, Weights.all_primary())
+            spec = route_spec(canary, Weights.all_primary(), self._version)
             await self._cluster.create(
                 owned_object(canary, ref, spec, labels=labels, annotations=annotations)
             )
@@ -98,7 +101,9 @@ class GatewayApiRouter:
             current = _read_weights(canary, existing)
         except RoutingError:
             current = Weights.all_primary()  # a route we have not weighted yet
-        spec_patch = merge_diff(existing.get("spec") or {}, route_spec(canary, current))
+        spec_patch = merge_diff(
+            existing.get("spec") or {}, route_spec(canary, current, self._version)
+        )
         metadata = metadata_patch(existing, labels, annotations)
         await patch_changes(self._cluster, ref, spec_patch, metadata)
 
@@ -110,7 +115,7 @@ class GatewayApiRouter:
             raise RoutingError(
                 f"HTTPRoute {ref.name}.{ref.namespace} not found; reconcile creates it"
             )
-        await patch_spec(self._cluster, ref, existing, route_spec(canary, weights))
+        await patch_spec(self._cluster, ref, existing, route_spec(canary, weights, self._version))
 
     async def get_routes(self, canary: Canary) -> Routes:
         """The weights on the route; RoutingError while a parent has not accepted it."""
@@ -134,7 +139,7 @@ def _check_supported(canary: Canary) -> None:
         raise RoutingError("GatewayRefs must be specified when using Gateway API as a provider.")
 
 
-def route_spec(canary: Canary, weights: Weights) -> Body:
+def route_spec(canary: Canary, weights: Weights, version: Literal["v1", "v1beta1"] = "v1") -> Body:
     """The HTTPRoute spec that routes ``weights`` (Flagger's Reconcile + SetRoutes)."""
     svc = service_spec(canary)
     analysis = canary.spec.effective_analysis
@@ -142,7 +147,7 @@ def route_spec(canary: Canary, weights: Weights) -> Body:
     primary, canary_svc = f"{name}-primary", f"{name}-canary"
     where = f"HTTPRoute {name}.{canary.metadata.namespace}"
     service_matches = _map_matches(svc.match, where) or [{"path": dict(_ANY_PATH)}]
-    filters = _filters(canary)
+    filters = _filters(canary, version)
     timeouts = without_none({"request": svc.timeout or None, "backendRequest": svc.backend_timeout})
 
     def rule(matches: list[Body], backends: list[Body], extra: list[Body]) -> Body:
@@ -196,8 +201,8 @@ def _sticky_rules(
     """Session affinity as Flagger's ``getSessionAffinityRouteRules``: with canary traffic, the
     canary backend's responses set its cookie and a rule sends requests carrying it to the canary
     (with ``primaryCookieName``, the same for the primary); at weight 0 a rule deletes the cookie
-    (``Max-Age=-1``) of requests carrying it. ``weighted`` is the weighted rule, changed in
-    place."""
+    (``<cookie>; Max-Age=-1``, Flagger's exact value) of requests carrying it. ``weighted`` is the
+    weighted rule, changed in place."""
     sa = affinity(canary)
     assert sa is not None
     name, port = canary.spec.service_name, service_spec(canary).port
@@ -218,7 +223,7 @@ def _sticky_rules(
 
     if weights.canary == 0:
         expiry = sticky(cookie, copy.deepcopy(weighted["backendRefs"]))
-        expiry["filters"] = [*expiry.get("filters", []), add_cookie(set_cookie(canary, cookie, -1))]
+        expiry["filters"] = [*expiry.get("filters", []), add_cookie(expire_cookie(cookie))]
         return [expiry]
     stay = primary_cookie(canary)
     for backend in weighted["backendRefs"]:
@@ -320,7 +325,9 @@ def _merge_matches(analysis: list[Body], service: list[Body]) -> list[Body]:
     return merged
 
 
-def _filters(canary: Canary) -> list[Body]:
+def _filters(canary: Canary, version: Literal["v1", "v1beta1"] = "v1") -> list[Body]:
+    """Flagger's ``makeFilters``: header modifiers, URL rewrite, request mirrors and, on
+    ``gatewayapi:v1`` only (Flagger's v1beta1 router has no CORS filter), CORS."""
     svc = service_spec(canary)
     filters: list[Body] = []
     headers = svc.headers or {}
@@ -354,7 +361,44 @@ def _filters(canary: Canary) -> list[Body]:
         {"type": "RequestMirror", "requestMirror": copy.deepcopy(mirror)}
         for mirror in svc.mirror or ()
     )
+    if version == "v1" and svc.cors_policy is not None:
+        filters.append({"type": "CORS", "cors": _cors(svc.cors_policy)})
     return filters
+
+
+def _cors(policy: Mapping[str, Any]) -> Body:
+    """Flagger's CORS filter from the Istio-style ``service.corsPolicy``: ``allowOrigins`` from the
+    legacy ``allowOrigin`` strings (the Istio ``allowOrigins`` StringMatch entries are ignored, as
+    Flagger's TestGatewayAPIRouter_makeFilters_CORS asserts), ``allowMethods``, ``allowHeaders``,
+    ``exposeHeaders`` as given, ``allowCredentials`` when true and ``maxAge`` as the whole seconds
+    of the Go duration (``24h`` -> 86400)."""
+    return without_none(
+        {
+            "allowOrigins": [str(o) for o in policy.get("allowOrigin") or ()] or None,
+            "allowMethods": [str(m) for m in policy.get("allowMethods") or ()] or None,
+            "allowHeaders": [str(h) for h in policy.get("allowHeaders") or ()] or None,
+            "exposeHeaders": [str(h) for h in policy.get("exposeHeaders") or ()] or None,
+            "allowCredentials": True if policy.get("allowCredentials") is True else None,
+            "maxAge": _cors_max_age(policy.get("maxAge")),
+        }
+    )
+
+
+#: What the CRD defaults a CORS filter's ``maxAge`` to.
+_CORS_MAX_AGE_DEFAULT: Final = 5
+
+
+def _cors_max_age(value: Any) -> int:
+    """Flagger writes ``int32(time.ParseDuration(maxAge).Seconds())``, an omitempty int32, so a
+    missing, zero or unparsable ``maxAge`` is left out and the API server stores its default;
+    writing that default keeps reconcile from patching the route on every tick."""
+    if not isinstance(value, str) or not value:
+        return _CORS_MAX_AGE_DEFAULT
+    try:
+        seconds = int(parse_duration(value))
+    except ValueError:
+        return _CORS_MAX_AGE_DEFAULT
+    return seconds or _CORS_MAX_AGE_DEFAULT
 
 
 def _pairs(mapping: Mapping[str, str] | None) -> list[Body]:

@@ -61,6 +61,7 @@ from traffic._session_affinity import (
     affinity,
     canary_cookie,
     cookie_regex,
+    expire_cookie,
     interval_seconds,
     primary_cookie,
     set_cookie,
@@ -245,7 +246,8 @@ def _sticky_routes(
     """Session affinity (Flagger's sticky route): with canary traffic, the canary's responses
     set its cookie and requests carrying it go to the canary (and, with ``primaryCookieName``,
     the primary's set theirs and stay there); at weight 0 requests carrying the cookie get it
-    deleted (``Max-Age=-1``). ``weighted`` is the weighted route, changed in place."""
+    deleted (``<cookie>; Max-Age=-1``, Flagger's exact value). ``weighted`` is the weighted
+    route, changed in place."""
     sa = affinity(canary)
     assert sa is not None
     svc = service_spec(canary)
@@ -263,7 +265,7 @@ def _sticky_routes(
         expiry = sticky(cookie, copy.deepcopy(weighted["route"]))
         headers = expiry.setdefault("headers", {})
         response = headers.setdefault("response", {})
-        response.setdefault("add", {})[SET_COOKIE_HEADER] = set_cookie(canary, cookie, -1)
+        response.setdefault("add", {})[SET_COOKIE_HEADER] = expire_cookie(cookie)
         return [expiry]
     for dest in weighted["route"]:
         host = dest["destination"]["host"]

@@ -7,7 +7,8 @@ sticky route sends every request whose ``Cookie`` header holds that value to the
 who reached the canary once stays on it. With ``primaryCookieName`` the primary's responses carry
 their own cookie (``Max-Age`` = the analysis interval) and a sticky route keeps those users on the
 primary. When the canary's weight returns to 0 (promotion or rollback), the sticky route instead
-answers requests carrying the cookie with ``Max-Age=-1``, which deletes it.
+answers requests carrying the cookie with ``Set-Cookie: <cookieName>=<value>; Max-Age=-1``, which
+deletes it: exactly Flagger's expiry, without the configured attributes (``expire_cookie``).
 
 Flagger draws the value at random and keeps it in ``status.sessionAffinityCookie``. Here the
 value is derived from the Canary's identity and the release under analysis
@@ -73,6 +74,14 @@ def set_cookie(canary: Canary, cookie: str, max_age: int) -> str:
     if sa.secure:
         parts.append("Secure")
     return "; ".join(parts)
+
+
+def expire_cookie(cookie: str) -> str:
+    """The ``Set-Cookie`` value that deletes ``cookie``, byte for byte Flagger's
+    ``fmt.Sprintf("%s; %s=%d", previousCookie, "Max-Age", -1)`` (gateway_api.go,
+    gateway_api_v1beta1.go, istio.go): no Domain/Path/SameSite/... attributes, unlike the cookie
+    handed out while the canary has traffic (``set_cookie``)."""
+    return f"{cookie}; Max-Age=-1"
 
 
 def cookie_regex(cookie: str) -> str:
