@@ -12,15 +12,24 @@ in the unit the check compares (the raw result times ``query.scale``):
 * one failing query never cancels the others: each answer is a float (a ``Series``) or a
   ``QueryFailure``.
 
-Range windows (``fetch_series``): a request's samples lie on a grid anchored at its ``end`` —
-``end``, ``end - step``, ... back to no earlier than ``start`` (times at millisecond precision, as
-Prometheus keeps them), so the newest sample is always the one at ``end``. Prometheus refuses more
-than 11,000 steps per series: an older ``start`` is moved forward to ``end - 11000 * step`` (the
-newest samples are kept) instead of failing. Requests with the same ``end`` and ``step`` share one
-grid, so a grouped (or deduplicated) range query asks for the longest window of its members and
-each member gets the samples of its own window: the same samples its own query would return. The
-answer is a ``Series`` (an empty one when the matrix is empty: the judge decides), or the failures
-of the instant path; a matrix of several series is ambiguous unless they never hold a sample at
+Range windows (``fetch_series``): a request's samples lie on the Unix-epoch grid of its ``step``
+(times at millisecond precision, as Prometheus keeps them): the multiples of ``step`` in
+``[start, end]``, as Grafana aligns its range queries. The newest is the last multiple at or
+before ``end``: never a time after it (a tick's ``now``), and always inside the last step
+``(end - step, end]``, where Prometheus evaluates it with its 5-minute lookback, so the judge's
+newest sample is there; what was scraped after it is read on the next tick. Only a window shorter
+than a step that holds no multiple (the first tick of an analysis whose ``step`` is longer than
+the time since it started) is anchored at its ``end`` instead, as it would otherwise be empty.
+Requests due at about the same time (the canaries of one controller tick, whose ``now`` differ by
+milliseconds) thus share one grid: a grouped (or deduplicated) range query asks for the longest
+window of its members and each member gets the samples of its own window, the same samples its own
+query would return. Prometheus refuses more than 11,000 points per series, so a longer window is
+read as consecutive range queries of at most ``RANGE_CHUNK_POINTS`` points each, on the same grid
+(each point asked exactly once) and joined: the judge reads the whole window it names (a day at
+one second is 86,400 points, 8 requests per query shape, once per analysis with the controller's
+series cache). The answer is a ``Series`` (an empty one when the matrix is empty: the judge
+decides), or the failures of the instant path (a failing part fails the whole window, never a
+silently shorter one); a matrix of several series is ambiguous unless they never hold a sample at
 the same instant (series churn: merged, see ``analysis._grouping.series_from_data``).
 
 Every failure message, instant or range, and every ``ping`` reason goes through
@@ -101,8 +110,11 @@ POST_THRESHOLD = 2048
 CA_KEY = "ca.crt"
 ONLINE_QUERY = "vector(1)"
 #: Prometheus refuses range queries of more steps than this per series ("exceeded maximum
-#: resolution of 11,000 points per timeseries").
+#: resolution of 11,000 points per timeseries"); ``range_params`` clamps to it.
 MAX_RANGE_STEPS = 11_000
+#: ``fetch_series`` reads a longer window as consecutive range queries of at most this many points
+#: (10,999 steps) each, inside Prometheus' limit however it counts.
+RANGE_CHUNK_POINTS = 11_000
 _MAX_MESSAGE = 1000
 
 
@@ -145,6 +157,19 @@ class _Grid:
 
     def start_ms(self, steps: int) -> int:
         return self.end_ms - steps * self.step_ms
+
+    def chunks(self, steps: int) -> list[tuple[int, int]]:
+        """The ``(start_ms, end_ms)`` of the range queries that read the grid's newest
+        ``steps + 1`` points, oldest first: consecutive, at most ``RANGE_CHUNK_POINTS`` points
+        each, every point in exactly one."""
+        spans: list[tuple[int, int]] = []
+        newest = 0  # steps back from ``end_ms`` to a chunk's newest point
+        while newest <= steps:
+            oldest = min(steps, newest + RANGE_CHUNK_POINTS - 1)
+            spans.append((self.start_ms(oldest), self.start_ms(newest)))
+            newest = oldest + 1
+        spans.reverse()
+        return spans
 
 
 class PrometheusSource:
@@ -351,13 +376,38 @@ class PrometheusSource:
     async def _answer_series(
         self, request: Request, queries: Sequence[MetricQuery], grid: _Grid, steps: int
     ) -> list[Series | QueryFailure]:
+        """The newest ``steps + 1`` points of ``grid`` for every member of ``request``: one range
+        query, or consecutive ones joined when that is more than Prometheus answers at once."""
+        parts = await asyncio.gather(
+            *(
+                self._answer_range(request, queries, start_ms, end_ms, grid.step_ms)
+                for start_ms, end_ms in grid.chunks(steps)
+            )
+        )
+        if len(parts) == 1:
+            return parts[0]
+        out: list[Series | QueryFailure] = []
+        for member in range(len(request.members)):
+            answers = [part[member] for part in parts]
+            failed = next((a for a in answers if isinstance(a, QueryFailure)), None)
+            out.append(failed if failed is not None else _joined(answers))
+        return out
+
+    async def _answer_range(
+        self,
+        request: Request,
+        queries: Sequence[MetricQuery],
+        start_ms: int,
+        end_ms: int,
+        step_ms: int,
+    ) -> list[Series | QueryFailure]:
         query = request.query
         secrets = _secrets(query.server or "", query.headers)
         params = {
             "query": request.expr,
-            "start": _ms_text(grid.start_ms(steps)),
-            "end": _ms_text(grid.end_ms),
-            "step": _ms_text(grid.step_ms),
+            "start": _ms_text(start_ms),
+            "end": _ms_text(end_ms),
+            "step": _ms_text(step_ms),
         }
         try:
             settings = await self._settings(
@@ -680,23 +730,30 @@ def _invalid_window(request: SeriesRequest) -> QueryFailure | None:
 
 
 def _grid(request: SeriesRequest) -> tuple[_Grid, int]:
-    """The request's grid (anchored at its end) and how many steps of it its window holds."""
-    return _grid_of(request.start, request.end, request.step)
+    """The request's grid (on the Unix-epoch multiples of its step, see the module docstring) and
+    how many steps of it its window holds: all of them, however many."""
+    return _grid_of(request.start, request.end, request.step, align=True)
 
 
-def _grid_of(start: float, end: float, step: float) -> tuple[_Grid, int]:
+def _grid_of(start: float, end: float, step: float, *, align: bool) -> tuple[_Grid, int]:
     # Whole milliseconds inside [start, end]; the 1µs slack absorbs float noise (1e12 ms scale).
     end_ms = math.floor(end * 1000 + 0.001)
     start_ms = math.ceil(start * 1000 - 0.001)
-    grid = _Grid(end_ms=end_ms, step_ms=max(1, round(step * 1000)))
-    return grid, min(MAX_RANGE_STEPS, max(0, end_ms - start_ms) // grid.step_ms)
+    step_ms = max(1, round(step * 1000))
+    if align and (aligned := end_ms - end_ms % step_ms) >= start_ms:
+        # The newest multiple of the step at or before the end: in (end - step, end]. A window
+        # holding none (shorter than a step) keeps its end, or it would have no sample at all.
+        end_ms = aligned
+    return _Grid(end_ms=end_ms, step_ms=step_ms), max(0, end_ms - start_ms) // step_ms
 
 
 def range_params(start: float, end: float, step: float) -> dict[str, str]:
-    """``start``/``end``/``step`` of a ``query_range`` on this source's grid (whole
-    milliseconds, anchored at ``end``, at most ``MAX_RANGE_STEPS``), for the sources that
-    speak Prometheus' API under another name (Chronosphere, Azure Monitor)."""
-    grid, steps = _grid_of(start, end, step)
+    """``start``/``end``/``step`` of one ``query_range`` (whole milliseconds, anchored at ``end``,
+    at most ``MAX_RANGE_STEPS``: the newest samples of a longer window), for the sources that
+    speak Prometheus' API under another name (Chronosphere, Azure Monitor), which are asked
+    afresh on every tick and never grouped."""
+    grid, steps = _grid_of(start, end, step, align=False)
+    steps = min(MAX_RANGE_STEPS, steps)
     return {
         "start": _ms_text(grid.start_ms(steps)),
         "end": _ms_text(grid.end_ms),
@@ -712,6 +769,19 @@ def _since(series: Series, grid: _Grid, steps: int) -> Series:
     keep = series.times >= start
     return Series(
         np.ascontiguousarray(series.times[keep]), np.ascontiguousarray(series.values[keep])
+    )
+
+
+def _joined(parts: Sequence[Series | QueryFailure]) -> Series:
+    """Consecutive chunks' series of one member (oldest first, disjoint in time) as one."""
+    series = [part for part in parts if isinstance(part, Series) and len(part)]
+    if not series:
+        return Series.empty()
+    if len(series) == 1:
+        return series[0]
+    return Series(
+        np.concatenate([part.times for part in series]),
+        np.concatenate([part.values for part in series]),
     )
 
 

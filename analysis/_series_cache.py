@@ -15,10 +15,14 @@ or span from the window (Datadog's rollup grows with the timeframe, Graphite pic
 how far back it reads, an MQL query sets its own span), so a tail would not match the rest: they
 are asked in full every time.
 
-What the judge sees is what it would see without the cache, up to where the tail's grid meets the
-kept samples: both grids run every ``step``, but a live source anchors its grid at each request's
-end, so at the seam kept samples closer than half a step to the tail's first sample are dropped
-(one sample per step stays one sample per step). Requests of one call for the same series (the
+What the judge sees is what it would see without the cache. The Prometheus source puts every
+request on the Unix-epoch multiples of its step, so the tail's samples fall exactly on kept ones
+and the tail wins; for a source whose grid is anchored elsewhere, kept samples closer than half a
+step to the tail's first sample are dropped at the seam (one sample per step stays one sample per
+step). An entry records the span it was asked for as covered, so a source must answer all of it:
+one that silently answered less (the Prometheus source once kept only the newest 11,000 steps of
+a longer window; it now reads it in several range queries) would leave a long-running process
+with a longer history than a restarted one, forever. Requests of one call for the same series (the
 canary's and the primary's query can be the same text) are asked once, over the span covering
 them, and each is answered its own window. A failed request is answered as the failure and
 changes nothing kept; an answer never replaces a newer one a concurrent call kept meanwhile. A
@@ -54,6 +58,7 @@ _Key = tuple[Hashable, float]
 class _Kept:
     times: NDArray[np.float64]
     values: NDArray[np.float64]
+    # The span asked for: the source answers all of it (see the module docstring).
     covers_from: float  # every sample the source had from here on is kept ...
     fetched_to: float  # ... up to here (the last request's end)
 

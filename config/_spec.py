@@ -11,14 +11,22 @@ Pure data: no I/O. Imports only pydantic and ``config`` siblings.
 from __future__ import annotations
 
 import itertools
+import math
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from config._durations import parse_duration
+from config._durations import format_go_duration, parse_duration
 from config.errors import short
 
 API_VERSION = "flagger.app/v1beta1"
@@ -387,6 +395,9 @@ JUDGE_DEFAULT_CONFIDENCE = 0.99
 JUDGE_DEFAULT_WINDOW = "24h"
 JUDGE_DEFAULT_MIN_HISTORY = 20
 JUDGE_DEFAULT_TOLERANCE = 0.1
+#: The most samples ``judge.window`` may hold at ``judge.step`` (per series: about 1.6 MB kept per
+#: judged series and 10 range queries of 11,000 points to read it once; a day at 1s is 86,400).
+JUDGE_MAX_WINDOW_SAMPLES = 100_000
 
 
 class Judge(_Model):
@@ -408,7 +419,8 @@ class Judge(_Model):
     min_history: int = Field(default=JUDGE_DEFAULT_MIN_HISTORY, ge=1, le=1_000_000)
     #: How far outside the envelope, as a fraction of its bound, a sample must be to count.
     tolerance: float = Field(default=JUDGE_DEFAULT_TOLERANCE, ge=0.0, le=100.0)
-    #: Spacing of the samples asked for (default: the analysis interval).
+    #: Spacing of the samples asked for (default: the analysis interval): at least 1ms, at most
+    #: ``window``, and ``window`` may hold at most JUDGE_MAX_WINDOW_SAMPLES of them.
     step: str | None = None
 
     _dur = field_validator("window", "step")(_check_duration)
@@ -419,6 +431,53 @@ class Judge(_Model):
         if value is not None and parse_duration(value) <= 0:
             raise PydanticCustomError(
                 "duration", "must be a positive duration such as 1h, got {value}", {"value": value}
+            )
+        return value
+
+    @field_validator("step")
+    @classmethod
+    def _step_fits_window(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A step Prometheus can answer, with which the window can reach ``minHistory`` and that
+        does not hold more samples than the controller keeps (``window`` is validated first)."""
+        if value is None:
+            return value
+        step = parse_duration(value)
+        if step < 0.001:
+            raise PydanticCustomError(
+                "judge_step",
+                "must be at least 1ms (Prometheus keeps times in milliseconds), got {value}: "
+                "set judge.step to 1ms or more",
+                {"value": value},
+            )
+        window_text = info.data.get("window")
+        if not isinstance(window_text, str):
+            return value  # the window has its own error
+        window = parse_duration(window_text)
+        if step > window:
+            raise PydanticCustomError(
+                "judge_step",
+                "must not be longer than judge.window ({window}), got {value}: the window would "
+                "hold at most one primary sample, never minHistory; set judge.step to at most "
+                "{window} or judge.window to at least {value}",
+                {"value": value, "window": window_text},
+            )
+        samples = math.ceil(round(window / step, 6))
+        if samples > JUDGE_MAX_WINDOW_SAMPLES:
+            raise PydanticCustomError(
+                "judge_step",
+                "judge.window {window} at judge.step {value} is {samples} samples per series, "
+                "more than the {limit} a judge may read: set judge.step to at least {step} or "
+                "judge.window to at most {longest}",
+                {
+                    "value": value,
+                    "window": window_text,
+                    "samples": f"{samples:,}",
+                    "limit": f"{JUDGE_MAX_WINDOW_SAMPLES:,}",
+                    "step": format_go_duration(
+                        math.ceil(window / JUDGE_MAX_WINDOW_SAMPLES * 1000) / 1000
+                    ),
+                    "longest": format_go_duration(step * JUDGE_MAX_WINDOW_SAMPLES),
+                },
             )
         return value
 

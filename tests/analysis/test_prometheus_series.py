@@ -4,12 +4,14 @@ Each test builds ``SeriesRequest`` values (from ``plan_queries`` or a hand-made 
 answers ``/api/v1/query_range`` from a respx route that inspects the query and its window, and
 checks the ``Series`` (times, values scaled to the check's unit) or the ``QueryFailure`` kind and
 wording. Grouping: one range request per query shape and grid for many canaries, each canary
-getting its own series and window; windows; the 11,000-step clamp; credentials never echoed.
+getting its own series and window; windows; a long window in several requests; credentials
+never echoed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -182,10 +184,10 @@ async def test_the_request_carries_start_end_and_step(source: PrometheusSource) 
     route = respx.get(RANGE_URL).mock(return_value=httpx.Response(200, json=matrix()))
     await one_series(source, ask(raw(), start=T0 - 90.5, end=T0 + 0.25, step=30))
     params = route.calls[0].request.url.params
-    # the grid is anchored at the end: end, end-30s, ... back to no earlier than start
+    # the grid is the Unix-epoch multiples of the step inside [start, end]: never past the end
     assert (params["start"], params["end"], params["step"]) == (
-        "1767225510.250",
-        "1767225600.250",
+        "1767225510",
+        "1767225600",
         "30",
     )
     assert params["query"] == "up"
@@ -450,19 +452,20 @@ async def test_a_bearer_token_echoed_by_a_proxy_is_scrubbed(sleeps: Sleeps) -> N
 
 
 @respx.mock
-async def test_a_window_over_11000_steps_is_clamped_to_the_newest(
+async def test_a_window_over_11000_steps_is_read_in_consecutive_requests(
     source: PrometheusSource,
 ) -> None:
     route = respx.get(RANGE_URL).mock(return_value=httpx.Response(200, json=matrix()))
     answer = await one_series(source, ask(raw(), start=T0 - 30 * 86400, end=T0, step=60))
     assert isinstance(answer, Series)
-    start, end, step = window_of(route.calls[0].request)
-    assert (end, step) == (T0, 60.0)
-    assert start == T0 - MAX_RANGE_STEPS * 60  # 11,001 points: Prometheus' limit, not past it
-    assert (end - start) / step == 11_000
-    # Just within the limit: sent as asked.
-    await one_series(source, ask(raw("y"), start=T0 - 11_000 * 15, end=T0, step=15))
-    assert window_of(route.calls[1].request) == (T0 - 11_000 * 15, T0, 15.0)
+    spans = sorted(window_of(call.request) for call in route.calls)
+    assert len(spans) == 4  # 43,201 points, at most 11,000 per request
+    assert spans[0][0] == T0 - 30 * 86400 and spans[-1][1] == T0
+    assert all(b[0] == a[1] + 60 for a, b in itertools.pairwise(spans))
+    assert all((end - start) / step < MAX_RANGE_STEPS for start, end, step in spans)
+    # 11,000 points: sent as asked, in one request.
+    await one_series(source, ask(raw("y"), start=T0 - 10_999 * 15, end=T0, step=15))
+    assert window_of(route.calls[4].request) == (T0 - 10_999 * 15, T0, 15.0)
 
 
 @respx.mock
@@ -554,7 +557,8 @@ async def test_different_ends_steps_or_servers_are_separate_requests(
         [
             ask(a),
             ask(b),  # grouped with a
-            ask(a, end=T0 + 1),  # another end
+            ask(a, end=T0 + 1),  # the same grid (the last minute before T0 + 1s): grouped
+            ask(a, end=T0 + 60),  # another grid
             ask(b, step=30),  # another step
             ask(elsewhere),  # another server
         ]
@@ -567,7 +571,7 @@ async def test_different_ends_steps_or_servers_are_separate_requests(
         ("o", T0 - 300, T0, 60.0, False),
         ("prom.test", T0 - 300, T0, 30.0, False),
         ("prom.test", T0 - 300, T0, 60.0, True),
-        ("prom.test", T0 - 299, T0 + 1, 60.0, False),
+        ("prom.test", T0 - 300, T0 + 60, 60.0, False),
     ]
 
 
