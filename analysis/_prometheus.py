@@ -55,7 +55,7 @@ retries). Long queries (a big grouped one) are sent as a form POST, which Promet
 counts instant and range requests alike.
 
 ``ping(server)`` is Flagger's availability check (``vector(1)`` must answer 1): "" when fine, else
-the reason; ``check_providers(queries)`` pings every distinct server a canary's checks use.
+the reason (``analysis.providers.MetricSources.check_providers`` words it as Flagger does).
 One of the two modules allowed to import httpx (with the webhook caller).
 """
 
@@ -170,6 +170,13 @@ class _Grid:
             newest = oldest + 1
         spans.reverse()
         return spans
+
+
+def _running_query_failed(reason: str, server: str) -> str:
+    """Flagger's IsOnline wording (``running query failed: ...``), naming the server when the
+    reason does not already."""
+    where = "" if server in reason else f" (prometheus {server})"
+    return f"running query failed: {reason}{where}"
 
 
 class PrometheusSource:
@@ -308,45 +315,15 @@ class PrometheusSource:
                 insecure_skip_verify=insecure_skip_verify,
             )
         except MetricQueryError as exc:
-            return redact(f"prometheus {server}: running query failed: {exc}", secrets)
+            return redact(_running_query_failed(str(exc), server), secrets)
         probe = MetricQuery(canary="", metric=ONLINE_QUERY, kind=CheckKind.QUERY, expr=ONLINE_QUERY)
         request = Request(expr=ONLINE_QUERY, query=probe, members=(0,))
         answer = answers_from_data(request, [probe], data)[0]
         if isinstance(answer, QueryFailure):
-            return redact(f"prometheus {server}: running query failed: {answer.message}", secrets)
+            return redact(_running_query_failed(answer.message, server), secrets)
         if answer != 1.0:
-            return redact(f"prometheus {server}: value is not 1 for query: {ONLINE_QUERY}", secrets)
+            return f"value is not 1 for query: {ONLINE_QUERY}"  # Flagger's words
         return ""
-
-    async def check_providers(self, queries: Sequence[MetricQuery]) -> str:
-        """Ping every distinct Prometheus (with its credentials) the queries use.
-
-        "" when all answer, else the first reason in query order; usable as the engine's provider
-        check with ``plan_checks`` output. Queries that cannot run are skipped (they fail as
-        checks).
-        """
-        targets: dict[tuple[Any, ...], MetricQuery] = {}
-        for query in queries:
-            if query.render_error is None and query.server and query.provider_type == "prometheus":
-                key = (
-                    query.server,
-                    tuple(sorted(query.headers.items())),
-                    query.secret,
-                    query.insecure_skip_verify,
-                )
-                targets.setdefault(key, query)
-        reasons = await asyncio.gather(
-            *(
-                self.ping(
-                    q.server or "",
-                    headers=q.headers,
-                    secret=q.secret,
-                    insecure_skip_verify=q.insecure_skip_verify,
-                )
-                for q in targets.values()
-            )
-        )
-        return next((reason for reason in reasons if reason), "")
 
     # -- internals ------------------------------------------------------------------------------
 

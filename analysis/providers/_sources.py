@@ -43,7 +43,14 @@ from analysis._prometheus import (
 )
 from analysis._series_cache import SeriesCache
 from analysis._text import header_secrets, url_secrets
-from analysis._types import FailureKind, MetricQuery, QueryFailure, Series, SeriesRequest
+from analysis._types import (
+    CheckKind,
+    FailureKind,
+    MetricQuery,
+    QueryFailure,
+    Series,
+    SeriesRequest,
+)
 from analysis.providers._base import (
     DEFAULT_TIMEOUT_SECONDS,
     Call,
@@ -138,19 +145,51 @@ class MetricSources:
         return [a if a is not None else Series.empty() for a in answers]
 
     async def check_providers(self, queries: Sequence[MetricQuery]) -> str:
-        """The empty string when every provider the queries use answers, else the first
-        reason (in query order, Prometheus first)."""
-        prometheus = [q for q in queries if q.provider_type == "prometheus"]
-        distinct: dict[tuple[Any, ...], MetricQuery] = {}
+        """Flagger's availability check of a canary's metric providers (its
+        ``checkMetricProviderAvailability``): the empty string when every provider answers, else
+        the first reason, in Flagger's words. Only the builtin metrics (their Prometheus) and the
+        template metrics are checked, as in Flagger; a template that is missing is the reason
+        itself. Each distinct provider is asked once."""
+        asked: dict[tuple[Any, ...], str] = {}
         for query in queries:
-            if query.provider_type != "prometheus" and query.render_error is None:
-                key = _identity(query)
-                distinct.setdefault(key[:1] + key[2:], query)  # a ping does not send the text
-        reasons = await asyncio.gather(
-            self._prometheus().check_providers(prometheus) if prometheus else _empty(),
-            *(self._ping(q) for q in distinct.values()),
-        )
-        return next((reason for reason in reasons if reason), "")
+            if query.template is None:
+                if query.kind not in (CheckKind.SUCCESS_RATE, CheckKind.DURATION):
+                    continue  # an inline query: Flagger does not check its provider
+                reason = await self._once(asked, query)
+                if reason:
+                    return f"prometheus not avaiable: {reason}"  # sic: Flagger's text
+                continue
+            namespace, _, name = query.template.partition("/")
+            if query.render_error is not None and query.render_error.endswith("not found"):
+                return (
+                    f"metric template {name}.{namespace} error: "
+                    f'metrictemplate.flagger.app "{name}" not found'
+                )
+            if query.render_error is not None:
+                continue  # unrenderable: it fails as a check, as in Flagger (not checked here)
+            reason = await self._once(asked, query)
+            if reason:
+                return (
+                    f"{query.provider_type} in metric template {name}.{namespace} "
+                    f"not avaiable: {reason}"
+                )
+        return ""
+
+    async def _once(self, asked: dict[tuple[Any, ...], str], query: MetricQuery) -> str:
+        """The ping's reason ("" when it answers), asked once per provider and credentials."""
+        key = _identity(query)
+        key = key[:1] + key[2:]  # a ping does not send the query's text
+        if key not in asked:
+            if query.provider_type == "prometheus":
+                asked[key] = await self._prometheus().ping(
+                    query.server or "",
+                    headers=query.headers,
+                    secret=query.secret,
+                    insecure_skip_verify=query.insecure_skip_verify,
+                )
+            else:
+                asked[key] = await self._ping(query)
+        return asked[key]
 
     def _prometheus(self) -> PrometheusSource:
         if self.prometheus is None:  # record answers Prometheus queries itself
@@ -297,10 +336,6 @@ async def _no_wait(seconds: float) -> None:
 
 async def _nothing() -> list[Any]:
     return []
-
-
-async def _empty() -> str:
-    return ""
 
 
 @asynccontextmanager
