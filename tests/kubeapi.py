@@ -22,7 +22,8 @@ any custom resource such as flagger.app canaries, Istio, Gateway API, ingresses)
 * PATCH with ``application/merge-patch+json`` (RFC 7386, applied by
   ``traffic.cluster.apply_merge_patch``: the one implementation ``InMemoryCluster`` uses too),
   ``application/json-patch+json`` (RFC 6902 by the ``jsonpatch`` library, a failed ``test``
-  answers 422) and ``application/strategic-merge-patch+json`` (treated as a merge patch); a
+  answers 422) and ``application/strategic-merge-patch+json`` (treated as a merge patch; 415 for
+  a custom resource, as the real server answers); a
   ``metadata.resourceVersion`` in the patched result that differs from the stored one answers
   409, as the real server's optimistic concurrency does; anything else answers 415;
 * the ``/status`` subresource for every kind except configmaps, secrets, events and leases:
@@ -836,6 +837,7 @@ class FakeKubeApi:
                 _scale_of(current) if target.subresource == "scale" else current,
                 payload,
                 request.headers.get("Content-Type", ""),
+                custom=target.group not in BUILTIN_GROUPS,
             )
         return web.json_response(self._write(target, key, current, wanted, put=method == "PUT"))
 
@@ -1232,8 +1234,17 @@ def _scale_of(body: Mapping[str, Any]) -> Body:
     }
 
 
-def _apply_patch(current: Body, payload: Any, content_type: str) -> Any:
+def _apply_patch(current: Body, payload: Any, content_type: str, *, custom: bool = False) -> Any:
     media = content_type.split(";", 1)[0].strip().lower()
+    if custom and media == STRATEGIC_MERGE_PATCH:
+        # a custom resource has no patch strategy to merge by: the API server refuses it (what
+        # kubernetes-asyncio sends for a dict body unless told otherwise)
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: "
+            f"{JSON_PATCH}, {MERGE_PATCH}, application/apply-patch+yaml",
+        )
     if media in (MERGE_PATCH, STRATEGIC_MERGE_PATCH):
         if not isinstance(payload, dict):
             raise ApiError(400, "BadRequest", "a merge patch must be a JSON object")
