@@ -10,7 +10,11 @@ annotation to the latest revision. Readiness is the revision's ``Ready`` conditi
 scales revisions itself: nothing to scale.
 
 The router of provider ``knative`` (``traffic.routers.knative``) writes the weights into the same
-``spec.traffic``. Imports only ``config``, the Cluster seam and the shared object helpers.
+``spec.traffic``; as Flagger's ``KnativeRouter`` its ``reconcile`` names the latest revision the
+primary when the annotation is missing (``pin_latest_revision``, shared with initialisation) and
+its ``finalize`` removes the annotation (``unpin_primary_revision``), so a Canary created again
+pins the revision current then. Imports only ``config``, the Cluster seam and the shared object
+helpers.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from config import Canary
+from config import Canary, Phase
 from traffic._deployment import template_hash
 from traffic._errors import WorkloadError
 from traffic._types import Readiness, Revision
@@ -49,11 +53,48 @@ def traffic_for(primary_revision: str, canary_weight: int) -> list[Body]:
 
 
 def primary_revision(service: Mapping[str, Any], where: str) -> str:
-    annotations = (service.get("metadata") or {}).get("annotations") or {}
-    found = annotations.get(PRIMARY_REVISION_ANNOTATION)
+    found = _annotations(service).get(PRIMARY_REVISION_ANNOTATION)
     if not found:
         raise WorkloadError(f"{where}: annotation {PRIMARY_REVISION_ANNOTATION} not found")
     return str(found)
+
+
+async def pin_latest_revision(
+    cluster: Cluster,
+    canary: Canary,
+    service: Mapping[str, Any],
+    *,
+    route: bool,
+    replace: bool = False,
+) -> None:
+    """Name the latest created revision the primary (``flagger.app/primary-revision``) when
+    ``service`` names none yet (an empty value counts as none, as ``primary_revision`` reads it);
+    with ``route``, also send it all the traffic (initialisation: Flagger's ``Initialize`` writes
+    both, while Initializing, whatever was pinned). Without ``route``, Flagger's
+    ``KnativeRouter.Reconcile``: the annotation only, when missing. A Service without a revision
+    yet is a ``WorkloadError`` (Flagger would write an empty name). ``replace``: pin the latest
+    even over a pinned one (Flagger's ``Initialize`` of a Canary that is new or Initializing)."""
+    if not replace and _annotations(service).get(PRIMARY_REVISION_ANNOTATION):
+        return
+    latest = _latest(service, canary)
+    patch: Body = {"metadata": {"annotations": {PRIMARY_REVISION_ANNOTATION: latest}}}
+    if route:
+        patch["spec"] = {"traffic": traffic_for(latest, 0)}
+    await cluster.patch(knative_ref(canary), patch)
+
+
+async def unpin_primary_revision(cluster: Cluster, canary: Canary) -> None:
+    """Remove ``flagger.app/primary-revision`` from the Canary's Knative Service, if there
+    (Flagger's ``KnativeRouter.Finalize``); ``spec.traffic`` is left as it is, as in Flagger. A
+    Service that no longer exists is not an error (every ``finalize`` here; Flagger's fails)."""
+    ref = knative_ref(canary)
+    service = await cluster.get(ref)
+    if service is not None and PRIMARY_REVISION_ANNOTATION in _annotations(service):
+        await cluster.patch(ref, {"metadata": {"annotations": {PRIMARY_REVISION_ANNOTATION: None}}})
+
+
+def _annotations(service: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (service.get("metadata") or {}).get("annotations") or {}
 
 
 class KnativeWorkload:
@@ -72,17 +113,17 @@ class KnativeWorkload:
         )
 
     async def initialize(self, canary: Canary) -> None:
-        service = await self._service(canary)
-        annotations = (service.get("metadata") or {}).get("annotations") or {}
-        if annotations.get(PRIMARY_REVISION_ANNOTATION):
-            return  # initialised before: the primary is whatever was last promoted
-        latest = _latest(service, canary)
-        await self._cluster.patch(
-            knative_ref(canary),
-            {
-                "metadata": {"annotations": {PRIMARY_REVISION_ANNOTATION: latest}},
-                "spec": {"traffic": traffic_for(latest, 0)},
-            },
+        # Flagger's Initialize: while the Canary is new or Initializing, the latest revision is
+        # the primary and takes all the traffic, whatever an earlier Canary of this Service left
+        # pinned (deleted without revertOnDeletion, then created again); after that a revision
+        # pinned (the last promoted) stays the primary
+        phase = str((canary.status or {}).get("phase") or "")
+        await pin_latest_revision(
+            self._cluster,
+            canary,
+            await self._service(canary),
+            route=True,
+            replace=phase in ("", Phase.INITIALIZING.value),
         )
 
     async def readiness(self, canary: Canary, *, primary: bool, now: datetime) -> Readiness:

@@ -6,7 +6,9 @@ both keys from the Secret. The answer must hold exactly one result; its ``result
 as in Flagger. Where NRQL names the value after its function (``{"sum": 9.2e7}``, fluxcd/flagger
 issue 1584, which Flagger reports as "no values found") a result with exactly one number is
 taken too. Series: the query with ``SINCE <ms> UNTIL <ms> TIMESERIES <step> seconds``; each
-bucket's value at its end time. ``ping`` runs ``SELECT * FROM Metric``.
+bucket's value at its end time. ``ping`` runs ``SELECT * FROM Metric SINCE <interval> seconds
+ago``, as Flagger's ``IsOnline`` (its ``newInsightsRequest`` appends the interval to every query),
+and reads only the status: HTTP 200 is online, whatever the body.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ DEFAULT_ADDRESS = "https://insights-api.newrelic.com"
 
 
 async def _value(call: Call) -> float:
-    body = await _query(call, f"{call.expr} SINCE {int(call.query.window)} seconds ago")
+    body = await _query(call, _since_interval(call, call.expr))
     results = body.get("results")
     if not isinstance(results, list) or len(results) != 1:
         raise no_values("newrelic", f"expected one result, got {clip(str(results), 200)}")
@@ -52,10 +54,18 @@ async def _series(call: Call, window: Window) -> Series:
 
 
 async def _ping(call: Call) -> None:
-    await _query(call, "SELECT * FROM Metric")
+    await _query(call, _since_interval(call, "SELECT * FROM Metric"), status_only=True)
 
 
-async def _query(call: Call, nrql: str) -> dict[str, Any]:
+def _since_interval(call: Call, nrql: str) -> str:
+    """Flagger's ``newInsightsRequest``: ``<nrql> SINCE <interval> seconds ago``, the metric's
+    interval in whole seconds (Go's ``int64(d.Seconds())``: truncated)."""
+    return f"{nrql} SINCE {int(call.query.window)} seconds ago"
+
+
+async def _query(call: Call, nrql: str, *, status_only: bool = False) -> dict[str, Any]:
+    """The answer's JSON object; with ``status_only`` (Flagger's ``IsOnline``), nothing but a
+    check that the status is HTTP 200, whatever the body."""
     require_keys(PROVIDER, call)
     account = call.credentials.get("newrelic_account_id", "")
     headers = call.headers
@@ -68,6 +78,12 @@ async def _query(call: Call, nrql: str) -> dict[str, Any]:
         params={"nrql": nrql},
         headers=headers,
     )
+    if status_only:
+        if response.status_code != 200:
+            raise QueryRejected(
+                f"newrelic answered HTTP {response.status_code}", status=response.status_code
+            )
+        return {}
     body = json_object(response, "newrelic")
     if body.get("error"):
         raise QueryRejected(f"newrelic rejected the query: {body['error']}")

@@ -9,11 +9,13 @@ Flagger. Tokens come from ``google-auth`` (the service-account JWT exchange or t
 server), never hand-written crypto; they are cached per key until they expire. ``address``
 overrides the API endpoint.
 
-The value is, as in Flagger, the first value of the first point of the first time series;
-an empty answer is no data. Series: every point of the first time series (at each point's end
-time) inside the window; the span is the query's own (MQL's ``within``, else Cloud Monitoring's
-default), so a window longer than it yields fewer samples. ``ping`` sends an empty query: only
-HTTP 400 (reached, authorised, query invalid) means online, as Flagger's ``InvalidArgument``.
+The value is, as in Flagger, the first value of the first point of the first time series (the
+point's time is not read: Flagger's own test answers a point without ``timeInterval``); an empty
+answer is no data. Series: every point of the first time series (at each point's end time, which
+a point must then have) inside the window; the span is the query's own (MQL's ``within``, else
+Cloud Monitoring's default), so a window longer than it yields fewer samples. ``ping`` sends an
+empty query: only HTTP 400 (reached, authorised, query invalid) means online, as Flagger's
+``InvalidArgument``.
 """
 
 from __future__ import annotations
@@ -54,26 +56,32 @@ async def _value(call: Call) -> float:
 
 
 async def _series(call: Call, window: Window) -> Series:
-    return window_series(await _first_series(call, call.expr), window)
+    points = await _first_series(call, call.expr)
+    return window_series(((_end_time(point), value) for point, value in points), window)
 
 
 async def _ping(call: Call) -> None:
     await online_if_bad_request(_query(call, ""))
 
 
-async def _first_series(call: Call, mql: str) -> list[tuple[float, float | None]]:
+async def _first_series(call: Call, mql: str) -> list[tuple[dict[str, Any], float | None]]:
+    """Each point of the first time series with its first value (None when it has none). The
+    time is left to ``_end_time``: a single value does not need it."""
     body = await _query(call, mql)
     data = body.get("timeSeriesData") or []
     if not isinstance(data, list) or not data or not isinstance(data[0], dict):
         return []
-    points: list[tuple[float, float | None]] = []
+    points: list[tuple[dict[str, Any], float | None]] = []
     for point in data[0].get("pointData") or []:
         if not isinstance(point, dict):
             raise QueryRejected(f"stackdriver answered a malformed point: {point!r:.200}")
         values = point.get("values") or []
-        end = (point.get("timeInterval") or {}).get("endTime")
-        points.append((_seconds(end), _typed_value(values[0]) if values else None))
+        points.append((point, _typed_value(values[0]) if values else None))
     return points
+
+
+def _end_time(point: dict[str, Any]) -> float:
+    return _seconds((point.get("timeInterval") or {}).get("endTime"))
 
 
 async def _query(call: Call, mql: str) -> dict[str, Any]:

@@ -108,6 +108,90 @@ async def test_a_new_revision_is_weighted_then_promoted(world: World) -> None:
     }
 
 
+async def test_reconcile_pins_the_latest_revision_when_none_is_pinned(world: World) -> None:
+    # Flagger's TestKnativeRouter_Reconcile and TestKnativeRouter_SetRoutes
+    canary = knative_canary()
+    world.seed(knative_service(), revision("podinfo-00001"))
+    router = router_for("knative", world.cluster)
+    with pytest.raises(WorkloadError, match=r"annotation flagger\.app/primary-revision not found"):
+        await router.set_routes(canary, Weights(10, 90))
+    await router.reconcile(canary)
+    body = await world.must_read(SERVICE)
+    assert body["metadata"]["annotations"][PRIMARY_REVISION_ANNOTATION] == "podinfo-00001"
+    assert "traffic" not in body["spec"]  # Flagger's Reconcile writes the annotation only
+    await router.set_routes(canary, Weights(10, 90))
+    traffic = (await world.must_read(SERVICE))["spec"]["traffic"]
+    assert len(traffic) == 2
+    assert traffic[0]["latestRevision"] is True and traffic[0]["percent"] == 90
+    assert traffic[1]["revisionName"] == "podinfo-00001" and traffic[1]["percent"] == 10
+
+
+async def test_reconcile_keeps_the_pinned_revision(world: World) -> None:
+    canary = knative_canary()
+    service = knative_service("podinfo-00002")
+    service["metadata"]["annotations"] = {PRIMARY_REVISION_ANNOTATION: "podinfo-00001"}
+    world.seed(service, revision("podinfo-00001"), revision("podinfo-00002"))
+    before = await world.must_read(SERVICE)
+    await router_for("knative", world.cluster).reconcile(canary)
+    after = await world.must_read(SERVICE)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["metadata"]["annotations"][PRIMARY_REVISION_ANNOTATION] == "podinfo-00001"
+
+
+async def test_finalize_unpins_so_a_new_canary_pins_the_current_revision(world: World) -> None:
+    # Flagger's KnativeRouter.Finalize deletes the annotation (spec.traffic is left as it is)
+    canary = knative_canary()
+    service = knative_service("podinfo-00002")
+    service["metadata"]["annotations"] = {PRIMARY_REVISION_ANNOTATION: "podinfo-00001", "a": "b"}
+    world.seed(service, revision("podinfo-00001"), revision("podinfo-00002"))
+    workload, router = TargetWorkload(world.cluster), router_for("knative", world.cluster)
+    await router.set_routes(canary, Weights(100, 0))
+    await router.finalize(canary)
+    body = await world.must_read(SERVICE)
+    assert body["metadata"]["annotations"] == {"a": "b"}
+    assert body["spec"]["traffic"][1]["revisionName"] == "podinfo-00001"
+    unpinned = body["metadata"]["resourceVersion"]
+    await router.finalize(canary)  # nothing left to remove: no write
+    assert (await world.must_read(SERVICE))["metadata"]["resourceVersion"] == unpinned
+    # the Canary created again: initialisation pins the revision current now
+    await router.initialize(canary)
+    await workload.initialize(canary)
+    await router.reconcile(canary)
+    body = await world.must_read(SERVICE)
+    assert body["metadata"]["annotations"][PRIMARY_REVISION_ANNOTATION] == "podinfo-00002"
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))
+    assert body["spec"]["traffic"][1]["revisionName"] == "podinfo-00002"
+    await world.cluster.delete(SERVICE)
+    await router.finalize(canary)  # a Service gone is not an error
+
+
+@pytest.mark.parametrize(
+    ("phase", "primary"),
+    [
+        (None, "podinfo-00002"),  # a Canary created again over a Service an old one pinned
+        ("Initializing", "podinfo-00002"),
+        ("Succeeded", "podinfo-00001"),  # after initialisation the pin is the last promoted
+        ("Progressing", "podinfo-00001"),
+    ],
+)
+async def test_initialisation_pins_the_latest_revision_while_the_canary_is_new(
+    world: World, phase: str | None, primary: str
+) -> None:
+    # Flagger's KnativeController.Initialize: with phase "" or Initializing, the annotation and
+    # the traffic name the latest created revision, whatever was pinned
+    body = canary_body(provider="knative", targetRef=TARGET)
+    del body["spec"]["service"]
+    if phase is not None:
+        body["status"] = {"phase": phase}
+    canary = parse_canary(body)
+    service = knative_service("podinfo-00002")
+    service["metadata"]["annotations"] = {PRIMARY_REVISION_ANNOTATION: "podinfo-00001"}
+    world.seed(service, revision("podinfo-00001"), revision("podinfo-00002"))
+    await TargetWorkload(world.cluster).initialize(canary)
+    found = await world.must_read(SERVICE)
+    assert found["metadata"]["annotations"][PRIMARY_REVISION_ANNOTATION] == primary
+
+
 async def test_unchanged_weights_send_no_patch_to_a_defaulted_service(world: World) -> None:
     # Knative's webhook stores latestRevision: false on the entry naming a revision; the router
     # writes it too, so the same weights again are no change.
@@ -135,6 +219,10 @@ async def test_a_service_without_a_revision_is_named(tmp_path: Any) -> None:
         world.seed(service)
         with pytest.raises(WorkloadError, match="has no revision yet"):
             await TargetWorkload(world.cluster).initialize(canary)
+        # Flagger's Reconcile would pin an empty name; here nothing is written
+        with pytest.raises(RoutingError, match=r"podinfo\.test has no revision yet"):
+            await router_for("knative", world.cluster).reconcile(canary)
+        assert "annotations" not in (await world.must_read(SERVICE))["metadata"]
 
 
 async def test_a_percent_that_is_not_a_number_names_the_service(world: World) -> None:

@@ -3,11 +3,13 @@
 As Flagger's ``knative.go``: ``spec.traffic`` of the target Knative Service sends ``percent`` to
 the latest revision (``latestRevision: true``, the canary) and the rest to the revision named by
 ``flagger.app/primary-revision`` (the primary, see ``traffic._knative``). Knative itself routes:
-no ClusterIP services are generated and ``reconcile`` has nothing to do. ``get_routes`` reads
-``spec.traffic`` (the weights asked for, as every other router reads its own object; Flagger reads
-``status.traffic``, which the Knative controller copies once it has applied them). Weighted canary
-and blue/green only. The builtin queries are Flagger's Knative (Envoy) ones, on the latest
-revision.
+no ClusterIP services are generated. As Flagger's, ``reconcile`` names the latest created revision
+the primary when the annotation is missing (``spec.traffic`` untouched) and ``finalize`` removes
+the annotation, so a Canary deleted and created again pins the revision current then instead of
+the old one. ``get_routes`` reads ``spec.traffic`` (the weights asked for, as every other router
+reads its own object; Flagger reads ``status.traffic``, which the Knative controller copies once
+it has applied them). Weighted canary and blue/green only. The builtin queries are Flagger's
+Knative (Envoy) ones, on the latest revision.
 """
 
 from __future__ import annotations
@@ -16,18 +18,20 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from config import Canary, Capabilities, Problem, RouterRules
-from traffic._errors import RoutingError
+from traffic._errors import RoutingError, WorkloadError
 from traffic._knative import (
     is_knative_target,
     knative_ref,
     knative_where,
+    pin_latest_revision,
     primary_revision,
     traffic_for,
+    unpin_primary_revision,
 )
 from traffic._objects import NO_CHANGE, merge_diff
 from traffic._registry import RouterModule
 from traffic._types import Routes, Weights
-from traffic.cluster import KNATIVE_REVISION, KNATIVE_SERVICE, Cluster
+from traffic.cluster import KNATIVE_REVISION, KNATIVE_SERVICE, Body, Cluster
 from traffic.routers._weighted_object import int_weight
 
 
@@ -42,12 +46,15 @@ class KnativeRouter:
 
     async def reconcile(self, canary: Canary) -> None:
         _check_target(canary)
+        service = await self._service(canary)
+        try:
+            await pin_latest_revision(self._cluster, canary, service, route=False)
+        except WorkloadError as exc:
+            raise RoutingError(str(exc)) from None
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
         ref = knative_ref(canary)
-        service = await self._cluster.get(ref)
-        if service is None:
-            raise RoutingError(f"Knative Service {ref.name}.{ref.namespace} not found")
+        service = await self._service(canary)
         wanted = traffic_for(primary_revision(service, knative_where(canary)), weights.canary)
         if merge_diff((service.get("spec") or {}).get("traffic"), wanted) is not NO_CHANGE:
             await self._cluster.patch(ref, {"spec": {"traffic": wanted}})
@@ -59,7 +66,14 @@ class KnativeRouter:
         return Routes(_read(canary, service))
 
     async def finalize(self, canary: Canary) -> None:
-        return None
+        await unpin_primary_revision(self._cluster, canary)
+
+    async def _service(self, canary: Canary) -> Body:
+        ref = knative_ref(canary)
+        service = await self._cluster.get(ref)
+        if service is None:
+            raise RoutingError(f"Knative Service {ref.name}.{ref.namespace} not found")
+        return service
 
 
 def _read(canary: Canary, service: Mapping[str, Any]) -> Weights:
