@@ -16,6 +16,7 @@ here. Test-only module.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -67,8 +68,8 @@ def prune(schema: Schema, value: Any, path: str = "") -> Iterator[str]:
 
 
 def _to_json_schema(node: Schema) -> Schema:
-    """An ``openAPIV3Schema`` node as JSON Schema (the API server's type, enum, bound and
-    pattern checks; ``x-kubernetes-int-or-string`` as integer or string)."""
+    """An ``openAPIV3Schema`` node as JSON Schema (the API server's type, enum, bound, pattern
+    and format checks; ``x-kubernetes-int-or-string`` as integer or string)."""
     out: Schema = {}
     for key, value in node.items():
         if key == "properties":
@@ -77,7 +78,7 @@ def _to_json_schema(node: Schema) -> Schema:
             out[key] = _to_json_schema(value)
         elif key in ("allOf", "anyOf", "oneOf"):
             out[key] = [_to_json_schema(v) for v in value]
-        elif key.startswith("x-kubernetes-") or key in ("description", "default", "format"):
+        elif key.startswith("x-kubernetes-") or key in ("description", "default"):
             continue
         else:
             out[key] = value
@@ -86,13 +87,38 @@ def _to_json_schema(node: Schema) -> Schema:
     return out
 
 
+#: RFC 3339, as the API server's ``date-time`` format reads it (its strfmt).
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _formats() -> Any:
+    """The formats the CRDs use, checked as the API server checks them (jsonschema's own
+    date-time check needs an optional package)."""
+    import jsonschema
+
+    checker = jsonschema.FormatChecker(formats=())
+
+    @checker.checks("date-time")
+    def date_time(value: object) -> bool:
+        return not isinstance(value, str) or _DATE_TIME.fullmatch(value) is not None
+
+    @checker.checks("int32")
+    def int32(value: object) -> bool:
+        return not isinstance(value, int) or -(2**31) <= value < 2**31
+
+    return checker
+
+
 @cache
 def _validator(plural: str) -> Any:
     import jsonschema
 
     schema = _to_json_schema(_crds_by_plural()[plural])
     schema.setdefault("properties", {})["metadata"] = {"type": "object"}
-    return jsonschema.Draft4Validator(schema)
+    return jsonschema.Draft4Validator(schema, format_checker=_formats())
 
 
 def invalid_fields(plural: str, document: Any, parts: tuple[str, ...]) -> list[str]:

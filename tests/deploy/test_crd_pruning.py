@@ -189,6 +189,18 @@ async def test_a_value_the_crd_refuses_is_422_naming_the_field(api: FakeKubeApi)
     assert "status.phase" in answer["message"] and "Bogus" in answer["message"]
 
 
+async def test_a_time_that_is_not_rfc3339_is_422_as_the_api_server_checks_formats(
+    api: FakeKubeApi,
+) -> None:
+    assert (await call(api, "POST", CANARIES, canary()))[0] == 201
+    for bad in ("", "2026-01-01 10:00", "yesterday"):
+        status = {"status": {"phase": "Progressing", "lastTransitionTime": bad}}
+        code, answer = await call(api, "PATCH", f"{CANARIES}/podinfo/status", status)
+        assert code == 422 and "status.lastTransitionTime" in answer["message"], bad
+    good = {"status": {"phase": "Progressing", "lastTransitionTime": NOW}}
+    assert (await call(api, "PATCH", f"{CANARIES}/podinfo/status", good))[0] == 200
+
+
 async def test_without_crds_the_server_keeps_what_it_is_given() -> None:
     async with serve_kube_api(crds=False) as api:
         body = canary()
