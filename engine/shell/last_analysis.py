@@ -10,6 +10,7 @@ a Canary held at a gate is not rewritten every interval only to move a timestamp
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -46,6 +47,23 @@ def webhook_record(outcome: HookOutcome, when: str) -> WebhookRecord:
     return WebhookRecord(
         name=redact(hook.name), type=hook.hook_type.value, ok=outcome.ok, time=when
     )
+
+
+def record_hook_answers(
+    status: CanaryStatus,
+    hook_calls: Sequence[HookOutcome],
+    *,
+    hooks: Sequence[Webhook],
+    when: str,
+) -> CanaryStatus:
+    """``status`` with these webhook answers (and their time) in ``lastAnalysis``, the checks as
+    they were: the answers of the hooks run after a run's last status write (post-rollout)."""
+    before = status.last_analysis or LastAnalysis()
+    answers = {(w.name, w.type): w for w in before.webhooks}
+    answers.update({(a.name, a.type): a for a in (webhook_record(h, when) for h in hook_calls)})
+    in_spec = [(redact(h.name), h.hook_type.value) for h in hooks]
+    webhooks = tuple(answers[key] for key in dict.fromkeys(in_spec) if key in answers)
+    return status.replace(last_analysis=dataclasses.replace(before, webhooks=webhooks))
 
 
 def record_tick(

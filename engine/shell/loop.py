@@ -72,7 +72,7 @@ from engine.core.effects import (
 from engine.core.machine import AT_REST, start_decision
 from engine.shell.clock import Clock, stamp, stamp_of
 from engine.shell.events import event_name, write_event
-from engine.shell.last_analysis import record_tick
+from engine.shell.last_analysis import record_hook_answers, record_tick
 from traffic import (
     CANARY,
     METRIC_TEMPLATE,
@@ -465,7 +465,8 @@ class CanaryDriver:
                     error = ""
                 else:
                     templates = await self._templates(canary)
-                    error = await check(self._queries(t, templates, "canary"))
+                    queries = self._queries(t, templates, "canary")
+                    error = await check(_in_spec_order(canary, queries))
                 fields.update(provider_checked=True, provider_error=error)
         except CanaryEngineError as exc:
             raise _AbortTick(str(exc)) from exc
@@ -587,22 +588,25 @@ class CanaryDriver:
     ) -> CanaryStatus:
         """The once-only effects of a run's end (post-rollout hooks, the outcome count, the
         final event and alert), now that its status is written; then the hooks' answers into
-        ``lastAnalysis``, as any tick's (without a precondition: only this controller writes
-        the status, and the phase it acted on is already stored)."""
+        ``lastAnalysis`` (without a precondition: only this controller writes the status, and
+        the phase it acted on is already stored). That second write is best effort: the run's
+        end is written whatever becomes of it, so its failure is only logged."""
         before = len(t.report.hook_calls)
         await self._act(t, decision, effects)
-        if len(t.report.hook_calls) == before:
+        answers = t.report.hook_calls[before:]
+        if not answers:
             return written
-        recorded = record_tick(
+        recorded = record_hook_answers(
             written,
-            written,
-            checks=(),
-            hook_calls=t.report.hook_calls[before:],
+            answers,
             hooks=t.canary.spec.effective_analysis.webhooks,
-            routes=None,
             when=stamp(self._deps.clock),
-        ).replace(achieved_weights=written.achieved_weights)
-        return await self._persist({"metadata": {}}, written, recorded, promoted=False)
+        )
+        try:
+            return await self._persist({"metadata": {}}, written, recorded, promoted=False)
+        except _AbortTick as exc:
+            log.warning("last_analysis_not_written", error=redact(str(exc)))
+            return written
 
     async def _act(self, t: _Tick, decision: Decision, effects: Sequence[Effect]) -> None:
         deps, canary = self._deps, t.canary
@@ -771,6 +775,25 @@ class CanaryDriver:
             except CanaryEngineError as exc:
                 raise _AbortTick(f"status of {self._ref} could not be written: {exc}") from exc
         raise _AbortTick(f"status of {self._ref} could not be written: conflicting updates")
+
+
+def _in_spec_order(canary: Canary, queries: Sequence[MetricQuery]) -> list[MetricQuery]:
+    """``queries`` in the order of their metrics in ``analysis.metrics`` (the plan puts the
+    builtin and inline ones first), as Flagger's provider check walks the metrics."""
+    metrics = canary.spec.effective_analysis.metrics
+
+    def position(query: MetricQuery) -> int:
+        templated = query.template is not None
+        return next(
+            (
+                i
+                for i, m in enumerate(metrics)
+                if m.name == query.metric and (m.template_ref is not None) == templated
+            ),
+            len(metrics),
+        )
+
+    return sorted(queries, key=position)
 
 
 def _split_at_status_write(

@@ -126,3 +126,61 @@ async def test_a_runs_start_and_failure_events_carry_flaggers_phases() -> None:
     phases = dict(events(recorder))
     assert phases["New revision detected! Scaling up web.staging"] == "Progressing"
     assert phases["Canary failed! Scaling down web.staging"] == "Failed"
+
+
+async def test_each_releases_post_rollout_answer_is_recorded_with_its_time() -> None:
+    # the answer of a later release's post-rollout hook replaces the earlier one's, time and
+    # all (an answer equal but for its time used to be kept as it was)
+    cluster, driver, _ = world()
+    clock = driver._deps.clock
+
+    def post_rollout_time() -> str:
+        body = cluster.peek(ObjectRef(CANARY, NS, "web")) or {}
+        analysis = CanaryStatus.from_body(body.get("status")).last_analysis
+        assert analysis is not None
+        (hook,) = [w for w in analysis.webhooks if w.type == "post-rollout"]
+        return hook.time
+
+    times = []
+    await driver.tick()  # initialised
+    for image in ("web:2", "web:3"):
+        await cluster.patch(
+            ObjectRef(DEPLOYMENT, NS, "web"),
+            {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}},
+        )
+        for _ in range(12):
+            await driver.tick()
+            clock.advance(60)  # type: ignore[attr-defined]
+            if phase_of(cluster) == "Succeeded":
+                break
+        times.append(post_rollout_time())
+    assert times[0] != times[1]
+
+
+async def test_a_lost_last_analysis_write_after_the_run_ended_is_not_a_failed_tick() -> None:
+    # the run's end is written; the small write of the post-rollout answers that follows it
+    # fails: the tick reports the written status, no "could not be written" event
+    cluster, driver, recorder = world()
+    patch = cluster.patch
+    phases: list[str | None] = []
+
+    async def flaky(ref: ObjectRef, body: Any, **kwargs: Any) -> Any:
+        if kwargs.get("status"):
+            phases.append((body.get("status") or {}).get("phase"))
+            if len(phases) >= 2 and phases[-2] == "Succeeded":
+                raise ClusterUnavailable("500 Internal Server Error")
+        return await patch(ref, body, **kwargs)
+
+    cluster.patch = flaky  # type: ignore[method-assign]
+    await driver.tick()
+    await cluster.patch(
+        ObjectRef(DEPLOYMENT, NS, "web"),
+        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:2"}]}}}},
+    )
+    for _ in range(12):
+        report = await driver.tick()
+        if phase_of(cluster) == "Succeeded":
+            break
+    assert report.status is not None and report.status.phase is Phase.SUCCEEDED
+    assert report.error is None
+    assert not [m for m, _ in events(recorder) if "could not be written" in m]
