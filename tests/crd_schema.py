@@ -46,6 +46,48 @@ def schema_for(group: str, plural: str) -> Schema | None:
     return _crds_by_plural().get(plural) if group == GROUP else None
 
 
+#: ObjectMeta's fields: the API server decodes metadata into a typed struct, so any other key is
+#: dropped (a CRD cannot describe metadata beyond name and generateName).
+OBJECT_META = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
+
+
+def prune_object(schema: Schema, body: dict[str, Any], parts: tuple[str, ...]) -> Iterator[str]:
+    """Prune a whole written object: its unknown top-level fields, its metadata to ObjectMeta's
+    fields, and the ``parts`` (``spec``, ``status``) the write may change against the schema."""
+    properties = schema.get("properties", {})
+    for key in list(body):
+        if key not in properties and key not in ("apiVersion", "kind", "metadata"):
+            del body[key]
+            yield key
+    meta = body.get("metadata")
+    if isinstance(meta, dict):
+        for key in list(meta):
+            if key not in OBJECT_META:
+                del meta[key]
+                yield f"metadata.{key}"
+    for part in parts:
+        if part in body and part in properties:
+            yield from prune(properties[part], body[part], part)
+
+
 def prune(schema: Schema, value: Any, path: str = "") -> Iterator[str]:
     """Remove, in place, the fields of ``value`` that ``schema`` does not name; yield their
     dotted paths (the API server's ``unknown field "status.foo"`` warnings)."""
@@ -89,7 +131,7 @@ def _to_json_schema(node: Schema) -> Schema:
 
 #: RFC 3339, as the API server's ``date-time`` format reads it (its strfmt).
 _DATE_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}"
     r"(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
 

@@ -71,7 +71,7 @@ import jsonpatch  # type: ignore[import-untyped]
 import jsonpointer  # type: ignore[import-untyped]
 from aiohttp import web
 
-from tests.crd_schema import invalid_fields, prune, schema_for
+from tests.crd_schema import invalid_fields, prune_object, schema_for
 from traffic.cluster import apply_merge_patch
 
 Body = dict[str, Any]
@@ -1010,12 +1010,8 @@ class FakeKubeApi:
         schema = schema_for(target.group, target.plural) if self.crds else None
         if schema is None:
             return
-        for part in parts:
-            if part in body and part in schema.get("properties", {}):
-                where = f"{target.plural}/{target.namespace}/{target.name or '?'}"
-                self.pruned += [
-                    f"{where}: {p}" for p in prune(schema["properties"][part], body[part], part)
-                ]
+        where = f"{target.plural}/{target.namespace}/{target.name or '?'}"
+        self.pruned += [f"{where}: {p}" for p in prune_object(schema, body, parts)]
         errors = invalid_fields(target.plural, body, parts)
         if errors:
             raise ApiError(

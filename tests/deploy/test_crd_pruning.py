@@ -180,6 +180,19 @@ async def test_a_spec_field_the_crd_does_not_declare_is_dropped(api: FakeKubeApi
     assert api.pruned == ["canaries/staging/?: spec.analysis.stepweight"]
 
 
+async def test_unknown_top_level_and_metadata_fields_are_dropped(api: FakeKubeApi) -> None:
+    body = canary()
+    body["spc"] = {"x": 1}
+    body["metadata"]["labelz"] = {"a": "b"}
+    code, answer = await call(api, "POST", CANARIES, body)
+    assert code == 201
+    assert "spc" not in answer and "labelz" not in answer["metadata"]
+    assert sorted(api.pruned) == [
+        "canaries/staging/?: metadata.labelz",
+        "canaries/staging/?: spc",
+    ]
+
+
 async def test_a_value_the_crd_refuses_is_422_naming_the_field(api: FakeKubeApi) -> None:
     assert (await call(api, "POST", CANARIES, canary()))[0] == 201
     status = {"status": {"phase": "Bogus"}}
@@ -193,7 +206,7 @@ async def test_a_time_that_is_not_rfc3339_is_422_as_the_api_server_checks_format
     api: FakeKubeApi,
 ) -> None:
     assert (await call(api, "POST", CANARIES, canary()))[0] == 201
-    for bad in ("", "2026-01-01 10:00", "yesterday"):
+    for bad in ("", "2026-01-01 10:00:00Z", "2026-01-01T10:00", "yesterday"):
         status = {"status": {"phase": "Progressing", "lastTransitionTime": bad}}
         code, answer = await call(api, "PATCH", f"{CANARIES}/podinfo/status", status)
         assert code == 422 and "status.lastTransitionTime" in answer["message"], bad
