@@ -149,7 +149,7 @@ class _Stats:
 
 
 @dataclass(frozen=True, slots=True)
-class _Grid:
+class RangeGrid:
     """A range-query grid: every ``step_ms`` back from ``end_ms`` (milliseconds)."""
 
     end_ms: int
@@ -241,15 +241,15 @@ class PrometheusSource:
     async def fetch_series(self, requests: Sequence[SeriesRequest]) -> list[Series | QueryFailure]:
         """Answer every range request (see the module docstring); never raises for one's failure."""
         answers: list[Series | QueryFailure | None] = [None] * len(requests)
-        grids: dict[_Grid, list[tuple[int, int]]] = {}  # grid -> (request index, its steps)
+        grids: dict[RangeGrid, list[tuple[int, int]]] = {}  # grid -> (request index, its steps)
         for index, request in enumerate(requests):
-            unsendable = _unsendable(request.query) or _invalid_window(request)
+            unsendable = _unsendable(request.query) or invalid_range(request)
             if unsendable is not None:
                 answers[index] = unsendable
                 continue
-            grid, window_steps = _grid(request)
+            grid, window_steps = range_grid(request)
             grids.setdefault(grid, []).append((index, window_steps))
-        jobs: list[tuple[Request, list[MetricQuery], list[int], list[int], _Grid]] = []
+        jobs: list[tuple[Request, list[MetricQuery], list[int], list[int], RangeGrid]] = []
         for grid, members in grids.items():
             batch = [requests[index].query for index, _ in members]
             for planned in plan_requests(batch, group=self.group):
@@ -351,7 +351,7 @@ class PrometheusSource:
         ]
 
     async def _answer_series(
-        self, request: Request, queries: Sequence[MetricQuery], grid: _Grid, steps: int
+        self, request: Request, queries: Sequence[MetricQuery], grid: RangeGrid, steps: int
     ) -> list[Series | QueryFailure]:
         """The newest ``steps + 1`` points of ``grid`` for every member of ``request``: one range
         query, or consecutive ones joined when that is more than Prometheus answers at once."""
@@ -688,7 +688,7 @@ def _unsendable(query: MetricQuery) -> QueryFailure | None:
     return None
 
 
-def _invalid_window(request: SeriesRequest) -> QueryFailure | None:
+def invalid_range(request: SeriesRequest) -> QueryFailure | None:
     """Why the window cannot be asked for (checked before sending), or None."""
     start, end, step = request.start, request.end, request.step
     problem = ""
@@ -706,13 +706,13 @@ def _invalid_window(request: SeriesRequest) -> QueryFailure | None:
     )
 
 
-def _grid(request: SeriesRequest) -> tuple[_Grid, int]:
+def range_grid(request: SeriesRequest) -> tuple[RangeGrid, int]:
     """The request's grid (on the Unix-epoch multiples of its step, see the module docstring) and
     how many steps of it its window holds: all of them, however many."""
     return _grid_of(request.start, request.end, request.step, align=True)
 
 
-def _grid_of(start: float, end: float, step: float, *, align: bool) -> tuple[_Grid, int]:
+def _grid_of(start: float, end: float, step: float, *, align: bool) -> tuple[RangeGrid, int]:
     # Whole milliseconds inside [start, end]; the 1µs slack absorbs float noise (1e12 ms scale).
     end_ms = math.floor(end * 1000 + 0.001)
     start_ms = math.ceil(start * 1000 - 0.001)
@@ -721,7 +721,7 @@ def _grid_of(start: float, end: float, step: float, *, align: bool) -> tuple[_Gr
         # The newest multiple of the step at or before the end: in (end - step, end]. A window
         # holding none (shorter than a step) keeps its end, or it would have no sample at all.
         end_ms = aligned
-    return _Grid(end_ms=end_ms, step_ms=step_ms), max(0, end_ms - start_ms) // step_ms
+    return RangeGrid(end_ms=end_ms, step_ms=step_ms), max(0, end_ms - start_ms) // step_ms
 
 
 def range_params(start: float, end: float, step: float) -> dict[str, str]:
@@ -738,7 +738,7 @@ def range_params(start: float, end: float, step: float) -> dict[str, str]:
     }
 
 
-def _since(series: Series, grid: _Grid, steps: int) -> Series:
+def _since(series: Series, grid: RangeGrid, steps: int) -> Series:
     """The samples of ``series`` within a member's own window (``steps`` back from the end)."""
     start = grid.start_ms(steps) / 1000 - 0.0005  # times are milliseconds as float seconds
     if series.times.size == 0 or series.times[0] >= start:

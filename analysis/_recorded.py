@@ -2,11 +2,20 @@
 
 Both read the virtual time through an injected ``now()`` (the engine's clock), so the same engine
 code runs live and in simulate. Nothing here waits: every await completes at once, as the virtual
-clock requires of actors in simulate. ``fetch_series`` answers a comparative
-judge's range requests from the same samples, history before time 0 included. Values are returned
-raw, exactly as recorded: the recorded
+clock requires of actors in simulate. Values are returned raw, exactly as recorded: the recorded
 value is what the metric's query returned, so builtin duration scaling happens in the analyzer as it
 does for live Prometheus answers.
+
+``fetch_series`` answers a comparative judge's range requests from the same samples, history before
+time 0 included, as a Prometheus range query over them would: one point per step on the grid the
+live source asks for (``analysis._prometheus``'s own grid of the request, whole milliseconds in
+``[start, end]``), none after ``now()``, each point the value an instant query at that time reads
+(``Recording.value_at``: the latest sample at or before it, within the 5-minute lookback, the
+same ``LOOKBACK_SECONDS``). A point with no sample in the lookback is left out;
+one whose latest sample is a recorded no-data row is NaN. So a recording denser than the step (a
+row per second) is read once per step, and a sparser one (a row every 2 minutes at a 1-minute
+step) still answers every step while its last row is fresh, exactly as live; a recording with one
+row per step on the grid reads back row for row.
 """
 
 from __future__ import annotations
@@ -17,8 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from analysis._recording import Recording
+from analysis._prometheus import invalid_range, range_grid
+from analysis._recording import LOOKBACK_SECONDS, Recording
 from analysis._types import (
     FailureKind,
     HookOutcome,
@@ -29,18 +40,22 @@ from analysis._types import (
 )
 from config import HookType, Webhook
 
+_Arrays = tuple[NDArray[np.float64], NDArray[np.float64]]
+
 
 class RecordedMetricSource:
     """Answer metric queries from a Recording at ``now()``; implements MetricSource.
 
     A query is looked up by (query.target, query.metric); no sample (or one older than the
     5-minute lookback) is NaN, i.e. no data. A query that could not be rendered answers a RENDER
-    failure, as a live source would.
+    failure, as a live source would. Also a SeriesSource: range requests are answered on the live
+    source's grid (module docstring).
     """
 
     def __init__(self, recording: Recording, now: Callable[[], float]) -> None:
         self.recording = recording
         self._now = now
+        self._series: dict[tuple[str, str], _Arrays] = {}
 
     async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
         t = self._now()
@@ -54,9 +69,9 @@ class RecordedMetricSource:
         return out
 
     async def fetch_series(self, requests: Sequence[SeriesRequest]) -> list[Series | QueryFailure]:
-        """The recorded samples of each request's (target, metric) within [start, end], never
-        after ``now()`` (a live source cannot see the future either). Recorded samples already
-        are one per query window, so ``step`` is not applied: they are returned as recorded."""
+        """Each request answered as a live range query over the recording (module docstring):
+        the request's grid up to ``now()`` (a live source cannot see the future either), each
+        point the latest sample at or before it within the lookback."""
         t = self._now()
         out: list[Series | QueryFailure] = []
         for request in requests:
@@ -64,16 +79,53 @@ class RecordedMetricSource:
             if query.render_error is not None:
                 out.append(QueryFailure(FailureKind.RENDER, query.render_error))
                 continue
-            times, values = self.recording.samples(
-                query.target, query.metric, request.start, min(request.end, t)
-            )
-            out.append(
-                Series(
-                    np.array(times, dtype=np.float64),
-                    np.array([math.nan if v is None else v for v in values], dtype=np.float64),
-                )
-            )
+            invalid = invalid_range(request)
+            if invalid is not None:
+                out.append(invalid)
+                continue
+            times, values = self._arrays(query.target, query.metric)
+            out.append(_on_grid(times, values, grid_points(request, t)))
         return out
+
+    def _arrays(self, target: str, metric: str) -> _Arrays:
+        """The recorded samples of (target, metric) as sorted arrays (NaN: no data), built once."""
+        key = (target, metric)
+        found = self._series.get(key)
+        if found is None:
+            times, values = self.recording.samples(target, metric, -math.inf, math.inf)
+            found = (
+                np.array(times, dtype=np.float64),
+                np.array([math.nan if v is None else v for v in values], dtype=np.float64),
+            )
+            self._series[key] = found
+        return found
+
+
+def grid_points(request: SeriesRequest, now: float = math.inf) -> NDArray[np.float64]:
+    """The instants the live source's range query of ``request`` is evaluated at
+    (``analysis._prometheus``'s grid for the request, in whole milliseconds), oldest first, none
+    after ``now``. The window must be valid (``invalid_range`` says why not)."""
+    grid, steps = range_grid(request)
+    newest = 0  # steps back from the grid's end to its newest point at or before ``now``
+    if now * 1000 < grid.end_ms:
+        now_ms = math.floor(now * 1000 + 0.001)
+        newest = -((now_ms - grid.end_ms) // grid.step_ms)  # ceil((end_ms - now_ms) / step_ms)
+    back = np.arange(steps, newest - 1, -1, dtype=np.int64)
+    return (grid.end_ms - back * grid.step_ms).astype(np.float64) / 1000.0
+
+
+def _on_grid(
+    times: NDArray[np.float64], values: NDArray[np.float64], points: NDArray[np.float64]
+) -> Series:
+    """What an instant query at each point reads (``Recording.value_at``, vectorised): the latest
+    sample at or before it unless older than the lookback; points without one are left out."""
+    if times.size == 0 or points.size == 0:
+        return Series.empty()
+    latest = np.searchsorted(times, points, side="right") - 1
+    seen = latest >= 0
+    latest = np.maximum(latest, 0)
+    fresh = seen & (points - times[latest] <= LOOKBACK_SECONDS)
+    return Series(np.ascontiguousarray(points[fresh]), np.ascontiguousarray(values[latest[fresh]]))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
