@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from config._durations import format_go_duration
 from config._routers import RouterRules, router_rules, routers_that
-from config._spec import Canary
+from config._spec import JUDGE_MAX_WINDOW_SAMPLES, Canary, Metric
 from config._support import is_knative, not_built_problems
 from config.errors import Problem
 
@@ -125,6 +126,7 @@ def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Pr
         yield Problem(f"{a_key}.sessionAffinity.primaryCookieName", "must differ from cookieName")
     for i, metric in enumerate(analysis.metrics):
         where = f"{a_key}.metrics[{i}]"
+        yield from _default_step_problems(metric, analysis.interval_seconds, where)
         if (
             metric.name == "request-duration"
             and metric.threshold_range is None
@@ -144,3 +146,31 @@ def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Pr
                 "skips it silently and promotes without it). Add a templateRef or query, use a "
                 "builtin name, or remove the metric",
             )
+
+
+def _default_step_problems(metric: Metric, interval: float, where: str) -> Iterable[Problem]:
+    """``judge.step`` left to its default, the analysis interval, held to the limits the Judge
+    model holds a written step to (it cannot see the interval)."""
+    judge = metric.judge
+    if judge is None or judge.step is not None:
+        return
+    window = judge.window_seconds
+    shown = format_go_duration(interval)
+    if interval > window:
+        yield Problem(
+            f"{where}.judge.window",
+            f"{judge.window} is shorter than the analysis interval ({shown}), judge.step's "
+            "default: the window would hold at most one primary sample, never minHistory; set "
+            f"judge.window to many intervals (the default is 24h)",
+        )
+        return
+    samples = round(window / interval, 6)
+    if samples > JUDGE_MAX_WINDOW_SAMPLES:
+        needed = format_go_duration(-(-window * 1000 // JUDGE_MAX_WINDOW_SAMPLES) / 1000)
+        yield Problem(
+            f"{where}.judge.window",
+            f"{judge.window} at the analysis interval ({shown}, judge.step's default) is "
+            f"{int(samples):,} samples per series, more than the {JUDGE_MAX_WINDOW_SAMPLES:,} a "
+            f"judge may read: set judge.step to at least {needed} or judge.window to at most "
+            f"{format_go_duration(interval * JUDGE_MAX_WINDOW_SAMPLES)}",
+        )
