@@ -212,26 +212,31 @@ def _options(
         except ValueError as exc:
             raise HeyError(f"hey option -z: {exc}", exit_status=2) from None
         if duration <= 0:
-            raise HeyError(f"hey option -z: must be longer than 0, got {values['z']!r}")
-        if duration > max_duration:
+            duration = None  # hey: no duration, so -n requests (its `if dur > 0`)
+        elif duration > max_duration:
             raise HeyRefused(
                 f"hey option -z {values['z']} is longer than the load tester's --max-duration "
                 f"({format_go_duration(max_duration)})"
             )
     concurrency = _int("c", values.get("c", "50"), 1, MAX_CONCURRENCY)
-    requests = _int("n", values.get("n", "200"), 1, MAX_REQUESTS)
-    if duration is None and requests < concurrency:
-        raise HeyError(f"hey option -n ({requests}) cannot be less than -c ({concurrency})")
+    if duration is None:
+        requests = _int("n", values.get("n", "200"), 1, MAX_REQUESTS)
+        if requests < concurrency:
+            raise HeyError(f"hey option -n ({requests}) cannot be less than -c ({concurrency})")
+    else:  # hey ignores -n with a duration (it runs until -z is over), whatever its value
+        requests = max(1, _int("n", values.get("n", "200"), -(2**63), 2**63 - 1))
     try:
         qps = float(values.get("q", "0"))
     except ValueError:
         raise HeyError(
             f"hey option -q: expected a number, got {values['q']!r}", exit_status=2
         ) from None
-    if not 0 <= qps <= MAX_QPS:  # also refuses nan
-        error = HeyRefused if qps > MAX_QPS else HeyError
-        raise error(f"hey option -q: must be between 0 and {MAX_QPS:g}, got {values['q']!r}")
-    timeout = float(_int("t", values.get("t", "20"), 0, 24 * 3600))
+    if qps > MAX_QPS:
+        raise HeyRefused(f"hey option -q: must be at most {MAX_QPS:g}, got {values['q']!r}")
+    if not qps > 0:  # hey throttles only when -q > 0: zero, negative or NaN is no limit
+        qps = 0.0
+    # hey's -t 0 is no timeout, and so is a negative one (Go's http.Client)
+    timeout = float(max(0, _int("t", values.get("t", "20"), -(2**63), 24 * 3600)))
     method = values.get("m", "GET").upper()
     if not re.fullmatch(r"[A-Z]+", method):
         raise HeyError(

@@ -446,7 +446,6 @@ INVALID_HEY = [
     ("missing-value", "hey http://x/ -c", "hey option -c needs a value", 2),
     ("bad-number", "hey -c two http://x/", "hey option -c: expected a whole number", 2),
     ("zero-workers", "hey -c 0 http://x/", "hey option -c: must be between 1", 1),
-    ("negative-qps", "hey -q -1 http://x/", "hey option -q", 1),
     ("no-url", "hey -z 1s", "hey needs the URL", 1),
     ("not-http", "hey ftp://x/", "http:// or https:// URL", 1),
     ("quotes", "hey -H 'X: y http://x/", "cannot split the hey command", 2),
@@ -695,3 +694,25 @@ async def test_the_cli_serves_logs_json_and_stops_on_sigterm(
             proc.kill()
             await proc.wait()
         collector.cancel()
+
+
+@pytest.mark.parametrize(
+    ("command", "duration", "requests", "qps", "timeout"),
+    [
+        # hey's own rules (main.go): with -z, -n is ignored, whatever its value; -z 0 is no
+        # duration; -q at or below 0 is no limit; -t at or below 0 is no timeout
+        ("hey -z 1m -n 0 http://x/", 60.0, None, 0.0, 20.0),
+        ("hey -z 0 -n 100 -c 10 http://x/", None, 100, 0.0, 20.0),
+        ("hey -q -1 -t -1 http://x/", None, 200, 0.0, 0.0),
+    ],
+)
+def test_hey_command_lines_hey_runs_are_run(
+    command: str, duration: float | None, requests: int | None, qps: float, timeout: float
+) -> None:
+    from engine.cli.hey import parse_hey
+
+    options = parse_hey(command, max_duration=3600.0)
+    assert options.duration == duration
+    if requests is not None:
+        assert options.requests == requests
+    assert (options.qps, options.timeout) == (qps, timeout)
