@@ -143,7 +143,8 @@ def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Pr
                 where,
                 f"metric {metric.name!r} is not builtin (request-success-rate, request-duration) "
                 "and has neither templateRef nor query, so there is nothing to check (Flagger "
-                "skips it silently and promotes without it). Add a templateRef or query, use a "
+                "counts it as a failed check on every tick, 'no usable metrics template and query "
+                "were configured', until it rolls back). Add a templateRef or query, use a "
                 "builtin name, or remove the metric",
             )
 

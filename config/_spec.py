@@ -487,7 +487,9 @@ class Judge(_Model):
 
 
 class Metric(_Model):
-    name: str = Field(min_length=1)
+    #: May be empty, as in Flagger's CRD: a template or query metric needs no name (Flagger's own
+    #: tests use ``name: ""``); a metric with neither is refused (config._rules).
+    name: str
     interval: str | None = None
     threshold: float | None = None
     threshold_range: ThresholdRange | None = None

@@ -214,7 +214,8 @@ def test_metric_with_nothing_to_query_is_refused_with_the_fix(
     analysis = {**HEALTHY, "metrics": metrics}
     err = validate(tmp_path / "old-metric.yaml", canary_yaml(analysis), capsys)
     assert "spec.analysis.metrics[0]: metric 'istio_requests_total' is not builtin" in err
-    assert "Flagger skips it silently" in err and "Add a templateRef or query" in err
+    assert "Flagger counts it as a failed check on every tick" in err
+    assert "Add a templateRef or query" in err
 
 
 # -- autoscalerRef -------------------------------------------------------------------------------
