@@ -141,8 +141,11 @@ def parse_hey(command: str, *, max_duration: float) -> HeyOptions:
             positional.extend(args)
             break
         if not word.startswith("-") or word == "-":
+            # Go's flag parsing stops at the first argument that is not a flag: hey reads the
+            # URL there, and what follows is not parsed as options
             positional.append(word)
-            continue
+            positional.extend(args)
+            break
         name, eq, inline = word.lstrip("-").partition("=")
         if name in _BOOL_FLAGS:
             if eq and inline not in _TRUE + _FALSE:
@@ -163,15 +166,45 @@ def parse_hey(command: str, *, max_duration: float) -> HeyOptions:
         if name == "H":
             headers.append(inline)
         else:
+            _check_type(name, inline)  # Go's flag parser reads each value as it goes (exit 2)
             values[name] = inline
     if not positional:
         raise HeyError(f"hey needs the URL to load, e.g. {EXAMPLE!r}")
-    if len(positional) > 1:
+    extra = positional[1:]
+    if any(_SHELL_OPERATOR.match(word) for word in extra):
         raise HeyRefused(
-            f"hey takes one URL, got extra arguments {positional[1:]!r} (the built-in hey runs "
-            "no shell: pipes, redirections, && and ; are not supported)"
+            f"hey takes one URL, got {extra!r} after it (the built-in hey runs no shell: pipes, "
+            "redirections, && and ; are not supported)"
         )
+    # Anything else after the URL hey ignores (it reads flag.Args()[0] only), and so do we.
     return _options(positional[0], values, headers, flags, max_duration)
+
+
+#: A word a shell would read as an operator: a pipe, a list, a redirection, backgrounding.
+_SHELL_OPERATOR = re.compile(r"^(\|\|?|&&?|;;?|[0-9]*[<>]|[0-9]*>>|[0-9]*>&)")
+
+
+def _check_type(name: str, text: str) -> None:
+    """HeyError (exit status 2) when ``text`` is not a value of option ``name``'s Go type."""
+    kind = _FLAG_TYPES.get(name)
+    if kind is None:
+        return
+    try:
+        if kind == "int":
+            int(text.replace("_", ""), 0)  # as _int reads it (Go's base-0 ParseInt)
+        elif kind == "float":
+            float(text)
+        else:
+            parse_duration(text)
+    except ValueError:
+        expected = {"int": "a whole number", "float": "a number", "duration": "a duration"}[kind]
+        raise HeyError(
+            f"hey option -{name}: expected {expected}, got {text!r}", exit_status=2
+        ) from None
+
+
+#: The Go type of each hey option that has one (the others are strings).
+_FLAG_TYPES = {"n": "int", "c": "int", "t": "int", "q": "float", "z": "duration"}
 
 
 def _supported() -> str:

@@ -443,7 +443,9 @@ INVALID_HEY = [
     ("n-below-default-c", "hey -n 1 http://x/", "-n (1) cannot be less than -c (50)", 1),
     ("bad-duration", "hey -z 1x http://x/", "hey option -z", 2),
     ("unknown-option", "hey -Y 3 http://x/", "unknown hey option '-Y'", 2),
-    ("missing-value", "hey http://x/ -c", "hey option -c needs a value", 2),
+    ("missing-value", "hey -c", "hey option -c needs a value", 2),
+    # Go's flag parser reads -n's value as it goes: the URL is not a number (exit 2)
+    ("url-as-value", "hey -c 1 -n http://x/", "hey option -n: expected a whole number", 2),
     ("bad-number", "hey -c two http://x/", "hey option -c: expected a whole number", 2),
     ("zero-workers", "hey -c 0 http://x/", "hey option -c: must be between 1", 1),
     ("no-url", "hey -z 1s", "hey needs the URL", 1),
@@ -704,6 +706,9 @@ async def test_the_cli_serves_logs_json_and_stops_on_sigterm(
         ("hey -z 1m -n 0 http://x/", 60.0, None, 0.0, 20.0),
         ("hey -z 0 -n 100 -c 10 http://x/", None, 100, 0.0, 20.0),
         ("hey -q -1 -t -1 http://x/", None, 200, 0.0, 0.0),
+        # Go's flag parsing stops at the URL: hey ignores what follows it
+        ("hey -c 1 http://x/ -n 5", None, 200, 0.0, 20.0),
+        ("hey -c 1 http://x/ -n", None, 200, 0.0, 20.0),
     ],
 )
 def test_hey_command_lines_hey_runs_are_run(
