@@ -132,6 +132,7 @@ def parse_hey(command: str, *, max_duration: float) -> HeyOptions:
     if not words or words[0].rsplit("/", 1)[-1] != "hey":
         raise HeyError(f"not a hey command; expected e.g. {EXAMPLE!r}")
     values: dict[str, str] = {}
+    numbers: dict[str, float] = {}  # the typed options (_FLAG_TYPES), read once
     headers: list[str] = []
     flags: dict[str, bool] = {}
     positional: list[str] = []
@@ -165,8 +166,11 @@ def parse_hey(command: str, *, max_duration: float) -> HeyOptions:
             inline = following
         if name == "H":
             headers.append(inline)
+        elif name in _FLAG_TYPES:
+            # Go's flag parser reads each value as its type as it goes (exit status 2)
+            numbers[name] = _typed(name, inline)
+            values[name] = inline
         else:
-            _check_type(name, inline)  # Go's flag parser reads each value as it goes (exit 2)
             values[name] = inline
     if not positional:
         raise HeyError(f"hey needs the URL to load, e.g. {EXAMPLE!r}")
@@ -177,31 +181,32 @@ def parse_hey(command: str, *, max_duration: float) -> HeyOptions:
             "redirections, && and ; are not supported)"
         )
     # Anything else after the URL hey ignores (it reads flag.Args()[0] only), and so do we.
-    return _options(positional[0], values, headers, flags, max_duration)
+    return _options(positional[0], values, numbers, headers, flags, max_duration)
 
 
 #: A word a shell would read as an operator: a pipe, a list, a redirection, backgrounding.
 _SHELL_OPERATOR = re.compile(r"^(\|\|?|&&?|;;?|[0-9]*[<>]|[0-9]*>>|[0-9]*>&)")
 
 
-def _check_type(name: str, text: str) -> None:
-    """HeyError (exit status 2) when ``text`` is not a value of option ``name``'s Go type."""
-    kind = _FLAG_TYPES.get(name)
-    if kind is None:
-        return
+def _typed(name: str, text: str) -> float:
+    """``text`` read as option ``name``'s Go type (``_FLAG_TYPES``; a duration in seconds);
+    HeyError (exit status 2) when it is not one."""
+    kind = _FLAG_TYPES[name]
     try:
         if kind == "int":
-            int(text.replace("_", ""), 0)  # as _int reads it (Go's base-0 ParseInt)
-        elif kind == "float":
-            float(text)
-        else:
-            parse_duration(text)
+            return int(text.replace("_", ""), 0)  # Go's base-0 ParseInt
+        if kind == "float":
+            return float(text)
+        return parse_duration(text)
     except ValueError:
         expected = {"int": "a whole number", "float": "a number", "duration": "a duration"}[kind]
         raise HeyError(
             f"hey option -{name}: expected {expected}, got {text!r}", exit_status=2
         ) from None
 
+
+#: The longest per-request timeout (``-t``, seconds) the load tester takes.
+MAX_TIMEOUT_SECONDS = 24 * 3600
 
 #: The Go type of each hey option that has one (the others are strings).
 _FLAG_TYPES = {"n": "int", "c": "int", "t": "int", "q": "float", "z": "duration"}
@@ -212,23 +217,19 @@ def _supported() -> str:
     return "supported: " + " ".join(f"-{n}" for n in names if n != "D")
 
 
-def _int(name: str, text: str, low: int, high: int) -> int:
-    try:
-        value = int(text.replace("_", ""), 0)
-    except ValueError:
-        raise HeyError(
-            f"hey option -{name}: expected a whole number, got {text!r}", exit_status=2
-        ) from None
+def _bounded(name: str, value: float, low: int, high: int) -> int:
+    """A whole-number option within [low, high]: below is hey's own usage error, above the
+    load tester's bound."""
     if not low <= value <= high:
-        # below: hey's own usage error; above: the load tester's bound
         error = HeyError if value < low else HeyRefused
         raise error(f"hey option -{name}: must be between {low} and {high}, got {value}")
-    return value
+    return int(value)
 
 
 def _options(
     url: str,
     values: dict[str, str],
+    numbers: dict[str, float],
     raw_headers: list[str],
     flags: dict[str, bool],
     max_duration: float,
@@ -238,38 +239,33 @@ def _options(
         raise HeyError(f"hey needs an http:// or https:// URL with a host, got {url!r}")
     notes: list[str] = []
     secrets: list[str] = [*url_secrets(url)]
-    duration: float | None = None
-    if "z" in values:
-        try:
-            duration = parse_duration(values["z"])
-        except ValueError as exc:
-            raise HeyError(f"hey option -z: {exc}", exit_status=2) from None
-        if duration <= 0:
-            duration = None  # hey: no duration, so -n requests (its `if dur > 0`)
-        elif duration > max_duration:
-            raise HeyRefused(
-                f"hey option -z {values['z']} is longer than the load tester's --max-duration "
-                f"({format_go_duration(max_duration)})"
-            )
-    concurrency = _int("c", values.get("c", "50"), 1, MAX_CONCURRENCY)
+    duration: float | None = numbers.get("z")
+    if duration is not None and duration <= 0:
+        duration = None  # hey: no duration, so -n requests (its `if dur > 0`)
+    elif duration is not None and duration > max_duration:
+        raise HeyRefused(
+            f"hey option -z {values['z']} is longer than the load tester's --max-duration "
+            f"({format_go_duration(max_duration)})"
+        )
+    concurrency = _bounded("c", numbers.get("c", 50), 1, MAX_CONCURRENCY)
     if duration is None:
-        requests = _int("n", values.get("n", "200"), 1, MAX_REQUESTS)
+        requests = _bounded("n", numbers.get("n", 200), 1, MAX_REQUESTS)
         if requests < concurrency:
             raise HeyError(f"hey option -n ({requests}) cannot be less than -c ({concurrency})")
     else:  # hey ignores -n with a duration (it runs until -z is over), whatever its value
-        requests = max(1, _int("n", values.get("n", "200"), -(2**63), 2**63 - 1))
-    try:
-        qps = float(values.get("q", "0"))
-    except ValueError:
-        raise HeyError(
-            f"hey option -q: expected a number, got {values['q']!r}", exit_status=2
-        ) from None
+        requests = max(1, int(numbers.get("n", 200)))
+    qps = numbers.get("q", 0.0)
     if qps > MAX_QPS:
         raise HeyRefused(f"hey option -q: must be at most {MAX_QPS:g}, got {values['q']!r}")
     if not qps > 0:  # hey throttles only when -q > 0: zero, negative or NaN is no limit
         qps = 0.0
     # hey's -t 0 is no timeout, and so is a negative one (Go's http.Client)
-    timeout = float(max(0, _int("t", values.get("t", "20"), -(2**63), 24 * 3600)))
+    timeout = numbers.get("t", 20)
+    if timeout > MAX_TIMEOUT_SECONDS:
+        raise HeyRefused(
+            f"hey option -t: must be at most {MAX_TIMEOUT_SECONDS}, got {values['t']!r}"
+        )
+    timeout = float(max(0, timeout))
     method = values.get("m", "GET").upper()
     if not re.fullmatch(r"[A-Z]+", method):
         raise HeyError(
