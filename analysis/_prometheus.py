@@ -24,7 +24,8 @@ Requests due at about the same time (the canaries of one controller tick, whose 
 milliseconds) thus share one grid: a grouped (or deduplicated) range query asks for the longest
 window of its members and each member gets the samples of its own window, the same samples its own
 query would return. Prometheus refuses more than 11,000 points per series, so a longer window is
-read as consecutive range queries of at most ``RANGE_CHUNK_POINTS`` points each, on the same grid
+read as consecutive range queries of at most 11,000 points each (``analysis._range_grid``), on
+the same grid
 (each point asked exactly once) and joined: the judge reads the whole window it names (a day at
 one second is 86,400 points, 8 requests per query shape, once per analysis with the controller's
 series cache). The answer is a ``Series`` (an empty one when the matrix is empty: the judge
@@ -65,7 +66,6 @@ import asyncio
 import base64
 import hashlib
 import inspect
-import math
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -83,6 +83,7 @@ from analysis._errors import (
     QueryTimeout,
 )
 from analysis._grouping import Request, answers_from_data, plan_requests, series_from_data
+from analysis._range_grid import RangeGrid, invalid_range, ms_text, range_grid
 from analysis._text import clip, header_secrets, redact, url_secrets
 from analysis._types import (
     CheckKind,
@@ -109,12 +110,6 @@ POST_THRESHOLD = 2048
 #: Secret key holding a PEM CA certificate for the server (besides token / username+password).
 CA_KEY = "ca.crt"
 ONLINE_QUERY = "vector(1)"
-#: Prometheus refuses range queries of more steps than this per series ("exceeded maximum
-#: resolution of 11,000 points per timeseries"); ``range_params`` clamps to it.
-MAX_RANGE_STEPS = 11_000
-#: ``fetch_series`` reads a longer window as consecutive range queries of at most this many points
-#: (10,999 steps) each, inside Prometheus' limit however it counts.
-RANGE_CHUNK_POINTS = 11_000
 _MAX_MESSAGE = 1000
 
 
@@ -146,30 +141,6 @@ class ServerSettings:
 class _Stats:
     requests: int = 0  # HTTP requests sent (attempts included)
     queries: int = 0  # Prometheus queries answered (a grouped one counts once)
-
-
-@dataclass(frozen=True, slots=True)
-class RangeGrid:
-    """A range-query grid: every ``step_ms`` back from ``end_ms`` (milliseconds)."""
-
-    end_ms: int
-    step_ms: int
-
-    def start_ms(self, steps: int) -> int:
-        return self.end_ms - steps * self.step_ms
-
-    def chunks(self, steps: int) -> list[tuple[int, int]]:
-        """The ``(start_ms, end_ms)`` of the range queries that read the grid's newest
-        ``steps + 1`` points, oldest first: consecutive, at most ``RANGE_CHUNK_POINTS`` points
-        each, every point in exactly one."""
-        spans: list[tuple[int, int]] = []
-        newest = 0  # steps back from ``end_ms`` to a chunk's newest point
-        while newest <= steps:
-            oldest = min(steps, newest + RANGE_CHUNK_POINTS - 1)
-            spans.append((self.start_ms(oldest), self.start_ms(newest)))
-            newest = oldest + 1
-        spans.reverse()
-        return spans
 
 
 def _running_query_failed(reason: str, server: str) -> str:
@@ -382,9 +353,9 @@ class PrometheusSource:
         secrets = _secrets(query.server or "", query.headers)
         params = {
             "query": request.expr,
-            "start": _ms_text(start_ms),
-            "end": _ms_text(end_ms),
-            "step": _ms_text(step_ms),
+            "start": ms_text(start_ms),
+            "end": ms_text(end_ms),
+            "step": ms_text(step_ms),
         }
         try:
             settings = await self._settings(
@@ -688,56 +659,6 @@ def _unsendable(query: MetricQuery) -> QueryFailure | None:
     return None
 
 
-def invalid_range(request: SeriesRequest) -> QueryFailure | None:
-    """Why the window cannot be asked for (checked before sending), or None."""
-    start, end, step = request.start, request.end, request.step
-    problem = ""
-    if not all(math.isfinite(x) for x in (start, end, step)):
-        problem = "start, end and step must be finite numbers"
-    elif round(step * 1000) < 1:
-        problem = "the step must be at least 1ms"
-    elif end < start:
-        problem = "the end is before the start"
-    if not problem:
-        return None
-    return QueryFailure(
-        FailureKind.REJECTED,
-        f"invalid series window (start {start!r}, end {end!r}, step {step!r}s): {problem}",
-    )
-
-
-def range_grid(request: SeriesRequest) -> tuple[RangeGrid, int]:
-    """The request's grid (on the Unix-epoch multiples of its step, see the module docstring) and
-    how many steps of it its window holds: all of them, however many."""
-    return _grid_of(request.start, request.end, request.step, align=True)
-
-
-def _grid_of(start: float, end: float, step: float, *, align: bool) -> tuple[RangeGrid, int]:
-    # Whole milliseconds inside [start, end]; the 1µs slack absorbs float noise (1e12 ms scale).
-    end_ms = math.floor(end * 1000 + 0.001)
-    start_ms = math.ceil(start * 1000 - 0.001)
-    step_ms = max(1, round(step * 1000))
-    if align and (aligned := end_ms - end_ms % step_ms) >= start_ms:
-        # The newest multiple of the step at or before the end: in (end - step, end]. A window
-        # holding none (shorter than a step) keeps its end, or it would have no sample at all.
-        end_ms = aligned
-    return RangeGrid(end_ms=end_ms, step_ms=step_ms), max(0, end_ms - start_ms) // step_ms
-
-
-def range_params(start: float, end: float, step: float) -> dict[str, str]:
-    """``start``/``end``/``step`` of one ``query_range`` (whole milliseconds, anchored at ``end``,
-    at most ``MAX_RANGE_STEPS``: the newest samples of a longer window), for the sources that
-    speak Prometheus' API under another name (Chronosphere, Azure Monitor), which are asked
-    afresh on every tick and never grouped."""
-    grid, steps = _grid_of(start, end, step, align=False)
-    steps = min(MAX_RANGE_STEPS, steps)
-    return {
-        "start": _ms_text(grid.start_ms(steps)),
-        "end": _ms_text(grid.end_ms),
-        "step": _ms_text(grid.step_ms),
-    }
-
-
 def _since(series: Series, grid: RangeGrid, steps: int) -> Series:
     """The samples of ``series`` within a member's own window (``steps`` back from the end)."""
     start = grid.start_ms(steps) / 1000 - 0.0005  # times are milliseconds as float seconds
@@ -760,13 +681,6 @@ def _joined(parts: Sequence[Series | QueryFailure]) -> Series:
         np.concatenate([part.times for part in series]),
         np.concatenate([part.values for part in series]),
     )
-
-
-def _ms_text(ms: int) -> str:
-    """Milliseconds as the decimal seconds Prometheus parses (exact)."""
-    sign = "-" if ms < 0 else ""
-    whole, frac = divmod(abs(ms), 1000)
-    return f"{sign}{whole}" if not frac else f"{sign}{whole}.{frac:03d}"
 
 
 def _secrets(

@@ -8,7 +8,7 @@ does for live Prometheus answers.
 
 ``fetch_series`` answers a comparative judge's range requests from the same samples, history before
 time 0 included, as a Prometheus range query over them would: one point per step on the grid the
-live source asks for (``analysis._prometheus``'s own grid of the request, whole milliseconds in
+live source asks for (``analysis._range_grid``, shared with it: whole milliseconds in
 ``[start, end]``), none after ``now()``, each point the value an instant query at that time reads
 (``Recording.value_at``: the latest sample at or before it, within the 5-minute lookback, the
 same ``LOOKBACK_SECONDS``). A point with no sample in the lookback is left out;
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from analysis._prometheus import invalid_range, range_grid
+from analysis._range_grid import invalid_range, range_grid
 from analysis._recording import LOOKBACK_SECONDS, Recording
 from analysis._types import (
     FailureKind,

@@ -99,7 +99,7 @@ async def series(
 ) -> Series:
     """The samples of ``expr`` over ``window`` from ``<base>/api/v1/query_range``."""
     from analysis._grouping import Request, series_from_data
-    from analysis._prometheus import range_params
+    from analysis._range_grid import range_params
 
     # The Prometheus source's grid, so the newest sample is the one at ``window.end``.
     params = {

@@ -30,7 +30,7 @@ from analysis import (
     open_prometheus,
     plan_queries,
 )
-from analysis._prometheus import MAX_RANGE_STEPS
+from analysis._range_grid import MAX_RANGE_STEPS
 from analysis._types import Series, SeriesRequest
 from tests.analysis.conftest import PROM, Sleeps, raw
 
