@@ -69,9 +69,9 @@ class Batcher(Generic[T, R]):
         self._run = run
         self._clock = clock
         self._window = window
+        #: The calls of the batch a flusher is gathering (its window open): a new call joins it,
+        #: and the first call of a batch starts that batch's flusher.
         self._pending: list[_Pending[T, R]] = []
-        #: A flusher is within its window: a new call joins its batch.
-        self._gathering = False
         #: Running flushers (held: the event loop keeps only weak references to tasks).
         self._flushers: set[asyncio.Task[None]] = set()
         self.batches = 0  # how many batched calls ran (for tests and benchmarks)
@@ -79,8 +79,7 @@ class Batcher(Generic[T, R]):
     async def __call__(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(item, future))
-        if not self._gathering:
-            self._gathering = True
+        if len(self._pending) == 1:
             flusher = self._clock.spawn(self._flush())
             self._flushers.add(flusher)
             flusher.add_done_callback(self._flushers.discard)
@@ -93,7 +92,6 @@ class Batcher(Generic[T, R]):
                 await self._clock.sleep(self._window)
             finally:
                 batch, self._pending = self._pending, []
-                self._gathering = False
             self.batches += 1
             results = await self._run([p.item for p in batch])
         except Exception as exc:

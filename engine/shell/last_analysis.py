@@ -59,11 +59,18 @@ def record_hook_answers(
     """``status`` with these webhook answers (and their time) in ``lastAnalysis``, the checks as
     they were: the answers of the hooks run after a run's last status write (post-rollout)."""
     before = status.last_analysis or LastAnalysis()
+    webhooks = _webhook_answers(before, hook_calls, hooks, when)
+    return status.replace(last_analysis=dataclasses.replace(before, webhooks=webhooks))
+
+
+def _webhook_answers(
+    before: LastAnalysis, hook_calls: Sequence[HookOutcome], hooks: Sequence[Webhook], when: str
+) -> tuple[WebhookRecord, ...]:
+    """Each webhook's last answer, these calls' replacing the recorded ones, in spec order."""
     answers = {(w.name, w.type): w for w in before.webhooks}
     answers.update({(a.name, a.type): a for a in (webhook_record(h, when) for h in hook_calls)})
     in_spec = [(redact(h.name), h.hook_type.value) for h in hooks]
-    webhooks = tuple(answers[key] for key in dict.fromkeys(in_spec) if key in answers)
-    return status.replace(last_analysis=dataclasses.replace(before, webhooks=webhooks))
+    return tuple(answers[key] for key in dict.fromkeys(in_spec) if key in answers)
 
 
 def record_tick(
@@ -83,13 +90,10 @@ def record_tick(
         got = routes.achieved
         achieved = None if got is None else AchievedWeights(got.canary, got.primary)
     before = new.last_analysis or LastAnalysis()
-    answers = {(w.name, w.type): w for w in before.webhooks}
-    answers.update({(a.name, a.type): a for a in (webhook_record(h, when) for h in hook_calls)})
-    in_spec = [(redact(h.name), h.hook_type.value) for h in hooks]
     recorded = LastAnalysis(
         time=when if checks else before.time,
         checks=tuple(check_record(c) for c in checks) if checks else before.checks,
-        webhooks=tuple(answers[key] for key in dict.fromkeys(in_spec) if key in answers),
+        webhooks=_webhook_answers(before, hook_calls, hooks, when),
     )
     if new.last_analysis is None and not recorded.checks and not recorded.webhooks:
         return new.replace(achieved_weights=achieved)

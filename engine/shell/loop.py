@@ -292,7 +292,8 @@ class CanaryDriver:
                     extra=status_cookies(canary, recorded.canary_weight, recorded.extra)
                 )
                 promoted = any(isinstance(e, Promote) for e in decision.effects)
-                report.status = await self._persist(body, persisted, recorded, promoted=promoted)
+                version = (body.get("metadata") or {}).get("resourceVersion")
+                report.status = await self._persist(version, persisted, recorded, promoted=promoted)
                 if once_written:
                     report.status = await self._after_status_written(
                         t, decision, once_written, report.status
@@ -603,7 +604,7 @@ class CanaryDriver:
             when=stamp(self._deps.clock),
         )
         try:
-            return await self._persist({"metadata": {}}, written, recorded, promoted=False)
+            return await self._persist(None, written, recorded, promoted=False)
         except _AbortTick as exc:
             log.warning("last_analysis_not_written", error=redact(str(exc)))
             return written
@@ -725,11 +726,12 @@ class CanaryDriver:
                 await deps.webhooks.call(hook, payload)
 
     async def _persist(
-        self, body: dict[str, Any], old: CanaryStatus, new: CanaryStatus, *, promoted: bool
+        self, version: str | None, old: CanaryStatus, new: CanaryStatus, *, promoted: bool
     ) -> CanaryStatus:
+        """Write ``new`` over ``old``, on condition that the Canary is still at ``version``
+        (None: unconditionally)."""
         if new == old:
             return new
-        version = (body.get("metadata") or {}).get("resourceVersion")
         patch = new.to_body()
         # A field the new status no longer has (e.g. pausedAt after resume) is removed: null
         # deletes a key in a merge patch (RFC 7386).
@@ -779,19 +781,19 @@ class CanaryDriver:
 
 def _in_spec_order(canary: Canary, queries: Sequence[MetricQuery]) -> list[MetricQuery]:
     """``queries`` in the order of their metrics in ``analysis.metrics`` (the plan puts the
-    builtin and inline ones first), as Flagger's provider check walks the metrics."""
-    metrics = canary.spec.effective_analysis.metrics
+    builtin and inline ones first), as Flagger's provider check walks the metrics. The plan keeps
+    the spec's order within each pass, so each query takes the next metric of its name and kind
+    (two metrics may share a name, the empty one included)."""
+    positions: dict[tuple[str, bool], list[int]] = {}
+    for i, metric in enumerate(canary.spec.effective_analysis.metrics):
+        positions.setdefault((metric.name, metric.template_ref is not None), []).append(i)
+    taken: dict[tuple[str, bool], int] = {}
 
     def position(query: MetricQuery) -> int:
-        templated = query.template is not None
-        return next(
-            (
-                i
-                for i, m in enumerate(metrics)
-                if m.name == query.metric and (m.template_ref is not None) == templated
-            ),
-            len(metrics),
-        )
+        key = (query.metric, query.template is not None)
+        found = positions.get(key, [])
+        n = taken[key] = taken.get(key, -1) + 1
+        return found[n] if n < len(found) else len(canary.spec.effective_analysis.metrics)
 
     return sorted(queries, key=position)
 

@@ -4,7 +4,7 @@ driver's own behaviour (finalizers, event webhooks) rather than of the decision 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from analysis import HookOutcome, MetricQuery, QueryFailure, WebhookCaller
@@ -37,11 +37,13 @@ def web_driver(
     caller: WebhookCaller | None = None,
     settings: Settings | None = None,
     metrics: Callable[[VirtualClock], Any] | None = None,
+    clock: VirtualClock | None = None,
+    provider_check: Callable[[Sequence[MetricQuery]], Awaitable[str]] | None = None,
     **spec: Any,
 ) -> tuple[InMemoryCluster, CanaryDriver]:
     """The cluster (a 3-replica Deployment ``web``, the user's Service ``web`` and the Canary,
     with ``spec`` fields added) and the driver of that Canary."""
-    clock = VirtualClock()
+    clock = clock or VirtualClock()
     cluster = InMemoryCluster(now=clock.utcnow)
     cluster.seed(
         {
@@ -89,5 +91,6 @@ def web_driver(
         metrics=metrics(clock) if metrics is not None else Healthy(),
         webhooks=caller or Recorder(),
         settings=settings or Settings(),
+        provider_check=provider_check,
     )
     return cluster, CanaryDriver(deps, NS, "web")

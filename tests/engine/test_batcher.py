@@ -59,12 +59,20 @@ async def test_a_call_during_another_canarys_slow_run_is_answered_without_waitin
 
 
 async def test_a_failed_run_fails_only_its_own_batch() -> None:
+    # the two batches are in flight together: the good one is answered, the bad one fails
+    fail, running = asyncio.Event(), asyncio.Event()
+
     async def run(items: list[str]) -> list[str]:
         if "bad" in items:
+            running.set()
+            await fail.wait()
             raise RuntimeError("query failed")
         return [f"done {item}" for item in items]
 
-    batcher = Batcher(run, VirtualClock(), window=0.0)
+    batcher = Batcher(run, RealClock(), window=0.01)
+    bad = asyncio.ensure_future(batcher("bad"))
+    await asyncio.wait_for(running.wait(), 1)
+    assert await asyncio.wait_for(batcher("good"), 1) == "done good"
+    fail.set()
     with pytest.raises(RuntimeError, match="query failed"):
-        await batcher("bad")
-    assert await batcher("good") == "done good"
+        await bad

@@ -31,11 +31,10 @@ CANARY_REF = ObjectRef(CANARY, NS, "web")
 
 def broken(target: str = "gone") -> tuple[InMemoryCluster, CanaryDriver, VirtualClock]:
     """A Canary whose target does not exist: the same Warning on every tick."""
+    clock = VirtualClock()
     cluster, driver = web_driver(
-        targetRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": target}
+        clock=clock, targetRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": target}
     )
-    clock = driver._deps.clock
-    assert isinstance(clock, VirtualClock)
     return cluster, driver, clock
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from driver_world import NS, Recorder, web_driver
 
 from config import CanaryStatus, Phase
-from engine import CanaryDriver
+from engine import CanaryDriver, VirtualClock
 from traffic import CANARY, DEPLOYMENT, ClusterUnavailable, InMemoryCluster, ObjectRef
 
 POST_ROLLOUT = {"name": "notify", "type": "post-rollout", "url": "http://hooks/notify"}
@@ -27,7 +27,9 @@ class Failing:
         return [50.0 for _ in queries]
 
 
-def world(*, healthy: bool = True) -> tuple[InMemoryCluster, CanaryDriver, Recorder]:
+def world(
+    *, healthy: bool = True, clock: VirtualClock | None = None
+) -> tuple[InMemoryCluster, CanaryDriver, Recorder]:
     recorder = Recorder()
     analysis = {
         "interval": "1m",
@@ -37,6 +39,7 @@ def world(*, healthy: bool = True) -> tuple[InMemoryCluster, CanaryDriver, Recor
         "webhooks": [POST_ROLLOUT, EVENTS],
     }
     cluster, driver = web_driver(
+        clock=clock,
         caller=recorder,
         metrics=None if healthy else (lambda _clock: Failing()),
         analysis=analysis,
@@ -131,8 +134,8 @@ async def test_a_runs_start_and_failure_events_carry_flaggers_phases() -> None:
 async def test_each_releases_post_rollout_answer_is_recorded_with_its_time() -> None:
     # the answer of a later release's post-rollout hook replaces the earlier one's, time and
     # all (an answer equal but for its time used to be kept as it was)
-    cluster, driver, _ = world()
-    clock = driver._deps.clock
+    clock = VirtualClock()
+    cluster, driver, _ = world(clock=clock)
 
     def post_rollout_time() -> str:
         body = cluster.peek(ObjectRef(CANARY, NS, "web")) or {}
@@ -150,7 +153,7 @@ async def test_each_releases_post_rollout_answer_is_recorded_with_its_time() -> 
         )
         for _ in range(12):
             await driver.tick()
-            clock.advance(60)  # type: ignore[attr-defined]
+            clock.advance(60)
             if phase_of(cluster) == "Succeeded":
                 break
         times.append(post_rollout_time())

@@ -1,49 +1,37 @@
 """The Initializing tick's provider check walks the metrics in ``analysis.metrics`` order, as
 Flagger's ``checkMetricProviderAvailability`` does (the analysis itself runs the builtin and
 inline metrics first, then the templates, as Flagger's checks do): with a template listed before
-``request-success-rate`` and both providers down, the template is the reason named."""
+``request-success-rate`` and both providers down, the template is the reason named. Two metrics
+may share a name, the empty one included: each keeps its own place."""
 
 from __future__ import annotations
 
-from analysis import plan_queries
-from config import parse_canary, parse_metric_template
-from engine.shell.loop import _in_spec_order
+from collections.abc import Sequence
+
+from driver_world import web_driver
+
+from analysis import MetricQuery
+
+METRICS = [
+    {"name": "", "query": "sum(a)", "thresholdRange": {"max": 1}},
+    {"name": "errors", "templateRef": {"name": "errors"}},
+    {"name": "request-success-rate", "thresholdRange": {"min": 99}},
+    {"name": "latency", "templateRef": {"name": "missing"}},
+    {"name": "", "query": "sum(b)", "thresholdRange": {"max": 1}},
+]
 
 
-def test_the_provider_check_takes_the_metrics_in_spec_order() -> None:
-    canary = parse_canary(
-        {
-            "apiVersion": "flagger.app/v1beta1",
-            "kind": "Canary",
-            "metadata": {"name": "podinfo", "namespace": "test"},
-            "spec": {
-                "provider": "istio",
-                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
-                "service": {"port": 80},
-                "analysis": {
-                    "interval": "1m",
-                    "stepWeight": 10,
-                    "metrics": [
-                        {"name": "errors", "templateRef": {"name": "errors"}},
-                        {"name": "request-success-rate", "thresholdRange": {"min": 99}},
-                        {"name": "latency", "templateRef": {"name": "missing"}},
-                        {"name": "inline", "query": "sum(up)", "thresholdRange": {"max": 1}},
-                    ],
-                },
-            },
-        }
-    )
-    template = parse_metric_template(
-        {
-            "apiVersion": "flagger.app/v1beta1",
-            "kind": "MetricTemplate",
-            "metadata": {"name": "errors", "namespace": "test"},
-            "spec": {"provider": {"type": "prometheus"}, "query": "sum(x)"},
-        }
-    )
-    planned = plan_queries(
-        canary, {("test", "errors"): template}, provider="istio", default_server="http://p:9090"
-    )
-    assert [q.metric for q in planned] == ["request-success-rate", "inline", "errors", "latency"]
-    ordered = _in_spec_order(canary, planned)
-    assert [q.metric for q in ordered] == ["errors", "request-success-rate", "latency", "inline"]
+async def test_the_provider_check_gets_the_metrics_in_spec_order() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    async def provider_check(queries: Sequence[MetricQuery]) -> str:
+        seen.extend((q.metric, q.expr) for q in queries)
+        return ""
+
+    analysis = {"interval": "1m", "threshold": 2, "stepWeight": 50, "metrics": METRICS}
+    _, driver = web_driver(provider_check=provider_check, analysis=analysis)
+    await driver.tick()  # Initializing: the provider check runs
+    assert [name for name, _ in seen] == ["", "errors", "request-success-rate", "latency", ""]
+    inline = [expr for name, expr in seen if name == ""]
+    assert inline[0] is not None and "sum(a)" in inline[0]
+    assert inline[1] is not None and "sum(b)" in inline[1]
