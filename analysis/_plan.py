@@ -182,14 +182,7 @@ def _templated(
     )
     template = templates.get((namespace, ref.name))
     if template is None:
-        # The text of the Kubernetes lister's NotFound error, as Flagger's event carries it.
-        return dataclasses.replace(
-            query,
-            render_error=(
-                f"Metric template {ref.name}.{namespace} error: "
-                f'metrictemplate.flagger.app "{ref.name}" not found'
-            ),
-        )
+        return dataclasses.replace(query, render_error=_missing(query))
     provider = template.spec.provider
     query = dataclasses.replace(
         query,
@@ -216,6 +209,26 @@ def _templated(
             query, render_error=f"Metric template {ref.name}.{namespace} query render error: {exc}"
         )
     return dataclasses.replace(query, expr=expr)
+
+
+def missing_template(namespace: str, name: str) -> str:
+    """Flagger's words for a MetricTemplate that does not exist (the Kubernetes lister's NotFound
+    error), as its provider check says them."""
+    return (
+        f'metric template {name}.{namespace} error: metrictemplate.flagger.app "{name}" not found'
+    )
+
+
+def _missing(query: MetricQuery) -> str:
+    """The check's message for its missing template: the same words, as an event starts them."""
+    namespace, _, name = (query.template or "").partition("/")
+    text = missing_template(namespace, name)
+    return text[:1].upper() + text[1:]
+
+
+def template_is_missing(query: MetricQuery) -> bool:
+    """The query names a MetricTemplate that was not found when it was planned."""
+    return query.template is not None and query.render_error == _missing(query)
 
 
 def _headers(headers: Mapping[str, str | list[str]] | None) -> dict[str, str]:

@@ -293,7 +293,10 @@ class PrometheusSource:
         if isinstance(answer, QueryFailure):
             return redact(_running_query_failed(answer.message, server), secrets)
         if answer != 1.0:
-            return f"value is not 1 for query: {ONLINE_QUERY}"  # Flagger's words
+            # Flagger's words, naming the server as the other reasons do
+            return redact(
+                f"value is not 1 for query: {ONLINE_QUERY} (prometheus {server})", secrets
+            )
         return ""
 
     # -- internals ------------------------------------------------------------------------------

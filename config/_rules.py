@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from config._durations import format_go_duration
 from config._routers import RouterRules, router_rules, routers_that
-from config._spec import JUDGE_MAX_WINDOW_SAMPLES, Canary, Metric
+from config._spec import Canary, Metric, too_many_window_samples
 from config._support import is_knative, not_built_problems
 from config.errors import Problem
 
@@ -165,13 +165,10 @@ def _default_step_problems(metric: Metric, interval: float, where: str) -> Itera
             f"judge.window to many intervals (the default is 24h)",
         )
         return
-    samples = round(window / interval, 6)
-    if samples > JUDGE_MAX_WINDOW_SAMPLES:
-        needed = format_go_duration(-(-window * 1000 // JUDGE_MAX_WINDOW_SAMPLES) / 1000)
+    too_many = too_many_window_samples(window, interval)
+    if too_many:
         yield Problem(
             f"{where}.judge.window",
             f"{judge.window} at the analysis interval ({shown}, judge.step's default) is "
-            f"{int(samples):,} samples per series, more than the {JUDGE_MAX_WINDOW_SAMPLES:,} a "
-            f"judge may read: set judge.step to at least {needed} or judge.window to at most "
-            f"{format_go_duration(interval * JUDGE_MAX_WINDOW_SAMPLES)}",
+            + too_many,
         )

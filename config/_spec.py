@@ -400,6 +400,20 @@ JUDGE_DEFAULT_TOLERANCE = 0.1
 JUDGE_MAX_WINDOW_SAMPLES = 100_000
 
 
+def too_many_window_samples(window: float, step: float) -> str | None:
+    """How a judge window of ``window`` seconds at ``step`` holds more samples per series than
+    JUDGE_MAX_WINDOW_SAMPLES, and the step or window that would fit; None when it does not."""
+    samples = math.ceil(round(window / step, 6))
+    if samples <= JUDGE_MAX_WINDOW_SAMPLES:
+        return None
+    needed = format_go_duration(math.ceil(window / JUDGE_MAX_WINDOW_SAMPLES * 1000) / 1000)
+    longest = format_go_duration(step * JUDGE_MAX_WINDOW_SAMPLES)
+    return (
+        f"{samples:,} samples per series, more than the {JUDGE_MAX_WINDOW_SAMPLES:,} a judge may "
+        f"read: set judge.step to at least {needed} or judge.window to at most {longest}"
+    )
+
+
 class Judge(_Model):
     """canary-engine's extension of a metric (interfaces §2): judge the canary against a baseline.
 
@@ -461,23 +475,12 @@ class Judge(_Model):
                 "{window} or judge.window to at least {value}",
                 {"value": value, "window": window_text},
             )
-        samples = math.ceil(round(window / step, 6))
-        if samples > JUDGE_MAX_WINDOW_SAMPLES:
+        too_many = too_many_window_samples(window, step)
+        if too_many:
             raise PydanticCustomError(
                 "judge_step",
-                "judge.window {window} at judge.step {value} is {samples} samples per series, "
-                "more than the {limit} a judge may read: set judge.step to at least {step} or "
-                "judge.window to at most {longest}",
-                {
-                    "value": value,
-                    "window": window_text,
-                    "samples": f"{samples:,}",
-                    "limit": f"{JUDGE_MAX_WINDOW_SAMPLES:,}",
-                    "step": format_go_duration(
-                        math.ceil(window / JUDGE_MAX_WINDOW_SAMPLES * 1000) / 1000
-                    ),
-                    "longest": format_go_duration(step * JUDGE_MAX_WINDOW_SAMPLES),
-                },
+                "judge.window {window} at judge.step {value} is {too_many}",
+                {"value": value, "window": window_text, "too_many": too_many},
             )
         return value
 

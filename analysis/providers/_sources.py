@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import httpx
 
 from analysis._errors import MetricQueryError, QueryRejected
+from analysis._plan import missing_template, template_is_missing
 from analysis._prometheus import (
     Credentials,
     PrometheusSource,
@@ -160,11 +161,8 @@ class MetricSources:
                     return f"prometheus not avaiable: {reason}"  # sic: Flagger's text
                 continue
             namespace, _, name = query.template.partition("/")
-            if query.render_error is not None and query.render_error.endswith("not found"):
-                return (
-                    f"metric template {name}.{namespace} error: "
-                    f'metrictemplate.flagger.app "{name}" not found'
-                )
+            if template_is_missing(query):
+                return missing_template(namespace, name)
             if query.render_error is not None:
                 continue  # unrenderable: it fails as a check, as in Flagger (not checked here)
             reason = await self._once(asked, query)

@@ -492,7 +492,7 @@ async def test_ping_gives_the_reason(source: PrometheusSource) -> None:
         f"running query failed: prometheus rejected the query (HTTP 404): nope (prometheus {PROM})"
     )
     respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=one(2)))
-    assert await source.ping(PROM) == "value is not 1 for query: vector(1)"
+    assert await source.ping(PROM) == f"value is not 1 for query: vector(1) (prometheus {PROM})"
 
 
 # ---------------------------------------------------------------------------------------------
