@@ -284,9 +284,8 @@ class LoadTester:
         task is accepted (202, no body) and its failure only logged; a blocking one answers 500
         with Flagger's ``command <cmd> failed: <output>: exit status <n>``."""
         shown = logs.redacted(command)
-        error = logs.redacted(f"command {shown} failed: {exc}: exit status {exc.exit_status}")
         log.info("task_started", canary=payload.canary, cmd=shown, type=kind)
-        log.error("command_failed", canary=payload.canary, cmd=shown, error=error[-2000:])
+        error = _command_failed(payload, shown, f"{exc}: exit status {exc.exit_status}")
         if kind == "cmd":
             return web.Response(status=202)
         return web.Response(status=500, text=error)
@@ -422,11 +421,9 @@ class LoadTester:
             }
             log.info("command_finished", canary=payload.canary, cmd=shown, **(logged or {}))
             return True, output
-        # Flagger's wording: "command <cmd> failed: <output>: exit status <n>"
-        error = f"command {shown} failed: {output}: {reason or f'exit status {code}'}"
-        redacted = logs.redacted(error)
-        log.error("command_failed", canary=payload.canary, cmd=shown, error=redacted[-2000:])
-        return False, redacted
+        return False, _command_failed(
+            payload, shown, f"{output}: {reason or f'exit status {code}'}"
+        )
 
     async def _exit_status(self, proc: asyncio.subprocess.Process) -> int:
         """The shell's exit status, as soon as it exits (``proc.wait()`` would also wait for
@@ -457,6 +454,14 @@ async def _drain(reader: asyncio.Future[str], pid: int) -> str:
         reader.cancel()
         return "(output lost: a background child kept it open)"
     return reader.result()
+
+
+def _command_failed(payload: _Payload, shown: str, detail: str) -> str:
+    """Flagger's wording, ``command <cmd> failed: <output>: exit status <n>``, logged as
+    ``command_failed``; redacted whole (each part was, but joined they may show more)."""
+    error = logs.redacted(f"command {shown} failed: {detail}")
+    log.error("command_failed", canary=payload.canary, cmd=shown, error=error[-2000:])
+    return error
 
 
 #: Bytes read before the kept tail of an output, so that a credential's prefix the tail cuts
