@@ -26,6 +26,7 @@ from typing import Any, Final
 from config import Canary, Phase
 from traffic._deployment import template_hash
 from traffic._errors import WorkloadError
+from traffic._objects import NO_CHANGE, merge_diff
 from traffic._types import Readiness, Revision
 from traffic.cluster import KNATIVE_REVISION, KNATIVE_SERVICE, Body, Cluster, ObjectRef
 
@@ -77,10 +78,14 @@ async def pin_latest_revision(
     if not replace and _annotations(service).get(PRIMARY_REVISION_ANNOTATION):
         return
     latest = _latest(service, canary)
-    patch: Body = {"metadata": {"annotations": {PRIMARY_REVISION_ANNOTATION: latest}}}
-    if route:
-        patch["spec"] = {"traffic": traffic_for(latest, 0)}
-    await cluster.patch(knative_ref(canary), patch)
+    patch: Body = {}
+    if _annotations(service).get(PRIMARY_REVISION_ANNOTATION) != latest:
+        patch["metadata"] = {"annotations": {PRIMARY_REVISION_ANNOTATION: latest}}
+    wanted = traffic_for(latest, 0)
+    if route and merge_diff((service.get("spec") or {}).get("traffic"), wanted) is not NO_CHANGE:
+        patch["spec"] = {"traffic": wanted}
+    if patch:  # re-pinned on every Initializing tick: written only when it changes something
+        await cluster.patch(knative_ref(canary), patch)
 
 
 async def unpin_primary_revision(cluster: Cluster, canary: Canary) -> None:

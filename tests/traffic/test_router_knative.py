@@ -190,6 +190,11 @@ async def test_initialisation_pins_the_latest_revision_while_the_canary_is_new(
     await TargetWorkload(world.cluster).initialize(canary)
     found = await world.must_read(SERVICE)
     assert found["metadata"]["annotations"][PRIMARY_REVISION_ANNOTATION] == primary
+    # the next tick finds it pinned and routed: nothing is sent
+    if world.api is not None:
+        before = len(world.calls())
+        await TargetWorkload(world.cluster).initialize(canary)
+        assert [c.verb for c in world.calls()[before:]] == ["get"]
 
 
 async def test_unchanged_weights_send_no_patch_to_a_defaulted_service(world: World) -> None:
