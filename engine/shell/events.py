@@ -9,14 +9,12 @@ the defaults Flagger's ``record.NewBroadcaster()`` uses):
   first written for them: a PATCH of ``count`` (+1), ``lastTimestamp`` and ``message`` on the same
   name, ``firstTimestamp`` kept. As in client-go there is no time limit on this: the state lives
   until the LRU (4096 entries) drops it or the process restarts;
-* similar events (same source, object, type and reason; ``defaultAggregateMaxEvents`` = 10
-  different messages, each within ``defaultAggregateIntervalInSeconds`` = 600 s of the previous
-  one) go to one Event "(combined from similar events): <latest message>", itself counted.
-  Implemented, but off in the controller (``COMBINE_SIMILAR``): every Canary's Reason is
-  "Synced", so with it the Normal events of any rollout with ten steps or more (each under
-  10 minutes apart) would be written combined, as Flagger writes them, and tools reading the
-  messages back (``kubectl canary get``, ``report --from-cluster``) would see the prefix. The
-  spam filter below already bounds a Canary whose message changes every tick;
+* similar events (same type and reason, different messages) are not combined into one
+  "(combined from similar events)" Event, as client-go's ``EventAggregate`` would: every Canary's
+  Reason is "Synced", so the Normal events of any rollout of ten steps or more would be written
+  combined, and tools reading the messages back (``kubectl canary get``, ``report
+  --from-cluster``) would see the prefix. The spam filter below already bounds a Canary whose
+  message changes every tick;
 * a spam filter per source + object: a token bucket of ``defaultSpamBurst`` = 25 that refills
   ``defaultSpamQPS`` = one token every 300 s. A filtered event is not written, but is counted in
   the count of its Event (client-go counts before filtering), so the next write carries it;
@@ -35,7 +33,7 @@ from __future__ import annotations
 import uuid
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -49,21 +47,10 @@ Body = dict[str, Any]
 
 #: client-go ``maxLruCacheEntries``: entries of each of the three caches.
 LRU_CACHE_ENTRIES = 4096
-#: client-go ``defaultAggregateMaxEvents``: similar events (different messages) before they are
-#: combined into one Event.
-AGGREGATE_MAX_EVENTS = 10
-#: client-go ``defaultAggregateIntervalInSeconds``: a similar event later than this after the
-#: previous one starts a fresh count.
-AGGREGATE_INTERVAL = 600.0
 #: client-go ``defaultSpamBurst``: Event writes a source may burst about one object.
 SPAM_BURST = 25
 #: client-go ``defaultSpamQPS``: the refill rate of that budget (one write every 5 minutes).
 SPAM_QPS = 1.0 / 300.0
-#: Whether the controller combines similar events (see the module docstring): client-go does.
-COMBINE_SIMILAR = False
-#: client-go ``EventAggregatorByReasonMessageFunc``'s prefix.
-COMBINED_PREFIX = "(combined from similar events): "
-
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -97,14 +84,6 @@ class _Bucket:
 
     tokens: float
     at: float
-
-
-@dataclass(slots=True)
-class _Similar:
-    #: The messages seen (insertion-ordered, so the one dropped at the limit is the oldest:
-    #: client-go drops an arbitrary one, which would make simulate's output vary between runs).
-    messages: dict[str, None] = field(default_factory=dict)
-    last: float = 0.0
 
 
 @dataclass(slots=True)
@@ -142,17 +121,13 @@ def _spam_key(event: Body) -> tuple[str, ...]:
     )
 
 
-def _aggregate_key(event: Body) -> tuple[str, ...]:
-    # EventAggregatorByReasonFunc (reportingController / reportingInstance: empty for the core
-    # v1 Events written here).
-    return (*_spam_key(event), _s(event.get("type")), _s(event.get("reason")))
-
-
 def _event_key(event: Body) -> tuple[str, ...]:
-    # getEventKey: the aggregate key's fields plus fieldPath and the message.
+    # getEventKey: source, object, type, reason, fieldPath and message.
     about = event.get("involvedObject") or {}
     return (
-        *_aggregate_key(event),
+        *_spam_key(event),
+        _s(event.get("type")),
+        _s(event.get("reason")),
         _s(about.get("fieldPath")),
         _s(event.get("message")),
     )
@@ -173,22 +148,16 @@ class EventCorrelator:
         cache_size: int = LRU_CACHE_ENTRIES,
         burst: int = SPAM_BURST,
         qps: float = SPAM_QPS,
-        max_events: int = AGGREGATE_MAX_EVENTS,
-        max_interval: float = AGGREGATE_INTERVAL,
-        combine_similar: bool = True,
     ) -> None:
-        self._combine = combine_similar
         self._burst, self._qps = burst, qps
-        self._max_events, self._max_interval = max_events, max_interval
         self._spam: _Lru[tuple[str, ...], _Bucket] = _Lru(cache_size)
-        self._similar: _Lru[tuple[str, ...], _Similar] = _Lru(cache_size)
         self._seen: _Lru[tuple[str, ...], _Seen] = _Lru(cache_size)
 
     def correlate(self, event: Body, now: float) -> EventWrite | None:
         """What to write for ``event`` (a complete new Event, count 1) at clock time ``now``;
-        None when the spam filter drops it. ``EventCorrelate``: aggregate, observe, filter."""
-        event, key = self._aggregate(event, now)
-        write = self._observe(event, key)
+        None when the spam filter drops it. ``EventCorrelate``: observe, filter (no aggregation:
+        see the module docstring)."""
+        write = self._observe(event, _event_key(event))
         return None if self._filtered(event, now) else write
 
     def update_state(self, stored: Body) -> None:
@@ -203,32 +172,6 @@ class EventCorrelator:
                 name=_s((stored.get("metadata") or {}).get("name")),
             ),
         )
-
-    def _aggregate(self, event: Body, now: float) -> tuple[Body, tuple[str, ...]]:
-        """``EventAggregate``: the event, or the combined Event once similar events pile up;
-        and the key the Event is remembered by."""
-        if not self._combine:
-            return event, _event_key(event)
-        aggregate_key = _aggregate_key(event)
-        record = self._similar.get(aggregate_key)
-        if record is None or now - record.last > self._max_interval:
-            record = _Similar()
-        message = _s(event.get("message"))
-        record.messages[message] = None
-        record.last = now
-        self._similar.add(aggregate_key, record)
-        if len(record.messages) < self._max_events:
-            return event, _event_key(event)
-        del record.messages[next(iter(record.messages))]  # no larger than the limit
-        involved = _s((event.get("involvedObject") or {}).get("name"))
-        meta = event.get("metadata") or {}
-        combined = {
-            **event,
-            "metadata": {"name": event_name(involved), "namespace": meta.get("namespace")},
-            "message": COMBINED_PREFIX + message,
-            "count": 1,
-        }
-        return combined, ("combined", *aggregate_key)
 
     def _observe(self, event: Body, key: tuple[str, ...]) -> EventWrite:
         """``eventObserve``: a create for a first occurrence, else the patch of the Event written
@@ -283,7 +226,7 @@ def correlator_for(cluster: Cluster) -> EventCorrelator:
     the cluster)."""
     found = _CORRELATORS.get(cluster)
     if found is None:
-        found = _CORRELATORS[cluster] = EventCorrelator(combine_similar=COMBINE_SIMILAR)
+        found = _CORRELATORS[cluster] = EventCorrelator()
     return found
 
 
