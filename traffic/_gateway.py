@@ -325,7 +325,7 @@ def _merge_matches(analysis: list[Body], service: list[Body]) -> list[Body]:
     return merged
 
 
-def _filters(canary: Canary, version: Literal["v1", "v1beta1"] = "v1") -> list[Body]:
+def _filters(canary: Canary, version: Literal["v1", "v1beta1"]) -> list[Body]:
     """Flagger's ``makeFilters``: header modifiers, URL rewrite, request mirrors and, on
     ``gatewayapi:v1`` only (Flagger's v1beta1 router has no CORS filter), CORS."""
     svc = service_spec(canary)

@@ -741,20 +741,19 @@ class KubeCluster:
             return None
         return candidates if all(inf.synced.is_set() for inf in candidates) else None
 
+    def _keepers(self, kind: Kind, namespace: str) -> builtins.list[_Informer]:
+        """The informers that keep objects of ``kind`` in ``namespace``: the cluster-wide one
+        and the namespace's, where they exist."""
+        found = (self._informers.get((kind, None)), self._informers.get((kind, namespace)))
+        return [informer for informer in found if informer is not None]
+
     def _absorb(self, kind: Kind, body: Body) -> None:
-        namespace = _key_of(body)[0]
-        for informer in (self._informers.get((kind, None)), self._informers.get((kind, namespace))):
-            if informer is not None:
-                informer.apply(json_copy(body), written=True)
+        for informer in self._keepers(kind, _key_of(body)[0]):
+            informer.apply(json_copy(body), written=True)
 
     def _absorb_delete(self, ref: ObjectRef, rv: str | None) -> None:
-        key = (ref.namespace, ref.name)
-        for informer in (
-            self._informers.get((ref.kind, None)),
-            self._informers.get((ref.kind, ref.namespace)),
-        ):
-            if informer is not None:
-                informer.remove(key, rv, written=True)
+        for informer in self._keepers(ref.kind, ref.namespace):
+            informer.remove((ref.namespace, ref.name), rv, written=True)
 
     # -- requests
 
@@ -869,11 +868,8 @@ class KubeCluster:
         found = _typed(ref.kind, body)
         if fresh:
             # the watch will bring this version too; until then the cache would answer older
-            for keeper in (
-                self._informers.get((ref.kind, None)),
-                self._informers.get((ref.kind, ref.namespace)),
-            ):
-                if keeper is not None and keeper.synced.is_set():
+            for keeper in self._keepers(ref.kind, ref.namespace):
+                if keeper.synced.is_set():
                     keeper.apply(json_copy(found))
         return found
 
