@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
@@ -25,15 +24,12 @@ import numpy as np
 import pytest
 import respx
 
-import config
 from analysis import FailureKind, MetricQuery, PrometheusSource, QueryFailure, plan_queries
 from analysis._prometheus import open_prometheus
 from analysis._series_cache import SeriesCache
 from analysis._types import Series, SeriesRequest
 from config import SpecError, parse_canary
-from tests.analysis.conftest import PROM, Sleeps, raw
-
-CanaryFactory = Callable[..., config.Canary]
+from tests.analysis.conftest import PROM, CanaryFactory, Sleeps, canary_body, raw
 
 RANGE_URL = f"{PROM}/api/v1/query_range"
 SUCCESS = {"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "1m"}
@@ -321,29 +317,12 @@ async def test_ticks_across_a_step_boundary_are_two_grids(
 
 
 def judged_canary(judge: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "flagger.app/v1beta1",
-        "kind": "Canary",
-        "metadata": {"name": "app", "namespace": "test"},
-        "spec": {
-            "provider": "kubernetes",
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app"},
-            "service": {"port": 80},
-            "analysis": {
-                "interval": "1m",
-                "threshold": 2,
-                "maxWeight": 50,
-                "stepWeight": 10,
-                "metrics": [
-                    {
-                        "name": "request-duration",
-                        "interval": "1m",
-                        "judge": {"baseline": "primary", "harmful": "increase", **judge},
-                    }
-                ],
-            },
-        },
+    metric = {
+        "name": "request-duration",
+        "interval": "1m",
+        "judge": {"baseline": "primary", "harmful": "increase", **judge},
     }
+    return canary_body([metric], provider="kubernetes", name="app")
 
 
 @pytest.mark.parametrize(

@@ -12,26 +12,14 @@ import httpx
 import respx
 
 from analysis import open_metric_sources, plan_queries
-from config import parse_canary, parse_metric_template
+from config import parse_canary
+from tests.analysis.conftest import PROM, TemplateFactory, canary_body
 
-PROM = "http://prom.test:9090"
 OTHER = "http://other.test:9090"
 
 
 def canary(*metrics: dict[str, Any]) -> Any:
-    return parse_canary(
-        {
-            "apiVersion": "flagger.app/v1beta1",
-            "kind": "Canary",
-            "metadata": {"name": "podinfo", "namespace": "test"},
-            "spec": {
-                "provider": "istio",
-                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
-                "service": {"port": 80},
-                "analysis": {"interval": "1m", "stepWeight": 10, "metrics": list(metrics)},
-            },
-        }
-    )
+    return parse_canary(canary_body(list(metrics)))
 
 
 SUCCESS = {"name": "request-success-rate", "thresholdRange": {"min": 99}}
@@ -43,15 +31,9 @@ ONLINE = {
 }
 
 
-def template(address: str) -> Any:
-    return parse_metric_template(
-        {
-            "apiVersion": "flagger.app/v1beta1",
-            "kind": "MetricTemplate",
-            "metadata": {"name": "errors", "namespace": "test"},
-            "spec": {"provider": {"type": "prometheus", "address": address}, "query": "sum(x)"},
-        }
-    )
+def template(make_template: TemplateFactory, address: str) -> Any:
+    provider = {"type": "prometheus", "address": address}
+    return make_template("errors", "sum(x)", provider=provider)
 
 
 async def check(c: Any, templates: dict[tuple[str, str], Any]) -> str:
@@ -61,11 +43,13 @@ async def check(c: Any, templates: dict[tuple[str, str], Any]) -> str:
 
 
 @respx.mock
-async def test_all_available_asks_each_provider_once() -> None:
+async def test_all_available_asks_each_provider_once(make_template: TemplateFactory) -> None:
     main = respx.get(f"{PROM}/api/v1/query").mock(return_value=httpx.Response(200, json=ONLINE))
     other = respx.get(f"{OTHER}/api/v1/query").mock(return_value=httpx.Response(200, json=ONLINE))
     duration = {"name": "request-duration", "thresholdRange": {"max": 500}}
-    reason = await check(canary(SUCCESS, duration, ERRORS), {("test", "errors"): template(OTHER)})
+    reason = await check(
+        canary(SUCCESS, duration, ERRORS), {("test", "errors"): template(make_template, OTHER)}
+    )
     assert reason == ""
     assert main.call_count == 1 and other.call_count == 1
 
@@ -81,14 +65,18 @@ async def test_the_builtin_metrics_prometheus_down_in_flaggers_words() -> None:
 
 
 @respx.mock
-async def test_a_templates_provider_down_names_the_template() -> None:
+async def test_a_templates_provider_down_names_the_template(
+    make_template: TemplateFactory,
+) -> None:
     respx.get(f"{PROM}/api/v1/query").mock(return_value=httpx.Response(200, json=ONLINE))
     respx.get(f"{OTHER}/api/v1/query").mock(
         return_value=httpx.Response(
             200, json={"status": "success", "data": {"resultType": "vector", "result": []}}
         )
     )
-    reason = await check(canary(SUCCESS, ERRORS), {("test", "errors"): template(OTHER)})
+    reason = await check(
+        canary(SUCCESS, ERRORS), {("test", "errors"): template(make_template, OTHER)}
+    )
     assert reason.startswith("prometheus in metric template errors.test not avaiable: ")
 
 

@@ -608,6 +608,11 @@ async def test_a_watch_request_that_hangs_is_given_up_and_retried(
         api.store.put(canary("born"))
         await eventually(lambda: _true(api.stalled == 1))
         await eventually(lambda: _is_cached_object(c, ref(CANARY, "born")))
+        # from the cache a new watch filled, not from a read that bypassed a stale one
+        assert c.is_cached(CANARY)
+        reads = api.reads()
+        assert await c.get(ref(CANARY, "born")) is not None
+        assert api.reads() == reads
         api.release_stalled()
 
 
