@@ -121,6 +121,12 @@ def _spam_key(event: Body) -> tuple[str, ...]:
     )
 
 
+def _seen_of(event: Body, count: int) -> _Seen:
+    """What is remembered of the Event written (or stored) for a key."""
+    name = _s((event.get("metadata") or {}).get("name"))
+    return _Seen(count=count, first_timestamp=_s(event.get("firstTimestamp")), name=name)
+
+
 def _event_key(event: Body) -> tuple[str, ...]:
     # getEventKey: source, object, type, reason, fieldPath and message.
     about = event.get("involvedObject") or {}
@@ -164,14 +170,7 @@ class EventCorrelator:
         """Learn the Event as the API server stored it (``UpdateState``)."""
         key = _event_key(stored)
         count = stored.get("count")
-        self._seen.add(
-            key,
-            _Seen(
-                count=count if isinstance(count, int) and count > 0 else 1,
-                first_timestamp=_s(stored.get("firstTimestamp")),
-                name=_s((stored.get("metadata") or {}).get("name")),
-            ),
-        )
+        self._seen.add(key, _seen_of(stored, count if isinstance(count, int) and count > 0 else 1))
 
     def _observe(self, event: Body, key: tuple[str, ...]) -> EventWrite:
         """``eventObserve``: a create for a first occurrence, else the patch of the Event written
@@ -191,14 +190,7 @@ class EventCorrelator:
                 "lastTimestamp": event.get("lastTimestamp"),
                 "message": event.get("message"),
             }
-        self._seen.add(
-            key,
-            _Seen(
-                count=int(event.get("count") or 1),
-                first_timestamp=_s(event.get("firstTimestamp")),
-                name=_s((event.get("metadata") or {}).get("name")),
-            ),
-        )
+        self._seen.add(key, _seen_of(event, int(event.get("count") or 1)))
         return EventWrite(body=event, patch=patch)
 
     def _filtered(self, event: Body, now: float) -> bool:
@@ -242,8 +234,7 @@ async def write_event(cluster: Cluster, event: Body, now: float) -> None:
     try:
         stored: Body | None = None
         if write.patch is not None:
-            meta = body.get("metadata") or {}
-            ref = ObjectRef.of({**body, "metadata": meta})
+            ref = ObjectRef.of(body)
             try:
                 stored = await cluster.patch(ref, write.patch)
             except NotFound:
