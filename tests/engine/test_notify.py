@@ -25,6 +25,7 @@ from engine.shell.notify import (
     global_target,
 )
 from traffic import ALERT_PROVIDER, InMemoryCluster, ObjectRef
+from traffic.cluster import json_copy
 
 NS = "test"
 SLACK = "https://hooks.slack.com/services/T/B/global"
@@ -363,6 +364,7 @@ async def test_secret_address_overrides_spec_address(sender: HttpAlertSender, lo
         async def get(self, ref: ObjectRef, *, fresh: bool = False) -> dict[str, Any] | None:
             found = await super().get(ref, fresh=fresh)
             if found is not None and ref.name == "both":
+                found = json_copy(found)
                 found["spec"]["address"] = "https://hooks.example/spec"
             return found
 
@@ -392,7 +394,7 @@ async def test_a_failing_provider_does_not_stop_the_others(
         provider("ok", type="gchat", address="https://chat.googleapis.com/v1/spaces/x"),
     )
     # make "bad" unparsable: an unknown provider type
-    bad = await cluster.get(ObjectRef(ALERT_PROVIDER, NS, "bad"))
+    bad = json_copy(await cluster.get(ObjectRef(ALERT_PROVIDER, NS, "bad")))
     assert bad is not None
     bad["spec"]["type"] = "pagerduty"
     cluster.seed(bad)

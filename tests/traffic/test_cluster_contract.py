@@ -21,6 +21,7 @@ emulations of Kubernetes cannot drift apart or away from it:
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from traffic.cluster import (
     ObjectRef,
     WatchEvent,
     apply_merge_patch,
+    json_copy,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -144,14 +146,28 @@ async def test_create_returns_the_stored_object_with_server_metadata(backend: Ba
     assert await backend.cluster.get(ref(CONFIGMAP, "cfg")) == other
 
 
-async def test_bodies_handed_out_are_copies(backend: Backend) -> None:
+async def test_a_written_body_is_the_callers_and_a_read_body_is_read_only(
+    backend: Backend,
+) -> None:
     created = await backend.cluster.create(configmap(data={"a": "1"}))
-    created["data"]["a"] = "changed by the caller"
+    created["data"]["a"] = "changed by the caller"  # the answer to a write is the caller's copy
+    patched = await backend.cluster.patch(ref(CONFIGMAP, "cfg"), {"data": {"b": "2"}})
+    patched["data"]["b"] = "changed by the caller"
     got = await must_get(backend, ref(CONFIGMAP, "cfg"))
-    got["data"]["a"] = "changed again"
+    fresh = await backend.cluster.get(ref(CONFIGMAP, "cfg"), fresh=True)
     listed = await backend.cluster.list(CONFIGMAP, NS)
-    listed[0]["data"]["a"] = "and again"
-    assert (await must_get(backend, ref(CONFIGMAP, "cfg")))["data"] == {"a": "1"}
+    for read in (got, fresh, listed[0]):
+        assert read is not None
+        with pytest.raises(TypeError, match="read-only: change a copy"):
+            read["data"]["a"] = "changed by a reader"
+        with pytest.raises(TypeError, match="read-only"):
+            read["metadata"].pop("name")
+        with pytest.raises(TypeError, match="read-only"):
+            read.setdefault("spec", {})
+        copy = json_copy(read)  # what a caller that wants to build on a read body does
+        copy["data"]["a"] = "changed in the copy"
+        assert json.loads(json.dumps(read)) == read  # still a JSON body for everything else
+    assert (await must_get(backend, ref(CONFIGMAP, "cfg")))["data"] == {"a": "1", "b": "2"}
 
 
 async def test_creating_an_existing_object_is_a_conflict(backend: Backend) -> None:

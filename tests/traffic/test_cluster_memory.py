@@ -53,7 +53,8 @@ async def test_create_assigns_server_metadata_and_returns_a_copy() -> None:
     created["data"]["a"] = "mutated"
     stored = await cluster.get(CM)
     assert stored is not None and stored["data"] == {"a": "1"}
-    stored["data"]["a"] = "mutated again"
+    with pytest.raises(TypeError, match="read-only"):
+        stored["data"]["a"] = "mutated again"
     assert (await cluster.get(CM))["data"] == {"a": "1"}  # type: ignore[index]
 
 

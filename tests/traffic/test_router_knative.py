@@ -20,7 +20,7 @@ from traffic import (
     router_for,
 )
 from traffic._knative import PRIMARY_REVISION_ANNOTATION, REVISION_KEY
-from traffic.cluster import ObjectRef
+from traffic.cluster import ObjectRef, json_copy
 
 SERVICE = ObjectRef(KNATIVE_SERVICE, NS, "podinfo")
 TARGET = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "podinfo"}
@@ -82,7 +82,7 @@ async def test_a_new_revision_is_weighted_then_promoted(world: World) -> None:
     new_template = {"spec": {"containers": [{"image": "podinfo:6.1.0"}]}}
     await world.cluster.patch(SERVICE, {"spec": {"template": new_template}})
     if world.api is not None:
-        body = await world.must_read(SERVICE)
+        body = json_copy(await world.must_read(SERVICE))
         body["status"] = {"latestCreatedRevisionName": "podinfo-00002"}
         world.seed(body, revision("podinfo-00002", ready=False))
         readiness = await workload.readiness(canary, primary=False, now=NOW)

@@ -3,7 +3,8 @@
 Public surface of ``traffic.cluster``: the ``Cluster`` protocol, ``Kind`` constants, ``ObjectRef``,
 ``WatchEvent``, the ``ClusterError`` tree, ``InMemoryCluster`` and ``KubeCluster``, and
 ``TracksReads`` / ``ReadLog`` (what the cache-backed ``KubeCluster`` can say about a tick's
-reads). Only ``_kube.py`` may import kubernetes_asyncio.
+reads), and ``json_copy`` (the plain copy of a body to build on: what ``get`` and ``list`` hand
+out is read-only). Only ``_kube.py`` may import kubernetes_asyncio.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from traffic.cluster._errors import ClusterError as ClusterError
 from traffic.cluster._errors import ClusterUnavailable as ClusterUnavailable
 from traffic.cluster._errors import Conflict as Conflict
 from traffic.cluster._errors import NotFound as NotFound
+from traffic.cluster._json import json_copy as json_copy
 from traffic.cluster._memory import InMemoryCluster as InMemoryCluster
 from traffic.cluster._memory import apply_merge_patch as apply_merge_patch
 from traffic.cluster._namespace import default_namespace as default_namespace
@@ -92,6 +94,7 @@ __all__ = [
     "WatchEvent",
     "apply_merge_patch",
     "default_namespace",
+    "json_copy",
     "kind_of",
     "open_kube_cluster",
     "register_kind",

@@ -65,7 +65,7 @@ from kubernetes_asyncio.client.exceptions import ApiException, OpenApiException
 from kubernetes_asyncio.config import ConfigException
 
 from traffic.cluster._errors import ClusterError, ClusterUnavailable, Conflict, NotFound
-from traffic.cluster._json import json_copy
+from traffic.cluster._json import ReadOnlyDict, json_copy, read_only
 from traffic.cluster._protocol import (
     DEFAULT_CACHE_KINDS,
     SECRET,
@@ -535,12 +535,14 @@ class _Informer:
     # -- state changes (from the stream, a LIST, or our own writes)
 
     def apply(self, body: Body, *, written: bool = False) -> None:
-        """Take a newer version of an object (``written``: the answer to our own write)."""
+        """Take a newer version of an object (``written``: the answer to our own write). The
+        cache keeps a read-only copy (``traffic.cluster._json``), which readers share."""
         meta = body.get("metadata")
-        if isinstance(meta, dict):
+        if isinstance(meta, dict) and "managedFields" in meta:
             # Server-side apply's bookkeeping: often a third of an object's size on a real API
             # server, and nothing here reads it (client-go's informers strip it the same way).
-            meta.pop("managedFields", None)
+            meta = {k: v for k, v in meta.items() if k != "managedFields"}
+            body = {**body, "metadata": meta}
         key, rv = _key_of(body), _rv_of(body)
         old = self.objects.get(key)
         if old is not None and not _is_newer(rv, _rv_of(old)):
@@ -554,6 +556,7 @@ class _Informer:
             ):
                 return
         self._tombstones.pop(key, None)
+        body = body if type(body) is ReadOnlyDict else read_only(body)
         self.objects[key] = body
         self.changes += 1
         self._publish(WatchEvent("MODIFIED" if old is not None else "ADDED", body))
@@ -749,7 +752,7 @@ class KubeCluster:
 
     def _absorb(self, kind: Kind, body: Body) -> None:
         for informer in self._keepers(kind, _key_of(body)[0]):
-            informer.apply(json_copy(body), written=True)
+            informer.apply(body, written=True)
 
     def _absorb_delete(self, ref: ObjectRef, rv: str | None) -> None:
         for informer in self._keepers(ref.kind, ref.namespace):
@@ -855,7 +858,7 @@ class KubeCluster:
                 if reads is not None:
                     reads.note(informer.holds(key, found))
                 if found is not None:
-                    return json_copy(found)
+                    return found  # read-only, as the cache keeps it
             return None
         if reads is not None:
             reads.complete = False
@@ -865,12 +868,12 @@ class KubeCluster:
             )
         except NotFound:
             return None
-        found = _typed(ref.kind, body)
+        found = read_only(_typed(ref.kind, body))
         if fresh:
             # the watch will bring this version too; until then the cache would answer older
             for keeper in self._keepers(ref.kind, ref.namespace):
                 if keeper.synced.is_set():
-                    keeper.apply(json_copy(found))
+                    keeper.apply(found)
         return found
 
     async def list(
@@ -892,7 +895,7 @@ class KubeCluster:
                 if (namespace is None or key[0] == namespace) and labels_match(body, labels)
             ]
             found.sort(key=_key_of)
-            return json_copy(found)
+            return found
         if reads is not None:
             reads.complete = False
         query = [("labelSelector", _label_selector(labels))] if labels else []
@@ -909,7 +912,7 @@ class KubeCluster:
                 query=query,
                 what=f"list {kind.plural} in {scope or 'all namespaces'}",
             )
-            items.extend(_typed(kind, item) for item in listed.get("items") or [])
+            items.extend(read_only(_typed(kind, item)) for item in listed.get("items") or [])
         items.sort(key=_key_of)
         return items
 
@@ -930,8 +933,8 @@ class KubeCluster:
             "POST", _path(kind, namespace), body=sent, what=f"create {kind.kind}/{namespace}/{name}"
         )
         created = _typed(kind, created)
-        self._absorb(kind, created)
-        return json_copy(created)
+        self._absorb(kind, created)  # the cache keeps its own read-only copy
+        return created
 
     async def patch(
         self,
@@ -968,8 +971,8 @@ class KubeCluster:
             # version): gone from the cache now, not when the watch's DELETED arrives.
             self._absorb_delete(ref, None)
         else:
-            self._absorb(ref.kind, updated)
-        return json_copy(updated)
+            self._absorb(ref.kind, updated)  # the cache keeps its own read-only copy
+        return updated
 
     async def delete(self, ref: ObjectRef) -> None:
         """Delete the object; a missing one is not an error. Gone from the cache at once,

@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from traffic.cluster._errors import ClusterError, ClusterUnavailable, Conflict, NotFound
-from traffic.cluster._json import json_copy
+from traffic.cluster._json import json_copy, read_only
 from traffic.cluster._protocol import (
     CONFIGMAP,
     DAEMONSET,
@@ -104,12 +104,19 @@ def apply_merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
         return json_copy(patch)
     result: dict[str, Any] = json_copy(target) if isinstance(target, dict) else {}
+    _merge_into(result, patch)
+    return result
+
+
+def _merge_into(result: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    # ``result`` is already this call's own copy: merged in place, each level is copied once.
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(current := result.get(key), dict):
+            _merge_into(current, value)
         else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
+            result[key] = apply_merge_patch(None, value)
 
 
 def _resource(kind: Kind) -> str:
@@ -174,6 +181,9 @@ class InMemoryCluster:
     def __init__(self, *, now: Callable[[], datetime] | None = None) -> None:
         self._now = now or _fixed_epoch
         self._objects: dict[ObjectRef, Body] = {}
+        #: The read-only copy of each stored object that ``get`` and ``list`` hand out, made on
+        #: the first read after a write (``traffic.cluster._json``).
+        self._reads: dict[ObjectRef, Body] = {}
         self._order: dict[ObjectRef, int] = {}
         self._version = 0
         self._serial = 0
@@ -187,8 +197,7 @@ class InMemoryCluster:
 
     async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
         self.calls["get"] += 1
-        found = self._objects.get(ref)
-        return json_copy(found) if found is not None else None
+        return self._read(ref)
 
     async def list(
         self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None
@@ -202,11 +211,8 @@ class InMemoryCluster:
             ),
             key=lambda r: (r.namespace, r.name),
         )
-        return [
-            json_copy(self._objects[r])
-            for r in refs
-            if labels is None or labels_match(self._objects[r], labels)
-        ]
+        found = (self._read(r) for r in refs if labels_match(self._objects[r], labels))
+        return [body for body in found if body is not None]
 
     async def create(self, body: Body) -> Body:
         self.calls["create"] += 1
@@ -323,6 +329,7 @@ class InMemoryCluster:
 
     async def _remove(self, ref: ObjectRef) -> None:
         body = self._objects.pop(ref, None)
+        self._reads.pop(ref, None)
         self._order.pop(ref, None)
         if body is None:
             return
@@ -449,9 +456,16 @@ class InMemoryCluster:
             out += _NAME_ALPHABET[digit]
         return out
 
+    def _read(self, ref: ObjectRef) -> Body | None:
+        found = self._reads.get(ref)
+        if found is None and (stored := self._objects.get(ref)) is not None:
+            found = self._reads[ref] = read_only(stored)
+        return found
+
     def _commit(
         self, ref: ObjectRef, body: Body, event: Literal["ADDED", "MODIFIED", "DELETED"]
     ) -> None:
+        self._reads.pop(ref, None)
         self._version += 1
         body["metadata"]["resourceVersion"] = str(self._version)
         if ref not in self._objects:

@@ -139,13 +139,15 @@ class Cluster(Protocol):
 
     async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
         """The object, or None when it does not exist. ``fresh``: as the API server holds it
-        now, never from a cache (a write that conflicted needs the version that beat it)."""
+        now, never from a cache (a write that conflicted needs the version that beat it).
+        Read-only: changing it raises ``TypeError`` (``traffic.cluster._json``)."""
         ...
 
     async def list(
         self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None
     ) -> list[Body]:
-        """Objects of a kind in a namespace (None: all namespaces), filtered by equality labels."""
+        """Objects of a kind in a namespace (None: all namespaces), filtered by equality labels;
+        each read-only, as ``get``'s."""
         ...
 
     async def create(self, body: Body) -> Body:

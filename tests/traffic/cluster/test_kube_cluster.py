@@ -395,10 +395,11 @@ async def test_a_synced_cache_answers_reads_without_requests(
             assert [d["metadata"]["name"] for d in backend] == ["api"]
             assert len(await c.list(CANARY, None)) == 2
         assert api.reads() == 0, api.requests
-        # Cached bodies are copies: mutating one does not change the cache.
+        # Every reader shares the cache's one read-only copy: none can change what it keeps.
         got = await c.get(ref(DEPLOYMENT))
-        assert got is not None
-        got["spec"]["replicas"] = 99
+        assert got is not None and got is await c.get(ref(DEPLOYMENT))
+        with pytest.raises(TypeError, match="read-only"):
+            got["spec"]["replicas"] = 99
         assert (await c.get(ref(DEPLOYMENT)))["spec"]["replicas"] == 1  # type: ignore[index]
         # Uncached kinds still go to the API.
         assert await c.get(ref(SERVICE)) is None
