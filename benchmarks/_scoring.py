@@ -226,6 +226,9 @@ def score_setting(pairs: Sequence[tuple[Answer, Outcome]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "bad": score_bad(bad),
         "good": score_good(good),
+        # The second scoring (``_scenarios``: "Unlabelled anomalies in good windows"): the good
+        # windows an outlier detector does not mark. Reported beside "good", never instead.
+        "good_unmarked": score_good([(a, o) for a, o in good if not a.unlabelled_anomaly]),
         "false_check_rate": false_check_rate(good, bad),
         "aa": score_promote_rate(by_kind["aa"]),
         "common_mode": score_promote_rate(by_kind["common_mode"]),
@@ -259,9 +262,12 @@ def score_setting(pairs: Sequence[tuple[Answer, Outcome]]) -> dict[str, Any]:
     return out
 
 
-def tradeoff(scores: dict[str, dict[str, Any]], families: dict[str, str]) -> dict[str, Any]:
+def tradeoff(
+    scores: dict[str, dict[str, Any]], families: dict[str, str], *, good: str = "good"
+) -> dict[str, Any]:
     """Per setting (false rollback rate, detection, median TTD) and the best detection of each
-    family at a false rollback rate <= X."""
+    family at a false rollback rate <= X; ``good`` names the good windows the false rollback
+    rate is over (``good``: all of them; ``good_unmarked``: the second scoring)."""
     points = []
     for name, sc in scores.items():
         if sc.get("unavailable"):
@@ -270,7 +276,7 @@ def tradeoff(scores: dict[str, dict[str, Any]], families: dict[str, str]) -> dic
             {
                 "setting": name,
                 "family": families[name],
-                "false_rollback": sc["good"]["false_rollback"]["rate"],
+                "false_rollback": sc[good]["false_rollback"]["rate"],
                 "detection": sc["bad"]["detection"]["rate"],
                 "median_ttd": sc["bad"]["ttd_intervals"]["median"],
             }

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import _scenarios as S
 import detection as D
-from _scoring import wilson
+from _scoring import Outcome, score_setting, wilson
 
 from engine.shell import logs
 
@@ -251,6 +251,55 @@ def test_static_range_from_history() -> None:
     assert set(both) == {"min", "max"} and both["min"] == pytest.approx(1.02 * 0.9)
 
 
+def test_the_outlier_detector_marks_gross_harmful_outliers_only() -> None:
+    rng = np.random.default_rng(3)
+    quiet = 100.0 + rng.normal(0.0, 1.0, 400)
+    rows = range(200, 212)
+    assert not S.hampel_marks(quiet, rows, 168, "both")
+    spiked = quiet.copy()
+    spiked[205] = 130.0  # ~30 standard deviations up
+    assert S.hampel_marks(spiked, rows, 168, "increase")
+    assert S.hampel_marks(spiked, rows, 168, "both")
+    assert not S.hampel_marks(spiked, rows, 168, "decrease")  # harmless direction
+    assert not S.hampel_marks(spiked, range(300, 312), 168, "increase")  # outside the rows
+    dipped = quiet.copy()
+    dipped[205] = 70.0
+    assert S.hampel_marks(dipped, rows, 168, "decrease")
+    assert not S.hampel_marks(dipped, rows, 168, "increase")
+    # a flat neighbourhood has no spread: nothing can be measured against it
+    flat = np.full(400, 5.0)
+    flat[205] = 50.0
+    assert not S.hampel_marks(flat, rows, 168, "increase")
+    with_gaps = spiked.copy()
+    with_gaps[150:205] = np.nan  # missing rows are left out, not read as values
+    assert S.hampel_marks(with_gaps, rows, 168, "increase")
+
+
+def test_marked_good_windows_are_scored_apart_never_instead() -> None:
+    def good(i: int, marked: bool) -> tuple[S.Answer, Outcome]:
+        answer = S.Answer(
+            id=f"g{i}",
+            kind="good",
+            dataset="d",
+            series=f"s{i}",
+            metric_kind="latency",
+            harmful="increase",
+            interval_group="1h",
+            step_seconds=3600.0,
+            start_row=0,
+            period_rows=168,
+            unlabelled_anomaly=marked,
+        )
+        result = "rolled_back" if marked else "promoted"
+        return answer, Outcome(answer.id, "x", result, 3 if marked else None, 12, [False] * 12)
+
+    scores = score_setting([good(0, True), good(1, False), good(2, False), good(3, False)])
+    assert scores["good"]["false_rollback"]["hits"] == 1
+    assert scores["good"]["false_rollback"]["n"] == 4
+    assert scores["good_unmarked"]["false_rollback"]["hits"] == 0
+    assert scores["good_unmarked"]["false_rollback"]["n"] == 3
+
+
 def test_wilson_interval() -> None:
     lo, hi = wilson(0, 10)
     assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
@@ -280,6 +329,10 @@ def test_cli_writes_report(data_dir: Path, tmp_path: Path) -> None:
     assert report["counts"]["good"] == 18
     md = (tmp_path / "detection.md").read_text()
     assert "| static T=1 m=0.25 | 100.0" in md
+    # the second scoring is reported beside the first
+    assert sc["good_unmarked"]["false_rollback"]["n"] == report["unmarked_good"] <= 18
+    assert "Second scoring, beside the first" in md
+    assert re.search(r"\| static T=1 m=0\.25 \| 0\.0 \[0\.0, [0-9.]+\] \| 0\.0 \[", md)
 
 
 def test_a_static_setting_decides_an_a_a_or_common_mode_twin_as_its_twin(
