@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from analysis._types import Check as Check
     from analysis._types import CheckKind as CheckKind
     from analysis._types import CheckResult as CheckResult
+    from analysis._types import Endpoint as Endpoint
     from analysis._types import FailureKind as FailureKind
     from analysis._types import HookOutcome as HookOutcome
     from analysis._types import MetricQuery as MetricQuery
@@ -174,6 +175,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "Check": ("analysis._types", "Check"),
     "CheckKind": ("analysis._types", "CheckKind"),
     "CheckResult": ("analysis._types", "CheckResult"),
+    "Endpoint": ("analysis._types", "Endpoint"),
     "FailureKind": ("analysis._types", "FailureKind"),
     "HookOutcome": ("analysis._types", "HookOutcome"),
     "MetricQuery": ("analysis._types", "MetricQuery"),
@@ -225,6 +227,7 @@ __all__ = [
     "CheckKind",
     "CheckResult",
     "Credentials",
+    "Endpoint",
     "FailureKind",
     "HookOutcome",
     "HttpWebhookCaller",

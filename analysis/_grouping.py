@@ -60,7 +60,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -75,7 +75,7 @@ from analysis._render import regex_escape as regex_escape
 from analysis._render import render_query
 from analysis._template_model import TemplateModel
 from analysis._text import clip
-from analysis._types import CheckKind, FailureKind, MetricQuery, QueryFailure, Series
+from analysis._types import CheckKind, Endpoint, FailureKind, MetricQuery, QueryFailure, Series
 
 #: Label the grouped kubernetes-style queries add: the target a pod belongs to.
 GROUP_TARGET_LABEL = "canary_engine_target"
@@ -125,14 +125,14 @@ class Request:
         return bool(self.labels)
 
 
-def server_key(query: MetricQuery) -> tuple[Any, ...]:
-    """Everything about how a query is sent, apart from its expression."""
-    return (
-        query.server or "",
-        tuple(sorted(query.headers.items())),
-        query.secret,
-        query.insecure_skip_verify,
-    )
+def server_key(query: MetricQuery) -> Endpoint:
+    """Everything about how a query is sent, apart from its expression: its endpoint less what a
+    Prometheus request does not read. Every query sent here is Prometheus' (its type is not told
+    apart), a region is cloudwatch's, and no address is the same as an empty one."""
+    endpoint = query.endpoint
+    if endpoint.server and endpoint.region is None and endpoint.provider_type == "prometheus":
+        return endpoint  # the usual case: nothing to leave out
+    return replace(endpoint, provider_type="prometheus", server=endpoint.server or "", region=None)
 
 
 def plan_requests(queries: Sequence[MetricQuery], *, group: bool = True) -> list[Request]:
@@ -326,7 +326,7 @@ def grouped_template(template: str, family: str) -> GroupedTemplate:
 
 def _shape(query: MetricQuery) -> tuple[Any, ...] | None:
     """The grouping key of a builtin query, or None when it cannot be grouped."""
-    if query.model is None or query.provider_type != "prometheus":
+    if query.model is None or query.endpoint.provider_type != "prometheus":
         return None
     found = _builtin_shape(query.observer, query.kind)
     if found is None:

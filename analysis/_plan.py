@@ -29,7 +29,7 @@ from analysis._errors import RenderError
 from analysis._evaluate import bounds_for
 from analysis._render import collapse_whitespace, render_query
 from analysis._template_model import TemplateModel
-from analysis._types import Check, CheckKind, MetricQuery
+from analysis._types import Check, CheckKind, Endpoint, MetricQuery
 from config import Canary, Metric, MetricTemplate
 
 NO_USABLE_QUERY = "Metric query failed for no usable metrics template and query were configured"
@@ -62,7 +62,7 @@ def plan_checks(
         metric="",
         kind=CheckKind.QUERY,
         target=target,
-        server=server,
+        endpoint=Endpoint(server=server),
         observer=provider,
         target_name=spec.target_ref.name,
     )
@@ -186,14 +186,17 @@ def _templated(
     provider = template.spec.provider
     query = dataclasses.replace(
         query,
-        # Only a Prometheus template falls back to spec.metricsServer / --metrics-server: any
-        # other provider has its own address or its vendor's default (analysis.providers).
-        server=provider.address or (base.server if provider.type == "prometheus" else None),
-        provider_type=provider.type,
-        headers=_headers(provider.headers),
-        secret=f"{namespace}/{provider.secret_ref.name}" if provider.secret_ref else None,
-        insecure_skip_verify=provider.insecure_skip_verify,
-        region=provider.region,
+        endpoint=Endpoint(
+            provider_type=provider.type,
+            # Only a Prometheus template falls back to spec.metricsServer / --metrics-server: any
+            # other provider has its own address or its vendor's default (analysis.providers).
+            server=provider.address
+            or (base.endpoint.server if provider.type == "prometheus" else None),
+            headers=_headers(provider.headers),
+            secret=f"{namespace}/{provider.secret_ref.name}" if provider.secret_ref else None,
+            insecure_skip_verify=provider.insecure_skip_verify,
+            region=provider.region,
+        ),
         window=metric.interval_seconds,
     )
     text = template.spec.query

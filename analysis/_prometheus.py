@@ -38,7 +38,7 @@ Every failure message, instant or range, and every ``ping`` reason goes through
 or password, credential-bearing template headers): a server that echoes the Authorization header
 or the URL in its error body cannot put them in an event.
 
-Per-server settings come from the query, as in Flagger: ``server`` (MetricTemplate
+Per-server settings come from the query's ``endpoint``, as in Flagger: ``server`` (MetricTemplate
 ``spec.provider.address``, ``spec.metricsServer`` or the controller's ``--metrics-server``),
 ``headers`` (``spec.provider.headers``), ``insecure_skip_verify`` and ``secret`` (the template's
 ``secretRef``), resolved through the caller's ``credentials(secret_ref)`` callback into a bearer
@@ -304,13 +304,14 @@ class PrometheusSource:
     async def _answer(
         self, request: Request, queries: Sequence[MetricQuery]
     ) -> list[float | QueryFailure]:
-        query = request.query
-        secrets = _secrets(query.server or "", query.headers)
+        endpoint = request.query.endpoint
+        server = endpoint.server or ""
+        secrets = _secrets(server, endpoint.headers)
         try:
             settings = await self._settings(
-                query.server or "", query.headers, query.secret, query.insecure_skip_verify
+                server, endpoint.headers, endpoint.secret, endpoint.insecure_skip_verify
             )
-            secrets = _secrets(query.server or "", query.headers, settings)
+            secrets = _secrets(server, endpoint.headers, settings)
             async with self._limit:
                 data = await self._instant(settings, request.expr)
         except MetricQueryError as exc:
@@ -352,8 +353,9 @@ class PrometheusSource:
         end_ms: int,
         step_ms: int,
     ) -> list[Series | QueryFailure]:
-        query = request.query
-        secrets = _secrets(query.server or "", query.headers)
+        endpoint = request.query.endpoint
+        server = endpoint.server or ""
+        secrets = _secrets(server, endpoint.headers)
         params = {
             "query": request.expr,
             "start": ms_text(start_ms),
@@ -362,9 +364,9 @@ class PrometheusSource:
         }
         try:
             settings = await self._settings(
-                query.server or "", query.headers, query.secret, query.insecure_skip_verify
+                server, endpoint.headers, endpoint.secret, endpoint.insecure_skip_verify
             )
-            secrets = _secrets(query.server or "", query.headers, settings)
+            secrets = _secrets(server, endpoint.headers, settings)
             async with self._limit:
                 data = await self._call(settings, "/api/v1/query_range", params)
         except MetricQueryError as exc:
@@ -649,13 +651,13 @@ def _unsendable(query: MetricQuery) -> QueryFailure | None:
         return QueryFailure(
             FailureKind.RENDER, query.render_error or "the query could not be rendered"
         )
-    if query.provider_type != "prometheus":
+    if query.endpoint.provider_type != "prometheus":
         return QueryFailure(
             FailureKind.REJECTED,
-            f"metric provider type {query.provider_type!r} is not Prometheus: its checks run "
-            "through analysis.open_metric_sources, not PrometheusSource",
+            f"metric provider type {query.endpoint.provider_type!r} is not Prometheus: its checks "
+            "run through analysis.open_metric_sources, not PrometheusSource",
         )
-    if not query.server:
+    if not query.endpoint.server:
         return QueryFailure(
             FailureKind.TRANSPORT, "no Prometheus address configured for this metric"
         )

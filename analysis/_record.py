@@ -198,19 +198,23 @@ def record(
             continue
         seen.add(key)
         todo.append(query)
-    if not prometheus and any(q.provider_type == "prometheus" for q in todo):
-        names = sorted({q.metric for q in todo if q.provider_type == "prometheus"})
+    if not prometheus and any(q.endpoint.provider_type == "prometheus" for q in todo):
+        names = sorted({q.metric for q in todo if q.endpoint.provider_type == "prometheus"})
         raise SpecError(
             Problem("--prometheus URL", f"is required: {', '.join(names)} query Prometheus")
         )
     others = _provider_series(
-        [q for q in todo if q.provider_type != "prometheus"], result, step, timeout, secrets
+        [q for q in todo if q.endpoint.provider_type != "prometheus"],
+        result,
+        step,
+        timeout,
+        secrets,
     )
 
     connections: dict[tuple[Any, ...], Any] = {}
     try:
         for done, query in enumerate(todo, start=1):
-            if query.provider_type != "prometheus":
+            if query.endpoint.provider_type != "prometheus":
                 values = _series_on_grid(others[id(query)], start_s, step, points)
                 result.queries += 1
             else:
@@ -251,7 +255,7 @@ def _prometheus_values(
     points: int,
 ) -> list[float | None] | None:
     connection = _connection(connections, prometheus, query, timeout)
-    secrets = [*url_secrets(prometheus), *header_secrets(query.headers.items())]
+    secrets = [*url_secrets(prometheus), *header_secrets(query.endpoint.headers.items())]
     start_s = _whole_seconds(result.start)
     try:
         rows = _range(connection, query, prometheus, result.start, result.end, step, timeout)
@@ -379,15 +383,16 @@ def _check_planned(
         if q.render_error is not None and q.target == "canary"
     ]
     for q in planned:
-        if q.render_error is not None or q.provider_type == "prometheus" or q.target != "canary":
+        provider_type = q.endpoint.provider_type
+        if q.render_error is not None or provider_type == "prometheus" or q.target != "canary":
             continue
-        provider = PROVIDERS.get(q.provider_type)
+        provider = PROVIDERS.get(provider_type)
         if provider is None or not provider.built:
             reason = provider.not_built if provider is not None else "unknown provider"
             problems.append(
                 Problem(
                     f"metric {q.metric}",
-                    f"MetricTemplate {q.template} has provider type {q.provider_type!r}, which "
+                    f"MetricTemplate {q.template} has provider type {provider_type!r}, which "
                     f"is not built yet: {reason}",
                 )
             )
@@ -395,7 +400,7 @@ def _check_planned(
             problems.append(
                 Problem(
                     f"metric {q.metric}",
-                    f"MetricTemplate {q.template}: the {q.provider_type} provider cannot answer "
+                    f"MetricTemplate {q.template}: the {provider_type} provider cannot answer "
                     "series, so it cannot be recorded",
                 )
             )
@@ -415,7 +420,10 @@ def _check_planned(
 def _connection(
     connections: dict[tuple[Any, ...], Any], url: str, query: MetricQuery, timeout: float
 ) -> Any:
-    key = (tuple(sorted(query.headers.items())), query.insecure_skip_verify)
+    endpoint = query.endpoint
+    # record asks the --prometheus URL, never the template's address, and reads no Secret: only
+    # the headers and the TLS check tell connections apart
+    key = (endpoint.header_items, endpoint.insecure_skip_verify)
     found = connections.get(key)
     if found is None:
         import requests
@@ -431,15 +439,15 @@ def _connection(
             raise_on_status=False,
         )
         session = requests.Session()
-        session.verify = not query.insecure_skip_verify
+        session.verify = not endpoint.insecure_skip_verify
         # the live sources' rules (analysis._redirects, MAX_ANSWER_BYTES) through the session's
         # public response hook: requests would follow any redirect with the template's headers
         # and read any answer whole
-        session.hooks["response"].append(_guard(dict(query.headers)))
+        session.hooks["response"].append(_guard(dict(endpoint.headers)))
         found = PrometheusConnect(
             url=url.rstrip("/"),
-            headers=dict(query.headers) or None,
-            disable_ssl=query.insecure_skip_verify,
+            headers=dict(endpoint.headers) or None,
+            disable_ssl=endpoint.insecure_skip_verify,
             retry=retry,
             # requests hands a urllib3 Timeout through: connecting and each read share the budget
             timeout=Timeout(total=timeout),

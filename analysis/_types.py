@@ -57,9 +57,44 @@ class QueryFailure:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """Where a ``MetricQuery`` goes: the provider, its address and how to reach it (headers,
+    credentials, TLS, region). Equal endpoints hash alike, so queries can be grouped by it."""
+
+    provider_type: str = "prometheus"
+    server: str | None = None  # Prometheus address (template address, spec.metricsServer, default)
+    # A template's headers may carry credentials (Authorization): kept out of the repr, so a
+    # query or a check printed in a log or an error never shows them.
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    secret: str | None = None  # "<namespace>/<name>" of the credentials Secret, if any
+    insecure_skip_verify: bool = False
+    region: str | None = None  # MetricTemplate spec.provider.region (cloudwatch)
+
+    def __hash__(self) -> int:
+        # ``headers`` is a dict, which does not hash: its sorted items stand for it (equal
+        # mappings have equal sorted items, as the generated ``__eq__`` compares them).
+        return hash(
+            (
+                self.provider_type,
+                self.server,
+                self.header_items,
+                self.secret,
+                self.insecure_skip_verify,
+                self.region,
+            )
+        )
+
+    @property
+    def header_items(self) -> tuple[tuple[str, str], ...]:
+        """The headers as sorted (name, value) pairs: hashable, and the same for equal headers."""
+        return tuple(sorted(self.headers.items()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MetricQuery:
-    """What one metric check asks for one canary on one tick: the query, where it goes, the unit
-    of its answer and the names its messages use. How the answer is judged is the ``Check``'s."""
+    """What one metric check asks for one canary on one tick: the query, where it goes
+    (``endpoint``), the unit of its answer and the names its messages use. How the answer is
+    judged is the ``Check``'s."""
 
     canary: str  # "<namespace>/<name>"
     metric: str  # the metric's name in analysis.metrics
@@ -69,12 +104,7 @@ class MetricQuery:
     # Set when the check cannot run (template missing or unrenderable, nothing to query): the
     # complete Flagger event message, e.g. "Metric template lat.ns query render error: ...".
     render_error: str | None = None
-    server: str | None = None  # Prometheus address (template address, spec.metricsServer, default)
-    provider_type: str = "prometheus"
-    headers: Mapping[str, str] = field(default_factory=dict)
-    secret: str | None = None  # "<namespace>/<name>" of the credentials Secret, if any
-    insecure_skip_verify: bool = False
-    region: str | None = None  # MetricTemplate spec.provider.region (cloudwatch)
+    endpoint: Endpoint = field(default_factory=Endpoint)  # where the query goes
     #: The metric's ``interval`` in seconds: hosted providers size their query window from it
     #: (datadog, cloudwatch, dynatrace and splunk ask for 10 intervals, newrelic for one).
     window: float = 60.0

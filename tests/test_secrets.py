@@ -465,10 +465,11 @@ async def test_prometheus_failures_carry_no_credential(
             [SeriesRequest(query=query, start=1000.0, end=1600.0, step=60.0)]
         )
         # the provider check's event (analysis.MetricSources.check_providers words its ping)
-        ping = await source.ping(case.server, headers=case.headers, secret=query.secret)
+        secret = query.endpoint.secret
+        ping = await source.ping(case.server, headers=case.headers, secret=secret)
         raised = ""
         try:
-            await source.query("up", server=case.server, headers=case.headers, secret=query.secret)
+            await source.query("up", server=case.server, headers=case.headers, secret=secret)
         except Exception as exc:
             raised = f"{type(exc).__name__}: {exc}"
     assert route.called
@@ -675,3 +676,15 @@ def test_console_output_is_redacted_too(channels: Channels) -> None:
     structlog.get_logger("canary-engine").error("alert_not_sent", error=f"Bearer {TOKEN}")
     text = channels.assert_clean()
     assert "alert_not_sent" in text and "error='Bearer " in text  # the line was printed, masked
+
+
+def test_a_querys_repr_does_not_show_its_headers() -> None:
+    # A MetricTemplate's provider headers may carry a credential; a MetricQuery or a Check that
+    # ends up in a log line or an error message is printed with its repr.
+    from analysis import Endpoint, MetricQuery
+    from analysis._types import CheckKind
+
+    endpoint = Endpoint(server="http://prom:9090", headers={"Authorization": "Bearer s3cr3t"})
+    query = MetricQuery(canary="ns/app", metric="m", kind=CheckKind.TEMPLATE, endpoint=endpoint)
+    assert "s3cr3t" not in repr(query) and "s3cr3t" not in repr(endpoint)
+    assert "http://prom:9090" in repr(endpoint)  # what is not secret still shows

@@ -106,7 +106,7 @@ async def _ping(call: Call) -> None:
 
 async def _authorized(call: Call) -> tuple[str, dict[str, str], list[str]]:
     """The API base, the headers carrying a token and what to mask: Flagger's constructor."""
-    problem = _address_problem(call.address, call.query.insecure_skip_verify)
+    problem = _address_problem(call.address, call.query.endpoint.insecure_skip_verify)
     if problem:
         raise QueryRejected(problem)
     authority, scope = _cloud(call.address)

@@ -103,13 +103,15 @@ class Call:
     @property
     def headers(self) -> dict[str, str]:
         """The template's ``spec.provider.headers`` (sent first; provider credentials win)."""
-        return dict(self.query.headers)
+        return dict(self.query.endpoint.headers)
 
     @property
     def headers_without_authorization(self) -> dict[str, str]:
         """The template's headers less any ``Authorization`` (in any case): for a provider that
         sends its own credentials in that header, so the template's is not sent next to them."""
-        return {k: v for k, v in self.query.headers.items() if k.lower() != "authorization"}
+        return {
+            k: v for k, v in self.query.endpoint.headers.items() if k.lower() != "authorization"
+        }
 
 
 ValueFn = Callable[[Call], Awaitable[float]]

@@ -93,7 +93,7 @@ async def _first_result(call: Call, start: float, end: float, limit: int | None)
 
 
 async def _send(call: Call, body: dict[str, Any]) -> Any:
-    region = call.query.region or ""
+    region = call.query.endpoint.region or ""
     if not region:
         raise QueryRejected("cloudwatch needs spec.provider.region (e.g. us-east-1)")
     url = call.address.rstrip("/") if call.address else f"https://monitoring.{region}.amazonaws.com"
@@ -103,7 +103,7 @@ async def _send(call: Call, body: dict[str, Any]) -> Any:
         "cloudwatch",
         "POST",
         url + "/",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         headers={**call.headers, **headers},
         content=payload,
     )

@@ -51,7 +51,7 @@ async def _ping(call: Call) -> None:
         "datadog",
         "GET",
         call.address.rstrip("/") + "/api/v1/validate",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         headers=_headers(call),
     )
 
@@ -62,7 +62,7 @@ async def _points(call: Call, start: int, end: int) -> list[tuple[float, float |
         "datadog",
         "GET",
         call.address.rstrip("/") + "/api/v1/query",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         params={"query": call.expr, "from": str(start), "to": str(end)},
         headers=_headers(call),
     )

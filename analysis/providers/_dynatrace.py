@@ -53,7 +53,7 @@ async def _ping(call: Call) -> None:
         "dynatrace",
         "GET",
         call.address.rstrip("/") + "/api/v2/metrics",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         params={"pageSize": "1"},
         headers=_headers(call),
     )
@@ -67,7 +67,7 @@ async def _entry(
         "dynatrace",
         "GET",
         call.address.rstrip("/") + "/api/v2/metrics/query",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         params={
             "metricSelector": call.expr,
             "resolution": resolution,

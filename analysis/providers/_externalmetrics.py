@@ -80,7 +80,7 @@ async def _items(call: Call, namespace: str, metric: str, selector: str) -> list
             "externalmetrics",
             "GET",
             f"{call.address.rstrip('/')}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{metric}",
-            insecure=call.query.insecure_skip_verify,
+            insecure=call.query.endpoint.insecure_skip_verify,
             params={"labelSelector": selector} if selector else None,
             headers=headers,
         )

@@ -87,7 +87,7 @@ async def _render(
         "graphite",
         "GET",
         call.address.rstrip("/") + "/render",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         params=[*params, ("format", "json")],
         headers=headers,
     )

@@ -94,7 +94,7 @@ async def _post(call: Call, flux: str, now: float | None) -> str:
         "influxdb",
         "POST",
         call.address.rstrip("/") + "/api/v2/query",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         params={"org": call.credentials.get("org", "")},
         headers=headers,
         json_body=body,

@@ -74,7 +74,7 @@ async def _query(call: Call, nrql: str, *, status_only: bool = False) -> dict[st
         "newrelic",
         "GET",
         f"{call.address.rstrip('/')}/v1/accounts/{account}/query",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         params={"nrql": nrql},
         headers=headers,
     )

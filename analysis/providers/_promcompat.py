@@ -146,7 +146,7 @@ async def _get(
             provider,
             "GET",
             url,
-            insecure=call.query.insecure_skip_verify,
+            insecure=call.query.endpoint.insecure_skip_verify,
             params=params,
             headers=headers,
         )

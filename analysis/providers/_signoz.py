@@ -107,7 +107,7 @@ async def _query(call: Call, content: bytes) -> dict[str, Any]:
         "signoz",
         "POST",
         _url(call.address),
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         headers=headers,
         content=content,
     )

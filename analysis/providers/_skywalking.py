@@ -82,7 +82,7 @@ async def _ping(call: Call) -> None:
             "skywalking",
             "GET",
             call.address.rstrip("/") + "/internal/l7check",
-            insecure=call.query.insecure_skip_verify,
+            insecure=call.query.endpoint.insecure_skip_verify,
             headers=call.headers,
         )
     except QueryRejected as exc:
@@ -107,7 +107,7 @@ async def _query(call: Call, start: float, end: float, step: str) -> list[tuple[
         "skywalking",
         "POST",
         call.address.rstrip("/") + "/graphql",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         headers=headers,
         json_body={"query": call.expr, "variables": {"duration": duration}},
     )

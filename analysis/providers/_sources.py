@@ -1,7 +1,7 @@
 """The live MetricSource and SeriesSource over every registered metric provider.
 
-``MetricSources`` splits a batch by ``query.provider_type``: all Prometheus queries go to the
-``PrometheusSource`` in one batch (so builtin queries keep their one request per query shape,
+``MetricSources`` splits a batch by ``query.endpoint.provider_type``: all Prometheus queries go to
+the ``PrometheusSource`` in one batch (so builtin queries keep their one request per query shape,
 ``analysis._grouping``), every other provider's queries run through its module
 (``analysis.providers``), identical ones once, concurrently, at most ``concurrency`` in flight.
 Like every source it never raises for one query: each answer is a float (or a ``Series``) or a
@@ -97,7 +97,7 @@ class MetricSources:
         self._series_cache = SeriesCache(
             self._fetch_series,
             identity=_identity,
-            cacheable=lambda query: query.provider_type == "prometheus",
+            cacheable=lambda query: query.endpoint.provider_type == "prometheus",
         )
 
     @property
@@ -107,8 +107,8 @@ class MetricSources:
         return sent + self.http.requests
 
     async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
-        prometheus = [i for i, q in enumerate(queries) if q.provider_type == "prometheus"]
-        others = [i for i, q in enumerate(queries) if q.provider_type != "prometheus"]
+        prometheus = [i for i, q in enumerate(queries) if q.endpoint.provider_type == "prometheus"]
+        others = [i for i, q in enumerate(queries) if q.endpoint.provider_type != "prometheus"]
         answers: list[float | QueryFailure | None] = [None] * len(queries)
         keys: dict[tuple[Any, ...], list[int]] = {}
         for index in others:
@@ -131,8 +131,12 @@ class MetricSources:
         return await self._series_cache.fetch_series(requests)
 
     async def _fetch_series(self, requests: Sequence[SeriesRequest]) -> list[Series | QueryFailure]:
-        prometheus = [i for i, r in enumerate(requests) if r.query.provider_type == "prometheus"]
-        others = [i for i, r in enumerate(requests) if r.query.provider_type != "prometheus"]
+        prometheus = [
+            i for i, r in enumerate(requests) if r.query.endpoint.provider_type == "prometheus"
+        ]
+        others = [
+            i for i, r in enumerate(requests) if r.query.endpoint.provider_type != "prometheus"
+        ]
         batch = [requests[i] for i in prometheus]
         prometheus_answers, *series = await asyncio.gather(
             self._prometheus().fetch_series(batch) if batch else _nothing(),
@@ -168,7 +172,7 @@ class MetricSources:
             reason = await self._once(asked, query)
             if reason:
                 return (
-                    f"{query.provider_type} in metric template {name}.{namespace} "
+                    f"{query.endpoint.provider_type} in metric template {name}.{namespace} "
                     f"not avaiable: {reason}"
                 )
         return ""
@@ -178,12 +182,13 @@ class MetricSources:
         key = _identity(query)
         key = key[:1] + key[2:]  # a ping does not send the query's text
         if key not in asked:
-            if query.provider_type == "prometheus":
+            endpoint = query.endpoint
+            if endpoint.provider_type == "prometheus":
                 asked[key] = await self._prometheus().ping(
-                    query.server or "",
-                    headers=query.headers,
-                    secret=query.secret,
-                    insecure_skip_verify=query.insecure_skip_verify,
+                    endpoint.server or "",
+                    headers=endpoint.headers,
+                    secret=endpoint.secret,
+                    insecure_skip_verify=endpoint.insecure_skip_verify,
                 )
             else:
                 asked[key] = await self._ping(query)
@@ -242,28 +247,30 @@ class MetricSources:
                 FailureKind.RENDER, query.render_error or "the query could not be rendered"
             )
         where = _where(query)
-        provider = PROVIDERS.get(query.provider_type)
+        endpoint = query.endpoint
+        provider = PROVIDERS.get(endpoint.provider_type)
         if provider is None or not provider.built:
             reason = provider.not_built if provider is not None else "unknown provider type"
             return QueryFailure(
                 FailureKind.REJECTED,
-                f"{where}: metric provider type {query.provider_type!r} is not built yet: {reason}",
+                f"{where}: metric provider type {endpoint.provider_type!r} is not built yet: "
+                f"{reason}",
             )
-        address = query.server or provider.default_address or ""
+        address = endpoint.server or provider.default_address or ""
         if deadline is None:
             deadline = provider.deadline or self.http.timeout * 2
-        secrets = [*url_secrets(address), *header_secrets(query.headers.items())]
+        secrets = [*url_secrets(address), *header_secrets(endpoint.headers.items())]
         try:
             if provider.address_required and not address:
                 raise QueryRejected(f"spec.provider.address is required for {provider.type}")
-            credentials = await self._secret(query.secret)
+            credentials = await self._secret(endpoint.secret)
             secrets += [v for v in credentials.values() if v]
             call = Call(
                 query=query,
                 expr=query.expr,
                 address=address,
                 credentials=credentials,
-                has_secret=query.secret is not None,
+                has_secret=endpoint.secret is not None,
                 now=self._now(),
                 http=self.http,
                 sleep=self._sleep,
@@ -289,26 +296,15 @@ class MetricSources:
 
 
 def _identity(query: MetricQuery) -> tuple[Any, ...]:
-    """What makes two queries the same request (the first two items: type and text)."""
-    return (
-        query.provider_type,
-        query.expr,
-        query.server,
-        query.secret,
-        tuple(sorted(query.headers.items())),
-        query.region,
-        query.window,
-        query.insecure_skip_verify,
-        query.render_error,
-        query.scale,
-    )
+    """What makes two queries the same request (the first two items: endpoint and text)."""
+    return (query.endpoint, query.expr, query.window, query.render_error, query.scale)
 
 
 def _where(query: MetricQuery) -> str:
     if query.template:
         namespace, _, name = query.template.partition("/")
-        return f"{query.provider_type} MetricTemplate {name}.{namespace}"
-    return f"{query.provider_type} query of metric {query.metric}"
+        return f"{query.endpoint.provider_type} MetricTemplate {name}.{namespace}"
+    return f"{query.endpoint.provider_type} query of metric {query.metric}"
 
 
 def _scaled(series: Series, scale: float) -> Series:

@@ -71,7 +71,7 @@ async def _ping(call: Call) -> None:
         "splunk",
         "GET",
         api_address(call.address) + "/v2/metric",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         params={"limit": "1"},
         headers={**call.headers, "X-SF-Token": call.credentials.get("sf_token_key", "")},
     )
@@ -88,7 +88,7 @@ async def _execute(
         "splunk",
         "POST",
         stream_address(call.address) + "/v2/signalflow/execute",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         params=params,
         headers={
             **call.headers,

@@ -94,7 +94,7 @@ async def _query(call: Call, mql: str) -> dict[str, Any]:
         "stackdriver",
         "POST",
         f"{call.address.rstrip('/')}/v3/projects/{project}/timeSeries:query",
-        insecure=call.query.insecure_skip_verify,
+        insecure=call.query.endpoint.insecure_skip_verify,
         headers=headers,
         json_body={"query": mql},
     )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import config
-from analysis import Check, CheckKind, MetricQuery, PrometheusSource, open_prometheus
+from analysis import Check, CheckKind, Endpoint, MetricQuery, PrometheusSource, open_prometheus
 
 #: The Prometheus address the respx-mocked tests answer for.
 PROM = "http://prom.test:9090"
@@ -120,13 +120,16 @@ def raw_check(
     return Check(query=raw(expr, **kw), lo=lo, hi=hi)
 
 
-def raw(expr: str = "up", *, scale: float = 1.0, server: str = PROM, **kw: Any) -> MetricQuery:
+def raw(
+    expr: str = "up", *, scale: float = 1.0, endpoint: Endpoint | None = None, **kw: Any
+) -> MetricQuery:
+    """An inline query of ``test/podinfo``, sent to ``endpoint`` (default: Prometheus at PROM)."""
     return MetricQuery(
         canary="test/podinfo",
         metric="custom",
         kind=CheckKind.QUERY,
         expr=expr,
-        server=server,
+        endpoint=endpoint or Endpoint(server=PROM),
         scale=scale,
         **kw,
     )

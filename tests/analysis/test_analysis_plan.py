@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 import config
-from analysis import CheckKind, plan_checks, plan_queries
+from analysis import CheckKind, Endpoint, plan_checks, plan_queries
 
 CanaryFactory = Callable[..., config.Canary]
 TemplateFactory = Callable[..., config.MetricTemplate]
@@ -76,7 +76,7 @@ def test_builtin_queries_carry_bounds_units_and_server(make_canary: CanaryFactor
     assert (duration_check.lo, duration_check.hi, duration_check.truncate) == (None, 500.0, True)
     # ... and what is asked: the unit, the server, the rendered query.
     assert (rate.scale, duration.scale) == (1.0, 1000.0)
-    assert rate.server == duration.server == "http://thanos:9090"
+    assert rate.endpoint.server == duration.endpoint.server == "http://thanos:9090"
     assert rate.observer == "kubernetes" and rate.target_name == "podinfo"
     assert rate.expr is not None and 'kubernetes_namespace="test"' in rate.expr
     assert duration.expr is not None and "[30s]" in duration.expr
@@ -107,19 +107,21 @@ def test_template_server_headers_and_secret(
     local = make_template("local", "up")
     templates = {("monitoring", "remote"): remote, ("test", "local"): local}
     first, second = plan_queries(canary, templates, provider="istio", default_server=DEFAULT)
-    assert first.server == "https://prom.example"
-    assert first.headers == {"X-Scope-OrgID": "a, b"}
-    assert first.secret == "monitoring/prom-auth"
-    assert first.insecure_skip_verify
+    assert first.endpoint == Endpoint(
+        server="https://prom.example",
+        headers={"X-Scope-OrgID": "a, b"},
+        secret="monitoring/prom-auth",
+        insecure_skip_verify=True,
+    )
     assert first.template == "monitoring/remote"
-    assert second.server == "http://thanos:9090"  # no address: spec.metricsServer
+    assert second.endpoint.server == "http://thanos:9090"  # no address: spec.metricsServer
     assert second.template == "test/local"  # templateRef without namespace: canary's
 
 
 def test_default_server_is_the_last_resort(make_canary: CanaryFactory) -> None:
     canary = make_canary([{"name": "request-success-rate", "threshold": 99}])
     (query,) = plan_queries(canary, {}, provider="istio", default_server=DEFAULT)
-    assert query.server == DEFAULT
+    assert query.endpoint.server == DEFAULT
 
 
 def test_template_interval_defaults_to_one_minute_q3(

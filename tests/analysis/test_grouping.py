@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from analysis import (
     GROUPED_PROVIDERS,
     CheckKind,
+    Endpoint,
     FailureKind,
     MetricQuery,
     QueryFailure,
@@ -62,7 +63,7 @@ def builtin(
         metric=str(kind),
         kind=kind,
         expr=f"<per-canary {namespace}/{target}>",
-        server=server,
+        endpoint=Endpoint(server=server),
         observer=provider,
         model=model,
         scale=queries.duration_scale if kind is CheckKind.DURATION else 1.0,
@@ -161,10 +162,18 @@ def test_what_is_not_grouped() -> None:
     dotted = [builtin("prod", "my.app"), builtin("prod", "other")]
     contour = [builtin("prod", n, provider="contour") for n in ("a", "b")]
     template = MetricQuery(
-        canary="prod/a", metric="t", kind=CheckKind.TEMPLATE, expr="x", server=PROM
+        canary="prod/a",
+        metric="t",
+        kind=CheckKind.TEMPLATE,
+        expr="x",
+        endpoint=Endpoint(server=PROM),
     )
     template_b = MetricQuery(
-        canary="prod/b", metric="t", kind=CheckKind.TEMPLATE, expr="y", server=PROM
+        canary="prod/b",
+        metric="t",
+        kind=CheckKind.TEMPLATE,
+        expr="y",
+        endpoint=Endpoint(server=PROM),
     )
     requests = plan_requests([single, *dotted, *contour, template, template_b])
     assert not any(r.grouped for r in requests)
@@ -190,6 +199,28 @@ def test_shapes_split_by_server_interval_and_kind() -> None:
     assert all(r.grouped for r in requests)
 
 
+def test_one_request_per_prometheus_endpoint_as_it_is_sent() -> None:
+    # A query goes out once per server, headers (in any order), Secret and TLS check; a region
+    # (cloudwatch's) is not sent to Prometheus, so it does not make a request of its own.
+    def ask(**endpoint: Any) -> MetricQuery:
+        fields = {"server": PROM, **endpoint}
+        return MetricQuery(
+            canary="a/b", metric="m", kind=CheckKind.QUERY, expr="x", endpoint=Endpoint(**fields)
+        )
+
+    queries = [
+        ask(headers={"A": "1", "B": "2"}),
+        ask(headers={"B": "2", "A": "1"}),
+        ask(headers={"A": "1", "B": "2"}, region="eu-west-1"),
+        ask(),
+        ask(secret="test/prom-auth"),
+        ask(insecure_skip_verify=True),
+        ask(server="http://other"),
+    ]
+    requests = plan_requests(queries)
+    assert sorted(r.members for r in requests) == [(0, 1, 2), (3,), (4,), (5,), (6,)]
+
+
 def test_scatter_no_data_nan_ambiguous_and_scale() -> None:
     queries = [
         builtin("p", name, provider="kubernetes", kind=CheckKind.DURATION)
@@ -211,7 +242,9 @@ def test_scatter_no_data_nan_ambiguous_and_scale() -> None:
 
 
 def test_unexpected_result_types() -> None:
-    query = MetricQuery(canary="a/b", metric="m", kind=CheckKind.QUERY, expr="x", server=PROM)
+    query = MetricQuery(
+        canary="a/b", metric="m", kind=CheckKind.QUERY, expr="x", endpoint=Endpoint(server=PROM)
+    )
     request = Request(expr="x", query=query, members=(0,))
     string = answers_from_data(request, [query], {"resultType": "string", "result": [1, "a"]})
     assert isinstance(string[0], QueryFailure) and string[0].kind is FailureKind.REJECTED

@@ -28,6 +28,7 @@ import analysis._prometheus as prometheus_module
 import config
 from analysis import (
     Check,
+    Endpoint,
     FailureKind,
     MetricQuery,
     PrometheusSource,
@@ -389,7 +390,9 @@ async def test_the_timeout_bounds_a_query_that_hangs(sleeps: Sleeps) -> None:
 @respx.mock
 async def test_a_password_in_the_address_is_not_echoed(source: PrometheusSource) -> None:
     respx.get("http://prom.test:9090/api/v1/query").mock(side_effect=httpx.ConnectError("nope"))
-    answer = await fetch_one(source, raw(server="http://admin:s3cret@prom.test:9090"))
+    answer = await fetch_one(
+        source, raw(endpoint=Endpoint(server="http://admin:s3cret@prom.test:9090"))
+    )
     assert isinstance(answer, QueryFailure)
     assert "s3cret" not in answer.message and "xxxxx" in answer.message
 
@@ -440,8 +443,8 @@ async def test_unrenderable_and_unsupported_queries_send_nothing(
     with respx.mock(assert_all_called=False) as mock:
         route = mock.get(QUERY_URL)
         broken = raw(render_error="Metric template lat.test query render error: boom", expr=None)
-        datadog = raw(provider_type="datadog")
-        nowhere = raw(server=None)
+        datadog = raw(endpoint=Endpoint(provider_type="datadog", server=PROM))
+        nowhere = raw(endpoint=Endpoint(server=None))
         answers = await source.fetch([broken, datadog, nowhere])
     assert route.call_count == 0
     assert failure(answers[0], FailureKind.RENDER).message.endswith("boom")
@@ -756,9 +759,9 @@ def tls_prometheus() -> Iterator[str]:
 async def test_real_tls_ca_insecure_and_untrusted(tls_prometheus: str, sleeps: Sleeps) -> None:
     secrets = {"test/prom-ca": {"token": "t", "ca.crt": TEST_CA_PEM}}
     async with open_prometheus(sleep=sleeps, credentials=secrets.get) as source:
-        trusted = raw(server=tls_prometheus, secret="test/prom-ca")
-        insecure = raw(server=tls_prometheus, insecure_skip_verify=True)
-        untrusted = raw(server=tls_prometheus)
+        trusted = raw(endpoint=Endpoint(server=tls_prometheus, secret="test/prom-ca"))
+        insecure = raw(endpoint=Endpoint(server=tls_prometheus, insecure_skip_verify=True))
+        untrusted = raw(endpoint=Endpoint(server=tls_prometheus))
         answers = await source.fetch([trusted, insecure, untrusted])
     assert answers[:2] == [1.0, 1.0]
     refused = failure(answers[2], FailureKind.TRANSPORT)

@@ -23,6 +23,7 @@ import respx
 
 import config
 from analysis import (
+    Endpoint,
     FailureKind,
     MetricQuery,
     PrometheusSource,
@@ -362,8 +363,8 @@ async def test_what_cannot_be_asked_sends_nothing(source: PrometheusSource) -> N
         answers = await source.fetch_series(
             [
                 ask(broken),
-                ask(raw(provider_type="datadog")),
-                ask(raw(server=None)),
+                ask(raw(endpoint=Endpoint(provider_type="datadog", server=PROM))),
+                ask(raw(endpoint=Endpoint(server=None))),
                 ask(raw(), start=T0, end=T0 - 60),
                 ask(raw(), step=0),
                 ask(raw(), start=math.nan),
@@ -415,7 +416,9 @@ async def test_credentials_in_the_address_never_appear_in_a_failure(
     source: PrometheusSource, reply: Any
 ) -> None:
     route = respx.get(RANGE_URL).mock(side_effect=[reply] * 3)
-    answer = await one_series(source, ask(raw(server="http://user:s3cret-pw@prom.test:9090")))
+    answer = await one_series(
+        source, ask(raw(endpoint=Endpoint(server="http://user:s3cret-pw@prom.test:9090")))
+    )
     assert isinstance(answer, QueryFailure), answer
     assert route.call_count >= 1
     assert "s3cret-pw" not in answer.message, answer.message
@@ -424,14 +427,16 @@ async def test_credentials_in_the_address_never_appear_in_a_failure(
 @respx.mock
 async def test_a_token_as_the_address_user_is_not_echoed(source: PrometheusSource) -> None:
     respx.get(RANGE_URL).mock(side_effect=httpx.ConnectError("nope"))
-    answer = await one_series(source, ask(raw(server="http://glsa_T0k3nValue@prom.test:9090")))
+    answer = await one_series(
+        source, ask(raw(endpoint=Endpoint(server="http://glsa_T0k3nValue@prom.test:9090")))
+    )
     message = failure(answer, FailureKind.TRANSPORT).message
     assert "glsa_T0k3nValue" not in message and "http://xxxxx@prom.test:9090" in message
 
 
 @respx.mock
 async def test_a_bearer_token_echoed_by_a_proxy_is_scrubbed(sleeps: Sleeps) -> None:
-    secret_query = raw(secret="test/prom-auth")
+    secret_query = raw(endpoint=Endpoint(server=PROM, secret="test/prom-auth"))
 
     def credentials(ref: str) -> dict[str, str]:
         return {"token": "t0k3n-very-secret"}

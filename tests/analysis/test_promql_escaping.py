@@ -20,6 +20,7 @@ from analysis import (
     BUILTIN_PROVIDERS,
     GROUPED_PROVIDERS,
     CheckKind,
+    Endpoint,
     MetricQuery,
     TemplateModel,
     builtin_queries,
@@ -396,7 +397,7 @@ def builtin(namespace: str, target: str, *, provider: str, kind: CheckKind) -> M
         metric=str(kind),
         kind=kind,
         expr=render_builtin(text, values, source="t"),
-        server=PROM,
+        endpoint=Endpoint(server=PROM),
         observer=provider,
         model=values,
     )

@@ -18,7 +18,15 @@ import numpy as np
 import pytest
 import respx
 
-from analysis import LOOKBACK_SECONDS, CheckKind, MetricQuery, Recording, Series, open_prometheus
+from analysis import (
+    LOOKBACK_SECONDS,
+    CheckKind,
+    Endpoint,
+    MetricQuery,
+    Recording,
+    Series,
+    open_prometheus,
+)
 from analysis._recorded import RecordedMetricSource
 from analysis._types import FailureKind, QueryFailure, SeriesRequest
 
@@ -73,7 +81,7 @@ class PrometheusOver:
 
 
 T0 = 1_767_225_600.0  # a whole minute (2026-01-01T00:00:00Z): live requests are Unix times
-LIVE = dataclasses.replace(QUERY, server="http://prom.test:9090")
+LIVE = dataclasses.replace(QUERY, endpoint=Endpoint(server="http://prom.test:9090"))
 
 
 @pytest.mark.parametrize(

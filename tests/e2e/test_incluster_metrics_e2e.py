@@ -23,6 +23,7 @@ import yaml
 
 from analysis import (
     CheckKind,
+    Endpoint,
     FailureKind,
     MetricQuery,
     MetricSources,
@@ -67,9 +68,8 @@ def query(provider: str, expr: str, template: str = "test/t") -> MetricQuery:
         metric="m",
         kind=CheckKind.TEMPLATE,
         template=template,
-        provider_type=provider,
+        endpoint=Endpoint(provider_type=provider, server=None),
         expr=expr,
-        server=None,
     )
 
 

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from analysis import MetricQuery, MetricSources, QueryFailure, open_metric_sources, plan_queries
+from analysis import (
+    Endpoint,
+    MetricQuery,
+    MetricSources,
+    QueryFailure,
+    open_metric_sources,
+    plan_queries,
+)
 from config import load_manifests
 
 HERE = Path(__file__).resolve().parent
@@ -27,6 +36,17 @@ SECRETS: dict[str, dict[str, str]] = {
     "test/dynatrace": {"dynatrace_token": "dt0c01.SECRETTOKENVALUE"},
     "test/influx-token": {"token": "influx-token-abcdef", "org": "my-org"},
 }
+
+
+_ENDPOINT_FIELDS = frozenset(f.name for f in dataclasses.fields(Endpoint))
+
+
+def template_query(**fields: Any) -> MetricQuery:
+    """A MetricQuery of ``fields``, where its endpoint's (server, provider_type, headers, secret,
+    ...) are given flat, next to the query's own, as a template's ``spec.provider`` lists them."""
+    endpoint = {k: v for k, v in fields.items() if k in _ENDPOINT_FIELDS}
+    own = {k: v for k, v in fields.items() if k not in _ENDPOINT_FIELDS}
+    return MetricQuery(endpoint=Endpoint(**endpoint), **own)
 
 
 def docs_query(metric: str, *, target: str = "canary") -> MetricQuery:

@@ -27,6 +27,7 @@ from analysis.providers import _azuremonitor
 from analysis.providers._azuremonitor import PROVIDER
 from analysis.providers._base import Call, Http, Window
 from config import MetricTemplateProvider
+from tests.analysis.providers.providers_testkit import template_query
 
 ADDRESS = "https://flagger-abc1.eastus.prometheus.monitor.azure.com"
 QUERY_URL = ADDRESS + "/api/v1/query"
@@ -82,7 +83,7 @@ def _query(**changes: Any) -> MetricQuery:
         "secret": "test/azuremonitor",
         "template": "test/azuremonitor",
     }
-    return MetricQuery(**(fields | changes))
+    return template_query(**(fields | changes))
 
 
 @asynccontextmanager

@@ -31,6 +31,7 @@ from analysis.providers._base import Call, Http, Window
 from analysis.providers._chronosphere import PROVIDER
 from config import MetricTemplateProvider
 from config._spec import SecretRef
+from tests.analysis.providers.providers_testkit import template_query
 
 ADDRESS = "https://fake.chronosphere.io:443"
 QUERY_URL = "https://fake.chronosphere.io/data/metrics/api/v1/query"
@@ -79,7 +80,7 @@ def _query(**changes: Any) -> MetricQuery:
         "secret": "test/chronosphere",
         "template": "test/chronosphere",
     }
-    return MetricQuery(**(fields | changes))
+    return template_query(**(fields | changes))
 
 
 @asynccontextmanager

@@ -459,7 +459,7 @@ async def test_cloudwatch_availability_is_an_http_400_to_an_empty_query(aws: Non
 
 @respx.mock
 async def test_externalmetrics_at_an_address_sends_the_selector_and_token() -> None:
-    from analysis import CheckKind, MetricQuery
+    from analysis import CheckKind, Endpoint, MetricQuery
 
     route = respx.get(
         "https://metrics.example:6443/apis/external.metrics.k8s.io/v1beta1/namespaces/prod/"
@@ -487,10 +487,12 @@ async def test_externalmetrics_at_an_address_sends_the_selector_and_token() -> N
         metric="queue",
         kind=CheckKind.TEMPLATE,
         template="test/queue-depth",
-        provider_type="externalmetrics",
+        endpoint=Endpoint(
+            provider_type="externalmetrics",
+            server="https://metrics.example:6443",
+            secret="test/ext",
+        ),
         expr="prod/queue_depth?labelSelector=app+in+%28podinfo%29%2Ctier%21%3Dweb",
-        server="https://metrics.example:6443",
-        secret="test/ext",
     )
     secrets = {"test/ext": {"token": "kube-token-abcdef123"}}
     assert await fetch_one(query, secrets) == 2048.0

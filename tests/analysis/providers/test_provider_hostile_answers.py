@@ -5,14 +5,13 @@ number (or not JSON) passes as one."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from typing import Any
 
 import httpx
 import pytest
 import respx
 
-from analysis import CheckKind, MetricQuery, QueryFailure, open_metric_sources
+from analysis import CheckKind, Endpoint, MetricQuery, QueryFailure, open_metric_sources
 from analysis._types import FailureKind
 from tests.analysis.providers.providers_testkit import NOW, fetch_one
 
@@ -23,15 +22,13 @@ API_KEY = "SIGNOZKEY-abcdefghijklmnopqrstuvwxyz0123456789"
 PASSWORD = "it's-my-Passw0rd-2024"
 
 
-def _query(provider: str, server: str, secret: str) -> MetricQuery:
+def _query(provider: str, server: str, secret: str | None) -> MetricQuery:
     return MetricQuery(
         canary="test/podinfo",
         metric="errors",
         kind=CheckKind.TEMPLATE,
         expr="sum(rate(errors[1m]))" if provider == "chronosphere" else "{}",
-        server=server,
-        provider_type=provider,
-        secret=secret,
+        endpoint=Endpoint(provider_type=provider, server=server, secret=secret),
         template=f"test/{provider}",
     )
 
@@ -128,9 +125,7 @@ async def test_a_ping_reads_the_status_not_the_body() -> None:
     respx.get("http://oap.test:12800/internal/l7check").mock(
         return_value=httpx.Response(404, text="no such route (HTTP 405)")
     )
-    query = dataclasses.replace(
-        _query("skywalking", "http://oap.test:12800", "test/sky"), secret=None
-    )
+    query = _query("skywalking", "http://oap.test:12800", None)
     reason = await _ping(query)
     assert "HTTP 404" in reason
 
@@ -138,7 +133,5 @@ async def test_a_ping_reads_the_status_not_the_body() -> None:
 @respx.mock
 async def test_a_ping_answered_405_is_online() -> None:
     respx.get("http://oap.test:12800/internal/l7check").mock(return_value=httpx.Response(405))
-    query = dataclasses.replace(
-        _query("skywalking", "http://oap.test:12800", "test/sky"), secret=None
-    )
+    query = _query("skywalking", "http://oap.test:12800", None)
     assert await _ping(query) == ""

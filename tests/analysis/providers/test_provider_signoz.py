@@ -20,7 +20,7 @@ import pytest
 import respx
 from providers_testkit import fetch_one
 
-from analysis import CheckKind, FailureKind, MetricQuery, QueryFailure
+from analysis import CheckKind, Endpoint, FailureKind, MetricQuery, QueryFailure
 from analysis._errors import AmbiguousResult, NoValuesFound, ProviderUnavailable, QueryRejected
 from analysis.providers._base import Call, Http, Window
 from analysis.providers._signoz import PROVIDER
@@ -111,10 +111,12 @@ def _call(
         metric="signoz metric",
         kind=CheckKind.TEMPLATE,
         expr=expr,
-        server=address,
-        provider_type="signoz",
-        headers=dict(headers or {}),
-        secret="test/signoz" if has_secret else None,
+        endpoint=Endpoint(
+            provider_type="signoz",
+            server=address,
+            headers=dict(headers or {}),
+            secret="test/signoz" if has_secret else None,
+        ),
         template="test/signoz",
     )
     return Call(
@@ -507,9 +509,7 @@ async def test_a_check_failure_names_the_template_and_hides_the_key() -> None:
         metric="error rate",
         kind=CheckKind.TEMPLATE,
         expr=QUERY,
-        server=ADDRESS,
-        provider_type="signoz",
-        secret="test/signoz",
+        endpoint=Endpoint(provider_type="signoz", server=ADDRESS, secret="test/signoz"),
         template="test/signoz-error-rate",
     )
     answer = await fetch_one(query, {"test/signoz": CREDENTIALS})

@@ -21,7 +21,7 @@ import pytest
 import respx
 from providers_testkit import fetch_one
 
-from analysis import CheckKind, FailureKind, MetricQuery, QueryFailure
+from analysis import CheckKind, Endpoint, FailureKind, MetricQuery, QueryFailure
 from analysis._errors import AmbiguousResult, NoValuesFound, ProviderUnavailable, QueryRejected
 from analysis.providers._base import Call, Http, Window
 from analysis.providers._skywalking import PROVIDER
@@ -73,9 +73,7 @@ def _call(
         metric="apdex",
         kind=CheckKind.TEMPLATE,
         expr=expr,
-        server=ADDRESS,
-        provider_type="skywalking",
-        headers=dict(headers or {}),
+        endpoint=Endpoint(provider_type="skywalking", server=ADDRESS, headers=dict(headers or {})),
         template="test/apdex",
         window=window,
     )
@@ -381,9 +379,9 @@ async def test_a_check_failure_names_the_template_and_hides_the_header() -> None
         metric="apdex",
         kind=CheckKind.TEMPLATE,
         expr=QUERY,
-        server=ADDRESS,
-        provider_type="skywalking",
-        headers={"Authorization": TOKEN},
+        endpoint=Endpoint(
+            provider_type="skywalking", server=ADDRESS, headers={"Authorization": TOKEN}
+        ),
         template="test/apdex",
     )
     answer = await fetch_one(query, {})
