@@ -57,7 +57,9 @@ def _refuse(*_args: Any, **_kwargs: Any) -> NoReturn:
 class ReadOnlyDict(dict[str, Any]):
     """A dict that refuses changes; JSON encoding, equality and reads work as on a dict.
 
-    Copies (``copy``, ``deepcopy``, pickling) come back as plain dicts: they are the caller's."""
+    ``deepcopy`` and pickling give a plain, deep copy: the caller's. ``copy.copy`` and ``dict()``
+    are plain at the top level only (nested values stay read-only): use ``json_copy`` to build
+    on a body. PyYAML's safe dumper does not know these types: dump a ``json_copy``."""
 
     __slots__ = ()
 

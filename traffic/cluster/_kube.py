@@ -751,8 +751,11 @@ class KubeCluster:
         return [informer for informer in found if informer is not None]
 
     def _absorb(self, kind: Kind, body: Body) -> None:
-        for informer in self._keepers(kind, _key_of(body)[0]):
-            informer.apply(body, written=True)
+        keepers = self._keepers(kind, _key_of(body)[0])
+        if keepers:
+            kept = read_only(body)  # one copy, shared by a cluster-wide and a namespaced cache
+            for informer in keepers:
+                informer.apply(kept, written=True)
 
     def _absorb_delete(self, ref: ObjectRef, rv: str | None) -> None:
         for informer in self._keepers(ref.kind, ref.namespace):

@@ -3,7 +3,9 @@
 It plays the role client-go's fake clientsets play in Flagger's tests, but keeps the API
 server's contract honest where the engine depends on it:
 
-* bodies are deep-copied on the way in and out, so callers can never alias the store;
+* nothing a caller holds aliases the store: what comes in is copied; what ``get``, ``list`` and
+  watches hand out is read-only or a copy (``traffic.cluster._json``); and a stored version is
+  never changed in place, so a new one may share what a write left alone with the one before;
 * one global ``resourceVersion`` counter (a string, as on the wire), ``metadata.uid``,
   ``creationTimestamp`` and ``generation`` (bumped only when a non-status write changes
   something outside ``metadata``/``status``);
@@ -188,7 +190,7 @@ class _Watcher:
 
 
 class InMemoryCluster:
-    """A deep-copying dict store with the API server's versioning, patch and watch semantics.
+    """A dict store with the API server's versioning, patch and watch semantics.
 
     ``now`` supplies timestamps (``creationTimestamp``, Deployment condition times); it defaults
     to a fixed instant so runs are reproducible. ``calls`` counts requests per verb: ``get``,
