@@ -146,6 +146,7 @@ async def initialized_objects(count: int, interval: int) -> list[dict[str, Any]]
     from engine import EngineDeps, Settings, VirtualClock
     from engine.shell.loop import CanaryDriver
     from traffic import CANARY, DEPLOYMENT, SERVICE, DeploymentWorkload, InMemoryCluster, router_for
+    from traffic.cluster import json_copy
 
     class Healthy:
         async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
@@ -174,7 +175,8 @@ async def initialized_objects(count: int, interval: int) -> list[dict[str, Any]]
         assert report.status is not None and report.status.phase.value == "Initialized", report
     objects: list[dict[str, Any]] = []
     for kind in (CANARY, DEPLOYMENT, SERVICE):
-        objects.extend(await cluster.list(kind, None))
+        # read bodies are read-only; the caller rewrites owner references in its own copies
+        objects.extend(json_copy(body) for body in await cluster.list(kind, None))
     return objects
 
 

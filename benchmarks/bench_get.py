@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_startup, from any directory
 
-from bench_startup import ROOT, cli, wall_ms
+from bench_startup import CLI, ROOT, wall_ms
 from bench_startup import TARGET_MS as STARTUP_TARGET_MS
 
 sys.path.insert(0, str(ROOT))
@@ -91,13 +91,13 @@ async def measure(runs: int, changes: int) -> tuple[float, list[float]]:
             for _ in range(runs):
                 start = time.perf_counter()
                 proc = await asyncio.create_subprocess_exec(
-                    *cli(), "get", NAME, "--kubeconfig", config, stdout=asyncio.subprocess.PIPE
+                    *CLI, "get", NAME, "--kubeconfig", config, stdout=asyncio.subprocess.PIPE
                 )
                 await proc.communicate()
                 once.append((time.perf_counter() - start) * 1000.0)
                 assert proc.returncode == 0
             watch = await asyncio.create_subprocess_exec(
-                *cli(),
+                *CLI,
                 "get",
                 NAME,
                 "-w",
@@ -172,7 +172,7 @@ def main() -> int:
         print(f"{label}: {value:.0f} {unit}  (target < {target:.0f} {unit}: {verdict})")
 
     report(
-        "canary-engine get --help", wall_ms([*cli(), "get", "--help"], args.runs), STARTUP_TARGET_MS
+        "canary-engine get --help", wall_ms([*CLI, "get", "--help"], args.runs), STARTUP_TARGET_MS
     )
     once, seen = asyncio.run(measure(args.runs, args.changes))
     report("canary-engine get (fresh process, 200 events in the namespace)", once, GET_TARGET_MS)
