@@ -31,7 +31,6 @@ import copy
 import itertools
 import json
 import re
-import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -50,6 +49,7 @@ from engine import VirtualClock
 from engine.shell.metrics import MetricsRecorder
 from engine.shell.run import RunOptions, run_controller
 from tests.kubeapi import FakeKubeApi, serve_kube_api
+from tests.servers import free_port
 from traffic import LEASE as LEASE_KIND
 from traffic import RouterOptions, kind_of, open_kube_cluster
 from traffic.cluster import ReadLog
@@ -388,13 +388,6 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 # ---------------------------------------------------------------------------- the controller
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass

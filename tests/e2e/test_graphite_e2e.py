@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import math
 import os
-import socket
 import subprocess
 import tempfile
 import textwrap
@@ -41,6 +40,7 @@ from analysis import (
 from analysis._types import FailureKind
 from config import MetricTemplate, parse_canary, parse_metric_template
 from engine.cli import main
+from tests.servers import free_port, running
 
 pytestmark = pytest.mark.slow
 
@@ -73,13 +73,6 @@ whisper.update_many(path, [(t, value) for t in range(now - seconds, now + 1, res
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def serve_graphite() -> Iterator[str]:
     """graphite-web's render API on 127.0.0.1 over freshly written whisper files."""
@@ -107,7 +100,7 @@ def serve_graphite() -> Iterator[str]:
             ],
             check=True,
         )
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CANARY_ENGINE_GRAPHITE_DIR": str(root),
@@ -115,43 +108,28 @@ def serve_graphite() -> Iterator[str]:
         "GRAPHITE_SETTINGS_MODULE": "graphite_e2e_settings",
         "DJANGO_SETTINGS_MODULE": "graphite.settings",
     }
-    log = (root / "graphite.log").open("w")
-    process = subprocess.Popen(
-        [SYSTEM_PYTHON, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env,
-        cwd=root,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        answer = httpx.get(
+            f"{url}/render",
+            params={"target": "app.good.success_rate", "from": "-1min", "format": "json"},
+            timeout=5,
+        )
+        return answer.status_code == 200 and bool(answer.json())
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"graphite-web exited with {process.returncode}: "
-                    + (root / "graphite.log").read_text()
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                answer = httpx.get(
-                    f"{url}/render",
-                    params={"target": "app.good.success_rate", "from": "-1min", "format": "json"},
-                    timeout=5,
-                )
-                if answer.status_code == 200 and answer.json():
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError("graphite-web did not answer after 30s")
-            time.sleep(0.2)
-        yield url
+        with running(
+            [SYSTEM_PYTHON, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            log=root / "graphite.log",
+            ready=answers,
+            not_ready="graphite-web did not answer after 30s",
+            name="graphite-web",
+            env=env,
+            cwd=root,
+        ):
+            yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
         workdir.cleanup()
 
 
@@ -250,7 +228,7 @@ async def test_an_unknown_function_is_rejected_with_graphites_reason(graphite: s
 async def test_availability_check_passes_live_and_names_a_dead_server(graphite: str) -> None:
     async with open_metric_sources(sleep=asyncio.sleep, now=time.time) as sources:
         assert await sources.check_providers(_queries(graphite, "good")) == ""
-        dead = f"http://127.0.0.1:{_free_port()}"
+        dead = f"http://127.0.0.1:{free_port()}"
         reason = await sources.check_providers(_queries(dead, "good"))
     assert "graphite" in reason and "unreachable" in reason
 

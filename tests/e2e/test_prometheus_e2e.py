@@ -21,8 +21,6 @@ import contextlib
 import json
 import math
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -46,6 +44,7 @@ from analysis import (
 )
 from config import parse_canary
 from engine.cli import main
+from tests.servers import free_port, running
 
 pytestmark = pytest.mark.slow
 
@@ -139,13 +138,6 @@ class LivePrometheus:
     ready_at: float  # Unix time when the builtin queries first had a value
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _instant(url: str, query: str) -> list[Any]:
     response = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=5)
     response.raise_for_status()
@@ -168,7 +160,7 @@ def serve_prometheus(collector: Collector, probe: str) -> Iterator[LivePrometheu
     exporter, exporter_thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     exporter_port = exporter.server_port
     workdir = tempfile.TemporaryDirectory(prefix="canary-engine-prom-")
-    port = _free_port()
+    port = free_port()
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [
@@ -177,44 +169,23 @@ def serve_prometheus(collector: Collector, probe: str) -> Iterator[LivePrometheu
     }
     config_file = Path(workdir.name, "prometheus.yml")
     config_file.write_text(yaml.safe_dump(config))
-    log = Path(workdir.name, "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={Path(workdir.name, 'data')}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
+    argv = [
+        binary,
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={Path(workdir.name, 'data')}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"prometheus exited with {process.returncode}: "
-                    + Path(workdir.name, "prometheus.log").read_text()
-                )
-            try:
-                if _instant(url, probe):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("prometheus had no samples after 30s")
-            time.sleep(0.2)
-        yield LivePrometheus(url=url, ready_at=time.time())
+        with running(
+            argv,
+            log=Path(workdir.name, "prometheus.log"),
+            ready=lambda: bool(_instant(url, probe)),
+            not_ready="prometheus had no samples after 30s",
+        ):
+            yield LivePrometheus(url=url, ready_at=time.time())
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
         exporter.shutdown()
         exporter.server_close()
         exporter_thread.join(timeout=5)
@@ -424,7 +395,7 @@ def test_record_reports_an_unreachable_prometheus(
         [
             "record",
             "--prometheus",
-            f"http://127.0.0.1:{_free_port()}",
+            f"http://127.0.0.1:{free_port()}",
             "--canary",
             str(canary_file),
             "--start",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -47,6 +46,7 @@ from analysis._judged import JudgeTick
 from analysis._prometheus import open_prometheus
 from analysis._types import Series, SeriesRequest
 from config import MetricTemplate, parse_canary, parse_metric_template
+from tests.servers import free_port, running
 
 pytestmark = pytest.mark.slow
 
@@ -89,13 +89,6 @@ def _openmetrics(end: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def history() -> Iterator[History]:
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
@@ -114,51 +107,32 @@ def history() -> Iterator[History]:
         )
         config = Path(work, "prometheus.yml")
         config.write_text("global:\n  scrape_interval: 15s\n")
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
-        with Path(work, "prometheus.log").open("w") as log:
-            process = subprocess.Popen(
-                [
-                    prometheus,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={data}",
-                    "--storage.tsdb.retention.time=30d",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--log.level=warn",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                _wait_for(url, end, process, Path(work, "prometheus.log"))
-                yield History(url=url, end=float(end))
-            finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
 
-
-def _wait_for(url: str, end: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"prometheus exited with {process.returncode}: {log.read_text()}")
-        try:
+        def loaded() -> bool:
             answer = httpx.get(
                 f"{url}/api/v1/query",
                 params={"query": 'count(lat{namespace="edge"})', "time": str(end)},
                 timeout=5,
             )
-            if answer.status_code == 200 and answer.json()["data"]["result"]:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("prometheus did not load the backfilled history within 30s")
-        time.sleep(0.2)
+            return answer.status_code == 200 and bool(answer.json()["data"]["result"])
+
+        argv = [
+            prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=30d",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ]
+        with running(
+            argv,
+            log=Path(work, "prometheus.log"),
+            ready=loaded,
+            not_ready="prometheus did not load the backfilled history within 30s",
+        ):
+            yield History(url=url, end=float(end))
 
 
 async def _no_sleep(seconds: float) -> None:
