@@ -103,11 +103,9 @@ _T = TypeVar("_T")
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: objects merge recursively, ``null`` deletes a key, anything else replaces."""
-    if not isinstance(patch, dict):
-        return json_copy(patch)
-    result: dict[str, Any] = json_copy(target) if isinstance(target, dict) else {}
-    _merge_into(result, patch)
-    return result
+    # The result shares nothing with ``target`` (a copy is merged) nor with ``patch`` (merging
+    # copies what it takes from it).
+    return _merged(json_copy(target), patch)
 
 
 def _merged(target: Any, patch: Any) -> Any:
@@ -126,17 +124,6 @@ def _merged(target: Any, patch: Any) -> Any:
         else:
             result[key] = _merged(result.get(key), value)
     return result
-
-
-def _merge_into(result: dict[str, Any], patch: Mapping[str, Any]) -> None:
-    # ``result`` is already this call's own copy: merged in place, each level is copied once.
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(current := result.get(key), dict):
-            _merge_into(current, value)
-        else:
-            result[key] = apply_merge_patch(None, value)
 
 
 def _resource(kind: Kind) -> str:
