@@ -336,10 +336,10 @@ def _tick(t: _Tick) -> Asks[Decision]:
 
 
 def _advance(t: _Tick) -> Asks[None]:
-    spec = t.canary.spec
-    analysis = spec.effective_analysis
-
-    if spec.suspend:
+    """One tick of Flagger's ``advanceCanary``: its checks in its order (the step numbers are
+    flagger-behaviour §2.4's), each of which may end the tick, then the analysis and the step of
+    the run's strategy."""
+    if t.canary.spec.suspend:
         t.info("skipping canary run as object is suspended")
         return
 
@@ -347,107 +347,21 @@ def _advance(t: _Tick) -> Asks[None]:
 
     if t.status.phase is Phase.NONE:
         t.set_phase(Phase.INITIALIZING)
-
     if t.status.phase is Phase.INITIALIZING:
         yield from _initialize(t)
         return
 
     if _adopt_from_flagger(t):
         return
-
     if is_held(t.status):
         return  # paused by an operator: hold the weight, count no checks (engine.core.commands)
-
-    # shouldAdvance (step 15)
-    if t.status.phase not in (
-        Phase.PROGRESSING,
-        Phase.WAITING,
-        Phase.WAITING_PROMOTION,
-        Phase.PROMOTING,
-        Phase.FINALISING,
-    ):
-        changed = has_target_changed(t.status, t.revision)
-        if t.status.phase is Phase.FAILED:
-            # Flagger syncs lastAppliedSpec while Failed (PR #1171), so reverting the target and
-            # re-applying the failed revision starts a new run; the check above used the old value.
-            t.record_revision()
-        if not changed:
-            return
-
-    max_weight = analysis.effective_max_weight
-
-    # Primary readiness (step 17)
-    if not spec.skip_analysis and t.obs.primary is not None and not t.obs.primary.ready:
-        t.warn(t.obs.primary.message)  # "<target>-primary.<ns> not ready: ...", as Flagger's error
-        if not t.obs.primary.retriable:
-            if t.status.phase in (Phase.PROMOTING, Phase.FINALISING):
-                _failed_promotion(t, t.obs.primary.message)
-            else:
-                _rollback(t)
+    if not _should_advance(t) or _primary_not_ready(t):
         return
 
     routes = t.routes.weights
-
-    # checkCanaryStatus (step 19)
-    if t.status.phase not in (
-        Phase.PROGRESSING,
-        Phase.WAITING_PROMOTION,
-        Phase.PROMOTING,
-        Phase.FINALISING,
-    ):
-        # Q7: rollback hooks are polled in Waiting too
-        if t.status.phase is Phase.WAITING and (yield from _rollback_requested(t)):
-            return
-        for outcome in (yield from t.hooks(HookType.CONFIRM_ROLLOUT, t.status.phase)):
-            if not outcome.ok:
-                if t.status.phase is not Phase.WAITING:
-                    t.set_phase(Phase.WAITING)
-                    t.warn(f"Halt {t.cname} advancement waiting for approval {outcome.hook.name}")
-                    if not outcome.hook.mute_alert:
-                        t.alert("Canary is waiting for approval.", "warn")
-                return
-            t.info(f"Confirm-rollout check {outcome.hook.name} passed")
-        _start_run(t)
+    if (yield from _run_not_started(t)):
         return
-
-    # hasCanaryRevisionChanged (step 20)
-    if t.status.phase in _ANALYSING:
-        rev = t.revision
-        if (
-            rev.spec_hash == t.status.last_promoted_spec
-            and rev.spec_hash != t.status.last_applied_spec
-        ):
-            _cancel_reverted_run(t)  # Q14
-            return
-        if has_target_changed(t.status, rev):
-            t.info(f"New revision detected! Restarting analysis for {t.tname}")
-            t.route(TOTAL_WEIGHT, 0)
-            t.sync_status(Phase.PROGRESSING)
-            return
-
-    # Canary readiness (step 21)
-    if t.obs.canary is not None and not t.obs.canary.ready:
-        t.warn(t.obs.canary.message)  # "canary deployment <target>.<ns> not ready: ..."
-        deadline = spec.progress_deadline_seconds
-        if not t.obs.canary.retriable and not deadline_restarted(t.status, t.now, deadline):
-            # Q5: Flagger forgets this alert and event; we raise both.
-            t.warn(f"Rolling back {t.cname} progress deadline exceeded {t.obs.canary.message}")
-            t.alert(f"Progress deadline exceeded {t.obs.canary.message}", "error")
-            _rollback(t)
-        return
-
-    # shouldSkipAnalysis (step 22)
-    if spec.skip_analysis:
-        t.route(TOTAL_WEIGHT, 0)
-        t.info(_copying_message(t))  # Flagger announces the copy here too (shouldSkipAnalysis)
-        t.effects.append(Promote())
-        t.effects.append(ScaleToZero())
-        t.set_phase(Phase.SUCCEEDED)
-        t.after_status_written()
-        t.effects.append(CountOutcome("success", "skipped"))
-        # (No post-rollout hooks: Flagger's shouldSkipAnalysis returns without them.)
-        t.info(f"Promotion completed! Canary analysis was skipped for {t.tname}")
-        t.alert("Canary analysis was skipped, promotion finished.", "info")
+    if _revision_changed(t) or _canary_not_ready(t) or _analysis_skipped(t):
         return
 
     # Manual rollback through rollback webhooks (step 23)
@@ -459,25 +373,156 @@ def _advance(t: _Tick) -> Asks[None]:
     if t.status.phase is Phase.PROMOTING:
         _promotion_traffic_shift(t, routes)
         return
-
     if t.status.phase is Phase.FINALISING:
-        t.effects.append(ScaleToZero())
-        t.set_phase(Phase.SUCCEEDED)
-        t.after_status_written()
-        t.effects.append(CountOutcome("success"))
-        t.effects.append(RunPostRolloutHooks(Phase.SUCCEEDED))
-        t.info(f"Promotion completed! Scaling down {t.tname}")
-        t.alert("Canary analysis completed successfully, promotion finished.", "info")
+        _finalise(t)
         return
 
     # Rollback at threshold, checked before this tick's analysis (step 26, Q1 keep)
+    analysis = t.canary.spec.effective_analysis
     if t.status.phase in _ANALYSING and t.status.failed_checks >= analysis.failed_checks_threshold:
         _rollback(t)
         return
 
-    # Analysis (step 28). From here on Flagger times the tick (its deferred SetDuration): the
-    # pre-rollout tick, a failing analysis and a promotion step all count, a rollback does not.
+    if not (yield from _analysed_and_passed(t, routes)):
+        return
+
+    strategy = analysis.strategy
+    if strategy is Strategy.AB_TESTING:
+        yield from _run_ab(t)
+    elif strategy is Strategy.BLUE_GREEN:
+        yield from _run_blue_green(t, routes)
+    else:
+        yield from _run_canary(t, routes, analysis.effective_max_weight)
+
+
+def _should_advance(t: _Tick) -> bool:
+    """Flagger's ``shouldAdvance`` (step 15): a run is in progress, or the target changed."""
+    if t.status.phase in (
+        Phase.PROGRESSING,
+        Phase.WAITING,
+        Phase.WAITING_PROMOTION,
+        Phase.PROMOTING,
+        Phase.FINALISING,
+    ):
+        return True
+    changed = has_target_changed(t.status, t.revision)
+    if t.status.phase is Phase.FAILED:
+        # Flagger syncs lastAppliedSpec while Failed (PR #1171), so reverting the target and
+        # re-applying the failed revision starts a new run; the check above used the old value.
+        t.record_revision()
+    return changed
+
+
+def _primary_not_ready(t: _Tick) -> bool:
+    """Primary readiness (step 17): a primary that is not ready holds the tick, and one that will
+    not become ready fails the promotion or rolls the run back."""
+    primary = t.obs.primary
+    if t.canary.spec.skip_analysis or primary is None or primary.ready:
+        return False
+    t.warn(primary.message)  # "<target>-primary.<ns> not ready: ...", as Flagger's error
+    if not primary.retriable:
+        if t.status.phase in (Phase.PROMOTING, Phase.FINALISING):
+            _failed_promotion(t, primary.message)
+        else:
+            _rollback(t)
+    return True
+
+
+def _run_not_started(t: _Tick) -> Asks[bool]:
+    """Flagger's ``checkCanaryStatus`` (step 19): outside a run, the confirm-rollout gate decides
+    whether this tick starts one (the tick ends either way)."""
+    if t.status.phase in (
+        Phase.PROGRESSING,
+        Phase.WAITING_PROMOTION,
+        Phase.PROMOTING,
+        Phase.FINALISING,
+    ):
+        return False
+    # Q7: rollback hooks are polled in Waiting too
+    if t.status.phase is Phase.WAITING and (yield from _rollback_requested(t)):
+        return True
+    for outcome in (yield from t.hooks(HookType.CONFIRM_ROLLOUT, t.status.phase)):
+        if not outcome.ok:
+            if t.status.phase is not Phase.WAITING:
+                t.set_phase(Phase.WAITING)
+                t.warn(f"Halt {t.cname} advancement waiting for approval {outcome.hook.name}")
+                if not outcome.hook.mute_alert:
+                    t.alert("Canary is waiting for approval.", "warn")
+            return True
+        t.info(f"Confirm-rollout check {outcome.hook.name} passed")
+    _start_run(t)
+    return True
+
+
+def _revision_changed(t: _Tick) -> bool:
+    """Flagger's ``hasCanaryRevisionChanged`` (step 20): a run whose target changed restarts,
+    and one whose target went back to the promoted revision is cancelled (Q14)."""
+    if t.status.phase not in _ANALYSING:
+        return False
+    rev = t.revision
+    if rev.spec_hash == t.status.last_promoted_spec and rev.spec_hash != t.status.last_applied_spec:
+        _cancel_reverted_run(t)  # Q14
+        return True
+    if has_target_changed(t.status, rev):
+        t.info(f"New revision detected! Restarting analysis for {t.tname}")
+        t.route(TOTAL_WEIGHT, 0)
+        t.sync_status(Phase.PROGRESSING)
+        return True
+    return False
+
+
+def _canary_not_ready(t: _Tick) -> bool:
+    """Canary readiness (step 21): a canary that is not ready holds the tick, and one past its
+    progress deadline rolls the run back."""
+    canary = t.obs.canary
+    if canary is None or canary.ready:
+        return False
+    t.warn(canary.message)  # "canary deployment <target>.<ns> not ready: ..."
+    deadline = t.canary.spec.progress_deadline_seconds
+    if not canary.retriable and not deadline_restarted(t.status, t.now, deadline):
+        # Q5: Flagger forgets this alert and event; we raise both.
+        t.warn(f"Rolling back {t.cname} progress deadline exceeded {canary.message}")
+        t.alert(f"Progress deadline exceeded {canary.message}", "error")
+        _rollback(t)
+    return True
+
+
+def _analysis_skipped(t: _Tick) -> bool:
+    """Flagger's ``shouldSkipAnalysis`` (step 22): ``skipAnalysis`` promotes at once."""
+    if not t.canary.spec.skip_analysis:
+        return False
+    t.route(TOTAL_WEIGHT, 0)
+    t.info(_copying_message(t))  # Flagger announces the copy here too (shouldSkipAnalysis)
+    t.effects.append(Promote())
+    t.effects.append(ScaleToZero())
+    t.set_phase(Phase.SUCCEEDED)
+    t.after_status_written()
+    t.effects.append(CountOutcome("success", "skipped"))
+    # (No post-rollout hooks: Flagger's shouldSkipAnalysis returns without them.)
+    t.info(f"Promotion completed! Canary analysis was skipped for {t.tname}")
+    t.alert("Canary analysis was skipped, promotion finished.", "info")
+    return True
+
+
+def _finalise(t: _Tick) -> None:
+    """The primary runs the new revision and takes all traffic: scale the canary down."""
+    t.effects.append(ScaleToZero())
+    t.set_phase(Phase.SUCCEEDED)
+    t.after_status_written()
+    t.effects.append(CountOutcome("success"))
+    t.effects.append(RunPostRolloutHooks(Phase.SUCCEEDED))
+    t.info(f"Promotion completed! Scaling down {t.tname}")
+    t.alert("Canary analysis completed successfully, promotion finished.", "info")
+
+
+def _analysed_and_passed(t: _Tick, routes: Weights) -> Asks[bool]:
+    """The analysis (step 28): the pre-rollout hooks before the first step, else the metric
+    checks. False when they failed (one more failed check) or were inconclusive (the weight
+    holds): the run does not advance this tick."""
+    # From here on Flagger times the tick (its deferred SetDuration): the pre-rollout tick, a
+    # failing analysis and a promotion step all count, a rollback does not.
     t.analysed = True
+    analysis = t.canary.spec.effective_analysis
     if (
         routes.canary == 0
         and t.status.iterations == 0
@@ -491,23 +536,14 @@ def _advance(t: _Tick) -> Asks[None]:
                     f"failed {outcome.message}"
                 )
                 t.set_failed_checks(t.status.failed_checks + 1)
-                return
+                return False
             t.info(f"Pre-rollout check {outcome.hook.name} passed")
-    else:
-        verdict = yield from _run_analysis(t)
-        if verdict is Verdict.FAIL:
-            t.set_failed_checks(t.status.failed_checks + 1)
-            return
-        if verdict is Verdict.INCONCLUSIVE:
-            return  # the weight holds; _run_analysis counted it
-
-    strategy = analysis.strategy
-    if strategy is Strategy.AB_TESTING:
-        yield from _run_ab(t)
-    elif strategy is Strategy.BLUE_GREEN:
-        yield from _run_blue_green(t, routes)
-    else:
-        yield from _run_canary(t, routes, max_weight)
+        return True
+    verdict = yield from _run_analysis(t)
+    if verdict is Verdict.FAIL:
+        t.set_failed_checks(t.status.failed_checks + 1)
+        return False
+    return verdict is not Verdict.INCONCLUSIVE  # inconclusive: _run_analysis counted it
 
 
 def _start_run(t: _Tick) -> None:
