@@ -4,6 +4,7 @@ Bottom layer: pure data, no I/O beyond reading manifest files, no asyncio. Every
 import it; it imports none of them.
 """
 
+from config._canary_memo import CanaryMemo as CanaryMemo
 from config._durations import format_go_duration as format_go_duration
 from config._durations import format_interval as format_interval
 from config._durations import parse_duration as parse_duration
@@ -76,6 +77,7 @@ __all__ = [
     "Analysis",
     "Canary",
     "CanaryEngineError",
+    "CanaryMemo",
     "CanarySpec",
     "CanaryStatus",
     "Capabilities",

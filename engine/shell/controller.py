@@ -30,7 +30,7 @@ from analysis import (
     judge_ticks,
     redact,
 )
-from config import Canary, SpecError, parse_canary
+from config import CanaryMemo, SpecError
 from engine.core.commands import has_pending_command
 from engine.shell.clock import Clock
 from engine.shell.loop import CanaryDriver, EngineDeps, TickReport
@@ -161,8 +161,9 @@ class Controller:
         #: Set when a Canary's watch event carries an operator command not handled yet: its task
         #: runs a command tick at once instead of waiting for the next interval.
         self._wake: dict[ObjectRef, asyncio.Event] = {}
-        #: Per namespace, the canaries that parse (for flagger_canary_total).
-        self._valid: dict[str, dict[ObjectRef, Canary]] = {}
+        #: The Canaries that parse, by namespace (flagger_canary_total), and each one's last parse.
+        self._valid: dict[str, set[ObjectRef]] = {}
+        self._parsed: dict[ObjectRef, CanaryMemo] = {}
         self.ready = asyncio.Event()
         self._started = 0.0
         #: The cluster, when it can tell whether what a tick read has changed since (a Canary
@@ -234,13 +235,15 @@ class Controller:
         controller of N canaries parse N^2 of them."""
         if self._metrics is None:
             return
-        valid = self._valid.setdefault(ref.namespace, {})
-        valid.pop(ref, None)
-        if body is not None:
+        valid = self._valid.setdefault(ref.namespace, set())
+        valid.discard(ref)
+        if body is None:
+            self._parsed.pop(ref, None)
+        else:
+            memo = self._parsed.setdefault(ref, CanaryMemo())
             try:
-                valid[ref] = parse_canary(
-                    dict(body), default_provider=self._deps.settings.mesh_provider
-                )
+                memo.parse(dict(body), default_provider=self._deps.settings.mesh_provider)
+                valid.add(ref)
             except SpecError:
                 pass
         self._metrics.set_total(ref.namespace, len(valid))

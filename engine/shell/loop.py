@@ -44,13 +44,13 @@ from config import (
     DEFAULT_MESH_PROVIDER,
     Canary,
     CanaryEngineError,
+    CanaryMemo,
     CanaryStatus,
     HookType,
     MetricTemplate,
     Phase,
     SpecError,
     Webhook,
-    parse_canary,
     parse_metric_template,
 )
 from engine.core.commands import Command, pending_command, start_command_decision
@@ -222,6 +222,7 @@ class CanaryDriver:
     def __init__(self, deps: EngineDeps, namespace: str, name: str) -> None:
         self._deps = deps
         self._ref = ObjectRef(CANARY, namespace, name)
+        self._parsed = CanaryMemo()  # every tick reads the Canary; its spec rarely changes
 
     @property
     def ref(self) -> ObjectRef:
@@ -240,7 +241,7 @@ class CanaryDriver:
             report.error = f"canary {self._ref.namespace}/{self._ref.name} not found"
             return report
         try:
-            canary = parse_canary(body, default_provider=deps.settings.mesh_provider)
+            canary = self._parsed.parse(body, default_provider=deps.settings.mesh_provider)
         except SpecError as exc:
             report.error = exc.render()
             await self._report_invalid(body, exc, report)
