@@ -14,7 +14,7 @@ import functools
 import os
 import signal
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
@@ -38,6 +38,7 @@ from traffic import (
     CANARY,
     CONFIGMAP,
     DEFAULT_CACHE_KINDS,
+    Cluster,
     RouterOptions,
     TargetWorkload,
     open_kube_cluster,
@@ -159,50 +160,7 @@ async def run_controller(
                 cache_kinds=(*DEFAULT_CACHE_KINDS, CONFIGMAP),
             )
         )
-
-        credentials = CredentialsReader(cluster, clock)
-
-        # Every metric provider (Prometheus batched and grouped as before, the others through
-        # their modules in analysis.providers). They speak Unix time, which clock.now() is not
-        # (RealClock's is the event loop's monotonic clock): 1970 windows otherwise.
-        unix_time = functools.partial(_unix_time, clock)
-        sources = await stack.enter_async_context(
-            open_metric_sources(
-                sleep=clock.sleep,
-                now=unix_time,
-                credentials=credentials,
-                kube=ClusterKubeApi(cluster),
-            )
-        )
-        webhooks = await stack.enter_async_context(open_webhook_caller(sleep=clock.sleep))
-        alert_sender = await stack.enter_async_context(open_alert_sender())
-        on_alert = AlertRouter(cluster, alert_sender, options.notify)
-
-        deps = EngineDeps(
-            cluster=cluster,
-            clock=clock,
-            workload=TargetWorkload(
-                cluster,
-                selector_labels=options.routing.selector_labels,
-                include_label_prefixes=options.include_label_prefixes,
-                config_tracking=options.config_tracking,
-            ),
-            router_for=lambda provider: router_for(provider, cluster, options.routing),
-            metrics=sources,
-            webhooks=webhooks,
-            settings=Settings(
-                mesh_provider=options.mesh_provider,
-                metrics_server=options.metrics_server,
-                event_webhook=options.event_webhook,
-            ),
-            provider_check=sources.check_providers,
-            analyzer=BatchingAnalyzer(sources, clock),
-            judge=BatchingJudge(sources, clock),
-            on_tick=metrics.on_tick,
-            on_outcome=metrics.on_outcome,
-            on_alert=on_alert,
-            metric_time=unix_time,
-        )
+        deps, on_alert = await _engine_deps(stack, options, cluster, clock, metrics)
         controller = Controller(
             deps,
             ControllerOptions(
@@ -213,20 +171,7 @@ async def run_controller(
             ),
             metrics=metrics,
         )
-        elector = (
-            LeaderElector(
-                cluster,
-                clock,
-                LeaseConfig(
-                    namespace=options.lease_namespace,
-                    name=options.shard.lease_name(DEFAULT_LEASE_NAME),
-                    identity=options.identity,
-                    release_on_cancel=True,  # SIGTERM: the standby takes over at once
-                ),
-            )
-            if options.leader_elect
-            else None
-        )
+        elector = _leader_elector(options, cluster, clock)
 
         def is_ready() -> bool:
             # A standby replica is ready (it serves /metrics and can take over); the leader is
@@ -264,36 +209,117 @@ async def run_controller(
                 log.warning("cache_not_synced", kinds=missing, timeout=CACHE_SYNC_TIMEOUT)
             await controller.run()
 
-        # One task group owns the process: the controller (behind the leader election), the
-        # signal handler and the stop request. Whichever ends first cancels the others, and the
-        # group does not return before every task in it has finished (structured concurrency:
-        # nothing outlives run_controller). None of these is a clock actor: they wait on
-        # watches and signals, not on the clock (each canary task is one).
-        status = 0
-
         async def work() -> None:
-            nonlocal status
-            try:
-                await (elector.run(drive) if elector is not None else drive())
-            except Exception as exc:
-                log.error("controller_stopped", error=str(exc))
-                status = 1
-            group.cancel_scope.cancel()
+            await (elector.run(drive) if elector is not None else drive())
 
-        async def until_stopped() -> None:
-            await stop.wait()
-            log.info("controller_stopped", reason="signal")
-            group.cancel_scope.cancel()
+        return await _run_until_stopped(work, stop, on_signals=on_signals)
 
-        async def on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for _ in signals:
-                    stop.set()
-                    return
 
-        async with anyio.create_task_group() as group:
-            group.start_soon(work)
-            group.start_soon(until_stopped)
-            if on_signals:
-                group.start_soon(on_signal)
-        return status
+async def _engine_deps(
+    stack: AsyncExitStack,
+    options: RunOptions,
+    cluster: Cluster,
+    clock: Clock,
+    metrics: MetricsRecorder,
+) -> tuple[EngineDeps, AlertRouter]:
+    """The engine's seams over the real cluster: metric providers, webhooks and alerts, each
+    client opened on ``stack`` (closed when the controller stops)."""
+    credentials = CredentialsReader(cluster, clock)
+    # Every metric provider (Prometheus batched and grouped as before, the others through
+    # their modules in analysis.providers). They speak Unix time, which clock.now() is not
+    # (RealClock's is the event loop's monotonic clock): 1970 windows otherwise.
+    unix_time = functools.partial(_unix_time, clock)
+    sources = await stack.enter_async_context(
+        open_metric_sources(
+            sleep=clock.sleep,
+            now=unix_time,
+            credentials=credentials,
+            kube=ClusterKubeApi(cluster),
+        )
+    )
+    webhooks = await stack.enter_async_context(open_webhook_caller(sleep=clock.sleep))
+    alert_sender = await stack.enter_async_context(open_alert_sender())
+    on_alert = AlertRouter(cluster, alert_sender, options.notify)
+    deps = EngineDeps(
+        cluster=cluster,
+        clock=clock,
+        workload=TargetWorkload(
+            cluster,
+            selector_labels=options.routing.selector_labels,
+            include_label_prefixes=options.include_label_prefixes,
+            config_tracking=options.config_tracking,
+        ),
+        router_for=lambda provider: router_for(provider, cluster, options.routing),
+        metrics=sources,
+        webhooks=webhooks,
+        settings=Settings(
+            mesh_provider=options.mesh_provider,
+            metrics_server=options.metrics_server,
+            event_webhook=options.event_webhook,
+        ),
+        provider_check=sources.check_providers,
+        analyzer=BatchingAnalyzer(sources, clock),
+        judge=BatchingJudge(sources, clock),
+        on_tick=metrics.on_tick,
+        on_outcome=metrics.on_outcome,
+        on_alert=on_alert,
+        metric_time=unix_time,
+    )
+    return deps, on_alert
+
+
+def _leader_elector(options: RunOptions, cluster: Cluster, clock: Clock) -> LeaderElector | None:
+    """With ``--leader-elect``, the Lease of this process's shard; else None (it always leads)."""
+    if not options.leader_elect:
+        return None
+    return LeaderElector(
+        cluster,
+        clock,
+        LeaseConfig(
+            namespace=options.lease_namespace,
+            name=options.shard.lease_name(DEFAULT_LEASE_NAME),
+            identity=options.identity,
+            release_on_cancel=True,  # SIGTERM: the standby takes over at once
+        ),
+    )
+
+
+async def _run_until_stopped(
+    work: Callable[[], Awaitable[None]], stop: asyncio.Event, *, on_signals: bool
+) -> int:
+    """Run ``work`` until it ends, ``stop`` is set or (``on_signals``) SIGTERM/SIGINT arrives:
+    0 on a stop, 1 when ``work`` failed.
+
+    One task group owns the process: the work (the controller behind the leader election), the
+    signal handler and the stop request. Whichever ends first cancels the others, and the group
+    does not return before every task in it has finished (structured concurrency: nothing
+    outlives run_controller). None of these is a clock actor: they wait on watches and signals,
+    not on the clock (each canary task is one)."""
+    status = 0
+
+    async def run_work() -> None:
+        nonlocal status
+        try:
+            await work()
+        except Exception as exc:
+            log.error("controller_stopped", error=str(exc))
+            status = 1
+        group.cancel_scope.cancel()
+
+    async def until_stopped() -> None:
+        await stop.wait()
+        log.info("controller_stopped", reason="signal")
+        group.cancel_scope.cancel()
+
+    async def on_signal() -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                stop.set()
+                return
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run_work)
+        group.start_soon(until_stopped)
+        if on_signals:
+            group.start_soon(on_signal)
+    return status
