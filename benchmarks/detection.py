@@ -29,7 +29,8 @@ Settings (``SETTINGS``; add more with ``static_settings`` / ``judge_settings``):
 * ``judge``: ``judge: {baseline: primary, harmful: <dir>, **grid}`` for ``T`` in {1, 2}; the grid
   comes from ``--judge-key key=v1,v2`` options (default ``DEFAULT_JUDGE_GRID``: window 24h or
   1h, tolerance 0.1 or 0.25, and the metric's ``onNoData`` unset (the default) or inconclusive;
-  at threshold 2 only with it unset; a grid value ``unset`` leaves the key out of the manifest).
+  at threshold 2 only with it unset; plus ``STRICT_JUDGE_GRID``, tolerance 100 % at threshold 2,
+  the strict end of the trade-off; a grid value ``unset`` leaves the key out of the manifest).
   When the first judge Canary does not validate, the judge settings are reported as not
   available and the benchmark carries on (as is a setting whose every simulation raised). Time
   is compressed to one row per minute, so the judge's default ``window: 24h`` covers the whole
@@ -127,6 +128,14 @@ DEFAULT_JUDGE_GRID: dict[str, list[Any]] = {
     "window": ["24h", "1h"],
     "tolerance": [0.1, 0.25],
     "onNoData": [UNSET, "inconclusive"],
+}
+#: One stricter point, so the judge's trade-off reaches the strict end where static thresholds
+#: have T=5 (no good release rolled back): a canary sample must be twice the envelope's bound
+#: (tolerance 100 %), confirmed at a second interval (threshold 2, as the judge's default row).
+STRICT_JUDGE_GRID: dict[str, list[Any]] = {
+    "window": ["24h"],
+    "tolerance": [1.0],
+    "onNoData": [UNSET],
 }
 #: Grid keys that belong to the metric entry rather than to its ``judge`` block.
 METRIC_KEYS = ("onNoData", "dryRun")
@@ -544,12 +553,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         judges = judge_settings(grid=parse_grid(args.judge_key))
     else:
         # The full default grid at threshold 1; at threshold 2 Flagger's no-data policy only
-        # (inconclusive barely matters there), which keeps the run under 5 minutes.
+        # (inconclusive barely matters there), and the strict point: the run stays under 5 minutes.
         judges = [
             s
             for s in judge_settings(grid=DEFAULT_JUDGE_GRID)
             if s.threshold == 1 or ("onNoData", UNSET) in s.judge
         ]
+        judges += judge_settings(thresholds=(2,), grid=STRICT_JUDGE_GRID)
     settings = [*static_settings(), *judges]
     if args.only:
         settings = [s for s in settings if any(re.fullmatch(p, s.name) for p in args.only)]
