@@ -122,10 +122,48 @@ def judge_batch(inputs: Sequence[JudgeInput]) -> list[JudgeOutcome]:
     guaranteed = np.minimum(
         1.0, np.maximum(1.0 - confidence, looks * directions / (scored.samples + 1.0))
     )
+    finite = np.isfinite(c_values)
+    canary_level = _row_medians(c_values, finite)
+    # The sample each verdict is about: the latest breach (the latest evidence), else the newest
+    # sample of the last step, else none (-1).
+    recent = finite & (c_times > (column([item.now - item.step for item in inputs]))[:, None])
+    sample = np.where(
+        scored.breach.any(axis=1),
+        _last_true(scored.breach),
+        np.where(recent.any(axis=1), _last_true(recent), -1),
+    )
     return [
-        _outcome(item, k, c_times[k], c_values[k], scored, float(guaranteed[k]))
+        _outcome(
+            item,
+            k,
+            c_times[k],
+            c_values[k],
+            scored,
+            guaranteed=float(guaranteed[k]),
+            canary_level=float(canary_level[k]),
+            index=int(sample[k]),
+        )
         for k, item in enumerate(inputs)
     ]
+
+
+def _last_true(matrix: NDArray[np.bool_]) -> NDArray[np.intp]:
+    """Per row, the index of the last True (rows without one: meaningless, mask them)."""
+    last: NDArray[np.intp] = matrix.shape[1] - 1 - np.argmax(matrix[:, ::-1], axis=1)
+    return last
+
+
+def _row_medians(values: NDArray[np.float64], finite: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """``np.median`` of each row's finite values (NaN for a row without any), all rows at once:
+    the middle one, or the two middle ones' sum halved, as ``np.median`` computes it."""
+    ordered = np.where(finite, values, np.nan)
+    ordered.sort(axis=1)  # NaN sorts last
+    count = finite.sum(axis=1)
+    low = _column(ordered, np.clip((count - 1) // 2, 0, None))
+    high = _column(ordered, count // 2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        middle = np.where(count % 2 == 1, low, (low + high) / 2.0)
+    return np.where(count > 0, middle, np.nan)
 
 
 def score_matrix(
@@ -211,41 +249,33 @@ def _nearest(
 ) -> NDArray[np.float64]:
     """For the ``wanted`` (row, canary time) entries, the value of the same row's primary sample
     nearest in time, NaN if none lies within ``half_step`` (or it is a step without data); NaN
-    elsewhere. One searchsorted over all rows: each row's times are shifted into a band of its
-    own, so rows never mix, and the row-major order stays ascending (rows are in time order)."""
-    rows, m = primary_times.shape
+    elsewhere. A binary search per wanted entry, all entries at once: about log2(m) gathers of
+    one value per entry, instead of a pass over the whole K × m matrix (rows are in time order,
+    padded with +inf at the end)."""
+    m = primary_times.shape[1]
     out = np.full(times.shape, np.nan)
     row, column = np.nonzero(wanted)
     if m == 0 or row.size == 0:
         return out
-    query_times = times[row, column]
-    first = float(primary_times.min())  # padding is +inf: it never is the minimum
-    if not np.isfinite(first):
-        return out  # no primary sample at all
-    last = float(np.max(primary_times, where=np.isfinite(primary_times), initial=first))
-    lo = min(first, float(query_times.min()))
-    hi = max(last, float(query_times.max()))
-    reach = 4.0 * float(half_step.max()) + 1.0
-    band = (hi - lo) + 2.0 * reach
-    # Padding (+inf) sits at the far end of its row's band, out of every canary sample's reach.
-    keys = primary_times - lo  # the one K × m temporary: the rest is done in place
-    np.minimum(keys, band - 1.0, out=keys)
-    keys += np.arange(rows, dtype=np.float64)[:, None] * band
-    keys = keys.ravel()
-    query = query_times - lo + row * band
-    # Past the end of the last row, searchsorted answers keys.size: no right neighbour, as past
-    # the end of any other row (clamping it onto the row's own last key instead broke ties
-    # between duplicate timestamps differently for the last canary of a batch).
-    found = np.searchsorted(keys, query)
-    right = np.minimum(found, keys.size - 1)
+    query = times[row, column]
+    # found: the first index whose time is >= the query (numpy's searchsorted, side "left"),
+    # m when there is none; the entry's neighbours are found - 1 and found.
+    low = np.zeros(row.size, dtype=np.intp)
+    high = np.full(row.size, m, dtype=np.intp)
+    while (searching := low < high).any():
+        middle = (low + high) // 2
+        before = primary_times[row, np.minimum(middle, m - 1)] < query
+        low = np.where(searching & before, middle + 1, low)
+        high = np.where(searching & ~before, middle, high)
+    found = low
     left = np.maximum(found - 1, 0)
-    d_left = np.where((found > 0) & (left // m == row), np.abs(keys[left] - query), np.inf)
-    d_right = np.where(
-        (found < keys.size) & (right // m == row), np.abs(keys[right] - query), np.inf
-    )
+    right = np.minimum(found, m - 1)
+    # +inf padding is never near: its distance is +inf.
+    d_left = np.where(found > 0, np.abs(primary_times[row, left] - query), np.inf)
+    d_right = np.where(found < m, np.abs(primary_times[row, right] - query), np.inf)
     pick = np.where(d_left <= d_right, left, right)
     close = np.minimum(d_left, d_right) <= half_step[row]
-    out[row[close], column[close]] = primary_values.ravel()[pick[close]]
+    out[row[close], column[close]] = primary_values[row[close], pick[close]]
     return out
 
 
@@ -277,23 +307,19 @@ def _outcome(
     times: NDArray[np.float64],
     values: NDArray[np.float64],
     scored: Scored,
+    *,
     guaranteed: float,
+    canary_level: float,
+    index: int,
 ) -> JudgeOutcome:
-    finite = np.isfinite(values)
-    canary_level = float(np.median(values[finite])) if finite.any() else math.nan
+    """Check ``k``'s verdict and explanation; ``index``: the canary sample it is about (-1:
+    none in the last step, and no breach)."""
     names = _names(item.harmful)
     n = int(scored.samples[k])
     upper = float(scored.upper[k])
     lower = float(scored.lower[k])
     baseline = float(scored.median[k])
-    breaches = np.flatnonzero(scored.breach[k])
-    new = np.flatnonzero(finite & (times > item.now - item.step))
-    if breaches.size:
-        index = int(breaches[-1])  # the latest evidence
-    elif new.size:
-        index = int(new[-1])
-    else:
-        index = -1
+    breached = bool(scored.breach[k, index]) if index >= 0 else False
     value = float(values[index]) if index >= 0 else math.nan
 
     def outcome(verdict: Verdict, explanation: str) -> JudgeOutcome:
@@ -319,7 +345,7 @@ def _outcome(
         )
     if index < 0:
         step = _duration(item.step)
-        if _silent(item, times, finite):
+        if _silent(item, times, np.isfinite(values)):
             # Neither version answered: the metric's source or the traffic, not the canary, is
             # missing. Unless the metric says otherwise (onNoData), the weight holds (and
             # inconclusiveLimit bounds how long) instead of a failed check that would blame the
@@ -340,7 +366,7 @@ def _outcome(
     when = float(times[index])
     ago = "" if when > item.now - item.step else f" {_duration(item.now - when)} ago"
     primary_text = "" if math.isnan(pair) else f", primary {'then' if ago else 'now'} {_num(pair)}"
-    if breaches.size:
+    if breached:
         is_above = bool(scored.above[k, index])
         side = "above" if is_above else "below"
         bound = upper if is_above else lower
