@@ -336,3 +336,66 @@ def test_samples_near_the_largest_float_give_a_finite_median() -> None:
     history = [1e308] * 60
     outcome = one(canary=[1.7e308], history=history, primary_now=[1e308])
     assert "median 1.00e+308" in outcome.explanation and "nan" not in outcome.explanation
+
+
+def _brute_nearest(
+    canary_time: float, times: np.ndarray, values: np.ndarray, half_step: float
+) -> float:
+    """The primary sample nearest ``canary_time`` (the earlier one on a tie), NaN beyond half a
+    step: what the judge's comparison guard compares a canary sample with."""
+    best, value = math.inf, math.nan
+    for t, v in zip(times, values, strict=True):
+        if abs(t - canary_time) < best:
+            best, value = abs(t - canary_time), v
+    return value if best <= half_step else math.nan
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(-30, 5), max_size=25),
+    st.lists(st.integers(-8, 5), min_size=1, max_size=10),
+    st.sampled_from([0.5, 1.0, 2.0]),
+)
+def test_each_canary_sample_is_compared_with_the_primary_sample_of_its_step(
+    primary_steps: list[int], canary_steps: list[int], reach: float
+) -> None:
+    """The concurrent primary sample (the one nearest in time within half a step, the earlier
+    one on a tie) is what the guard and the explanation use; gaps and padding included."""
+    from analysis._judge import _nearest
+
+    p_times = np.array(sorted(set(primary_steps)), dtype=float) * STEP / 2
+    p_values = np.arange(p_times.size, dtype=float) + 1.0
+    c_times = np.array(sorted(canary_steps), dtype=float) * STEP / 2
+    half_step = reach * STEP / 2
+    width = max(1, p_times.size)
+    padded_times = np.full((1, width), np.inf)
+    padded_values = np.full((1, width), np.nan)
+    padded_times[0, : p_times.size] = p_times
+    padded_values[0, : p_times.size] = p_values
+
+    got = _nearest(
+        c_times[None, :],
+        np.ones((1, c_times.size), dtype=bool),
+        padded_times,
+        padded_values,
+        np.array([half_step]),
+    )[0]
+
+    want = [_brute_nearest(t, p_times, p_values, half_step) for t in c_times]
+    assert np.array_equal(got, np.array(want), equal_nan=True)
+
+
+def test_the_canary_level_is_the_median_of_its_samples_with_gaps_left_out() -> None:
+    rng = np.random.default_rng(7)
+    inputs = []
+    for _ in range(40):
+        canary = list(rng.lognormal(4.0, 1.0, int(rng.integers(1, 9))))
+        for i in rng.choice(len(canary), size=len(canary) // 3, replace=False):
+            canary[int(i)] = math.nan
+        inputs.append(judged(canary, min_history=1))
+    for item, outcome in zip(inputs, judge_batch(inputs), strict=True):
+        finite = item.canary_values[np.isfinite(item.canary_values)]
+        want = float(np.median(finite)) if finite.size else math.nan
+        assert outcome.canary_level == want or (
+            math.isnan(want) and math.isnan(outcome.canary_level)
+        )
