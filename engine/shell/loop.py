@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -223,6 +223,10 @@ class CanaryDriver:
         self._deps = deps
         self._ref = ObjectRef(CANARY, namespace, name)
         self._parsed = CanaryMemo()  # every tick reads the Canary; its spec rarely changes
+        #: Status fields the last status write set and the stored Canary lacks (see _persist),
+        #: and whether that has been reported (once per Canary and process).
+        self._dropped: tuple[str, ...] = ()
+        self._dropped_reported = False
 
     @property
     def ref(self) -> ObjectRef:
@@ -295,6 +299,8 @@ class CanaryDriver:
                 promoted = any(isinstance(e, Promote) for e in decision.effects)
                 version = (body.get("metadata") or {}).get("resourceVersion")
                 report.status = await self._persist(version, persisted, recorded, promoted=promoted)
+                if self._dropped and not self._dropped_reported:
+                    await self._report_dropped(t)
                 if once_written:
                     report.status = await self._after_status_written(
                         t, decision, once_written, report.status
@@ -646,6 +652,21 @@ class CanaryDriver:
                 event = Event("Warning", message, phase)
             await self._emit(t, event)
 
+    async def _report_dropped(self, t: _Tick) -> None:
+        """Say once, in the log and as a Warning event on the Canary, that the API server drops
+        status fields: a CRD that does not declare them (Flagger's own) prunes them without a
+        word to the client, and the state they hold is lost between ticks."""
+        self._dropped_reported = True
+        fields = ", ".join(self._dropped)
+        log.error("status_fields_dropped", fields=list(self._dropped))
+        message = (
+            f"The API server dropped the status fields {fields} of {t.canary.dotted}: the "
+            "Canary CRD installed does not declare them (Flagger's own CRD?), so canary-engine "
+            "loses that state between ticks; apply config/deploy/crd (Flagger's schema with "
+            "canary-engine's fields)"
+        )
+        await self._record_event(t.body, t.report, Event("Warning", message))
+
     async def _emit(self, t: _Tick, event: Event) -> None:
         """Record a Kubernetes Event on the Canary and call its event webhooks."""
         event = await self._record_event(t.body, t.report, event)
@@ -758,9 +779,10 @@ class CanaryDriver:
                     if fresh is None:
                         return new
                     version = (fresh.get("metadata") or {}).get("resourceVersion")
-                await self._deps.cluster.patch(
+                stored = await self._deps.cluster.patch(
                     self._ref, {"status": patch}, status=True, expect_version=version
                 )
+                self._dropped = dropped_status_fields(patch, stored)
                 return new
             except Conflict:
                 conflicts += 1
@@ -778,6 +800,15 @@ class CanaryDriver:
             except CanaryEngineError as exc:
                 raise _AbortTick(f"status of {self._ref} could not be written: {exc}") from exc
         raise _AbortTick(f"status of {self._ref} could not be written: conflicting updates")
+
+
+def dropped_status_fields(written: Mapping[str, Any], stored: Mapping[str, Any]) -> tuple[str, ...]:
+    """The fields a status merge patch set (``written``) that the Canary the API server answered
+    with (``stored``) does not hold: pruned, as a CRD that does not declare them prunes them."""
+    kept = stored.get("status") or {}
+    return tuple(
+        sorted(key for key, value in written.items() if value is not None and key not in kept)
+    )
 
 
 def _in_spec_order(canary: Canary, queries: Sequence[MetricQuery]) -> list[MetricQuery]:
