@@ -114,3 +114,55 @@ def test_another_default_provider_is_checked_again(parses: list[dict[str, Any]])
     memo.parse(body, default_provider="istio")
 
     assert len(parses) == 2
+
+
+def test_true_and_1_are_different_specs_though_python_takes_them_for_equal() -> None:
+    memo = CanaryMemo()
+    body = _body()
+    body["spec"]["skipAnalysis"] = True
+    assert memo.parse(body).spec.skip_analysis is True
+    changed = _written(body, "2")
+    changed["spec"]["skipAnalysis"] = 1  # the CRD refuses it; the strict model too
+    with pytest.raises(SpecError, match="skipAnalysis"):
+        memo.parse(changed)
+
+    free_form = _body()
+    free_form["spec"]["service"]["corsPolicy"] = {"allowCredentials": 1}
+    memo.parse(free_form)
+    as_bool = _written(free_form, "3")
+    as_bool["spec"]["service"]["corsPolicy"] = {"allowCredentials": True}
+    cors = memo.parse(as_bool).spec.service
+    assert cors is not None and cors.cors_policy == {"allowCredentials": True}
+    assert cors.cors_policy is not None and cors.cors_policy["allowCredentials"] is True
+
+
+def test_a_body_without_a_resource_version_parses_as_a_full_parse_does() -> None:
+    memo = CanaryMemo()
+    memo.parse(_body())
+    bare = _body()
+    del bare["metadata"]["resourceVersion"]
+
+    assert memo.parse(bare) == parse_canary(bare)
+
+
+def test_the_status_handed_back_is_the_canarys_own_plain_mapping() -> None:
+    memo = CanaryMemo()
+    memo.parse(_body())
+    later = _written(_body(), "5", phase="Progressing")
+
+    status = memo.parse(later).status
+    assert type(status) is dict and status == {"phase": "Progressing"}
+    assert status is not later["status"]
+
+
+def test_a_parse_does_not_change_with_the_body_it_came_from() -> None:
+    memo = CanaryMemo()
+    body = _body()
+    body["metadata"]["ownerReferences"] = [{"name": "x"}]
+    memo.parse(body)
+    body["metadata"]["ownerReferences"][0]["name"] = "changed"  # the caller reuses its dict
+
+    unchanged = _written(_body(), "2")
+    unchanged["metadata"]["ownerReferences"] = [{"name": "x"}]
+    extra = memo.parse(unchanged).metadata.model_extra
+    assert extra is not None and extra["ownerReferences"] == [{"name": "x"}]
