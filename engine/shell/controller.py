@@ -164,6 +164,8 @@ class Controller:
         #: The Canaries that parse, by namespace (flagger_canary_total), and each one's last parse.
         self._valid: dict[str, set[ObjectRef]] = {}
         self._parsed: dict[ObjectRef, CanaryMemo] = {}
+        #: The Canaries whose status fields the API server drops, reported once (CanaryDriver).
+        self._dropped_reported: set[ObjectRef] = set()
         self.ready = asyncio.Event()
         self._started = 0.0
         #: The cluster, when it can tell whether what a tick read has changed since (a Canary
@@ -269,7 +271,9 @@ class Controller:
         wake = self._wake.setdefault(ref, asyncio.Event())
         with structlog.contextvars.bound_contextvars(canary=f"{ref.namespace}/{ref.name}"):
             while True:
-                driver = CanaryDriver(self._deps, ref.namespace, ref.name)
+                driver = CanaryDriver(
+                    self._deps, ref.namespace, ref.name, dropped_reported=self._dropped_reported
+                )
                 try:
                     resting: tuple[ReadLog, TickReport] | None = None
                     while True:

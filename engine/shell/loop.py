@@ -219,14 +219,23 @@ class _Tick:
 class CanaryDriver:
     """Drives one Canary (identified by namespace/name) one tick at a time."""
 
-    def __init__(self, deps: EngineDeps, namespace: str, name: str) -> None:
+    def __init__(
+        self,
+        deps: EngineDeps,
+        namespace: str,
+        name: str,
+        *,
+        dropped_reported: set[ObjectRef] | None = None,
+    ) -> None:
+        """``dropped_reported``: the Canaries whose dropped status fields have been reported,
+        shared by every driver of a process (the controller makes a new driver for a Canary after
+        an error), so that each is reported once."""
         self._deps = deps
         self._ref = ObjectRef(CANARY, namespace, name)
         self._parsed = CanaryMemo()  # every tick reads the Canary; its spec rarely changes
-        #: Status fields the last status write set and the stored Canary lacks (see _persist),
-        #: and whether that has been reported (once per Canary and process).
+        #: Status fields the last status write set and the stored Canary lacks (see _persist).
         self._dropped: tuple[str, ...] = ()
-        self._dropped_reported = False
+        self._dropped_reported = dropped_reported if dropped_reported is not None else set()
 
     @property
     def ref(self) -> ObjectRef:
@@ -299,7 +308,7 @@ class CanaryDriver:
                 promoted = any(isinstance(e, Promote) for e in decision.effects)
                 version = (body.get("metadata") or {}).get("resourceVersion")
                 report.status = await self._persist(version, persisted, recorded, promoted=promoted)
-                if self._dropped and not self._dropped_reported:
+                if self._dropped and self._ref not in self._dropped_reported:
                     await self._report_dropped(t)
                 if once_written:
                     report.status = await self._after_status_written(
@@ -656,7 +665,7 @@ class CanaryDriver:
         """Say once, in the log and as a Warning event on the Canary, that the API server drops
         status fields: a CRD that does not declare them (Flagger's own) prunes them without a
         word to the client, and the state they hold is lost between ticks."""
-        self._dropped_reported = True
+        self._dropped_reported.add(self._ref)
         fields = ", ".join(self._dropped)
         log.error("status_fields_dropped", fields=list(self._dropped))
         message = (
