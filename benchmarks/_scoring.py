@@ -49,6 +49,9 @@ class Outcome:
     failed: list[bool] = field(default_factory=list)  # per metric-evaluating tick
     inconclusive: list[bool] = field(default_factory=list)  # per metric-evaluating tick
     error: str | None = None
+    #: No check of the run was NO_DATA or INCONCLUSIVE: a metric's ``onNoData`` (which maps only
+    #: those) could not have changed a verdict, so the run is the same under any policy.
+    policy_free: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

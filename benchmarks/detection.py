@@ -39,7 +39,11 @@ Settings (``SETTINGS``; add more with ``static_settings`` / ``judge_settings``):
 A static check never reads the primary, so an A/A or common-mode scenario (its twin's canary and
 history, primary := canary) decides exactly as its ``good`` / ``bad`` twin: static settings reuse
 the twin's outcome instead of simulating it again (a test checks the identity by simulating both).
-Judge settings simulate every scenario.
+Judge settings simulate every scenario, but for one case: a setting that differs from another only
+by the metric's ``onNoData`` (the policy maps only NO_DATA verdicts, and a silent primary's
+INCONCLUSIVE) takes the other's outcome for every scenario whose run under the other had no
+NO_DATA or INCONCLUSIVE check (``Outcome.policy_free``), and simulates the rest after it (about 20
+of the development split's 1,065 scenarios; a test checks the identity by simulating both).
 
 Results: ``detection.json`` (scenario counts, per-setting scores, trade-off, per-scenario
 decisions) and ``detection.md`` (a headline table, also printed) in ``--out`` (default: the
@@ -211,18 +215,29 @@ def outcome_of(scenario_id: str, setting: str, result: SimulationResult) -> Outc
     failed: list[bool] = []
     inconclusive: list[bool] = []
     r: int | None = None
+    policy_free = True
     for tick in result.ticks:
         if result.result == "rolled_back" and tick.t == result.decided_at:
             r = len(failed)
         if tick.checks:
             names = [c.verdict.name for c in tick.checks]
+            policy_free &= not any(n in ("NO_DATA", "INCONCLUSIVE") for n in names)
             # PASS passes; FAIL, NO_DATA and ERROR count as failed checks; INCONCLUSIVE (a
             # judge's "cannot tell yet") holds the weight without counting.
             failed.append(any(n not in ("PASS", "INCONCLUSIVE") for n in names))
             inconclusive.append(any(n == "INCONCLUSIVE" for n in names))
     if result.result == "rolled_back" and r is None:
         r = len(failed)
-    return Outcome(scenario_id, setting, result.result, r, len(failed), failed, inconclusive)
+    return Outcome(
+        scenario_id,
+        setting,
+        result.result,
+        r,
+        len(failed),
+        failed,
+        inconclusive,
+        policy_free=policy_free,
+    )
 
 
 async def run_one(setting: Setting, scenario: Scenario, t1: float) -> Outcome:
@@ -300,6 +315,44 @@ def run_all(
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(scenarios, t1)) as pool:
         futures = [pool.submit(_task, s, c) for s, c in tasks]
         return [o for f in futures for o in f.result()]
+
+
+def policy_bases(settings: Sequence[Setting]) -> dict[str, str]:
+    """For each judge setting that sets the metric's onNoData, the setting (among ``settings``)
+    that is the same but leaves it unset: variant name -> base name."""
+    by_key = {(s.family, s.threshold, s.margin, s.judge): s.name for s in settings}
+    out = {}
+    for s in settings:
+        if s.family != "judge" or all(k != "onNoData" or v == UNSET for k, v in s.judge):
+            continue
+        unset = tuple((k, UNSET if k == "onNoData" else v) for k, v in s.judge)
+        base = by_key.get((s.family, s.threshold, s.margin, unset))
+        if base is not None:
+            out[s.name] = base
+    return out
+
+
+def run_policy_variants(
+    variants: Sequence[Setting],
+    bases: Mapping[str, str],
+    outcomes: Sequence[Outcome],
+    scenarios: list[Scenario],
+    t1: float,
+    workers: int,
+) -> list[Outcome]:
+    """Each variant's outcomes: its base's where the base's run was ``policy_free``, simulated
+    for the other scenarios."""
+    by_key = {(o.setting, o.id): o for o in outcomes}
+    reused: list[Outcome] = []
+    skip: dict[str, set[int]] = {}
+    for variant in variants:
+        rows = skip.setdefault(variant.name, set())
+        for i, scenario in enumerate(scenarios):
+            base = by_key.get((bases[variant.name], scenario.id))
+            if base is not None and base.policy_free:
+                reused.append(dataclasses.replace(base, setting=variant.name))
+                rows.add(i)
+    return reused + run_all(variants, scenarios, t1, workers=workers, skip=skip)
 
 
 def reused_twin_outcomes(
@@ -482,8 +535,16 @@ def run_benchmark(
     }
     twin_rows = {index[sid] for sid in twins}
     skip = {s.name: twin_rows for s in runnable if s.family == "static"}
-    run.outcomes = run_all(runnable, scenarios, t1, workers=workers, skip=skip)
+    # A setting that differs from another only by the metric's onNoData decides every scenario
+    # whose run under the other had no NO_DATA or INCONCLUSIVE check exactly as the other did
+    # (the policy maps only those verdicts): it simulates only the rest, after the others.
+    bases = policy_bases(runnable)
+    first = [s for s in runnable if s.name not in bases]
+    run.outcomes = run_all(first, scenarios, t1, workers=workers, skip=skip)
     run.outcomes += reused_twin_outcomes(run.outcomes, twins, skip_settings=set(skip))
+    run.outcomes += run_policy_variants(
+        [s for s in runnable if s.name in bases], bases, run.outcomes, scenarios, t1, workers
+    )
     by_setting: dict[str, list[tuple[Answer, Outcome]]] = {s.name: [] for s in runnable}
     for o in run.outcomes:
         by_setting[o.setting].append((answers[o.id], o))

@@ -362,3 +362,43 @@ def test_a_static_setting_decides_an_a_a_or_common_mode_twin_as_its_twin(
     assert not {(o.setting, o.id) for o in outcomes} & set(simulated)  # really skipped
     reused = D.reused_twin_outcomes(outcomes, twins, skip_settings={s.name for s in settings})
     assert {(o.setting, o.id): o for o in reused} == simulated
+
+
+def test_a_no_data_policy_variant_decides_as_simulated_where_it_reuses_its_base() -> None:
+    # The benchmark copies the onNoData-unset setting's outcome for its onNoData-inconclusive
+    # variant wherever the unset run had no NO_DATA or INCONCLUSIVE check: sound only if
+    # simulating the variant gives the same, and the others (gaps, a short file) are simulated.
+    rng = np.random.default_rng(3)
+    level = 100.0 + rng.normal(0.0, 1.0, 200)
+    gappy = level[:20].copy()
+    gappy[[3, 4, 9]] = np.nan
+    raised = level[:20].copy()
+    raised[5:] *= 3.0
+    scenarios = [
+        S.Scenario("flat", level[:120], level[120:140], level[140:160], "increase", 60.0),
+        S.Scenario("raised", level[:120], raised, level[140:160], "increase", 60.0),
+        S.Scenario("gaps", level[:120], gappy, level[140:160], "increase", 60.0),
+        S.Scenario("short", level[:120], level[120:126], level[140:146], "increase", 60.0),
+    ]
+    grid = {"onNoData": [D.UNSET, "inconclusive"], "window": ["24h"]}
+    settings = D.judge_settings(thresholds=[1], grid=grid)
+    bases = D.policy_bases(settings)
+    assert len(bases) == 1
+    variant = next(s for s in settings if s.name in bases)
+    base = next(s for s in settings if s.name == bases[variant.name])
+
+    t1 = D.first_analysis_time()
+    base_outcomes = D.run_all([base], scenarios, t1)
+    assert {o.id: o.policy_free for o in base_outcomes} == {
+        "flat": True,
+        "raised": True,
+        "gaps": False,
+        "short": True,  # the run ends with the recording, before any tick lacks data
+    }
+    got = D.run_policy_variants([variant], bases, base_outcomes, scenarios, t1, workers=1)
+    simulated = D.run_all([variant], scenarios, t1)
+    assert sorted(got, key=lambda o: o.id) == sorted(simulated, key=lambda o: o.id)
+    assert {o.id: o.result for o in got}["raised"] == "rolled_back"
+    # where the base saw no data, the policy changes the run: copying it would have been wrong
+    gaps = {o.setting: o for o in [*base_outcomes, *simulated] if o.id == "gaps"}
+    assert gaps[base.name].result != gaps[variant.name].result
