@@ -148,7 +148,7 @@ def judge_batch(inputs: Sequence[JudgeInput]) -> list[JudgeOutcome]:
 
 
 def _last_true(matrix: NDArray[np.bool_]) -> NDArray[np.intp]:
-    """Per row, the index of the last True (rows without one: meaningless, mask them)."""
+    """Per row, the index of the last True (a row without one answers its last index: mask it)."""
     last: NDArray[np.intp] = matrix.shape[1] - 1 - np.argmax(matrix[:, ::-1], axis=1)
     return last
 
@@ -216,7 +216,7 @@ def score_matrix(
     # the envelope (rare) and each row's newest sample (for the explanation).
     finite = np.isfinite(canary_values)
     rows = np.arange(finite.shape[0])
-    last = finite.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)
+    last = _last_true(finite)
     wanted = outside.copy()
     wanted[rows, last] |= finite[rows, last]
     concurrent = _nearest(canary_times, wanted, primary_times, primary_values, half_step)

@@ -23,7 +23,6 @@ import asyncio
 import base64
 import io
 import logging
-import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from engine import Alert
 from engine.shell import logs
 from engine.shell.alerts import HttpAlertSender, open_alert_sender
 from engine.shell.notify import AlertRouter, NotifyOptions, global_target
+from tests.servers import free_port
 from traffic import InMemoryCluster
 
 SECRET = "S3CR3T-xyz"
@@ -534,13 +534,6 @@ async def test_webhook_timeouts_carry_no_credential(channels: Channels) -> None:
 NOW = datetime(2026, 1, 2, 15, 4, 5, tzinfo=UTC)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 def _record_args(tmp_path: Path, prometheus: str, *, template: bool = False) -> argparse.Namespace:
     metric: dict[str, Any] = {"name": "request-success-rate", "thresholdRange": {"min": 99}}
     docs: list[dict[str, Any]] = []
@@ -580,7 +573,7 @@ def test_record_does_not_print_the_password_of_an_unreachable_prometheus(
 ) -> None:
     from engine.cli.record import run_record
 
-    url = f"http://user:{SECRET}@127.0.0.1:{_closed_port()}"
+    url = f"http://user:{SECRET}@127.0.0.1:{free_port()}"
     err = io.StringIO()
     assert run_record(_record_args(tmp_path, url), now=lambda: NOW, stderr=err) == 4
     assert "unreachable" in err.getvalue()

@@ -359,7 +359,7 @@ def _advance(t: _Tick) -> Asks[None]:
         return
 
     routes = t.routes.weights
-    if (yield from _run_not_started(t)):
+    if (yield from _outside_a_run(t)):
         return
     if _revision_changed(t) or _canary_not_ready(t) or _analysis_skipped(t):
         return
@@ -428,9 +428,9 @@ def _primary_not_ready(t: _Tick) -> bool:
     return True
 
 
-def _run_not_started(t: _Tick) -> Asks[bool]:
+def _outside_a_run(t: _Tick) -> Asks[bool]:
     """Flagger's ``checkCanaryStatus`` (step 19): outside a run, the confirm-rollout gate decides
-    whether this tick starts one (the tick ends either way)."""
+    whether this tick starts one. True when not in a run: the tick ends here either way."""
     if t.status.phase in (
         Phase.PROGRESSING,
         Phase.WAITING_PROMOTION,

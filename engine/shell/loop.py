@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -233,8 +233,6 @@ class CanaryDriver:
         self._deps = deps
         self._ref = ObjectRef(CANARY, namespace, name)
         self._parsed = CanaryMemo()  # every tick reads the Canary; its spec rarely changes
-        #: Status fields the last status write set and the stored Canary lacks (see _persist).
-        self._dropped: tuple[str, ...] = ()
         self._dropped_reported = dropped_reported if dropped_reported is not None else set()
 
     @property
@@ -307,9 +305,9 @@ class CanaryDriver:
                 )
                 promoted = any(isinstance(e, Promote) for e in decision.effects)
                 version = (body.get("metadata") or {}).get("resourceVersion")
-                report.status = await self._persist(version, persisted, recorded, promoted=promoted)
-                if self._dropped and self._ref not in self._dropped_reported:
-                    await self._report_dropped(t)
+                report.status = await self._persist(
+                    t, version, persisted, recorded, promoted=promoted
+                )
                 if once_written:
                     report.status = await self._after_status_written(
                         t, decision, once_written, report.status
@@ -620,7 +618,7 @@ class CanaryDriver:
             when=stamp(self._deps.clock),
         )
         try:
-            return await self._persist(None, written, recorded, promoted=False)
+            return await self._persist(t, None, written, recorded, promoted=False)
         except _AbortTick as exc:
             log.warning("last_analysis_not_written", error=redact(str(exc)))
             return written
@@ -661,18 +659,25 @@ class CanaryDriver:
                 event = Event("Warning", message, phase)
             await self._emit(t, event)
 
-    async def _report_dropped(self, t: _Tick) -> None:
-        """Say once, in the log and as a Warning event on the Canary, that the API server drops
-        status fields: a CRD that does not declare them (Flagger's own) prunes them without a
-        word to the client, and the state they hold is lost between ticks."""
+    async def _report_dropped(
+        self, t: _Tick, written: dict[str, Any], stored: dict[str, Any]
+    ) -> None:
+        """Say once per Canary, in the log and as a Warning event on it, that a status write
+        came back without fields it set (``written`` against the ``stored`` answer): a CRD that
+        does not declare them (Flagger's own) prunes them without a word to the client, and the
+        state they hold is lost between ticks."""
+        kept = stored.get("status") or {}
+        dropped = sorted(k for k, v in written.items() if v is not None and k not in kept)
+        if not dropped or self._ref in self._dropped_reported:
+            return
         self._dropped_reported.add(self._ref)
-        fields = ", ".join(self._dropped)
-        log.error("status_fields_dropped", fields=list(self._dropped))
+        fields = ", ".join(dropped)
+        log.error("status_fields_dropped", fields=dropped)
         message = (
             f"The API server dropped the status fields {fields} of {t.canary.dotted}: the "
             "Canary CRD installed does not declare them (Flagger's own CRD?), so canary-engine "
-            "loses that state between ticks; apply config/deploy/crd (Flagger's schema with "
-            "canary-engine's fields)"
+            "loses that state between ticks. Install canary-engine's CRDs, Flagger's schema with "
+            "these fields (kubectl apply -f config/deploy/crd/ from canary-engine's repository)"
         )
         await self._record_event(t.body, t.report, Event("Warning", message))
 
@@ -757,10 +762,16 @@ class CanaryDriver:
                 await deps.webhooks.call(hook, payload)
 
     async def _persist(
-        self, version: str | None, old: CanaryStatus, new: CanaryStatus, *, promoted: bool
+        self,
+        t: _Tick,
+        version: str | None,
+        old: CanaryStatus,
+        new: CanaryStatus,
+        *,
+        promoted: bool,
     ) -> CanaryStatus:
         """Write ``new`` over ``old``, on condition that the Canary is still at ``version``
-        (None: unconditionally)."""
+        (None: unconditionally); report fields the server did not keep (``_report_dropped``)."""
         if new == old:
             return new
         patch = new.to_body()
@@ -791,8 +802,6 @@ class CanaryDriver:
                 stored = await self._deps.cluster.patch(
                     self._ref, {"status": patch}, status=True, expect_version=version
                 )
-                self._dropped = dropped_status_fields(patch, stored)
-                return new
             except Conflict:
                 conflicts += 1
                 if conflicts >= _STATUS_RETRIES:
@@ -808,16 +817,10 @@ class CanaryDriver:
                 await self._deps.clock.sleep(waits.pop(0))
             except CanaryEngineError as exc:
                 raise _AbortTick(f"status of {self._ref} could not be written: {exc}") from exc
+            else:
+                await self._report_dropped(t, patch, stored)
+                return new
         raise _AbortTick(f"status of {self._ref} could not be written: conflicting updates")
-
-
-def dropped_status_fields(written: Mapping[str, Any], stored: Mapping[str, Any]) -> tuple[str, ...]:
-    """The fields a status merge patch set (``written``) that the Canary the API server answered
-    with (``stored``) does not hold: pruned, as a CRD that does not declare them prunes them."""
-    kept = stored.get("status") or {}
-    return tuple(
-        sorted(key for key, value in written.items() if value is not None and key not in kept)
-    )
 
 
 def _in_spec_order(canary: Canary, queries: Sequence[MetricQuery]) -> list[MetricQuery]:

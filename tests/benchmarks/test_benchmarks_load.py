@@ -44,3 +44,6 @@ def test_the_controller_benchmarks_fleet_is_the_callers_to_rewrite() -> None:
     assert owned, "the primary objects carry owner references to their Canary"
     for owner in owned:
         owner["uid"] = "rewritten"
+    assert {
+        owner["uid"] for body in objects for owner in body["metadata"].get("ownerReferences") or ()
+    } == {"rewritten"}

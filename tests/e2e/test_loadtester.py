@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from aiohttp import web
 from engine.cli import build_parser
 from engine.cli.hey import MAX_CONCURRENCY, HeyError, is_hey, parse_hey
 from engine.cli.loadtester import LoadTesterOptions, RunningServer, serve_loadtester
+from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -121,13 +121,6 @@ async def _until(condition: Any, within: float = 5.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 # -------------------------------------------------------------------------------------------
 # Load
 # -------------------------------------------------------------------------------------------
@@ -217,7 +210,7 @@ async def test_a_failing_target_is_counted_as_errors(
 
     # nothing answers at all: a pre-rollout acceptance test against it must fail (502), as
     # `curl` would; the report still says what happened
-    down = f"http://127.0.0.1:{_closed_port()}/"
+    down = f"http://127.0.0.1:{free_port()}/"
     for kind in ("blocking", "bash"):
         status, text = await _post(
             client, tester, "/", _payload(f"hey -n 4 -c 2 -t 2 {down}", type=kind)

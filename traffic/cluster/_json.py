@@ -25,7 +25,10 @@ def json_copy(value: _T) -> _T:
 
 
 def read_only(value: _T) -> _T:
-    """A deep copy of the JSON value ``value`` whose dicts and lists refuse every change."""
+    """A deep copy of the JSON value ``value`` whose dicts and lists refuse every change. A
+    read-only dict or list in it is taken as it is, not copied: only this function makes them,
+    and they are read-only all the way down (so re-freezing a body built around read-only parts,
+    e.g. one with a key dropped, copies only what is new)."""
     return cast(_T, _freeze(value))
 
 
@@ -40,11 +43,11 @@ def _copy(value: Any) -> Any:
 
 def _freeze(value: Any) -> Any:
     kind = type(value)
-    if kind is dict or kind is ReadOnlyDict:
+    if kind is dict:
         return ReadOnlyDict({k: _freeze(v) for k, v in value.items()})
-    if kind is list or kind is ReadOnlyList:
+    if kind is list:
         return ReadOnlyList([_freeze(v) for v in value])
-    return value
+    return value  # a scalar, or already read-only
 
 
 def _refuse(*_args: Any, **_kwargs: Any) -> NoReturn:
@@ -63,30 +66,6 @@ class ReadOnlyDict(dict[str, Any]):
 
     __slots__ = ()
 
-    def __setitem__(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def __delitem__(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def __ior__(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[misc]
-        _refuse()
-
-    def clear(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def pop(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def popitem(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def setdefault(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def update(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
     def __copy__(self) -> dict[str, Any]:
         return dict(self)
 
@@ -102,42 +81,6 @@ class ReadOnlyList(list[Any]):
 
     __slots__ = ()
 
-    def __setitem__(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def __delitem__(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def __iadd__(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[misc]
-        _refuse()
-
-    def __imul__(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[misc]
-        _refuse()
-
-    def append(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def extend(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def insert(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def pop(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def remove(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def clear(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def sort(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
-    def reverse(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse()
-
     def __copy__(self) -> list[Any]:
         return list(self)
 
@@ -146,3 +89,32 @@ class ReadOnlyList(list[Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (list, (list(self),))
+
+
+# Every method that changes a dict or a list refuses (the types stay dict and list for readers).
+for _name in (
+    "__setitem__",
+    "__delitem__",
+    "__ior__",
+    "clear",
+    "pop",
+    "popitem",
+    "setdefault",
+    "update",
+):
+    setattr(ReadOnlyDict, _name, _refuse)
+for _name in (
+    "__setitem__",
+    "__delitem__",
+    "__iadd__",
+    "__imul__",
+    "append",
+    "extend",
+    "insert",
+    "pop",
+    "remove",
+    "clear",
+    "sort",
+    "reverse",
+):
+    setattr(ReadOnlyList, _name, _refuse)

@@ -65,7 +65,7 @@ from kubernetes_asyncio.client.exceptions import ApiException, OpenApiException
 from kubernetes_asyncio.config import ConfigException
 
 from traffic.cluster._errors import ClusterError, ClusterUnavailable, Conflict, NotFound
-from traffic.cluster._json import ReadOnlyDict, json_copy, read_only
+from traffic.cluster._json import json_copy, read_only
 from traffic.cluster._protocol import (
     DEFAULT_CACHE_KINDS,
     SECRET,
@@ -556,7 +556,7 @@ class _Informer:
             ):
                 return
         self._tombstones.pop(key, None)
-        body = body if type(body) is ReadOnlyDict else read_only(body)
+        body = read_only(body)  # as it is when already read-only; else only what is new is copied
         self.objects[key] = body
         self.changes += 1
         self._publish(WatchEvent("MODIFIED" if old is not None else "ADDED", body))

@@ -218,8 +218,7 @@ class InMemoryCluster:
             ),
             key=lambda r: (r.namespace, r.name),
         )
-        found = (self._read(r) for r in refs if labels_match(self._objects[r], labels))
-        return [body for body in found if body is not None]
+        return [self._frozen(r) for r in refs if labels_match(self._objects[r], labels)]
 
     async def create(self, body: Body) -> Body:
         self.calls["create"] += 1
@@ -464,9 +463,13 @@ class InMemoryCluster:
         return out
 
     def _read(self, ref: ObjectRef) -> Body | None:
+        return self._frozen(ref) if ref in self._objects else None
+
+    def _frozen(self, ref: ObjectRef) -> Body:
+        """The read-only copy of a stored object, made at its first read after a write."""
         found = self._reads.get(ref)
-        if found is None and (stored := self._objects.get(ref)) is not None:
-            found = self._reads[ref] = read_only(stored)
+        if found is None:
+            found = self._reads[ref] = read_only(self._objects[ref])
         return found
 
     def _commit(

@@ -8,7 +8,6 @@ synced, read-your-writes, resuming a dropped watch, re-listing after 410 Gone.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -21,6 +20,7 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from tests.kubeapi import FakeKubeApi, serve_kube_api
+from tests.servers import free_port
 from traffic.cluster._errors import ClusterError, ClusterUnavailable, Conflict, NotFound
 from traffic.cluster._kube import KubeCluster, open_kube_cluster
 from traffic.cluster._protocol import (
@@ -311,9 +311,7 @@ async def test_other_client_errors_are_plain_cluster_errors(
 
 
 async def test_an_unreachable_server_is_cluster_unavailable(tmp_path: Path) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     async with serve_kube_api() as api:
         api.url = f"http://127.0.0.1:{port}"
         path = str(api.write_kubeconfig(tmp_path / "kubeconfig"))
