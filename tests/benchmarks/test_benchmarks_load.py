@@ -47,3 +47,19 @@ def test_the_controller_benchmarks_fleet_is_the_callers_to_rewrite() -> None:
     assert {
         owner["uid"] for body in objects for owner in body["metadata"].get("ownerReferences") or ()
     } == {"rewritten"}
+
+
+def test_the_false_alarm_benchmark_prints_each_rate_beside_its_bound() -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "judge_false_alarms.py"), "--runs", "40"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    lines = [line for line in run.stdout.splitlines() if line.startswith("harmful:")]
+    assert len(lines) == 8  # four metric shapes, two directions
+    assert all("stated bound 1.00%" in line for line in lines if "increase" in line)
+    assert all("stated bound 1.67%" in line for line in lines if "both" in line)
