@@ -87,6 +87,7 @@ from analysis._range_grid import RangeGrid, invalid_range, ms_text, range_grid
 from analysis._text import clip, header_secrets, redact, url_secrets
 from analysis._types import (
     CheckKind,
+    Endpoint,
     FailureKind,
     MetricQuery,
     QueryFailure,
@@ -260,7 +261,13 @@ class PrometheusSource:
         headers = headers or {}
         secrets = _secrets(server, headers)
         try:
-            settings = await self._settings(server, headers, secret, insecure_skip_verify)
+            endpoint = Endpoint(
+                server=server,
+                headers=headers,
+                secret=secret,
+                insecure_skip_verify=insecure_skip_verify,
+            )
+            settings = await self._settings(endpoint)
             secrets = _secrets(server, headers, settings)
             return await self._instant(settings, expr)
         except MetricQueryError as exc:
@@ -304,22 +311,10 @@ class PrometheusSource:
     async def _answer(
         self, request: Request, queries: Sequence[MetricQuery]
     ) -> list[float | QueryFailure]:
-        endpoint = request.query.endpoint
-        server = endpoint.server or ""
-        secrets = _secrets(server, endpoint.headers)
-        try:
-            settings = await self._settings(
-                server, endpoint.headers, endpoint.secret, endpoint.insecure_skip_verify
-            )
-            secrets = _secrets(server, endpoint.headers, settings)
-            async with self._limit:
-                data = await self._instant(settings, request.expr)
-        except MetricQueryError as exc:
-            return [_redacted_failure(exc.to_failure(), secrets)] * len(request.members)
-        except Exception as exc:  # never let one query take its siblings down
-            message = failure_message(f"{type(exc).__name__}: {exc}", secrets)
-            return [QueryFailure(FailureKind.TRANSPORT, message)] * len(request.members)
-        self.stats.queries += 1
+        params = self._instant_params(request.expr)
+        data, secrets = await self._ask(request.query.endpoint, "/api/v1/query", params)
+        if isinstance(data, QueryFailure):
+            return [data] * len(request.members)
         return [
             a if not isinstance(a, QueryFailure) else _redacted_failure(a, secrets)
             for a in answers_from_data(request, queries, data)
@@ -353,43 +348,48 @@ class PrometheusSource:
         end_ms: int,
         step_ms: int,
     ) -> list[Series | QueryFailure]:
-        endpoint = request.query.endpoint
-        server = endpoint.server or ""
-        secrets = _secrets(server, endpoint.headers)
         params = {
             "query": request.expr,
             "start": ms_text(start_ms),
             "end": ms_text(end_ms),
             "step": ms_text(step_ms),
         }
-        try:
-            settings = await self._settings(
-                server, endpoint.headers, endpoint.secret, endpoint.insecure_skip_verify
-            )
-            secrets = _secrets(server, endpoint.headers, settings)
-            async with self._limit:
-                data = await self._call(settings, "/api/v1/query_range", params)
-        except MetricQueryError as exc:
-            return [_redacted_failure(exc.to_failure(), secrets)] * len(request.members)
-        except Exception as exc:  # never let one query take its siblings down
-            message = failure_message(f"{type(exc).__name__}: {exc}", secrets)
-            return [QueryFailure(FailureKind.TRANSPORT, message)] * len(request.members)
-        self.stats.queries += 1
+        data, secrets = await self._ask(request.query.endpoint, "/api/v1/query_range", params)
+        if isinstance(data, QueryFailure):
+            return [data] * len(request.members)
         return [
             a if isinstance(a, Series) else _redacted_failure(a, secrets)
             for a in series_from_data(request, queries, data)
         ]
 
-    async def _settings(
-        self,
-        server: str,
-        headers: Mapping[str, str],
-        secret: str | None,
-        insecure_skip_verify: bool,
-    ) -> ServerSettings:
+    async def _ask(
+        self, endpoint: Endpoint, path: str, params: dict[str, str]
+    ) -> tuple[dict[str, Any] | QueryFailure, list[str]]:
+        """One call of ``path`` on ``endpoint``'s server, under the concurrency limit: its
+        ``data``, or the failure (redacted), and the secrets that its answers must not show."""
+        server = endpoint.server or ""
+        secrets = _secrets(server, endpoint.headers)
+        try:
+            settings = await self._settings(endpoint)
+            secrets = _secrets(server, endpoint.headers, settings)
+            async with self._limit:
+                data = await self._call(settings, path, params)
+        except MetricQueryError as exc:
+            return _redacted_failure(exc.to_failure(), secrets), secrets
+        except Exception as exc:  # never let one query take its siblings down
+            message = failure_message(f"{type(exc).__name__}: {exc}", secrets)
+            return QueryFailure(FailureKind.TRANSPORT, message), secrets
+        self.stats.queries += 1
+        return data, secrets
+
+    async def _settings(self, endpoint: Endpoint) -> ServerSettings:
+        """How to reach ``endpoint``'s server: its address and headers, and the credentials of
+        its Secret (read through ``credentials``)."""
+        secret = endpoint.secret
+        insecure_skip_verify = endpoint.insecure_skip_verify
         settings = ServerSettings(
-            address=server.rstrip("/"),
-            headers=tuple(headers.items()),
+            address=(endpoint.server or "").rstrip("/"),
+            headers=tuple(endpoint.headers.items()),
             insecure_skip_verify=insecure_skip_verify,
         )
         if secret is None:
@@ -416,10 +416,13 @@ class PrometheusSource:
 
     async def _instant(self, settings: ServerSettings, expr: str) -> dict[str, Any]:
         """One instant query with retries, bounded by ``timeout``; raise MetricQueryError."""
+        return await self._call(settings, "/api/v1/query", self._instant_params(expr))
+
+    def _instant_params(self, expr: str) -> dict[str, str]:
         params = {"query": expr}
         if self._query_time is not None:
             params["time"] = f"{self._query_time():.3f}"
-        return await self._call(settings, "/api/v1/query", params)
+        return params
 
     async def _call(
         self, settings: ServerSettings, path: str, params: dict[str, str]
