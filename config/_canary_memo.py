@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from config._loading import parse_canary
@@ -33,7 +34,7 @@ class CanaryMemo:
         self._key: str | None = None
         self._canary: Canary | None = None
 
-    def parse(self, body: dict[str, Any], *, default_provider: str | None = None) -> Canary:
+    def parse(self, body: Mapping[str, Any], *, default_provider: str | None = None) -> Canary:
         status = body.get("status")
         key = _key(body, default_provider)
         if (
@@ -50,7 +51,7 @@ class CanaryMemo:
         return canary
 
     @staticmethod
-    def _with_volatile(canary: Canary, body: dict[str, Any], status: Any) -> Canary:
+    def _with_volatile(canary: Canary, body: Mapping[str, Any], status: Any) -> Canary:
         version = (body.get("metadata") or {}).get(_VOLATILE_METADATA)
         metadata = canary.metadata
         if (metadata.model_extra or {}).get(_VOLATILE_METADATA) != version:
@@ -60,7 +61,7 @@ class CanaryMemo:
         return canary.model_copy(update={"status": status, "metadata": metadata})
 
 
-def _key(body: dict[str, Any], default_provider: str | None) -> str:
+def _key(body: Mapping[str, Any], default_provider: str | None) -> str:
     """The body without its status and its resourceVersion's value (whether it has one stays in),
     as JSON text, with the provider the rules were checked against."""
     stable = {k: v for k, v in body.items() if k != "status"}

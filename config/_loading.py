@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -106,7 +106,7 @@ def _add(
 
 
 def parse_canary(
-    body: dict[str, Any], *, preset: str | None = None, default_provider: str | None = None
+    body: Mapping[str, Any], *, preset: str | None = None, default_provider: str | None = None
 ) -> Canary:
     """Validate a Canary document (after merging a named preset); raise SpecError listing faults.
 
@@ -128,15 +128,15 @@ def parse_canary(
     return canary
 
 
-def parse_metric_template(body: dict[str, Any]) -> MetricTemplate:
+def parse_metric_template(body: Mapping[str, Any]) -> MetricTemplate:
     return _validate(MetricTemplate, body)
 
 
-def parse_alert_provider(body: dict[str, Any]) -> AlertProvider:
+def parse_alert_provider(body: Mapping[str, Any]) -> AlertProvider:
     return _validate(AlertProvider, body)
 
 
-def _validate(model: type[M], body: dict[str, Any]) -> M:
+def _validate(model: type[M], body: Mapping[str, Any]) -> M:
     try:
         # only the spec holds typed numbers (the status is kept as given, and is the bulk of a
         # live Canary: walking it on every tick's parse would cost more than the rest)

@@ -20,6 +20,7 @@ Merge rules (documented in the README; interfaces.md §1: "fields written in the
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,9 +94,9 @@ PRESETS: dict[str, Preset] = {
 _STRATEGY_KEYS = ("stepWeight", "stepWeights", "iterations")
 
 
-def apply_preset(canary_body: dict[str, Any], preset: Preset) -> dict[str, Any]:
+def apply_preset(canary_body: Mapping[str, Any], preset: Preset) -> dict[str, Any]:
     """Return a copy of a raw Canary document with the preset's analysis settings filled in."""
-    body = copy.deepcopy(canary_body)
+    body = dict(copy.deepcopy(canary_body))
     spec = body.setdefault("spec", {})
     if not isinstance(spec, dict):
         return body  # the schema check reports it

@@ -55,7 +55,7 @@ from traffic._objects import (
 from traffic._replica_split import DeploymentReplicaSplit
 from traffic._scaled_object import ScaledObjectScaler
 from traffic._types import Readiness, Revision, Workload
-from traffic.cluster import CONFIGMAP, HPA, SECRET, Body, Cluster, ObjectRef
+from traffic.cluster import CONFIGMAP, HPA, SECRET, Body, Cluster, ObjectRef, ReadBody
 
 CONFIG_TRACKING_ANNOTATION: Final = "flagger.app/config-tracking"
 FLAGGER_ID_ANNOTATION: Final = "flagger-id"
@@ -85,7 +85,7 @@ class _Config:
     kind: Literal["configmap", "secret"]
     name: str
     checksum: str
-    body: Body
+    body: ReadBody
 
     @property
     def key(self) -> str:
@@ -371,7 +371,7 @@ class DeploymentWorkload:
 
     # ------------------------------------------------------------------ internals
 
-    async def _scale_target(self, canary: Canary, target: Body, replicas: int) -> None:
+    async def _scale_target(self, canary: Canary, target: ReadBody, replicas: int) -> None:
         patch: Body = {}
         if (target.get("spec") or {}).get("replicas") != replicas:
             patch["spec"] = {"replicas": replicas}

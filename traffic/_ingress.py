@@ -14,7 +14,7 @@ from typing import Any
 from config import Canary
 from traffic._errors import RoutingError
 from traffic._objects import NO_CHANGE, diff_or_empty, merge_diff, owned_metadata
-from traffic.cluster import INGRESS, Body, Cluster, ObjectRef
+from traffic.cluster import INGRESS, Body, Cluster, ObjectRef, ReadBody
 
 
 def ingress_refs(canary: Canary, provider: str) -> tuple[ObjectRef, ObjectRef]:
@@ -30,7 +30,7 @@ def ingress_refs(canary: Canary, provider: str) -> tuple[ObjectRef, ObjectRef]:
 MADE_BY_RECONCILE = "; reconcile creates it"
 
 
-async def require_ingress(cluster: Cluster, ref: ObjectRef, *, why_missing: str = "") -> Body:
+async def require_ingress(cluster: Cluster, ref: ObjectRef, *, why_missing: str = "") -> ReadBody:
     """The Ingress at ``ref``; a RoutingError naming it (and ``why_missing``) when it does not
     exist."""
     found = await cluster.get(ref)

@@ -28,7 +28,7 @@ from traffic._deployment import template_hash
 from traffic._errors import WorkloadError
 from traffic._objects import NO_CHANGE, merge_diff
 from traffic._types import Readiness, Revision
-from traffic.cluster import KNATIVE_REVISION, KNATIVE_SERVICE, Body, Cluster, ObjectRef
+from traffic.cluster import KNATIVE_REVISION, KNATIVE_SERVICE, Body, Cluster, ObjectRef, ReadBody
 
 PRIMARY_REVISION_ANNOTATION: Final = "flagger.app/primary-revision"
 #: Key of the analysed revision's name in ``status.trackedConfigs`` (Knative has no configs).
@@ -167,7 +167,7 @@ class KnativeWorkload:
     async def finalize(self, canary: Canary) -> None:
         return None
 
-    async def _service(self, canary: Canary) -> Body:
+    async def _service(self, canary: Canary) -> ReadBody:
         body = await self._cluster.get(knative_ref(canary))
         if body is None:
             raise WorkloadError(f"{knative_where(canary)} not found")

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from config import API_VERSION, Canary, ServiceSpec
 from traffic._errors import RoutingError, WorkloadError
-from traffic.cluster import DAEMONSET, DEPLOYMENT, Body, Cluster, Kind, ObjectRef
+from traffic.cluster import DAEMONSET, DEPLOYMENT, Body, Cluster, Kind, ObjectRef, ReadBody
 
 #: Candidate selector label keys, in Flagger's order (``-selector-labels``).
 DEFAULT_SELECTOR_LABELS: Final = ("app", "name", "app.kubernetes.io/name")
@@ -241,7 +241,7 @@ def primary_ref(canary: Canary) -> ObjectRef:
     )
 
 
-async def get_target(cluster: Cluster, canary: Canary) -> Body:
+async def get_target(cluster: Cluster, canary: Canary) -> ReadBody:
     """The target Deployment (or DaemonSet); WorkloadError naming it when it does not exist."""
     ref = target_ref(canary)
     body = await cluster.get(ref)

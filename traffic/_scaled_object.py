@@ -38,7 +38,7 @@ from traffic._objects import (
     primary_ref,
     without_none,
 )
-from traffic.cluster import Body, Cluster, Kind, ObjectRef, register_kind
+from traffic.cluster import Body, Cluster, Kind, ObjectRef, ReadBody, register_kind
 
 SCALED_OBJECT: Final = Kind("keda.sh", "v1alpha1", "scaledobjects", "ScaledObject")
 PAUSED_REPLICAS_ANNOTATION: Final = "autoscaling.keda.sh/paused-replicas"
@@ -66,7 +66,7 @@ class ScaledObjectScaler:
         assert autoscaler is not None
         return ObjectRef(SCALED_OBJECT, canary.metadata.namespace, autoscaler.name)
 
-    async def target(self, canary: Canary) -> Body:
+    async def target(self, canary: Canary) -> ReadBody:
         ref = self.ref(canary)
         body = await self._cluster.get(ref)
         if body is None:

@@ -32,7 +32,7 @@ from traffic._objects import (
     without_none,
 )
 from traffic._types import Readiness, Revision
-from traffic.cluster import SERVICE, Body, Cluster, ObjectRef
+from traffic.cluster import SERVICE, Body, Cluster, ObjectRef, ReadBody
 
 #: Spec fields the API server assigns to each Service: never copied between them. (A NodePort or
 #: LoadBalancer Service's node ports are allocated per Service too: copying the target's into
@@ -90,7 +90,7 @@ class ServiceWorkload:
 
     # ------------------------------------------------------------------ internals
 
-    async def _target(self, canary: Canary) -> Body:
+    async def _target(self, canary: Canary) -> ReadBody:
         ref = ObjectRef(SERVICE, canary.metadata.namespace, canary.spec.target_ref.name)
         body = await self._cluster.get(ref)
         if body is None:

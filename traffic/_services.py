@@ -41,7 +41,7 @@ from traffic._objects import (
     service_spec,
     without_none,
 )
-from traffic.cluster import SERVICE, Body, Cluster, ObjectRef
+from traffic.cluster import SERVICE, Body, Cluster, ObjectRef, ReadBody
 
 _SIDECARS = frozenset({"istio-proxy", "envoy"})
 _PORT_KEYS = ("name", "protocol", "port", "targetPort", "appProtocol", "nodePort")
@@ -106,7 +106,7 @@ class ClusterIPServices:
             router_annotations=annotations or {},
         )
 
-    async def apex(self, canary: Canary) -> Body | None:
+    async def apex(self, canary: Canary) -> ReadBody | None:
         return await self._cluster.get(self.apex_ref(canary))
 
     def apex_ref(self, canary: Canary) -> ObjectRef:

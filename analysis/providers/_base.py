@@ -70,17 +70,17 @@ class KubeApi(Protocol):
     """The slice of the Kubernetes API the in-cluster providers (keptn, externalmetrics) use; the
     engine implements it over its Cluster seam (analysis never imports traffic)."""
 
-    async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, resource: Resource, namespace: str, name: str) -> Mapping[str, Any] | None:
         """The object, or None when it does not exist."""
         ...
 
     async def list(
         self, resource: Resource, namespace: str, labels: Mapping[str, str]
-    ) -> list[dict[str, Any]]:
+    ) -> list[Mapping[str, Any]]:
         """The items of a namespaced list (empty when the server does not serve it)."""
         ...
 
-    async def create(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]: ...
+    async def create(self, resource: Resource, body: dict[str, Any]) -> Mapping[str, Any]: ...
 
     async def delete(self, resource: Resource, namespace: str, name: str) -> None: ...
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
@@ -31,7 +32,8 @@ EXIT_INTERRUPTED = 130
 #: Redraw in place on a terminal: cursor home, clear the screen.
 _CLEAR = "\033[H\033[2J"
 
-Body = dict[str, Any]
+#: A body as the cluster hands it out: read-only.
+Body = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,7 @@ command does not wait for it (its event says what happened: ``kubectl describe c
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,7 @@ class SentCommand:
     command: str
     full: bool
     id: str
-    canary: dict[str, Any]
+    canary: Mapping[str, Any]
 
     @property
     def label(self) -> str:

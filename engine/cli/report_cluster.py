@@ -79,7 +79,8 @@ REVISION_EVENT = "New revision detected"
 MAX_HISTORY_SECONDS = 86_400.0
 _ENDED = (Phase.SUCCEEDED, Phase.FAILED)
 
-Body = dict[str, Any]
+#: A body as the cluster hands it out: read-only.
+Body = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,9 +274,9 @@ def judge_history_seconds(canary: Canary) -> float:
     return min(max(windows, default=0.0), MAX_HISTORY_SECONDS)
 
 
-def _clean(body: Body) -> Body:
+def _clean(body: Body) -> dict[str, Any]:
     """A body as a manifest file would hold it: no status, no server-set metadata."""
-    out = copy.deepcopy(body)
+    out = dict(copy.deepcopy(body))
     out.pop("status", None)
     meta = out.get("metadata") or {}
     for key in ("resourceVersion", "uid", "generation", "managedFields", "creationTimestamp"):

@@ -231,7 +231,7 @@ class Controller:
                 self._wake.setdefault(ref, asyncio.Event()).set()
         self._update_totals(ref, event.body if event.type != "DELETED" and selected else None)
 
-    def _update_totals(self, ref: ObjectRef, body: dict[str, object] | None) -> None:
+    def _update_totals(self, ref: ObjectRef, body: Mapping[str, object] | None) -> None:
         """Re-count the namespace of the canary that changed. Only that canary is parsed: every
         status write comes back as a watch event, so re-parsing all canaries here would make a
         controller of N canaries parse N^2 of them."""

@@ -24,18 +24,18 @@ class ClusterKubeApi:
     def __init__(self, cluster: Cluster) -> None:
         self._cluster = cluster
 
-    async def get(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, resource: Resource, namespace: str, name: str) -> Mapping[str, Any] | None:
         return await self._cluster.get(ObjectRef(_kind(resource), namespace, name))
 
     async def list(
         self, resource: Resource, namespace: str, labels: Mapping[str, str]
-    ) -> list[dict[str, Any]]:
+    ) -> list[Mapping[str, Any]]:
         try:
             return await self._cluster.list(_kind(resource), namespace, labels=labels or None)
         except NotFound:
             return []
 
-    async def create(self, resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, resource: Resource, body: dict[str, Any]) -> Mapping[str, Any]:
         kind = _kind(resource)
         register_kind(kind)  # the Cluster creates only kinds it knows (idempotent)
         return await self._cluster.create(body)

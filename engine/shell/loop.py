@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -195,7 +195,7 @@ class _Tick:
     its metric queries go (the builtin queries' provider and the default Prometheus), and the
     report."""
 
-    body: dict[str, Any]
+    body: Mapping[str, Any]  # read-only, as the cluster hands it out
     canary: Canary
     provider: str
     report: TickReport
@@ -568,7 +568,7 @@ class CanaryDriver:
         )
 
     async def _report_invalid(
-        self, body: dict[str, Any], exc: SpecError, report: TickReport
+        self, body: Mapping[str, Any], exc: SpecError, report: TickReport
     ) -> None:
         """A malformed Canary gets a Warning event and a ``Validated=False`` condition, once per
         distinct problem, and is not driven; other canaries are unaffected."""
@@ -660,7 +660,7 @@ class CanaryDriver:
             await self._emit(t, event)
 
     async def _report_dropped(
-        self, t: _Tick, written: dict[str, Any], stored: dict[str, Any]
+        self, t: _Tick, written: Mapping[str, Any], stored: Mapping[str, Any]
     ) -> None:
         """Say once per Canary, in the log and as a Warning event on it, that a status write
         came back without fields it set (``written`` against the ``stored`` answer): a CRD that
@@ -686,7 +686,9 @@ class CanaryDriver:
         event = await self._record_event(t.body, t.report, event)
         await self._call_event_hooks(t, event)
 
-    async def _record_event(self, body: dict[str, Any], report: TickReport, event: Event) -> Event:
+    async def _record_event(
+        self, body: Mapping[str, Any], report: TickReport, event: Event
+    ) -> Event:
         """Record a Kubernetes Event on the Canary (reason Synced, as Flagger); the event as
         recorded. The message is redacted first: a provider's answer or a quoted spec value may
         carry a password, token or chat-hook address (README "Security and limits")."""

@@ -41,6 +41,7 @@ from traffic.cluster._protocol import Body as Body
 from traffic.cluster._protocol import Cluster as Cluster
 from traffic.cluster._protocol import Kind as Kind
 from traffic.cluster._protocol import ObjectRef as ObjectRef
+from traffic.cluster._protocol import ReadBody as ReadBody
 from traffic.cluster._protocol import WatchEvent as WatchEvent
 from traffic.cluster._protocol import kind_of as kind_of
 from traffic.cluster._protocol import register_kind as register_kind
@@ -89,6 +90,7 @@ __all__ = [
     "Kind",
     "NotFound",
     "ObjectRef",
+    "ReadBody",
     "ReadLog",
     "TracksReads",
     "WatchEvent",

@@ -72,6 +72,7 @@ from traffic.cluster._protocol import (
     Body,
     Kind,
     ObjectRef,
+    ReadBody,
     WatchEvent,
     kind_of,
     labels_match,
@@ -849,7 +850,7 @@ class KubeCluster:
         afterwards ``unchanged()`` says whether running it again would read the same."""
         return tracking_reads()
 
-    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
+    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> ReadBody | None:
         """The object or None; from the cache when ``ref.kind`` is cached and synced, unless
         ``fresh`` (then from the server, and the cache takes the answer if it is newer)."""
         cached = None if fresh else self._cache_for(ref.kind, ref.namespace)
@@ -881,7 +882,7 @@ class KubeCluster:
 
     async def list(
         self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None
-    ) -> builtins.list[Body]:
+    ) -> builtins.list[ReadBody]:
         """Objects of a kind in a namespace (None: every namespace in scope), sorted by
         namespace and name, filtered by equality ``labels``. From the cache when synced;
         ``NotFound`` if the server does not serve the kind."""
@@ -891,7 +892,7 @@ class KubeCluster:
             if reads is not None:
                 for informer in cached:
                     reads.note(informer.unchanged_since())
-            found = [
+            found: builtins.list[ReadBody] = [
                 body
                 for informer in cached
                 for key, body in informer.objects.items()
@@ -907,7 +908,7 @@ class KubeCluster:
             if namespace is None and self.namespaces and kind.namespaced
             else (namespace,)
         )
-        items: builtins.list[Body] = []
+        items: builtins.list[ReadBody] = []
         for scope in scopes:
             listed = await self._request(
                 "GET",
@@ -919,7 +920,7 @@ class KubeCluster:
         items.sort(key=_key_of)
         return items
 
-    async def create(self, body: Body) -> Body:
+    async def create(self, body: Body) -> ReadBody:
         """Create the object (POST); the stored body. ``Conflict`` if it exists; ``ValueError``
         for a body of an unknown kind."""
         try:
@@ -946,7 +947,7 @@ class KubeCluster:
         *,
         status: bool = False,
         expect_version: str | None = None,
-    ) -> Body:
+    ) -> ReadBody:
         """JSON merge patch (``application/merge-patch+json``) of the object or, with
         ``status``, of its ``/status`` subresource; the stored body. ``expect_version`` becomes
         a ``metadata.resourceVersion`` precondition: ``Conflict`` when stale. ``NotFound`` when

@@ -60,6 +60,7 @@ from traffic.cluster._protocol import (
     Body,
     Kind,
     ObjectRef,
+    ReadBody,
     WatchEvent,
     kind_of,
     labels_match,
@@ -202,13 +203,13 @@ class InMemoryCluster:
 
     # ------------------------------------------------------------------ the Cluster protocol
 
-    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
+    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> ReadBody | None:
         self.calls["get"] += 1
         return self._read(ref)
 
     async def list(
         self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None
-    ) -> builtins.list[Body]:
+    ) -> builtins.list[ReadBody]:
         self.calls["list"] += 1
         refs = sorted(
             (
@@ -220,7 +221,7 @@ class InMemoryCluster:
         )
         return [self._frozen(r) for r in refs if labels_match(self._objects[r], labels)]
 
-    async def create(self, body: Body) -> Body:
+    async def create(self, body: Body) -> ReadBody:
         self.calls["create"] += 1
         if _rv_is_set((body.get("metadata") or {}).get("resourceVersion")):
             # The API server answers 500 InternalError, which KubeCluster raises as this.
@@ -247,7 +248,7 @@ class InMemoryCluster:
         *,
         status: bool = False,
         expect_version: str | None = None,
-    ) -> Body:
+    ) -> ReadBody:
         self.calls["patch_status" if status else "patch"] += 1
         current = self._objects.get(ref)
         if current is None:

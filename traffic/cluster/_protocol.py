@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 Body = dict[str, Any]
+ReadBody = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,7 @@ class ObjectRef:
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
     type: Literal["ADDED", "MODIFIED", "DELETED"]
-    body: Body
+    body: ReadBody
 
 
 class Cluster(Protocol):
@@ -137,7 +138,7 @@ class Cluster(Protocol):
     from ClusterError.
     """
 
-    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> Body | None:
+    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> ReadBody | None:
         """The object, or None when it does not exist. ``fresh``: as the API server holds it
         now, never from a cache (a write that conflicted needs the version that beat it).
         Read-only: changing it raises ``TypeError`` (``traffic.cluster._json``)."""
@@ -145,12 +146,12 @@ class Cluster(Protocol):
 
     async def list(
         self, kind: Kind, namespace: str | None, *, labels: Mapping[str, str] | None = None
-    ) -> list[Body]:
+    ) -> list[ReadBody]:
         """Objects of a kind in a namespace (None: all namespaces), filtered by equality labels;
         each read-only, as ``get``'s."""
         ...
 
-    async def create(self, body: Body) -> Body:
+    async def create(self, body: Body) -> ReadBody:
         """Create an object; Conflict if it exists.
 
         Returns the stored body (with resourceVersion). ``status`` is dropped for kinds with a
@@ -165,7 +166,7 @@ class Cluster(Protocol):
         *,
         status: bool = False,
         expect_version: str | None = None,
-    ) -> Body:
+    ) -> ReadBody:
         """JSON merge patch (RFC 7386).
 
         ``status=True`` writes only the status subresource (and a non-status write ignores

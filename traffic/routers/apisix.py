@@ -22,7 +22,7 @@ from traffic._errors import RoutingError
 from traffic._objects import filter_metadata
 from traffic._registry import RouterModule, RouterOptions
 from traffic._types import Weights
-from traffic.cluster import Body, Cluster, Kind, ObjectRef
+from traffic.cluster import Body, Cluster, Kind, ObjectRef, ReadBody
 from traffic.routers._weighted_object import WeightedObjectRouter
 
 APISIX_ROUTE: Final = Kind("apisix.apache.org", "v2", "apisixroutes", "ApisixRoute")
@@ -81,7 +81,7 @@ class ApisixRouter(WeightedObjectRouter):
     def where(self, canary: Canary) -> str:
         return f"apisix route {self.object_name(canary)}.{canary.metadata.namespace}"
 
-    async def _user_route(self, canary: Canary) -> Body:
+    async def _user_route(self, canary: Canary) -> ReadBody:
         ref = ObjectRef(APISIX_ROUTE, canary.metadata.namespace, _route_name(canary))
         user = await self._cluster.get(ref)
         if user is None:

@@ -36,7 +36,7 @@ from traffic._objects import owned_object, patch_spec, service_spec, without_non
 from traffic._registry import RouterModule, RouterOptions
 from traffic._services import ClusterIPServices
 from traffic._types import Router, Routes, Weights
-from traffic.cluster import Body, Cluster, Kind, ObjectRef
+from traffic.cluster import Body, Cluster, Kind, ObjectRef, ReadBody
 
 _GROUP: Final = "appmesh.k8s.aws"
 VIRTUAL_NODE_V1BETA1: Final = Kind(_GROUP, "v1beta1", "virtualnodes", "VirtualNode")
@@ -133,7 +133,7 @@ class AppMeshRouter:
             return ObjectRef(VIRTUAL_ROUTER_V1BETA2, ns, name)
         return ObjectRef(VIRTUAL_SERVICE_V1BETA1, ns, f"{name}.{ns}")
 
-    async def _weighted(self, canary: Canary) -> Body | None:
+    async def _weighted(self, canary: Canary) -> ReadBody | None:
         return await self._cluster.get(self._weighted_ref(canary))
 
     def _read(self, canary: Canary, body: Mapping[str, Any]) -> Weights:

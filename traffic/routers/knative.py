@@ -31,7 +31,7 @@ from traffic._knative import (
 from traffic._objects import NO_CHANGE, merge_diff
 from traffic._registry import RouterModule
 from traffic._types import Routes, Weights
-from traffic.cluster import KNATIVE_REVISION, KNATIVE_SERVICE, Body, Cluster
+from traffic.cluster import KNATIVE_REVISION, KNATIVE_SERVICE, Cluster, ReadBody
 from traffic.routers._weighted_object import int_weight
 
 
@@ -68,7 +68,7 @@ class KnativeRouter:
     async def finalize(self, canary: Canary) -> None:
         await unpin_primary_revision(self._cluster, canary)
 
-    async def _service(self, canary: Canary) -> Body:
+    async def _service(self, canary: Canary) -> ReadBody:
         ref = knative_ref(canary)
         service = await self._cluster.get(ref)
         if service is None:
