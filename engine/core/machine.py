@@ -498,7 +498,9 @@ def _analysis_skipped(t: _Tick) -> bool:
     t.set_phase(Phase.SUCCEEDED)
     t.after_status_written()
     t.effects.append(CountOutcome("success", "skipped"))
-    # (No post-rollout hooks: Flagger's shouldSkipAnalysis returns without them.)
+    # Post-rollout hooks run on a skipped analysis too, before the event (Flagger PR #1918,
+    # fluxcd/flagger#1195: a notification pipeline behind post-rollout missed these releases).
+    t.effects.append(RunPostRolloutHooks(Phase.SUCCEEDED))
     t.info(f"Promotion completed! Canary analysis was skipped for {t.tname}")
     t.alert("Canary analysis was skipped, promotion finished.", "info")
     return True

@@ -49,6 +49,21 @@ def test_skip_analysis_announces_the_copy_to_the_primary_like_flagger(sim: Sim) 
     assert events.index(copying) < events.index(done)  # Flagger's order: copy, then done
 
 
+def test_skip_analysis_runs_the_post_rollout_hooks_before_completing(sim: Sim) -> None:
+    # flagger-behaviour.md 2.4 step 22 and fluxcd/flagger#1918: a skipped analysis still calls
+    # the post-rollout webhooks (phase Succeeded), then says the promotion completed.
+    hooks = [{"name": "notify", "type": "post-rollout", "url": "http://ci.example/"}]
+    code, doc, _ = sim.run(
+        canary_yaml({**HEALTHY, "webhooks": hooks}, skipAnalysis=True), steady(rate=10)
+    )
+    assert code == 0 and doc["result"] == "promoted"
+    events = all_events(doc)
+    passed = "Post-rollout check notify passed"
+    done = "Promotion completed! Canary analysis was skipped for webhook-server.staging"
+    assert events.count(passed) == 1
+    assert events.index(passed) < events.index(done)
+
+
 # -- stepWeightPromotion for blue/green and A/B ------------------------------------------------
 
 

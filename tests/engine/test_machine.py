@@ -453,8 +453,14 @@ def test_skip_analysis_promotes_at_once() -> None:
         "Copying podinfo.test template spec to podinfo-primary.test",
         "Promotion completed! Canary analysis was skipped for podinfo.test",
     ]
-    # Flagger's shouldSkipAnalysis runs no post-rollout hooks (events_test.go "skip-analysis")
-    assert not any(isinstance(e, RunPostRolloutHooks) for e in d.effects)
+    # Post-rollout hooks run (phase Succeeded) before the completion event, as Flagger's
+    # shouldSkipAnalysis does since fluxcd/flagger#1918 (events_test.go "skip-analysis")
+    hooks = [i for i, e in enumerate(d.effects) if isinstance(e, RunPostRolloutHooks)]
+    assert [d.effects[i] for i in hooks] == [RunPostRolloutHooks(Phase.SUCCEEDED)]
+    done = next(
+        i for i, e in enumerate(d.effects) if isinstance(e, Event) and "completed" in e.message
+    )
+    assert hooks[0] < done
     # each event carries the phase it happened in, as Flagger's event webhooks are told
     phases = [e.phase for e in d.effects if isinstance(e, Event)]
     assert phases == [Phase.PROGRESSING, Phase.SUCCEEDED]
