@@ -406,8 +406,8 @@ class CanaryDriver:
         ready = await deps.workload.readiness(canary, primary=False, now=deps.clock.utcnow())
         if not ready.ready:
             raise _AbortTick(f"canary not ready during finalizing: {ready.message}")
-        # the apex Service (the kubernetes router), then the mesh
-        for name in dict.fromkeys((DEFAULT_MESH_PROVIDER, t.provider)):
+        # the apex Service (the kubernetes router, whatever the default provider), then the mesh
+        for name in dict.fromkeys(("kubernetes", t.provider)):
             await deps.router_for(name).finalize(canary)
         # A merge patch replaces the whole list: read it again and write it only if nobody changed
         # the Canary meanwhile, or another controller's finalizer added during the steps above
