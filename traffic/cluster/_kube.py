@@ -98,6 +98,9 @@ LIST_SILENCE_TIMEOUT = 120.0
 #: once a minute, so only a hung connection or server stays silent this long; renewing it costs
 #: one request, where waiting for the server's own timeout left the cache stale for minutes.
 WATCH_SILENCE_TIMEOUT = 90.0
+#: How often a kubeconfig's exec-plugin or GCP token is checked for expiry (the library's
+#: default; a token is renewed within 5 minutes of its expiry).
+TOKEN_REFRESH_SECONDS = 60.0
 
 _OBJECT_RESPONSE = {200: "object", 201: "object", 202: "object"}
 _EventType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -118,6 +121,15 @@ async def load_configuration(
     ``context`` picks a kubeconfig context (default: its current-context). ``ClusterError``
     when no usable configuration is found.
     """
+    configuration, _ = await _load_configuration(kubeconfig, context=context)
+    return configuration
+
+
+async def _load_configuration(
+    kubeconfig: str | None, *, context: str | None
+) -> tuple[client.Configuration, Any]:
+    """``load_configuration``, with the kubeconfig loader (None in a cluster, whose service
+    account token the library refreshes itself): it renews exec-plugin and GCP tokens."""
     configuration = client.Configuration()
     if kubeconfig is None:
         try:
@@ -125,7 +137,7 @@ async def load_configuration(
         except ConfigException:
             pass
         else:
-            return configuration
+            return configuration, None
     paths = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
     if not _any_file_exists(paths):
         raise ClusterError(
@@ -134,7 +146,7 @@ async def load_configuration(
     if os.pathsep not in paths:
         _check_kubeconfig_shape(paths)
     try:
-        await config.load_kube_config(
+        loader = await config.load_kube_config(
             config_file=paths,
             context=context,
             client_configuration=configuration,
@@ -157,7 +169,24 @@ async def load_configuration(
         # the library quotes its own objects ("<...ConfigNode object at 0x7f...>"): say what it is
         detail = _LIBRARY_OBJECT.sub("a value of the wrong type", str(detail))
         raise ClusterError(f"cannot load the Kubernetes configuration {paths}: {detail}") from e
-    return configuration
+    return configuration, loader
+
+
+async def _keep_token_fresh(
+    loader: Any, configuration: client.Configuration, every: float, sleep: Sleep
+) -> None:
+    """Renew a kubeconfig's short-lived token before it expires (EKS's ``aws eks get-token``
+    lasts 15 minutes, GKE's plugin an hour): the library sets it once at load, and every request
+    after its expiry would answer 401 until a restart. Returns at once for a static token or
+    certificate. A failed renewal (the plugin missing or down) is logged, without its message
+    (a plugin's output may hold credentials), and tried again."""
+    while True:
+        try:
+            await config.refresh_token(loader, configuration, interval=every)
+            return
+        except Exception as exc:  # e.g. ConfigException from a failing exec plugin
+            log.warning("kube_token_refresh_failed", error=type(exc).__name__, retry_in=every)
+            await sleep(every)
 
 
 _LIBRARY_OBJECT = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
@@ -197,6 +226,7 @@ async def open_kube_cluster(
     watch_timeout: float = 300.0,
     watch_silence: float = WATCH_SILENCE_TIMEOUT,
     backoff: tuple[float, float] = (0.5, 30.0),
+    token_refresh: float = TOKEN_REFRESH_SECONDS,
 ) -> AsyncIterator[KubeCluster]:
     """Open a ``KubeCluster`` for the duration of the block, its cache started for
     ``cache_kinds`` (not awaited: reads go to the API until a kind has synced; use
@@ -209,13 +239,15 @@ async def open_kube_cluster(
     ``LIST_SILENCE_TIMEOUT``, as a large collection takes long); ``watch_timeout`` is the
     server-side lifetime of one watch request before the cache renews it, ``watch_silence`` how
     long one may stay silent before it is renewed anyway; ``backoff`` is the
-    (first, max) retry delay of the cache after a failure. ``ClusterError`` if no
+    (first, max) retry delay of the cache after a failure; ``token_refresh`` how often a
+    kubeconfig's exec-plugin or GCP token is checked for expiry. ``ClusterError`` if no
     configuration loads.
     """
-    configuration = await load_configuration(kubeconfig, context=context)
+    configuration, loader = await _load_configuration(kubeconfig, context=context)
     api = client.ApiClient(configuration)
     cluster = KubeCluster(
         api,
+        watch_api=_watch_client(configuration),
         sleep=sleep,
         namespaces=namespaces,
         request_timeout=request_timeout,
@@ -223,12 +255,37 @@ async def open_kube_cluster(
         watch_silence=watch_silence,
         backoff=backoff,
     )
+    refresher = (
+        None
+        if loader is None
+        else asyncio.create_task(_keep_token_fresh(loader, configuration, token_refresh, sleep))
+    )
     try:
         if cache_kinds:
             await cluster.start_cache(cache_kinds, wait=False)
         yield cluster
     finally:
+        if refresher is not None:
+            refresher.cancel()
+            await asyncio.gather(refresher, return_exceptions=True)
         await cluster.aclose()
+
+
+def _watch_client(configuration: client.Configuration) -> client.ApiClient:
+    """A client for the cache's watches, with no bound on its connections.
+
+    A watch holds one HTTP/1.1 connection for its whole life (aiohttp has no HTTP/2 to share
+    one), and the library's pool allows 100 per host: a cache of 7 kinds in 15 namespaces would
+    take them all, and every GET, status write and Lease renewal would then wait for a free one
+    until it timed out (leadership lost). The watches are bounded by the cache's kinds and
+    namespaces anyway; requests keep the bounded pool of their own client. Both share the
+    configuration object, so a refreshed token reaches both."""
+    bounded = configuration.connection_pool_maxsize
+    configuration.connection_pool_maxsize = 0  # aiohttp: no limit
+    try:
+        return client.ApiClient(configuration)
+    finally:
+        configuration.connection_pool_maxsize = bounded
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -634,6 +691,7 @@ class KubeCluster:
         self,
         api: client.ApiClient,
         *,
+        watch_api: client.ApiClient | None = None,
         sleep: Sleep,
         namespaces: Sequence[str] = (),
         request_timeout: float = 30.0,
@@ -642,6 +700,8 @@ class KubeCluster:
         backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         self._api = api
+        # The cache's watches hold their connections for minutes: their own pool (_watch_client)
+        self._watch_api = watch_api or api
         self._sleep = sleep
         self.namespaces: tuple[str, ...] = tuple(dict.fromkeys(namespaces))
         self._backoff = backoff
@@ -818,7 +878,7 @@ class KubeCluster:
         if resource_version is not None:
             query.append(("resourceVersion", resource_version))
         try:
-            response: aiohttp.ClientResponse = await self._api.call_api(
+            response: aiohttp.ClientResponse = await self._watch_api.call_api(
                 _path(kind, namespace),
                 "GET",
                 query_params=query,
@@ -1042,6 +1102,8 @@ class KubeCluster:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._api.close()
+        if self._watch_api is not self._api:
+            await self._watch_api.close()
 
 
 async def _merge_queues(

@@ -8,6 +8,7 @@ synced, read-your-writes, resuming a dropped watch, re-listing after 410 Gone.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -26,9 +27,11 @@ from traffic.cluster._kube import KubeCluster, open_kube_cluster
 from traffic.cluster._protocol import (
     CANARY,
     CONFIGMAP,
+    DEFAULT_CACHE_KINDS,
     DEPLOYMENT,
     HTTP_ROUTE,
     HTTP_ROUTE_V1BETA1,
+    LEASE,
     SERVICE,
     Body,
     Cluster,
@@ -711,6 +714,63 @@ async def test_closing_the_cluster_ends_watches_with_cluster_unavailable(
             await _take(events, 1)
         with pytest.raises(ClusterError):
             await c.start_cache([DEPLOYMENT])
+
+
+async def test_more_watches_than_the_request_pool_leave_requests_a_connection(
+    kubeconfig: str, api: FakeKubeApi
+) -> None:
+    # A watch holds its connection for minutes, and the library's pool has 100 per host. A cache
+    # of 7 kinds in 16 namespaces (112 watches) took them all: the watches past 100 never
+    # started, and a GET (a Lease renewal) waited for a connection until it timed out.
+    namespaces = [f"team-{i}" for i in range(16)]
+    kinds = (*DEFAULT_CACHE_KINDS, CONFIGMAP)
+    async with opened(kubeconfig, namespaces=namespaces, cache_kinds=kinds) as c:
+        async with asyncio.timeout(10):
+            await c.wait_synced()
+
+        async def all_watching() -> bool:
+            return api.open_watches >= len(namespaces) * len(kinds)
+
+        await eventually(all_watching, within=10)
+        started = time.monotonic()
+        assert await c.get(ref(LEASE, "canary-engine", "team-0"), fresh=True) is None
+        assert time.monotonic() - started < FAST["request_timeout"]
+
+
+async def test_an_exec_plugin_token_is_renewed_before_it_expires(tmp_path: Path) -> None:
+    # EKS and GKE kubeconfigs run a plugin for a token of 15 minutes to an hour. The library sets
+    # it once at load: after it expired every request answered 401 until a restart.
+    current = tmp_path / "token"
+    current.write_text("first")
+    plugin = tmp_path / "get-token.sh"
+    soon = "2000-01-01T00:00:00Z"  # already expired: the library renews it at every check
+    plugin.write_text(
+        "#!/bin/sh\n"
+        'printf \'{"apiVersion": "client.authentication.k8s.io/v1beta1", '
+        '"kind": "ExecCredential", "status": {"token": "%s", '
+        f'"expirationTimestamp": "{soon}"}}}}\' "$(cat {current})"\n'
+    )
+    plugin.chmod(0o755)
+    async with serve_kube_api(crds=False, token="first") as server:
+        kubeconfig = server.kubeconfig()
+        kubeconfig["users"][0]["user"] = {
+            "exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(plugin)}
+        }
+        path = tmp_path / "kubeconfig"
+        path.write_text(json.dumps(kubeconfig))
+        async with opened(str(path), cache_kinds=(), token_refresh=0.05) as c:
+            lease = ref(LEASE, "canary-engine", "default")
+            assert await c.get(lease) is None
+            server.token = "second"  # the old token is refused from now on (401)
+            current.write_text("second")
+
+            async def answers() -> bool:
+                try:
+                    return await c.get(lease) is None
+                except ClusterError:
+                    return False
+
+            assert await eventually(answers)
 
 
 # ---------------------------------------------------------------------------- helpers
