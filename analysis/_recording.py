@@ -452,7 +452,8 @@ class _Builder:
         self.problems: list[Problem] = []
         self.series: dict[tuple[str, str], list[tuple[float, float | None]]] = {}
         self.hooks: dict[str, list[tuple[float, bool]]] = {}
-        self.seen: dict[tuple[str, str, float], str] = {}
+        #: (target, metric, time) -> where the sample was read and its value
+        self.seen: dict[tuple[str, str, float], tuple[str, float | None]] = {}
         self.time_form: str | None = None  # "seconds" or "RFC 3339", fixed by the first sample
         self.origin: datetime | None = None
 
@@ -472,14 +473,18 @@ class _Builder:
         parsed = self._value(where.value, target, value)
         if len(self.problems) > before or t is None:
             return
-        duplicate = self.seen.get((target, metric, t))
-        if duplicate is not None:
-            self.problem(
-                where.row,
-                f"duplicate sample for {target}/{metric} at t={t:g}s (also at {duplicate})",
-            )
+        earlier = self.seen.get((target, metric, t))
+        if earlier is not None:
+            row, value_before = earlier
+            # The same sample written twice is harmless; two different answers are not.
+            if value_before != parsed:
+                self.problem(
+                    where.row,
+                    f"two different samples for {target}/{metric} at t={t:g}s "
+                    f"({_shown(parsed)} here, {_shown(value_before)} at {row}): keep one",
+                )
             return
-        self.seen[(target, metric, t)] = where.row
+        self.seen[(target, metric, t)] = (where.row, parsed)
         if target == "webhook":
             self.hooks.setdefault(metric, []).append((t, parsed == 1.0))
         else:
@@ -560,6 +565,10 @@ class _Builder:
                 shown.append(Problem("", f"... and {len(self.problems) - _MAX_PROBLEMS} more"))
             raise SpecError(shown, source=self.source)
         return Recording(self.series, self.hooks, source=self.source)
+
+
+def _shown(value: float | None) -> str:
+    return "no data" if value is None else f"{value:g}"
 
 
 def _clip(text: str) -> str:

@@ -137,6 +137,18 @@ def test_empty_recording_has_no_data() -> None:
     assert rec.value_at("canary", "m", 0) is None
 
 
+def test_the_same_sample_written_twice_is_read_once(tmp_path: Path) -> None:
+    # A recording assembled from overlapping exports repeats rows: harmless when they agree.
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "time,target,metric,value\n0,canary,m,1\n60,canary,m,2\n60,canary,m,2\n"
+        "60,primary,m,\n60,primary,m,nan\n"
+    )
+    recording = load_recording(path)
+    assert recording.samples("canary", "m", 0, 60) == ([0.0, 60.0], [1.0, 2.0])
+    assert recording.samples("primary", "m", 0, 60) == ([60.0], [None])
+
+
 @pytest.mark.parametrize(
     ("text", "where", "says"),
     [
@@ -155,7 +167,7 @@ def test_empty_recording_has_no_data() -> None:
         (
             "time,target,metric,value\n0,canary,m,1\n0,canary,m,2\n",
             "line 3",
-            "duplicate sample for canary/m at t=0s (also at line 2)",
+            "two different samples for canary/m at t=0s (2 here, 1 at line 2): keep one",
         ),
         (
             "time,target,metric,value\n0,canary,m,1\n2026-03-01T10:00:00Z,canary,m,2\n",
