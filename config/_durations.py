@@ -1,7 +1,8 @@
 """Parse Go-style duration strings ("30s", "1m", "1m30s", "500ms", "2h") into float seconds.
 
-Flagger's CRD only admits ``^[0-9]+(m|s)`` for intervals, but Go's ``time.ParseDuration`` (what
-Flagger runs the value through) accepts the full grammar, so we accept that grammar too.
+Go's ``time.ParseDuration`` grammar (what Flagger runs a value through). Flagger's CRD narrows
+``analysis.interval``, ``metrics[].interval`` and ``webhooks[].timeout`` further to
+``^[0-9]+(m|s)``; ``config._spec`` applies that pattern to those three fields.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -107,6 +108,33 @@ def _check_duration(value: str | None) -> str | None:
     except ValueError as exc:
         raise PydanticCustomError("duration", str(exc)) from None
     return value
+
+
+#: Flagger's CRD pattern for ``analysis.interval``, ``metrics[].interval`` and
+#: ``webhooks[].timeout`` (unanchored at the end, as the API server applies it): ``kubectl apply``
+#: refuses ``1h`` or ``1.5m`` there, so validate must too, or CI passes what the cluster refuses.
+_CRD_DURATION = re.compile(r"[0-9]+(m|s)")
+
+
+def _check_crd_duration(value: str | None) -> str | None:
+    if value is None or value == "":
+        return value
+    _check_duration(value)  # Go's grammar first: its message names the units
+    if _CRD_DURATION.match(value):
+        return value
+    seconds = parse_duration(value)
+    whole = (
+        f"{seconds / 60:.0f}m"
+        if seconds % 60 == 0
+        else (f"{seconds:.0f}s" if seconds == int(seconds) else "")
+    )
+    hint = f"; write {whole!r}" if whole else ""
+    raise PydanticCustomError(
+        "duration",
+        "must start with a whole number of minutes or seconds, as Flagger's CRD requires "
+        "(pattern ^[0-9]+(m|s): 30s, 1m, 1m30s, 500ms), got {value}{hint}",
+        {"value": repr(value), "hint": hint},
+    )
 
 
 #: Istio's StringMatch: exactly one of these, a string (what every router reads a match with).
@@ -512,7 +540,7 @@ class Metric(_Model):
         """What a check without data counts as: ``onNoData``, else Flagger's failed check."""
         return self.on_no_data or "fail"
 
-    _dur = field_validator("interval")(_check_duration)
+    _dur = field_validator("interval")(_check_crd_duration)
     _number = field_validator("threshold", mode="before")(_not_bool)
     _finite = field_validator("threshold")(_finite_bound)
 
@@ -551,8 +579,9 @@ class Webhook(_Model):
     @field_validator("timeout")
     @classmethod
     def _timeout(cls, value: str | None) -> str | None:
-        # Flagger treats a timeout shorter than two characters as "use the 10s default".
-        return value if value is None or len(value) < 2 else _check_duration(value)
+        # (Flagger's code reads a timeout shorter than two characters as "the 10s default", but its
+        # CRD lets none but an absent one through)
+        return _check_crd_duration(value)
 
     @property
     def hook_type(self) -> HookType:
@@ -610,7 +639,7 @@ class Analysis(_Model):
     #: as a failed check (README "Verdict policy").
     inconclusive_limit: int = Field(default=DEFAULT_INCONCLUSIVE_LIMIT, ge=0)
 
-    _dur = field_validator("interval")(_check_duration)
+    _dur = field_validator("interval")(_check_crd_duration)
 
     @field_validator("match")
     @classmethod

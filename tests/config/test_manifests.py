@@ -229,13 +229,50 @@ def test_webhook_defaults_and_types() -> None:
         canary(
             webhooks=[
                 {"name": "load", "url": "http://x/"},
-                {"name": "gate", "url": "http://x/", "type": "confirm-promotion", "timeout": "5"},
+                {"name": "gate", "url": "http://x/", "type": "confirm-promotion", "timeout": "5s"},
             ]
         )
     )
     load, gate = c.spec.effective_analysis.webhooks
     assert load.hook_type.value == "rollout"
-    assert gate.timeout_seconds == 10  # shorter than two characters: Flagger's 10s default
+    assert load.timeout_seconds == 10  # Flagger's default
+    assert gate.timeout_seconds == 5
+    # no unit: refused, as by Flagger's CRD (its code would read it as the 10s default)
+    hook = {"name": "gate", "url": "http://x/", "timeout": "5"}
+    assert problems(canary(webhooks=[hook])) == [
+        "spec.analysis.webhooks[0].timeout: must be a duration such as 30s, 1m or 1m30s "
+        "(units ms, s, m, h), got '5'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fix"),
+    [
+        ("interval", "1h", "write '60m'"),
+        ("interval", "1.5m", "write '90s'"),
+        ("interval", "2h30m", "write '150m'"),
+        ("metric", "1h", "write '60m'"),
+        ("timeout", "1h", "write '60m'"),
+    ],
+)
+def test_durations_the_crd_refuses_are_refused_naming_the_pattern(
+    field: str, value: str, fix: str
+) -> None:
+    # Flagger's CRD (and config/deploy/crd) admits only ^[0-9]+(m|s) for these three: kubectl
+    # apply refuses '1h' there, so validate passing it let CI go green on what the cluster refuses.
+    if field == "interval":
+        body, where = canary(interval=value), "spec.analysis.interval"
+    elif field == "metric":
+        metric = {"name": "request-success-rate", "interval": value, "thresholdRange": {"min": 99}}
+        body, where = canary(metrics=[metric]), "spec.analysis.metrics[0].interval"
+    else:
+        hook = {"name": "load", "url": "http://x/", "timeout": value}
+        body, where = canary(webhooks=[hook]), "spec.analysis.webhooks[0].timeout"
+    found = problems(body)
+    assert len(found) == 1 and found[0].startswith(f"{where}: must start with a whole number")
+    assert "pattern ^[0-9]+(m|s)" in found[0] and found[0].endswith(fix)
+    for fine in ("30s", "1m", "1m30s", "500ms", "90m"):
+        parse_canary(canary(interval=fine))
 
 
 def test_metric_interval_defaults_to_one_minute_for_templates_q3() -> None:

@@ -71,7 +71,7 @@ def test_the_bounds_are_beyond_any_realistic_recording() -> None:
 def test_a_suspended_canary_stops_at_the_virtual_time_bound(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    canary, recording = _files(tmp_path, suspend=True, interval="1h", rows=FAR_SAMPLE)
+    canary, recording = _files(tmp_path, suspend=True, interval="60m", rows=FAR_SAMPLE)
     code = main(["simulate", "--canary", canary, "--recording", recording, "--output", "json"])
     out, err = capsys.readouterr()
     assert code == 3
@@ -124,7 +124,7 @@ def test_an_interval_past_the_clock_range_stops_at_the_time_bound(
     canary, recording = _files(
         tmp_path,
         suspend=False,
-        interval="2562047h",
+        interval="153722820m",  # 2562047h
         rows="time,target,metric,value\n0,canary,request-success-rate,99.9\n"
         "1e20,canary,request-success-rate,99.9\n",
     )
