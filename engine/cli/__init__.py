@@ -4,7 +4,7 @@
 Exit statuses: simulate 0 promoted, 1 rolled back, 3 undecided, 2 bad input; validate 0 valid,
 2 invalid; the operator commands (promote | abort | retry | pause | resume, engine.cli.operator)
 0 sent, 1 no such Canary, 4 the API refused; every error is one readable message on stderr, never
-a traceback.
+a traceback. Any command whose output's reader stops early (``| head``) ends quietly with 141.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 
 EXIT_BAD_INPUT = 2
+#: The status of a process that SIGPIPE ended (128 + 13): what ``| head`` leaves a shell tool.
+EXIT_READER_GONE = 141
 #: The names of config.PRESETS, without importing config for ``--help`` (a test keeps them equal).
 PRESET_NAMES = ("development", "production", "staging")
 
@@ -604,13 +606,27 @@ def main(
             _check_mesh_provider(args.mesh_provider)
         if with_logs:
             _configure_logs(args)
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # a reader gone shows here, inside the try, rather than at exit
+        return status
     except SpecError as exc:
         print(_redacted(exc.render()), file=sys.stderr)
         return EXIT_BAD_INPUT
     except CanaryEngineError as exc:
         print(_redacted(f"canary-engine: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """The output's reader stopped reading (``simulate ... | head``): end quietly with the status
+    of a process that SIGPIPE ended, as shell tools do, not a traceback. Python would raise again
+    when it flushes stdout on the way out, so stdout is pointed at /dev/null first."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_READER_GONE
 
 
 def _sweep(args: argparse.Namespace) -> int:

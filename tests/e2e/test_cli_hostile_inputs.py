@@ -162,3 +162,19 @@ def test_validate_quotes_hostile_values_printable(
     err = capsys.readouterr().err
     assert "unknown provider" in err and "\x1b" not in err and "\r" not in err
     assert "istio\\x1b[2J" in err
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_a_reader_that_stops_early_ends_the_command_quietly(output: str) -> None:
+    # `canary-engine simulate | head` printed a BrokenPipeError traceback when head had gone
+    # before the timeline was written. Here the reader is gone before the command writes at all.
+    with subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "simulate", "--output", output],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as run:
+        assert run.stdout is not None and run.stderr is not None
+        run.stdout.close()
+        err = run.stderr.read().decode()
+        assert run.wait(timeout=60) == 141  # as a process that SIGPIPE ended
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
