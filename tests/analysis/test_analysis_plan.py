@@ -142,7 +142,7 @@ def test_template_interval_defaults_to_one_minute_q3(
         ("1m30s", "1m30s"),
         ("60s", "60s"),  # as written, as Flagger inserts it
         ("2m", "2m"),
-        ("1.5m", "90s"),  # a Go duration PromQL cannot read: whole seconds
+        ("1m30.0s", "90s"),  # a Go duration PromQL cannot read (the CRD lets it through)
     ],
 )
 def test_template_interval_is_inserted_as_written(

@@ -714,6 +714,10 @@ AGREE: list[tuple[str, Callable[[], Doc], Mutation, bool]] = [
         True,
     ),
     ("interval-1m30s", _canary, _analysis(interval="1m30s"), True),
+    # Flagger's pattern ^[0-9]+(m|s) admits only m/s first (validate applies it since this session)
+    ("interval-in-hours", _canary, _analysis(interval="1h"), False),
+    ("webhook-timeout-one-char", _canary, _hook(timeout="5"), False),
+    ("webhook-timeout-in-hours", _canary, _hook(timeout="1h"), False),
     ("target-port-name", _canary, _at("spec.service.targetPort", "http"), True),
     ("gateway-api", _canary, GATEWAY_API, True),
     (
@@ -893,26 +897,11 @@ DIFFER: list[tuple[str, Callable[[], Doc], Mutation, bool, str]] = [
         "Flagger's CRD oneOf requires threshold; the loader defaults it to 1",
     ),
     (
-        "interval-in-hours",
-        _canary,
-        _analysis(interval="1h"),
-        False,
-        "Flagger's pattern ^[0-9]+(m|s) admits only m/s; the loader parses any Go duration",
-    ),
-    (
         "interval-with-trailing-text",
         _canary,
         _analysis(interval="10s later"),
         True,
         "Flagger's pattern is not end-anchored; the loader parses the whole string",
-    ),
-    (
-        "webhook-timeout-one-char",
-        _canary,
-        _hook(timeout="5"),
-        False,
-        "the loader reads a timeout shorter than two characters as the 10s default (as Flagger's "
-        "code does); Flagger's CRD pattern rejects it",
     ),
     (
         "step-weights-descending",
