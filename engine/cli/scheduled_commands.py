@@ -117,8 +117,12 @@ async def run_with_commands(
                 until(handled)  # a verdict reached by the command (an abort): record it
             if _decided(handled) and sent == len(pending):
                 return reports, []
-            if was_decided:  # reopened (a retry): the next regular tick is an interval on
-                due = max(due, clock.now() + report.interval)
+            if was_decided:
+                # Reopened (a retry): the regular ticks skipped while decided keep their times,
+                # as the controller's do (a command tick never moves them), so the next one is
+                # the first of the grid at or after the retry.
+                while due < clock.now():
+                    due += report.interval
         await clock.sleep(due - clock.now())
 
 

@@ -107,6 +107,11 @@ def test_retry_after_abort_runs_the_analysis_again_to_a_promotion(
         "Starting canary analysis for webhook-server.staging",
         "Pre-rollout check acceptance-test passed",
     ]
+    # The regular ticks keep the interval's grid through the abort and the retry, as the
+    # controller's do (the first regular tick after the retry at 200 is at 240, not at 260).
+    regular = [t["t"] for t in doc["ticks"] if "command" not in t]
+    assert all(t % 60 == 0 for t in regular), regular
+    assert after[0]["t"] == 240
 
 
 def test_pause_holds_a_failing_revision_until_resume(capsys: pytest.CaptureFixture[str]) -> None:
