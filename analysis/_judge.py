@@ -5,25 +5,27 @@ outcomes into check results. ``docs/judge.md`` explains the design, the alternat
 what the judge cannot see. In short, every canary sample of the analysis so far is held to:
 
 1. **The primary's envelope.** The reference is every primary sample in the ``window`` before the
-   tick: history from before the analysis and the concurrent samples. Its upper bound is the
-   conformal order statistic at level ``α = (1 - confidence) / looks`` (``looks``: the ticks the
-   analysis runs; each direction of ``harmful: both`` gets half): if canary and primary samples
-   are exchangeable, a canary sample lands above it with probability at most ``α``, so a good
-   canary is failed at *any* of the analysis' looks with probability at most
-   ``1 - confidence``, whatever the metric's distribution. With fewer than ``1/α - 1`` primary
-   samples the bound is the largest one, and the guarantee weakens to ``looks / (samples + 1)``
-   (explanations say so).
+   analysis started, while the primary took all the traffic: the same for every tick of the run,
+   so each canary sample is judged once, and a verdict about it never changes (a later spike of
+   the primary cannot excuse an earlier breach). Its upper bound is the conformal order statistic
+   at level ``α = (1 - confidence) / looks`` (``looks``: the canary samples the analysis judges,
+   one a tick unless ``step`` is shorter than the interval; each direction of ``harmful: both``
+   gets half): if canary and primary samples are exchangeable, a canary sample lands above it
+   with probability at most ``α``, so a good canary fails any tick of the analysis with
+   probability at most ``1 - confidence``, whatever the metric's distribution. With fewer than
+   ``1/α - 1`` primary samples the bound is the largest one, and the guarantee weakens to
+   ``looks / (samples + 1)`` (explanations say so).
 2. **Tolerance.** A sample must clear the bound by more than ``tolerance`` × |bound| (default
    10 %): metrics such as latency, error or crash rates and request rates are ratio-scaled, and a
    change smaller than that is not worth a rollback.
-3. **The comparison guard.** A sample no worse than the primary's sample of the same step (by
-   more than the same tolerance) does not count: an incident that hits both versions, or a busy
-   hour, is not the canary's fault.
+3. **The comparison guard.** A sample no worse than the primary's concurrent sample of the same
+   step (by more than the same tolerance) does not count: an incident that hits both versions, or
+   a busy hour, is not the canary's fault.
 
 A tick's verdict is ``FAIL`` once any canary sample of this analysis is outside the envelope in a
 harmful direction (evidence of a regression does not go away when later samples look fine, as in
 any sequential test: ``threshold: 2`` then means one more interval of confirmation), ``PASS``
-otherwise, ``INCONCLUSIVE`` when the window holds fewer than ``min_history`` primary samples (no
+otherwise, ``INCONCLUSIVE`` when the reference holds fewer than ``min_history`` samples (no
 baseline to compare with) or when neither the canary nor the primary answered within the last step
 and the primary went quiet no later than the canary (nothing to blame the canary for; NO_DATA
 instead when the metric sets ``onNoData``, whose policy then decides), ``NO_DATA`` when only the
@@ -53,12 +55,14 @@ class JudgeInput:
     now: float  # the tick's time
     start: float  # when the analysis started (canary samples before it are not this run's)
     step: float  # sample spacing; "concurrent" means within step/2; "new" within the last step
-    window: float  # seconds of primary samples before the tick that form the envelope
+    window: float  # seconds of primary samples before ``start`` that form the envelope
     harmful: str  # "increase" | "decrease" | "both"
     confidence: float
     tolerance: float = 0.1
     min_history: int = 20
-    looks: int = 1  # ticks the analysis runs (the false-alarm budget is split over them)
+    #: canary samples the analysis judges (the false-alarm budget is split over them): one a tick,
+    #: more when the samples are closer together than the ticks
+    looks: int = 1
     #: The verdict when neither version answered lately (see ``_silent``): INCONCLUSIVE, unless
     #: the metric sets ``onNoData`` itself (then NO_DATA, and its policy decides).
     when_silent: Verdict = Verdict.INCONCLUSIVE
@@ -71,9 +75,9 @@ class JudgeOutcome:
     value: float  # the canary sample the verdict is about (NaN without one)
     lower: float  # the envelope (NaN when unbounded that way or without reference)
     upper: float
-    reference_samples: int  # primary samples in the window
+    reference_samples: int  # primary samples in the window before the analysis
     canary_level: float  # median canary sample since the analysis started
-    baseline_level: float  # median primary sample in the window
+    baseline_level: float  # median primary sample in the window before the analysis
     false_alarm_bound: float  # what the window's size guarantees over all looks
 
 
@@ -111,7 +115,7 @@ def judge_batch(inputs: Sequence[JudgeInput]) -> list[JudgeOutcome]:
         canary_values=c_values,
         primary_times=p_times,
         primary_values=p_values,
-        now=column([item.now for item in inputs]),
+        reference_end=column([item.start for item in inputs]),
         window=column([item.window for item in inputs]),
         alpha=(1.0 - confidence) / looks / directions,
         tolerance=column([item.tolerance for item in inputs]),
@@ -172,7 +176,7 @@ def score_matrix(
     canary_values: NDArray[np.float64],
     primary_times: NDArray[np.float64],
     primary_values: NDArray[np.float64],
-    now: NDArray[np.float64],
+    reference_end: NDArray[np.float64],
     window: NDArray[np.float64],
     alpha: NDArray[np.float64],
     tolerance: NDArray[np.float64],
@@ -183,10 +187,13 @@ def score_matrix(
     """The judge's arithmetic for K checks at once, all numpy.
 
     Row k holds check k's canary samples since the analysis started (K × n, padding NaN) and
-    its primary samples (K × m, padding NaN), each row in time order. ``alpha`` is the per-look
-    false-alarm level of one direction.
+    its primary samples (K × m, padding NaN), each row in time order. The envelope is made of the
+    primary samples in the ``window`` up to ``reference_end`` (the analysis' start); the guard
+    reads any of them. ``alpha`` is the false-alarm level of one canary sample in one direction.
     """
-    in_window = (primary_times <= now[:, None]) & (primary_times > (now - window)[:, None])
+    in_window = (primary_times <= reference_end[:, None]) & (
+        primary_times > (reference_end - window)[:, None]
+    )
     inside = np.isfinite(primary_values) & in_window
     reference = np.where(inside, primary_values, np.nan)
     reference.sort(axis=1)  # in place (no second K × m copy); NaN sorts last
@@ -339,9 +346,10 @@ def _outcome(
     if n < item.min_history:
         return outcome(
             Verdict.INCONCLUSIVE,
-            f"only {n} primary sample{'' if n == 1 else 's'} in the last {window} "
-            f"to compare with, {item.min_history} needed (judge.minHistory; a longer "
-            "judge.window reaches more) → inconclusive",
+            f"only {n} primary sample{'' if n == 1 else 's'} in the {window} before the "
+            f"analysis to compare with, {item.min_history} needed (judge.minHistory; a longer "
+            "judge.window reaches more where the primary's series goes back further) "
+            "→ inconclusive",
         )
     if index < 0:
         step = _duration(item.step)
@@ -374,17 +382,17 @@ def _outcome(
         if guaranteed > (1.0 - item.confidence) * 1.0001:
             weaker = (
                 f"; with {n} primary samples the false-alarm bound is "
-                f"{guaranteed:.0%}, not {1.0 - item.confidence:.0%} (a longer judge.window "
-                "holds more)"
+                f"{_percent(guaranteed)}, not {_percent(1.0 - item.confidence)} (a longer "
+                "judge.window holds more)"
             )
         explanation = (
-            f"canary {_num(value)}{ago} {side} the primary's last {window} "
+            f"canary {_num(value)}{ago} {side} the primary's {window} before the analysis "
             f"(median {_num(baseline)}, bound {_num(bound)}{primary_text})"
             f"{_change(value, baseline)} → fail{weaker}"
         )
         return outcome(Verdict.FAIL, explanation)
     explanation = (
-        f"canary {_num(value)} within the primary's last {window} "
+        f"canary {_num(value)} within the primary's {window} before the analysis "
         f"(median {_num(baseline)}, {_envelope(item, lower, upper)}{primary_text}) → pass"
     )
     return outcome(Verdict.PASS, explanation)
@@ -417,7 +425,15 @@ def _num(value: float) -> str:
         return "+Inf" if value > 0 else "-Inf"
     if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
         return f"{value:.2e}"
+    if abs(value) >= 1000:  # whole numbers up to a million (.3g would write 1.1e+03)
+        return f"{value:.0f}"
     return f"{value:.3g}"
+
+
+def _percent(share: float) -> str:
+    """A probability for people: one decimal under 10 % (1.7 %, not 2 %), none from there."""
+    text = f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
+    return text.replace(".0%", "%")
 
 
 def _change(value: float, baseline: float) -> str:

@@ -4,10 +4,12 @@
 once: for every metric with a ``judge`` it asks the source for two series — the canary query since
 the analysis started, the same query for the primary from ``window`` before that — in one
 ``fetch_series`` call for all of them (a grouping source sends one range query per query shape),
-judges all of them in one ``judge_batch`` pass, and merges each outcome with the metric's static
-check (its ``thresholdRange``, if any): the check fails when either fails (interfaces §2). Then
-every result gets its metric's policy (``dryRun``, ``onNoData``; ``CheckResult.counted`` applies
-them). Pure apart from the one fetch; no Kubernetes.
+judges all of them in one ``judge_batch`` pass (the envelope is the primary's ``window`` before
+the analysis started; its samples since are the comparison guard), and merges each outcome with
+the metric's static check (its ``thresholdRange``, if any): the check fails when either fails
+(interfaces §2), and the thresholdRange alone decides while the judge has too little history.
+Then every result gets its metric's policy (``dryRun``, ``onNoData``; ``CheckResult.counted``
+applies them). Pure apart from the one fetch; no Kubernetes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analysis._judge import JudgeInput, JudgeOutcome, judge_batch
+from analysis._judge import JudgeInput, JudgeOutcome, _num, judge_batch
 from analysis._types import (
     CheckResult,
     FailureKind,
@@ -119,13 +121,15 @@ async def judge_ticks(
                 confidence=judge.confidence,
                 tolerance=judge.tolerance,
                 min_history=judge.min_history,
-                looks=_looks(tick.canary),
+                looks=_samples_judged(tick.canary, item.canary_request.step),
                 when_silent=item.when_silent,
             )
         )
     for n, (item, outcome) in enumerate(zip(judged, judge_batch(inputs), strict=True)):
         results = out[item.tick]
-        results[item.index] = _merge(results[item.index], outcome, failures.get(n))
+        results[item.index] = _merge(
+            results[item.index], outcome, failures.get(n), item.judge.min_history
+        )
     return out
 
 
@@ -176,7 +180,9 @@ async def _fetch(
     return answers
 
 
-def _merge(static: CheckResult, outcome: JudgeOutcome, failure: QueryFailure | None) -> CheckResult:
+def _merge(
+    static: CheckResult, outcome: JudgeOutcome, failure: QueryFailure | None, min_history: int
+) -> CheckResult:
     query = static.query
     namespace, _, name = query.canary.partition("/")
     halt = f"Halt {name}.{namespace} advancement {query.metric}"
@@ -191,10 +197,47 @@ def _merge(static: CheckResult, outcome: JudgeOutcome, failure: QueryFailure | N
     explanation = outcome.explanation
     has_bounds = static.lo is not None or static.hi is not None
     if static.verdict in _STATIC_WINS or (has_bounds and static.verdict is Verdict.NO_DATA):
-        return dataclasses.replace(static, explanation=explanation)
+        # The thresholdRange decides: the sentence says so first, then what the judge saw.
+        reason = f"{_static_reason(static)}; the judge alone: {explanation}"
+        return dataclasses.replace(static, explanation=reason)
+    if (
+        has_bounds
+        and outcome.verdict is Verdict.INCONCLUSIVE
+        and outcome.reference_samples < min_history
+    ):
+        # Too little history for the judge to say anything: the metric's own thresholdRange,
+        # which passed, decides (a judge without a baseline must not hold a good release).
+        reason = explanation.removesuffix(" → inconclusive")
+        within = _num(static.value) if static.value is not None else "the value"
+        return dataclasses.replace(
+            static, explanation=f"{reason}; its thresholdRange decides: {within} within it → pass"
+        )
     verdict = outcome.verdict
     message = "" if verdict is Verdict.PASS else f"{halt}: {explanation}"
     return dataclasses.replace(static, verdict=verdict, message=message, explanation=explanation)
+
+
+def _static_reason(static: CheckResult) -> str:
+    """Why the metric's thresholdRange decided the check, in the judge's words."""
+    if static.verdict is Verdict.ERROR:
+        return "its query failed → error"
+    if static.verdict is Verdict.NO_DATA:
+        return "no data for its thresholdRange → no data"
+    value = static.value
+    if value is not None and static.hi is not None and value > static.hi:
+        return f"{_num(value)} above its thresholdRange max {_num(static.hi)} → fail"
+    if value is not None and static.lo is not None and value < static.lo:
+        return f"{_num(value)} below its thresholdRange min {_num(static.lo)} → fail"
+    return "outside its thresholdRange → fail"
+
+
+def _samples_judged(canary: Canary, step: float) -> int:
+    """How many canary samples the analysis judges, each once against the fixed reference: one
+    a tick, or the tick's share of samples when they are closer together than the ticks. The
+    false-alarm budget (1 - confidence) is split over them."""
+    interval = canary.spec.effective_analysis.interval_seconds
+    per_tick = max(1, math.ceil(interval / step - 1e-9)) if step > 0 else 1
+    return _looks(canary) * per_tick
 
 
 def _looks(canary: Canary) -> int:

@@ -54,7 +54,7 @@ def stacked(checks: int, samples: int, seed: int = 20261201) -> dict[str, np.nda
         "canary_values": canary,
         "primary_times": p_times,
         "primary_values": primary,
-        "now": np.zeros(checks),
+        "reference_end": c_times[:, 0].copy(),  # the analysis started at the first sample
         "window": np.full(checks, STEP * m),
         "alpha": np.where(harmful == 2, 0.01 / 12 / 2, 0.01 / 12),
         "tolerance": np.full(checks, 0.1),

@@ -23,6 +23,7 @@ most ``MAX_TICKS`` of them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -514,9 +515,27 @@ def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
         "inconclusive": "inconclusive (onNoData)",
         "pass": "a pass (onNoData)",
     }
-    return [
+    metrics = canary.spec.effective_analysis.metrics
+    warnings = [
         f"the recording has no canary samples for metric {m.name!r}: every check of it will "
         f"have no data ({counts[m.no_data_policy]})"
-        for m in canary.spec.effective_analysis.metrics
+        for m in metrics
         if m.name not in recorded
     ]
+    for m in metrics:
+        if m.judge is None:
+            continue
+        _, history = recording.samples("primary", m.name, -math.inf, 0.0)
+        known = sum(value is not None for value in history)
+        if known < m.judge.min_history:
+            fallback = (
+                "its thresholdRange decides"
+                if m.threshold_range is not None
+                else "the weight holds until inconclusiveLimit counts them as failed"
+            )
+            warnings.append(
+                f"the recording has {known} primary sample{'' if known == 1 else 's'} before "
+                f"time 0 for judged metric {m.name!r}, {m.judge.min_history} needed "
+                f"(judge.minHistory): every judged check will be inconclusive ({fallback})"
+            )
+    return warnings

@@ -65,7 +65,9 @@ def test_a_canary_like_the_primary_passes_and_says_why() -> None:
         canary=[201.0, 199.0, 203.0], primary_now=[200.0, 201.0, 199.0], history=noisy_history()
     )
     assert outcome.verdict is Verdict.PASS
-    assert outcome.explanation.startswith("canary 203 within the primary's last 24h (median 2")
+    assert outcome.explanation.startswith(
+        "canary 203 within the primary's 24h before the analysis (median 2"
+    )
     assert "primary now 199" in outcome.explanation
     assert outcome.explanation.endswith("→ pass")
 
@@ -77,7 +79,7 @@ def test_a_canary_far_above_everything_the_primary_did_fails_with_the_numbers() 
     assert outcome.baseline_level == pytest.approx(200.0, abs=1.0)
     assert outcome.upper > 200.0
     text = outcome.explanation
-    assert text.startswith("canary 410 above the primary's last 24h (median 2")
+    assert text.startswith("canary 410 above the primary's 24h before the analysis (median 2")
     assert "primary now 205" in text and "vs the median → fail" in text
     change = (410.0 - outcome.baseline_level) / outcome.baseline_level
     assert f"{change:+.0%} vs the median" in text  # the change against the median, in percent
@@ -87,7 +89,7 @@ def test_the_decrease_direction_and_both() -> None:
     history = noisy_history()
     drop = one(canary=[90.0], primary_now=[200.0], history=history, harmful="decrease")
     assert drop.verdict is Verdict.FAIL
-    assert "below the primary's last 24h" in drop.explanation
+    assert "below the primary's 24h before the analysis" in drop.explanation
     rise_is_fine = one(canary=[400.0], primary_now=[200.0], history=history, harmful="decrease")
     assert rise_is_fine.verdict is Verdict.PASS
     assert one(canary=[90.0], primary_now=[200.0], history=history, harmful="both").verdict is (
@@ -126,8 +128,9 @@ def test_too_little_primary_history_is_inconclusive() -> None:
     outcome = one(canary=[500.0], history=[100.0] * 5, min_history=20)
     assert outcome.verdict is Verdict.INCONCLUSIVE
     assert outcome.explanation == (
-        "only 5 primary samples in the last 24h to compare with, 20 needed (judge.minHistory; "
-        "a longer judge.window reaches more) → inconclusive"
+        "only 5 primary samples in the 24h before the analysis to compare with, 20 needed "
+        "(judge.minHistory; a longer judge.window reaches more where the primary's series goes "
+        "back further) → inconclusive"
     )
 
 
@@ -185,11 +188,51 @@ def test_evidence_of_a_regression_stays_for_the_rest_of_the_analysis() -> None:
     outcome = one(canary=[100.0, 500.0, 100.0, 100.0], history=[100.0] * 100)
     assert outcome.verdict is Verdict.FAIL
     assert outcome.value == 500.0
-    assert outcome.explanation.startswith("canary 500 2m ago above the primary's last 24h")
+    assert outcome.explanation.startswith(
+        "canary 500 2m ago above the primary's 24h before the analysis"
+    )
     # Samples before the analysis started are another run's.
     item = judged([500.0, 100.0, 100.0], history=[100.0] * 100)
     later = JudgeInput(**{**_fields(item), "start": 2 * STEP - 1})
     assert judge_batch([later])[0].verdict is Verdict.PASS
+
+
+def test_a_later_spike_of_the_primary_does_not_excuse_an_earlier_breach() -> None:
+    # The reference is the primary's window before the analysis: the same at every tick. A
+    # primary spike to 1000 during the analysis (concurrent, after the canary's 400) once raised
+    # the envelope at the next tick and turned the 400 into a pass, so the run promoted.
+    history = [100.0] * 100
+    at_breach = one(canary=[100.0, 400.0], primary_now=[100.0, 100.0], history=history)
+    later = one(
+        canary=[100.0, 400.0, 100.0, 100.0],
+        primary_now=[100.0, 100.0, 1000.0, 100.0],
+        history=history,
+    )
+    assert at_breach.verdict is Verdict.FAIL and later.verdict is Verdict.FAIL
+    assert later.value == 400.0 and later.upper == at_breach.upper
+
+
+def test_samples_closer_than_the_ticks_share_the_false_alarm_budget() -> None:
+    # Two canary samples a tick (judge.step: 30s, interval 1m) are twice the samples to judge:
+    # the budget is split over 24, not 12 (JudgeInput.looks counts samples).
+    from analysis._judged import _samples_judged
+    from config import parse_canary
+
+    canary = parse_canary(
+        {
+            "apiVersion": "flagger.app/v1beta1",
+            "kind": "Canary",
+            "metadata": {"name": "web", "namespace": "prod"},
+            "spec": {
+                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "service": {"port": 80},
+                "analysis": {"interval": "1m", "threshold": 2, "stepWeight": 5, "maxWeight": 60},
+            },
+        }
+    )
+    assert _samples_judged(canary, 60.0) == 12
+    assert _samples_judged(canary, 30.0) == 24
+    assert _samples_judged(canary, 120.0) == 12  # fewer samples than ticks: still 12, to be safe
 
 
 def test_the_window_limits_the_reference() -> None:
@@ -399,3 +442,21 @@ def test_the_canary_level_is_the_median_of_its_samples_with_gaps_left_out() -> N
         assert outcome.canary_level == want or (
             math.isnan(want) and math.isnan(outcome.canary_level)
         )
+
+
+def test_numbers_in_the_thousands_are_written_whole_and_small_bounds_with_a_decimal() -> None:
+    # .3g wrote "bound 1.1e+03" for 1100; a day of history under harmful: both guarantees
+    # 24/1441 = 1.7 %, which the sentence rounded to 2 %.
+    outcome = one(
+        canary=[5000.0],
+        primary_now=[1000.0],
+        history=[1000.0] * 1440,
+        harmful="both",
+        tolerance=0.1,
+    )
+    assert outcome.verdict is Verdict.FAIL
+    assert "canary 5000 above" in outcome.explanation
+    assert "(median 1000, bound 1100, primary now 1000)" in outcome.explanation
+    assert outcome.explanation.endswith(
+        "the false-alarm bound is 1.7%, not 1% (a longer judge.window holds more)"
+    )

@@ -152,7 +152,7 @@ def test_short_or_empty_secrets_do_not_mangle_text() -> None:
         "POST http://loadtester.test/hook giving up after 3 attempt(s): HTTP 503",
         "prometheus http://prom.test:9090 did not answer within 5s",
         "https://example.com/path?q=1&page=2",
-        "canary 150 2m ago above the primary's last 24h (median 100, bound 110)",
+        "canary 150 2m ago above the primary's 24h before the analysis (median 100, bound 110)",
         "alert provider slack.test secretRef: secret missing.test not found",
         "a user@example.com address and key = value",
     ],

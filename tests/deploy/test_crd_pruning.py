@@ -76,7 +76,9 @@ def full_status() -> CanaryStatus:
                     min=1.0,
                     max=500.0,
                     verdict="fail",
-                    explanation="request-duration: canary 412 above the primary's last 24h",
+                    explanation=(
+                        "request-duration: canary 412 above the primary's 24h before the analysis"
+                    ),
                     dry_run=True,
                 ),
             ),

@@ -161,7 +161,9 @@ async def test_the_judge_reads_its_series_from_prometheus(
     assert verdicts["good"].verdict is Verdict.PASS, verdicts["good"].explanation
     bad = verdicts["bad"]
     assert bad.verdict is Verdict.FAIL
-    assert bad.explanation.startswith("canary 50 below the primary's last 1m (median 99.5")
+    assert bad.explanation.startswith(
+        "canary 50 below the primary's 1m before the analysis (median 99.5"
+    )
     assert bad.message.startswith("Halt bad.")
 
 

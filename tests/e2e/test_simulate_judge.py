@@ -90,7 +90,7 @@ def test_a_canary_like_its_primary_is_promoted_with_a_verdict_and_explanation_pe
     assert len(checks) >= 12
     assert {c["verdict"] for c in checks} == {"pass"}
     assert all(c["explanation"].endswith("→ pass") for c in checks)
-    assert all("within the primary's last 24h" in c["explanation"] for c in checks)
+    assert all("within the primary's 24h before the analysis" in c["explanation"] for c in checks)
 
 
 def test_a_slower_canary_is_rolled_back_and_the_event_carries_the_numbers(sim: Sim) -> None:
@@ -101,7 +101,7 @@ def test_a_slower_canary_is_rolled_back_and_the_event_carries_the_numbers(sim: S
     assert failed and failed[0]["value"] == 400.0 and not failed[0]["passed"]
     events = all_events(doc)
     halt = next(e for e in events if e.startswith("Halt webhook-server.staging advancement"))
-    assert "latency: canary 400 above the primary's last 24h (median 2" in halt
+    assert "latency: canary 400 above the primary's 24h before the analysis (median 2" in halt
     assert halt.endswith("vs the median → fail")
     assert "Rolling back webhook-server.staging failed checks threshold reached 1" in events
     # Caught on the tick that first saw a slow sample (t = 300 s, the fifth sample).
@@ -137,6 +137,50 @@ def test_judge_and_threshold_range_fail_when_either_fails(sim: Sim) -> None:
     # Flagger's text for a static bound:
     assert event.startswith("Halt webhook-server.staging advancement latency ")
     assert event.endswith(" > 150")
+
+
+def test_when_the_threshold_range_decides_the_explanation_says_so(sim: Sim) -> None:
+    both = judged_canary(thresholdRange={"max": 150})
+    _, doc, _ = sim.run(both, rows(healthy()))
+    failed = next(c for c in judged_checks(doc) if c["verdict"] == "fail")
+    # the static bound failed the check: the sentence says that first, not the judge's "pass"
+    assert failed["explanation"].startswith(f"{failed['value']:.0f} above its thresholdRange max")
+    assert " → fail; the judge alone: canary " in failed["explanation"]
+    assert failed["explanation"].endswith("→ pass")
+
+
+def test_with_too_little_history_a_passing_threshold_range_decides(sim: Sim) -> None:
+    # Identical canary and primary, with 5 samples of history: the judge cannot say anything
+    # (minHistory 20). Alone it holds the weight until inconclusiveLimit rolls the run back; with
+    # a thresholdRange that passes, the range decides and the release is promoted.
+    same = healthy(20)
+    judged_only = judged_canary()
+    code, _, err = sim.run(judged_only, rows(same, same, history=5))
+    assert code == 1
+    assert (
+        "the recording has 5 primary samples before time 0 for judged metric 'latency', 20 "
+        "needed (judge.minHistory): every judged check will be inconclusive (the weight holds "
+        "until inconclusiveLimit counts them as failed)"
+    ) in err
+    with_range = judged_canary(thresholdRange={"max": 1000})
+    code, doc, _ = sim.run(with_range, rows(same, same, history=5))
+    assert code == 0 and doc["result"] == "promoted"
+    checks = judged_checks(doc)
+    assert all(c["verdict"] == "pass" for c in checks)
+    assert "its thresholdRange decides" in checks[0]["explanation"]
+    assert "only 5 primary samples in the 24h before the analysis" in checks[0]["explanation"]
+
+
+def test_a_primary_spike_during_the_analysis_does_not_excuse_a_canary_breach(sim: Sim) -> None:
+    # The canary spikes to 600 at t=180; the primary spikes to 2000 at t=240. The envelope is
+    # the primary's day before the analysis, so the breach stays and threshold 2 rolls back.
+    canary = healthy(20)
+    primary = healthy(20, seed=9)
+    canary[2], primary[3] = 600.0, 2000.0
+    code, doc, _ = sim.run(judged_canary(threshold=2), rows(canary, primary))
+    assert code == 1 and doc["result"] == "rolled_back"
+    verdicts = [c["verdict"] for c in judged_checks(doc)]
+    assert verdicts[verdicts.index("fail") :] == ["fail", "fail"]
 
 
 def test_too_little_history_is_inconclusive_holds_the_weight_then_counts_as_failed(
@@ -211,7 +255,10 @@ def test_the_bundled_judged_example(sim: Sim) -> None:
 def test_the_timeline_shows_verdicts_and_explanations(sim: Sim) -> None:
     code, out, _ = sim.run(judged_canary(), rows(healthy(4) + [400.0] * 16), output="table")
     assert code == 1
-    assert "latency 400 (vs primary) FAIL — canary 400 above the primary's last 24h" in out
+    assert (
+        "latency 400 (vs primary) FAIL — canary 400 above the primary's 24h before the analysis"
+        in out
+    )
 
 
 @pytest.mark.parametrize(
@@ -274,4 +321,6 @@ def test_the_controller_logs_each_judged_verdict_with_its_explanation(
     assert {e["verdict"] for e in judged} == {"pass", "fail"}
     failing = next(e for e in judged if e["verdict"] == "fail")
     assert failing["metric"] == "latency"
-    assert failing["explanation"].startswith("canary 400 above the primary's last 24h")
+    assert failing["explanation"].startswith(
+        "canary 400 above the primary's 24h before the analysis"
+    )

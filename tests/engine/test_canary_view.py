@@ -213,7 +213,7 @@ def test_judged_dry_run_and_no_data_checks_read_as_in_simulate() -> None:
         332.0,
         Verdict.FAIL,
         hi=None,
-        explanation="canary 332 above the primary's last 24h (bound 281) → fail",
+        explanation="canary 332 above the primary's 24h before the analysis (bound 281) → fail",
     )
     checks = (
         judged,
@@ -228,7 +228,10 @@ def test_judged_dry_run_and_no_data_checks_read_as_in_simulate() -> None:
     text = render_table(view, colour=False, now=NOW)
     lines = [line.split() for line in text.splitlines()]
     assert ["latency", "canary", "332", "vs", "primary", "FAIL"] in lines
-    assert "      canary 332 above the primary's last 24h (bound 281) → fail" in text.splitlines()
+    assert (
+        "      canary 332 above the primary's 24h before the analysis (bound 281) → fail"
+        in text.splitlines()
+    )
     assert ["errors", "canary", "7", "<=", "500", "FAIL", "(dry", "run)"] in lines
     assert ["rps", "canary", "no", "data", "<=", "500", "NO", "DATA"] in lines
     assert "Failed checks: 1 / 3" in text
@@ -239,7 +242,7 @@ def test_judged_dry_run_and_no_data_checks_read_as_in_simulate() -> None:
         "min": None,
         "max": None,
         "verdict": "fail",
-        "explanation": "canary 332 above the primary's last 24h (bound 281) → fail",
+        "explanation": "canary 332 above the primary's 24h before the analysis (bound 281) → fail",
     }
 
 

@@ -153,8 +153,10 @@ def test_a_checks_reason_says_which_bound_it_broke() -> None:
     assert check_reason(check(641, Verdict.FAIL, hi=500)) == "value 641 above max 500"
     assert check_reason(check(91.07, Verdict.FAIL, lo=95)) == "value 91.07 below min 95"
     assert check_reason(check(210, Verdict.PASS, lo=1, hi=500)) == "value 210 within [1, 500]"
-    judged = check(332, Verdict.FAIL, explanation="canary 332 above the primary's last 24h")
-    assert check_reason(judged) == "canary 332 above the primary's last 24h"
+    judged = check(
+        332, Verdict.FAIL, explanation="canary 332 above the primary's 24h before the analysis"
+    )
+    assert check_reason(judged) == "canary 332 above the primary's 24h before the analysis"
     no_data = check(None, Verdict.NO_DATA, hi=500, message="no values found for metric")
     assert check_reason(no_data) == "no values found for metric"
 
