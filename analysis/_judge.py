@@ -423,17 +423,19 @@ def _num(value: float) -> str:
         return "n/a"
     if math.isinf(value):  # as Prometheus writes it (histogram_quantile's top bucket)
         return "+Inf" if value > 0 else "-Inf"
-    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+    if value != 0 and (abs(float(f"{value:.3g}")) >= 1e6 or abs(value) < 1e-3):
         return f"{value:.2e}"
-    if abs(value) >= 1000:  # whole numbers up to a million (.3g would write 1.1e+03)
+    if abs(float(f"{value:.3g}")) >= 1000:  # whole up to a million (.3g writes 1.1e+03)
         return f"{value:.0f}"
     return f"{value:.3g}"
 
 
 def _percent(share: float) -> str:
-    """A probability for people: one decimal under 10 % (1.7 %, not 2 %), none from there."""
-    text = f"{share:.1%}" if share < 0.1 else f"{share:.0%}"
-    return text.replace(".0%", "%")
+    """A probability for people: whole percents from 10 %, three significant digits under it
+    (1.67 %, not 2 %; 1.01 % beside 1 %; 0.04 %)."""
+    if share >= 0.1:
+        return f"{share:.0%}"
+    return f"{share * 100:.3g}%"
 
 
 def _change(value: float, baseline: float) -> str:

@@ -117,8 +117,14 @@ _CRD_DURATION = re.compile(r"[0-9]+(m|s)")
 
 
 def _check_crd_duration(value: str | None) -> str | None:
-    if value is None or value == "":
+    if value is None:
         return value
+    if value == "":  # the pattern refuses it too: absent is what means "the default"
+        raise PydanticCustomError(
+            "duration",
+            "must not be empty: leave the field out for its default (Flagger's CRD "
+            "pattern ^[0-9]+(m|s) refuses an empty string)",
+        )
     _check_duration(value)  # Go's grammar first: its message names the units
     if _CRD_DURATION.match(value):
         return value

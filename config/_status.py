@@ -150,6 +150,9 @@ class CanaryStatus:
     last_analysis: LastAnalysis | None = None
     #: canary-engine extension: the split really achieved where the router approximates.
     achieved_weights: AchievedWeights | None = None
+    #: canary-engine extension: when the analysis of the revision under analysis started (a new
+    #: revision, a restart on another one, a retry); the judge reads the canary from there.
+    analysis_start_time: str = ""
     #: Fields we do not manage (e.g. session-affinity cookies) are carried through unchanged.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -191,6 +194,8 @@ class CanaryStatus:
             body["lastAnalysis"] = self.last_analysis.to_body()
         if self.achieved_weights is not None:
             body["achievedWeights"] = self.achieved_weights.to_body()
+        if self.analysis_start_time:  # date-time in the CRD: never ""
+            body["analysisStartTime"] = self.analysis_start_time
         return body
 
     @classmethod
@@ -213,6 +218,7 @@ class CanaryStatus:
             "lastCommand",
             "lastAnalysis",
             "achievedWeights",
+            "analysisStartTime",
         }
         try:
             phase = Phase(body.get("phase") or "")
@@ -239,5 +245,6 @@ class CanaryStatus:
             last_command=HandledCommand.from_body(body.get("lastCommand")),
             last_analysis=LastAnalysis.from_body(body.get("lastAnalysis")),
             achieved_weights=AchievedWeights.from_body(body.get("achievedWeights")),
+            analysis_start_time=str(body.get("analysisStartTime") or ""),
             extra={k: v for k, v in body.items() if k not in known},
         )

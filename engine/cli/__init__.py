@@ -607,7 +607,8 @@ def main(
         if with_logs:
             _configure_logs(args)
         status = handler(args)
-        sys.stdout.flush()  # a reader gone shows here, inside the try, rather than at exit
+        if sys.stdout is not None:  # (None when the command runs with stdout closed)
+            sys.stdout.flush()  # a reader gone shows here, inside the try, rather than at exit
         return status
     except SpecError as exc:
         print(_redacted(exc.render()), file=sys.stderr)
@@ -623,9 +624,12 @@ def _reader_gone() -> int:
     """The output's reader stopped reading (``simulate ... | head``): end quietly with the status
     of a process that SIGPIPE ended, as shell tools do, not a traceback. Python would raise again
     when it flushes stdout on the way out, so stdout is pointed at /dev/null first."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no real stdout to point anywhere
+        pass
     return EXIT_READER_GONE
 
 

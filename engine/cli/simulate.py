@@ -46,6 +46,7 @@ from config import (
     Problem,
     SpecError,
     load_manifests,
+    parse_duration,
 )
 from engine.cli._object_shapes import object_problems, seeded
 from engine.cli.scheduled_commands import ScheduledCommand, run_with_commands
@@ -522,11 +523,22 @@ def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
         for m in metrics
         if m.name not in recorded
     ]
+    interval = canary.spec.effective_analysis.interval_seconds
     for m in metrics:
         if m.judge is None:
             continue
-        _, history = recording.samples("primary", m.name, -math.inf, 0.0)
-        known = sum(value is not None for value in history)
+        # As the judge will count them: the primary's samples in the window before time 0, one
+        # a step at most (a row a second is one sample a minute with a 1m step).
+        window = m.judge.window_seconds
+        step = parse_duration(m.judge.step) if m.judge.step else interval
+        times, history = recording.samples("primary", m.name, -window, 0.0)
+        known = len(
+            {
+                math.floor(t / step)
+                for t, value in zip(times, history, strict=True)
+                if value is not None and t > -window
+            }
+        )
         if known < m.judge.min_history:
             fallback = (
                 "its thresholdRange decides"

@@ -196,6 +196,8 @@ class _Tick:
             inconclusive_checks=0,
             iterations=iterations,
         )
+        if phase is Phase.PROGRESSING:  # a run starts (a new revision, a restart, a retry)
+            new = new.replace(analysis_start_time=self.now)
         self.status = self._stamp(self._with_revision(new, promoted=phase is Phase.INITIALIZED))
 
     def set_phase(self, phase: Phase) -> None:

@@ -881,19 +881,24 @@ async def run_canary_loop(
 
 def _analysis_start(status: CanaryStatus, clock: Clock, canary: Canary, now: float) -> float:
     """When the analysis of this revision started, in the time of ``now`` (the metric sources'):
-    the Promoted condition turns Unknown when a new revision is detected and stays so until the
-    run ends, so its lastTransitionTime marks the start (kept in the status, so a restarted
-    controller finds the same start). Without it, the last interval only."""
+    ``status.analysisStartTime``, which every run start sets (a new revision, a restart on
+    another one, a retry), kept in the status so a restarted controller finds the same start.
+    Under Flagger's CRD, which drops that field, the Promoted condition's lastTransitionTime:
+    it turns Unknown when a new revision is detected and stays so until the run ends (a restart
+    does not move it, so the canary's samples of the replaced revision are read too). Without
+    either, the last interval only."""
     condition = status.promoted
+    marks = [status.analysis_start_time]
     if condition is not None and condition.status == "Unknown":
+        marks.append(condition.last_transition_time)
+    for mark in marks:
         try:
-            since = datetime.fromisoformat(condition.last_transition_time)
+            since = datetime.fromisoformat(mark)
         except ValueError:
-            pass
-        else:
-            if since.tzinfo is None:
-                since = since.replace(tzinfo=UTC)
-            return now - max(0.0, (clock.utcnow() - since).total_seconds())
+            continue
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return now - max(0.0, (clock.utcnow() - since).total_seconds())
     return now - canary.spec.effective_analysis.interval_seconds
 
 

@@ -446,7 +446,7 @@ def test_the_canary_level_is_the_median_of_its_samples_with_gaps_left_out() -> N
 
 def test_numbers_in_the_thousands_are_written_whole_and_small_bounds_with_a_decimal() -> None:
     # .3g wrote "bound 1.1e+03" for 1100; a day of history under harmful: both guarantees
-    # 24/1441 = 1.7 %, which the sentence rounded to 2 %.
+    # 24/1441 = 1.67 %, which the sentence rounded to 2 %.
     outcome = one(
         canary=[5000.0],
         primary_now=[1000.0],
@@ -458,5 +458,5 @@ def test_numbers_in_the_thousands_are_written_whole_and_small_bounds_with_a_deci
     assert "canary 5000 above" in outcome.explanation
     assert "(median 1000, bound 1100, primary now 1000)" in outcome.explanation
     assert outcome.explanation.endswith(
-        "the false-alarm bound is 1.7%, not 1% (a longer judge.window holds more)"
+        "the false-alarm bound is 1.67%, not 1% (a longer judge.window holds more)"
     )

@@ -275,6 +275,16 @@ def test_durations_the_crd_refuses_are_refused_naming_the_pattern(
         parse_canary(canary(interval=fine))
 
 
+def test_an_empty_duration_is_refused_as_the_crd_refuses_it() -> None:
+    hook = {"name": "load", "url": "http://x/", "timeout": ""}
+    found = problems(canary(interval="", webhooks=[hook]))
+    assert [p.split(":")[0] for p in found] == [
+        "spec.analysis.interval",
+        "spec.analysis.webhooks[0].timeout",
+    ]
+    assert all("must not be empty: leave the field out for its default" in p for p in found)
+
+
 def test_metric_interval_defaults_to_one_minute_for_templates_q3() -> None:
     c = parse_canary(
         canary(

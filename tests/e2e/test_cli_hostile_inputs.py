@@ -178,3 +178,18 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(output: str) -> None
         err = run.stderr.read().decode()
         assert run.wait(timeout=60) == 141  # as a process that SIGPIPE ended
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_a_command_run_with_stdout_closed_still_succeeds() -> None:
+    # Under a supervisor that closes fd 1, sys.stdout is None: flushing it raised AttributeError.
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "validate", str(EXAMPLES / "webhook-server.yaml")],
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),  # the child starts with fd 1 closed
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"Traceback" not in done.stderr

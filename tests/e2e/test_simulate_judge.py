@@ -171,6 +171,16 @@ def test_with_too_little_history_a_passing_threshold_range_decides(sim: Sim) -> 
     assert "only 5 primary samples in the 24h before the analysis" in checks[0]["explanation"]
 
 
+def test_the_history_warning_counts_what_the_judges_window_holds(sim: Sim) -> None:
+    # A day of history, but a 10-minute judge.window: the judge sees 10 samples, and the warning
+    # says so (it once counted every row before time 0, and stayed silent).
+    same = healthy(20)
+    _, _, err = sim.run(judged_canary(judge={"window": "10m"}), rows(same, same))
+    assert "the recording has 10 primary samples before time 0 for judged metric 'latency'" in err
+    _, _, err = sim.run(judged_canary(), rows(same, same))
+    assert "primary samples before time 0" not in err
+
+
 def test_a_primary_spike_during_the_analysis_does_not_excuse_a_canary_breach(sim: Sim) -> None:
     # The canary spikes to 600 at t=180; the primary spikes to 2000 at t=240. The envelope is
     # the primary's day before the analysis, so the breach stays and threshold 2 rolls back.

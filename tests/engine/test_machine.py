@@ -432,6 +432,9 @@ def test_new_revision_mid_analysis_restarts_the_run() -> None:
     )
     assert routes_set(d) == [Weights(100, 0)]
     assert events(d) == ["New revision detected! Restarting analysis for podinfo.test"]
+    # the run starts again: a judge reads the canary from here, not the replaced revision's
+    # samples (the Promoted condition, Unknown throughout, does not move on a restart)
+    assert d.status.analysis_start_time == "2026-05-01T12:00:00Z"
 
 
 def test_revert_to_promoted_revision_mid_analysis_cancels_the_run_q14() -> None:

@@ -172,6 +172,16 @@ async def _load_configuration(
     return configuration, loader
 
 
+def _renews_a_token(loader: Any) -> bool:
+    """Whether the kubeconfig's user gets its token from GCP or an exec plugin, the two the
+    library's ``refresh_token`` renews (it reads the same two attributes). A static token, a
+    certificate or a context without a user (``kubectl proxy``) has nothing to renew."""
+    if loader is None:
+        return False
+    user = getattr(loader, "_user", None)
+    return getattr(loader, "provider", None) == "gcp" or (user is not None and "exec" in user)
+
+
 async def _keep_token_fresh(
     loader: Any, configuration: client.Configuration, every: float, sleep: Sleep
 ) -> None:
@@ -183,6 +193,14 @@ async def _keep_token_fresh(
     while True:
         try:
             await config.refresh_token(loader, configuration, interval=every)
+            return
+        except AttributeError:
+            # The plugin answers a client certificate, not a token: the library renews only
+            # tokens, and the certificate is read once, when the client is built.
+            log.warning(
+                "kube_token_refresh_stopped",
+                reason="the exec plugin gives a client certificate, which is not renewed",
+            )
             return
         except Exception as exc:  # e.g. ConfigException from a failing exec plugin
             log.warning("kube_token_refresh_failed", error=type(exc).__name__, retry_in=every)
@@ -256,9 +274,9 @@ async def open_kube_cluster(
         backoff=backoff,
     )
     refresher = (
-        None
-        if loader is None
-        else asyncio.create_task(_keep_token_fresh(loader, configuration, token_refresh, sleep))
+        asyncio.create_task(_keep_token_fresh(loader, configuration, token_refresh, sleep))
+        if _renews_a_token(loader)
+        else None
     )
     try:
         if cache_kinds:

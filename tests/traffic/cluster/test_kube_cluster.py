@@ -773,6 +773,20 @@ async def test_an_exec_plugin_token_is_renewed_before_it_expires(tmp_path: Path)
             assert await eventually(answers)
 
 
+def test_only_a_plugin_or_gcp_token_is_renewed() -> None:
+    # A static token, a certificate or a context without a user (kubectl proxy) has nothing to
+    # renew: a refresher for them failed once a minute for the life of the process.
+    from types import SimpleNamespace
+
+    from traffic.cluster._kube import _renews_a_token
+
+    assert not _renews_a_token(None)
+    assert not _renews_a_token(SimpleNamespace(provider=None, _user=None))
+    assert not _renews_a_token(SimpleNamespace(provider=None, _user={"token": "t"}))
+    assert _renews_a_token(SimpleNamespace(provider=None, _user={"exec": {"command": "x"}}))
+    assert _renews_a_token(SimpleNamespace(provider="gcp", _user={"auth-provider": {}}))
+
+
 # ---------------------------------------------------------------------------- helpers
 
 
