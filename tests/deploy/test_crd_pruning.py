@@ -85,6 +85,7 @@ def full_status() -> CanaryStatus:
             webhooks=(WebhookRecord(name="load-test", type="rollout", ok=True, time=NOW),),
         ),
         achieved_weights=AchievedWeights(canary=17, primary=83),
+        analysis_start_time=NOW,
         extra={
             CANARY_COOKIE_FIELD: "flagger-cookie=abc",
             PRIMARY_COOKIE_FIELD: "flagger-primary-cookie=def",
