@@ -5,6 +5,7 @@ at run time, the routers' own requirements, and the deliberate changes of flagge
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from config._durations import format_go_duration
@@ -61,6 +62,33 @@ def _weighted_match_problems(
         )
 
 
+#: A Service's name: a DNS-1035 label (Kubernetes' validation of Service names).
+_DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_LONGEST_SUFFIX = "-primary"
+
+
+def _service_name_problems(canary: Canary) -> Iterable[Problem]:
+    """The Services the Canary needs (``<name>``, ``<name>-canary``, ``<name>-primary``) must be
+    names the API server accepts: it refuses a longer or differently spelled one on every tick
+    (422 Invalid), as it does Flagger's, which takes such a Canary and fails at run time."""
+    spec = canary.spec
+    name = spec.service_name
+    field = "spec.service.name" if spec.service and spec.service.name else "spec.targetRef.name"
+    longest = f"{name}{_LONGEST_SUFFIX}"
+    if len(longest) > 63 or not _DNS_1035_LABEL.fullmatch(name):
+        yield Problem(
+            field,
+            f"the Services {name}, {name}-canary and {name}-primary must be Kubernetes Service "
+            "names (DNS-1035 labels: lowercase letters, digits and '-', starting with a letter, "
+            f"at most 63 characters), got {name!r}; "
+            + (
+                "set spec.service.name to a name of at most 55 characters"
+                if len(longest) > 63
+                else "set spec.service.name to such a name"
+            ),
+        )
+
+
 def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Problem]:
     """Rules beyond the field schema: Flagger's CRD oneOf and our §12 decisions."""
     spec = canary.spec
@@ -86,6 +114,8 @@ def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Pr
         yield Problem(
             "spec.service", "required: the service port the canary serves on (spec.service.port)"
         )
+    elif spec.service is not None:
+        yield from _service_name_problems(canary)
     yield from not_built_problems(spec)
     # Without spec.provider the controller's --mesh-provider routes the Canary: its router's rules
     # apply when the caller knows it (the controller, simulate, sweep; validate does not).
