@@ -5,7 +5,6 @@ at run time, the routers' own requirements, and the deliberate changes of flagge
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from config._durations import format_go_duration
@@ -62,30 +61,28 @@ def _weighted_match_problems(
         )
 
 
-#: A Service's name: a DNS-1035 label (Kubernetes' validation of Service names).
-_DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+#: Kubernetes' longest Service name (a DNS-1035 label), and the longest suffix we add to one.
+_SERVICE_NAME_MAX = 63
 _LONGEST_SUFFIX = "-primary"
 
 
 def _service_name_problems(canary: Canary) -> Iterable[Problem]:
-    """The Services the Canary needs (``<name>``, ``<name>-canary``, ``<name>-primary``) must be
-    names the API server accepts: it refuses a longer or differently spelled one on every tick
-    (422 Invalid), as it does Flagger's, which takes such a Canary and fails at run time."""
+    """The Services the Canary needs (``<name>``, ``<name>-canary``, ``<name>-primary``) must fit
+    a Service name: the API server refuses a longer one on every tick (422 Invalid), as it does
+    Flagger's, which takes such a Canary and fails at run time. (Only the length is checked: a
+    name like ``secret.app``, a legal Deployment name, is left to the API server, as Flagger
+    leaves it.)"""
     spec = canary.spec
     name = spec.service_name
-    field = "spec.service.name" if spec.service and spec.service.name else "spec.targetRef.name"
     longest = f"{name}{_LONGEST_SUFFIX}"
-    if len(longest) > 63 or not _DNS_1035_LABEL.fullmatch(name):
+    if len(longest) > _SERVICE_NAME_MAX:
+        field = "spec.service.name" if spec.service and spec.service.name else "spec.targetRef.name"
+        most = _SERVICE_NAME_MAX - len(_LONGEST_SUFFIX)
         yield Problem(
             field,
-            f"the Services {name}, {name}-canary and {name}-primary must be Kubernetes Service "
-            "names (DNS-1035 labels: lowercase letters, digits and '-', starting with a letter, "
-            f"at most 63 characters), got {name!r}; "
-            + (
-                "set spec.service.name to a name of at most 55 characters"
-                if len(longest) > 63
-                else "set spec.service.name to such a name"
-            ),
+            f"the Service {longest} that canary-engine creates would be {len(longest)} characters, "
+            f"and a Kubernetes Service name has at most {_SERVICE_NAME_MAX}; set "
+            f"spec.service.name to a name of at most {most} characters, got {len(name)}",
         )
 
 

@@ -434,20 +434,26 @@ class TestPresets:
             {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "a" * 56}},
             "spec.targetRef.name",
         ),
-        ({"service": {"port": 9898, "name": "1web"}}, "spec.service.name"),
+        ({"service": {"port": 9898, "name": "b" * 60}}, "spec.service.name"),
     ],
 )
-def test_service_names_the_api_server_would_refuse_are_refused_when_loaded(
+def test_service_names_too_long_for_the_api_server_are_refused_when_loaded(
     spec_change: dict[str, Any], field: str
 ) -> None:
-    # <name>-primary must be a DNS-1035 label of at most 63 characters: a longer one is refused
-    # by the API server on every tick (Flagger takes the Canary and fails at run time).
+    # <name>-primary must fit a Service name (63 characters): a longer one is refused by the API
+    # server on every tick (Flagger takes the Canary and fails at run time).
     body = canary()
     body["spec"].update(spec_change)
     found = problems(body)
-    assert len(found) == 1 and found[0].startswith(f"{field}: the Services ")
-    assert "must be Kubernetes Service names (DNS-1035 labels" in found[0]
+    assert len(found) == 1 and found[0].startswith(f"{field}: the Service ")
+    assert (
+        "a Kubernetes Service name has at most 63; set spec.service.name to a name of at "
+        "most 55 characters" in found[0]
+    )
     body = canary()
     body["spec"]["targetRef"]["name"] = "a" * 56
     body["spec"]["service"]["name"] = "a" * 55  # the Services' names come from here: fine
+    parse_canary(body)
+    body["spec"]["targetRef"]["name"] = "secret.app"  # a legal Deployment name: left as it is
+    del body["spec"]["service"]["name"]
     parse_canary(body)
