@@ -282,7 +282,6 @@ def parse_json(text: str, *, source: str = "<json>") -> Recording:
         what = "is missing" if "series" not in doc else f"must be a list, got {_kind(series)}"
         builder.problem("series", what)
         return builder.build()
-    seen: dict[tuple[str, str], str] = {}
     for i, entry in enumerate(series):
         path = f"series[{i}]"
         if not isinstance(entry, dict):
@@ -309,15 +308,8 @@ def parse_json(text: str, *, source: str = "<json>") -> Recording:
             continue
         if target is None or metric is None:
             continue  # reported once above, not once per sample
-        key = (target, metric)
-        if key in seen:
-            builder.problem(
-                path,
-                f"a series for {key[0]}/{key[1]} is already given at {seen[key]}; put all its "
-                "samples in one entry",
-            )
-            continue
-        seen[key] = path
+        # A series given twice (exports pieced together) is read as one: its samples are
+        # checked one by one, as CSV rows are (the same sample twice is read once).
         for j, sample in enumerate(samples):
             where = f"{path}.samples[{j}]"
             if not isinstance(sample, list) or len(sample) != 2:

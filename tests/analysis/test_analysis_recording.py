@@ -202,6 +202,15 @@ def test_every_bad_csv_line_is_reported_at_once() -> None:
     ]
 
 
+def test_a_json_series_given_twice_is_read_as_one(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    export = {"target": "canary", "metric": "m", "samples": [[0, 1], [60, 2]]}
+    later = {"target": "canary", "metric": "m", "samples": [[60, 2], [120, 3]]}
+    path.write_text(json.dumps({"version": 1, "series": [export, later]}))
+    recording = load_recording(path)
+    assert recording.samples("canary", "m", 0, 120) == ([0.0, 60.0, 120.0], [1.0, 2.0, 3.0])
+
+
 @pytest.mark.parametrize(
     ("doc", "where", "says"),
     [
@@ -259,12 +268,12 @@ def test_every_bad_csv_line_is_reported_at_once() -> None:
             {
                 "version": 1,
                 "series": [
-                    {"target": "canary", "metric": "m", "samples": []},
-                    {"target": "canary", "metric": "m", "samples": []},
+                    {"target": "canary", "metric": "m", "samples": [[0, 1]]},
+                    {"target": "canary", "metric": "m", "samples": [[0, 2]]},
                 ],
             },
-            "series[1]",
-            "already given at series[0]",
+            "series[1].samples[0]",
+            "two different samples for canary/m at t=0s (2 here, 1 at series[0].samples[0])",
         ),
     ],
 )
