@@ -688,6 +688,9 @@ def _cancel_reverted_run(t: _Tick) -> None:
     t.effects.append(ScaleToZero())
     t.sync_status(Phase.FAILED)
     t.after_status_written()
+    # Failed like any run that was not promoted: flagger_canary_failures_total counts it, so it
+    # moves with flagger_canary_status going to 2, as on every other way to Failed.
+    t.effects.append(CountOutcome("failure"))
     t.effects.append(RunPostRolloutHooks(Phase.FAILED))
 
 

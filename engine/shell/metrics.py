@@ -19,6 +19,7 @@ where Flagger's ``SetAnalysis`` sets it: in evaluation order, up to the check th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 
 from prometheus_client import (
@@ -117,7 +118,13 @@ class MetricsRecorder:
         ).inc()
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        # Bucket bounds as Go's client writes them (le="1", le="10"; Python's writes "1.0"): on
+        # Prometheus 2 they are label values, so a query or alert written against Flagger's
+        # (flagger_canary_duration_seconds_bucket{le="10"}) would match nothing.
+        return _GO_BOUND.sub(rb'le="\1"', generate_latest(self.registry))
+
+
+_GO_BOUND = re.compile(rb'le="(-?[0-9]+)\.0"')
 
 
 def _recorded(checks: Sequence[CheckResult]) -> Iterator[tuple[CheckResult, float]]:

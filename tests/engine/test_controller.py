@@ -327,6 +327,21 @@ async def test_flagger_metrics_are_exported_with_flaggers_names() -> None:
         if line.startswith("flagger_canary_duration_seconds_bucket")
     ]
     assert [float(b) for b in buckets] == [*GO_DEFAULT_BUCKETS, float("inf")]
+    # written as Go writes them: le="1" and le="10", not "1.0" (label values on Prometheus 2)
+    assert buckets == [
+        "0.005",
+        "0.01",
+        "0.025",
+        "0.05",
+        "0.1",
+        "0.25",
+        "0.5",
+        "1",
+        "2.5",
+        "5",
+        "10",
+        "+Inf",
+    ]
     assert "_created" not in text
 
 

@@ -443,6 +443,8 @@ def test_revert_to_promoted_revision_mid_analysis_cancels_the_run_q14() -> None:
     assert d.status.phase is Phase.FAILED
     assert routes_set(d) == [Weights(100, 0)] and ScaleToZero() in d.effects
     assert "reverted to the promoted revision" in events(d)[0]
+    # counted as a failure, as every way to Failed is (flagger_canary_failures_total)
+    assert CountOutcome("failure") in d.effects
 
 
 def test_skip_analysis_promotes_at_once() -> None:
