@@ -4,9 +4,10 @@ POST the CanaryWebhookPayload as JSON; any 2xx answer is success (§12 Q2: Flagg
 200-202). A failure's message is the response body (whitespace-trimmed), or the transport error.
 ``retries`` repeats the call with exponential backoff (1s, 2s, 4s ... capped at 30s; a 429/503
 ``Retry-After`` wins) on connection errors, 5xx and 429 only, like Flagger's retrying client, and
-reports "giving up after N attempt(s)" when they are used up. The hook's ``timeout`` bounds the
-whole call including retries, as Flagger's request context does. ``disableTLS`` skips certificate
-verification.
+reports "giving up after N attempt(s)" when they are used up. The hook's ``timeout`` bounds
+each attempt, as Flagger's retrying client does (it sets it on its ``http.Client``), and a
+timed-out attempt is retried too: a call may take ``(retries + 1) × timeout`` plus the backoff.
+``disableTLS`` skips certificate verification.
 
 A failure's message never carries the hook's credentials: it goes through
 ``analysis._text.redact`` with the URL's user info and sensitive query values (a server or a proxy
@@ -89,24 +90,29 @@ class HttpWebhookCaller:
         timeout = hook.timeout_seconds
         client = self._insecure if hook.disable_tls else self._client
         attempts = 0
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    attempts += 1
+        while True:
+            attempts += 1
+            try:
+                # Each attempt gets the whole timeout, as Flagger's retrying client sets it on
+                # its http.Client: a hook that answers slowly once, then recovers, passes.
+                async with asyncio.timeout(timeout):
                     outcome, delay = await self._attempt(client, hook, payload, attempts, timeout)
-                    if outcome is not None:
-                        return outcome
-                    await self._sleep(delay)
-        except TimeoutError:
-            return HookOutcome(
-                hook,
-                False,
-                _message(
-                    hook,
-                    f"POST {hook.url} timed out after {format_go_duration(timeout)} "
-                    f"({attempts} attempt(s))",
-                ),
-            )
+            except TimeoutError:
+                if attempts <= hook.retries:  # a timed-out attempt is retried, as Go's is
+                    outcome, delay = None, self._backoff(attempts)
+                else:
+                    return HookOutcome(
+                        hook,
+                        False,
+                        _message(
+                            hook,
+                            f"POST {hook.url} timed out after {format_go_duration(timeout)} "
+                            f"({attempts} attempt(s))",
+                        ),
+                    )
+            if outcome is not None:
+                return outcome
+            await self._sleep(delay)
 
     async def _attempt(
         self,

@@ -171,15 +171,39 @@ async def test_connection_error_without_retries_reports_the_transport_error(
 
 
 @respx.mock
-async def test_timeout_bounds_the_whole_call(caller: HttpWebhookCaller) -> None:
+async def test_timeout_bounds_each_attempt_and_a_timed_out_attempt_is_retried(
+    caller: HttpWebhookCaller, sleeps: Sleeps
+) -> None:
+    # As Flagger's retrying client (the timeout is its http.Client's): with retries 2 a hook that
+    # never answers is tried three times, 20ms each, with the backoff between them.
+    tried: list[httpx.Request] = []
+
     async def never_answers(request: httpx.Request) -> httpx.Response:
+        tried.append(request)
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
     respx.post(URL).mock(side_effect=never_answers)
     outcome = await caller.call(_hook(timeout="20ms", retries=2), PAYLOAD)
     assert not outcome.ok
-    assert outcome.message == f"POST {URL} timed out after 20ms (1 attempt(s))"
+    assert outcome.message == f"POST {URL} timed out after 20ms (3 attempt(s))"
+    assert len(tried) == 3 and sleeps.calls == [1.0, 2.0]
+
+
+@respx.mock
+async def test_a_hook_slow_once_then_answering_passes(caller: HttpWebhookCaller) -> None:
+    # The timeout bounded the whole call, retries included: a hook that timed out once failed
+    # the check, where Flagger (timeout per attempt) retries it and passes.
+    answers = iter(["hang", "ok"])
+
+    async def slow_then_fine(request: httpx.Request) -> httpx.Response:
+        if next(answers) == "hang":
+            await asyncio.Event().wait()
+        return httpx.Response(200)
+
+    respx.post(URL).mock(side_effect=slow_then_fine)
+    outcome = await caller.call(_hook(timeout="50ms", retries=1), PAYLOAD)
+    assert outcome.ok, outcome.message
 
 
 @respx.mock
