@@ -79,6 +79,9 @@ class JudgeOutcome:
     canary_level: float  # median canary sample since the analysis started
     baseline_level: float  # median primary sample in the window before the analysis
     false_alarm_bound: float  # what the window's size guarantees over all looks
+    #: The window before the analysis held fewer than ``min_history`` primary samples: the
+    #: judge had nothing to compare with (verdict INCONCLUSIVE).
+    too_little_history: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +332,7 @@ def _outcome(
     breached = bool(scored.breach[k, index]) if index >= 0 else False
     value = float(values[index]) if index >= 0 else math.nan
 
-    def outcome(verdict: Verdict, explanation: str) -> JudgeOutcome:
+    def outcome(verdict: Verdict, explanation: str, *, short: bool = False) -> JudgeOutcome:
         return JudgeOutcome(
             verdict=verdict,
             explanation=explanation,
@@ -340,6 +343,7 @@ def _outcome(
             canary_level=canary_level,
             baseline_level=baseline,
             false_alarm_bound=guaranteed,
+            too_little_history=short,
         )
 
     window = _duration(item.window)
@@ -350,6 +354,7 @@ def _outcome(
             f"analysis to compare with, {item.min_history} needed (judge.minHistory; a longer "
             "judge.window reaches more where the primary's series goes back further) "
             "→ inconclusive",
+            short=True,
         )
     if index < 0:
         step = _duration(item.step)
@@ -373,7 +378,9 @@ def _outcome(
     pair = float(scored.concurrent[k, index])
     when = float(times[index])
     ago = "" if when > item.now - item.step else f" {_duration(item.now - when)} ago"
-    primary_text = "" if math.isnan(pair) else f", primary {'then' if ago else 'now'} {_num(pair)}"
+    primary_text = (
+        "" if math.isnan(pair) else f", primary {'then' if ago else 'now'} {number_text(pair)}"
+    )
     if breached:
         is_above = bool(scored.above[k, index])
         side = "above" if is_above else "below"
@@ -386,14 +393,14 @@ def _outcome(
                 "judge.window holds more)"
             )
         explanation = (
-            f"canary {_num(value)}{ago} {side} the primary's {window} before the analysis "
-            f"(median {_num(baseline)}, bound {_num(bound)}{primary_text})"
+            f"canary {number_text(value)}{ago} {side} the primary's {window} before the analysis "
+            f"(median {number_text(baseline)}, bound {number_text(bound)}{primary_text})"
             f"{_change(value, baseline)} → fail{weaker}"
         )
         return outcome(Verdict.FAIL, explanation)
     explanation = (
-        f"canary {_num(value)} within the primary's {window} before the analysis "
-        f"(median {_num(baseline)}, {_envelope(item, lower, upper)}{primary_text}) → pass"
+        f"canary {number_text(value)} within the primary's {window} before the analysis "
+        f"(median {number_text(baseline)}, {_envelope(item, lower, upper)}{primary_text}) → pass"
     )
     return outcome(Verdict.PASS, explanation)
 
@@ -411,23 +418,25 @@ def _silent(item: JudgeInput, times: NDArray[np.float64], answered: NDArray[np.b
 def _envelope(item: JudgeInput, lower: float, upper: float) -> str:
     names = _names(item.harmful)
     if names == ("increase",):
-        return f"bound {_num(upper)}"
+        return f"bound {number_text(upper)}"
     if names == ("decrease",):
-        return f"bound {_num(lower)}"
-    return f"bounds {_num(lower)}..{_num(upper)}"
+        return f"bound {number_text(lower)}"
+    return f"bounds {number_text(lower)}..{number_text(upper)}"
 
 
-def _num(value: float) -> str:
+def number_text(value: float) -> str:
     """A number for people: 3 significant digits, an exponent only for very large or small."""
     if math.isnan(value):
         return "n/a"
     if math.isinf(value):  # as Prometheus writes it (histogram_quantile's top bucket)
         return "+Inf" if value > 0 else "-Inf"
-    if value != 0 and (abs(float(f"{value:.3g}")) >= 1e6 or abs(value) < 1e-3):
+    shown = f"{value:.3g}"
+    magnitude = abs(float(shown))  # as rounded: 999.95 is shown as a thousand
+    if value != 0 and (magnitude >= 1e6 or abs(value) < 1e-3):
         return f"{value:.2e}"
-    if abs(float(f"{value:.3g}")) >= 1000:  # whole up to a million (.3g writes 1.1e+03)
+    if magnitude >= 1000:  # whole up to a million (.3g writes 1.1e+03)
         return f"{value:.0f}"
-    return f"{value:.3g}"
+    return shown
 
 
 def _percent(share: float) -> str:

@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analysis._judge import JudgeInput, JudgeOutcome, _num, judge_batch
+from analysis._judge import JudgeInput, JudgeOutcome, judge_batch, number_text
 from analysis._types import (
     CheckResult,
     FailureKind,
@@ -31,7 +31,7 @@ from analysis._types import (
     SeriesSource,
     Verdict,
 )
-from config import Canary, Judge, Metric, Strategy, parse_duration
+from config import Canary, Judge, Metric, Strategy
 
 #: Static verdicts that decide a judged check whatever the judge says.
 _STATIC_WINS = (Verdict.ERROR, Verdict.FAIL)
@@ -127,9 +127,7 @@ async def judge_ticks(
         )
     for n, (item, outcome) in enumerate(zip(judged, judge_batch(inputs), strict=True)):
         results = out[item.tick]
-        results[item.index] = _merge(
-            results[item.index], outcome, failures.get(n), item.judge.min_history
-        )
+        results[item.index] = _merge(results[item.index], outcome, failures.get(n))
     return out
 
 
@@ -145,7 +143,7 @@ def _plan(n: int, tick: JudgeTick, metrics: dict[str, Metric]) -> list[_Judged]:
             continue
         seen.add(metric.name)
         judge = metric.judge
-        step = parse_duration(judge.step) if judge.step else analysis.interval_seconds
+        step = judge.step_seconds(analysis.interval_seconds)
         primary = primaries.get(metric.name) or dataclasses.replace(result.query, target="primary")
         reference_start = min(tick.start, tick.now - step) - judge.window_seconds
         planned.append(
@@ -180,9 +178,7 @@ async def _fetch(
     return answers
 
 
-def _merge(
-    static: CheckResult, outcome: JudgeOutcome, failure: QueryFailure | None, min_history: int
-) -> CheckResult:
+def _merge(static: CheckResult, outcome: JudgeOutcome, failure: QueryFailure | None) -> CheckResult:
     query = static.query
     namespace, _, name = query.canary.partition("/")
     halt = f"Halt {name}.{namespace} advancement {query.metric}"
@@ -200,15 +196,11 @@ def _merge(
         # The thresholdRange decides: the sentence says so first, then what the judge saw.
         reason = f"{_static_reason(static)}; the judge alone: {explanation}"
         return dataclasses.replace(static, explanation=reason)
-    if (
-        has_bounds
-        and outcome.verdict is Verdict.INCONCLUSIVE
-        and outcome.reference_samples < min_history
-    ):
+    if has_bounds and outcome.too_little_history:
         # Too little history for the judge to say anything: the metric's own thresholdRange,
         # which passed, decides (a judge without a baseline must not hold a good release).
         reason = explanation.removesuffix(" → inconclusive")
-        within = _num(static.value) if static.value is not None else "the value"
+        within = number_text(static.value) if static.value is not None else "the value"
         return dataclasses.replace(
             static, explanation=f"{reason}; its thresholdRange decides: {within} within it → pass"
         )
@@ -225,9 +217,9 @@ def _static_reason(static: CheckResult) -> str:
         return "no data for its thresholdRange → no data"
     value = static.value
     if value is not None and static.hi is not None and value > static.hi:
-        return f"{_num(value)} above its thresholdRange max {_num(static.hi)} → fail"
+        return f"{number_text(value)} above its thresholdRange max {number_text(static.hi)} → fail"
     if value is not None and static.lo is not None and value < static.lo:
-        return f"{_num(value)} below its thresholdRange min {_num(static.lo)} → fail"
+        return f"{number_text(value)} below its thresholdRange min {number_text(static.lo)} → fail"
     return "outside its thresholdRange → fail"
 
 

@@ -21,7 +21,6 @@ The runs are seeded (``--seed``), so a figure in ``docs/judge.md`` can be reprod
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from _scoring import wilson  # (a script's own directory, benchmarks/, is on sys.path)
 
 from analysis import JudgeInput, Verdict, judge_batch
 
@@ -43,15 +44,6 @@ SHAPES: dict[str, Draw] = {
     "poisson counts": lambda rng, n: rng.poisson(3.0, n).astype(float),
     "around zero": lambda rng, n: rng.normal(0.0, 1.0, n),
 }
-
-
-def wilson(hits: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    if n == 0:
-        return (0.0, 1.0)
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def looks_of_one_run(

@@ -110,6 +110,15 @@ def _check_duration(value: str | None) -> str | None:
     return value
 
 
+def _crd_form(seconds: float) -> str:
+    """``seconds`` in a form the CRD pattern admits: whole minutes, seconds or milliseconds."""
+    if seconds % 60 == 0:
+        return f"{seconds / 60:.0f}m"
+    if seconds == int(seconds):
+        return f"{seconds:.0f}s"
+    return f"{round(seconds * 1000)}ms"
+
+
 #: Flagger's CRD pattern for ``analysis.interval``, ``metrics[].interval`` and
 #: ``webhooks[].timeout`` (unanchored at the end, as the API server applies it): ``kubectl apply``
 #: refuses ``1h`` or ``1.5m`` there, so validate must too, or CI passes what the cluster refuses.
@@ -128,13 +137,7 @@ def _check_crd_duration(value: str | None) -> str | None:
     _check_duration(value)  # Go's grammar first: its message names the units
     if _CRD_DURATION.match(value):
         return value
-    seconds = parse_duration(value)
-    whole = (
-        f"{seconds / 60:.0f}m"
-        if seconds % 60 == 0
-        else (f"{seconds:.0f}s" if seconds == int(seconds) else "")
-    )
-    hint = f"; write {whole!r}" if whole else ""
+    hint = f"; write {_crd_form(parse_duration(value))!r}"
     raise PydanticCustomError(
         "duration",
         "must start with a whole number of minutes or seconds, as Flagger's CRD requires "
@@ -452,7 +455,8 @@ class Judge(_Model):
     """canary-engine's extension of a metric (interfaces §2): judge the canary against a baseline.
 
     ``baseline: primary`` holds each canary sample to the envelope of the primary's samples in the
-    ``window`` before the tick (history from before the analysis, then the concurrent samples);
+    ``window`` before the analysis started (the primary's concurrent samples are the comparison
+    guard);
     ``harmful`` is the direction in which a change is a regression. See docs/judge.md.
     """
 
@@ -521,6 +525,10 @@ class Judge(_Model):
     @property
     def window_seconds(self) -> float:
         return parse_duration(self.window)
+
+    def step_seconds(self, interval: float) -> float:
+        """The spacing of the samples asked for: ``step``, else the analysis ``interval``."""
+        return parse_duration(self.step) if self.step else interval
 
 
 class Metric(_Model):
@@ -595,10 +603,9 @@ class Webhook(_Model):
 
     @property
     def timeout_seconds(self) -> float:
-        # Flagger: a timeout string shorter than two characters means the 10s default.
-        if not self.timeout or len(self.timeout) < 2:
-            return DEFAULT_WEBHOOK_TIMEOUT_SECONDS
-        return parse_duration(self.timeout)
+        # (Flagger's code also reads a timeout under two characters as the default; the CRD
+        # pattern, which _timeout applies, lets none through.)
+        return parse_duration(self.timeout) if self.timeout else DEFAULT_WEBHOOK_TIMEOUT_SECONDS
 
 
 class Alert(_Model):

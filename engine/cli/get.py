@@ -16,24 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TextIO
+from typing import Literal, TextIO
 
 from config import CanaryEngineError
 from engine.cli.canary_view import View, build_view, is_canary_event, render_table, to_json
 from engine.shell.clock import RealClock
 from traffic import CANARY, EVENT, Cluster, Kind, ObjectRef, WatchEvent, open_kube_cluster
-from traffic.cluster import ClusterError, default_namespace
+from traffic.cluster import ClusterError, ReadBody, default_namespace
 
 EXIT_NOT_FOUND = 1
 EXIT_UNREACHABLE = 4
 EXIT_INTERRUPTED = 130
 #: Redraw in place on a terminal: cursor home, clear the screen.
 _CLEAR = "\033[H\033[2J"
-
-#: A body as the cluster hands it out: read-only.
-Body = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,8 +111,8 @@ async def _follow(
     ref: ObjectRef,
     printer: _Printer,
     err: TextIO,
-    body: Body,
-    listed: list[Body],
+    body: ReadBody,
+    listed: list[ReadBody],
 ) -> int:
     """Print on every change of the Canary or of its events, until the Canary is deleted.
     ``body`` and ``listed`` are what was shown first: the watches' replay of the current objects
@@ -130,7 +126,7 @@ async def _follow(
         except CanaryEngineError as exc:
             queue.put_nowait(exc)
 
-    def about_this_canary(event: Body) -> bool:
+    def about_this_canary(event: ReadBody) -> bool:
         return is_canary_event(event, ref.namespace, ref.name)
 
     # Only this Canary's Events are kept: the watch sees every Event of the namespace, and a
@@ -170,6 +166,6 @@ async def _follow(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _key(body: Body) -> tuple[str, str]:
+def _key(body: ReadBody) -> tuple[str, str]:
     meta = body.get("metadata") or {}
     return str(meta.get("namespace", "")), str(meta.get("name", ""))

@@ -66,7 +66,7 @@ from traffic import (
     builtin_queries_provider,
     open_kube_cluster,
 )
-from traffic.cluster import default_namespace
+from traffic.cluster import ReadBody, default_namespace
 
 EXIT_WRITTEN = 0
 EXIT_NOT_FOUND = 1
@@ -78,9 +78,6 @@ REVISION_EVENT = "New revision detected"
 #: capped so a report does not ask Prometheus for weeks of samples).
 MAX_HISTORY_SECONDS = 86_400.0
 _ENDED = (Phase.SUCCEEDED, Phase.FAILED)
-
-#: A body as the cluster hands it out: read-only.
-Body = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,10 +97,10 @@ class ReportOptions:
 class ClusterState:
     """What the cluster says about one Canary."""
 
-    canary: Body
-    templates: list[Body]
-    deployment: Body | None
-    events: list[Body]
+    canary: ReadBody
+    templates: list[ReadBody]
+    deployment: ReadBody | None
+    events: list[ReadBody]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,7 +271,7 @@ def judge_history_seconds(canary: Canary) -> float:
     return min(max(windows, default=0.0), MAX_HISTORY_SECONDS)
 
 
-def _clean(body: Body) -> dict[str, Any]:
+def _clean(body: ReadBody) -> dict[str, Any]:
     """A body as a manifest file would hold it: no status, no server-set metadata."""
     out = dict(copy.deepcopy(body))
     out.pop("status", None)

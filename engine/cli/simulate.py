@@ -46,7 +46,6 @@ from config import (
     Problem,
     SpecError,
     load_manifests,
-    parse_duration,
 )
 from engine.cli._object_shapes import object_problems, seeded
 from engine.cli.scheduled_commands import ScheduledCommand, run_with_commands
@@ -530,7 +529,7 @@ def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
         # As the judge will count them: the primary's samples in the window before time 0, one
         # a step at most (a row a second is one sample a minute with a 1m step).
         window = m.judge.window_seconds
-        step = parse_duration(m.judge.step) if m.judge.step else interval
+        step = m.judge.step_seconds(interval)
         times, history = recording.samples("primary", m.name, -window, 0.0)
         known = len(
             {

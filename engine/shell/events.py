@@ -33,7 +33,6 @@ from __future__ import annotations
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -41,6 +40,7 @@ import structlog
 
 from config import CanaryEngineError
 from traffic import Cluster, NotFound, ObjectRef
+from traffic.cluster import ReadBody
 
 log = structlog.get_logger("canary-engine")
 
@@ -109,7 +109,7 @@ def _s(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _spam_key(event: Mapping[str, Any]) -> tuple[str, ...]:
+def _spam_key(event: ReadBody) -> tuple[str, ...]:
     about, source = event.get("involvedObject") or {}, event.get("source") or {}
     return (
         _s(source.get("component")),
@@ -122,13 +122,13 @@ def _spam_key(event: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _seen_of(event: Mapping[str, Any], count: int) -> _Seen:
+def _seen_of(event: ReadBody, count: int) -> _Seen:
     """What is remembered of the Event written (or stored) for a key."""
     name = _s((event.get("metadata") or {}).get("name"))
     return _Seen(count=count, first_timestamp=_s(event.get("firstTimestamp")), name=name)
 
 
-def _event_key(event: Mapping[str, Any]) -> tuple[str, ...]:
+def _event_key(event: ReadBody) -> tuple[str, ...]:
     # getEventKey: source, object, type, reason, fieldPath and message.
     about = event.get("involvedObject") or {}
     return (
@@ -167,7 +167,7 @@ class EventCorrelator:
         write = self._observe(event, _event_key(event))
         return None if self._filtered(event, now) else write
 
-    def update_state(self, stored: Mapping[str, Any]) -> None:
+    def update_state(self, stored: ReadBody) -> None:
         """Learn the Event as the API server stored it (``UpdateState``)."""
         key = _event_key(stored)
         count = stored.get("count")
@@ -233,7 +233,7 @@ async def write_event(cluster: Cluster, event: Body, now: float) -> None:
         return
     body = write.body
     try:
-        stored: Mapping[str, Any] | None = None
+        stored: ReadBody | None = None
         if write.patch is not None:
             ref = ObjectRef.of(body)
             try:

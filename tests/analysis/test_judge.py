@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis import JudgeInput, Verdict, judge_batch
+from analysis._judged import _samples_judged
+from tests.analysis.conftest import CanaryFactory
 
 STEP = 60.0
 
@@ -212,27 +214,16 @@ def test_a_later_spike_of_the_primary_does_not_excuse_an_earlier_breach() -> Non
     assert later.value == 400.0 and later.upper == at_breach.upper
 
 
-def test_samples_closer_than_the_ticks_share_the_false_alarm_budget() -> None:
+def test_samples_closer_than_the_ticks_share_the_false_alarm_budget(
+    make_canary: CanaryFactory,
+) -> None:
     # Two canary samples a tick (judge.step: 30s, interval 1m) are twice the samples to judge:
-    # the budget is split over 24, not 12 (JudgeInput.looks counts samples).
-    from analysis._judged import _samples_judged
-    from config import parse_canary
-
-    canary = parse_canary(
-        {
-            "apiVersion": "flagger.app/v1beta1",
-            "kind": "Canary",
-            "metadata": {"name": "web", "namespace": "prod"},
-            "spec": {
-                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                "service": {"port": 80},
-                "analysis": {"interval": "1m", "threshold": 2, "stepWeight": 5, "maxWeight": 60},
-            },
-        }
-    )
-    assert _samples_judged(canary, 60.0) == 12
-    assert _samples_judged(canary, 30.0) == 24
-    assert _samples_judged(canary, 120.0) == 12  # fewer samples than ticks: still 12, to be safe
+    # the budget is split over 10, not 5 (stepWeight 10 to maxWeight 50: 5 ticks; JudgeInput.looks
+    # counts samples).
+    canary = make_canary([])
+    assert _samples_judged(canary, 60.0) == 5
+    assert _samples_judged(canary, 30.0) == 10
+    assert _samples_judged(canary, 120.0) == 5  # fewer samples than ticks: still 5, to be safe
 
 
 def test_the_window_limits_the_reference() -> None:

@@ -451,6 +451,18 @@ async def start(
     return run
 
 
+async def release(w: World, *phases: str) -> None:
+    """A controller initialises the seeded Canary, V2 is applied, and the run goes on until the
+    Canary reaches one of ``phases``; the controller then stops cleanly."""
+    run = await start(w)
+    try:
+        await w.time.run_until(lambda: w.phase() == "Initialized", also=alive(run))
+        await w.set_image(NAME, V2)
+        await w.time.run_until(lambda: w.phase() in phases, also=alive(run))
+    finally:
+        assert await run.shutdown() == 0
+
+
 #: How long everything must stay quiet before virtual time may move: in event-loop turns (a
 #: request travels through several turns between the controller's wake-up and the server's
 #: handler, and everything runs in this one loop) and in real time.
@@ -714,13 +726,7 @@ async def test_a_judged_metric_asks_prometheus_for_the_wall_clock_window(world: 
     judged = next(m for m in metrics if m.get("templateRef"))
     judged["judge"] = {"baseline": "primary", "harmful": "increase", "window": "1h"}
     w.api.store.seed(canary)
-    run = await start(w)
-    try:
-        await w.time.run_until(lambda: w.phase() == "Initialized", also=alive(run))
-        await w.set_image(NAME, V2)
-        await w.time.run_until(lambda: w.phase() in ("Succeeded", "Failed"), also=alive(run))
-    finally:
-        assert await run.shutdown() == 0
+    await release(w, "Succeeded", "Failed")
     assert w.phase() == "Succeeded", w.messages()
     assert w.prom.ranges, "the judge asked no range query"
     wall = w.clock.utcnow().timestamp()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_controller_kube import NAME, NS, V2, World, alive, open_world, start
+from tests.e2e.test_controller_kube import NAME, NS, V2, World, open_world, release
 
 pytestmark = pytest.mark.slow
 
@@ -62,13 +62,7 @@ def seed(w: World, latency: str) -> None:
 async def test_a_keptn_metric_under_its_bound_promotes(world: World) -> None:
     w = world
     seed(w, "212.5")
-    run = await start(w)
-    try:
-        await w.time.run_until(lambda: w.phase() == "Initialized", also=alive(run))
-        await w.set_image(NAME, V2)
-        await w.time.run_until(lambda: w.phase() == "Succeeded", also=alive(run))
-    finally:
-        assert await run.shutdown() == 0
+    await release(w, "Succeeded")
     assert w.image(f"{NAME}-primary") == V2
     assert not [m for m in w.messages() if m.startswith("Halt")]
     reads = [r for r in w.api.log if r.resource == "keptnmetrics"]
@@ -78,13 +72,7 @@ async def test_a_keptn_metric_under_its_bound_promotes(world: World) -> None:
 async def test_a_keptn_metric_over_its_bound_rolls_back(world: World) -> None:
     w = world
     seed(w, "900")
-    run = await start(w)
-    try:
-        await w.time.run_until(lambda: w.phase() == "Initialized", also=alive(run))
-        await w.set_image(NAME, V2)
-        await w.time.run_until(lambda: w.phase() == "Failed", also=alive(run))
-    finally:
-        assert await run.shutdown() == 0
+    await release(w, "Failed")
     halts = [m for m in w.messages() if m.startswith("Halt")]
     assert halts and all("keptn-latency 900" in m for m in halts), halts
     assert w.image(f"{NAME}-primary") != V2

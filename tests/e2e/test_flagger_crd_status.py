@@ -18,7 +18,7 @@ import pytest
 
 import tests.kubeapi
 from tests.crd_schema import schema_for
-from tests.e2e.test_controller_kube import NAME, V2, alive, open_world, start
+from tests.e2e.test_controller_kube import open_world, release
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -66,13 +66,7 @@ async def test_status_fields_pruned_by_flaggers_crd_are_reported_once(
 ) -> None:
     async with open_world(tmp_path) as w:
         w.seed()
-        run = await start(w)
-        try:
-            await w.time.run_until(lambda: w.phase() == "Initialized", also=alive(run))
-            await w.set_image(NAME, V2)
-            await w.time.run_until(lambda: w.phase() == "Succeeded", also=alive(run))
-        finally:
-            assert await run.shutdown() == 0
+        await release(w, "Succeeded")
 
         warnings = [
             e["message"] for e in w.events() if e["type"] == "Warning" and "dropped" in e["message"]

@@ -19,6 +19,7 @@ from tests.e2e.test_controller_kube import (
     V2,
     World,
     alive,
+    release,
     start,
     world,
 )
@@ -64,13 +65,7 @@ async def test_blue_green_step_weight_promotion_runs_instead_of_being_rejected(
     w = world
     # The seed's Canary as blue/green (kubernetes provider), stepping the primary back by 50.
     w.seed(stepWeight=None, maxWeight=None, iterations=2, stepWeightPromotion=50)
-    run = await start(w)
-    try:
-        await w.time.run_until(lambda: w.phase() == "Initialized", also=alive(run))
-        await w.set_image(NAME, V2)
-        await w.time.run_until(lambda: w.phase() == "Succeeded", also=alive(run))
-    finally:
-        assert await run.shutdown() == 0
+    await release(w, "Succeeded")
     assert "Validated" not in {c["type"] for c in w.status().get("conditions") or []}
     assert w.image(f"{NAME}-primary") == V2
     messages = w.messages()

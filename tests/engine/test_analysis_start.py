@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from config import CanaryStatus, Condition, Phase, parse_canary
+from config import CanaryStatus, Condition, Phase
 from engine.shell.clock import VirtualClock
 from engine.shell.loop import _analysis_start
+from tests.engine.test_machine import make_canary
 
-CANARY = parse_canary(
-    {
-        "apiVersion": "flagger.app/v1beta1",
-        "kind": "Canary",
-        "metadata": {"name": "web", "namespace": "prod"},
-        "spec": {
-            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-            "service": {"port": 80},
-            "analysis": {"interval": "1m", "threshold": 2, "stepWeight": 5, "maxWeight": 60},
-        },
-    }
-)
+CANARY = make_canary()  # interval 1m
 #: The Promoted condition a run leaves Unknown from its first revision on (12:00).
 RUNNING = Condition(
     status="Unknown",

@@ -187,9 +187,10 @@ async def _keep_token_fresh(
 ) -> None:
     """Renew a kubeconfig's short-lived token before it expires (EKS's ``aws eks get-token``
     lasts 15 minutes, GKE's plugin an hour): the library sets it once at load, and every request
-    after its expiry would answer 401 until a restart. Returns at once for a static token or
-    certificate. A failed renewal (the plugin missing or down) is logged, without its message
-    (a plugin's output may hold credentials), and tried again."""
+    after its expiry would answer 401 until a restart. Started only where there is a token to
+    renew (``_renews_a_token``). A failed renewal (the plugin missing or down) is logged with the
+    error's type only (a plugin's output may hold credentials; the library's own error line goes
+    through the log redaction) and tried again."""
     while True:
         try:
             await config.refresh_token(loader, configuration, interval=every)
