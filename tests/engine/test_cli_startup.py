@@ -92,3 +92,56 @@ def test_validate_imports_no_numeric_or_network_library() -> None:
 def test_the_analysis_package_loads_its_names_on_first_use() -> None:
     loaded = _modules_after("from analysis import redact")
     assert "numpy" not in loaded and "httpx" not in loaded
+
+
+def test_validate_skips_pydantic_plugin_discovery() -> None:
+    """Discovery imports importlib.metadata (with email, zipfile, csv): 15 ms of the start-up."""
+    loaded = _modules_after(
+        "import contextlib, io, sys\n"
+        "before = 'importlib.metadata' in sys.modules\n"
+        "from engine.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    status = main(['validate', {str(EXAMPLE)!r}])\n"
+        "assert status == 0, status\n"
+        "if before:\n"  # an environment's start-up (a .pth file) may import it before us
+        "    del sys.modules['importlib.metadata']"
+    )
+    assert "importlib.metadata" not in loaded
+
+
+def test_validate_still_reports_every_problem_without_plugins_or_collector(
+    tmp_path: Path,
+) -> None:
+    """The start-up measures change no verdict: pydantic still validates (the plugin loader's
+    stand-in answers "no plugins"), and a broken manifest is still refused field by field."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        EXAMPLE.read_text().replace("stepWeight: 15", "stepWeight: ten", 1), encoding="utf-8"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "validate", str(EXAMPLE), str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"{EXAMPLE}: valid" in done.stdout
+    assert "stepWeight" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_validate_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The collector is off only while ``validate`` runs: a process going on after it (as the
+    test suite does) collects cycles again."""
+    import gc
+
+    from engine.cli import main
+
+    assert gc.isenabled()
+    assert main(["validate", str(EXAMPLE)]) == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert main(["validate", str(EXAMPLE)]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
