@@ -32,7 +32,7 @@ from prometheus_client import (
 )
 
 from analysis import CheckKind, CheckResult, Verdict
-from config import Canary, status_gauge
+from config import ACTIVE_PHASES, Canary, Phase, status_gauge
 from engine.core.effects import CountOutcome
 from engine.shell.loop import TickReport
 
@@ -97,7 +97,7 @@ class MetricsRecorder:
         target, ns = canary.spec.target_ref.name, canary.metadata.namespace
         if report.status is not None:
             self._status.labels(name=target, namespace=ns).set(status_gauge(report.status.phase))
-        if report.routes is not None:
+        if report.routes is not None and _reached_the_routes(report):
             # The weight really routed (for the replica-split router, what it achieves).
             weights = report.routes.effective
             self._weight.labels(workload=f"{target}-primary", namespace=ns).set(weights.primary)
@@ -122,6 +122,21 @@ class MetricsRecorder:
         # Prometheus 2 they are label values, so a query or alert written against Flagger's
         # (flagger_canary_duration_seconds_bucket{le="10"}) would match nothing.
         return _GO_BOUND.sub(rb'le="\1"', generate_latest(self.registry))
+
+
+def _reached_the_routes(report: TickReport) -> bool:
+    """Whether Flagger would have set flagger_canary_weight on this tick. It sets it where it
+    reads the routes back (flagger-behaviour.md §2.4 step 18), which only a tick that advances
+    reaches: a run in progress (Progressing, Waiting, WaitingPromotion, Promoting, Finalising), or
+    a resting Canary's tick that found a new revision, ended a run or rolled one back (a tick that
+    told of something: one that only warns, say of a primary not ready, counts too, where Flagger
+    stops a step earlier; the weights it records are those the last run left). So the series
+    appear at the first rollout, not at initialisation, and a Canary at rest leaves them where
+    its last run put them."""
+    phase = report.status.phase if report.status is not None else None
+    if phase is None or phase in (Phase.INITIALIZING, Phase.INITIALIZED):
+        return False
+    return phase in ACTIVE_PHASES or bool(report.events)
 
 
 _GO_BOUND = re.compile(rb'le="(-?[0-9]+)\.0"')

@@ -301,6 +301,24 @@ async def test_flagger_canary_total_counts_down_to_zero_when_canaries_go() -> No
         await asyncio.gather(runner, return_exceptions=True)
 
 
+async def test_the_weight_gauge_appears_at_the_first_rollout_as_flaggers() -> None:
+    """Flagger sets flagger_canary_weight where an advancing tick reads the routes back, so an
+    initialised Canary has a status series but no weight series until its first rollout."""
+    h = Harness()
+    h.cluster.seed(deployment("app"), canary_body("app"))
+    await h.run_until(lambda: h.phase("app") == "Initialized")
+    rested = h.clock.now()
+    await h.run_until(lambda: h.clock.now() - rested >= 120)  # two intervals at rest
+    text = h.metrics.exposition().decode()
+    assert 'flagger_canary_status{name="app",namespace="staging"} 1.0' in text
+    assert "flagger_canary_weight{" not in text
+    await h.set_image("app", "v2")
+    await h.run_until(lambda: h.phase("app") == "Progressing")
+    text = h.metrics.exposition().decode()
+    assert 'flagger_canary_weight{namespace="staging",workload="app-primary"} 100.0' in text
+    assert 'flagger_canary_weight{namespace="staging",workload="app"} 0.0' in text
+
+
 async def test_flagger_metrics_are_exported_with_flaggers_names() -> None:
     h = Harness()
     h.cluster.seed(deployment("app"), canary_body("app"))
