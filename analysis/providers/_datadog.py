@@ -3,8 +3,10 @@
 ``GET <address>/api/v1/query?query=...&from=...&to=...`` (address default
 ``https://api.datadoghq.com``) with the ``DD-API-KEY`` and ``DD-APPLICATION-KEY`` headers from the
 Secret's ``datadog_api_key`` and ``datadog_application_key``. A value asks for the last ten metric
-intervals and reads, as Flagger does (``pl[len(pl)-1]``), the first series' *newest* point. No
-series or no point is no data (a null newest point too, where Flagger's Go decoding reads 0).
+intervals and reads, as Flagger does since fluxcd/flagger#1763 (``pl[0]``), the first series'
+*oldest* point: the newest bucket, at the end of the window, is almost always still filling, so
+counts and rates read low there. No series or no point is no data (a null oldest point too, where
+Flagger's Go decoding reads 0).
 Series: the same query over the window; the first series' points (``[milliseconds, value]``) in
 order. ``ping`` calls ``/api/v1/validate`` with the keys.
 """
@@ -35,9 +37,9 @@ WINDOW_INTERVALS = 10
 async def _value(call: Call) -> float:
     start = int(call.now - WINDOW_INTERVALS * call.query.window)
     points = await _points(call, start, int(call.now))
-    if not points or points[-1][1] is None:
+    if not points or points[0][1] is None:
         raise no_values("datadog", f"no point in the first series for {call.expr!r}")
-    return points[-1][1]
+    return points[0][1]
 
 
 async def _series(call: Call, window: Window) -> Series:

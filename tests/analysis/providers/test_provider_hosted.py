@@ -47,15 +47,16 @@ async def _series(metric: str, start: float, end: float, step: float) -> Series 
 
 
 @respx.mock
-async def test_datadog_reads_the_newest_point_of_ten_intervals() -> None:
-    # Flagger's datadog.go returns the first series' last point (pl[len(pl)-1])
+async def test_datadog_reads_the_oldest_point_of_ten_intervals() -> None:
+    # Flagger's datadog.go returns the first series' first point (pl[0], fluxcd/flagger#1763):
+    # the newest bucket is still filling and reads low
     route = respx.get(DATADOG).mock(
         return_value=httpx.Response(
             200,
             json={
                 "status": "ok",
                 "series": [
-                    {"pointlist": [[(NOW - 600) * 1000, 1.25], [(NOW - 60) * 1000, 7.0]]},
+                    {"pointlist": [[(NOW - 600) * 1000, 7.0], [(NOW - 60) * 1000, 1.25]]},
                     {"pointlist": [[(NOW - 600) * 1000, 99.0]]},
                 ],
             },
@@ -77,7 +78,7 @@ async def test_datadog_reads_the_newest_point_of_ten_intervals() -> None:
     [
         {"series": []},
         {"series": [{"pointlist": []}]},
-        {"series": [{"pointlist": [[(NOW - 120) * 1000, 5.0], [(NOW - 60) * 1000, None]]}]},
+        {"series": [{"pointlist": [[(NOW - 120) * 1000, None], [(NOW - 60) * 1000, 5.0]]}]},
     ],
 )
 async def test_datadog_without_a_point_is_no_data(body: dict[str, Any]) -> None:
