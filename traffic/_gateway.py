@@ -36,9 +36,9 @@ from config import Canary, parse_duration
 from traffic._errors import RoutingError
 from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
+    apex_metadata_patch,
     filter_metadata,
     merge_diff,
-    metadata_patch,
     owned_object,
     patch_changes,
     patch_spec,
@@ -104,7 +104,9 @@ class GatewayApiRouter:
         spec_patch = merge_diff(
             existing.get("spec") or {}, route_spec(canary, current, self._version)
         )
-        metadata = metadata_patch(existing, labels, annotations)
+        metadata = apex_metadata_patch(
+            existing, canary, labels, annotations, merge_annotations=True
+        )
         await patch_changes(self._cluster, ref, spec_patch, metadata)
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:

@@ -44,10 +44,10 @@ from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
     KUBECTL_ANNOTATION,
     NO_CHANGE,
+    apex_metadata_patch,
     filter_metadata,
     is_owned_by,
     merge_diff,
-    metadata_patch,
     owned_object,
     patch_changes,
     patch_spec,
@@ -169,10 +169,16 @@ class IstioRouter:
             and ORIGINAL_CONFIGURATION_ANNOTATION not in have_annotations
         ):
             # Keep the user's own spec once, before the first change, so finalize can restore it
-            # (not there yet, so metadata_patch always writes it).
+            # (not there yet, so the patch always writes it).
             original = json.dumps(spec, separators=(",", ":"), sort_keys=True)
             annotations = {**annotations, ORIGINAL_CONFIGURATION_ANNOTATION: original}
-        metadata = metadata_patch(existing, labels, annotations)
+        metadata = apex_metadata_patch(
+            existing,
+            canary,
+            labels,
+            annotations,
+            keep_annotations=(KUBECTL_ANNOTATION, ORIGINAL_CONFIGURATION_ANNOTATION),
+        )
         await patch_changes(self._cluster, ref, spec_patch, metadata)
 
 

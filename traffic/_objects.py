@@ -146,6 +146,42 @@ def metadata_patch(
     )
 
 
+def apex_metadata_patch(
+    existing: Mapping[str, Any],
+    canary: Canary,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    *,
+    keep_annotations: Iterable[str] = (),
+    merge_annotations: bool = False,
+) -> Body:
+    """The metadata merge patch that makes a routing object's labels and annotations the
+    Canary's (its ``service.apex`` ones and the router's own), as Flagger's routers replace them
+    on every reconcile: a label removed from the Canary goes from the object too.
+
+    ``keep_annotations``: keys kept as they are (kubectl's last-applied configuration, the
+    original configuration a router stored). ``merge_annotations``: annotations are only added,
+    others' kept, as Flagger's Gateway API router does ("preserve the existing annotations added
+    by other controllers"). An object the Canary does not own (a user's own, taken over) only
+    gets the Canary's keys added: its other labels and annotations are the user's."""
+    if not is_owned_by(existing, canary):
+        return metadata_patch(existing, labels, annotations)
+    meta = existing.get("metadata") or {}
+    have_labels = meta.get("labels") or {}
+    have_annotations = meta.get("annotations") or {}
+    if merge_annotations:
+        wanted_annotations = {**have_annotations, **annotations}
+    else:
+        kept = {k: have_annotations[k] for k in keep_annotations if k in have_annotations}
+        wanted_annotations = {**kept, **annotations}
+    return without_none(
+        {
+            "labels": diff_or_empty(have_labels, labels) or None,
+            "annotations": diff_or_empty(have_annotations, wanted_annotations) or None,
+        }
+    )
+
+
 async def patch_changes(cluster: Cluster, ref: ObjectRef, spec_patch: Any, metadata: Body) -> None:
     """One merge patch of ``spec_patch`` (a ``merge_diff``) and ``metadata``; none at all when
     neither changes anything."""
