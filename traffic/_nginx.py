@@ -169,8 +169,15 @@ class NginxRouter:
                     header = name
                     value = str(rule.get("exact") or "")
                     pattern = str(rule.get("regex") or "")
-        out = {k: v for k, v in filter_metadata(annotations).items() if not self._is_canary_key(k)}
+        have = filter_metadata(annotations)
+        out = {k: v for k, v in have.items() if not self._is_canary_key(k)}
         out[self._key("canary")] = "true"
+        # Flagger's makeHeaderAnnotations filters on the values, not the keys, so the weight
+        # reconcile set ("0") stays beside the header rules; ingress-nginx gives the header
+        # precedence either way. (Stale header keys, which its filter also keeps, are dropped.)
+        weight = self._key("canary-weight")
+        if weight in have:
+            out[weight] = have[weight]
         for suffix, setting in (
             ("canary-by-cookie", cookie),
             ("canary-by-header", header),

@@ -120,6 +120,8 @@ async def test_ab_testing_routes_by_header_and_cookie() -> None:
     assert found[f"{P}/canary-by-header"] == "x-canary"
     assert found[f"{P}/canary-by-header-pattern"] == ".*insider.*"
     assert found[f"{P}/canary-by-cookie"] == "canary"
+    # the weight reconcile set stays beside the header rules, as Flagger's filter keeps it
+    assert found[f"{P}/canary-weight"] == "0"
     assert await router.get_routes(canary) == Routes(Weights(0, 100))
     await router.set_routes(canary, Weights(100, 0))
     assert not any("canary-by" in k for k in canary_annotations(cluster))
