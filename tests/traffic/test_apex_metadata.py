@@ -1,9 +1,11 @@
 """The routing objects' metadata follows the Canary's ``service.apex`` as Flagger's routers make
 it: on every reconcile they replace the VirtualService's labels and annotations
 (``vtClone.ObjectMeta.Labels = newMetadata.Labels``, keeping only kubectl's last-applied and the
-original configuration), and the HTTPRoute's labels (its annotations merged, "preserve the
-existing annotations added by other controllers"). A label removed from the Canary leaves the
-object; a user's own object taken over keeps its labels.
+original configuration), the HTTPRoute's labels (its annotations merged, "preserve the existing
+annotations added by other controllers"), and the gloo RouteTable's and TraefikService's labels
+and annotations. A label removed from the Canary leaves the object; a user's own object taken
+over keeps its labels. SMI's TrafficSplit and contour's HTTPProxy carry none of the apex
+metadata (only their own annotations), kuma's TrafficRoute only its annotations.
 """
 
 from __future__ import annotations
@@ -16,9 +18,27 @@ from traffic_testkit import NS, deployment, make_canary
 from config import Canary
 from traffic import DeploymentWorkload, router_for
 from traffic.cluster import HTTP_ROUTE, VIRTUAL_SERVICE, InMemoryCluster, Kind, ObjectRef
+from traffic.routers.contour import HTTP_PROXY
+from traffic.routers.gloo import ROUTE_TABLE
+from traffic.routers.kuma import TRAFFIC_ROUTE
+from traffic.routers.smi import TRAFFIC_SPLIT_V1ALPHA1, TRAFFIC_SPLIT_V1ALPHA2
+from traffic.routers.traefik import TRAEFIK_SERVICE
 
 GATEWAYS = [{"name": "gw", "namespace": "istio-ingress"}]
-ROUTING: dict[str, Kind] = {"istio": VIRTUAL_SERVICE, "gatewayapi:v1": HTTP_ROUTE}
+#: The routers whose object follows the apex metadata on every reconcile.
+ROUTING: dict[str, Kind] = {
+    "istio": VIRTUAL_SERVICE,
+    "gatewayapi:v1": HTTP_ROUTE,
+    "gloo": ROUTE_TABLE,
+    "traefik": TRAEFIK_SERVICE,
+}
+#: The routers whose object carries none of it, or only its annotations (kuma).
+OTHERS: dict[str, Kind] = {
+    "linkerd": TRAFFIC_SPLIT_V1ALPHA1,
+    "osm": TRAFFIC_SPLIT_V1ALPHA2,
+    "contour": HTTP_PROXY,
+    "kuma": TRAFFIC_ROUTE,
+}
 
 
 def _canary(provider: str, labels: dict[str, str], annotations: dict[str, str]) -> Canary:
@@ -33,7 +53,8 @@ async def _reconciled(cluster: InMemoryCluster, canary: Canary, provider: str) -
     await router.initialize(canary)
     await DeploymentWorkload(cluster).initialize(canary)
     await router.reconcile(canary)
-    body = cluster.peek(ObjectRef(ROUTING[provider], NS, "podinfo"))
+    kind = {**ROUTING, **OTHERS}[provider]
+    body = cluster.peek(ObjectRef(kind, NS if kind.namespaced else "", "podinfo"))
     assert body is not None
     return dict(body["metadata"])
 
@@ -52,10 +73,20 @@ async def test_a_label_removed_from_the_canary_leaves_the_routing_object(provide
     assert meta["labels"] == {"team": "b"}
     annotations = meta["annotations"]
     assert annotations["other"] == "2"
-    if provider == "istio":  # replaced, as Flagger's istio router does
-        assert "note" not in annotations
-    else:  # merged, as Flagger's Gateway API router does
+    if provider.startswith("gatewayapi"):  # merged, as Flagger's Gateway API router does
         assert annotations["note"] == "1"
+    else:  # replaced, as Flagger's other routers do
+        assert "note" not in annotations
+
+
+@pytest.mark.parametrize("provider", sorted(OTHERS))
+async def test_routers_that_write_no_apex_metadata_write_none(provider: str) -> None:
+    cluster = InMemoryCluster()
+    cluster.seed(deployment())
+    meta = await _reconciled(cluster, _canary(provider, {"team": "a"}, {"note": "1"}), provider)
+    assert not meta.get("labels")
+    annotations = meta.get("annotations") or {}
+    assert ("note" in annotations) == (provider == "kuma"), annotations
 
 
 async def test_the_virtual_service_keeps_kubectls_annotation() -> None:

@@ -9,7 +9,10 @@ services every provider needs; a router module supplies the ``Kind``, the object
 spec for given weights and how to read the weights back.
 
 ``reconcile`` never moves traffic: it rebuilds the spec with the weights read from the object
-(all to the primary when they cannot be read, e.g. an object the user created). Objects are
+(all to the primary when they cannot be read, e.g. an object the user created). The object's
+metadata is what Flagger's router for it writes: the Canary's ``service.apex`` labels and
+annotations (gloo, traefik: and every reconcile makes them the Canary's again), its annotations
+only (kuma, on creation), or none of it (SMI and contour: only their own annotations). Objects are
 created with an owner reference to the Canary, so they are garbage-collected with it; ``finalize``
 only hands a user's apex Service back.
 """
@@ -17,16 +20,19 @@ only hands a user's apex Service back.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from config import Canary
 from traffic._errors import RoutingError
 from traffic._objects import (
     DEFAULT_SELECTOR_LABELS,
+    apex_metadata_patch,
     canary_uid,
     filter_metadata,
     is_owned_by,
+    merge_diff,
     owned_object,
+    patch_changes,
     patch_spec,
     service_spec,
 )
@@ -39,6 +45,13 @@ class WeightedObjectRouter:
     """Base of the single-object routers; subclasses set ``kind`` and the three hooks."""
 
     kind: Kind
+    #: Which of the Canary's ``service.apex`` metadata the object carries, as Flagger's router
+    #: for it writes it.
+    apex_labels: ClassVar[bool] = False
+    apex_annotations: ClassVar[bool] = False
+    #: Reconcile makes the object's labels and annotations the Canary's again (Flagger's gloo and
+    #: traefik routers replace them on every update; the others write them on creation only).
+    keeps_metadata_current: ClassVar[bool] = False
 
     def __init__(
         self, cluster: Cluster, *, selector_labels: Iterable[str] = DEFAULT_SELECTOR_LABELS
@@ -80,21 +93,32 @@ class WeightedObjectRouter:
         await self._services.reconcile_apex(canary)
         ref = self.ref(canary)
         existing = await self._cluster.get(ref)
+        labels, annotations = self.desired_metadata(canary)
         if existing is None:
-            apex = service_spec(canary).apex
             await self._create(
                 canary,
                 ref,
-                labels=dict((apex.labels if apex else None) or {}),
-                annotations={
-                    **filter_metadata(apex.annotations if apex else None),
-                    **self.extra_annotations(canary),
-                },
+                labels=labels,
+                annotations=annotations,
                 spec=self.desired_spec(canary, Weights.all_primary()),
             )
             return
         current = self.current_weights(canary, existing)
-        await self._patch_spec(ref, existing, self.desired_spec(canary, current))
+        spec_patch = merge_diff(existing.get("spec") or {}, self.desired_spec(canary, current))
+        metadata: Body = {}
+        if self.keeps_metadata_current:
+            metadata = apex_metadata_patch(existing, canary, labels, annotations)
+        await patch_changes(self._cluster, ref, spec_patch, metadata)
+
+    def desired_metadata(self, canary: Canary) -> tuple[dict[str, str], dict[str, str]]:
+        """The labels and annotations the routing object carries (``apex_labels``,
+        ``apex_annotations``, then the router's own)."""
+        apex = service_spec(canary).apex
+        labels = dict((apex.labels if apex else None) or {}) if self.apex_labels else {}
+        annotations = filter_metadata(apex.annotations if apex else None)
+        if not self.apex_annotations:
+            annotations = {}
+        return labels, {**annotations, **self.extra_annotations(canary)}
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
         self.check(canary)

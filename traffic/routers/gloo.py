@@ -47,6 +47,9 @@ _COPIED: Final = (
 
 class GlooRouter(WeightedObjectRouter):
     kind = ROUTE_TABLE
+    apex_labels = True
+    apex_annotations = True
+    keeps_metadata_current = True
 
     def __init__(self, cluster: Cluster, options: RouterOptions) -> None:
         super().__init__(cluster, selector_labels=options.selector_labels)

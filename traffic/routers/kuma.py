@@ -29,6 +29,7 @@ SERVICE_TAG: Final = "kuma.io/service"
 
 class KumaRouter(WeightedObjectRouter):
     kind = TRAFFIC_ROUTE
+    apex_annotations = True
 
     def desired_spec(self, canary: Canary, weights: Weights) -> Body:
         name = canary.spec.service_name

@@ -25,6 +25,9 @@ TRAEFIK_SERVICE: Final = Kind("traefik.io", "v1alpha1", "traefikservices", "Trae
 
 class TraefikRouter(WeightedObjectRouter):
     kind = TRAEFIK_SERVICE
+    apex_labels = True
+    apex_annotations = True
+    keeps_metadata_current = True
 
     def desired_spec(self, canary: Canary, weights: Weights) -> Body:
         name, ns = canary.spec.service_name, canary.metadata.namespace
