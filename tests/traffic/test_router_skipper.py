@@ -80,6 +80,24 @@ async def test_the_canary_ingress_routes_to_both_services(world: World) -> None:
     assert await router.get_routes(canary) == Routes(Weights(100, 0))
 
 
+async def test_the_canary_copies_follow_all_the_users_paths(world: World) -> None:
+    """Flagger appends each canary copy after the user's paths (``rule.HTTP.Paths =
+    append(rule.HTTP.Paths, *canaryBackend)`` inside a loop over the original paths)."""
+    user = ingress()
+    paths = user["spec"]["rules"][0]["http"]["paths"]
+    paths.append(
+        {
+            "path": "/other",
+            "pathType": "Prefix",
+            "backend": {"service": {"name": "other", "port": {"number": 80}}},
+        }
+    )
+    await setup(world, user)
+    copy = await world.must_read(COPY)
+    found = [p["backend"]["service"]["name"] for p in copy["spec"]["rules"][0]["http"]["paths"]]
+    assert found == ["podinfo-primary", "other", "podinfo-canary"]
+
+
 async def test_weights_and_the_switch_off_at_zero(world: World) -> None:
     canary, router = await setup(world)
     await router.set_routes(canary, Weights(70, 30))

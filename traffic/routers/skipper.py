@@ -116,19 +116,19 @@ def _canary_spec(canary: Canary, user: Mapping[str, Any]) -> Body:
     found = False
     for rule in spec.get("rules") or ():
         http = rule.get("http") or {}
-        paths: list[Body] = []
-        for path in http.get("paths") or ():
+        paths: list[Body] = list(http.get("paths") or ())
+        twins: list[Body] = []
+        for path in paths:
             service = (path.get("backend") or {}).get("service")
             if isinstance(service, dict) and service.get("name") == apex:
                 found = True
                 service["name"] = f"{apex}-primary"
                 twin = copy.deepcopy(path)
                 twin["backend"]["service"]["name"] = f"{apex}-canary"
-                paths += [path, twin]
-            else:
-                paths.append(path)
+                twins.append(twin)
         if http:
-            http["paths"] = paths
+            # the canary copies after all the user's paths, in their order, as Flagger appends them
+            http["paths"] = paths + twins
     if not found:
         name = (user.get("metadata") or {}).get("name")
         raise RoutingError(f"backend {apex} not found in ingress {name}")
