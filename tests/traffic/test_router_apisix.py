@@ -97,8 +97,33 @@ async def test_weights_round_trip_and_survive_reconcile(world: World) -> None:
 
 
 async def test_a_route_with_two_backends_is_refused(world: World) -> None:
-    with pytest.raises(RoutingError, match="only one http route with one backend is supported"):
+    with pytest.raises(RoutingError, match="http route 'method' must have one backend"):
         await setup(world, user_route(backends=2))
+
+
+async def test_the_http_route_of_the_apex_service_is_the_one_split(world: World) -> None:
+    """Flagger's getTargetHttpRoute: the first HTTP route with a backend ``<svc>``, alone in the
+    canary route (``apisixRouteClone.Spec.HTTP = []a6v2.ApisixRouteHTTP{*targetHttpRoute}``)."""
+    route = user_route()
+    other = {
+        "name": "static",
+        "match": {"paths": ["/static/*"]},
+        "backends": [{"serviceName": "static", "servicePort": 80}],
+    }
+    route["spec"]["http"].insert(0, other)
+    canary, router = await setup(world, route)
+    (split,) = (await world.must_read(COPY))["spec"]["http"]
+    assert split["name"] == "method" and split["priority"] == 10000
+    assert [b["serviceName"] for b in split["backends"]] == ["podinfo-primary", "podinfo-canary"]
+    await router.set_routes(canary, Weights(70, 30))
+    assert await router.get_routes(canary) == Routes(Weights(70, 30))
+
+
+async def test_a_route_without_the_apex_backend_is_named(world: World) -> None:
+    route = user_route()
+    route["spec"]["http"][0]["backends"][0]["serviceName"] = "elsewhere"
+    with pytest.raises(RoutingError, match="no http route has the backend podinfo"):
+        await setup(world, route)
 
 
 def test_route_ref_is_required() -> None:

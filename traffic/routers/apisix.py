@@ -1,11 +1,12 @@
 """Provider ``apisix``: a canary copy of the user's ``ApisixRoute`` with weighted backends.
 
 As Flagger's ``apisix.go``: ``spec.routeRef`` names the user's ApisixRoute
-(``apisix.apache.org/v2``), which must have one HTTP route with one backend. canary-engine writes
-``<route>-<svc>-canary`` (Flagger's name, which its builtin queries select): the user's spec
-(labels and annotations copied) with that route's ``priority`` set to 10000, so it wins over the
-user's, and its backends ``[<svc>-primary weight, <svc>-canary weight]`` on the user's backend
-port (``resolveGranularity`` and ``subset`` kept). The user's route is never changed. Flagger
+(``apisix.apache.org/v2``); its first HTTP route with a backend ``<svc>`` is the one split, and
+must have that one backend. canary-engine writes ``<route>-<svc>-canary`` (Flagger's name, which
+its builtin queries select): the user's spec (labels and annotations copied) with only that HTTP
+route, its ``priority`` set to 10000, so it wins over the user's, and its backends
+``[<svc>-primary weight, <svc>-canary weight]`` on the user's backend port
+(``resolveGranularity`` and ``subset`` kept). The user's route is never changed. Flagger
 creates the copy once; here ``reconcile`` also brings it back in line with the user's route,
 keeping the current weights. ``get_routes`` reads the primary's weight (canary = 100 - primary).
 Weighted canary and blue/green only.
@@ -87,12 +88,30 @@ class ApisixRouter(WeightedObjectRouter):
         if user is None:
             raise RoutingError(f"apisix route {ref.name}.{ref.namespace} (spec.routeRef) not found")
         http = (user.get("spec") or {}).get("http") or []
-        if len(http) != 1 or len(http[0].get("backends") or []) != 1:
+        if not http:
+            raise RoutingError(f"apisix route {ref.name}.{ref.namespace}: spec.http is empty")
+        target = _target_route(canary, user)
+        if target is None:
             raise RoutingError(
-                f"apisix route {ref.name}.{ref.namespace}: only one http route with one backend is "
-                "supported"
+                f"apisix route {ref.name}.{ref.namespace}: no http route has the backend "
+                f"{canary.spec.service_name}"
+            )
+        if len(target.get("backends") or []) != 1:
+            raise RoutingError(
+                f"apisix route {ref.name}.{ref.namespace}: http route {target.get('name')!r} "
+                "must have one backend"
             )
         return user
+
+
+def _target_route(canary: Canary, user: Mapping[str, Any]) -> Body | None:
+    """The user's first HTTP route with a backend ``<svc>`` (Flagger's getTargetHttpRoute)."""
+    for route in (user.get("spec") or {}).get("http") or ():
+        if any(
+            b.get("serviceName") == canary.spec.service_name for b in route.get("backends") or ()
+        ):
+            return dict(route)
+    return None
 
 
 def _route_name(canary: Canary) -> str:
@@ -109,7 +128,10 @@ def _backends(spec: Mapping[str, Any]) -> list[Body]:
 
 def _canary_spec(canary: Canary, user: Mapping[str, Any], weights: Weights) -> Body:
     spec: Body = copy.deepcopy(dict(user.get("spec") or {}))
-    route = spec["http"][0]
+    target = _target_route(canary, user)
+    assert target is not None  # _user_route checked it
+    route = copy.deepcopy(target)
+    spec["http"] = [route]  # only the split route, as Flagger writes it
     route["priority"] = MAX_PRIORITY
     (original,) = route["backends"]
     name = canary.spec.service_name
