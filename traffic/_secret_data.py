@@ -22,10 +22,12 @@ class SecretDataError(ValueError):
 
 
 def decode_secret_data(
-    data: Mapping[str, object], keys: Iterable[str] | None = None
+    data: Mapping[str, object], keys: Iterable[str] | None = None, *, text_only: bool = False
 ) -> dict[str, str]:
     """Each value of ``data`` (or only the ``keys`` present in it) base64-decoded to UTF-8 text.
-    ``SecretDataError`` (a ValueError) naming the key when a value is not base64 UTF-8."""
+    ``SecretDataError`` (a ValueError) naming the key when a value is not base64 UTF-8; with
+    ``text_only``, such values are left out instead (a Secret read whole, whose other entries,
+    a certificate or a keystore, are none of the reader's business)."""
     wanted = data.keys() if keys is None else [k for k in keys if k in data]
     out: dict[str, str] = {}
     for key in wanted:
@@ -33,5 +35,7 @@ def decode_secret_data(
         try:
             out[str(key)] = base64.b64decode(str(value), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
+            if text_only:
+                continue
             raise SecretDataError(str(key)) from None
     return out

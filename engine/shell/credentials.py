@@ -74,4 +74,7 @@ class CredentialsReader:
         body = await self._cluster.get(ObjectRef(SECRET, namespace, name))
         if body is None:
             return None
-        return decode_secret_data(body.get("data") or {})
+        # Every text entry: each provider reads its own keys (as Flagger hands its providers the
+        # Secret's data). An entry that is not text, such as a keystore kept beside the token, is
+        # left out rather than failing every check of every template that uses the Secret.
+        return decode_secret_data(body.get("data") or {}, text_only=True)

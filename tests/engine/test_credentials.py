@@ -89,3 +89,18 @@ async def test_a_cancelled_reader_does_not_fail_the_others() -> None:
     first.cancel()
     assert await second == {"token": "one"}
     assert cluster.gets == 2  # the second read for itself once the first was cancelled
+
+
+async def test_an_entry_that_is_not_text_does_not_spoil_the_others() -> None:
+    """A keystore kept beside the token (binary, not UTF-8) is left out; the providers read their
+    own keys, as Flagger's read theirs from the Secret's bytes."""
+    clock = VirtualClock()
+    cluster = InMemoryCluster(now=clock.utcnow)
+    body = secret("one")
+    body["data"] = {  # type: ignore[index]
+        **body["data"],  # type: ignore[dict-item]
+        "keystore.p12": base64.b64encode(b"\x30\x82\xff\xfe\x00binary").decode(),
+    }
+    cluster.seed(body)
+    read = CredentialsReader(cluster, clock, ttl=10)
+    assert await read("monitoring/prom-auth") == {"token": "one"}
