@@ -5,10 +5,12 @@ zero-argument functions. We support exactly that surface:
 
     {{ name }} {{ namespace }} {{ target }} {{ service }} {{ ingress }} {{ route }} {{ interval }}
     {{ variables.KEY }}     (a key of the metric's templateVariables)
+    {{ index variables "KEY" }}  (the same, for any key: Go's only way to a key with a dash)
     {{/* comment */}}       and Go's whitespace-trimming markers {{- ... -}}
 
 Anything else (pipelines, printf, $variables) is a ``RenderError`` naming the action and the
-template, as is a variable that is not set.
+template, as is a variable that is not set (also through ``index``, where Go's would render an
+empty string: an empty label value selects other series than the author meant).
 
 Every template variable is a *string*: the template decides where it lands, and a template author
 quotes it (``app="{{ target }}"``). The template text is lexed (PromQL strings "..." '...' `...`
@@ -72,12 +74,16 @@ _STOPS = {
     "#": re.compile(r"\n"),
 }
 _VARIABLE = re.compile(r"variables\.([A-Za-z_][A-Za-z0-9_]*)")
+#: ``index variables "KEY"`` with KEY a Go string literal: interpreted ("...", simple escapes
+#: only) or raw (`...`).
+_INDEX = re.compile(r'index\s+variables\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)')
+_GO_SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Go's RE2 \s is ASCII whitespace without \v; Flagger's Prometheus client collapses runs of it.
 _GO_SPACE = re.compile(r"[\t\n\f\r ]+")
 _SUPPORTED = (
     "supported: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }}, "
-    "{{ route }}, {{ interval }}, {{ variables.KEY }}"
+    "{{ route }}, {{ interval }}, {{ variables.KEY }}, {{ index variables \"KEY\" }}"
 )
 
 
@@ -134,10 +140,40 @@ def render_query(
     return "".join(out)
 
 
-def _evaluate(action: str, model: TemplateModel, source: str) -> str:
+def _go_string(literal: str, source: str) -> str:
+    """The text of an interpreted Go string literal's body (simple escapes only)."""
+    out: list[str] = []
+    chars = iter(literal)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        escaped = next(chars, "")
+        if escaped not in _GO_SIMPLE_ESCAPES:
+            raise RenderError(
+                f"{source}: unsupported escape \\{escaped} in {{{{ index variables ... }}}}; "
+                "write the key as a `raw string`"
+            )
+        out.append(_GO_SIMPLE_ESCAPES[escaped])
+    return "".join(out)
+
+
+def _variable_key(action: str, source: str) -> str | None:
+    """The templateVariables key ``action`` reads, or None when it reads none."""
     found = _VARIABLE.fullmatch(action)
     if found is not None:
-        key = found.group(1)
+        return found.group(1)
+    indexed = _INDEX.fullmatch(action)
+    if indexed is None:
+        return None
+    if indexed.group(2) is not None:
+        return indexed.group(2)
+    return _go_string(indexed.group(1), source)
+
+
+def _evaluate(action: str, model: TemplateModel, source: str) -> str:
+    key = _variable_key(action, source)
+    if key is not None:
         if key not in model.variables:
             known = ", ".join(sorted(model.variables)) or "none"
             raise RenderError(

@@ -73,13 +73,26 @@ def test_missing_variable_names_the_variable_and_the_template() -> None:
     [
         ('{{ printf "%s" target }}', '"printf"'),
         ("{{ namespaces }}", '"namespaces"'),
-        ('{{ index variables "k" }}', '"index"'),
+        ('{{ index target "k" }}', '"index"'),
     ],
 )
 def test_unknown_function_is_a_render_error(template: str, named: str) -> None:
     with pytest.raises(RenderError, match="not defined") as caught:
         _render(template)
     assert named in str(caught.value)
+
+
+def test_index_reads_any_templatevariables_key_as_gos_does() -> None:
+    """``{{ index variables "consumer-group" }}``: Go's only way to a key with a dash."""
+    variables = {"consumer-group": "payments", "topic": "orders"}
+    assert _render('x{cg="{{ index variables "consumer-group" }}"}', **variables) == (
+        'x{cg="payments"}'
+    )
+    assert _render('x{t="{{index variables `topic`}}"}', **variables) == 'x{t="orders"}'
+    with pytest.raises(RenderError, match=r'variable "missing" is not set'):
+        _render('x{a="{{ index variables "missing" }}"}', **variables)
+    with pytest.raises(RenderError, match="unsupported escape"):
+        _render('x{a="{{ index variables "to\\u0070ic" }}"}', **variables)
 
 
 @pytest.mark.parametrize("template", ["{{ .Target }}", "{{ target | upper }}", '{{ "x" }}'])
