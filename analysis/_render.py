@@ -83,7 +83,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GO_SPACE = re.compile(r"[\t\n\f\r ]+")
 _SUPPORTED = (
     "supported: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }}, "
-    "{{ route }}, {{ interval }}, {{ variables.KEY }}, {{ index variables \"KEY\" }}"
+    '{{ route }}, {{ interval }}, {{ variables.KEY }}, {{ index variables "KEY" }}'
 )
 
 
