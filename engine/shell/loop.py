@@ -14,6 +14,7 @@ never counted as a failed check (flagger-behaviour §2.9).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -776,10 +777,7 @@ class CanaryDriver:
         (None: unconditionally); report fields the server did not keep (``_report_dropped``)."""
         if new == old:
             return new
-        patch = new.to_body()
-        # A field the new status no longer has (e.g. pausedAt after resume) is removed: null
-        # deletes a key in a merge patch (RFC 7386).
-        patch.update({key: None for key in old.to_body() if key not in patch})
+        patch = _status_patch(old.to_body(), new.to_body())
         conflicts = 0
         # A promotion has already copied the target to the primary, and no later tick can see
         # that: were its status lost, the next tick would analyse again and could roll back the
@@ -906,3 +904,23 @@ def _analysis_start(status: CanaryStatus, clock: Clock, canary: Canary, now: flo
 def _global_event_hook(url: str) -> Webhook:
     """Flagger's ``-event-webhook`` as the webhook it calls (named ``events``)."""
     return Webhook(name="events", url=url, type="event")
+
+
+def _status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The merge patch that writes the status ``new`` over ``old``: every field of ``new``, and
+    null (RFC 7386's delete) for what ``new`` no longer has, at any depth. A field gone from the
+    top (``pausedAt`` after resume) and a key gone from a map field are both removed: a merge
+    patch merges maps, so ``trackedConfigs`` without a ConfigMap the release stopped using would
+    otherwise keep it, and every later tick would see the configs changed and restart the
+    analysis (Flagger writes the whole status with UpdateStatus)."""
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        was = old.get(key)
+        if isinstance(value, Mapping) and isinstance(was, Mapping):
+            patch[key] = _status_patch(was, value)
+        else:
+            patch[key] = copy.deepcopy(value)
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch

@@ -426,3 +426,36 @@ async def test_stopping_the_controller_mid_tick_cancels_the_tick_and_leaks_no_ta
     assert h.controller.running == set()
     leaked = asyncio.all_tasks() - before - {runner}
     assert not {t for t in leaked if not t.done()}, leaked
+
+
+async def test_a_release_that_stops_using_a_configmap_restarts_once_and_promotes() -> None:
+    """Flagger's SyncStatus replaces status.trackedConfigs (UpdateStatus), so a ConfigMap the new
+    release no longer references counts as one new revision. A merge patch merges maps: written
+    naively, the dropped key stayed, every tick saw the configs changed and restarted the
+    analysis, and the release never promoted (TestScheduler_DaemonSetPromotion's V2 drops an
+    envFrom this way)."""
+    h = Harness()
+    target = deployment("app")
+    container = target["spec"]["template"]["spec"]["containers"][0]
+    container["envFrom"] = [{"configMapRef": {"name": "app-env"}}]
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "app-env", "namespace": NS},
+        "data": {"color": "blue"},
+    }
+    h.cluster.seed(target, configmap, canary_body("app"))
+    await h.run_until(lambda: h.phase("app") == "Initialized")
+
+    def tracked() -> dict[str, Any]:
+        body = h.cluster.peek(ObjectRef(CANARY, NS, "app"))
+        assert body is not None
+        return dict(body["status"].get("trackedConfigs") or {})
+
+    assert list(tracked()) == ["configmap/app-env"]
+    await h.cluster.patch(  # the new release: another image, and no envFrom any more
+        ObjectRef(DEPLOYMENT, NS, "app"),
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}},
+    )
+    await h.run_until(lambda: h.phase("app") == "Succeeded", limit=1800)
+    assert tracked() == {}
