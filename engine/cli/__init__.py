@@ -350,9 +350,10 @@ def _loadtester_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     lt.add_argument(
         "--max-duration",
-        default=_env_default("max-duration", "10m"),
+        default=_env_default("max-duration", "1h"),
         metavar="DURATION",
-        help="longest run: hey -z above it is refused, other runs stop at it (default 10m)",
+        help="longest run: hey -z above it is refused, other runs stop at it (default 1h, "
+        "Flagger's -timeout)",
     )
     _log_options(lt, default_level="info")
 

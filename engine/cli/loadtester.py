@@ -119,7 +119,7 @@ class LoadTesterOptions:
     #: Run commands other than hey with bash -c (Flagger's behaviour); off by default.
     allow_commands: bool = False
     #: Seconds any run may last (hey -z is refused above it; commands are killed at it).
-    max_duration: float = 600.0
+    max_duration: float = 3600.0
     #: Flagger's -namespace-regexp: only payloads whose namespace matches (a search, as Go's
     #: MatchString) may run tasks or touch gates; None: every namespace.
     namespace_regexp: re.Pattern[str] | None = None
@@ -155,6 +155,8 @@ class LoadTester:
         self._rollbacks: dict[str, bool] = {}
         #: Background tasks by hash(canary + command), for Flagger's skip-if-running.
         self._background: dict[str, asyncio.Task[None]] = {}
+        #: Blocking commands, which outlive a caller that went away (shutdown stops them too).
+        self._blocking: set[asyncio.Future[tuple[bool, str]]] = set()
         self._running = 0
         self._stop = asyncio.Event()
 
@@ -185,7 +187,7 @@ class LoadTester:
         """Stop every run (hey runs end with what they measured, commands are killed) and wait
         for the background ones, at most ``SHUTDOWN_GRACE_SECONDS``."""
         self._stop.set()
-        tasks = list(self._background.values())
+        tasks: list[asyncio.Future[Any]] = [*self._background.values(), *self._blocking]
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
@@ -228,11 +230,14 @@ class LoadTester:
         """The payload, if its namespace may use this tester (Flagger's Authorizer)."""
         pattern = self.options.namespace_regexp
         if pattern is not None and not pattern.search(payload.namespace):
-            log.warning("request_refused", namespace=payload.namespace, reason="namespace-regexp")
-            raise _BadRequest(
-                f"namespace {payload.namespace!r} is not allowed by --namespace-regexp",
-                status=403,
+            log.warning(
+                "request_refused",
+                namespace=payload.namespace,
+                reason="not allowed by --namespace-regexp",
             )
+            # Flagger's body, which Flagger copies into the Canary's warning event (the reason
+            # is in the load tester's log)
+            raise _BadRequest("Forbidden", status=403)
         return payload
 
     async def _task(self, request: web.Request) -> web.Response:
@@ -365,12 +370,35 @@ class LoadTester:
         return report
 
     async def _blocking_command(self, payload: _Payload, command: str, shown: str) -> web.Response:
+        """Run a ``bash`` task and answer with its outcome. The command runs to its end (or
+        ``--max-duration``, or shutdown) even when the caller goes away first, as Flagger's load
+        tester runs it under its own timeout, not the request's: a migration or ``helm test``
+        slower than the webhook's ``timeout`` is not killed half-way."""
         log.info("task_started", canary=payload.canary, cmd=shown, type="bash")
         self._running += 1
-        try:
-            ok, output = await self._command_run(payload, command, shown)
-        finally:
+        run = asyncio.ensure_future(self._command_run(payload, command, shown))
+        self._blocking.add(run)
+
+        def finished(done: asyncio.Future[tuple[bool, str]]) -> None:
             self._running -= 1
+            self._blocking.discard(done)
+            if not done.cancelled() and done.exception() is not None:
+                log.error(
+                    "task_crashed", canary=payload.canary, cmd=shown, exc_info=done.exception()
+                )
+
+        run.add_done_callback(finished)
+        try:
+            ok, output = await asyncio.shield(run)
+        except asyncio.CancelledError:
+            if not run.done():
+                log.info(
+                    "command_continues",
+                    canary=payload.canary,
+                    cmd=shown,
+                    reason="the caller went away; it runs to its end, as in Flagger",
+                )
+            raise
         if not ok:
             return web.Response(status=500, text=output)
         if _true(payload.metadata.get("returnCmdOutput")):
@@ -379,8 +407,7 @@ class LoadTester:
 
     async def _command_run(self, payload: _Payload, command: str, shown: str) -> tuple[bool, str]:
         """Run ``bash -c command`` (only with --allow-commands); (succeeded, output or
-        error). Killed, with its process group, at --max-duration, on shutdown and when the
-        blocking caller goes away."""
+        error). Killed, with its process group, at --max-duration and on shutdown."""
         proc = await asyncio.create_subprocess_exec(
             _SHELL,
             "-c",
@@ -421,9 +448,7 @@ class LoadTester:
             }
             log.info("command_finished", canary=payload.canary, cmd=shown, **(logged or {}))
             return True, output
-        return False, _command_failed(
-            payload, shown, f"{output}: {reason or f'exit status {code}'}"
-        )
+        return False, _command_failed(payload, shown, f"{output}: {reason or _exit_text(code)}")
 
     async def _exit_status(self, proc: asyncio.subprocess.Process) -> int:
         """The shell's exit status, as soon as it exits (``proc.wait()`` would also wait for
@@ -454,6 +479,18 @@ async def _drain(reader: asyncio.Future[str], pid: int) -> str:
         reader.cancel()
         return "(output lost: a background child kept it open)"
     return reader.result()
+
+
+def _exit_text(code: int | None) -> str:
+    """How Go's exec.ExitError reads: ``exit status 1``, or ``signal: killed`` for a command a
+    signal ended (Python reports it as the negative signal number)."""
+    if code is not None and code < 0:
+        try:
+            name = signal.strsignal(-code)
+        except ValueError:
+            name = None
+        return f"signal: {(name or f'signal {-code}').lower()}"
+    return f"exit status {code}"
 
 
 def _command_failed(payload: _Payload, shown: str, detail: str) -> str:
@@ -601,8 +638,8 @@ async def serve_loadtester(
 ) -> AsyncIterator[RunningServer]:
     """Serve until the block exits; then stop every run and close the server."""
     tester = LoadTester(options, clock=clock)
-    # handler_cancellation: a blocking run stops when its caller (Flagger, after its webhook
-    # timeout) goes away, instead of loading the target for nobody.
+    # handler_cancellation: a blocking hey run stops when its caller (Flagger, after its webhook
+    # timeout) goes away, instead of loading the target for nobody (a bash command runs on).
     # lingering_time: after refusing a body that never finished arriving, wait this long for its
     # rest (aiohttp's default is 10 s) before closing the connection.
     runner = web.AppRunner(
