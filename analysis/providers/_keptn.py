@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 from analysis._errors import QueryRejected, QueryTimeout
+from analysis._numbers import parse_number_text
 from analysis.providers._base import Call, KubeApi, MetricProvider, Resource
 
 GROUP, VERSION = "metrics.keptn.sh", "v1beta1"
@@ -52,7 +53,8 @@ async def _metric(kube: KubeApi, namespace: str, name: str) -> float:
             f"could not retrieve KeptnMetric - no value found in resource {namespace}/{name}"
         )
     try:
-        return float(value)
+        # as Go's strconv.ParseFloat reads it (Python's float() also takes "1_000", " 5")
+        return parse_number_text(value)
     except ValueError:
         raise QueryRejected(
             f"could not parse value of KeptnMetric {namespace}/{name} to float: {value!r}"

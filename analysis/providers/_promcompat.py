@@ -37,7 +37,9 @@ from analysis._types import FailureKind, QueryFailure, Series
 from analysis.providers._base import Call, Window, json_object, window_series
 
 ONLINE_QUERY = "vector(1)"
-_SPACE = re.compile(r"\s+")
+#: Go's RE2 ``\s``, which Flagger's trimQuery uses: ASCII whitespace without ``\v`` (Python's
+#: ``\s`` would also turn a no-break space inside a label value into a space).
+_SPACE = re.compile(r"[\t\n\f\r ]+")
 
 
 class _Ambiguous(MetricQueryError):
