@@ -107,13 +107,18 @@ def _first_record_value(text: str) -> float:
     """The first record's ``_value`` of an annotated CSV answer (tables separated by blank
     lines, each with its own annotations and header)."""
     datatypes: list[str] = []
+    defaults: list[str] = []
     header: list[str] | None = None
     for row in csv.reader(io.StringIO(text)):
         if not row or all(not cell for cell in row):
-            header, datatypes = None, []  # a new table follows
+            header, datatypes, defaults = None, [], []  # a new table follows
             continue
         if row[0] == "#datatype":
             datatypes = row
+            continue
+        if row[0] == "#default":
+            # an empty cell reads as its column's default (the influxdb client's parser)
+            defaults = row
             continue
         if row[0].startswith("#"):
             continue
@@ -126,6 +131,8 @@ def _first_record_value(text: str) -> float:
             raise QueryRejected(f"influxdb answered a table without _value: {header!r:.200}")
         column = header.index("_value")
         raw = row[column] if column < len(row) else ""
+        if raw == "" and column < len(defaults):
+            raw = defaults[column]
         kind = datatypes[column] if column < len(datatypes) else "double"
         if raw == "":
             raise no_values("influxdb", "the first record's _value is null")

@@ -321,6 +321,21 @@ async def test_influxdb_without_records_is_no_data() -> None:
 
 
 @respx.mock
+async def test_influxdb_an_empty_value_reads_its_columns_default() -> None:
+    # the influxdb client's parser fills an empty cell with the #default annotation's value
+    answer_text = ANNOTATED_COUNT.replace("#default,count,,,,,", "#default,count,,,,7.5,").replace(
+        ",3,istio", ",,istio"
+    )
+    respx.post(INFLUX).mock(return_value=httpx.Response(200, text=answer_text))
+    assert await fetch_one(docs_query("not found")) == 7.5
+    respx.post(INFLUX).mock(  # no default: an empty value is no data, as before
+        return_value=httpx.Response(200, text=ANNOTATED_COUNT.replace(",3,istio", ",,istio"))
+    )
+    answer = await fetch_one(docs_query("not found"))
+    assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.NO_DATA
+
+
+@respx.mock
 async def test_influxdb_a_numeric_value_that_is_not_a_number_is_rejected() -> None:
     garbled = ANNOTATED_COUNT.replace(",3,istio", ",three,istio")
     respx.post(INFLUX).mock(return_value=httpx.Response(200, text=garbled))
