@@ -52,6 +52,7 @@ from traffic._session_affinity import (
     affinity,
     canary_cookie,
     cookie_regex,
+    cookie_to_expire,
     expire_cookie,
     interval_seconds,
     primary_cookie,
@@ -224,8 +225,11 @@ def _sticky_rules(
         return {**copy.deepcopy(weighted), "matches": matches, "backendRefs": backends}
 
     if weights.canary == 0:
-        expiry = sticky(cookie, copy.deepcopy(weighted["backendRefs"]))
-        expiry["filters"] = [*expiry.get("filters", []), add_cookie(expire_cookie(cookie))]
+        previous = cookie_to_expire(canary)
+        if previous is None:  # no cookie handed out yet: nothing to stick to or delete
+            return []
+        expiry = sticky(previous, copy.deepcopy(weighted["backendRefs"]))
+        expiry["filters"] = [*expiry.get("filters", []), add_cookie(expire_cookie(previous))]
         return [expiry]
     stay = primary_cookie(canary)
     for backend in weighted["backendRefs"]:

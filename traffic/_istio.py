@@ -61,6 +61,7 @@ from traffic._session_affinity import (
     affinity,
     canary_cookie,
     cookie_regex,
+    cookie_to_expire,
     expire_cookie,
     interval_seconds,
     primary_cookie,
@@ -238,7 +239,8 @@ def _vs_spec(canary: Canary, weights: Weights) -> Body:
         weighted_route = _http_route(canary, svc.match, weighted)
         http = [weighted_route]
         if affinity(canary) is not None:
-            http = [*_sticky_routes(canary, weighted_route, weights, destination), weighted_route]
+            sticky = _sticky_routes(canary, weighted_route, weights, destination)
+            http = [*sticky, weighted_route]
         if weights.mirrored:
             http[0]["mirror"] = {"host": canary_host}
             if analysis.mirror_weight:
@@ -268,10 +270,13 @@ def _sticky_routes(
         return {**copy.deepcopy(weighted), "name": STICKY_ROUTE, "match": match, "route": route}
 
     if weights.canary == 0:
-        expiry = sticky(cookie, copy.deepcopy(weighted["route"]))
+        previous = cookie_to_expire(canary)
+        if previous is None:  # no cookie handed out yet: nothing to stick to or delete
+            return []
+        expiry = sticky(previous, copy.deepcopy(weighted["route"]))
         headers = expiry.setdefault("headers", {})
         response = headers.setdefault("response", {})
-        response.setdefault("add", {})[SET_COOKIE_HEADER] = expire_cookie(cookie)
+        response.setdefault("add", {})[SET_COOKIE_HEADER] = expire_cookie(previous)
         return [expiry]
     for dest in weighted["route"]:
         host = dest["destination"]["host"]

@@ -117,5 +117,18 @@ def status_cookies(canary: Canary, canary_weight: int, fields: Mapping[str, Any]
     return out
 
 
+def cookie_to_expire(canary: Canary) -> str | None:
+    """The cookie the routes delete once the canary's weight is back to 0, as Flagger's routers
+    pick it: the one handed out in this run (``sessionAffinityCookie``), else the previous run's
+    (``previousSessionAffinityCookie``); None while no cookie was ever handed out, and then there
+    is no sticky route at all (Flagger's Reconcile writes none)."""
+    status = canary.status or {}
+    for field in (CANARY_COOKIE_FIELD, PREVIOUS_COOKIE_FIELD):
+        value = status.get(field)
+        if isinstance(value, str) and "=" in value:
+            return value
+    return None
+
+
 def interval_seconds(canary: Canary) -> int:
     return int(canary.spec.effective_analysis.interval_seconds)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from router_world import World
-from traffic_testkit import NS, canary_body, deployment
+from traffic_testkit import NS, canary_body, deployment, with_route_cookies
 
 from config import parse_canary
 from traffic import DeploymentWorkload, Weights, router_for
@@ -99,6 +99,7 @@ async def run_to_promotion(world: World, provider: str, **affinity: Any) -> tupl
     await router.reconcile(canary)
     await router.set_routes(canary, Weights(90, 10))
     during = canary_set_cookie(provider, (await world.must_read(route_ref(provider)))["spec"])
+    canary = with_route_cookies(canary, 10)
     await router.set_routes(canary, Weights(100, 0))
     after = expiry_set_cookie(provider, (await world.must_read(route_ref(provider)))["spec"])
     return canary, during, after

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from router_world import World
-from traffic_testkit import NS, canary_body, deployment
+from traffic_testkit import NS, canary_body, deployment, with_route_cookies
 
 from config import parse_canary
 from traffic import DeploymentWorkload, Routes, Weights, router_for
@@ -84,6 +84,7 @@ async def test_istio_keeps_canary_users_on_the_canary(world: World) -> None:
     await router.reconcile(canary)  # the sticky route survives reconcile unchanged
     assert (await world.must_read(VS))["spec"]["http"][0] == sticky
     # promotion done: the cookie is deleted from whoever still sends it
+    canary = with_route_cookies(canary, 10)
     await router.set_routes(canary, Weights(100, 0))
     expiry, weighted = (await world.must_read(VS))["spec"]["http"]
     assert expiry["headers"]["response"]["add"]["Set-Cookie"].startswith(f"{cookie}; Max-Age=-1")
@@ -126,9 +127,43 @@ async def test_gateway_api_keeps_canary_users_on_the_canary(world: World, provid
         {"name": "Set-Cookie", "value": f"{cookie}; {attributes}"}
     ]
     assert await router.get_routes(canary) == Routes(Weights(70, 30))
+    canary = with_route_cookies(canary, 30)
     await router.set_routes(canary, Weights(100, 0))
     expiry, weighted = (await world.must_read(ROUTE))["spec"]["rules"]
     (deleting,) = expiry["filters"]
     assert deleting["responseHeaderModifier"]["add"][0]["value"].startswith(f"{cookie}; Max-Age=-1")
     assert "filters" not in weighted["backendRefs"][1]
     assert await router.get_routes(canary) == Routes(Weights(100, 0))
+
+
+@pytest.mark.parametrize("provider", ["istio", "gatewayapi:v1"])
+async def test_no_sticky_route_before_a_cookie_was_handed_out(world: World, provider: str) -> None:
+    """Flagger's Reconcile writes the weighted route alone (TestIstioRouter_Sync: one HTTP
+    route); a sticky route appears with the first canary traffic, and at weight 0 it deletes
+    only a cookie that was handed out."""
+    canary, router = await setup(world, provider)
+    ref, key = (VS, "http") if provider == "istio" else (ROUTE, "rules")
+    assert len((await world.must_read(ref))["spec"][key]) == 1
+    await router.set_routes(canary, Weights(100, 0))  # a restart at weight 0, no cookie yet
+    assert len((await world.must_read(ref))["spec"][key]) == 1
+    await router.set_routes(canary, Weights(90, 10))
+    assert len((await world.must_read(ref))["spec"][key]) == 2
+
+
+async def test_the_previous_runs_cookie_is_still_deleted_when_a_new_release_starts(
+    world: World,
+) -> None:
+    """Flagger expires ``previousSessionAffinityCookie`` until the next run hands out a new
+    cookie; the next release's cookie (derived from its lastAppliedSpec) was never handed out."""
+    canary, router = await setup(world, "istio")
+    handed_out = canary_cookie(canary)
+    await router.set_routes(canary, Weights(90, 10))
+    canary = with_route_cookies(canary, 10)
+    await router.set_routes(canary, Weights(100, 0))
+    canary = with_route_cookies(canary, 0)  # promoted: the cookie moved to previous
+    status = {**(canary.status or {}), "lastAppliedSpec": "0000000000000002"}  # next release
+    next_release = canary.model_copy(update={"status": status})
+    assert canary_cookie(next_release) != handed_out
+    await router.reconcile(next_release)
+    expiry = (await world.must_read(VS))["spec"]["http"][0]
+    assert expiry["headers"]["response"]["add"]["Set-Cookie"] == f"{handed_out}; Max-Age=-1"

@@ -135,3 +135,13 @@ def deadline_status(name: str, *, generation: int = 1) -> Body:
 
 def copy_body(body: Body) -> Body:
     return copy.deepcopy(body)
+
+
+def with_route_cookies(canary: Canary, canary_weight: int) -> Canary:
+    """``canary`` with the session-affinity status the engine writes after routing
+    ``canary_weight`` (``status_cookies``), as the next tick reads it back: the router picks the
+    cookie to expire from it, as Flagger's routers read ``canary.Status``."""
+    from traffic._session_affinity import status_cookies
+
+    status = dict(canary.status or {})
+    return canary.model_copy(update={"status": status_cookies(canary, canary_weight, status)})
