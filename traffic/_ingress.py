@@ -47,10 +47,14 @@ async def write_canary_ingress(
     user: Mapping[str, Any],
     spec: Body,
     annotations: Callable[[Mapping[str, str] | None], dict[str, str]],
+    annotations_on_change: Callable[[Mapping[str, str], Mapping[str, str]], dict[str, str]]
+    | None = None,
 ) -> None:
     """Create the canary Ingress ``ref`` with ``spec`` (labels from ``user``, annotations from
     ``annotations(user's annotations)``), or correct only its spec when it exists: reconciling
-    never moves traffic, the annotations are ``set_routes``' business."""
+    never moves traffic, the annotations are ``set_routes``' business. ``annotations_on_change``
+    (user's annotations, the canary Ingress' own): what they become when the spec changed too
+    (Flagger's skipper router copies the user's again then)."""
     existing = await cluster.get(ref)
     if existing is None:
         meta = user.get("metadata") or {}
@@ -70,8 +74,16 @@ async def write_canary_ingress(
         )
         return
     patch = merge_diff(existing.get("spec") or {}, spec)
-    if patch is not NO_CHANGE:
-        await cluster.patch(ref, {"spec": patch})
+    if patch is NO_CHANGE:
+        return
+    body: Body = {"spec": patch}
+    if annotations_on_change is not None:
+        have = dict((existing.get("metadata") or {}).get("annotations") or {})
+        user_annotations = (user.get("metadata") or {}).get("annotations") or {}
+        changed = diff_or_empty(have, annotations_on_change(user_annotations, have))
+        if changed:
+            body["metadata"] = {"annotations": changed}
+    await cluster.patch(ref, body)
 
 
 async def patch_annotations(

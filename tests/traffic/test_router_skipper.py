@@ -62,7 +62,7 @@ async def setup(world: World, user: dict[str, Any] | None = None) -> Any:
     return canary, router
 
 
-def annotations(body: dict[str, Any]) -> dict[str, str]:
+def annotations_of(body: dict[str, Any]) -> dict[str, str]:
     return dict(body["metadata"]["annotations"])
 
 
@@ -71,7 +71,7 @@ async def test_the_canary_ingress_routes_to_both_services(world: World) -> None:
     copy = await world.must_read(COPY)
     paths = copy["spec"]["rules"][0]["http"]["paths"]
     assert [p["backend"]["service"]["name"] for p in paths] == ["podinfo-primary", "podinfo-canary"]
-    found = annotations(copy)
+    found = annotations_of(copy)
     assert json.loads(found[WEIGHTS_ANNOTATION]) == {"podinfo-canary": 0, "podinfo-primary": 100}
     assert found[WEIGHTS_ANNOTATION] == '{"podinfo-canary":0,"podinfo-primary":100}'  # Go's order
     assert found[PREDICATE_ANNOTATION] == 'Weight(100) && Method("GET")'
@@ -98,22 +98,47 @@ async def test_the_canary_copies_follow_all_the_users_paths(world: World) -> Non
     assert found == ["podinfo-primary", "other", "podinfo-canary"]
 
 
+async def test_a_spec_change_copies_the_users_annotations_again(world: World) -> None:
+    """Flagger's skipper.go: when the user's Ingress changes its spec, the canary Ingress takes
+    its spec and its annotations again (the routing annotations here keep their weights)."""
+    canary, router = await setup(world)
+    await router.set_routes(canary, Weights(70, 30))
+    spec = ingress()["spec"]
+    spec["rules"][0]["host"] = "shop.example.com"
+    annotations = {"team": "payments", PREDICATE_ANNOTATION: 'Method("POST")'}
+    await world.cluster.patch(
+        USER,
+        {
+            "metadata": {"annotations": {**annotations, "kubernetes.io/ingress.class": None}},
+            "spec": spec,
+        },
+    )
+    await router.reconcile(canary)
+    found = annotations_of(await world.must_read(COPY))
+    assert "kubernetes.io/ingress.class" not in found and found["team"] == "payments"
+    assert found[PREDICATE_ANNOTATION] == 'Weight(100) && Method("POST")'
+    assert await router.get_routes(canary) == Routes(Weights(70, 30))
+
+
 async def test_weights_and_the_switch_off_at_zero(world: World) -> None:
     canary, router = await setup(world)
     await router.set_routes(canary, Weights(70, 30))
-    found = annotations(await world.must_read(COPY))
+    found = annotations_of(await world.must_read(COPY))
     assert json.loads(found[WEIGHTS_ANNOTATION]) == {"podinfo-canary": 30, "podinfo-primary": 70}
     assert found[PREDICATE_ANNOTATION] == 'Weight(100) && Method("GET")'
     assert await router.get_routes(canary) == Routes(Weights(70, 30))
     await router.reconcile(canary)
     assert await router.get_routes(canary) == Routes(Weights(70, 30))
     await router.set_routes(canary, Weights(100, 0))
-    found = annotations(await world.must_read(COPY))
+    found = annotations_of(await world.must_read(COPY))
     assert found[PREDICATE_ANNOTATION] == 'False() && Method("GET")'  # the user's Ingress serves
     await router.set_routes(canary, Weights(90, 10))
-    assert annotations(await world.must_read(COPY))[PREDICATE_ANNOTATION].startswith("Weight(100)")
+    assert annotations_of(await world.must_read(COPY))[PREDICATE_ANNOTATION].startswith(
+        "Weight(100)"
+    )
     await router.finalize(canary)
-    assert annotations(await world.must_read(COPY))[PREDICATE_ANNOTATION].startswith("False()")
+    predicate = annotations_of(await world.must_read(COPY))[PREDICATE_ANNOTATION]
+    assert predicate.startswith("False()")
 
 
 async def test_an_ingress_without_the_apex_backend_is_an_error(world: World) -> None:

@@ -66,6 +66,7 @@ class SkipperRouter:
             annotations=lambda have: _annotations(
                 filter_metadata(have), canary, Weights(100, 0), created=True
             ),
+            annotations_on_change=_recopied,
         )
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
@@ -149,6 +150,22 @@ def _annotations(
     )
     first = ROUTE_DISABLE if weights.canary == 0 and not created else ROUTE_WEIGHT
     out[PREDICATE_ANNOTATION] = _insert(have.get(PREDICATE_ANNOTATION), first)
+    return out
+
+
+def _recopied(user: Mapping[str, str], have: Mapping[str, str]) -> dict[str, str]:
+    """The canary Ingress' annotations when the user's Ingress changed its spec: the user's
+    annotations again (Flagger's skipper.go copies them with the spec), with the routing ones
+    kept as they are (Flagger also resets the weights to 100/0 there; a reconcile here never
+    moves traffic)."""
+    out = {k: v for k, v in filter_metadata(user).items() if k != KUBECTL_ANNOTATION}
+    if WEIGHTS_ANNOTATION in have:
+        out[WEIGHTS_ANNOTATION] = have[WEIGHTS_ANNOTATION]
+    predicates = [p.strip() for p in (have.get(PREDICATE_ANNOTATION) or "").split("&&")]
+    switched_off = ROUTE_DISABLE in predicates
+    out[PREDICATE_ANNOTATION] = _insert(
+        user.get(PREDICATE_ANNOTATION), ROUTE_DISABLE if switched_off else ROUTE_WEIGHT
+    )
     return out
 
 
