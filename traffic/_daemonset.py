@@ -11,6 +11,8 @@ DaemonSet differences (``daemonset_controller.go``):
   template, so no node runs it; scaling from zero (analysis) and finalising remove it. That key is
   left out of the revision hash and never copied to the primary;
 * ``minReadySeconds``, ``revisionHistoryLimit`` and ``updateStrategy`` are copied, no replicas;
+  a target whose ``updateStrategy`` is not ``RollingUpdate`` (``OnDelete``) gets no primary, as
+  in Flagger: its promotions would never reach the pods;
 * readiness follows ``isDaemonSetReady``: the controller has observed the current generation, every
   desired node runs an updated pod, and at least the ready threshold of them are available. A
   DaemonSet has no Progressing condition, so the progress deadline counts from the Canary's own
@@ -30,7 +32,8 @@ from typing import Any, Final
 
 from config import Canary
 from traffic._deployment import DeploymentWorkload, _Config, deadline_passed
-from traffic._objects import get_target, target_ref
+from traffic._errors import WorkloadError
+from traffic._objects import get_target, primary_ref, target_ref
 from traffic._types import Readiness, Revision
 from traffic.cluster import Body
 
@@ -67,6 +70,21 @@ class DaemonSetWorkload(DeploymentWorkload):
                 message=f"{prefix}: exceeded its progressDeadlineSeconds: {deadline}",
             )
         return Readiness(ready=False, message=f"{prefix}: {reason}")
+
+    async def initialize(self, canary: Canary) -> None:
+        # As Flagger's createPrimaryDaemonSet: a promotion rewrites the primary's pod template,
+        # which an OnDelete DaemonSet would never roll out (the old version would go on serving
+        # under a Succeeded Canary).
+        if await self._cluster.get(primary_ref(canary)) is None:
+            target = await get_target(self._cluster, canary)
+            strategy = ((target.get("spec") or {}).get("updateStrategy") or {}).get("type")
+            if strategy not in (None, "", "RollingUpdate"):
+                ref = target_ref(canary)
+                raise WorkloadError(
+                    f"daemonset {ref.name}.{ref.namespace} must have RollingUpdate strategy but "
+                    f"have {strategy}"
+                )
+        await super().initialize(canary)
 
     async def scale_to_zero(self, canary: Canary) -> None:
         target = await get_target(self._cluster, canary)

@@ -37,6 +37,7 @@ from traffic._objects import (
     APEX_LABEL,
     DECLARED_REPLICAS_ANNOTATION,
     DEFAULT_SELECTOR_LABELS,
+    FLUX_MARKER,
     KUBECTL_ANNOTATION,
     NO_CHANGE,
     diff_or_empty,
@@ -145,8 +146,9 @@ def flagger_id(revision: Revision) -> str:
 
 
 def primary_labels(labels: Mapping[str, str] | None, key: str, value: str) -> dict[str, str]:
-    """Flagger's ``makePrimaryLabels``: the selector label set to ``<value>-primary``."""
-    out = {k: v for k, v in (labels or {}).items() if k != key}
+    """Flagger's ``makePrimaryLabels``: the selector label set to ``<value>-primary``, Flux's
+    ``*.toolkit.fluxcd.io`` labels left out (Flux would take the primary's pods for its own)."""
+    out = {k: v for k, v in (labels or {}).items() if k != key and FLUX_MARKER not in k}
     out[key] = value
     return out
 

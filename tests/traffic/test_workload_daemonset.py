@@ -18,6 +18,7 @@ from traffic import (
     RoutingError,
     TargetWorkload,
     Weights,
+    WorkloadError,
     router_for,
 )
 from traffic._daemonset import SCALE_TO_ZERO_SELECTOR, daemonset_not_ready
@@ -68,6 +69,20 @@ async def test_bootstrap_creates_a_primary_daemonset_and_parks_the_target(world:
     assert SCALE_TO_ZERO_SELECTOR not in node_selector(await world.must_read(PRIMARY))
     await workload.scale_from_zero(canary)
     assert node_selector(await world.must_read(TARGET)) == {}
+
+
+async def test_an_ondelete_daemonset_gets_no_primary(world: World) -> None:
+    """Flagger's createPrimaryDaemonSet refuses it: a promotion rewrites the primary's pod
+    template, which an OnDelete DaemonSet never rolls out."""
+    target = daemonset()
+    target["spec"]["updateStrategy"] = {"type": "OnDelete"}
+    world.seed(target)
+    with pytest.raises(
+        WorkloadError,
+        match=r"daemonset podinfo\.test must have RollingUpdate strategy but have OnDelete",
+    ):
+        await TargetWorkload(world.cluster).initialize(ds_canary())
+    assert await world.cluster.get(PRIMARY) is None
 
 
 async def test_the_kubernetes_router_switches_but_never_splits(world: World) -> None:

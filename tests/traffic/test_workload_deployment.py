@@ -177,6 +177,24 @@ async def test_initialize_creates_the_primary_from_the_target() -> None:
     assert template["spec"]["containers"][0]["image"] == "ghcr.io/stefanprodan/podinfo:6.0.0"
 
 
+async def test_the_primary_pods_carry_no_flux_label() -> None:
+    """Flagger's makePrimaryLabels leaves Flux's ``*.toolkit.fluxcd.io`` labels out of the
+    primary's pod template as well (Flux would take the primary's pods for its own)."""
+    target = deployment()
+    target["spec"]["template"]["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] = "apps"
+    cluster = InMemoryCluster(now=lambda: NOW)
+    cluster.seed(target)
+    workload = DeploymentWorkload(cluster)
+    await workload.initialize(make_canary())
+    primary = cluster.peek(PRIMARY)
+    assert primary is not None
+    assert primary["spec"]["template"]["metadata"]["labels"] == {"app": "podinfo-primary"}
+    await workload.promote(make_canary())
+    primary = cluster.peek(PRIMARY)
+    assert primary is not None
+    assert primary["spec"]["template"]["metadata"]["labels"] == {"app": "podinfo-primary"}
+
+
 async def test_initialize_is_create_only() -> None:
     cluster = seeded()
     workload = DeploymentWorkload(cluster)
