@@ -2,8 +2,9 @@
 
 As Flagger's ``service_controller.go``: the target is a Service whose backends someone else
 manages (another cluster, an external endpoint...). canary-engine copies it to
-``<target>-canary`` (created, then kept equal to the target) and ``<target>-primary`` (created
-once; promotion copies the target's spec to it), both owned by the Canary, without kubectl's
+``<target>-canary`` (created, then kept equal to the target, labels and annotations too) and
+``<target>-primary`` (created once; promotion copies the target's spec to it, and its labels and
+annotations filtered by ``-include-label-prefix``), both owned by the Canary, without kubectl's
 last-applied annotation and keeping each copy's own ``clusterIP``. The revision is the hash of the
 target's spec. There is nothing to scale and nothing to wait for: readiness is always true, and
 no ConfigMaps or Secrets are tracked. A mesh or ingress router then moves traffic between the two
@@ -59,7 +60,10 @@ class ServiceWorkload:
         if existing is None:
             await self._create(canary, canary_ref, target)
         else:
-            await self._sync(canary_ref, existing, target, copy_metadata=False)
+            # Flagger's reconcileCanaryService rebuilds the copy from the target on every
+            # Initialize: its spec, and its labels and annotations (kubectl's last-applied left
+            # out), so a label the target gains or loses reaches the -canary copy too.
+            await self._sync(canary_ref, existing, target, metadata=_copied_metadata(target))
         primary_ref = ObjectRef(SERVICE, ns, f"{name}-primary")
         if await self._cluster.get(primary_ref) is None:
             await self._create(canary, primary_ref, target)
@@ -74,7 +78,16 @@ class ServiceWorkload:
             raise WorkloadError(
                 f"service {ref.name}.{ref.namespace} not found; initialize the canary first"
             )
-        await self._sync(ref, primary, target, copy_metadata=True)
+        meta = target.get("metadata") or {}
+        await self._sync(
+            ref,
+            primary,
+            target,
+            metadata=(
+                include_by_prefix(meta.get("labels"), self._include),
+                include_by_prefix(meta.get("annotations"), self._include),
+            ),
+        )
 
     async def readiness(self, canary: Canary, *, primary: bool, now: datetime) -> Readiness:
         return Readiness(ready=True)  # a Service has no rollout to wait for
@@ -98,10 +111,7 @@ class ServiceWorkload:
         return body
 
     async def _create(self, canary: Canary, ref: ObjectRef, target: Mapping[str, Any]) -> None:
-        meta = target.get("metadata") or {}
-        annotations = {
-            k: v for k, v in (meta.get("annotations") or {}).items() if k != KUBECTL_ANNOTATION
-        }
+        labels, annotations = _copied_metadata(target)
         await self._cluster.create(
             {
                 "apiVersion": "v1",
@@ -110,7 +120,7 @@ class ServiceWorkload:
                     canary,
                     ref.name,
                     ref.namespace,
-                    labels=meta.get("labels"),
+                    labels=labels,
                     annotations=annotations,
                 ),
                 "spec": _portable_spec(target),
@@ -123,8 +133,10 @@ class ServiceWorkload:
         existing: Mapping[str, Any],
         target: Mapping[str, Any],
         *,
-        copy_metadata: bool,
+        metadata: tuple[Mapping[str, str], Mapping[str, str]],
     ) -> None:
+        """Make ``existing`` the target's spec (keeping what the API server assigned it) with
+        ``metadata`` (labels, annotations) as its own."""
         have = existing.get("spec") or {}
         wanted = _with_node_ports_of(have, _portable_spec(target))
         # Only the target's fields: those the API server defaults on each copy stay as they are.
@@ -133,25 +145,28 @@ class ServiceWorkload:
         spec_patch = merge_diff(current, wanted)
         if spec_patch is not NO_CHANGE:
             patch["spec"] = spec_patch
-        if copy_metadata:
-            meta, source = existing.get("metadata") or {}, target.get("metadata") or {}
-            patch["metadata"] = without_none(
-                {
-                    "labels": diff_or_empty(
-                        meta.get("labels"), include_by_prefix(source.get("labels"), self._include)
-                    )
-                    or None,
-                    "annotations": diff_or_empty(
-                        meta.get("annotations"),
-                        include_by_prefix(source.get("annotations"), self._include),
-                    )
-                    or None,
-                }
-            )
-            if not patch["metadata"]:
-                del patch["metadata"]
+        meta = existing.get("metadata") or {}
+        labels, annotations = metadata
+        meta_patch = without_none(
+            {
+                "labels": diff_or_empty(meta.get("labels"), labels) or None,
+                "annotations": diff_or_empty(meta.get("annotations"), annotations) or None,
+            }
+        )
+        if meta_patch:
+            patch["metadata"] = meta_patch
         if patch:
             await self._cluster.patch(ref, patch)
+
+
+def _copied_metadata(target: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The target's labels and annotations as Flagger's buildService copies them: all but
+    kubectl's last-applied configuration."""
+    meta = target.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    return dict(meta.get("labels") or {}), {
+        k: v for k, v in annotations.items() if k != KUBECTL_ANNOTATION
+    }
 
 
 def _portable_spec(service: Mapping[str, Any]) -> Body:

@@ -74,6 +74,26 @@ async def test_copies_are_made_and_the_primary_is_promoted(world: World) -> None
     assert (await world.must_read(TARGET))["spec"]["selector"] == {"app": "podinfo-v3"}
 
 
+async def test_the_canary_copy_follows_the_targets_labels_and_annotations(world: World) -> None:
+    """Flagger's reconcileCanaryService rebuilds the -canary copy from the target on every
+    Initialize, metadata included (the -primary only on promotion, by -include-label-prefix)."""
+    canary = service_canary()
+    target = user_service()
+    target["metadata"]["labels"]["monitoring"] = "on"
+    target["metadata"]["annotations"]["note"] = "old"
+    world.seed(target)
+    workload = TargetWorkload(world.cluster)
+    await workload.initialize(canary)
+    await world.cluster.patch(
+        TARGET,
+        {"metadata": {"labels": {"monitoring": "off"}, "annotations": {"note": None, "new": "1"}}},
+    )
+    await workload.initialize(canary)
+    meta = (await world.must_read(CANARY_COPY))["metadata"]
+    assert meta["labels"] == {"app": "podinfo", "monitoring": "off"}
+    assert meta["annotations"] == {"new": "1"}
+
+
 async def test_node_ports_are_each_copy_s_own(world: World) -> None:
     # A real API server refuses a node port that is already allocated (the target's), so the
     # copies are created without them, and a sync keeps the ports the server gave each copy.
