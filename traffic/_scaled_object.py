@@ -80,14 +80,27 @@ class ScaledObjectScaler:
         primary = ObjectRef(SCALED_OBJECT, ref.namespace, f"{ref.name}-primary")
         desired = primary_spec(canary, source.get("spec") or {})
         existing = await self._cluster.get(primary)
-        labels = (source.get("metadata") or {}).get("labels")
+        source_meta = source.get("metadata") or {}
+        labels = source_meta.get("labels")
         if existing is None:
+            # The target's annotations too, as Flagger's makeObjectMetaSo copies them (KEDA's
+            # scaledobject.keda.sh/transfer-hpa-ownership must reach the primary's), but never
+            # the pause this controller puts on the target: the primary would not scale.
+            annotations = {
+                k: v
+                for k, v in filter_metadata(source_meta.get("annotations")).items()
+                if k != PAUSED_REPLICAS_ANNOTATION
+            }
             await self._cluster.create(
                 {
                     "apiVersion": SCALED_OBJECT.api_version,
                     "kind": SCALED_OBJECT.kind,
                     "metadata": owned_metadata(
-                        canary, primary.name, primary.namespace, labels=filter_metadata(labels)
+                        canary,
+                        primary.name,
+                        primary.namespace,
+                        labels=filter_metadata(labels),
+                        annotations=annotations,
                     ),
                     "spec": desired,
                 }

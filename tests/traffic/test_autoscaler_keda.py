@@ -90,6 +90,26 @@ async def test_the_primary_copy_targets_the_primary(world: World) -> None:
     assert primary["metadata"]["ownerReferences"][0]["kind"] == "Canary"
 
 
+async def test_the_primary_copy_takes_the_targets_annotations_but_not_its_pause(
+    world: World,
+) -> None:
+    """Flagger's makeObjectMetaSo copies the target's annotations (KEDA's transfer-hpa-ownership
+    must reach the primary's); the pause this controller puts on the target never does."""
+    canary = keda_canary()
+    target = scaled_object()
+    target["metadata"]["annotations"] = {
+        "scaledobject.keda.sh/transfer-hpa-ownership": "true",
+        "autoscaling.keda.sh/paused-replicas": "0",
+        "kustomize.toolkit.fluxcd.io/checksum": "x",
+    }
+    world.seed(deployment(), target)
+    await DeploymentWorkload(world.cluster).initialize(canary)
+    primary = await world.must_read(PRIMARY_SO)
+    assert primary["metadata"]["annotations"] == {
+        "scaledobject.keda.sh/transfer-hpa-ownership": "true"
+    }
+
+
 async def test_primary_scaler_queries_win_and_promotion_keeps_the_copy_in_step(
     world: World,
 ) -> None:
