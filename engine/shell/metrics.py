@@ -95,7 +95,9 @@ class MetricsRecorder:
 
     def on_tick(self, canary: Canary, report: TickReport) -> None:
         target, ns = canary.spec.target_ref.name, canary.metadata.namespace
-        if report.status is not None:
+        if report.status is not None and report.status.phase not in _NOT_YET:
+            # (Flagger sets it from initialisation on: a Canary still initialising, its primary
+            # not ready, has no status series yet.)
             self._status.labels(name=target, namespace=ns).set(status_gauge(report.status.phase))
         if report.routes is not None and _reached_the_routes(report):
             # The weight really routed (for the replica-split router, what it achieves).
@@ -124,6 +126,10 @@ class MetricsRecorder:
         return _GO_BOUND.sub(rb'le="\1"', generate_latest(self.registry))
 
 
+#: Phases before Flagger first sets flagger_canary_status (§2.4 step 14).
+_NOT_YET = frozenset({Phase.NONE, Phase.INITIALIZING})
+
+
 def _reached_the_routes(report: TickReport) -> bool:
     """Whether Flagger would have set flagger_canary_weight on this tick. It sets it where it
     reads the routes back (flagger-behaviour.md §2.4 step 18), which only a tick that advances
@@ -134,7 +140,7 @@ def _reached_the_routes(report: TickReport) -> bool:
     appear at the first rollout, not at initialisation, and a Canary at rest leaves them where
     its last run put them."""
     phase = report.status.phase if report.status is not None else None
-    if phase is None or phase in (Phase.INITIALIZING, Phase.INITIALIZED):
+    if phase is None or phase in _NOT_YET or phase is Phase.INITIALIZED:
         return False
     return phase in ACTIVE_PHASES or bool(report.events)
 

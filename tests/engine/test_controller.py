@@ -301,6 +301,18 @@ async def test_flagger_canary_total_counts_down_to_zero_when_canaries_go() -> No
         await asyncio.gather(runner, return_exceptions=True)
 
 
+async def test_no_status_series_while_the_canary_is_still_initialising() -> None:
+    """Flagger first sets flagger_canary_status when initialisation is done (§2.4 step 14): a
+    Canary whose primary never becomes ready has no status series."""
+    h = Harness()
+    h.cluster.hold_readiness(ObjectRef(DEPLOYMENT, NS, "app-primary"), {"observedGeneration": 0})
+    h.cluster.seed(deployment("app"), canary_body("app"))
+    start = h.clock.now()
+    await h.run_until(lambda: h.clock.now() - start >= 120)
+    assert h.phase("app") == "Initializing"
+    assert "flagger_canary_status{" not in h.metrics.exposition().decode()
+
+
 async def test_the_weight_gauge_appears_at_the_first_rollout_as_flaggers() -> None:
     """Flagger sets flagger_canary_weight where an advancing tick reads the routes back, so an
     initialised Canary has a status series but no weight series until its first rollout."""
