@@ -6,11 +6,13 @@ zero-argument functions. We support exactly that surface:
     {{ name }} {{ namespace }} {{ target }} {{ service }} {{ ingress }} {{ route }} {{ interval }}
     {{ variables.KEY }}     (a key of the metric's templateVariables)
     {{ index variables "KEY" }}  (the same, for any key: Go's only way to a key with a dash)
+    {{ printf "fmt" ARG ... }}  (%s, %v and %% over names and strings: ``analysis._go_printf``)
     {{/* comment */}}       and Go's whitespace-trimming markers {{- ... -}}
 
-Anything else (pipelines, printf, $variables) is a ``RenderError`` naming the action and the
-template, as is a variable that is not set (also through ``index``, where Go's would render an
-empty string: an empty label value selects other series than the author meant).
+Anything else (pipelines, parentheses, $variables, other functions) is a ``RenderError`` naming
+the action and the template, as is a variable that is not set (also through ``index``, where
+Go's would render an empty string: an empty label value selects other series than the author
+meant).
 
 Every template variable is a *string*: the template decides where it lands, and a template author
 quotes it (``app="{{ target }}"``). The template text is lexed (PromQL strings "..." '...' `...`
@@ -40,9 +42,10 @@ Pure: no I/O. The values come in a ``TemplateModel`` (``analysis._template_model
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from analysis._errors import RenderError
+from analysis._go_printf import Argument, split_arguments, sprintf
 from analysis._template_model import TemplateModel
 
 #: Functions of Flagger's MetricTemplateModel besides ``variables``.
@@ -74,16 +77,15 @@ _STOPS = {
     "#": re.compile(r"\n"),
 }
 _VARIABLE = re.compile(r"variables\.([A-Za-z_][A-Za-z0-9_]*)")
-#: ``index variables "KEY"`` with KEY a Go string literal: interpreted ("...", simple escapes
-#: only) or raw (`...`).
-_INDEX = re.compile(r'index\s+variables\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)')
-_GO_SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
+#: An action that calls one of Go's builtins this renderer runs: ``printf`` or ``index``.
+_CALL = re.compile(r"(printf|index)\s+(.*)", re.DOTALL)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Go's RE2 \s is ASCII whitespace without \v; Flagger's Prometheus client collapses runs of it.
 _GO_SPACE = re.compile(r"[\t\n\f\r ]+")
 _SUPPORTED = (
     "supported: {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, {{ ingress }}, "
-    '{{ route }}, {{ interval }}, {{ variables.KEY }}, {{ index variables "KEY" }}'
+    '{{ route }}, {{ interval }}, {{ variables.KEY }}, {{ index variables "KEY" }}, '
+    '{{ printf "FORMAT" ARGUMENT... }}'
 )
 
 
@@ -140,56 +142,90 @@ def render_query(
     return "".join(out)
 
 
-def _go_string(literal: str, source: str) -> str:
-    """The text of an interpreted Go string literal's body (simple escapes only)."""
-    out: list[str] = []
-    chars = iter(literal)
-    for char in chars:
-        if char != "\\":
-            out.append(char)
-            continue
-        escaped = next(chars, "")
-        if escaped not in _GO_SIMPLE_ESCAPES:
-            raise RenderError(
-                f"{source}: unsupported escape \\{escaped} in {{{{ index variables ... }}}}; "
-                "write the key as a `raw string`"
-            )
-        out.append(_GO_SIMPLE_ESCAPES[escaped])
-    return "".join(out)
+class _AnyVariables(Mapping[str, str]):
+    """templateVariables that hold every key (with a plain value): for checking a template's
+    syntax before any Canary supplies its variables."""
+
+    def __getitem__(self, key: str) -> str:
+        return "x"
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
-def _variable_key(action: str, source: str) -> str | None:
-    """The templateVariables key ``action`` reads, or None when it reads none."""
-    found = _VARIABLE.fullmatch(action)
-    if found is not None:
-        return found.group(1)
-    indexed = _INDEX.fullmatch(action)
-    if indexed is None:
-        return None
-    if indexed.group(2) is not None:
-        return indexed.group(2)
-    return _go_string(indexed.group(1), source)
+_ANY_MODEL = TemplateModel(
+    name="x",
+    namespace="x",
+    target="x",
+    service="x",
+    ingress="x",
+    route="x",
+    interval="1m",
+    variables=_AnyVariables(),
+)
+
+
+def syntax_problem(template: str, *, source: str) -> str | None:
+    """Why ``template`` can render for no Canary (an unknown function, a malformed action), or
+    None: ``validate`` reports it with the template instead of every check failing at run time.
+    What depends on a Canary (its variables, its names' values) is not judged here."""
+    try:
+        render_query(template, _ANY_MODEL, source=source)
+    except RenderError as exc:
+        return str(exc)
+    return None
 
 
 def _evaluate(action: str, model: TemplateModel, source: str) -> str:
-    key = _variable_key(action, source)
-    if key is not None:
-        if key not in model.variables:
-            known = ", ".join(sorted(model.variables)) or "none"
+    call = _CALL.fullmatch(action)
+    if call is None:
+        return _value_of(action, model, source)
+    function, arguments = call.group(1), split_arguments(call.group(2), source)
+    if function == "index":
+        # index variables "KEY": Go's way to a key with a dash
+        if len(arguments) != 2 or arguments[0] != Argument("variables", is_literal=False):
             raise RenderError(
-                f'{source}: variable "{key}" is not set; add it to the metric\'s '
-                f"templateVariables (set: {known})"
+                f'{source}: {{{{ {action} }}}}: write {{{{ index variables "KEY" }}}}'
             )
-        return model.variables[key]
-    if action in MODEL_FUNCTIONS:
-        value: str = getattr(model, action)
+        if not arguments[1].is_literal:
+            raise RenderError(f"{source}: {{{{ {action} }}}}: the key must be a string")
+        return _variable(arguments[1].text, model, source)
+    if not arguments or not arguments[0].is_literal:
+        raise RenderError(f"{source}: {{{{ {action} }}}}: printf needs a format string first")
+    values = [a.text if a.is_literal else _value_of(a.text, model, source) for a in arguments[1:]]
+    return sprintf(arguments[0].text, values, source)
+
+
+def _variable(key: str, model: TemplateModel, source: str) -> str:
+    if key not in model.variables:
+        known = ", ".join(sorted(model.variables)) or "none"
+        raise RenderError(
+            f'{source}: variable "{key}" is not set; add it to the metric\'s '
+            f"templateVariables (set: {known})"
+        )
+    return model.variables[key]
+
+
+def _value_of(name: str, model: TemplateModel, source: str) -> str:
+    """The value of a name: a model function or ``variables.KEY``."""
+    found = _VARIABLE.fullmatch(name)
+    if found is not None:
+        return _variable(found.group(1), model, source)
+    if name in MODEL_FUNCTIONS:
+        value: str = getattr(model, name)
         return value
-    if action == "variables":
+    if name == "variables":
         raise RenderError(f"{source}: {{{{ variables }}}} is a map; write {{{{ variables.KEY }}}}")
-    word = _IDENTIFIER.match(action)
+    word = _IDENTIFIER.match(name)
     if word is not None and word.group(0) not in MODEL_FUNCTIONS and word.group(0) != "variables":
         raise RenderError(f'{source}: function "{word.group(0)}" not defined; {_SUPPORTED}')
-    raise RenderError(f"{source}: unsupported action {{{{ {action} }}}}; {_SUPPORTED}")
+    raise RenderError(f"{source}: unsupported action {{{{ {name} }}}}; {_SUPPORTED}")
 
 
 def _place(value: str, action: str, lexer: _Lexer, source: str, *, escape_regex: bool) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from analysis._render import syntax_problem
 from analysis._text import redact
 from analysis.providers._base import MetricProvider as MetricProvider
 from analysis.providers._registry import PROVIDERS as PROVIDERS
@@ -47,15 +48,19 @@ BUILT_PROVIDERS: tuple[str, ...] = tuple(name for name, p in PROVIDERS.items() i
 
 
 def template_problems(template: MetricTemplate) -> list[tuple[str, str]]:
-    """``(field, message)`` for every reason the template's provider cannot run it."""
+    """``(field, message)`` for every reason the template's provider cannot run it, and a query
+    that renders for no Canary (an unknown template function, a malformed action)."""
     provider = PROVIDERS.get(template.spec.provider.type)
     if provider is None:  # the loader refuses unknown names first; kept for direct callers
         accepted = ", ".join(PROVIDERS)
         return [("spec.provider.type", f"unknown metric provider; accepted: {accepted}")]
+    problems = list(provider.problems(template.spec.provider))
+    source = f"MetricTemplate {template.metadata.namespace}/{template.metadata.name}"
+    syntax = syntax_problem(template.spec.query, source=source)
+    if syntax is not None:
+        problems.append(("spec.query", syntax.removeprefix(f"{source}: ")))
     # a message may quote the address, and an address may carry user:password@
-    return [
-        (field, redact(message)) for field, message in provider.problems(template.spec.provider)
-    ]
+    return [(field, redact(message)) for field, message in problems]
 
 
 __all__ = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from analysis import RenderError, TemplateModel, collapse_whitespace, render_query
@@ -71,9 +73,9 @@ def test_missing_variable_names_the_variable_and_the_template() -> None:
 @pytest.mark.parametrize(
     ("template", "named"),
     [
-        ('{{ printf "%s" target }}', '"printf"'),
+        ('{{ sprintf "%s" target }}', '"sprintf"'),
         ("{{ namespaces }}", '"namespaces"'),
-        ('{{ index target "k" }}', '"index"'),
+        ('{{ upper "k" }}', '"upper"'),
     ],
 )
 def test_unknown_function_is_a_render_error(template: str, named: str) -> None:
@@ -93,6 +95,37 @@ def test_index_reads_any_templatevariables_key_as_gos_does() -> None:
         _render('x{a="{{ index variables "missing" }}"}', **variables)
     with pytest.raises(RenderError, match="unsupported escape"):
         _render('x{a="{{ index variables "to\\u0070ic" }}"}', **variables)
+
+
+def test_printf_builds_a_value_from_names_as_gos_does() -> None:
+    """The Skipper tutorial's template: a route regex built from three names."""
+    template = (
+        'skipper_serve_route_duration_seconds_bucket{route=~"{{ printf '
+        '"kube(ew)?_%s__%s_canary__.*__%s_canary(_[0-9]+)?" namespace ingress service }}"}'
+    )
+    assert _render(template) == (
+        'skipper_serve_route_duration_seconds_bucket{route=~"kube(ew)?_test__podinfo-ing_canary__'
+        '.*__podinfo-svc_canary(_[0-9]+)?"}'
+    )
+    assert _render('x{a="{{ printf `%s-%v%%` target variables.reporter }}"}') == (
+        'x{a="podinfo-source%"}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ('{{ printf "%d" target }}', "verb %d is not supported"),
+        ('{{ printf "%s-%s" target }}', "more verbs than values"),
+        ('{{ printf "%s" target name }}', "more values than verbs"),
+        ("{{ printf target }}", "needs a format string first"),
+        ('{{ printf "%s" (index variables "k") }}', "parentheses"),
+        ('{{ index target "k" }}', 'write {{ index variables "KEY" }}'),
+    ],
+)
+def test_printf_and_index_misuse_is_named(template: str, reason: str) -> None:
+    with pytest.raises(RenderError, match=re.escape(reason)):
+        _render(template)
 
 
 @pytest.mark.parametrize("template", ["{{ .Target }}", "{{ target | upper }}", '{{ "x" }}'])

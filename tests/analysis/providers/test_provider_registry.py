@@ -4,6 +4,8 @@ that the Prometheus path keeps one grouped request per query shape when other pr
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -108,6 +110,41 @@ def test_validate_names_what_a_provider_needs(
     err = _validate(tmp_path, provider, capsys)
     assert "[MetricTemplate/t]" in err
     assert expected in err
+
+
+def test_validate_names_a_query_that_renders_for_no_canary(tmp_path: Path) -> None:
+    """A template function the renderer does not run would fail every check at run time: say it
+    when the template is validated. Names a Canary supplies later (variables) are not judged."""
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            apiVersion: flagger.app/v1beta1
+            kind: MetricTemplate
+            metadata: {name: t, namespace: test}
+            spec:
+              provider: {type: prometheus, address: 'http://prometheus:9090'}
+              query: x{a="{{ upper target }}", b="{{ variables.anything }}"}
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert '[MetricTemplate/t] spec.query: function "upper" not defined' in done.stderr
+    assert "anything" not in done.stderr
+    path.write_text(path.read_text().replace("upper target", 'printf "%s-x" target'))
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_validate_refuses_a_provider_not_built_yet(
