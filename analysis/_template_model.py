@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from config import Canary, Metric, format_interval
+from config import Canary, Metric, format_interval, parse_duration
 
 #: A duration PromQL reads as written ("30s", "1m30s", "500ms").
 _PROMQL_DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h))+")  # the units parse_duration takes
@@ -22,9 +22,18 @@ def _interval(metric: Metric) -> str:
     ``500ms``; re-formatting it from seconds made ``0s``, an empty range); 1m when it has none
     (Q3). A Go duration PromQL cannot read (``1.5m``) is written in whole seconds instead."""
     written = (metric.interval or "").strip()
-    if _PROMQL_DURATION.fullmatch(written):
+    if _PROMQL_DURATION.fullmatch(written) or (written and not _is_go_duration(written)):
+        # (a text Flagger's CRD admits that is no duration, 1min, goes in as written too)
         return written
     return format_interval(metric.interval_seconds)
+
+
+def _is_go_duration(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _route(canary: Canary) -> str:

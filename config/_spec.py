@@ -125,6 +125,19 @@ def _crd_form(seconds: float) -> str:
 _CRD_DURATION = re.compile(r"[0-9]+(m|s)")
 
 
+def _check_metric_interval(value: str | None) -> str | None:
+    """A metric's ``interval``: as ``_check_crd_duration``, and also a text the CRD pattern admits
+    that is no Go duration (``1min``: the pattern is unanchored at the end). Flagger inserts it
+    as written into ``{{ interval }}`` (Graphite reads ``1min``; its docs show it); its length is
+    then the duration the pattern matched (``Metric.interval_seconds``)."""
+    if value and _CRD_DURATION.match(value):
+        try:
+            parse_duration(value)
+        except ValueError:
+            return value
+    return _check_crd_duration(value)
+
+
 def _check_crd_duration(value: str | None) -> str | None:
     if value is None:
         return value
@@ -554,16 +567,23 @@ class Metric(_Model):
         """What a check without data counts as: ``onNoData``, else Flagger's failed check."""
         return self.on_no_data or "fail"
 
-    _dur = field_validator("interval")(_check_crd_duration)
+    _dur = field_validator("interval")(_check_metric_interval)
     _number = field_validator("threshold", mode="before")(_not_bool)
     _finite = field_validator("threshold")(_finite_bound)
 
     @property
     def interval_seconds(self) -> float:
-        """Metric window; defaults to 1m for every metric (Flagger leaves templates empty, Q3)."""
+        """Metric window; defaults to 1m for every metric (Flagger leaves templates empty, Q3).
+        An interval that is no Go duration (``1min``) lasts what the CRD pattern matched of it
+        (``1m``)."""
         if not self.interval:
             return DEFAULT_METRIC_INTERVAL_SECONDS
-        return parse_duration(self.interval)
+        try:
+            return parse_duration(self.interval)
+        except ValueError:
+            matched = _CRD_DURATION.match(self.interval)
+            assert matched is not None  # _check_metric_interval admitted it
+            return parse_duration(matched.group(0))
 
     @property
     def is_builtin(self) -> bool:

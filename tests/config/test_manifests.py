@@ -294,6 +294,20 @@ def test_metric_interval_defaults_to_one_minute_for_templates_q3() -> None:
     assert c.spec.effective_analysis.metrics[0].interval_seconds == 60
 
 
+def test_a_metric_interval_flaggers_crd_admits_that_is_no_duration_is_kept_as_written() -> None:
+    """Flagger's metrics docs show ``interval: 1min`` for Graphite: the CRD pattern admits it
+    (unanchored at the end), Flagger inserts it into ``{{ interval }}`` as written, and Graphite
+    reads it. Its length is what the pattern matched (1m)."""
+    from analysis import TemplateModel
+
+    metric = {"name": "graphite", "templateRef": {"name": "t"}, "interval": "1min"}
+    c = parse_canary(canary(metrics=[{**metric, "thresholdRange": {"min": 90}}]))
+    (parsed,) = c.spec.effective_analysis.metrics
+    assert parsed.interval_seconds == 60
+    assert TemplateModel.for_metric(c, parsed).interval == "1min"
+    assert problems(canary(metrics=[{**metric, "interval": "min"}]))  # the pattern needs digits
+
+
 def test_metric_template_and_alert_provider_validation() -> None:
     t = parse_metric_template(
         {
