@@ -141,21 +141,25 @@ def _validate(model: type[M], body: Mapping[str, Any]) -> M:
         # only the spec holds typed numbers (the status is kept as given, and is the bulk of a
         # live Canary: walking it on every tick's parse would cost more than the rest)
         spec = body.get("spec")
-        typed = body if spec is None else {**body, "spec": _whole_numbers(spec)}
+        typed = body if spec is None else {**body, "spec": _as_stored(spec)}
         return model.model_validate(typed)
     except ValidationError as exc:
         raise SpecError(_translate(model, exc)) from None
 
 
-def _whole_numbers(value: Any) -> Any:
-    """``30.0`` as ``30``: the API server takes a whole float for an integer field (and hands
-    back ``30``), so the strict models must too; a float field takes the int unchanged."""
+def _as_stored(value: Any) -> Any:
+    """A spec as the API server stores it, so that a manifest file reads as the same object from
+    the cluster: ``30.0`` as ``30`` (it takes a whole float for an integer field and hands back
+    ``30``; a float field takes the int unchanged), and a field set to ``null`` left out (it
+    prunes nulls from a CRD object's fields, none of Flagger's being nullable: a Helm chart that
+    renders ``webhooks:`` with nothing under it applies as a Canary without webhooks). A null
+    item of a list is kept, and refused by the schema."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: _whole_numbers(v) for k, v in value.items()}
+        return {k: _as_stored(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
+        return [_as_stored(v) for v in value]
     return value
 
 

@@ -267,12 +267,19 @@ class PrimaryScalerReplicas(_Model):
     max_replicas: int | None = Field(default=None, ge=1)
 
 
+#: Autoscalers a newer Flagger drives that canary-engine does not (config._support refuses them
+#: saying so): KEDA's HTTP add-on.
+NOT_BUILT_AUTOSCALERS = ("HTTPScaledObject",)
+
+
 class AutoscalerRef(_Model):
     api_version: str = "autoscaling/v2"
-    kind: Literal["HorizontalPodAutoscaler", "ScaledObject"]
+    kind: Literal["HorizontalPodAutoscaler", "ScaledObject", "HTTPScaledObject"]
     name: str = Field(min_length=1)
     primary_scaler_queries: dict[str, str] | None = None
     primary_scaler_replicas: PrimaryScalerReplicas | None = None
+    #: KEDA HTTP add-on's (HTTPScaledObject): read, and refused with the kind as not built.
+    primary_scaling_set: dict[str, Any] | None = None
 
 
 class IngressRef(_Model):
@@ -791,6 +798,9 @@ class CanarySpec(_Model):
     ingress_ref: IngressRef | None = None
     route_ref: RouteRef | None = None
     upstream_ref: UpstreamRef | None = None
+    #: Newer Flagger's gloo-mesh provider's RouteTable: read, so that the Canary is refused for
+    #: its provider (not built here), not for an unknown field.
+    route_table_ref: dict[str, Any] | None = None
     service: ServiceSpec | None = None
     analysis: Analysis | None = None
     canary_analysis: Analysis | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from config._spec import CanarySpec
+from config._spec import NOT_BUILT_AUTOSCALERS, CanarySpec
 from config.errors import Problem
 
 _KNATIVE_API_GROUP = "serving.knative.dev"
@@ -40,6 +40,13 @@ def not_built_problems(spec: CanarySpec) -> Iterable[Problem]:
                 "own traffic split), as in Flagger",
             )
         return
-    # (Target and autoscaler kinds canary-engine cannot drive are refused by the schema:
-    # TargetRef.kind and AutoscalerRef.kind list the ones it can. A DaemonSet's stepWeight is the
-    # kubernetes router's own check: a mesh or an ingress weighs a DaemonSet's traffic as well.)
+    scaler = spec.autoscaler_ref
+    if scaler is not None and scaler.kind in NOT_BUILT_AUTOSCALERS:
+        yield Problem(
+            "spec.autoscalerRef.kind",
+            f"{scaler.kind} (KEDA's HTTP add-on) is not built yet in canary-engine (valid in "
+            "newer Flagger); built: HorizontalPodAutoscaler, ScaledObject",
+        )
+    # (Other target and autoscaler kinds are refused by the schema: TargetRef.kind and
+    # AutoscalerRef.kind list what Flagger accepts. A DaemonSet's stepWeight is the kubernetes
+    # router's own check: a mesh or an ingress weighs a DaemonSet's traffic as well.)

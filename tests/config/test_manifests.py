@@ -110,6 +110,19 @@ def test_whole_numbers_written_as_floats_are_integers_as_the_api_server_reads_th
     ]
 
 
+def test_a_null_field_reads_as_absent_as_the_api_server_prunes_it() -> None:
+    """Flagger's podinfo chart with its hooks off renders ``webhooks:`` with nothing under it;
+    the API server prunes the null (no field of Flagger's CRD is nullable), so the stored Canary
+    has no webhooks, and the manifest file reads the same. A null list item is still refused."""
+    body = canary(webhooks=None)
+    body["spec"]["skipAnalysis"] = None
+    c = parse_canary(body)
+    assert c.spec.effective_analysis.webhooks == [] and c.spec.skip_analysis is False
+    assert problems(canary(webhooks=[None])) == [
+        "spec.analysis.webhooks[0]: must be a mapping, got None"
+    ]
+
+
 def test_a_gateway_ref_is_quoted_short_in_the_message() -> None:
     body = canary()
     body["spec"]["provider"] = "gatewayapi:v1"

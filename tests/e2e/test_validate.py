@@ -94,6 +94,23 @@ def test_valid_flagger_input_we_cannot_drive_yet_is_reported(
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert "spec.provider: provider 'smi:v1alpha9' is not built yet in canary-engine" in err
+
+
+def test_a_gloo_mesh_canary_is_refused_for_its_provider_not_its_route_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Newer Flagger's gloo-mesh tutorial: spec.routeTableRef is read (no 'unknown field, did
+    you mean routeRef'), and the provider is what is not built."""
+    path = tmp_path / "gloo-mesh.yaml"
+    path.write_text(
+        (EXAMPLES / "webhook-server.yaml")
+        .read_text()
+        .replace("provider: kubernetes", "provider: gloo-mesh\n  routeTableRef: {name: podinfo}")
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "routeTableRef" not in err
+    assert "spec.provider: provider 'gloo-mesh' is not built yet in canary-engine" in err
     assert "built: " in err and "istio" in err
 
 

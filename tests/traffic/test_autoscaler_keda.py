@@ -59,8 +59,23 @@ def test_an_unsupported_autoscaler_kind_is_refused_naming_the_supported_ones() -
     with pytest.raises(SpecError) as raised:
         keda_canary(apiVersion="autoscaling.k8s.io/v1", kind="VerticalPodAutoscaler")
     assert [str(p) for p in raised.value.problems] == [
-        "spec.autoscalerRef.kind: must be one of 'HorizontalPodAutoscaler' or 'ScaledObject', "
-        "got 'VerticalPodAutoscaler'"
+        "spec.autoscalerRef.kind: must be one of 'HorizontalPodAutoscaler', 'ScaledObject' or "
+        "'HTTPScaledObject', got 'VerticalPodAutoscaler'"
+    ]
+
+
+def test_keda_http_scaled_objects_are_refused_as_not_built() -> None:
+    """Newer Flagger drives KEDA's HTTP add-on (its keda-httpscaledobject tutorial): the Canary
+    reads, and is refused for that autoscaler, not as invalid."""
+    with pytest.raises(SpecError) as raised:
+        keda_canary(
+            apiVersion="http.keda.sh/v1alpha1",
+            kind="HTTPScaledObject",
+            primaryScalingSet={"minReplicas": 1},
+        )
+    assert [str(p) for p in raised.value.problems] == [
+        "spec.autoscalerRef.kind: HTTPScaledObject (KEDA's HTTP add-on) is not built yet in "
+        "canary-engine (valid in newer Flagger); built: HorizontalPodAutoscaler, ScaledObject"
     ]
 
 
