@@ -27,7 +27,7 @@ import base64
 import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 #: What a masked secret reads as.
@@ -44,36 +44,56 @@ _SENSITIVE_NAME = (
     r"[a-z0-9_.-]*?(?:token|passw(?:or)?d|pwd|secret|api[_-]?key|apikey|key|sig|signature"
     r"|credentials?)"
 )
-_SENSITIVE = re.compile(rf"(?i)^{_SENSITIVE_NAME}$|auth|cookie")
+
+
+class _Pattern:
+    """A regular expression compiled on first use: the redaction patterns are many and large,
+    and most processes (``validate`` of a valid file) never redact anything."""
+
+    def __init__(self, pattern: str) -> None:
+        self._source = pattern
+
+    @functools.cached_property
+    def _compiled(self) -> re.Pattern[str]:
+        return re.compile(self._source)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self._compiled.search(text)
+
+    def sub(self, replacement: str | Callable[[re.Match[str]], str], text: str) -> str:
+        return self._compiled.sub(replacement, text)
+
+
+_SENSITIVE = _Pattern(rf"(?i)^{_SENSITIVE_NAME}$|auth|cookie")
 
 # The scheme's length is bounded: unbounded, every word of a long dotted text would be rescanned.
-_USERINFO = re.compile(r"(?i)\b(?P<scheme>[a-z][a-z0-9+.-]{0,31}://)(?P<info>[^\s/?#\"'<>\[\]]+)@")
-_ENCODED_USERINFO = re.compile(
+_USERINFO = _Pattern(r"(?i)\b(?P<scheme>[a-z][a-z0-9+.-]{0,31}://)(?P<info>[^\s/?#\"'<>\[\]]+)@")
+_ENCODED_USERINFO = _Pattern(
     r"(?i)(?P<scheme>%3A%2F%2F)(?P<info>(?:(?!%2F|%3F|%23|%40)[^\s/?#&\"'<>])+)%40"
 )
-_CHAT_HOOK = re.compile(
+_CHAT_HOOK = _Pattern(
     r"(?i)(?P<keep>https?(?:://|%3A%2F%2F)(?:[^\s/?#@\"'<>]+@)?(?:[a-z0-9-]+\.)*"
     r"(?:hooks\.slack\.com|webhook\.office\.com|outlook\.office(?:365)?\.com|logic\.azure\.com"
     r"|discord(?:app)?\.com|chat\.googleapis\.com)(?::[0-9]+)?)"
     r"(?P<rest>(?:/|%2F|\?|%3F)[^\s\"'<>]*)"
 )
-_ROCKET_HOOK = re.compile(
+_ROCKET_HOOK = _Pattern(
     r"(?i)(?P<keep>https?(?:://|%3A%2F%2F)[^\s/?#\"'<>%]+)(?P<rest>(?:/|%2F)hooks(?:/|%2F)[^\s\"'<>]+)"
 )
-_AUTH_HEADER = re.compile(
+_AUTH_HEADER = _Pattern(
     r"(?i)\b(?P<name>(?:proxy-)?authorization)(?P<sep>[\"']?\s*[:=]\s*\[?[\"']?)"
     r"(?P<scheme>(?:bearer|basic|token|digest|negotiate|apikey)\s+)?(?P<value>[^\s\"',;}\]<>]+)"
 )
-_BEARER = re.compile(r"(?i)\b(?P<scheme>bearer|basic)(?P<sep>\s+|%20|\+)(?P<value>[\w\-.~+/=%:]+)")
-_SLACK_TOKEN = re.compile(r"\b(?P<prefix>xox[a-z]|xapp)-[A-Za-z0-9-]+")
-_QUERY_VALUE = re.compile(
+_BEARER = _Pattern(r"(?i)\b(?P<scheme>bearer|basic)(?P<sep>\s+|%20|\+)(?P<value>[\w\-.~+/=%:]+)")
+_SLACK_TOKEN = _Pattern(r"\b(?P<prefix>xox[a-z]|xapp)-[A-Za-z0-9-]+")
+_QUERY_VALUE = _Pattern(
     rf"(?i)(?P<pre>^|[?&;])(?P<name>{_SENSITIVE_NAME})(?P<eq>=)(?P<value>[^&\s#\"'<>;]+)"
 )
-_ENCODED_QUERY_VALUE = re.compile(
+_ENCODED_QUERY_VALUE = _Pattern(
     rf"(?i)(?P<pre>%3F|%26)(?P<name>{_SENSITIVE_NAME})(?P<eq>%3D)"
     r"(?P<value>(?:(?!%26|%23)[^&\s\"'<>])+)"
 )
-_QUOTED_VALUE = re.compile(
+_QUOTED_VALUE = _Pattern(
     r"(?i)(?P<pre>(?P<q>[\"'])[a-z0-9_.-]*?(?:token|passw(?:or)?d|secret|api[_-]?key)(?P=q)"
     r"\s*:\s*(?P<q2>[\"']))(?P<value>[^\"'\r\n]+)(?P=q2)"
 )

@@ -1,6 +1,7 @@
 """Reading manifest files: YAML documents as Kubernetes reads them, within bounds.
 
-``read_documents`` is ``yaml.SafeLoader`` plus what a manifest must keep (README "Input bounds"):
+``read_documents`` is ``yaml.SafeLoader`` (on libyaml's parser when PyYAML has it) plus what a
+manifest must keep (README "Input bounds"):
 no duplicate keys, bounded nesting and alias expansion, 64-bit integers, dates and ``1e3`` read as
 the API server's YAML reads them. Every error names the file and line.
 """
@@ -89,16 +90,42 @@ class _Refused(yaml.MarkedYAMLError):
         super().__init__(problem=message, problem_mark=mark)
 
 
-class _ManifestLoader(yaml.SafeLoader):
+try:  # libyaml's scanner and parser (PyYAML's wheels carry it): the same events, 7x faster
+    from yaml._yaml import CParser as _EventSource
+except ImportError:  # pragma: no cover  (a PyYAML built without libyaml)
+
+    class _EventSource(  # type: ignore[no-redef]
+        yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser
+    ):
+        """PyYAML's own reader, scanner and parser, where it has no libyaml."""
+
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+
+
+class _ManifestLoader(
+    yaml.composer.Composer,
+    _EventSource,
+    yaml.constructor.SafeConstructor,
+    yaml.resolver.Resolver,
+):
     """``yaml.SafeLoader`` that refuses duplicate keys, runaway nesting and alias bombs.
 
-    Composition (nodes, before Python objects exist) tracks each node's size and depth as if its
-    aliases were expanded, so a bomb is refused before anything expands it; construction turns
-    every value a manifest could not hold (an invalid date, a huge integer) into a marked error.
+    The events come from libyaml when PyYAML has it (scanning and parsing are most of a read; the
+    YAML is the same, libyaml being the reference parser PyYAML's Python one follows), and are
+    composed into nodes here, in Python, so that composition can keep the bounds: it tracks each
+    node's size and depth as if its aliases were expanded, so a bomb is refused before anything
+    expands it (libyaml's own composer could not be stopped). Construction turns every value a
+    manifest could not hold (an invalid date, a huge integer) into a marked error.
     """
 
     def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+        _EventSource.__init__(self, stream)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        yaml.composer.Composer.__init__(self)
         self.duplicates: list[tuple[Any, yaml.Mark, yaml.Mark]] = []
         self._depth = 0
         self._distinct = 0  # nodes composed in this document (aliases not counted)
@@ -114,7 +141,7 @@ class _ManifestLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
+            event: Any = self.peek_event()
             node: yaml.Node | None = super().compose_node(parent, index)
             if node is not None and node not in self._expanded:
                 raise _Refused(
@@ -124,9 +151,10 @@ class _ManifestLoader(yaml.SafeLoader):
                 )
             return node
         if self._depth >= MAX_YAML_DEPTH:
+            upcoming: Any = self.peek_event()
             raise _Refused(
                 f"nested more than {MAX_YAML_DEPTH} levels deep; a manifest needs far fewer",
-                self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                upcoming.start_mark,
             )
         self._depth += 1
         try:

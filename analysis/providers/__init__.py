@@ -21,6 +21,8 @@ from analysis.providers._registry import PROVIDERS as PROVIDERS
 from config import MetricTemplate
 
 if TYPE_CHECKING:
+    #: The provider types whose checks can run (the others are refused by ``validate``).
+    BUILT_PROVIDERS: tuple[str, ...]
     from analysis.providers._record import record_series as record_series
     from analysis.providers._sources import MetricSources as MetricSources
     from analysis.providers._sources import open_metric_sources as open_metric_sources
@@ -35,16 +37,14 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "BUILT_PROVIDERS":  # (reads every provider's declaration: their modules load)
+        return tuple(provider_type for provider_type, p in PROVIDERS.items() if p.built)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'analysis.providers' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
-
-
-#: The provider types whose checks can run (the others are refused by ``validate``).
-BUILT_PROVIDERS: tuple[str, ...] = tuple(name for name, p in PROVIDERS.items() if p.built)
 
 
 def template_problems(template: MetricTemplate) -> list[tuple[str, str]]:
