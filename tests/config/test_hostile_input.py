@@ -480,3 +480,47 @@ def test_a_duration_beyond_gos_longest_is_refused_not_a_crash(
     assert code == 2
     assert "spec.analysis.metrics[0].interval: must be at most Go's longest duration" in err
     assert "9" * 100 not in err  # the value is shortened, not echoed whole
+
+
+def test_without_libyaml_the_same_bounds_hold_on_pyyamls_own_parser(tmp_path: Path) -> None:
+    """A PyYAML built without libyaml reads manifests with its Python parser: same documents,
+    same refusals (run in a subprocess, where importing yaml._yaml is made to fail)."""
+    import subprocess
+    import sys
+
+    good = tmp_path / "good.yaml"
+    good.write_text(CANARY_TEXT_FOR_FALLBACK)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * (MAX_YAML_DEPTH + 5) + "]" * (MAX_YAML_DEPTH + 5) + "\n")
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("a: 1\na: 2\n")
+    probe = (
+        "import sys\n"
+        "sys.modules['yaml._yaml'] = None  # as if PyYAML had no libyaml\n"
+        "from config import _yaml\n"
+        "assert _yaml._EventSource.__module__ == 'config._yaml', _yaml._EventSource\n"
+        "from config import SpecError\n"
+        f"docs = _yaml.read_documents({str(good)!r})\n"
+        "assert docs[0]['kind'] == 'Canary' and docs[0]['spec']['service']['port'] == 80\n"
+        f"for path, reason in (({str(deep)!r}, 'levels deep'), ({str(twice)!r}, 'duplicate')):\n"
+        "    try:\n"
+        "        _yaml.read_documents(path)\n"
+        "    except SpecError as exc:\n"
+        "        assert reason in exc.render(), exc.render()\n"
+        "    else:\n"
+        "        raise AssertionError(path)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+CANARY_TEXT_FOR_FALLBACK = """\
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 80}
+  analysis: {interval: 1m, threshold: 5, stepWeight: 10, maxWeight: 50}
+"""
