@@ -78,7 +78,7 @@ async def _series(call: Call, window: Window) -> Series:
 
 async def _ping(call: Call) -> None:
     try:
-        await call.http.send(
+        answer = await call.http.send(
             "skywalking",
             "GET",
             call.address.rstrip("/") + "/internal/l7check",
@@ -90,6 +90,12 @@ async def _ping(call: Call) -> None:
         # takes as online too.
         if exc.status != 405:
             raise
+        return
+    if answer.status_code != 200:  # Flagger's IsOnline: 200 (or 405) only
+        raise QueryRejected(
+            f"skywalking answered HTTP {answer.status_code} to its health check, not 200",
+            status=answer.status_code,
+        )
 
 
 async def _query(call: Call, start: float, end: float, step: str) -> list[tuple[str, Values]]:

@@ -67,7 +67,7 @@ async def _series(call: Call, window: Window) -> Series:
 
 async def _ping(call: Call) -> None:
     require_keys(PROVIDER, call)
-    await call.http.send(
+    answer = await call.http.send(
         "splunk",
         "GET",
         api_address(call.address) + "/v2/metric",
@@ -75,6 +75,11 @@ async def _ping(call: Call) -> None:
         params={"limit": "1"},
         headers={**call.headers, "X-SF-Token": call.credentials.get("sf_token_key", "")},
     )
+    if answer.status_code != 200:  # Flagger's IsOnline: 200 only
+        raise QueryRejected(
+            f"splunk answered HTTP {answer.status_code} to its health check, not 200",
+            status=answer.status_code,
+        )
 
 
 async def _execute(

@@ -135,3 +135,27 @@ async def test_a_ping_answered_405_is_online() -> None:
     respx.get("http://oap.test:12800/internal/l7check").mock(return_value=httpx.Response(405))
     query = _query("skywalking", "http://oap.test:12800", None)
     assert await _ping(query) == ""
+
+
+@respx.mock
+async def test_a_health_check_answered_204_is_not_online_as_in_flagger() -> None:
+    # Flagger's SkyWalking IsOnline takes only 200 (or 405); any other 2xx is not a healthy OAP
+    respx.get("http://oap.test:12800/internal/l7check").mock(return_value=httpx.Response(204))
+    query = _query("skywalking", "http://oap.test:12800", None)
+    assert "HTTP 204 to its health check, not 200" in await _ping(query)
+
+
+@respx.mock
+@pytest.mark.parametrize(("status", "online"), [(200, True), (204, False)])
+async def test_splunks_health_check_takes_only_200_as_flaggers(status: int, online: bool) -> None:
+    respx.get("https://api.us1.signalfx.com/v2/metric").mock(
+        return_value=httpx.Response(status, json={})
+    )
+    query = _query("splunk", "https://api.us1.signalfx.com", "test/splunk")
+    async with open_metric_sources(
+        sleep=asyncio.sleep,
+        now=lambda: NOW,
+        credentials=lambda _ref: {"sf_token_key": "sf-token-0123456789"},
+    ) as live:
+        reason = await live.check_providers([query])
+    assert (reason == "") is online, reason
