@@ -269,4 +269,11 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     reason = getattr(exc, "problem", None) or str(exc)
     if isinstance(exc, _Refused):
         return Problem(where, f"refused: {reason}")
+    if "maximum nesting depth" in reason:
+        # libyaml (PyYAML >= 6.0.4's) stops at 1,000 levels while scanning, before the composer
+        # has seen the 100th: the same refusal
+        return Problem(
+            where,
+            f"refused: nested more than {MAX_YAML_DEPTH} levels deep; a manifest needs far fewer",
+        )
     return Problem(where, f"invalid YAML: {reason}")
