@@ -1,7 +1,8 @@
 """Reading manifest files: YAML documents as Kubernetes reads them, within bounds.
 
-``read_documents`` is ``yaml.SafeLoader`` (on libyaml's parser when PyYAML has it) plus what a
-manifest must keep (README "Input bounds"):
+``read_documents`` reads YAML as libyaml parses it (the C library go-yaml, kubectl's parser, was
+ported from; PyYAML's own parser where PyYAML lacks libyaml) with ``yaml.SafeLoader``'s types,
+plus what a manifest must keep (README "Input bounds"):
 no duplicate keys, bounded nesting and alias expansion, 64-bit integers, dates and ``1e3`` read as
 the API server's YAML reads them. Every error names the file and line.
 """
@@ -259,7 +260,11 @@ _ManifestLoader.add_implicit_resolver(
 
 def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:
     if isinstance(exc, yaml.reader.ReaderError):
-        line = text.count("\n", 0, max(0, exc.position)) + 1
+        position = max(0, exc.position)
+        if exc.encoding == "unicode":  # PyYAML's Python reader counts characters
+            line = text.count("\n", 0, position) + 1
+        else:  # libyaml counts the bytes of the UTF-8 it was given
+            line = text.encode("utf-8")[:position].count(b"\n") + 1
         return Problem(
             f"line {line}",
             f"invalid YAML: character #x{exc.character:04x} is not allowed ({exc.reason})",

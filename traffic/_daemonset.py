@@ -12,7 +12,8 @@ DaemonSet differences (``daemonset_controller.go``):
   left out of the revision hash and never copied to the primary;
 * ``minReadySeconds``, ``revisionHistoryLimit`` and ``updateStrategy`` are copied, no replicas;
   a target whose ``updateStrategy`` is not ``RollingUpdate`` (``OnDelete``) gets no primary, as
-  in Flagger: its promotions would never reach the pods;
+  in Flagger: its promotions would never reach the pods; one switched to it once the primary
+  exists is promoted without that strategy (the primary keeps rolling its updates out);
 * readiness follows ``isDaemonSetReady``: the controller has observed the current generation, every
   desired node runs an updated pod, and at least the ready threshold of them are available. A
   DaemonSet has no Progressing condition, so the progress deadline counts from the Canary's own
@@ -77,14 +78,28 @@ class DaemonSetWorkload(DeploymentWorkload):
         # under a Succeeded Canary).
         if await self._cluster.get(primary_ref(canary)) is None:
             target = await get_target(self._cluster, canary)
-            strategy = ((target.get("spec") or {}).get("updateStrategy") or {}).get("type")
-            if strategy not in (None, "", "RollingUpdate"):
+            strategy = (target.get("spec") or {}).get("updateStrategy")
+            if not _rolls_out(strategy):
                 ref = target_ref(canary)
                 raise WorkloadError(
                     f"daemonset {ref.name}.{ref.namespace} must have RollingUpdate strategy but "
-                    f"have {strategy}"
+                    f"have {(strategy or {}).get('type')}"
                 )
         await super().initialize(canary)
+
+    def _promoted_fields(
+        self, target_spec: Mapping[str, Any], primary_spec: Mapping[str, Any], fields: list[str]
+    ) -> Body:
+        # A target switched to OnDelete after its primary was made: the primary keeps its rolling
+        # update, or the promoted template would never reach its pods.
+        desired = super()._promoted_fields(target_spec, primary_spec, fields)
+        if not _rolls_out(desired.get("updateStrategy")):
+            kept = primary_spec.get("updateStrategy")
+            if kept is None:  # unset on the primary: the default rolls out
+                desired.pop("updateStrategy", None)
+            else:
+                desired["updateStrategy"] = kept if _rolls_out(kept) else {"type": "RollingUpdate"}
+        return desired
 
     async def scale_to_zero(self, canary: Canary) -> None:
         target = await get_target(self._cluster, canary)
@@ -113,6 +128,13 @@ class DaemonSetWorkload(DeploymentWorkload):
         return super()._primary_template(
             without_scale_to_zero(target), key, value, configs, revision
         )
+
+
+def _rolls_out(strategy: Any) -> bool:
+    """Whether a DaemonSet ``updateStrategy`` rolls a new template out (RollingUpdate, the
+    default when unset), not only on pod deletion (OnDelete)."""
+    kind = strategy.get("type") if isinstance(strategy, Mapping) else None
+    return kind in (None, "", "RollingUpdate")
 
 
 _GENERATION_PENDING: Final = (

@@ -214,6 +214,13 @@ class DeploymentWorkload:
             await self._create_primary(canary, target, key, value, configs)
         await self._sync_primary_hpa(canary, init=True)
 
+    def _promoted_fields(
+        self, target_spec: Mapping[str, Any], primary_spec: Mapping[str, Any], fields: list[str]
+    ) -> Body:
+        """The spec fields besides the template that promotion gives the primary (the target's;
+        ``primary_spec`` is what the primary has now)."""
+        return {f: target_spec[f] for f in fields if target_spec.get(f) is not None}
+
     async def promote(self, canary: Canary) -> None:
         target = await get_target(self._cluster, canary)
         key, value = selector_label_of(target, self._selector_labels)
@@ -230,7 +237,7 @@ class DeploymentWorkload:
         primary_spec = primary.get("spec") or {}
         fields = list(self.promoted_spec_fields)
         current = {f: primary_spec[f] for f in fields if f in primary_spec}
-        desired = {f: target_spec[f] for f in fields if target_spec.get(f) is not None}
+        desired = self._promoted_fields(target_spec, primary_spec, fields)
         if self.has_replicas and canary.spec.autoscaler_ref is None:
             # NB: without an autoscaler the primary takes the target's replicas, but never a
             # split-shrunk count (the kubernetes router records the intended one) and never 0.

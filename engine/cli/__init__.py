@@ -603,8 +603,7 @@ def main(
     args = (parser or build_parser()).parse_args(_negative_times(argv))
     if args.command not in _QUICK_COMMANDS:
         return _dispatch(args)
-    _without_pydantic_plugins()
-    with _without_cycle_collection():
+    with _without_pydantic_plugins(), _without_cycle_collection():
         return _dispatch(args)
 
 
@@ -984,22 +983,32 @@ def _without_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _without_pydantic_plugins() -> None:
+@contextmanager
+def _without_pydantic_plugins() -> Iterator[None]:
     """Spare a quick command (``_QUICK_COMMANDS``) pydantic's plugin discovery. The first time
     pydantic builds a model it looks for plugins in the entry points of every installed
     distribution; importing ``importlib.metadata`` for that (with email, zipfile and csv) is
-    about 15 ms of a 150 ms start-up. canary-engine uses no pydantic plugin, so a module that
-    answers "none" stands in for the loader (pydantic's own switch, ``PYDANTIC_DISABLE_PLUGINS``,
-    still imports it). Nothing changes if pydantic already looked in this process. If a later
-    pydantic moves its loader, the stand-in is never read and discovery runs as before; a test
-    pins that ``validate`` avoids it."""
-    if "pydantic.plugin._loader" in sys.modules:
+    about 15 ms of a 150 ms start-up. canary-engine uses no pydantic plugin, so while the command
+    runs a module that answers "none" stands in for the loader (pydantic's own switch,
+    ``PYDANTIC_DISABLE_PLUGINS``, still imports it); it is taken away after, so a process that
+    goes on (the tests, a tool embedding the command) finds its plugins on its next model. Nothing
+    changes if pydantic already looked in this process. If a later pydantic moves its loader, the
+    stand-in is never read and discovery runs as before; a test pins that ``validate`` avoids
+    it."""
+    name = "pydantic.plugin._loader"
+    if name in sys.modules:
+        yield
         return
     import types
 
-    loader = types.ModuleType("pydantic.plugin._loader", "no pydantic plugins (engine.cli)")
+    loader = types.ModuleType(name, "no pydantic plugins (engine.cli)")
     loader.get_plugins = tuple  # type: ignore[attr-defined]
-    sys.modules["pydantic.plugin._loader"] = loader
+    sys.modules[name] = loader
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is loader:
+            del sys.modules[name]
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -188,6 +188,14 @@ def test_a_tagged_scalar_its_constructor_cannot_read_names_the_line(
     assert caught.value.render().startswith(f"{path}: line 2, column 4: "), caught.value.render()
 
 
+def test_a_control_character_after_non_ascii_text_names_its_line(tmp_path: Path) -> None:
+    """libyaml counts positions in UTF-8 bytes: the line is counted over bytes too (a comment
+    in Japanese above moved it down, past the end of the file; found by a reviewer)."""
+    path = _write(tmp_path, "# \u8aac\u660e\u3067\u3059\n" * 3 + "a: 1\nb: \x07\n")
+    with pytest.raises(SpecError, match=r": line 5: invalid YAML: character #x0007"):
+        read_documents(path)
+
+
 def test_a_control_character_names_the_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "a: 1\nb: \x01\n")
     with pytest.raises(SpecError, match=r": line 2: invalid YAML: character #x0001"):

@@ -145,3 +145,21 @@ def test_validate_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_validate_gives_pydantic_its_plugin_loader_back() -> None:
+    """The stand-in for pydantic's plugin loader lasts only while ``validate`` runs: a process
+    that goes on finds its plugins on its next model (found by a reviewer)."""
+    loaded = _modules_after(
+        "import contextlib, io, sys\n"
+        "from engine.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['validate', {str(EXAMPLE)!r}]) == 0\n"
+        "assert 'pydantic.plugin._loader' not in sys.modules\n"
+        "from pydantic import BaseModel\n"
+        "class Later(BaseModel):\n"
+        "    x: int\n"
+        "loader = sys.modules['pydantic.plugin._loader']\n"
+        "assert loader.__file__ and hasattr(loader, '_plugins'), loader\n"
+    )
+    assert "pydantic.plugin._loader" in loaded

@@ -85,6 +85,29 @@ async def test_an_ondelete_daemonset_gets_no_primary(world: World) -> None:
     assert await world.cluster.get(PRIMARY) is None
 
 
+async def test_a_target_switched_to_ondelete_is_promoted_without_it(world: World) -> None:
+    """Once the primary exists a target may switch to OnDelete: the promotion still copies the
+    template, and the primary keeps rolling it out (found by a reviewer)."""
+    canary = ds_canary()
+    world.seed(daemonset())
+    workload = TargetWorkload(world.cluster)
+    await workload.initialize(canary)
+    await world.cluster.patch(
+        TARGET,
+        {
+            "spec": {
+                "updateStrategy": {"type": "OnDelete", "rollingUpdate": None},
+                "template": {"spec": {"containers": [{"name": "podinfo", "image": "podinfo:2"}]}},
+            }
+        },
+    )
+    await workload.initialize(canary)  # the primary exists: nothing to refuse
+    await workload.promote(canary)
+    primary = await world.must_read(PRIMARY)
+    assert primary["spec"]["updateStrategy"] == {"type": "RollingUpdate"}
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:2"
+
+
 async def test_the_kubernetes_router_switches_but_never_splits(world: World) -> None:
     canary = ds_canary()
     world.seed(daemonset())
