@@ -78,7 +78,7 @@ _STOPS = {
 }
 _VARIABLE = re.compile(r"variables\.([A-Za-z_][A-Za-z0-9_]*)")
 #: An action that calls one of Go's builtins this renderer runs: ``printf`` or ``index``.
-_CALL = re.compile(r"(printf|index)\s+(.*)", re.DOTALL)
+_CALL = re.compile(r"(printf|index)(?:\s+(.*))?", re.DOTALL)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Go's RE2 \s is ASCII whitespace without \v; Flagger's Prometheus client collapses runs of it.
 _GO_SPACE = re.compile(r"[\t\n\f\r ]+")
@@ -186,7 +186,7 @@ def _evaluate(action: str, model: TemplateModel, source: str) -> str:
     call = _CALL.fullmatch(action)
     if call is None:
         return _value_of(action, model, source)
-    function, arguments = call.group(1), split_arguments(call.group(2), source)
+    function, arguments = call.group(1), split_arguments(call.group(2) or "", source)
     if function == "index":
         # index variables "KEY": Go's way to a key with a dash
         if len(arguments) != 2 or arguments[0] != Argument("variables", is_literal=False):

@@ -22,18 +22,15 @@ def _interval(metric: Metric) -> str:
     ``500ms``; re-formatting it from seconds made ``0s``, an empty range); 1m when it has none
     (Q3). A Go duration PromQL cannot read (``1.5m``) is written in whole seconds instead."""
     written = (metric.interval or "").strip()
-    if _PROMQL_DURATION.fullmatch(written) or (written and not _is_go_duration(written)):
-        # (a text Flagger's CRD admits that is no duration, 1min, goes in as written too)
+    if not written:
+        return format_interval(metric.interval_seconds)  # the default, 1m (Q3)
+    if _PROMQL_DURATION.fullmatch(written):
+        return written
+    try:
+        parse_duration(written)
+    except ValueError:  # a text Flagger's CRD admits that is no duration (1min): as written
         return written
     return format_interval(metric.interval_seconds)
-
-
-def _is_go_duration(text: str) -> bool:
-    try:
-        parse_duration(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _route(canary: Canary) -> str:

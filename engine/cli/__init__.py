@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import gc
 import os
 import sys
@@ -956,7 +957,10 @@ def _check_supported(provider: str) -> None:
         raise NotSupportedError(not_built_message(provider))
 
 
-_frozen_at_exit = False
+@functools.cache
+def _freeze_at_exit() -> None:
+    """Register, once, the freeze of whatever is alive when the interpreter exits."""
+    atexit.register(gc.freeze)
 
 
 @contextmanager
@@ -970,10 +974,7 @@ def _without_cycle_collection() -> Iterator[None]:
     still frees everything outside a cycle; the cycles a run leaves are few and bounded by the
     files it reads. (``gc.freeze`` runs from ``atexit``, not here, so that a process that goes on
     after the command keeps collecting.)"""
-    global _frozen_at_exit
-    if not _frozen_at_exit:
-        atexit.register(gc.freeze)
-        _frozen_at_exit = True
+    _freeze_at_exit()
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -60,7 +60,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
@@ -102,6 +102,8 @@ MAX_GATES = 10_000
 MAX_OUTPUT_BYTES = 64 * 1024
 #: Flagger's bash task runs ``bash -c``; /bin/sh where there is no bash.
 _SHELL = shutil.which("bash") or "/bin/sh"
+#: What a run answers (a hey report, a command's outcome).
+_T = TypeVar("_T")
 #: Seconds a command's background children may keep its output open after it exited.
 OUTPUT_DRAIN_SECONDS = 2.0
 #: Seconds running tasks get to stop on SIGTERM before the server closes.
@@ -154,9 +156,10 @@ class LoadTester:
         self._gates: dict[str, bool] = {}
         self._rollbacks: dict[str, bool] = {}
         #: Background tasks by hash(canary + command), for Flagger's skip-if-running.
-        self._background: dict[str, asyncio.Task[None]] = {}
-        #: Blocking commands, which outlive a caller that went away (shutdown stops them too).
-        self._blocking: set[asyncio.Future[tuple[bool, str]]] = set()
+        self._background: dict[str, asyncio.Future[Any]] = {}
+        #: Every run not bound to its request (background runs, and blocking commands, which
+        #: outlive a caller that went away): shutdown waits for them.
+        self._unattended: set[asyncio.Future[Any]] = set()
         self._running = 0
         self._stop = asyncio.Event()
 
@@ -187,7 +190,7 @@ class LoadTester:
         """Stop every run (hey runs end with what they measured, commands are killed) and wait
         for the background ones, at most ``SHUTDOWN_GRACE_SECONDS``."""
         self._stop.set()
-        tasks: list[asyncio.Future[Any]] = [*self._background.values(), *self._blocking]
+        tasks = list(self._unattended)
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
@@ -316,22 +319,36 @@ class LoadTester:
             )
         self._check_capacity(payload, shown)
 
-        def run() -> Awaitable[Any]:
-            if hey is not None:
-                return self._hey_run(payload, shown, hey)
-            return self._command_run(payload, command, shown)
-
-        self._running += 1
-        task = asyncio.ensure_future(_logged(run))
+        work: Awaitable[Any] = (
+            self._hey_run(payload, shown, hey)
+            if hey is not None
+            else self._command_run(payload, command, shown)
+        )
+        task = self._unattended_run(work, payload, shown)
         self._background[key] = task
-
-        def finished(_: asyncio.Task[None]) -> None:
-            self._running -= 1
-            self._background.pop(key, None)
-
-        task.add_done_callback(finished)
+        task.add_done_callback(lambda _: self._background.pop(key, None))
         log.info("task_started", canary=payload.canary, cmd=shown, type="cmd")
         return web.Response(status=202, text=f"accepted: running in the background: {shown}")
+
+    def _unattended_run(
+        self, work: Awaitable[_T], payload: _Payload, shown: str
+    ) -> asyncio.Future[_T]:
+        """``work`` as a task of its own: counted as running (``MAX_RUNNING_TASKS``) until it
+        ends, waited for by shutdown, and its crash logged (nobody may await it any more)."""
+        self._running += 1
+        task = asyncio.ensure_future(work)
+        self._unattended.add(task)
+
+        def ended(done: asyncio.Future[_T]) -> None:
+            self._running -= 1
+            self._unattended.discard(done)
+            if not done.cancelled() and done.exception() is not None:
+                log.error(
+                    "task_crashed", canary=payload.canary, cmd=shown, exc_info=done.exception()
+                )
+
+        task.add_done_callback(ended)
+        return task
 
     async def _blocking_hey(
         self, payload: _Payload, shown: str, hey: HeyOptions, kind: str
@@ -375,19 +392,7 @@ class LoadTester:
         tester runs it under its own timeout, not the request's: a migration or ``helm test``
         slower than the webhook's ``timeout`` is not killed half-way."""
         log.info("task_started", canary=payload.canary, cmd=shown, type="bash")
-        self._running += 1
-        run = asyncio.ensure_future(self._command_run(payload, command, shown))
-        self._blocking.add(run)
-
-        def finished(done: asyncio.Future[tuple[bool, str]]) -> None:
-            self._running -= 1
-            self._blocking.discard(done)
-            if not done.cancelled() and done.exception() is not None:
-                log.error(
-                    "task_crashed", canary=payload.canary, cmd=shown, exc_info=done.exception()
-                )
-
-        run.add_done_callback(finished)
+        run = self._unattended_run(self._command_run(payload, command, shown), payload, shown)
         try:
             ok, output = await asyncio.shield(run)
         except asyncio.CancelledError:
@@ -456,16 +461,6 @@ class LoadTester:
         while proc.returncode is None:
             await self._clock.sleep(0.05)
         return proc.returncode
-
-
-async def _logged(run: Callable[[], Awaitable[Any]]) -> None:
-    """A background run: what it does is logged by it; a crash is logged here."""
-    try:
-        await run()
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("task_crashed")
 
 
 async def _drain(reader: asyncio.Future[str], pid: int) -> str:

@@ -14,7 +14,6 @@ never counted as a failed check (flagger-behaviour §2.9).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import hashlib
@@ -919,7 +918,7 @@ def _status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, A
         if isinstance(value, Mapping) and isinstance(was, Mapping):
             patch[key] = _status_patch(was, value)
         else:
-            patch[key] = copy.deepcopy(value)
+            patch[key] = value
     for key in old:
         if key not in new:
             patch[key] = None

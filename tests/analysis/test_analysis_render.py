@@ -119,6 +119,8 @@ def test_printf_builds_a_value_from_names_as_gos_does() -> None:
         ('{{ printf "%s-%s" target }}', "more verbs than values"),
         ('{{ printf "%s" target name }}', "more values than verbs"),
         ("{{ printf target }}", "needs a format string first"),
+        ("{{ printf }}", "needs a format string first"),
+        ("{{ index }}", 'write {{ index variables "KEY" }}'),
         ('{{ printf "%s" (index variables "k") }}', "parentheses"),
         ('{{ index target "k" }}', 'write {{ index variables "KEY" }}'),
     ],

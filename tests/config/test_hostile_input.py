@@ -496,12 +496,10 @@ def test_without_libyaml_the_same_bounds_hold_on_pyyamls_own_parser(tmp_path: Pa
     import subprocess
     import sys
 
-    good = tmp_path / "good.yaml"
-    good.write_text(CANARY_TEXT_FOR_FALLBACK)
-    deep = tmp_path / "deep.yaml"
-    deep.write_text("a: " + "[" * (MAX_YAML_DEPTH + 5) + "]" * (MAX_YAML_DEPTH + 5) + "\n")
-    twice = tmp_path / "twice.yaml"
-    twice.write_text("a: 1\na: 2\n")
+    good = _write(tmp_path, CANARY, "good.yaml")
+    nesting = MAX_YAML_DEPTH + 5
+    deep = _write(tmp_path, "a: " + "[" * nesting + "]" * nesting + "\n", "deep.yaml")
+    twice = _write(tmp_path, "a: 1\na: 2\n", "twice.yaml")
     probe = (
         "import sys\n"
         "sys.modules['yaml._yaml'] = None  # as if PyYAML had no libyaml\n"
@@ -521,14 +519,3 @@ def test_without_libyaml_the_same_bounds_hold_on_pyyamls_own_parser(tmp_path: Pa
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
-
-
-CANARY_TEXT_FOR_FALLBACK = """\
-apiVersion: flagger.app/v1beta1
-kind: Canary
-metadata: {name: podinfo, namespace: test}
-spec:
-  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
-  service: {port: 80}
-  analysis: {interval: 1m, threshold: 5, stepWeight: 10, maxWeight: 50}
-"""

@@ -114,10 +114,8 @@ class WeightedObjectRouter:
         """The labels and annotations the routing object carries (``apex_labels``,
         ``apex_annotations``, then the router's own)."""
         apex = service_spec(canary).apex
-        labels = dict((apex.labels if apex else None) or {}) if self.apex_labels else {}
-        annotations = filter_metadata(apex.annotations if apex else None)
-        if not self.apex_annotations:
-            annotations = {}
+        labels = dict(apex.labels or {}) if apex and self.apex_labels else {}
+        annotations = filter_metadata(apex.annotations) if apex and self.apex_annotations else {}
         return labels, {**annotations, **self.extra_annotations(canary)}
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:

@@ -161,8 +161,7 @@ def _recopied(user: Mapping[str, str], have: Mapping[str, str]) -> dict[str, str
     out = {k: v for k, v in filter_metadata(user).items() if k != KUBECTL_ANNOTATION}
     if WEIGHTS_ANNOTATION in have:
         out[WEIGHTS_ANNOTATION] = have[WEIGHTS_ANNOTATION]
-    predicates = [p.strip() for p in (have.get(PREDICATE_ANNOTATION) or "").split("&&")]
-    switched_off = ROUTE_DISABLE in predicates
+    switched_off = ROUTE_DISABLE in _predicates(have.get(PREDICATE_ANNOTATION))
     out[PREDICATE_ANNOTATION] = _insert(
         user.get(PREDICATE_ANNOTATION), ROUTE_DISABLE if switched_off else ROUTE_WEIGHT
     )
@@ -178,12 +177,13 @@ def _switched_off(have: Mapping[str, str]) -> dict[str, str]:
 def _insert(raw: str | None, first: str) -> str:
     """Flagger's ``insertPredicate``: ``first`` first, then the user's predicates; our own
     ``Weight(100)`` and ``False()`` are dropped (they conflict)."""
-    kept = [
-        p.strip()
-        for p in (raw or "").split("&&")
-        if p.strip() and p.strip() not in (ROUTE_WEIGHT, ROUTE_DISABLE)
-    ]
+    kept = [p for p in _predicates(raw) if p not in (ROUTE_WEIGHT, ROUTE_DISABLE)]
     return " && ".join([first, *kept])
+
+
+def _predicates(raw: str | None) -> list[str]:
+    """The predicates of a ``zalando.org/skipper-predicate`` annotation (``A && B``)."""
+    return [p.strip() for p in (raw or "").split("&&") if p.strip()]
 
 
 def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:

@@ -4,8 +4,6 @@ that the Prometheus path keeps one grouped request per query shape when other pr
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -112,7 +110,9 @@ def test_validate_names_what_a_provider_needs(
     assert expected in err
 
 
-def test_validate_names_a_query_that_renders_for_no_canary(tmp_path: Path) -> None:
+def test_validate_names_a_query_that_renders_for_no_canary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A template function the renderer does not run would fail every check at run time: say it
     when the template is validated. Names a Canary supplies later (variables) are not judged."""
     path = tmp_path / "t.yaml"
@@ -128,23 +128,12 @@ def test_validate_names_a_query_that_renders_for_no_canary(tmp_path: Path) -> No
             """
         )
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "validate", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 2
-    assert '[MetricTemplate/t] spec.query: function "upper" not defined' in done.stderr
-    assert "anything" not in done.stderr
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert '[MetricTemplate/t] spec.query: function "upper" not defined' in err
+    assert "anything" not in err
     path.write_text(path.read_text().replace("upper target", 'printf "%s-x" target'))
-    done = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "validate", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
 
 
 def test_validate_refuses_a_provider_not_built_yet(
