@@ -191,3 +191,50 @@ async def test_v1beta1_virtual_service_carries_the_mesh_and_the_weights(world: W
 def test_v1beta1_needs_the_mesh_name() -> None:
     with pytest.raises(SpecError, match=r"spec\.service\.meshName: required with provider appmesh"):
         make_canary(provider="appmesh")
+
+
+GATEWAY_SERVICE = {
+    "port": 9898,
+    "meshName": "global",
+    "hosts": ["app.example.com"],
+    "retries": {"attempts": 3},
+}
+
+
+@pytest.mark.parametrize(
+    ("provider", "ref", "refreshed"),
+    [
+        # Flagger's v1beta1 router rewrites the annotations with the spec it updates ...
+        ("appmesh", ObjectRef(VIRTUAL_SERVICE_V1BETA1, NS, "podinfo.test"), True),
+        # ... its v1beta2 router writes them when it creates the VirtualService, never again.
+        ("appmesh:v1beta2", ObjectRef(VIRTUAL_SERVICE_V1BETA2, NS, "podinfo"), False),
+    ],
+)
+async def test_gateway_annotations_follow_a_changed_spec_in_v1beta1_only(
+    world: World, provider: str, ref: ObjectRef, refreshed: bool
+) -> None:
+    canary, router = await setup(world, provider, service=GATEWAY_SERVICE)
+    await world.cluster.patch(ref, {"metadata": {"annotations": {"team": "web"}}})
+    # Only the hosts change: no spec of Flagger's changes, so nothing is rewritten.
+    hosts_only = make_canary(provider=provider, service={**GATEWAY_SERVICE, "hosts": ["b.example"]})
+    await router.reconcile(hosts_only)
+    kept = (await world.must_read(ref))["metadata"]["annotations"]
+    assert kept["gateway.appmesh.k8s.aws/domain"] == "app.example.com,"
+    assert kept["team"] == "web"
+    # The retries change the route's retry policy as well as the annotation.
+    retried = make_canary(
+        provider=provider,
+        service={**GATEWAY_SERVICE, "hosts": ["b.example"], "retries": {"attempts": 5}},
+    )
+    await router.reconcile(retried)
+    annotations = (await world.must_read(ref))["metadata"]["annotations"]
+    if refreshed:
+        assert annotations == {
+            "gateway.appmesh.k8s.aws/expose": "true",
+            "gateway.appmesh.k8s.aws/domain": "b.example,",
+            "gateway.appmesh.k8s.aws/retries": "5",
+        }
+    else:
+        assert annotations["gateway.appmesh.k8s.aws/domain"] == "app.example.com,"
+        assert annotations["gateway.appmesh.k8s.aws/retries"] == "3"
+    assert await router.get_routes(canary) == Routes(Weights(100, 0))

@@ -18,7 +18,9 @@ As Flagger's ``appmesh.go`` and ``appmesh_v1beta2.go``, in the canary's namespac
   prefix, regex or suffix) and carries the weights; ``<svc>-b`` (priority 20) sends the rest to
   the primary (A/B testing 0/100; the canary strategy's steps split only the matching requests).
 * ``service.hosts`` expose the primary VirtualService on the App Mesh gateway
-  (``gateway.appmesh.k8s.aws/expose``, ``domain``, ``timeout``, ``retries`` annotations).
+  (``gateway.appmesh.k8s.aws/expose``, ``domain``, ``timeout``, ``retries`` annotations),
+  written when the VirtualService is created; v1beta1 rewrites them whenever it updates the
+  VirtualService's spec, as Flagger does (a change of ``hosts`` alone is picked up then).
 
 ``reconcile`` rebuilds every object with the weights read back, so it never moves traffic.
 No mirroring, no session affinity. The builtin queries are App Mesh's (Envoy's) for both.
@@ -32,7 +34,15 @@ from typing import Any, Final
 
 from config import Canary, Capabilities, Problem, RouterRules, parse_duration
 from traffic._errors import RoutingError
-from traffic._objects import owned_object, patch_spec, service_spec, without_none
+from traffic._objects import (
+    NO_CHANGE,
+    merge_diff,
+    owned_object,
+    patch_changes,
+    replace_map,
+    service_spec,
+    without_none,
+)
 from traffic._registry import RouterModule, RouterOptions
 from traffic._services import ClusterIPServices
 from traffic._types import Router, Routes, Weights
@@ -202,11 +212,19 @@ class AppMeshRouter:
         if existing is None:
             await self._cluster.create(owned_object(canary, ref, spec, annotations=annotations))
             return
-        # The App Mesh controller fills awsName and meshRef in v1beta2: keep them. Only the spec
-        # of an existing object is patched: the gateway annotations are written on creation.
+        # The App Mesh controller fills awsName and meshRef in v1beta2: keep them.
         have = existing.get("spec") or {}
         wanted = {**{k: have[k] for k in ("awsName", "meshRef") if k in have}, **spec}
-        await patch_spec(self._cluster, ref, existing, wanted)
+        spec_patch = merge_diff(have, wanted)
+        metadata: Body = {}
+        if spec_patch is not NO_CHANGE and annotations and not self._api.v1beta2:
+            # Flagger's v1beta1 router rewrites the primary VirtualService's annotations as the
+            # gateway ones (a whole new map) when it updates the spec, and only then; its
+            # v1beta2 router writes them on creation only.
+            have_annotations = (existing.get("metadata") or {}).get("annotations") or {}
+            changed = replace_map(have_annotations, annotations)
+            metadata = {"annotations": changed} if changed else {}
+        await patch_changes(self._cluster, ref, spec_patch, metadata)
 
     # ------------------------------------------------------------------ specs
 
