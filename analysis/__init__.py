@@ -86,6 +86,7 @@ if TYPE_CHECKING:
     from analysis._text import redact_url as redact_url
     from analysis._text import remember as remember
     from analysis._text import url_secrets as url_secrets
+    from analysis._trust import system_trust as system_trust
     from analysis._types import Check as Check
     from analysis._types import CheckKind as CheckKind
     from analysis._types import CheckResult as CheckResult
@@ -172,6 +173,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "redact_url": ("analysis._text", "redact_url"),
     "remember": ("analysis._text", "remember"),
     "url_secrets": ("analysis._text", "url_secrets"),
+    "system_trust": ("analysis._trust", "system_trust"),
     "Check": ("analysis._types", "Check"),
     "CheckKind": ("analysis._types", "CheckKind"),
     "CheckResult": ("analysis._types", "CheckResult"),
@@ -292,6 +294,7 @@ __all__ = [
     "render_query",
     "replay_batch",
     "score_checks",
+    "system_trust",
     "template_problems",
     "url_secrets",
     "webhook_payload",

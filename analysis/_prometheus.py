@@ -85,6 +85,7 @@ from analysis._errors import (
 from analysis._grouping import Request, answers_from_data, plan_requests, series_from_data
 from analysis._range_grid import RangeGrid, invalid_range, ms_text, range_grid
 from analysis._text import clip, header_secrets, redact, url_secrets
+from analysis._trust import system_trust
 from analysis._types import (
     CheckKind,
     Endpoint,
@@ -554,7 +555,7 @@ class _Clients:
             raise ProviderUnavailable(
                 f"cannot load the CA certificate(s) in {where}: {exc}"
             ) from exc
-        return ssl.create_default_context()
+        return system_trust()
 
 
 @asynccontextmanager

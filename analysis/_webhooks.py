@@ -37,6 +37,7 @@ from analysis import _redirects as redirects
 from analysis._answers import read_head
 from analysis._errors import QueryRejected
 from analysis._text import clip, redact, url_secrets
+from analysis._trust import system_trust
 from analysis._types import HookOutcome
 from config import Webhook, format_go_duration
 
@@ -177,7 +178,7 @@ async def open_webhook_caller(
     """
     async with (
         # redirects are followed by analysis._redirects, which keeps the payload in its origin
-        httpx.AsyncClient(transport=transport) as client,
+        httpx.AsyncClient(verify=system_trust(), transport=transport) as client,
         httpx.AsyncClient(verify=False, transport=transport) as insecure,
     ):
         yield HttpWebhookCaller(

@@ -44,6 +44,7 @@ from analysis._prometheus import (
 )
 from analysis._series_cache import SeriesCache
 from analysis._text import header_secrets, url_secrets
+from analysis._trust import system_trust
 from analysis._types import (
     CheckKind,
     FailureKind,
@@ -382,7 +383,7 @@ def http_clients(
         if found is None:
             found = httpx.AsyncClient(
                 # redirects are followed by analysis._redirects (credentials stay home)
-                verify=not insecure,
+                verify=False if insecure else system_trust(),
                 transport=transport,
                 limits=limits,
                 follow_redirects=False,

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from analysis import HOOK_PATH_MASK, clip, hook_secrets, read_head, redact, remember
+from analysis import HOOK_PATH_MASK, clip, hook_secrets, read_head, redact, remember, system_trust
 from config import format_go_duration
 
 #: The AlertProvider ``spec.type`` values Flagger accepts (CRD enum).
@@ -339,7 +339,11 @@ def _new_client(
     timeout: float, *, proxy: str | None = None, transport: httpx.AsyncBaseTransport | None
 ) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        follow_redirects=True, timeout=timeout, proxy=proxy or None, transport=transport
+        verify=system_trust(),
+        follow_redirects=True,
+        timeout=timeout,
+        proxy=proxy or None,
+        transport=transport,
     )
 
 
