@@ -198,6 +198,24 @@ def route_spec(canary: Canary, weights: Weights, version: Literal["v1", "v1beta1
     )
 
 
+def _with_response_header(filters: list[Body], header: Body) -> list[Body]:
+    """``filters`` with ``header`` added to their ResponseHeaderModifier, or one appended.
+
+    Gateway API refuses a rule with two ResponseHeaderModifier filters (a CEL rule of the CRD:
+    "ResponseHeaderModifier filter cannot be repeated"), so the cookie expiry joins the one
+    ``service.headers.response`` made. Flagger appends a second and the API server refuses every
+    write of the route from then on."""
+    for i, found in enumerate(filters):
+        if found.get("type") == "ResponseHeaderModifier":
+            modifier = dict(found.get("responseHeaderModifier") or {})
+            modifier["add"] = [*(modifier.get("add") or []), header]
+            return [*filters[:i], {**found, "responseHeaderModifier": modifier}, *filters[i + 1 :]]
+    return [
+        *filters,
+        {"type": "ResponseHeaderModifier", "responseHeaderModifier": {"add": [header]}},
+    ]
+
+
 def _sticky_rules(
     canary: Canary, weighted: Body, weights: Weights, service_matches: list[Body]
 ) -> list[Body]:
@@ -229,7 +247,9 @@ def _sticky_rules(
         if previous is None:  # no cookie handed out yet: nothing to stick to or delete
             return []
         expiry = sticky(previous, copy.deepcopy(weighted["backendRefs"]))
-        expiry["filters"] = [*expiry.get("filters", []), add_cookie(expire_cookie(previous))]
+        expiry["filters"] = _with_response_header(
+            expiry.get("filters", []), {"name": SET_COOKIE_HEADER, "value": expire_cookie(previous)}
+        )
         return [expiry]
     stay = primary_cookie(canary)
     for backend in weighted["backendRefs"]:

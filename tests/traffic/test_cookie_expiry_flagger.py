@@ -127,3 +127,48 @@ async def test_the_expiry_is_the_same_with_a_primary_cookie(world: World, provid
     # Flagger's "with primary cookie" subtest: the canary cookie's expiry is unchanged
     canary, _, after = await run_to_promotion(world, provider, primaryCookieName="primary-cookie")
     assert after == f"{canary_cookie(canary)}; Max-Age=-1"
+
+
+@pytest.mark.parametrize("provider", ["gatewayapi:v1", "gatewayapi:v1beta1"])
+async def test_the_expiry_joins_the_response_header_filter_of_the_rule(
+    world: World, provider: str
+) -> None:
+    # Gateway API refuses a rule with two ResponseHeaderModifier filters ("cannot be repeated"),
+    # so with service.headers.response the expiry is added to that filter, beside its headers.
+    body = canary_body(
+        provider=provider,
+        service={
+            "port": 9898,
+            "gatewayRefs": [{"name": "podinfo"}],
+            "headers": {"response": {"add": {"x-served-by": "podinfo"}, "remove": ["x-debug"]}},
+        },
+        analysis={
+            "interval": "15s",
+            "threshold": 10,
+            "stepWeight": 10,
+            "maxWeight": 50,
+            "sessionAffinity": FLAGGER_AFFINITY,
+        },
+    )
+    body["status"] = {"lastAppliedSpec": "abc"}
+    canary = parse_canary(body)
+    world.seed(deployment())
+    router = router_for(provider, world.cluster)
+    await router.initialize(canary)
+    await DeploymentWorkload(world.cluster).initialize(canary)
+    await router.reconcile(canary)
+    await router.set_routes(canary, Weights(90, 10))
+    canary = with_route_cookies(canary, 10)
+    await router.set_routes(canary, Weights(100, 0))
+    spec = (await world.must_read(route_ref(provider)))["spec"]
+    for rule in spec["rules"]:
+        kinds = [f["type"] for f in rule.get("filters", [])]
+        assert kinds.count("ResponseHeaderModifier") == 1, kinds
+    (expiry,) = [f for f in spec["rules"][0]["filters"] if f["type"] == "ResponseHeaderModifier"]
+    assert expiry["responseHeaderModifier"] == {
+        "add": [
+            {"name": "x-served-by", "value": "podinfo"},
+            {"name": "Set-Cookie", "value": f"{canary_cookie(canary)}; Max-Age=-1"},
+        ],
+        "remove": ["x-debug"],
+    }
