@@ -994,7 +994,9 @@ class FakeKubeApi:
             result = copy.deepcopy(current)
             self.store._delete(target.group, target.plural, key)
         else:
-            if target.subresource in (None, "scale") and _spec_part(updated) != _spec_part(current):
+            if target.subresource in (None, "scale") and _generation_part(
+                target, updated
+            ) != _generation_part(target, current):
                 updated["metadata"]["generation"] = (
                     int(current["metadata"].get("generation", 1)) + 1
                 )
@@ -1209,6 +1211,15 @@ def _error_response(error: ApiError) -> web.Response:
 
 def _spec_part(body: Mapping[str, Any]) -> Body:
     return {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+
+
+def _generation_part(target: Target, body: Mapping[str, Any]) -> Body:
+    """What moves ``generation``: the spec, and for an apps/v1 Deployment its annotations too
+    (kube-apiserver's deployment strategy ``PrepareForUpdate`` bumps it for either)."""
+    part = _spec_part(body)
+    if (target.group, target.plural) == ("apps", "deployments"):
+        part["metadata.annotations"] = (body.get("metadata") or {}).get("annotations") or {}
+    return part
 
 
 def _scale_of(body: Mapping[str, Any]) -> Body:

@@ -136,6 +136,15 @@ def _spec_part(body: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
 
 
+def _generation_part(kind: Kind, body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a change of moves ``generation``: the spec, and for a Deployment its annotations
+    too (the API server's deployment strategy, ``PrepareForUpdate``, bumps it for either)."""
+    part = _spec_part(body)
+    if kind == DEPLOYMENT:
+        part["metadata.annotations"] = (body.get("metadata") or {}).get("annotations") or {}
+    return part
+
+
 def _rv_is_set(value: Any) -> bool:
     # The API server refuses a create whose resourceVersion parses as a non-zero number.
     try:
@@ -301,7 +310,9 @@ class InMemoryCluster:
                 )
         if updated == current:
             return json_copy(current)
-        if not status and _spec_part(updated) != _spec_part(current):
+        if not status and _generation_part(ref.kind, updated) != _generation_part(
+            ref.kind, current
+        ):
             updated["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
         meta = updated["metadata"]
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
