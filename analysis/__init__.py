@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from analysis._recorded import RecordedMetricSource as RecordedMetricSource
     from analysis._recorded import RecordedWebhooks as RecordedWebhooks
     from analysis._recorded import WebhookCall as WebhookCall
+    from analysis._recorded import history_samples as history_samples
     from analysis._recording import LOOKBACK_SECONDS as LOOKBACK_SECONDS
     from analysis._recording import Recording as Recording
     from analysis._recording import load_recording as load_recording
@@ -148,6 +149,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "record": ("analysis._record", "record"),
     "write_recording": ("analysis._record", "write_recording"),
     "RecordedMetricSource": ("analysis._recorded", "RecordedMetricSource"),
+    "history_samples": ("analysis._recorded", "history_samples"),
     "RecordedWebhooks": ("analysis._recorded", "RecordedWebhooks"),
     "WebhookCall": ("analysis._recorded", "WebhookCall"),
     "LOOKBACK_SECONDS": ("analysis._recording", "LOOKBACK_SECONDS"),
@@ -271,6 +273,7 @@ __all__ = [
     "evaluate_reference",
     "first_failure",
     "header_secrets",
+    "history_samples",
     "hook_secrets",
     "judge_batch",
     "judge_checks",

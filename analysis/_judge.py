@@ -294,7 +294,9 @@ def _names(harmful: str) -> tuple[str, ...]:
 
 
 def _since_start(item: JudgeInput) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    keep = (item.canary_times >= item.start) & (item.canary_times <= item.now)
+    # A point at the start itself reads what was scraped before it (Prometheus' lookback): the
+    # previous revision's, or nothing. Only points after it are this run's canary.
+    keep = (item.canary_times > item.start) & (item.canary_times <= item.now)
     return item.canary_times[keep], item.canary_values[keep]
 
 

@@ -35,6 +35,9 @@ from config import Canary, Judge, Metric, Strategy
 
 #: Static verdicts that decide a judged check whatever the judge says.
 _STATIC_WINS = (Verdict.ERROR, Verdict.FAIL)
+#: The canary's series starts this long after the analysis (Prometheus keeps milliseconds): the
+#: grid point at the start itself would read the samples scraped before it.
+_AFTER = 0.001
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,8 +154,9 @@ def _plan(n: int, tick: JudgeTick, metrics: dict[str, Metric]) -> list[_Judged]:
                 tick=n,
                 index=index,
                 judge=judge,
+                # From just after the start: a point at the start reads the samples before it.
                 canary_request=SeriesRequest(
-                    query=result.query, start=tick.start, end=tick.now, step=step
+                    query=result.query, start=tick.start + _AFTER, end=tick.now, step=step
                 ),
                 primary_request=SeriesRequest(
                     query=primary, start=reference_start, end=tick.now, step=step

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from analysis._range_grid import invalid_range, range_grid
+from analysis._range_grid import grid_of, invalid_range, range_grid
 from analysis._recording import LOOKBACK_SECONDS, Recording
 from analysis._types import (
     FailureKind,
@@ -112,6 +112,25 @@ def grid_points(request: SeriesRequest, now: float = math.inf) -> NDArray[np.flo
         newest = -((now_ms - grid.end_ms) // grid.step_ms)  # ceil((end_ms - now_ms) / step_ms)
     back = np.arange(steps, newest - 1, -1, dtype=np.int64)
     return (grid.end_ms - back * grid.step_ms).astype(np.float64) / 1000.0
+
+
+def history_samples(
+    recording: Recording, metric: str, *, window: float, step: float, start: float = 0.0
+) -> int:
+    """How many primary samples of ``metric`` a judge's envelope reads from ``recording``: the
+    points of its grid in the ``window`` before ``start`` (the analysis' start) that have a
+    value, read as the live range query reads them (a row every 5 minutes is a value at every
+    point of a 1-minute grid, a row a second one a point)."""
+    grid, steps = grid_of(start - window, start, step, align=True)
+    points = (grid.end_ms - np.arange(steps, -1, -1, dtype=np.int64) * grid.step_ms) / 1000.0
+    points = points[points > start - window]
+    times, values = recording.samples("primary", metric, -math.inf, start)
+    read = _on_grid(
+        np.array(times, dtype=np.float64),
+        np.array([math.nan if v is None else v for v in values], dtype=np.float64),
+        points,
+    )
+    return int(np.isfinite(read.values).sum())
 
 
 def _on_grid(

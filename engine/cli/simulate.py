@@ -23,8 +23,7 @@ most ``MAX_TICKS`` of them.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,12 +34,14 @@ from analysis import (
     RecordedMetricSource,
     RecordedWebhooks,
     Recording,
+    history_samples,
     load_recording,
 )
 from config import (
     DEFAULT_MESH_PROVIDER,
     Canary,
     Manifests,
+    Metric,
     MetricTemplate,
     Phase,
     Problem,
@@ -506,6 +507,15 @@ async def _apply_recorded_revision(cluster: InMemoryCluster, canary: Canary) -> 
     )
 
 
+def _no_data_outcome(metric: Metric, counts: Mapping[str, str]) -> str:
+    """What a check of a metric with no samples at all amounts to."""
+    if metric.judge is not None and metric.on_no_data is None:
+        # Neither version answers: the judge holds the weight (inconclusive), then
+        # inconclusiveLimit counts such ticks as failed.
+        return "inconclusive, the weight held until inconclusiveLimit"
+    return counts[metric.no_data_policy]
+
+
 def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
     """Metrics the Canary checks that the recording never mentions: every check will lack data
     (which counts as the metric's ``onNoData`` says: Flagger's failed check by default)."""
@@ -518,7 +528,7 @@ def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
     metrics = canary.spec.effective_analysis.metrics
     warnings = [
         f"the recording has no canary samples for metric {m.name!r}: every check of it will "
-        f"have no data ({counts[m.no_data_policy]})"
+        f"have no data ({_no_data_outcome(m, counts)})"
         for m in metrics
         if m.name not in recorded
     ]
@@ -526,17 +536,14 @@ def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
     for m in metrics:
         if m.judge is None:
             continue
-        # As the judge will count them: the primary's samples in the window before time 0, one
-        # a step at most (a row a second is one sample a minute with a 1m step).
-        window = m.judge.window_seconds
-        step = m.judge.step_seconds(interval)
-        times, history = recording.samples("primary", m.name, -window, 0.0)
-        known = len(
-            {
-                math.floor(t / step)
-                for t, value in zip(times, history, strict=True)
-                if value is not None and t > -window
-            }
+        # As the judge will read them: the points of its grid in the window before time 0 that
+        # hold a value (a row a second is one sample a minute with a 1m step; a row every 5
+        # minutes a value at every minute, through the lookback).
+        known = history_samples(
+            recording,
+            m.name,
+            window=m.judge.window_seconds,
+            step=m.judge.step_seconds(interval),
         )
         if known < m.judge.min_history:
             fallback = (
@@ -545,7 +552,7 @@ def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
                 else "the weight holds until inconclusiveLimit counts them as failed"
             )
             warnings.append(
-                f"the recording has {known} primary sample{'' if known == 1 else 's'} before "
+                f"the recording has {known} primary sample{'' if known == 1 else 's'} up to "
                 f"time 0 for judged metric {m.name!r}, {m.judge.min_history} needed "
                 f"(judge.minHistory): every judged check will be inconclusive ({fallback})"
             )

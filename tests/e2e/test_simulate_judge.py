@@ -158,7 +158,7 @@ def test_with_too_little_history_a_passing_threshold_range_decides(sim: Sim) -> 
     code, _, err = sim.run(judged_only, rows(same, same, history=5))
     assert code == 1
     assert (
-        "the recording has 5 primary samples before time 0 for judged metric 'latency', 20 "
+        "the recording has 5 primary samples up to time 0 for judged metric 'latency', 20 "
         "needed (judge.minHistory): every judged check will be inconclusive (the weight holds "
         "until inconclusiveLimit counts them as failed)"
     ) in err
@@ -176,9 +176,53 @@ def test_the_history_warning_counts_what_the_judges_window_holds(sim: Sim) -> No
     # says so (it once counted every row before time 0, and stayed silent).
     same = healthy(20)
     _, _, err = sim.run(judged_canary(judge={"window": "10m"}), rows(same, same))
-    assert "the recording has 10 primary samples before time 0 for judged metric 'latency'" in err
+    assert "the recording has 10 primary samples up to time 0 for judged metric 'latency'" in err
     _, _, err = sim.run(judged_canary(), rows(same, same))
-    assert "primary samples before time 0" not in err
+    assert "primary samples up to time 0" not in err
+
+
+def test_the_history_warning_reads_sparse_rows_through_the_lookback(sim: Sim) -> None:
+    # An hour of history, a row every 5 minutes (13 rows): the judge's one-minute grid reads a
+    # value at each of its 60 points through Prometheus' 5-minute lookback, so minHistory (20)
+    # is met, the run is judged and promotes; the warning once counted 13 rows and said every
+    # check would be inconclusive.
+    same = healthy(20)
+    recording = [r for r in rows(same, same, history=61) if r[0] > 0 or r[0] % 300 == 0]
+    assert sum(1 for r in recording if r[0] <= 0) == 13
+    code, doc, err = sim.run(judged_canary(), recording)
+    assert "judge.minHistory" not in err
+    assert code == 0 and doc["result"] == "promoted"
+    assert {c["verdict"] for c in judged_checks(doc)} == {"pass"}
+
+
+def test_a_judged_metric_missing_from_the_recording_is_warned_as_inconclusive(sim: Sim) -> None:
+    other = [(t, target, "other", v) for t, target, _, v in rows(healthy(20))]
+    _, _, err = sim.run(judged_canary(), other)
+    assert (
+        "the recording has no canary samples for metric 'latency': every check of it will have "
+        "no data (inconclusive, the weight held until inconclusiveLimit)"
+    ) in err
+
+
+def test_a_judge_step_longer_than_the_interval_judges_the_newest_sample(sim: Sim) -> None:
+    # judge.step 3m on a 1m interval: the first ticks of the run hold no 3-minute grid point
+    # after the start, so the judge reads the newest instant, as a window shorter than a step
+    # does. The grid point at the start itself is no canary sample (it reads what came before):
+    # counting it, an identical release got "no canary sample in the last 3m" and rolled back.
+    same = healthy(20)
+    code, doc, _ = sim.run(judged_canary(judge={"step": "3m"}), rows(same, same))
+    assert code == 0 and doc["result"] == "promoted"
+    assert {c["verdict"] for c in judged_checks(doc)} == {"pass"}
+
+
+def test_canary_samples_before_time_0_are_not_held_against_the_release(sim: Sim) -> None:
+    # The canary target's rows before time 0 are the previous revision's: a spike there is not
+    # this release's. Read through the lookback at the grid point of time 0, it used to fail.
+    same = healthy(20)
+    recording = [*rows(same, same), (-60, "canary", "latency", 900.0)]
+    code, doc, _ = sim.run(judged_canary(threshold=2), recording)
+    assert code == 0 and doc["result"] == "promoted"
+    assert all("900" not in c["explanation"] for c in judged_checks(doc))
 
 
 def test_a_primary_spike_during_the_analysis_does_not_excuse_a_canary_breach(sim: Sim) -> None:
