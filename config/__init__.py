@@ -27,6 +27,7 @@ from config._routers import registered_router_names as registered_router_names
 from config._routers import resolve_router_name as resolve_router_name
 from config._routers import router_rules as router_rules
 from config._routers import routers_that as routers_that
+from config._rules import cross_namespace_problems as cross_namespace_problems
 from config._spec import API_VERSION as API_VERSION
 from config._spec import BUILTIN_METRICS as BUILTIN_METRICS
 from config._spec import DEFAULT_MESH_PROVIDER as DEFAULT_MESH_PROVIDER
@@ -103,6 +104,7 @@ __all__ = [
     "Webhook",
     "WebhookRecord",
     "apply_preset",
+    "cross_namespace_problems",
     "format_go_duration",
     "format_interval",
     "is_flagger_provider",

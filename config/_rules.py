@@ -199,3 +199,45 @@ def _default_step_problems(metric: Metric, interval: float, where: str) -> Itera
             f"{judge.window} at the analysis interval ({shown}, judge.step's default) is "
             + too_many,
         )
+
+
+def cross_namespace_problems(canary: Canary) -> list[Problem]:
+    """Flagger's ``-no-cross-namespace-refs``: the references that name another namespace than
+    the Canary's (an empty namespace is the Canary's own). With the flag set, Flagger's
+    ``verifyCanary`` refuses such a Canary and never schedules it."""
+    spec, own = canary.spec, canary.metadata.namespace
+    a_key = "spec.analysis" if spec.analysis is not None else "spec.canaryAnalysis"
+    blocked = "cross-namespace references are blocked (--no-cross-namespace-refs)"
+
+    def elsewhere(namespace: str | None) -> bool:
+        return bool(namespace) and namespace != own
+
+    problems: list[Problem] = []
+    upstream = spec.upstream_ref
+    if upstream is not None and elsewhere(upstream.namespace):
+        problems.append(
+            Problem(
+                "spec.upstreamRef.namespace",
+                f"can't access gloo upstream {upstream.name}.{upstream.namespace}: {blocked}",
+            )
+        )
+    analysis = spec.effective_analysis
+    for i, metric in enumerate(analysis.metrics):
+        ref = metric.template_ref
+        if ref is not None and elsewhere(ref.namespace):
+            problems.append(
+                Problem(
+                    f"{a_key}.metrics[{i}].templateRef.namespace",
+                    f"can't access metric template {ref.name}.{ref.namespace}: {blocked}",
+                )
+            )
+    for i, alert in enumerate(analysis.alerts):
+        provider = alert.provider_ref
+        if elsewhere(provider.namespace):
+            problems.append(
+                Problem(
+                    f"{a_key}.alerts[{i}].providerRef.namespace",
+                    f"can't access alert provider {provider.name}.{provider.namespace}: {blocked}",
+                )
+            )
+    return problems

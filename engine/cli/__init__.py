@@ -252,6 +252,16 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "-enable-config-tracking; default true)",
     )
     run.add_argument(
+        "--no-cross-namespace-refs",
+        type=_bool_value,
+        nargs="?",
+        const=True,
+        default=_env_default("no-cross-namespace-refs", "false"),  # argparse applies type=
+        metavar="BOOL",
+        help="refuse Canaries whose MetricTemplate, AlertProvider or gloo upstream reference "
+        "names another namespace (Flagger's -no-cross-namespace-refs; default false)",
+    )
+    run.add_argument(
         "--ingress-annotations-prefix",
         default=_env_default("ingress-annotations-prefix", "nginx.ingress.kubernetes.io"),
         help="annotation prefix of the nginx router's canary Ingress (Flagger's "
@@ -779,6 +789,7 @@ def _run(args: argparse.Namespace) -> int:
         ),
         include_label_prefixes=_split_commas(args.include_label_prefix),
         config_tracking=args.enable_config_tracking,
+        no_cross_namespace_refs=args.no_cross_namespace_refs,
         version=_version(),
         # SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL, MSTEAMS_PROXY_URL win, as in Flagger
         notify=NotifyOptions.from_flags(

@@ -51,6 +51,7 @@ from config import (
     Phase,
     SpecError,
     Webhook,
+    cross_namespace_problems,
     parse_metric_template,
 )
 from engine.core.commands import Command, pending_command, start_command_decision
@@ -109,6 +110,9 @@ class Settings:
     #: Flagger's -event-webhook: every event of a Canary with no ``type: event`` webhook of its
     #: own is sent there ("" for none).
     event_webhook: str = ""
+    #: Flagger's -no-cross-namespace-refs: a Canary whose template, alert provider or upstream
+    #: reference names another namespace is refused (``config.cross_namespace_problems``).
+    no_cross_namespace_refs: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,6 +257,10 @@ class CanaryDriver:
             return report
         try:
             canary = self._parsed.parse(body, default_provider=deps.settings.mesh_provider)
+            if deps.settings.no_cross_namespace_refs:
+                blocked = cross_namespace_problems(canary)
+                if blocked:
+                    raise SpecError(blocked)
         except SpecError as exc:
             report.error = exc.render()
             await self._report_invalid(body, exc, report)

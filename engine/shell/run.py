@@ -77,6 +77,8 @@ class RunOptions:
     include_label_prefixes: tuple[str, ...] = ()
     #: Flagger's -enable-config-tracking.
     config_tracking: bool = True
+    #: Flagger's -no-cross-namespace-refs.
+    no_cross_namespace_refs: bool = False
 
 
 def parse_selector(text: str | None) -> dict[str, str]:
@@ -112,6 +114,7 @@ def options_from_env(
     routing: RouterOptions | None = None,
     include_label_prefixes: Sequence[str] = (),
     config_tracking: bool = True,
+    no_cross_namespace_refs: bool = False,
 ) -> RunOptions:
     return RunOptions(
         kubeconfig=kubeconfig,
@@ -131,6 +134,7 @@ def options_from_env(
         routing=routing or RouterOptions(),
         include_label_prefixes=tuple(include_label_prefixes),
         config_tracking=config_tracking,
+        no_cross_namespace_refs=no_cross_namespace_refs,
     )
 
 
@@ -256,6 +260,7 @@ async def _engine_deps(
             mesh_provider=options.mesh_provider,
             metrics_server=options.metrics_server,
             event_webhook=options.event_webhook,
+            no_cross_namespace_refs=options.no_cross_namespace_refs,
         ),
         provider_check=sources.check_providers,
         analyzer=BatchingAnalyzer(sources, clock),

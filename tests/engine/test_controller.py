@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pytest
 
 from analysis import HookOutcome, MetricQuery, QueryFailure, Series, SeriesRequest
 from config import Canary, Webhook
@@ -88,7 +89,12 @@ def deployment(name: str, image: str = "v1") -> dict[str, Any]:
 
 
 class Harness:
-    def __init__(self, *, workload_hook: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        workload_hook: Callable[[], None] | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         self.clock = VirtualClock()
         self.cluster = InMemoryCluster(now=self.clock.utcnow)
         self.source = HealthySource()
@@ -105,13 +111,16 @@ class Harness:
             router_for=lambda provider: router_for(provider, self.cluster),
             metrics=self.source,
             webhooks=AlwaysOk(),
-            settings=Settings(),
+            settings=settings or Settings(),
             analyzer=self.analyzer,
             judge=self.judge,
             on_tick=self.metrics.on_tick,
             on_outcome=self.metrics.on_outcome,
         )
         self.controller = Controller(self.deps, ControllerOptions(jitter=0.0), metrics=self.metrics)
+
+    def warnings(self, name: str) -> list[str]:
+        return [e["message"] for e in self.cluster.events_for(NS, name) if e["type"] == "Warning"]
 
     def phase(self, name: str) -> str:
         body = self.cluster.peek(ObjectRef(CANARY, NS, name))
@@ -229,6 +238,56 @@ async def test_a_malformed_canary_gets_a_condition_and_event_and_does_not_delay_
     warnings = [e["message"] for e in h.cluster.events_for(NS, "broken") if e["type"] == "Warning"]
     assert any("stepWeight" in w for w in warnings)
     assert len(warnings) == 1  # not repeated every tick while the problem is unchanged
+
+
+@pytest.mark.parametrize("blocked", [True, False])
+async def test_no_cross_namespace_refs_refuses_references_to_other_namespaces(
+    blocked: bool,
+) -> None:
+    # Flagger's -no-cross-namespace-refs: a MetricTemplate or AlertProvider of another namespace
+    # keeps the Canary from being driven (Validated=False, a Warning naming each field); its own
+    # namespace, written or left out, is fine; other Canaries go on. Off, nothing is refused.
+    h = Harness(settings=Settings(no_cross_namespace_refs=blocked))
+    theirs = canary_body(
+        "theirs",
+        metrics=[
+            {"name": "errors", "templateRef": {"name": "errors"}, "thresholdRange": {"max": 1}},
+            {
+                "name": "latency",
+                "templateRef": {"name": "latency", "namespace": "shared"},
+                "thresholdRange": {"max": 500},
+            },
+        ],
+        alerts=[{"name": "chat", "providerRef": {"name": "slack", "namespace": "infra"}}],
+    )
+    ours = canary_body(
+        "ours",
+        metrics=[
+            {
+                "name": "latency",
+                "templateRef": {"name": "latency", "namespace": NS},
+                "thresholdRange": {"max": 500},
+            }
+        ],
+        alerts=[{"name": "chat", "providerRef": {"name": "slack"}}],
+    )
+    h.cluster.seed(deployment("theirs"), deployment("ours"), theirs, ours)
+    await h.run_until(lambda: h.phase("ours") == "Initialized")
+    await h.run_until(lambda: h.phase("theirs") == "Initialized" or bool(h.warnings("theirs")))
+    if not blocked:
+        assert h.phase("theirs") == "Initialized" and not h.warnings("theirs")
+        return
+    assert h.phase("theirs") == ""
+    body = h.cluster.peek(ObjectRef(CANARY, NS, "theirs"))
+    assert body is not None
+    (cond,) = [c for c in body["status"]["conditions"] if c["type"] == "Validated"]
+    assert cond["message"].splitlines() == [
+        "spec.analysis.metrics[1].templateRef.namespace: can't access metric template "
+        "latency.shared: cross-namespace references are blocked (--no-cross-namespace-refs)",
+        "spec.analysis.alerts[0].providerRef.namespace: can't access alert provider "
+        "slack.infra: cross-namespace references are blocked (--no-cross-namespace-refs)",
+    ]
+    assert len(h.warnings("theirs")) == 1
 
 
 async def test_a_secret_quoted_from_a_bad_spec_reaches_no_event_or_condition() -> None:
@@ -471,3 +530,19 @@ async def test_a_release_that_stops_using_a_configmap_restarts_once_and_promotes
     )
     await h.run_until(lambda: h.phase("app") == "Succeeded", limit=1800)
     assert tracked() == {}
+
+
+def test_the_no_cross_namespace_refs_flag_reads_as_flaggers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.cli import build_parser
+
+    def parsed(*argv: str) -> bool:
+        return bool(build_parser().parse_args(["run", *argv]).no_cross_namespace_refs)
+
+    assert parsed() is False  # Flagger's default
+    assert parsed("--no-cross-namespace-refs") is True
+    assert parsed("--no-cross-namespace-refs=true") is True
+    assert parsed("--no-cross-namespace-refs=false") is False
+    monkeypatch.setenv("CANARY_ENGINE_NO_CROSS_NAMESPACE_REFS", "true")
+    assert parsed() is True
