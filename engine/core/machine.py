@@ -684,6 +684,9 @@ def _cancel_reverted_run(t: _Tick) -> None:
         f"Canary run cancelled: {t.tname} was reverted to the promoted revision; "
         f"routing all traffic to primary and scaling down {t.tname}"
     )
+    # The run ends here, so the chat that saw "New revision detected" hears how (Flagger's run
+    # would go on and end with its own alert). Warn: a person chose it, nothing broke.
+    t.alert(f"Canary run cancelled: {t.tname} was reverted to the promoted revision", "warn")
     t.route(TOTAL_WEIGHT, 0)
     t.effects.append(ScaleToZero())
     t.sync_status(Phase.FAILED)

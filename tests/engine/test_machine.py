@@ -445,6 +445,11 @@ def test_revert_to_promoted_revision_mid_analysis_cancels_the_run_q14() -> None:
     assert "reverted to the promoted revision" in events(d)[0]
     # counted as a failure, as every way to Failed is (flagger_canary_failures_total)
     assert CountOutcome("failure") in d.effects
+    # and the chat that heard "New revision detected" hears how the run ended
+    alerts = [e for e in d.effects if isinstance(e, Alert)]
+    assert alerts == [
+        Alert("Canary run cancelled: podinfo.test was reverted to the promoted revision", "warn")
+    ]
 
 
 def test_skip_analysis_promotes_at_once() -> None:
