@@ -46,6 +46,7 @@ from config import (
     CanaryEngineError,
     CanaryMemo,
     CanaryStatus,
+    HandledCommand,
     HookType,
     MetricTemplate,
     Phase,
@@ -54,7 +55,13 @@ from config import (
     cross_namespace_problems,
     parse_metric_template,
 )
-from engine.core.commands import Command, pending_command, start_command_decision
+from engine.core.commands import (
+    Command,
+    handled_command_id,
+    pending_command,
+    read_command,
+    start_command_decision,
+)
 from engine.core.effects import (
     Alert,
     CountOutcome,
@@ -579,14 +586,41 @@ class CanaryDriver:
         self, body: Mapping[str, Any], exc: SpecError, report: TickReport
     ) -> None:
         """A malformed Canary gets a Warning event and a ``Validated=False`` condition, once per
-        distinct problem, and is not driven; other canaries are unaffected."""
+        distinct problem, and is not driven; other canaries are unaffected. An operator command
+        sent meanwhile is ignored, with the reason, and recorded as handled: held until the spec
+        is fixed, it would act on whatever revision runs then."""
         message = redact(exc.render())
         status = body.get("status") or {}
         conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
         current = next((c for c in conditions if c.get("type") == INVALID_CONDITION), None)
-        if current is not None and current.get("message") == message:
+        command = read_command((body.get("metadata") or {}).get("annotations"))
+        if command is not None and command.id == handled_command_id(body):
+            command = None
+        if command is None and current is not None and current.get("message") == message:
             return
         now = stamp(self._deps.clock)
+        patch: dict[str, Any] = {}
+        if command is not None:
+            reason = (
+                "the Canary's spec is invalid (see its Validated condition); fix it, then send "
+                "the command again"
+            )
+            name = f"{self._ref.name}.{self._ref.namespace}"
+            await self._record_event(
+                body,
+                report,
+                Event(
+                    "Warning",
+                    f"Command {command.label} ({command.short}) for {name} ignored: {reason}",
+                ),
+            )
+            handled = HandledCommand(
+                id=command.id, command=command.label, handled_at=now, outcome=f"ignored: {reason}"
+            )
+            patch["lastCommand"] = handled.to_body()
+        if current is not None and current.get("message") == message:
+            await self._write_invalid_status(patch)
+            return
         condition = {
             "type": INVALID_CONDITION,
             "status": "False",
@@ -597,10 +631,11 @@ class CanaryDriver:
         }
         others = [c for c in conditions if c.get("type") != INVALID_CONDITION]
         await self._record_event(body, report, Event("Warning", f"Invalid canary spec: {message}"))
+        await self._write_invalid_status({**patch, "conditions": [*others, condition]})
+
+    async def _write_invalid_status(self, status: dict[str, Any]) -> None:
         try:
-            await self._deps.cluster.patch(
-                self._ref, {"status": {"conditions": [*others, condition]}}, status=True
-            )
+            await self._deps.cluster.patch(self._ref, {"status": status}, status=True)
         except CanaryEngineError as err:
             log.warning("status_not_written", error=str(err))
 

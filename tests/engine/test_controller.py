@@ -546,3 +546,39 @@ def test_the_no_cross_namespace_refs_flag_reads_as_flaggers(
     assert parsed("--no-cross-namespace-refs=false") is False
     monkeypatch.setenv("CANARY_ENGINE_NO_CROSS_NAMESPACE_REFS", "true")
     assert parsed() is True
+
+
+async def test_a_command_sent_while_the_spec_is_invalid_is_ignored_not_held() -> None:
+    # Held until the spec is fixed, a promote --full would copy whatever revision runs then,
+    # unanalysed: it is recorded as handled with the reason, and a fixed spec does not revive it.
+    from engine.core.commands import COMMAND_ANNOTATION, encode_command
+
+    h = Harness()
+    h.cluster.seed(deployment("app"), canary_body("app"))
+    await h.run_until(lambda: h.phase("app") == "Initialized")
+    ref = ObjectRef(CANARY, NS, "app")
+    command = encode_command(
+        "promote", command_id="c0ffee" * 5, requested_at="2026-01-01T00:00:00Z", full=True
+    )
+    await h.cluster.patch(
+        ref,
+        {
+            "metadata": {"annotations": {COMMAND_ANNOTATION: command}},
+            "spec": {"analysis": {"stepWeight": 150}},
+        },
+    )
+    await h.run_until(lambda: any("ignored" in w for w in h.warnings("app")))
+    body = h.cluster.peek(ref)
+    assert body is not None
+    last = body["status"]["lastCommand"]
+    assert last["id"] == "c0ffee" * 5 and last["command"] == "promote --full"
+    assert last["outcome"].startswith("ignored: the Canary's spec is invalid")
+    assert any(w.startswith("Invalid canary spec:") for w in h.warnings("app"))
+    # The spec is fixed and a new revision arrives: it is analysed, not promoted by the old
+    # command.
+    await h.cluster.patch(ref, {"spec": {"analysis": {"stepWeight": 50}}})
+    await h.set_image("app", "v2")
+    await h.run_until(lambda: h.phase("app") in ("Progressing", "Promoting", "Succeeded"))
+    events = [e["message"] for e in h.cluster.events_for(NS, "app")]
+    assert not any("Command promote --full" in e and "ignored" not in e for e in events), events
+    assert h.phase("app") == "Progressing"
