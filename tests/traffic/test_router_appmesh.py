@@ -238,3 +238,11 @@ async def test_gateway_annotations_follow_a_changed_spec_in_v1beta1_only(
         assert annotations["gateway.appmesh.k8s.aws/domain"] == "app.example.com,"
         assert annotations["gateway.appmesh.k8s.aws/retries"] == "3"
     assert await router.get_routes(canary) == Routes(Weights(100, 0))
+    # A weight step changes only the route's targets, as Flagger's SetRoutes: the annotations
+    # stay as they are, another controller's included, whatever the Canary says now.
+    await world.cluster.patch(ref, {"metadata": {"annotations": {"team": "web"}}})
+    before = (await world.must_read(ref))["metadata"]["annotations"]
+    moved = make_canary(provider=provider, service={**GATEWAY_SERVICE, "hosts": ["c.example"]})
+    await router.set_routes(moved, Weights(90, 10))
+    assert (await world.must_read(ref))["metadata"]["annotations"] == before
+    assert await router.get_routes(moved) == Routes(Weights(90, 10))

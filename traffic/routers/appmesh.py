@@ -115,8 +115,10 @@ class AppMeshRouter:
                 current = self._read(canary, weighted)
             except RoutingError:
                 pass
-        await self._apply_routing(canary, canary_router=False, weights=current)
-        await self._apply_routing(canary, canary_router=True, weights=Weights(0, 100))
+        await self._apply_routing(canary, canary_router=False, weights=current, reconciling=True)
+        await self._apply_routing(
+            canary, canary_router=True, weights=Weights(0, 100), reconciling=True
+        )
 
     async def set_routes(self, canary: Canary, weights: Weights) -> None:
         if await self._weighted(canary) is None:
@@ -167,8 +169,11 @@ class AppMeshRouter:
             raise RoutingError(f"{where}: {exc}") from None
 
     async def _apply_routing(
-        self, canary: Canary, *, canary_router: bool, weights: Weights
+        self, canary: Canary, *, canary_router: bool, weights: Weights, reconciling: bool = False
     ) -> None:
+        """``reconciling``: called by ``reconcile`` (its weights read back, so only a change of
+        the spec makes a difference), where Flagger's v1beta1 router rewrites the gateway
+        annotations; a weight change (``set_routes``) keeps them, as Flagger's SetRoutes does."""
         name, ns = canary.spec.service_name, canary.metadata.namespace
         router_name = f"{name}-canary" if canary_router else name
         routes = self._routes(canary, router_name, canary_router, weights)
@@ -198,6 +203,7 @@ class AppMeshRouter:
             ObjectRef(VIRTUAL_SERVICE_V1BETA1, ns, f"{router_name}.{ns}"),
             spec,
             annotations=annotations,
+            refresh_annotations=reconciling,
         )
 
     async def _apply(
@@ -207,6 +213,7 @@ class AppMeshRouter:
         spec: Body,
         *,
         annotations: Mapping[str, str] | None = None,
+        refresh_annotations: bool = False,
     ) -> None:
         existing = await self._cluster.get(ref)
         if existing is None:
@@ -217,9 +224,9 @@ class AppMeshRouter:
         wanted = {**{k: have[k] for k in ("awsName", "meshRef") if k in have}, **spec}
         spec_patch = merge_diff(have, wanted)
         metadata: Body = {}
-        if spec_patch is not NO_CHANGE and annotations and not self._api.v1beta2:
-            # Flagger's v1beta1 router rewrites the primary VirtualService's annotations as the
-            # gateway ones (a whole new map) when it updates the spec, and only then; its
+        if refresh_annotations and spec_patch is not NO_CHANGE and annotations:
+            # Flagger's v1beta1 Reconcile rewrites the primary VirtualService's annotations as
+            # the gateway ones (a whole new map) when it updates the spec, and only then; its
             # v1beta2 router writes them on creation only.
             have_annotations = (existing.get("metadata") or {}).get("annotations") or {}
             changed = replace_map(have_annotations, annotations)
