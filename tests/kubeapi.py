@@ -582,12 +582,16 @@ class _Rule:
     reason: str = "InternalError"
     message: str = "injected failure"
     retry_after: int | None = None
+    token: str | None = None
 
     def matches(self, request: web.Request) -> bool:
         return (
             self.remaining > 0
             and (self.method is None or self.method.upper() == request.method)
             and self.path in request.path_qs
+            and (
+                self.token is None or request.headers.get("Authorization") == f"Bearer {self.token}"
+            )
         )
 
 
@@ -645,10 +649,12 @@ class FakeKubeApi:
         reason: str | None = None,
         message: str = "injected failure",
         retry_after: int | None = None,
+        token: str | None = None,
     ) -> None:
         """Answer the next ``n`` requests whose method matches and whose path+query contains
         ``path`` with ``status`` (a Status body; a ``Retry-After`` header when ``retry_after``
-        is given, as the API server sends with 429). Rules are checked in the order added."""
+        is given, as the API server sends with 429). ``token``: only the requests of the user
+        with that bearer token (an RBAC refusal). Rules are checked in the order added."""
         self._faults.append(
             _Rule(
                 n,
@@ -658,6 +664,7 @@ class FakeKubeApi:
                 reason or _REASONS.get(status, "Unknown"),
                 message,
                 retry_after,
+                token,
             )
         )
 

@@ -14,6 +14,7 @@ import atexit
 import functools
 import gc
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -499,7 +500,8 @@ def _operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
             "(one JSON merge patch of its canary-engine.io/command annotation: only the RBAC "
             "verb patch on canaries.flagger.app is needed); the controller acts on it at once, "
             "exactly once, with an event, a log line and an alert. Exit status: 0 sent, "
-            "1 no such Canary, 2 bad input, 4 the Kubernetes API is unreachable or refused.",
+            "1 no such Canary, 2 bad input, 4 the Kubernetes API is unreachable or refused, "
+            "5 an earlier command is not handled yet.",
         )
         _canary_name_arguments(command)
         if name == "promote":
@@ -508,6 +510,12 @@ def _operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
                 action="store_true",
                 help="skip the rest of the analysis and promote the current revision",
             )
+        command.add_argument(
+            "--replace",
+            action="store_true",
+            help="replace an earlier command the controller has not handled yet (without it, "
+            "that is refused, exit status 5)",
+        )
         _cluster_options(command)
 
 
@@ -525,12 +533,39 @@ def _canary_file_options(
 
 
 def _canary_name_arguments(parser: argparse.ArgumentParser) -> None:
-    """``NAME`` and ``-n/--namespace`` of the commands that address one Canary in a cluster."""
-    parser.add_argument("name", metavar="NAME", help="the Canary's name")
+    """``NAME`` and ``-n/--namespace`` of the commands that address one Canary in a cluster,
+    checked as the API server checks them (a bad one is bad input, exit 2, before any request)."""
+    parser.add_argument("name", metavar="NAME", type=_object_name, help="the Canary's name")
     parser.add_argument(
         "-n",
         "--namespace",
+        type=_namespace_name,
         help="the Canary's namespace (default: the kubeconfig context's, else default)",
+    )
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _object_name(text: str) -> str:
+    """A Kubernetes object name (a DNS-1123 subdomain: lowercase letters, digits, '-' and '.',
+    at most 253 characters, each dot-separated part starting and ending with a letter or
+    digit)."""
+    if 0 < len(text) <= 253 and all(_DNS_LABEL.fullmatch(part) for part in text.split(".")):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a Kubernetes object name: lowercase letters, digits, '-' and '.', "
+        "starting and ending with a letter or digit, at most 253 characters"
+    )
+
+
+def _namespace_name(text: str) -> str:
+    """A namespace name (a DNS-1123 label: at most 63 characters, no dots)."""
+    if len(text) <= 63 and _DNS_LABEL.fullmatch(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a namespace name: lowercase letters, digits and '-', starting and "
+        "ending with a letter or digit, at most 63 characters"
     )
 
 
@@ -903,6 +938,7 @@ def _operator_command(args: argparse.Namespace) -> int:
                 name=args.name,
                 namespace=args.namespace,
                 full=getattr(args, "full", False),
+                replace=args.replace,
                 kubeconfig=args.kubeconfig,
                 context=args.context,
                 clock=RealClock(),

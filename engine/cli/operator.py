@@ -1,9 +1,15 @@
 """``canary-engine promote|abort|retry|pause|resume NAME`` (and ``kubectl canary ...``).
 
 Each command is one JSON merge patch of the Canary's ``canary-engine.io/command`` annotation
-(engine.core.commands), sent through the Cluster seam with no cache (no LIST, no WATCH, no GET): the
-user needs only ``patch`` on ``canaries.flagger.app``. The controller acts on it at once; this
-command does not wait for it (its event says what happened: ``kubectl describe canary NAME``).
+(engine.core.commands), sent through the Cluster seam with no cache: the user needs only ``patch``
+on ``canaries.flagger.app``. The controller acts on it at once; this command does not wait for it
+(its event says what happened: ``kubectl describe canary NAME``).
+
+There is one command slot, and the controller handles a command between two ticks, so a command
+sent while a tick is still running (a slow webhook) could replace one not handled yet, which would
+then never happen. Where the user may also ``get`` the Canary, the command first reads it and
+refuses to replace an unhandled command (``--replace`` does), and the patch carries the
+``resourceVersion`` it read, so a command written in between is not overwritten either.
 """
 
 from __future__ import annotations
@@ -15,14 +21,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import CanaryEngineError
-from engine.core.commands import SHORT_ID, command_patch, encode_command
+from engine.core.commands import (
+    SHORT_ID,
+    command_patch,
+    encode_command,
+    has_pending_command,
+    read_command,
+)
 from engine.shell.clock import Clock, stamp
 from traffic import CANARY, Cluster, ObjectRef
-from traffic.cluster import ClusterError, NotFound
+from traffic.cluster import ClusterError, Conflict, NotFound
 
-#: Exit statuses (as ``get``): 0 sent, 1 no such Canary, 2 bad input, 4 the API refused or failed.
+#: Exit statuses (as ``get``): 0 sent, 1 no such Canary, 2 bad input, 4 the API refused or failed,
+#: 5 an earlier command is not handled yet (``--replace`` replaces it).
 EXIT_NOT_FOUND = 1
 EXIT_API = 4
+EXIT_PENDING = 5
+#: Writes retried when the Canary changed between the read and the patch.
+_CONFLICT_ATTEMPTS = 3
 
 
 class CommandNotSent(CanaryEngineError):
@@ -74,6 +90,7 @@ async def send_command(
     command: str,
     full: bool = False,
     command_id: str | None = None,
+    replace: bool = False,
 ) -> SentCommand:
     """Write the command annotation; CanaryEngineError naming the Canary and the fix."""
     command_id = command_id or uuid.uuid4().hex
@@ -85,7 +102,17 @@ async def send_command(
     )
     ref = ObjectRef(CANARY, namespace, name)
     try:
-        body = await cluster.patch(ref, command_patch(value))
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            patch = command_patch(value)
+            version = None if replace else await _unless_pending(cluster, ref)
+            if version:
+                patch["metadata"]["resourceVersion"] = version
+            try:
+                body = await cluster.patch(ref, patch)
+                break
+            except Conflict:
+                if attempt == _CONFLICT_ATTEMPTS:
+                    raise
     except NotFound:
         raise CommandNotSent(
             f"Canary {namespace}/{name} not found (kubectl get canaries -n {namespace} lists "
@@ -105,6 +132,33 @@ async def send_command(
     )
 
 
+async def _unless_pending(cluster: Cluster, ref: ObjectRef) -> str | None:
+    """The Canary's resourceVersion, after checking that it holds no unhandled command; None
+    when the user may not read it (a patch-only Role: the command is sent unchecked, as before).
+    NotFound when there is no such Canary."""
+    try:
+        body = await cluster.get(ref)
+    except ClusterError as exc:
+        if ": 403" in str(exc):
+            return None
+        raise
+    if body is None:
+        raise NotFound(f"canaries {ref.name} not found")
+    if has_pending_command(body):
+        earlier = read_command((body.get("metadata") or {}).get("annotations"))
+        label = earlier.label if earlier is not None else "a command"
+        short = earlier.short if earlier is not None else "?"
+        raise CommandNotSent(
+            f"Canary {ref.namespace}/{ref.name} holds {label} ({short}), which the controller "
+            "has not handled yet (it handles a command between two ticks, after a running "
+            "tick's webhooks); sending another would replace it. Wait for its event (kubectl "
+            f"describe canary {ref.name} -n {ref.namespace}), or pass --replace to replace it",
+            EXIT_PENDING,
+        )
+    version = (body.get("metadata") or {}).get("resourceVersion")
+    return str(version) if version else None
+
+
 async def run_command(
     *,
     command: str,
@@ -114,6 +168,7 @@ async def run_command(
     kubeconfig: str | None,
     context: str | None,
     clock: Clock,
+    replace: bool = False,
 ) -> SentCommand:
     """Open the cluster (no cache) and send one command."""
     from traffic import open_kube_cluster
@@ -128,5 +183,11 @@ async def run_command(
         except ClusterError as exc:  # no usable kubeconfig: say which, as kubectl would
             raise CommandNotSent(f"{command} {namespace}/{name}: {exc}", EXIT_API) from None
         return await send_command(
-            cluster, clock, namespace=namespace, name=name, command=command, full=full
+            cluster,
+            clock,
+            namespace=namespace,
+            name=name,
+            command=command,
+            full=full,
+            replace=replace,
         )

@@ -45,6 +45,7 @@ __all__ = ["world"]  # the fixture, shared with test_controller_kube.py
 pytestmark = pytest.mark.timeout(90)
 
 USER = "alice"
+COMMAND = "canary-engine.io/command"
 ROOT = Path(__file__).resolve().parents[2]
 #: The two command lines, as modules (their console scripts are engine.cli:main and
 #: engine.cli.kubectl_canary:main).
@@ -198,8 +199,8 @@ async def test_promote_steps_at_once_then_promote_full_finishes_the_rollout(worl
     assert any(
         "Operator command promote --full: skipping the rest of the analysis" in a for a in alerts
     )
-    # the user needed nothing but patch on canaries: one PATCH per command, no reads
-    assert user_requests(w) == [("patch", "canaries", NAME)] * 2
+    # one GET (is an earlier command still unhandled?) and one PATCH per command
+    assert user_requests(w) == [("get", "canaries", NAME), ("patch", "canaries", NAME)] * 2
     assert images(w, f"{NAME}-primary") == [V1, V2]
 
 
@@ -341,6 +342,42 @@ async def test_a_command_sent_while_no_controller_runs_takes_effect_once_across_
     assert json.loads(annotations["canary-engine.io/command"])["id"] == last_command(w)["id"]
 
 
+async def test_a_command_never_replaces_one_the_controller_has_not_handled(world: World) -> None:
+    # One command slot, handled between two ticks: a second command sent before the first was
+    # handled (a tick waiting on a slow webhook, or no controller running) would replace it, and
+    # the first would never happen. It is refused (exit 5) unless --replace says so.
+    w = world
+    seed_with_alerts(w)
+    code, _, err = await kubectl(w, "pause", NAME)
+    assert code == 0, err
+    code, out, err = await kubectl(w, "promote", NAME)
+    assert code == 5 and out == ""
+    assert f"Canary {NS}/{NAME} holds pause (" in err
+    assert "which the controller has not handled yet" in err and "--replace" in err
+    assert json.loads(w.canary()["metadata"]["annotations"][COMMAND])["command"] == "pause"
+    code, _, err = await kubectl(w, "promote", NAME, "--replace")
+    assert code == 0, err
+    assert json.loads(w.canary()["metadata"]["annotations"][COMMAND])["command"] == "promote"
+
+
+async def test_a_user_who_may_only_patch_still_sends_commands(world: World) -> None:
+    # The documented patch-only Role: the GET that checks for an unhandled command is refused,
+    # and the command is sent unchecked, as one PATCH.
+    w = world
+    seed_with_alerts(w)
+    w.api.fail_next(
+        method="GET",
+        path=f"/canaries/{NAME}",
+        status=403,
+        message=f'canaries.flagger.app "{NAME}" is forbidden: User "{USER}" cannot get resource',
+        token=USER,
+    )
+    code, _, err = await kubectl(w, "abort", NAME)
+    assert code == 0, err
+    assert user_requests(w) == [("get", "canaries", NAME), ("patch", "canaries", NAME)]
+    assert json.loads(w.canary()["metadata"]["annotations"][COMMAND])["command"] == "abort"
+
+
 async def test_a_command_that_does_not_apply_is_reported_once_and_changes_nothing(
     world: World,
 ) -> None:
@@ -383,6 +420,13 @@ async def test_the_command_line_says_what_went_wrong(tmp_path: Path) -> None:
         assert code == 4 and "/nonexistent" in err and "Traceback" not in err
         code, _, err = await cli(KUBECTL_CANARY, ["run"])
         assert code == 2 and "run is a server, not a kubectl command" in err
+        # a name or namespace the API server could never hold is bad input, refused before any
+        # request (".." once became a PATCH of the namespace's collection path)
+        before = len(w.api.log)
+        for name, namespace in (("..", NS), ("a/b", NS), ("Web", NS), (NAME, "..")):
+            code, _, err = await cli(KUBECTL_CANARY, ["abort", name, "-n", namespace])
+            assert code == 2 and "is not a" in err, (name, namespace, err)
+        assert len(w.api.log) == before
         assert "command" not in (w.canary()["metadata"].get("annotations") or {})
 
 
