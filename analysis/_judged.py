@@ -156,7 +156,10 @@ def _plan(n: int, tick: JudgeTick, metrics: dict[str, Metric]) -> list[_Judged]:
                 judge=judge,
                 # From just after the start: a point at the start reads the samples before it.
                 canary_request=SeriesRequest(
-                    query=result.query, start=tick.start + _AFTER, end=tick.now, step=step
+                    query=result.query,
+                    start=min(tick.start + _AFTER, tick.now),
+                    end=tick.now,
+                    step=step,
                 ),
                 primary_request=SeriesRequest(
                     query=primary, start=reference_start, end=tick.now, step=step

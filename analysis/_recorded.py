@@ -84,6 +84,13 @@ class RecordedMetricSource:
                 out.append(invalid)
                 continue
             times, values = self._arrays(query.target, query.metric)
+            if query.target == "canary":
+                # Live, the canary's pods did not exist before its window starts (the analysis:
+                # the target is scaled to zero between runs), so nothing from before it can be
+                # read through the lookback; a recording's earlier canary rows are the replaced
+                # revision's, and are not read either.
+                keep = times >= request.start
+                times, values = times[keep], values[keep]
             out.append(_on_grid(times, values, grid_points(request, t)))
         return out
 

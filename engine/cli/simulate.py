@@ -507,12 +507,14 @@ async def _apply_recorded_revision(cluster: InMemoryCluster, canary: Canary) -> 
     )
 
 
-def _no_data_outcome(metric: Metric, counts: Mapping[str, str]) -> str:
-    """What a check of a metric with no samples at all amounts to."""
-    if metric.judge is not None and metric.on_no_data is None:
+def _no_data_outcome(metric: Metric, counts: Mapping[str, str], *, primary_recorded: bool) -> str:
+    """What a check of a metric without canary samples amounts to."""
+    silent = metric.judge is not None and metric.on_no_data is None and not primary_recorded
+    if silent and metric.threshold_range is None:
         # Neither version answers: the judge holds the weight (inconclusive), then
         # inconclusiveLimit counts such ticks as failed.
         return "inconclusive, the weight held until inconclusiveLimit"
+    # The primary answers (a canary outage), or a thresholdRange sees no value: no data.
     return counts[metric.no_data_policy]
 
 
@@ -520,6 +522,7 @@ def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
     """Metrics the Canary checks that the recording never mentions: every check will lack data
     (which counts as the metric's ``onNoData`` says: Flagger's failed check by default)."""
     recorded = recording.metrics("canary")
+    primary = recording.metrics("primary")
     counts = {
         "fail": "a failed check",
         "inconclusive": "inconclusive (onNoData)",
@@ -528,7 +531,7 @@ def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
     metrics = canary.spec.effective_analysis.metrics
     warnings = [
         f"the recording has no canary samples for metric {m.name!r}: every check of it will "
-        f"have no data ({_no_data_outcome(m, counts)})"
+        f"have no data ({_no_data_outcome(m, counts, primary_recorded=m.name in primary)})"
         for m in metrics
         if m.name not in recorded
     ]

@@ -81,7 +81,10 @@ class PrometheusOver:
 
 
 T0 = 1_767_225_600.0  # a whole minute (2026-01-01T00:00:00Z): live requests are Unix times
-LIVE = dataclasses.replace(QUERY, endpoint=Endpoint(server="http://prom.test:9090"))
+# The primary's series: a canary's replay reads no row from before its window (below).
+LIVE = dataclasses.replace(
+    QUERY, endpoint=Endpoint(server="http://prom.test:9090"), target="primary"
+)
 
 
 @pytest.mark.parametrize(
@@ -114,13 +117,32 @@ async def test_simulate_reads_the_points_a_live_range_query_answers(
 
         async with open_prometheus(sleep=no_sleep) as prometheus:
             [live] = await prometheus.fetch_series([req])
-    source = RecordedMetricSource(Recording({("canary", "latency"): samples}), lambda: T0 + end)
+    source = RecordedMetricSource(Recording({("primary", "latency"): samples}), lambda: T0 + end)
     [replayed] = await source.fetch_series([req])
     assert isinstance(live, Series) and isinstance(replayed, Series), (live, replayed)
     assert fake.requests >= 1
     assert len(replayed) > 0
     assert replayed.times.tolist() == live.times.tolist()
     assert replayed.values.tolist() == live.values.tolist()
+
+
+def test_a_canary_window_reads_no_row_from_before_it() -> None:
+    # Live, the canary's pods did not exist before the analysis (the target is scaled to zero
+    # between runs), so no point of its window reads an earlier sample through the lookback; a
+    # recording's earlier canary rows are the replaced revision's and are not read either. The
+    # primary's earlier rows are read as live (the lookback).
+    samples: list[tuple[float, float | None]] = [(-60.0, 900.0), (90.0, 100.0), (150.0, 110.0)]
+    recording = Recording({("canary", "latency"): samples, ("primary", "latency"): samples})
+    source = RecordedMetricSource(recording, lambda: 180.0)
+    primary = dataclasses.replace(QUERY, target="primary")
+    canary_window = SeriesRequest(query=QUERY, start=0.001, end=180.0, step=60.0)
+    primary_window = SeriesRequest(query=primary, start=0.001, end=180.0, step=60.0)
+    canary, primary_series = asyncio.run(source.fetch_series([canary_window, primary_window]))
+    assert isinstance(canary, Series) and isinstance(primary_series, Series)
+    assert canary.times.tolist() == [120.0, 180.0]
+    assert canary.values.tolist() == [100.0, 110.0]
+    assert primary_series.times.tolist() == [60.0, 120.0, 180.0]
+    assert primary_series.values.tolist() == [900.0, 100.0, 110.0]
 
 
 def test_a_dense_recording_is_read_once_per_step() -> None:

@@ -204,6 +204,24 @@ def test_a_judged_metric_missing_from_the_recording_is_warned_as_inconclusive(si
     ) in err
 
 
+def test_a_judged_metric_whose_canary_alone_is_missing_is_warned_as_a_failed_check(
+    sim: Sim,
+) -> None:
+    # The primary answers and the canary does not (a canary outage): no data, a failed check by
+    # default; with a thresholdRange the range sees no value either.
+    primary_only = [r for r in rows(healthy(20)) if r[1] == "primary"]
+    for canary in (judged_canary(), judged_canary(thresholdRange={"max": 500})):
+        code, _, err = sim.run(canary, primary_only)
+        assert code == 1
+        assert (
+            "the recording has no canary samples for metric 'latency': every check of it will "
+            "have no data (a failed check)"
+        ) in err
+    nothing = [(t, target, "other", v) for t, target, _, v in rows(healthy(20))]
+    _, _, err = sim.run(judged_canary(thresholdRange={"max": 500}), nothing)
+    assert "will have no data (a failed check)" in err
+
+
 def test_a_judge_step_longer_than_the_interval_judges_the_newest_sample(sim: Sim) -> None:
     # judge.step 3m on a 1m interval: the first ticks of the run hold no 3-minute grid point
     # after the start, so the judge reads the newest instant, as a window shorter than a step
