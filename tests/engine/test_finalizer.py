@@ -89,3 +89,28 @@ async def test_the_finalizers_written_are_the_list_as_it_is_when_written(
     assert canary(cluster) is None
     events = cluster.events_for(NS, "web")
     assert [e["message"] for e in events if e["type"] == "Warning"] == []
+
+
+async def test_a_canary_refused_for_a_cross_namespace_reference_is_still_finalized() -> None:
+    # --no-cross-namespace-refs refuses to drive a Canary that names another namespace, but a
+    # deletion is carried out (Flagger's sync handler finalizes before it verifies anything): the
+    # target gets its replicas back and the Canary goes, instead of staying Terminating.
+    from engine import Settings
+
+    cluster, driver = web_driver(
+        revertOnDeletion=True, settings=Settings(no_cross_namespace_refs=True)
+    )
+    for _ in range(3):
+        await driver.tick()
+    ref = ObjectRef(CANARY, NS, "web")
+    alert = {"name": "chat", "providerRef": {"name": "slack", "namespace": "infra"}}
+    await cluster.patch(ref, {"spec": {"analysis": {"alerts": [alert]}}})
+    await driver.tick()
+    body = canary(cluster)
+    assert body is not None
+    assert any(c["type"] == "Validated" for c in body["status"]["conditions"])
+    await cluster.delete(ref)
+    await driver.tick()
+    assert canary(cluster) is None
+    target = cluster.peek(ObjectRef(DEPLOYMENT, NS, "web"))
+    assert target is not None and target["spec"]["replicas"] == 3
