@@ -140,6 +140,8 @@ def _command(raw: Any) -> View | None:
     if not isinstance(raw, dict) or not raw.get("command"):
         return None
     return {
+        # the whole id, so that a script can match the command it sent
+        "id": _redacted(str(raw.get("id") or "")),
         "command": _redacted(str(raw["command"])),
         "handledAt": raw.get("handledAt"),
         "outcome": _redacted(str(raw.get("outcome") or "")),

@@ -120,8 +120,9 @@ async def run_with_commands(
             if was_decided:
                 # Reopened (a retry): the regular ticks skipped while decided keep their times,
                 # as the controller's do (a command tick never moves them), so the next one is
-                # the first of the grid at or after the retry.
-                while due < clock.now():
+                # the first of the grid after the retry (a retry at a tick's time takes that
+                # tick, so that the pre-rollout hooks do not run twice at the same instant).
+                while due <= clock.now():
                     due += report.interval
         await clock.sleep(due - clock.now())
 

@@ -112,6 +112,15 @@ def test_retry_after_abort_runs_the_analysis_again_to_a_promotion(
     regular = [t["t"] for t in doc["ticks"] if "command" not in t]
     assert all(t % 60 == 0 for t in regular), regular
     assert after[0]["t"] == 240
+    # A retry at a regular tick's time takes that tick: the next one is a whole interval later,
+    # not at the same instant (which ran the pre-rollout hooks right after the retry).
+    code, doc = simulate(capsys, "--command", "2m:abort", "--command", "3m:retry")
+    assert code == 0 and by_command(doc)["abort"]["phase"] == "Failed"
+    retry = by_command(doc)["retry"]
+    assert (retry["t"], retry["phase"]) == (180, "Progressing")
+    times = [t["t"] for t in doc["ticks"]]
+    assert times.count(180) == 1
+    assert min(t for t in times if t > 180) == 240
 
 
 def test_pause_holds_a_failing_revision_until_resume(capsys: pytest.CaptureFixture[str]) -> None:

@@ -285,6 +285,7 @@ def test_an_operators_pause_and_last_command_are_shown() -> None:
     view = build_view(body, [])
     assert view["pausedAt"] == "2026-01-01T00:05:00Z"
     assert view["lastCommand"] == {
+        "id": "c1",
         "command": "pause",
         "handledAt": "2026-01-01T00:05:00Z",
         "outcome": "weight held at 20",
