@@ -23,6 +23,7 @@ most ``MAX_TICKS`` of them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -46,6 +47,7 @@ from config import (
     Phase,
     Problem,
     SpecError,
+    format_go_duration,
     load_manifests,
 )
 from engine.cli._object_shapes import object_problems, seeded
@@ -535,7 +537,31 @@ def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
         for m in metrics
         if m.name not in recorded
     ]
-    interval = canary.spec.effective_analysis.interval_seconds
+    analysis = canary.spec.effective_analysis
+    interval = analysis.interval_seconds
+    firsts = [
+        times[0]
+        for m in metrics
+        if m.name in recorded
+        for times in [recording.samples("canary", m.name, 0.0, math.inf)[0]]
+        if times
+    ]
+    # The run's checks would all be over before the first canary sample arrives: time 0 is
+    # likely not when the revision was applied (a file of RFC 3339 times sorted oldest first
+    # makes its first history row time 0).
+    steps = analysis.effective_iterations or (
+        len(analysis.step_weights)
+        if analysis.step_weights
+        else math.ceil(analysis.effective_max_weight / max(1, analysis.step_weight or 1))
+    )
+    planned = interval * (steps + 3)
+    if firsts and min(firsts) > planned:
+        warnings.append(
+            f"the recording's first canary sample is {format_go_duration(min(firsts))} after "
+            "time 0, later than this analysis would run: time 0 is the moment the new revision "
+            "was applied (with RFC 3339 times, the file's first row), so every check before it "
+            "will have no data"
+        )
     for m in metrics:
         if m.judge is None:
             continue

@@ -222,6 +222,17 @@ def test_a_judged_metric_whose_canary_alone_is_missing_is_warned_as_a_failed_che
     assert "will have no data (a failed check)" in err
 
 
+def test_a_recording_whose_canary_starts_a_day_after_time_0_is_warned_of(sim: Sim) -> None:
+    # What a file of RFC 3339 times sorted oldest first gives: its first (history) row is time 0,
+    # so the canary's samples start a day later and every check of the run has no data.
+    shifted = [(t + 86_400, target, metric, v) for t, target, metric, v in rows(healthy(20))]
+    _, _, err = sim.run(judged_canary(), shifted)
+    assert "the recording's first canary sample is 24h1m0s after time 0" in err
+    assert "with RFC 3339 times, the file's first row" in err
+    _, _, err = sim.run(judged_canary(), rows(healthy(20)))
+    assert "first canary sample" not in err
+
+
 def test_a_judge_step_longer_than_the_interval_judges_the_newest_sample(sim: Sim) -> None:
     # judge.step 3m on a 1m interval: the first ticks of the run hold no 3-minute grid point
     # after the start, so the judge reads the newest instant, as a window shorter than a step
