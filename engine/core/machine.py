@@ -373,6 +373,9 @@ def _advance(t: _Tick) -> Asks[None]:
         return
 
     if t.status.phase is Phase.PROMOTING:
+        # Again, in case the controller stopped between the status write and the copy
+        # (_promote): the same content, so nothing is written when the copy was made.
+        t.effects.append(Promote())
         _promotion_traffic_shift(t, routes)
         return
     if t.status.phase is Phase.FINALISING:
@@ -751,8 +754,14 @@ def _copying_message(t: _Tick) -> str:
 
 def _promote(t: _Tick) -> None:
     t.info(_copying_message(t))
-    t.effects.append(Promote())
     t.set_phase(Phase.PROMOTING)
+    # The copy comes once the status saying Promoting is written. A controller that dies before
+    # the write finds the run as it was, the primary untouched; one that dies after it finds
+    # Promoting, whose ticks copy again (a no-op once done). Copied first, a restart in between
+    # found Progressing with the primary already running the new revision, and a failing check
+    # then rolled back a release the primary served (Flagger has that gap).
+    t.after_status_written()
+    t.effects.append(Promote())
 
 
 def _run_canary(t: _Tick, routes: Weights, max_weight: int) -> Asks[None]:

@@ -824,10 +824,10 @@ class CanaryDriver:
             return new
         patch = _status_patch(old.to_body(), new.to_body())
         conflicts = 0
-        # A promotion has already copied the target to the primary, and no later tick can see
-        # that: were its status lost, the next tick would analyse again and could roll back the
-        # revision the primary already runs (Failed, with the new version serving; found by
-        # benchmarks/soak.py). So a 429 / 5xx on this write is retried a few times.
+        # A promotion's status (Promoting) is written before the copy to the primary, which runs
+        # only once it is (engine.core.machine._promote): lost, the next tick analyses again,
+        # the primary untouched. A 429 / 5xx on this write is still retried a few times, so
+        # that a decided promotion is not analysed again for one busy answer.
         waits = list(_PROMOTION_STATUS_BACKOFF) if promoted else []
         reread = False
         while True:
