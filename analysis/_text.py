@@ -84,17 +84,25 @@ _AUTH_HEADER = _Pattern(
     r"(?i)\b(?P<name>(?:proxy-)?authorization)(?P<sep>[\"']?\s*[:=]\s*\[?[\"']?)"
     r"(?P<scheme>(?:bearer|basic|token|digest|negotiate|apikey)\s+)?(?P<value>[^\s\"',;}\]<>]+)"
 )
+#: Other credential headers written as ``Name: value`` (a load test's ``-H 'X-Api-Key: ...'``, a
+#: ``Cookie:``): the value up to the end of the quoted text or line is masked.
+_CREDENTIAL_HEADER = _Pattern(
+    r"(?i)(?<![\w-])(?P<name>(?:[a-z0-9]+-)*(?:api-?key|app(?:lication)?-key|auth-token"
+    r"|access-token|private-token|session-token|token|secret|password|cookie))"
+    r"(?P<sep>\s*:\s*)(?P<value>[^\s\"'<>][^\r\n\"'<>]*)"
+)
 _BEARER = _Pattern(r"(?i)\b(?P<scheme>bearer|basic)(?P<sep>\s+|%20|\+)(?P<value>[\w\-.~+/=%:]+)")
 _SLACK_TOKEN = _Pattern(r"\b(?P<prefix>xox[a-z]|xapp)-[A-Za-z0-9-]+")
+#: ``code`` too, in a query (Azure Functions' key is ``?code=``).
 _QUERY_VALUE = _Pattern(
-    rf"(?i)(?P<pre>^|[?&;])(?P<name>{_SENSITIVE_NAME})(?P<eq>=)(?P<value>[^&\s#\"'<>;]+)"
+    rf"(?i)(?P<pre>^|[?&;])(?P<name>{_SENSITIVE_NAME}|code)(?P<eq>=)(?P<value>[^&\s#\"'<>;]+)"
 )
 _ENCODED_QUERY_VALUE = _Pattern(
     rf"(?i)(?P<pre>%3F|%26)(?P<name>{_SENSITIVE_NAME})(?P<eq>%3D)"
     r"(?P<value>(?:(?!%26|%23)[^&\s\"'<>])+)"
 )
 _QUOTED_VALUE = _Pattern(
-    r"(?i)(?P<pre>(?P<q>[\"'])[a-z0-9_.-]*?(?:token|passw(?:or)?d|secret|api[_-]?key)(?P=q)"
+    r"(?i)(?P<pre>(?P<q>[\"'])[a-z0-9_.-]*?(?:token|passw(?:or)?d|secret|api[_-]?key|[_-]key)(?P=q)"
     r"\s*:\s*(?P<q2>[\"']))(?P<value>[^\"'\r\n]+)(?P=q2)"
 )
 #: A hook path (or path segment) shorter than this is no credential: not masked by value (a real
@@ -135,6 +143,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     text = _CHAT_HOOK.sub(_mask_hook, text)
     text = _ROCKET_HOOK.sub(_mask_hook, text)
     text = _AUTH_HEADER.sub(_mask_auth_header, text)
+    text = _CREDENTIAL_HEADER.sub(_mask_credential_header, text)
     text = _BEARER.sub(_mask_bearer, text)
     text = _SLACK_TOKEN.sub(lambda m: f"{m['prefix']}-{MASK}", text)
     for pattern in (_QUERY_VALUE, _ENCODED_QUERY_VALUE):
@@ -314,6 +323,12 @@ def _mask_auth_header(match: re.Match[str]) -> str:
     if match["value"] == MASK:
         return match[0]
     return f"{match['name']}{match['sep']}{match['scheme'] or ''}{MASK}"
+
+
+def _mask_credential_header(match: re.Match[str]) -> str:
+    if match["value"].startswith(MASK):
+        return match[0]
+    return f"{match['name']}{match['sep']}{MASK}"
 
 
 def _mask_bearer(match: re.Match[str]) -> str:

@@ -140,6 +140,33 @@ def test_short_or_empty_secrets_do_not_mangle_text() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a load test's command, repeated by the load tester in its error, then in an event
+        (
+            "command hey -z 1m -H 'X-Api-Key: s3cr3tvalue' http://web/ failed: exit status 1",
+            "command hey -z 1m -H 'X-Api-Key: xxxxx' http://web/ failed: exit status 1",
+        ),
+        ("curl -H 'Cookie: session=abc; theme=dark' x", "curl -H 'Cookie: xxxxx' x"),
+        ('-H "X-Auth-Token: t0k3n" -H "Accept: */*"', '-H "X-Auth-Token: xxxxx" -H "Accept: */*"'),
+        ("Private-Token: glpat-123456", "Private-Token: xxxxx"),
+        ("DD-API-KEY: abc DD-APPLICATION-KEY: def", "DD-API-KEY: xxxxx"),
+        (
+            "https://f.azurewebsites.net/api/hook?code=Zk9x1&x=1",
+            "https://f.azurewebsites.net/api/hook?code=xxxxx&x=1",
+        ),
+        (
+            '-d \'{"routing_key": "R0UT1NG", "event_action": "trigger"}\'',
+            '-d \'{"routing_key": "xxxxx", "event_action": "trigger"}\'',
+        ),
+    ],
+)
+def test_other_credential_headers_and_keys_are_masked(text: str, expected: str) -> None:
+    assert redact(text) == expected
+    assert redact(expected) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "",
@@ -155,6 +182,8 @@ def test_short_or_empty_secrets_do_not_mangle_text() -> None:
         "canary 150 2m ago above the primary's 24h before the analysis (median 100, bound 110)",
         "alert provider slack.test secretRef: secret missing.test not found",
         "a user@example.com address and key = value",
+        "Content-Type: application/json; Accept: */*",
+        "HTTP status code=503 from the primary-key: lookup",
     ],
 )
 def test_ordinary_text_is_unchanged(text: str) -> None:
