@@ -3,6 +3,14 @@ shared by the tests that talk TLS to a real server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import ssl
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
 TEST_CA_PEM = """\
 -----BEGIN CERTIFICATE-----
 MIIDMzCCAhugAwIBAgIUEZRRuPFY97qYQX7ohSlSxytMHdAwDQYJKoZIhvcNAQEL
@@ -79,3 +87,25 @@ wKIz64upefO2sTnlg7sVXeIfd+eeHNnT234vzZmevTfSOSfZPBZ6CjnIV5aEbDWK
 970gq9dGaVYAEOc9ysTufNc=
 -----END PRIVATE KEY-----
 """
+
+
+@contextmanager
+def serving_https(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTPS server on 127.0.0.1 with the certificate the test CA signed; yields its base
+    URL (``https://127.0.0.1:<port>``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
+        cert.write_text(SERVER_CERT_PEM)
+        key.write_text(SERVER_KEY_PEM)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

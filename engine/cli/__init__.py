@@ -242,23 +242,17 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="copy the target's labels with these prefixes (comma separated) to the primary "
         "(Flagger's -include-label-prefix; default none)",
     )
-    run.add_argument(
-        "--enable-config-tracking",
-        type=_bool_value,
-        nargs="?",
-        const=True,
-        default=_env_default("enable-config-tracking", "true"),  # argparse applies type=
-        metavar="BOOL",
+    _bool_option(
+        run,
+        "enable-config-tracking",
+        default=True,
         help="copy the ConfigMaps and Secrets a target uses to -primary ones (Flagger's "
         "-enable-config-tracking; default true)",
     )
-    run.add_argument(
-        "--no-cross-namespace-refs",
-        type=_bool_value,
-        nargs="?",
-        const=True,
-        default=_env_default("no-cross-namespace-refs", "false"),  # argparse applies type=
-        metavar="BOOL",
+    _bool_option(
+        run,
+        "no-cross-namespace-refs",
+        default=False,
         help="refuse Canaries whose MetricTemplate, AlertProvider or gloo upstream reference "
         "names another namespace (Flagger's -no-cross-namespace-refs; default false)",
     )
@@ -581,6 +575,21 @@ def _cluster_options(parser: argparse.ArgumentParser) -> None:
     """``--kubeconfig`` and ``--context`` of the commands run from a workstation."""
     _kubeconfig_option(parser)
     parser.add_argument("--context", help="kubeconfig context (default: its current-context)")
+
+
+def _bool_option(parser: argparse.ArgumentParser, option: str, *, default: bool, help: str) -> None:
+    """``--OPTION``, ``--OPTION=true|false`` (as Go's flag package reads a bool) or
+    CANARY_ENGINE_<OPTION>."""
+    parser.add_argument(
+        f"--{option}",
+        type=_bool_value,
+        nargs="?",
+        const=True,
+        # a string: argparse applies type= to it, so the environment's value is checked too
+        default=_env_default(option, "true" if default else "false"),
+        metavar="BOOL",
+        help=help,
+    )
 
 
 def _mesh_provider_option(parser: argparse.ArgumentParser, *, default: str | None) -> None:

@@ -13,10 +13,8 @@ import asyncio
 import base64
 import json
 import ssl
-import tempfile
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,7 +40,7 @@ from analysis import (
 )
 from analysis._grouping import GROUP_TARGET_LABEL
 from tests.analysis.conftest import PROM, Sleeps, raw, raw_check
-from tests.tls_certs import SERVER_CERT_PEM, SERVER_KEY_PEM, TEST_CA_PEM
+from tests.tls_certs import TEST_CA_PEM, serving_https
 
 CanaryFactory = Callable[..., config.Canary]
 TemplateFactory = Callable[..., config.MetricTemplate]
@@ -663,22 +661,8 @@ def tls_prometheus() -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    with tempfile.TemporaryDirectory() as tmp:
-        cert, key = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
-        cert.write_text(SERVER_CERT_PEM)
-        key.write_text(SERVER_KEY_PEM)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving_https(Handler) as url:
+        yield url
 
 
 async def test_real_tls_ca_insecure_and_untrusted(tls_prometheus: str, sleeps: Sleeps) -> None:

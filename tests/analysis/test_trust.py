@@ -6,9 +6,8 @@ providers alike. Checked against a real HTTPS server on 127.0.0.1."""
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import analysis._trust as trust
 import config
 from analysis import open_webhook_caller, webhook_payload
 from engine.shell.alerts import open_alert_sender
-from tests.tls_certs import SERVER_CERT_PEM, SERVER_KEY_PEM, TEST_CA_PEM
+from tests.tls_certs import TEST_CA_PEM, serving_https
 
 
 def _subjects(context: ssl.SSLContext) -> list[str]:
@@ -61,21 +60,8 @@ def https_hook(tmp_path: Path) -> Iterator[tuple[str, list[bytes]]]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    cert.write_text(SERVER_CERT_PEM)
-    key.write_text(SERVER_KEY_PEM)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/hook", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving_https(Handler) as url:
+        yield f"{url}/hook", received
 
 
 def test_every_file_of_the_directories_is_read_after_the_bundle(tmp_path: Path) -> None:
