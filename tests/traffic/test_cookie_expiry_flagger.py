@@ -45,8 +45,10 @@ ATTRIBUTES = (
 PROVIDERS = ["istio", "gatewayapi:v1", "gatewayapi:v1beta1"]
 
 
-def sticky_canary(provider: str, **affinity: Any) -> Any:
-    service: dict[str, Any] = {"port": 9898}
+def sticky_canary(
+    provider: str, service_fields: dict[str, Any] | None = None, **affinity: Any
+) -> Any:
+    service: dict[str, Any] = {"port": 9898, **(service_fields or {})}
     if provider.startswith("gatewayapi"):
         service["gatewayRefs"] = [{"name": "podinfo"}]
     analysis = {
@@ -85,13 +87,15 @@ def expiry_set_cookie(provider: str, spec: dict[str, Any]) -> str:
         return str(sticky["headers"]["response"]["add"]["Set-Cookie"])
     sticky = spec["rules"][0]
     (expiry,) = [f for f in sticky["filters"] if f["type"] == "ResponseHeaderModifier"]
-    ((name, value),) = [(h["name"], h["value"]) for h in expiry["responseHeaderModifier"]["add"]]
-    assert name == "Set-Cookie"
+    adds = expiry["responseHeaderModifier"]["add"]
+    (value,) = [h["value"] for h in adds if h["name"] == "Set-Cookie"]
     return str(value)
 
 
-async def run_to_promotion(world: World, provider: str, **affinity: Any) -> tuple[Any, str, str]:
-    canary = sticky_canary(provider, **affinity)
+async def run_to_promotion(
+    world: World, provider: str, service_fields: dict[str, Any] | None = None, **affinity: Any
+) -> tuple[Any, str, str]:
+    canary = sticky_canary(provider, service_fields, **affinity)
     world.seed(deployment())
     router = router_for(provider, world.cluster)
     await router.initialize(canary)
@@ -135,31 +139,8 @@ async def test_the_expiry_joins_the_response_header_filter_of_the_rule(
 ) -> None:
     # Gateway API refuses a rule with two ResponseHeaderModifier filters ("cannot be repeated"),
     # so with service.headers.response the expiry is added to that filter, beside its headers.
-    body = canary_body(
-        provider=provider,
-        service={
-            "port": 9898,
-            "gatewayRefs": [{"name": "podinfo"}],
-            "headers": {"response": {"add": {"x-served-by": "podinfo"}, "remove": ["x-debug"]}},
-        },
-        analysis={
-            "interval": "15s",
-            "threshold": 10,
-            "stepWeight": 10,
-            "maxWeight": 50,
-            "sessionAffinity": FLAGGER_AFFINITY,
-        },
-    )
-    body["status"] = {"lastAppliedSpec": "abc"}
-    canary = parse_canary(body)
-    world.seed(deployment())
-    router = router_for(provider, world.cluster)
-    await router.initialize(canary)
-    await DeploymentWorkload(world.cluster).initialize(canary)
-    await router.reconcile(canary)
-    await router.set_routes(canary, Weights(90, 10))
-    canary = with_route_cookies(canary, 10)
-    await router.set_routes(canary, Weights(100, 0))
+    headers = {"response": {"add": {"x-served-by": "podinfo"}, "remove": ["x-debug"]}}
+    canary, _, _ = await run_to_promotion(world, provider, {"headers": headers})
     spec = (await world.must_read(route_ref(provider)))["spec"]
     for rule in spec["rules"]:
         kinds = [f["type"] for f in rule.get("filters", [])]
