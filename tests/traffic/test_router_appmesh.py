@@ -246,3 +246,18 @@ async def test_gateway_annotations_follow_a_changed_spec_in_v1beta1_only(
     await router.set_routes(moved, Weights(90, 10))
     assert (await world.must_read(ref))["metadata"]["annotations"] == before
     assert await router.get_routes(moved) == Routes(Weights(90, 10))
+
+
+@pytest.mark.parametrize("provider", ["appmesh", "appmesh:v1beta2"])
+def test_retry_events_app_mesh_refuses_are_refused_when_loaded(provider: str) -> None:
+    # App Mesh's CRDs take server-error, gateway-error, client-error and stream-error only; an
+    # Istio-style value (5xx, reset) or a space after a comma made every write of the router 422.
+    service = {"port": 9898, "meshName": "global"}
+    for retry_on in ("gateway-error, 5xx", "reset", "connect-failure,gateway-error"):
+        with pytest.raises(SpecError, match=r"spec\.service\.retries\.retryOn: App Mesh retries"):
+            make_canary(
+                provider=provider,
+                service={**service, "retries": {"attempts": 2, "retryOn": retry_on}},
+            )
+    fine = {**service, "retries": {"attempts": 2, "retryOn": "gateway-error,server-error"}}
+    assert make_canary(provider=provider, service=fine).spec.service is not None

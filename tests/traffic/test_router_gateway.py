@@ -258,3 +258,39 @@ async def test_a_header_only_match_is_written_as_the_api_server_stores_it() -> N
     again = cluster.peek(ROUTE)
     assert again is not None
     assert again["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
+
+
+AB_TWO = {
+    "interval": "1m",
+    "threshold": 5,
+    "iterations": 10,
+    "match": [
+        {"headers": {"x-canary": {"exact": "insider"}}},
+        {"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}},
+    ],
+}
+
+
+@pytest.mark.parametrize("provider", ["gatewayapi:v1", "gatewayapi:v1beta1"])
+def test_a_prefix_rewrite_the_http_route_would_refuse_is_refused_when_loaded(
+    provider: str,
+) -> None:
+    # The HTTPRoute CRD (a CEL rule) takes a ReplacePrefixMatch rewrite only on a rule with
+    # exactly one match, a path prefix; the rewrite goes on every rule.
+    from config import SpecError
+
+    rewrite = {"uri": "/v2", "type": "ReplacePrefixMatch"}
+    service = {"port": 9898, "gatewayRefs": GATEWAY, "rewrite": rewrite}
+    with pytest.raises(SpecError, match=r"spec\.service\.rewrite: a ReplacePrefixMatch rewrite"):
+        make_canary(provider=provider, service=service, analysis=AB_TWO)
+    two_paths = [{"uri": {"prefix": "/a"}}, {"uri": {"prefix": "/b"}}]
+    with pytest.raises(SpecError, match=r"1 rule has 2|first rule has 2"):
+        make_canary(provider=provider, service={**service, "match": two_paths})
+    exact = [{"uri": {"exact": "/a"}}]
+    with pytest.raises(SpecError, match=r"spec\.service\.match\[0\]\.uri: .*path prefix"):
+        make_canary(provider=provider, service={**service, "match": exact})
+    # fine: one prefix match, no match at all, or a full-path rewrite with several
+    make_canary(provider=provider, service={**service, "match": [{"uri": {"prefix": "/a"}}]})
+    make_canary(provider=provider, service=service)
+    full = {**service, "rewrite": {"uri": "/v2", "type": "ReplaceFullPath"}}
+    make_canary(provider=provider, service=full, analysis=AB_TWO)

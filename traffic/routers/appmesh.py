@@ -371,6 +371,10 @@ def _gateway_annotations(canary: Canary) -> dict[str, str]:
     return out
 
 
+#: The HTTP retry events App Mesh's CRDs accept (``httpRetryEvents`` / ``httpRetryPolicyEvents``).
+APP_MESH_RETRY_EVENTS: Final = ("server-error", "gateway-error", "client-error", "stream-error")
+
+
 def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
     analysis = canary.spec.effective_analysis
     if not analysis.effective_iterations:  # (A/B testing: as before)
@@ -384,6 +388,19 @@ def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
                     "condition would match every request, so every request would be stepped. "
                     "Give headers",
                 )
+    retries = canary.spec.service.retries if canary.spec.service else None
+    retry_on = (retries or {}).get("retryOn")
+    if retry_on:
+        # Split as Flagger splits it (on commas, spaces kept); App Mesh's CRDs take these only,
+        # and refuse the whole router on every write otherwise (Istio's 5xx, reset, ...).
+        unknown = [e for e in str(retry_on).split(",") if e not in APP_MESH_RETRY_EVENTS]
+        if unknown:
+            yield Problem(
+                "spec.service.retries.retryOn",
+                f"App Mesh retries on {', '.join(APP_MESH_RETRY_EVENTS)} only (comma "
+                f"separated, no spaces), not {', '.join(repr(e) for e in unknown)}: its API "
+                "would refuse the route",
+            )
     provider = canary.spec.provider or ""
     if not provider.startswith("appmesh:v1beta2") and not (
         canary.spec.service and canary.spec.service.mesh_name
