@@ -384,12 +384,23 @@ def _filters(canary: Canary, version: Literal["v1", "v1beta1"]) -> list[Body]:
                 url["path"] = {"type": "ReplaceFullPath", "replaceFullPath": rewrite["uri"]}
         filters.append({"type": "URLRewrite", "urlRewrite": url})
     filters.extend(
-        {"type": "RequestMirror", "requestMirror": copy.deepcopy(mirror)}
+        {"type": "RequestMirror", "requestMirror": _with_backend_defaults(mirror)}
         for mirror in svc.mirror or ()
     )
     if version == "v1" and svc.cors_policy is not None:
         filters.append({"type": "CORS", "cors": _cors(svc.cors_policy)})
     return filters
+
+
+def _with_backend_defaults(mirror: Mapping[str, Any]) -> Body:
+    """A request mirror as the API server stores it: its backendRef's ``group`` and ``kind``
+    default to the core group's Service, and written without them, every reconcile would see a
+    difference and patch the route again."""
+    out: Body = copy.deepcopy(dict(mirror))
+    ref = out.get("backendRef")
+    if isinstance(ref, dict):
+        out["backendRef"] = {"group": "", "kind": "Service", **ref}
+    return out
 
 
 def _cors(policy: Mapping[str, Any]) -> Body:

@@ -294,3 +294,22 @@ def test_a_prefix_rewrite_the_http_route_would_refuse_is_refused_when_loaded(
     make_canary(provider=provider, service=service)
     full = {**service, "rewrite": {"uri": "/v2", "type": "ReplaceFullPath"}}
     make_canary(provider=provider, service=full, analysis=AB_TWO)
+
+
+async def test_a_request_mirror_is_written_as_the_api_server_stores_it() -> None:
+    # The HTTPRoute CRD defaults a backendRef's group and kind; written without them, every
+    # reconcile saw a difference and patched the route again.
+    canary = gateway_canary(mirror=[{"backendRef": {"name": "shadow", "port": 9898}}])
+    cluster, router = await reconciled(canary)
+    mirrors = [f for f in rules(cluster)[0]["filters"] if f["type"] == "RequestMirror"]
+    assert mirrors == [
+        {
+            "type": "RequestMirror",
+            "requestMirror": {
+                "backendRef": {"group": "", "kind": "Service", "name": "shadow", "port": 9898}
+            },
+        }
+    ]
+    patches = cluster.calls["patch"]
+    await router.reconcile(canary)
+    assert cluster.calls["patch"] == patches
