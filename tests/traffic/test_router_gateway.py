@@ -313,3 +313,44 @@ async def test_a_request_mirror_is_written_as_the_api_server_stores_it() -> None
     patches = cluster.calls["patch"]
     await router.reconcile(canary)
     assert cluster.calls["patch"] == patches
+
+
+@pytest.mark.parametrize(
+    ("service", "analysis", "field", "says"),
+    [
+        ({"timeout": "1.5s"}, None, "spec.service.timeout", "durations such as 30s"),
+        ({"timeout": "30"}, None, "spec.service.timeout", "durations such as 30s"),
+        ({"timeout": "10s", "backendTimeout": "30s"}, None, "spec.service.backendTimeout", "10s"),
+        ({"hosts": ["*"]}, None, r"spec.service.hosts\[0\]", "no bare"),
+        ({"hosts": ["App.example.com"]}, None, r"spec.service.hosts\[0\]", "hostname"),
+        (
+            {"match": [{"method": {"exact": "get"}}]},
+            None,
+            r"service.match\[0\].method.exact",
+            "'get'",
+        ),
+        (
+            {},
+            {**AB_TWO, "match": [{"headers": {"x": {"exact": "1"}}, "method": {"exact": "post"}}]},
+            r"spec.analysis.match\[0\].method.exact",
+            "upper-case",
+        ),
+    ],
+)
+def test_route_values_the_http_route_would_refuse_are_refused_when_loaded(
+    service: dict[str, Any], analysis: dict[str, Any] | None, field: str, says: str
+) -> None:
+    from config import SpecError
+
+    with pytest.raises(SpecError, match=rf"{field}: .*{says}"):
+        gateway_canary(analysis, **service)
+
+
+def test_route_values_the_http_route_takes_are_kept() -> None:
+    canary = gateway_canary(
+        timeout="1m30s",
+        backendTimeout="30s",
+        hosts=["app.example.com", "*.example.com"],
+        match=[{"method": {"exact": "GET"}}],
+    )
+    assert canary.spec.service is not None and canary.spec.service.backend_timeout == "30s"

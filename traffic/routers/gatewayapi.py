@@ -5,9 +5,10 @@ Needs ``spec.service.gatewayRefs``. The builtin queries are the generic HTTP obs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
-from config import Canary, Capabilities, Problem, RouterRules
+from config import Canary, Capabilities, Problem, RouterRules, parse_duration
 from traffic._gateway import GatewayApiRouter
 from traffic._registry import RouterModule, RouterOptions
 from traffic._types import Router
@@ -21,6 +22,64 @@ def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
             "GatewayRefs must be specified when using Gateway API as a provider",
         )
     yield from _prefix_rewrite_problems(canary, analysis_key)
+    yield from _route_value_problems(canary, analysis_key)
+
+
+#: Gateway API's Duration (GEP-2257) and Hostname patterns, and its HTTP methods: values outside
+#: them are refused by the HTTPRoute CRD on every write.
+_DURATION = re.compile(r"([0-9]{1,5}(h|m|s|ms)){1,4}")
+_HOSTNAME = re.compile(r"(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
+
+def _route_value_problems(canary: Canary, analysis_key: str) -> Iterable[Problem]:
+    """Values the loader takes (Istio's forms) that the HTTPRoute CRD refuses."""
+    service = canary.spec.service
+    if service is None:
+        return
+    timeouts = {"timeout": service.timeout, "backendTimeout": service.backend_timeout}
+    for key, value in timeouts.items():
+        if value and not _DURATION.fullmatch(value):
+            yield Problem(
+                f"spec.service.{key}",
+                f"the Gateway API takes durations such as 30s, 1m30s or 500ms (whole numbers "
+                f"of h, m, s or ms), not {value!r}",
+            )
+    request, backend = service.timeout, service.backend_timeout
+    if (
+        request
+        and backend
+        and _DURATION.fullmatch(request)
+        and _DURATION.fullmatch(backend)
+        and parse_duration(backend) > parse_duration(request)
+    ):
+        yield Problem(
+            "spec.service.backendTimeout",
+            f"must not be longer than spec.service.timeout ({backend} > {request}): the Gateway "
+            "API refuses such a route",
+        )
+    for i, host in enumerate(service.hosts or ()):
+        if len(host) > 253 or not _HOSTNAME.fullmatch(host):
+            yield Problem(
+                f"spec.service.hosts[{i}]",
+                f"{host!r} is not a hostname the Gateway API takes (lowercase DNS names, "
+                "optionally starting with '*.'; no bare '*')",
+            )
+    conditions = (
+        ("spec.service.match", service.match),
+        (f"{analysis_key}.match", canary.spec.effective_analysis.match),
+    )
+    methods = ", ".join(sorted(_METHODS))
+    for key, matches in conditions:
+        for i, match in enumerate(matches or ()):
+            method = (match.get("method") or {}).get("exact") if isinstance(match, dict) else None
+            if method and method not in _METHODS:
+                yield Problem(
+                    f"{key}[{i}].method.exact",
+                    f"the Gateway API takes an upper-case HTTP method ({methods}), not {method!r}",
+                )
 
 
 def _prefix_rewrite_problems(canary: Canary, analysis_key: str) -> Iterable[Problem]:
