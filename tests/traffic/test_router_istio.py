@@ -239,3 +239,31 @@ async def test_a_virtual_service_without_our_routes_is_an_error() -> None:
 
 
 # Session affinity: tests/traffic/test_session_affinity.py
+
+
+@pytest.mark.parametrize(
+    ("service", "field"),
+    [
+        ({"timeout": "30"}, r"spec\.service\.timeout"),
+        ({"timeout": "0s"}, r"spec\.service\.timeout"),
+        (
+            {"retries": {"attempts": 3, "perTryTimeout": "2 s"}},
+            r"spec\.service\.retries\.perTryTimeout",
+        ),
+        (
+            {"corsPolicy": {"allowOrigin": ["https://a"], "maxAge": "1d"}},
+            r"spec\.service\.corsPolicy\.maxAge",
+        ),
+    ],
+)
+def test_durations_istio_would_refuse_are_refused_when_loaded(
+    service: dict[str, Any], field: str
+) -> None:
+    # Istio's CRDs refuse a timeout that is not a duration of at least 1ms on every write of the
+    # VirtualService (a CEL rule); Flagger passes the strings on.
+    from config import SpecError
+
+    with pytest.raises(SpecError, match=rf"{field}: Istio"):
+        make_canary(provider="istio", service={"port": 9898, **service})
+    fine = {"timeout": "1.5s", "retries": {"attempts": 3, "perTryTimeout": "500ms"}}
+    make_canary(provider="istio", service={"port": 9898, **fine})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from config import Canary, Capabilities, Problem, RouterRules
+from config import Canary, Capabilities, Problem, RouterRules, parse_duration
 from traffic._istio import IstioRouter
 from traffic._registry import RouterModule
 from traffic.cluster import DESTINATION_RULE, VIRTUAL_SERVICE
@@ -23,6 +23,30 @@ def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
             "cannot split only the matching requests (Flagger ignores match there and steps all "
             "traffic). Remove match, or serve the canary over HTTP",
         )
+    yield from _duration_problems(canary)
+
+
+def _duration_problems(canary: Canary) -> Iterable[Problem]:
+    """Istio's CRDs refuse a timeout that is not a duration of at least 1ms (a CEL rule), on
+    every write of the VirtualService; Flagger passes the strings on as they are."""
+    service = canary.spec.service
+    if service is None:
+        return
+    fields = {
+        "spec.service.timeout": service.timeout,
+        "spec.service.retries.perTryTimeout": (service.retries or {}).get("perTryTimeout"),
+        "spec.service.corsPolicy.maxAge": (service.cors_policy or {}).get("maxAge"),
+    }
+    for field, value in fields.items():
+        if value is None or value == "":
+            continue
+        try:
+            seconds = parse_duration(str(value))
+        except ValueError as exc:
+            yield Problem(field, f"Istio {exc}")
+            continue
+        if seconds < 0.001:
+            yield Problem(field, f"Istio needs a duration of at least 1ms, got {value!r}")
 
 
 ROUTER = RouterModule(
