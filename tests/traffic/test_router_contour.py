@@ -116,3 +116,26 @@ async def test_a_proxy_without_services_is_an_error(world: World) -> None:
     await world.cluster.patch(PROXY, {"spec": {"routes": [{"conditions": [{"prefix": "/"}]}]}})
     with pytest.raises(RoutingError, match=r"HTTPProxy podinfo\.test services not found"):
         await router.get_routes(canary)
+
+
+@pytest.mark.parametrize(
+    ("service", "field"),
+    [
+        ({"timeout": "30"}, r"spec\.service\.timeout"),
+        ({"timeout": "2 s"}, r"spec\.service\.timeout"),
+        (
+            {"retries": {"attempts": 3, "perTryTimeout": "1d"}},
+            r"spec\.service\.retries\.perTryTimeout",
+        ),
+    ],
+)
+def test_durations_contour_would_refuse_are_refused_when_loaded(
+    service: dict[str, Any], field: str
+) -> None:
+    from config import SpecError
+
+    with pytest.raises(SpecError, match=rf"{field}: Contour takes durations"):
+        make_canary(provider="contour", service={"port": 9898, **service})
+    fine = {"timeout": "1.5s", "retries": {"attempts": 3, "perTryTimeout": "500ms"}}
+    make_canary(provider="contour", service={"port": 9898, **fine})
+    make_canary(provider="contour", service={"port": 9898, "timeout": "infinity"})

@@ -18,6 +18,7 @@ No mirroring, no session affinity (Flagger has neither for Contour).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -121,7 +122,28 @@ def _header_conditions(canary: Canary, prefix: str) -> list[Body]:
     return conditions
 
 
+#: The pattern Contour's CRD holds ``timeoutPolicy`` and ``retryPolicy`` durations to.
+_CONTOUR_DURATION: Final = re.compile(
+    r"(((\d*(\.\d*)?h)|(\d*(\.\d*)?m)|(\d*(\.\d*)?s)|(\d*(\.\d*)?ms)|(\d*(\.\d*)?us)"
+    r"|(\d*(\.\d*)?µs)|(\d*(\.\d*)?ns))+|infinity|infinite)"
+)
+
+
 def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
+    service = canary.spec.service
+    durations = {
+        "spec.service.timeout": service.timeout if service else None,
+        "spec.service.retries.perTryTimeout": ((service.retries if service else None) or {}).get(
+            "perTryTimeout"
+        ),
+    }
+    for field, value in durations.items():
+        if value and not _CONTOUR_DURATION.fullmatch(str(value)):
+            # Contour's CRD refuses the HTTPProxy on every write (Flagger passes it on).
+            yield Problem(
+                field,
+                f"Contour takes durations such as 30s, 1.5s or 500ms (or infinity), not {value!r}",
+            )
     for i, match in enumerate(canary.spec.effective_analysis.match or ()):
         for header, rule in (match.get("headers") or {}).items():
             if (rule or {}).get("regex"):
