@@ -84,10 +84,13 @@ _AUTH_HEADER = _Pattern(
     r"(?i)\b(?P<name>(?:proxy-)?authorization)(?P<sep>[\"']?\s*[:=]\s*\[?[\"']?)"
     r"(?P<scheme>(?:bearer|basic|token|digest|negotiate|apikey)\s+)?(?P<value>[^\s\"',;}\]<>]+)"
 )
-#: Other credential headers written as ``Name: value`` (a load test's ``-H 'X-Api-Key: ...'``, a
-#: ``Cookie:``): the value up to the end of the quoted text or line is masked.
+#: Other credential headers written as ``Name: value`` where a header is written: at the start of
+#: a line, right after a quote, or after curl's and hey's ``-H`` / ``--header`` (a load test's
+#: ``-H 'X-Api-Key: ...'``, a ``Cookie:``); the value up to the end of the quoted text or line
+#: is masked. Elsewhere such words are prose ("access token: expired", a metric ``auth-token``).
 _CREDENTIAL_HEADER = _Pattern(
-    r"(?i)(?<![\w-])(?P<name>(?:[a-z0-9]+-)*(?:api-?key|app(?:lication)?-key|auth-token"
+    r"(?im)(?:^|(?<=['\"])|(?<=-H )|(?<=-H=)|(?<=--header )|(?<=--header=))"
+    r"(?P<name>(?:[a-z0-9]+-)*(?:api-?key|app(?:lication)?-key|auth-token"
     r"|access-token|private-token|session-token|token|secret|password|cookie))"
     r"(?P<sep>\s*:\s*)(?P<value>[^\s\"'<>][^\r\n\"'<>]*)"
 )

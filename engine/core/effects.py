@@ -75,7 +75,14 @@ class SetRoutes:
 
 @dataclass(frozen=True, slots=True)
 class Promote:
-    """Copy the target's template, configs and HPA to the primary."""
+    """Copy the target's template, configs and HPA to the primary.
+
+    ``recheck``: the copy of a Promoting tick, which finds it made in the common case; if it was
+    not (the controller stopped between the Promoting status and the copy) the primary is now
+    rolling out, and the tick ends before it moves traffic, so that the next tick's readiness
+    check comes between the copy and the traffic, as after a first copy."""
+
+    recheck: bool = False
 
 
 @dataclass(frozen=True, slots=True)

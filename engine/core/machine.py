@@ -373,9 +373,12 @@ def _advance(t: _Tick) -> Asks[None]:
         return
 
     if t.status.phase is Phase.PROMOTING:
-        # Again, in case the controller stopped between the status write and the copy
-        # (_promote): the same content, so nothing is written when the copy was made.
-        t.effects.append(Promote())
+        if _runs_the_promoted_revision(t):
+            # Again, in case the controller stopped between the status write and the copy
+            # (_promote): the same content, so nothing is written when the copy was made. Only
+            # while the target runs exactly the revision the analysis passed: one pushed during
+            # the promotion waits for the next run, as in Flagger, and is never copied here.
+            t.effects.append(Promote(recheck=True))
         _promotion_traffic_shift(t, routes)
         return
     if t.status.phase is Phase.FINALISING:
@@ -416,6 +419,14 @@ def _should_advance(t: _Tick) -> bool:
         # re-applying the failed revision starts a new run; the check above used the old value.
         t.record_revision()
     return changed
+
+
+def _runs_the_promoted_revision(t: _Tick) -> bool:
+    """The target runs exactly the revision (and tracked configs) this run analysed."""
+    status = t.status
+    return t.revision.spec_hash == status.last_applied_spec and not _configs_changed(
+        status.tracked_configs, t.revision.configs
+    )
 
 
 def _primary_not_ready(t: _Tick) -> bool:

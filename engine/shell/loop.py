@@ -644,6 +644,18 @@ class CanaryDriver:
 
     # -- act and persist -------------------------------------------------------------------
 
+    async def _unless_primary_rolling_out(self, t: _Tick) -> None:
+        """After a Promoting tick's copy (``Promote.recheck``): a primary it set rolling out ends
+        the tick before traffic moves (engine.core.effects.Promote)."""
+        readiness = await self._deps.workload.readiness(
+            t.canary, primary=True, now=self._deps.clock.utcnow()
+        )
+        if not readiness.ready:
+            raise _AbortTick(
+                "the primary was given the promoted revision again (its copy had not been "
+                f"made); waiting for it before moving traffic: {readiness.message}"
+            )
+
     async def _after_status_written(
         self, t: _Tick, decision: Decision, effects: Sequence[Effect], written: CanaryStatus
     ) -> CanaryStatus:
@@ -683,6 +695,8 @@ class CanaryDriver:
                     await t.router.set_routes(canary, effect.weights)
                 elif isinstance(effect, Promote):
                     await deps.workload.promote(canary)
+                    if effect.recheck:
+                        await self._unless_primary_rolling_out(t)
                 elif isinstance(effect, ScaleToZero):
                     await deps.workload.scale_to_zero(canary)
                 elif isinstance(effect, ScaleFromZero):

@@ -145,6 +145,18 @@ def test_a_canary_window_reads_no_row_from_before_it() -> None:
     assert primary_series.values.tolist() == [900.0, 100.0, 110.0]
 
 
+def test_a_canary_row_at_the_analysis_start_is_read_through_the_lookback() -> None:
+    # The judge asks from 1 ms after the start; a row at the start itself is this run's, and a
+    # live query at the next points reads it through the lookback, as the replay does.
+    recording = Recording({("canary", "latency"): [(0.0, 120.0), (180.0, 130.0)]})
+    source = RecordedMetricSource(recording, lambda: 120.0)
+    window = SeriesRequest(query=QUERY, start=0.001, end=120.0, step=60.0)
+    [series] = asyncio.run(source.fetch_series([window]))
+    assert isinstance(series, Series)
+    assert series.times.tolist() == [60.0, 120.0]
+    assert series.values.tolist() == [120.0, 120.0]
+
+
 def test_a_dense_recording_is_read_once_per_step() -> None:
     # One row per second: a range query answers one point per minute, the row at that instant.
     samples: list[tuple[float, float | None]] = [(float(t), float(t)) for t in range(601)]

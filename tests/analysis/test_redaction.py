@@ -183,6 +183,10 @@ def test_other_credential_headers_and_keys_are_masked(text: str, expected: str) 
         "alert provider slack.test secretRef: secret missing.test not found",
         "a user@example.com address and key = value",
         "Content-Type: application/json; Accept: */*",
+        "cannot get a Google access token: invalid_grant",
+        "Metric query failed for auth-token: 503 Service Unavailable",
+        "custom metric: session-token: no values found",
+        "Command promote (3f2a9c1e) for web.secret: promoting web.secret",
         "HTTP status code=503 from the primary-key: lookup",
     ],
 )

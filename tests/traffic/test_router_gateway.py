@@ -347,6 +347,8 @@ def test_route_values_the_http_route_would_refuse_are_refused_when_loaded(
 
 
 def test_route_values_the_http_route_takes_are_kept() -> None:
+    # a request timeout of 0s is none: any backend timeout goes with it (the CRD's rule too)
+    gateway_canary(timeout="0s", backendTimeout="10s")
     canary = gateway_canary(
         timeout="1m30s",
         backendTimeout="30s",

@@ -53,6 +53,7 @@ def _route_value_problems(canary: Canary, analysis_key: str) -> Iterable[Problem
         and backend
         and _DURATION.fullmatch(request)
         and _DURATION.fullmatch(backend)
+        and parse_duration(request) > 0  # a request timeout of 0s is none: any backend one goes
         and parse_duration(backend) > parse_duration(request)
     ):
         yield Problem(
