@@ -18,7 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 #: config.DEFAULT_MESH_PROVIDER, spelled out: importing config (pydantic) would slow --help. A
 #: test keeps the two equal.
@@ -637,6 +637,84 @@ def _log_options(parser: argparse.ArgumentParser, *, default_level: str) -> None
     )
 
 
+#: Flagger's controller flags that ``run`` has under the same name.
+_FLAGGER_SAME: Final = frozenset(
+    {
+        "kubeconfig",
+        "metrics-server",
+        "mesh-provider",
+        "namespace",
+        "port",
+        "log-level",
+        "selector-labels",
+        "include-label-prefix",
+        "enable-config-tracking",
+        "ingress-annotations-prefix",
+        "ingress-class",
+        "event-webhook",
+        "slack-url",
+        "slack-token",
+        "slack-proxy-url",
+        "slack-user",
+        "slack-channel",
+        "msteams-url",
+        "msteams-proxy-url",
+        "cluster-name",
+        "no-cross-namespace-refs",
+    }
+)
+#: Flagger's tuning flags that mean nothing here (one worker per Canary, the Lease in the pod's
+#: namespace, structlog's JSON): accepted and ignored, with a note, so that Flagger's args start.
+_FLAGGER_UNNEEDED: Final = frozenset(
+    {
+        "threadiness",
+        "kubeconfig-qps",
+        "kubeconfig-burst",
+        "control-loop-interval",
+        "leader-election-namespace",
+        "zap-encoding",
+        "zap-replace-globals",
+        "zap-stacktrace-level",
+    }
+)
+_FLAGGER_BOOLS: Final = frozenset(
+    {
+        "enable-leader-election",
+        "enable-config-tracking",
+        "no-cross-namespace-refs",
+        "zap-replace-globals",
+    }
+)
+
+
+def _flagger_run_flags(args: list[str]) -> list[str]:
+    """``run`` with Flagger's own flags as its chart writes them, Go style (one dash,
+    ``-name=value`` or ``-name value``): those ``run`` has are read as its own,
+    ``-enable-leader-election`` as ``--leader-elect``, and tuning flags with no use here are
+    dropped with a note on stderr. Anything else is left to argparse (an unknown option)."""
+    if not args or args[0] != "run":
+        return args
+    out = [args[0]]
+    rest = iter(args[1:])
+    for arg in rest:
+        name, sep, value = arg[1:].partition("=")
+        go_style = arg.startswith("-") and not arg.startswith("--") and len(name) > 1
+        if not go_style:
+            out.append(arg)
+        elif name in _FLAGGER_SAME:
+            out.append(f"--{name}{sep}{value}")
+        elif name == "enable-leader-election":
+            if (value or "true").lower() in ("true", "1", "t"):
+                out.append("--leader-elect")
+        elif name in _FLAGGER_UNNEEDED:
+            if not sep and name not in _FLAGGER_BOOLS:
+                next(rest, None)  # its value, given as the next argument
+            print(f"canary-engine: Flagger's -{name} has no use here; ignored", file=sys.stderr)
+        else:
+            out.append(arg)
+    return out
+
+
 def _negative_times(argv: Sequence[str] | None) -> list[str]:
     """``record --start -15m``: argparse would read "-15m" as an option, so attach it (``=``)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -655,7 +733,7 @@ def main(
     argv: Sequence[str] | None = None, *, parser: argparse.ArgumentParser | None = None
 ) -> int:
     """``parser``: another front end's (the kubectl plugin's, engine.cli.kubectl_canary)."""
-    args = (parser or build_parser()).parse_args(_negative_times(argv))
+    args = (parser or build_parser()).parse_args(_flagger_run_flags(_negative_times(argv)))
     if args.command not in _QUICK_COMMANDS:
         return _dispatch(args)
     with _without_pydantic_plugins(), _without_cycle_collection():

@@ -582,3 +582,49 @@ async def test_a_command_sent_while_the_spec_is_invalid_is_ignored_not_held() ->
     events = [e["message"] for e in h.cluster.events_for(NS, "app")]
     assert not any("Command promote --full" in e and "ignored" not in e for e in events), events
     assert h.phase("app") == "Progressing"
+
+
+def test_flaggers_own_args_start_the_controller(capsys: pytest.CaptureFixture[str]) -> None:
+    # The args: of Flagger's chart, one dash, Go style: run reads them as its own; the tuning
+    # flags with no use here are dropped with a note instead of stopping the controller.
+    from engine.cli import _flagger_run_flags, build_parser
+
+    flagger_args = [
+        "run",
+        "-log-level=info",
+        "-mesh-provider=istio",
+        "-metrics-server=http://prometheus:9090",
+        "-selector-labels=app,name,app.kubernetes.io/name",
+        "-enable-config-tracking=true",
+        "-slack-user=flagger",
+        "-slack-channel=general",
+        "-slack-url",
+        "https://hooks.slack.com/services/T/B/x",
+        "-cluster-name=prod",
+        "-threadiness",
+        "4",
+        "-enable-leader-election=true",
+        "-leader-election-namespace=flux-system",
+        "-no-cross-namespace-refs=false",
+    ]
+    args = build_parser().parse_args(_flagger_run_flags(flagger_args))
+    assert (args.mesh_provider, args.metrics_server, args.log_level) == (
+        "istio",
+        "http://prometheus:9090",
+        "info",
+    )
+    assert args.slack_url == "https://hooks.slack.com/services/T/B/x"
+    assert (args.slack_user, args.slack_channel, args.cluster_name) == (
+        "flagger",
+        "general",
+        "prod",
+    )
+    assert args.leader_elect is True and args.enable_config_tracking is True
+    assert args.no_cross_namespace_refs is False
+    err = capsys.readouterr().err
+    assert "Flagger's -threadiness has no use here; ignored" in err
+    assert "-leader-election-namespace" in err
+    off = build_parser().parse_args(_flagger_run_flags(["run", "-enable-leader-election=false"]))
+    assert off.leader_elect is False
+    with pytest.raises(SystemExit):  # an option neither knows is still refused
+        build_parser().parse_args(_flagger_run_flags(["run", "-kubeconfig-service-mesh=x"]))
