@@ -127,6 +127,7 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="fill analysis settings from an environment preset; fields in the Canary win",
     )
     sim.add_argument(
+        "-o",
         "--output",
         choices=("table", "json"),
         default="table",
@@ -462,7 +463,7 @@ def _sweep_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="FRACTION",
         help="rank settings within this false-rollback rate first (default 0.02)",
     )
-    sweep.add_argument("--output", choices=("table", "json"), default="table")
+    sweep.add_argument("-o", "--output", choices=("table", "json"), default="table")
     sweep.add_argument("--report", metavar="FILE.html", help="also write an HTML report")
     sweep.add_argument(
         "--full-engine",

@@ -476,3 +476,11 @@ def test_timeline_is_coloured_only_on_a_terminal(sim: Sim) -> None:
     code, out, _ = sim.run(canary_yaml(HEALTHY), steady(), output="table")
     assert code == 0 and "\033[" not in out
     assert "result: PROMOTED" in out
+
+
+def test_o_is_short_for_output(capsys: pytest.CaptureFixture[str]) -> None:
+    # as in get, record and kubectl: simulate -o json is simulate --output json
+    assert main(["simulate", "-o", "json"]) == 0
+    short = json.loads(capsys.readouterr().out)
+    assert main(["simulate", "--output", "json"]) == 0
+    assert short == json.loads(capsys.readouterr().out)
