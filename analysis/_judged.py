@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analysis._judge import JudgeInput, JudgeOutcome, judge_batch, number_text
+from analysis._range_grid import CANARY_WINDOW_OFFSET
 from analysis._types import (
     CheckResult,
     FailureKind,
@@ -31,13 +32,10 @@ from analysis._types import (
     SeriesSource,
     Verdict,
 )
-from config import Canary, Judge, Metric, Strategy
+from config import Canary, Judge, Metric
 
 #: Static verdicts that decide a judged check whatever the judge says.
 _STATIC_WINS = (Verdict.ERROR, Verdict.FAIL)
-#: The canary's series starts this long after the analysis (Prometheus keeps milliseconds): the
-#: grid point at the start itself would read the samples scraped before it.
-_AFTER = 0.001
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,7 +155,7 @@ def _plan(n: int, tick: JudgeTick, metrics: dict[str, Metric]) -> list[_Judged]:
                 # From just after the start: a point at the start reads the samples before it.
                 canary_request=SeriesRequest(
                     query=result.query,
-                    start=min(tick.start + _AFTER, tick.now),
+                    start=min(tick.start + CANARY_WINDOW_OFFSET, tick.now),
                     end=tick.now,
                     step=step,
                 ),
@@ -236,18 +234,4 @@ def _samples_judged(canary: Canary, step: float) -> int:
     false-alarm budget (1 - confidence) is split over them."""
     interval = canary.spec.effective_analysis.interval_seconds
     per_tick = max(1, math.ceil(interval / step - 1e-9)) if step > 0 else 1
-    return _looks(canary) * per_tick
-
-
-def _looks(canary: Canary) -> int:
-    """How many ticks the analysis judges: the steps to the maximum weight for the canary
-    strategy, the iterations for blue/green and A/B testing."""
-    analysis = canary.spec.effective_analysis
-    if analysis.strategy is not Strategy.CANARY:
-        return max(1, analysis.effective_iterations)
-    if analysis.step_weights:
-        return len(analysis.step_weights)
-    step = analysis.step_weight or 0
-    if step <= 0:
-        return 1
-    return max(1, math.ceil(analysis.effective_max_weight / step))
+    return canary.spec.effective_analysis.planned_ticks * per_tick

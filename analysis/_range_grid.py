@@ -14,6 +14,10 @@ from analysis._types import FailureKind, QueryFailure, SeriesRequest
 #: Prometheus refuses range queries of more steps than this per series ("exceeded maximum
 #: resolution of 11,000 points per timeseries"); ``range_params`` clamps to it.
 MAX_RANGE_STEPS = 11_000
+#: How long after an analysis started a judge's canary window begins (Prometheus keeps
+#: milliseconds): the grid point at the start itself reads what was scraped before it, which is
+#: not this run's canary. The recorded source reads canary rows from the start on.
+CANARY_WINDOW_OFFSET = 0.001
 #: ``fetch_series`` reads a longer window as consecutive range queries of at most this many points
 #: (10,999 steps) each, inside Prometheus' limit however it counts.
 RANGE_CHUNK_POINTS = 11_000

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from analysis._range_grid import grid_of, invalid_range, range_grid
+from analysis._range_grid import CANARY_WINDOW_OFFSET, grid_of, invalid_range, range_grid
 from analysis._recording import LOOKBACK_SECONDS, Recording
 from analysis._types import (
     FailureKind,
@@ -89,9 +89,9 @@ class RecordedMetricSource:
                 # the target is scaled to zero between runs), so nothing from before it can be
                 # read through the lookback; a recording's earlier canary rows are the replaced
                 # revision's, and are not read either.
-                # (the judge asks from 1 ms after the analysis' start: a row at the start is
+                # (the judge asks from just after the analysis' start: a row at the start is
                 # this run's, as a live query reads it through the lookback)
-                keep = times >= request.start - 0.001
+                keep = times >= request.start - CANARY_WINDOW_OFFSET
                 times, values = times[keep], values[keep]
             out.append(_on_grid(times, values, grid_points(request, t)))
         return out

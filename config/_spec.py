@@ -755,6 +755,19 @@ class Analysis(_Model):
         return self.iterations or 0
 
     @property
+    def planned_ticks(self) -> int:
+        """How many ticks the analysis checks, as planned: the steps to the maximum weight for
+        the canary strategy, the iterations for blue/green and A/B testing (at least 1)."""
+        if self.strategy is not Strategy.CANARY:
+            return max(1, self.effective_iterations)
+        if self.step_weights:
+            return len(self.step_weights)
+        step = self.step_weight or 0
+        if step <= 0:
+            return 1
+        return max(1, math.ceil(self.effective_max_weight / step))
+
+    @property
     def strategy(self) -> Strategy:
         if self.match and self.effective_iterations > 0:
             return Strategy.AB_TESTING

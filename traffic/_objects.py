@@ -260,6 +260,19 @@ def service_spec(canary: Canary) -> ServiceSpec:
     return canary.spec.service
 
 
+def service_timeouts(canary: Canary) -> dict[str, str]:
+    """The timeouts ``spec.service`` sets, by field path (``timeout``, ``retries.perTryTimeout``),
+    for the routers that check them against their CRDs' duration rules."""
+    service = canary.spec.service
+    if service is None:
+        return {}
+    found = {
+        "spec.service.timeout": service.timeout,
+        "spec.service.retries.perTryTimeout": (service.retries or {}).get("perTryTimeout"),
+    }
+    return {field: str(value) for field, value in found.items() if value}
+
+
 def workload_kind(canary: Canary) -> Kind:
     """The Kind of the target and its ``-primary`` copy (a Deployment or a DaemonSet)."""
     return DAEMONSET if canary.spec.target_ref.kind == "DaemonSet" else DEPLOYMENT

@@ -604,6 +604,19 @@ def _mesh_provider_option(parser: argparse.ArgumentParser, *, default: str | Non
     )
 
 
+#: Flagger's global notifier flags: (option, default, help).
+_ALERT_OPTIONS: Final = (
+    ("slack-url", None, "Slack incoming webhook URL (env SLACK_URL wins)"),
+    ("slack-token", None, "Slack bearer token (env SLACK_TOKEN wins)"),
+    ("slack-proxy-url", None, "HTTP proxy for Slack (env SLACK_PROXY_URL wins)"),
+    ("slack-user", "flagger", "Slack username (default flagger)"),
+    ("slack-channel", None, "Slack channel (default general)"),
+    ("msteams-url", None, "MS Teams webhook URL, used instead of Slack (env MSTEAMS_URL wins)"),
+    ("msteams-proxy-url", None, "HTTP proxy for MS Teams (env MSTEAMS_PROXY_URL wins)"),
+    ("cluster-name", None, "added as the Cluster field of every alert"),
+)
+
+
 def _alert_options(parser: argparse.ArgumentParser) -> None:
     """Flagger's global notifier flags; SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL and
     MSTEAMS_PROXY_URL in the environment win over them, as in Flagger."""
@@ -611,16 +624,7 @@ def _alert_options(parser: argparse.ArgumentParser) -> None:
         "alerts",
         "global notifier for Canaries without analysis.alerts (MS Teams if set, else Slack)",
     )
-    for option, default, text in (
-        ("slack-url", None, "Slack incoming webhook URL (env SLACK_URL wins)"),
-        ("slack-token", None, "Slack bearer token (env SLACK_TOKEN wins)"),
-        ("slack-proxy-url", None, "HTTP proxy for Slack (env SLACK_PROXY_URL wins)"),
-        ("slack-user", "flagger", "Slack username (default flagger)"),
-        ("slack-channel", None, "Slack channel (default general)"),
-        ("msteams-url", None, "MS Teams webhook URL, used instead of Slack (env MSTEAMS_URL wins)"),
-        ("msteams-proxy-url", None, "HTTP proxy for MS Teams (env MSTEAMS_PROXY_URL wins)"),
-        ("cluster-name", None, "added as the Cluster field of every alert"),
-    ):
+    for option, default, text in _ALERT_OPTIONS:
         alerts.add_argument(f"--{option}", default=_env_default(option, default), help=text)
 
 
@@ -653,15 +657,8 @@ _FLAGGER_SAME: Final = frozenset(
         "ingress-annotations-prefix",
         "ingress-class",
         "event-webhook",
-        "slack-url",
-        "slack-token",
-        "slack-proxy-url",
-        "slack-user",
-        "slack-channel",
-        "msteams-url",
-        "msteams-proxy-url",
-        "cluster-name",
         "no-cross-namespace-refs",
+        *(option for option, _, _ in _ALERT_OPTIONS),
     }
 )
 #: Flagger's tuning flags that mean nothing here (one worker per Canary, the Lease in the pod's

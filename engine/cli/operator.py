@@ -25,12 +25,12 @@ from engine.core.commands import (
     SHORT_ID,
     command_patch,
     encode_command,
-    has_pending_command,
+    handled_command_id,
     read_command,
 )
 from engine.shell.clock import Clock, stamp
 from traffic import CANARY, Cluster, ObjectRef
-from traffic.cluster import ClusterError, Conflict, NotFound
+from traffic.cluster import ClusterError, Conflict, Forbidden, NotFound
 
 #: Exit statuses (as ``get``): 0 sent, 1 no such Canary, 2 bad input, 4 the API refused or failed,
 #: 5 an earlier command is not handled yet (``--replace`` replaces it).
@@ -121,7 +121,7 @@ async def send_command(
         ) from None
     except ClusterError as exc:
         hint = ""
-        if ": 403" in str(exc):
+        if isinstance(exc, Forbidden):
             hint = (
                 f"; {command} needs the RBAC verb patch on canaries.flagger.app in namespace "
                 f"{namespace} (README: Operator commands)"
@@ -138,21 +138,18 @@ async def _unless_pending(cluster: Cluster, ref: ObjectRef) -> str | None:
     NotFound when there is no such Canary."""
     try:
         body = await cluster.get(ref)
-    except ClusterError as exc:
-        if ": 403" in str(exc):
-            return None
-        raise
+    except Forbidden:
+        return None
     if body is None:
         raise NotFound(f"canaries {ref.name} not found")
-    if has_pending_command(body):
-        earlier = read_command((body.get("metadata") or {}).get("annotations"))
-        label = earlier.label if earlier is not None else "a command"
-        short = earlier.short if earlier is not None else "?"
+    earlier = read_command((body.get("metadata") or {}).get("annotations"))
+    if earlier is not None and earlier.id != handled_command_id(body):
         raise CommandNotSent(
-            f"Canary {ref.namespace}/{ref.name} holds {label} ({short}), which the controller "
-            "has not handled yet (it handles a command between two ticks, after a running "
-            "tick's webhooks); sending another would replace it. Wait for its event (kubectl "
-            f"describe canary {ref.name} -n {ref.namespace}), or pass --replace to replace it",
+            f"Canary {ref.namespace}/{ref.name} holds {earlier.label} ({earlier.short}), which "
+            "the controller has not handled yet (it handles a command between two ticks, after "
+            "a running tick's webhooks); sending another would replace it. Wait for its event "
+            f"(kubectl describe canary {ref.name} -n {ref.namespace}), or pass --replace to "
+            "replace it",
             EXIT_PENDING,
         )
     version = (body.get("metadata") or {}).get("resourceVersion")

@@ -549,12 +549,7 @@ def _coverage_warnings(canary: Canary, recording: Recording) -> list[str]:
     # The run's checks would all be over before the first canary sample arrives: time 0 is
     # likely not when the revision was applied (a file of RFC 3339 times sorted oldest first
     # makes its first history row time 0).
-    steps = analysis.effective_iterations or (
-        len(analysis.step_weights)
-        if analysis.step_weights
-        else math.ceil(analysis.effective_max_weight / max(1, analysis.step_weight or 1))
-    )
-    planned = interval * (steps + 3)
+    planned = interval * (analysis.planned_ticks + 3)
     if firsts and min(firsts) > planned:
         warnings.append(
             f"the recording's first canary sample is {format_go_duration(min(firsts))} after "

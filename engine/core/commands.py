@@ -215,15 +215,27 @@ def decide_command(
     return start_command_decision(canary, status, obs, command, now=now, provider=provider).start()
 
 
+def ignored_event(command: Command, canary: str, reason: str) -> str:
+    """The Warning event of a command that does not apply (``canary``: ``<name>.<namespace>``)."""
+    return f"Command {command.label} ({command.short}) for {canary} ignored: {reason}"
+
+
+def handled_record(command: Command, outcome: str, handled_at: str) -> HandledCommand:
+    """What ``status.lastCommand`` records of a command carried out or ignored."""
+    return HandledCommand(
+        id=command.id, command=command.label, handled_at=handled_at, outcome=outcome
+    )
+
+
 def _command_tick(t: _Tick, command: Command) -> Asks[Decision]:
     try:
         outcome = yield from _apply(t, command)
     except _Ignored as ignored:
         reason = str(ignored)
-        t.warn(f"Command {command.label} ({command.short}) for {t.cname} ignored: {reason}")
+        t.warn(ignored_event(command, t.cname, reason))
         t.alert(f"Operator command {command.label} ignored: {reason}", "info")
         outcome = f"ignored: {reason}"
-    record = HandledCommand(id=command.id, command=command.label, handled_at=t.now, outcome=outcome)
+    record = handled_record(command, outcome, t.now)
     return Decision(status=t.status.replace(last_command=record), effects=tuple(t.effects))
 
 

@@ -46,7 +46,6 @@ from config import (
     CanaryEngineError,
     CanaryMemo,
     CanaryStatus,
-    HandledCommand,
     HookType,
     MetricTemplate,
     Phase,
@@ -58,6 +57,8 @@ from config import (
 from engine.core.commands import (
     Command,
     handled_command_id,
+    handled_record,
+    ignored_event,
     pending_command,
     read_command,
     start_command_decision,
@@ -610,17 +611,9 @@ class CanaryDriver:
             )
             name = f"{self._ref.name}.{self._ref.namespace}"
             await self._record_event(
-                body,
-                report,
-                Event(
-                    "Warning",
-                    f"Command {command.label} ({command.short}) for {name} ignored: {reason}",
-                ),
+                body, report, Event("Warning", ignored_event(command, name, reason))
             )
-            handled = HandledCommand(
-                id=command.id, command=command.label, handled_at=now, outcome=f"ignored: {reason}"
-            )
-            patch["lastCommand"] = handled.to_body()
+            patch["lastCommand"] = handled_record(command, f"ignored: {reason}", now).to_body()
         if current is not None and current.get("message") == message:
             await self._write_invalid_status(patch)
             return

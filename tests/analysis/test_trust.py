@@ -44,7 +44,7 @@ def system_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 
 @pytest.fixture
-def https_hook(tmp_path: Path) -> Iterator[tuple[str, list[bytes]]]:
+def https_hook() -> Iterator[tuple[str, list[bytes]]]:
     """A real HTTPS hook on 127.0.0.1 whose certificate the test CA signed; yields its URL and
     the bodies it received."""
     received: list[bytes] = []

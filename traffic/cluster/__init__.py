@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from traffic.cluster._errors import ClusterError as ClusterError
 from traffic.cluster._errors import ClusterUnavailable as ClusterUnavailable
 from traffic.cluster._errors import Conflict as Conflict
+from traffic.cluster._errors import Forbidden as Forbidden
 from traffic.cluster._errors import NotFound as NotFound
 from traffic.cluster._json import json_copy as json_copy
 from traffic.cluster._memory import InMemoryCluster as InMemoryCluster
@@ -86,6 +87,7 @@ __all__ = [
     "ClusterError",
     "ClusterUnavailable",
     "Conflict",
+    "Forbidden",
     "InMemoryCluster",
     "Kind",
     "NotFound",

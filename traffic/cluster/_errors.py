@@ -1,4 +1,5 @@
-"""Errors of the Cluster seam: NotFound, Conflict, ClusterUnavailable (all ClusterError)."""
+"""Errors of the Cluster seam: NotFound, Forbidden, Conflict, ClusterUnavailable (all
+ClusterError)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ class ClusterError(CanaryEngineError):
 
 class NotFound(ClusterError):
     """The object does not exist."""
+
+
+class Forbidden(ClusterError):
+    """The API server refused the request to this user (403: RBAC)."""
 
 
 class Conflict(ClusterError):

@@ -64,7 +64,13 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException, OpenApiException
 from kubernetes_asyncio.config import ConfigException
 
-from traffic.cluster._errors import ClusterError, ClusterUnavailable, Conflict, NotFound
+from traffic.cluster._errors import (
+    ClusterError,
+    ClusterUnavailable,
+    Conflict,
+    Forbidden,
+    NotFound,
+)
 from traffic.cluster._json import json_copy, read_only
 from traffic.cluster._protocol import (
     DEFAULT_CACHE_KINDS,
@@ -403,6 +409,8 @@ def _error_for_status(
         text += f": {message}"
     if status == 404:
         return NotFound(text)
+    if status == 403:
+        return Forbidden(text)
     if status == 409:
         return Conflict(text)
     if status == 429 or status >= 500:

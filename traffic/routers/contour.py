@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from config import Canary, Capabilities, Problem, RouterRules
 from traffic._errors import RoutingError
-from traffic._objects import service_spec, without_none
+from traffic._objects import service_spec, service_timeouts, without_none
 from traffic._registry import RouterModule, RouterOptions
 from traffic._types import Weights
 from traffic.cluster import Body, Cluster, Kind
@@ -130,15 +130,8 @@ _CONTOUR_DURATION: Final = re.compile(
 
 
 def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
-    service = canary.spec.service
-    durations = {
-        "spec.service.timeout": service.timeout if service else None,
-        "spec.service.retries.perTryTimeout": ((service.retries if service else None) or {}).get(
-            "perTryTimeout"
-        ),
-    }
-    for field, value in durations.items():
-        if value and not _CONTOUR_DURATION.fullmatch(str(value)):
+    for field, value in service_timeouts(canary).items():
+        if not _CONTOUR_DURATION.fullmatch(value):
             # Contour's CRD refuses the HTTPProxy on every write (Flagger passes it on).
             yield Problem(
                 field,

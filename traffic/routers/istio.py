@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from config import Canary, Capabilities, Problem, RouterRules, parse_duration
 from traffic._istio import IstioRouter
+from traffic._objects import service_timeouts
 from traffic._registry import RouterModule
 from traffic.cluster import DESTINATION_RULE, VIRTUAL_SERVICE
 
@@ -29,19 +30,14 @@ def _check(canary: Canary, analysis_key: str) -> Iterable[Problem]:
 def _duration_problems(canary: Canary) -> Iterable[Problem]:
     """Istio's CRDs refuse a timeout that is not a duration of at least 1ms (a CEL rule), on
     every write of the VirtualService; Flagger passes the strings on as they are."""
+    fields = service_timeouts(canary)
     service = canary.spec.service
-    if service is None:
-        return
-    fields = {
-        "spec.service.timeout": service.timeout,
-        "spec.service.retries.perTryTimeout": (service.retries or {}).get("perTryTimeout"),
-        "spec.service.corsPolicy.maxAge": (service.cors_policy or {}).get("maxAge"),
-    }
+    max_age = (service.cors_policy or {}).get("maxAge") if service else None
+    if max_age:
+        fields["spec.service.corsPolicy.maxAge"] = str(max_age)
     for field, value in fields.items():
-        if value is None or value == "":
-            continue
         try:
-            seconds = parse_duration(str(value))
+            seconds = parse_duration(value)
         except ValueError as exc:
             yield Problem(field, f"Istio {exc}")
             continue
