@@ -395,7 +395,7 @@ class PrometheusSource:
         )
         if secret is None:
             return settings
-        data = await read_credentials(self._credentials, secret)
+        data = await read_credentials(self._credentials, secret, within=self.timeout)
         token = data.get("token") or None
         username = data.get("username") or None
         password = data.get("password") or None
@@ -712,16 +712,28 @@ def _redacted_failure(failure: QueryFailure, secrets: Sequence[str]) -> QueryFai
     return QueryFailure(failure.kind, redact(failure.message, secrets))
 
 
-async def read_credentials(credentials: Credentials | None, secret: str) -> Mapping[str, str]:
+async def read_credentials(
+    credentials: Credentials | None, secret: str, *, within: float
+) -> Mapping[str, str]:
     """The data of the credentials Secret ``secret`` ("<namespace>/<name>"); ProviderUnavailable
-    when no credentials source is configured, reading fails or the Secret does not exist."""
+    when no credentials source is configured, reading fails, takes longer than ``within``
+    seconds or the Secret does not exist.
+
+    The read is bounded like the query it serves: a slow API server would otherwise hold the
+    query, and every canary whose checks are fetched with it, for the Kubernetes client's own
+    request timeout."""
     if credentials is None:
         raise ProviderUnavailable(
             f"credentials Secret {secret} is referenced but no credentials source is configured"
         )
     try:
-        found = credentials(secret)
-        data = await found if inspect.isawaitable(found) else found
+        async with asyncio.timeout(within):
+            found = credentials(secret)
+            data = await found if inspect.isawaitable(found) else found
+    except TimeoutError:
+        raise ProviderUnavailable(
+            f"reading credentials Secret {secret}: no answer within {within:g}s"
+        ) from None
     except Exception as exc:
         raise ProviderUnavailable(
             f"reading credentials Secret {secret} failed: {type(exc).__name__}: {exc}"

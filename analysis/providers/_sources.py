@@ -264,7 +264,7 @@ class MetricSources:
         try:
             if provider.address_required and not address:
                 raise QueryRejected(f"spec.provider.address is required for {provider.type}")
-            credentials = await self._secret(endpoint.secret)
+            credentials = await self._secret(endpoint.secret, deadline)
             secrets += [v for v in credentials.values() if v]
             call = Call(
                 query=query,
@@ -292,8 +292,10 @@ class MetricSources:
                 FailureKind.TRANSPORT, failure_message(f"{where}: {detail}", secrets)
             )
 
-    async def _secret(self, ref: str | None) -> Mapping[str, str]:
-        return {} if ref is None else dict(await read_credentials(self._credentials, ref))
+    async def _secret(self, ref: str | None, deadline: float) -> Mapping[str, str]:
+        if ref is None:
+            return {}
+        return dict(await read_credentials(self._credentials, ref, within=deadline))
 
 
 def _identity(query: MetricQuery) -> tuple[Any, ...]:

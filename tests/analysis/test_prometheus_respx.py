@@ -559,6 +559,31 @@ async def test_missing_or_incomplete_credentials(
     assert route.call_count == 0
 
 
+async def test_a_credentials_secret_that_never_arrives_fails_the_query_within_its_timeout(
+    sleeps: Sleeps, make_canary: CanaryFactory, make_template: TemplateFactory
+) -> None:
+    # A slow API server must not hold the query (and the canaries fetched with it) for the
+    # Kubernetes client's 30 s: the Secret read is bounded like the query.
+    query = _templated(make_canary, make_template, secretRef={"name": "prom-auth"})
+
+    async def credentials(ref: str) -> dict[str, str]:
+        await asyncio.Event().wait()  # the API server never answers
+        raise AssertionError("unreachable")
+
+    loop = asyncio.get_running_loop()
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.get(QUERY_URL)
+        async with open_prometheus(
+            sleep=sleeps, credentials=credentials, timeout_seconds=0.2
+        ) as source:
+            started = loop.time()
+            found = await asyncio.wait_for(fetch_one(source, query), 5)  # fails, not hangs
+            answer = failure(found, FailureKind.TRANSPORT)
+            waited = loop.time() - started
+    assert "reading credentials Secret test/prom-auth: no answer within 0.2s" in answer.message
+    assert waited < 2 and route.call_count == 0
+
+
 async def test_a_secret_without_a_credentials_reader(
     source: PrometheusSource, make_canary: CanaryFactory, make_template: TemplateFactory
 ) -> None:

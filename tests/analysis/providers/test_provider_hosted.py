@@ -549,3 +549,30 @@ def test_external_metrics_query_with_too_many_slashes_is_rejected() -> None:
 
     with pytest.raises(QueryRejected, match="too many slashes"):
         parse_query("a/b/c")
+
+
+# -- Credentials ------------------------------------------------------------------------------
+
+
+async def test_a_credentials_secret_that_never_arrives_fails_the_query_within_its_deadline() -> (
+    None
+):
+    # The hosted provider's Secret read is bounded by the query's own deadline (twice the HTTP
+    # timeout), not by the Kubernetes client's 30 s, which would hold every canary of the batch.
+    async def credentials(ref: str) -> dict[str, str]:
+        await asyncio.Event().wait()  # the API server never answers
+        raise AssertionError("unreachable")
+
+    loop = asyncio.get_running_loop()
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.get(DATADOG)
+        async with open_metric_sources(
+            sleep=asyncio.sleep, now=lambda: NOW, credentials=credentials, timeout_seconds=0.2
+        ) as live:
+            started = loop.time()
+            # wait_for: a regression fails the test instead of hanging it
+            [answer] = await asyncio.wait_for(live.fetch([docs_query("404s percentage")]), 5)
+            waited = loop.time() - started
+    assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.TRANSPORT
+    assert "reading credentials Secret test/datadog: no answer within 0.4s" in answer.message
+    assert waited < 2 and route.call_count == 0
