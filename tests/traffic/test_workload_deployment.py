@@ -131,6 +131,23 @@ async def test_selector_without_a_candidate_label_gives_flaggers_message() -> No
     )
 
 
+async def test_a_selector_label_value_too_long_for_the_primary_is_refused_before_writing() -> None:
+    # The primary selects "<value>-primary": a 56-character value makes a 64-character label
+    # value, which the API server refuses on every write of the primary and its Service.
+    cluster = seeded(selector={"app": "p" * 56})
+    workload = DeploymentWorkload(cluster)
+    with pytest.raises(WorkloadError) as err:
+        await workload.initialize(make_canary())
+    assert str(err.value) == (
+        f"deployment podinfo.test spec.selector.matchLabels app is 56 characters: the primary's "
+        f"app={'p' * 56}-primary would be 64, and a Kubernetes label value has at most 63; "
+        "shorten it to at most 55 characters"
+    )
+    assert writes(cluster) == 0
+    fits = seeded(selector={"app": "p" * 55})
+    assert await DeploymentWorkload(fits).selector_label(make_canary()) == ("app", "p" * 55)
+
+
 async def test_a_missing_target_names_the_deployment_and_namespace() -> None:
     workload = DeploymentWorkload(InMemoryCluster())
     for call in (workload.revision, workload.initialize, workload.promote):
