@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from engine.cli import main
 
@@ -121,3 +122,51 @@ def test_simulate_replays_a_service_target(
     code = main(["simulate", "--canary", str(path), "--recording", str(DOCS / "healthy.csv")])
     assert code == 0  # promoted: the Service's spec is the release, as in the cluster
     assert "Copying podinfo.test template spec to podinfo-primary.test" in capsys.readouterr().out
+
+
+#: Tutorials whose analysis differs from the ones above: recording, and a bad recording's rows
+#: (the first metric fails, the others stay healthy).
+OWN_ANALYSIS = {
+    "istio": ("healthy.csv", {"request-success-rate": 80, "request-duration": 180}),
+    "nginx": ("healthy.csv", {"request-success-rate": 80}),
+    "gatewayapi": ("gatewayapi-healthy.csv", {"error-rate": 20, "latency": 0.2}),
+}
+
+
+def _analysis(provider: str) -> dict[str, int]:
+    canary = yaml.safe_load((DOCS / f"{provider}.yaml").read_text().split("\n---\n")[0])
+    analysis: dict[str, int] = canary["spec"]["analysis"]
+    return analysis
+
+
+@pytest.mark.parametrize("provider", sorted(OWN_ANALYSIS))
+def test_the_tutorial_canary_with_its_own_analysis_promotes_through_its_steps(
+    provider: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(DOCS / f"{provider}.yaml")
+    assert main(["validate", path]) == 0
+    capsys.readouterr()
+    recording = str(DOCS / OWN_ANALYSIS[provider][0])
+    code = main(["simulate", "--canary", path, "--recording", recording, "--output", "json"])
+    result = json.loads(capsys.readouterr().out)
+    assert (code, result["result"]) == (0, "promoted")
+    analysis = _analysis(provider)
+    step, most = analysis["stepWeight"], analysis["maxWeight"]
+    weights = {tick["canaryWeight"] for tick in result["ticks"]}
+    assert sorted(weights - {0}) == list(range(step, most + step, step))
+
+
+@pytest.mark.parametrize("provider", sorted(OWN_ANALYSIS))
+def test_the_tutorial_canary_with_its_own_analysis_rolls_back_at_its_threshold(
+    provider: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    rows = ["time,target,metric,value"]
+    for metric, value in OWN_ANALYSIS[provider][1].items():
+        rows += [f"{t},canary,{metric},{value}" for t in range(0, 3000, 10)]
+    bad.write_text("\n".join(rows) + "\n")
+    code = main(["simulate", "--canary", str(DOCS / f"{provider}.yaml"), "--recording", str(bad)])
+    threshold = _analysis(provider)["threshold"]
+    assert code == 1
+    out = capsys.readouterr().out
+    assert f"Rolling back podinfo.test failed checks threshold reached {threshold}" in out
