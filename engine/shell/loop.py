@@ -263,18 +263,8 @@ class CanaryDriver:
             report.missing = True
             report.error = f"canary {self._ref.namespace}/{self._ref.name} not found"
             return report
-        try:
-            canary = self._parsed.parse(body, default_provider=deps.settings.mesh_provider)
-            # A Canary being deleted is finalized whatever it references, as Flagger's sync
-            # handler finalizes before it verifies anything.
-            deleting = bool((body.get("metadata") or {}).get("deletionTimestamp"))
-            if deps.settings.no_cross_namespace_refs and not deleting:
-                blocked = cross_namespace_problems(canary)
-                if blocked:
-                    raise SpecError(blocked)
-        except SpecError as exc:
-            report.error = exc.render()
-            await self._report_invalid(body, exc, report)
+        canary = await self._parse(body, report)
+        if canary is None:
             return report
         report.interval = canary.spec.effective_analysis.interval_seconds
         persisted = CanaryStatus.from_body(body.get("status"))
@@ -354,24 +344,27 @@ class CanaryDriver:
             report.duration = deps.clock.now() - report.t
             if deps.on_tick is not None:
                 deps.on_tick(canary, report)
-            for check in report.checks:
-                if check.explanation:  # a judged check: its verdict and why, with the numbers
-                    log.info(
-                        "check_judged",
-                        metric=check.query.metric,
-                        verdict=check.verdict.name.lower(),
-                        dry_run=check.dry_run,
-                        explanation=check.explanation,
-                    )
-            log.info(
-                "tick_completed",
-                phase=(report.status or status).phase.value,
-                canary_weight=(report.status or status).canary_weight,
-                failed_checks=(report.status or status).failed_checks,
-                checks=len(report.checks),
-                events=len(report.events),
-            )
+            _log_tick(report, report.status or status)
         return report
+
+    async def _parse(self, body: Mapping[str, Any], report: TickReport) -> Canary | None:
+        """The Canary of ``body``, or None when it is invalid (reported: the Validated=False
+        condition and a Warning event, ``report.error``)."""
+        settings = self._deps.settings
+        try:
+            canary = self._parsed.parse(body, default_provider=settings.mesh_provider)
+            # A Canary being deleted is finalized whatever it references, as Flagger's sync
+            # handler finalizes before it verifies anything.
+            deleting = bool((body.get("metadata") or {}).get("deletionTimestamp"))
+            if settings.no_cross_namespace_refs and not deleting:
+                blocked = cross_namespace_problems(canary)
+                if blocked:
+                    raise SpecError(blocked)
+        except SpecError as exc:
+            report.error = exc.render()
+            await self._report_invalid(body, exc, report)
+            return None
+        return canary
 
     async def _routes(self, t: _Tick) -> Routes | None:
         """What the router reports now (None when it cannot tell: shown as unknown)."""
@@ -908,6 +901,27 @@ def _checksum(status: CanaryStatus) -> str:
     """Flagger's webhook payload checksum: stable for the same (trackedConfigs, lastAppliedSpec)."""
     blob = json.dumps([sorted((status.tracked_configs or {}).items()), status.last_applied_spec])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _log_tick(report: TickReport, status: CanaryStatus) -> None:
+    """The tick's log lines: each judged check's verdict with its explanation, then the tick."""
+    for check in report.checks:
+        if check.explanation:  # a judged check: its verdict and why, with the numbers
+            log.info(
+                "check_judged",
+                metric=check.query.metric,
+                verdict=check.verdict.name.lower(),
+                dry_run=check.dry_run,
+                explanation=check.explanation,
+            )
+    log.info(
+        "tick_completed",
+        phase=status.phase.value,
+        canary_weight=status.canary_weight,
+        failed_checks=status.failed_checks,
+        checks=len(report.checks),
+        events=len(report.events),
+    )
 
 
 async def run_canary_loop(
