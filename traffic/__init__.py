@@ -67,6 +67,7 @@ from traffic.cluster import ClusterUnavailable as ClusterUnavailable
 from traffic.cluster import Conflict as Conflict
 from traffic.cluster import InMemoryCluster as InMemoryCluster
 from traffic.cluster import Kind as Kind
+from traffic.cluster import MeshSplitCluster as MeshSplitCluster
 from traffic.cluster import NotFound as NotFound
 from traffic.cluster import ObjectRef as ObjectRef
 from traffic.cluster import ReadLog as ReadLog
@@ -109,6 +110,7 @@ __all__ = [
     "DeploymentWorkload",
     "InMemoryCluster",
     "Kind",
+    "MeshSplitCluster",
     "NotFound",
     "ObjectRef",
     "ReadLog",

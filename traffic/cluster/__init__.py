@@ -1,7 +1,8 @@
 """The Cluster seam: Kubernetes API operations on plain JSON bodies, real or in memory.
 
 Public surface of ``traffic.cluster``: the ``Cluster`` protocol, ``Kind`` constants, ``ObjectRef``,
-``WatchEvent``, the ``ClusterError`` tree, ``InMemoryCluster`` and ``KubeCluster``, and
+``WatchEvent``, the ``ClusterError`` tree, ``InMemoryCluster`` and ``KubeCluster``,
+``MeshSplitCluster`` (mesh kinds on another cluster, ``--kubeconfig-service-mesh``), and
 ``TracksReads`` / ``ReadLog`` (what the cache-backed ``KubeCluster`` can say about a tick's
 reads), and ``json_copy`` (the plain copy of a body to build on: what ``get`` and ``list`` hand
 out is read-only). Only ``_kube.py`` may import kubernetes_asyncio.
@@ -17,6 +18,8 @@ from traffic.cluster._errors import NotFound as NotFound
 from traffic.cluster._json import json_copy as json_copy
 from traffic.cluster._memory import InMemoryCluster as InMemoryCluster
 from traffic.cluster._memory import apply_merge_patch as apply_merge_patch
+from traffic.cluster._mesh import MeshSplitCluster as MeshSplitCluster
+from traffic.cluster._mesh import is_mesh_kind as is_mesh_kind
 from traffic.cluster._namespace import default_namespace as default_namespace
 from traffic.cluster._protocol import ALERT_PROVIDER as ALERT_PROVIDER
 from traffic.cluster._protocol import CANARY as CANARY
@@ -90,6 +93,7 @@ __all__ = [
     "Forbidden",
     "InMemoryCluster",
     "Kind",
+    "MeshSplitCluster",
     "NotFound",
     "ObjectRef",
     "ReadBody",
@@ -98,6 +102,7 @@ __all__ = [
     "WatchEvent",
     "apply_merge_patch",
     "default_namespace",
+    "is_mesh_kind",
     "json_copy",
     "kind_of",
     "open_kube_cluster",
