@@ -182,6 +182,15 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     _kubeconfig_option(run)
     run.add_argument(
+        "--kubeconfig-service-mesh",
+        default=_env_default("kubeconfig-service-mesh", None),
+        metavar="FILE",
+        help="kubeconfig of the service mesh's control plane cluster: the routers' mesh and "
+        "gateway objects (VirtualService, HTTPRoute, TrafficSplit, ...) go there, Services, "
+        "Deployments, Ingresses and Knative Services stay on the main cluster (Flagger's "
+        "-kubeconfig-service-mesh; default: all on the main cluster)",
+    )
+    run.add_argument(
         "--namespace",
         action="append",
         default=_env_list("namespace"),
@@ -646,6 +655,7 @@ def _log_options(parser: argparse.ArgumentParser, *, default_level: str) -> None
 _FLAGGER_SAME: Final = frozenset(
     {
         "kubeconfig",
+        "kubeconfig-service-mesh",
         "metrics-server",
         "mesh-provider",
         "namespace",
@@ -910,6 +920,7 @@ def _run(args: argparse.Namespace) -> int:
         include_label_prefixes=_split_commas(args.include_label_prefix),
         config_tracking=args.enable_config_tracking,
         no_cross_namespace_refs=args.no_cross_namespace_refs,
+        kubeconfig_service_mesh=args.kubeconfig_service_mesh,
         version=_version(),
         # SLACK_URL, SLACK_TOKEN, SLACK_PROXY_URL, MSTEAMS_URL, MSTEAMS_PROXY_URL win, as in Flagger
         notify=NotifyOptions.from_flags(

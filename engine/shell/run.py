@@ -17,6 +17,7 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
@@ -39,11 +40,16 @@ from traffic import (
     CONFIGMAP,
     DEFAULT_CACHE_KINDS,
     Cluster,
+    ClusterError,
+    MeshSplitCluster,
     RouterOptions,
     TargetWorkload,
     open_kube_cluster,
     router_for,
 )
+
+if TYPE_CHECKING:
+    from traffic.cluster import KubeCluster  # (kubernetes-asyncio is imported lazily)
 
 log = structlog.get_logger("canary-engine")
 
@@ -79,6 +85,9 @@ class RunOptions:
     config_tracking: bool = True
     #: Flagger's -no-cross-namespace-refs.
     no_cross_namespace_refs: bool = False
+    #: Flagger's -kubeconfig-service-mesh: the cluster the routers' mesh kinds go to
+    #: (``traffic.cluster.MeshSplitCluster``); None: the main cluster.
+    kubeconfig_service_mesh: str | None = None
 
 
 def parse_selector(text: str | None) -> dict[str, str]:
@@ -115,6 +124,7 @@ def options_from_env(
     include_label_prefixes: Sequence[str] = (),
     config_tracking: bool = True,
     no_cross_namespace_refs: bool = False,
+    kubeconfig_service_mesh: str | None = None,
 ) -> RunOptions:
     return RunOptions(
         kubeconfig=kubeconfig,
@@ -135,6 +145,7 @@ def options_from_env(
         include_label_prefixes=tuple(include_label_prefixes),
         config_tracking=config_tracking,
         no_cross_namespace_refs=no_cross_namespace_refs,
+        kubeconfig_service_mesh=kubeconfig_service_mesh or None,
     )
 
 
@@ -154,6 +165,8 @@ async def run_controller(
 
     metrics = MetricsRecorder(version=options.version, mesh_provider=options.mesh_provider)
     async with AsyncExitStack() as stack:
+        # First: a wrong --kubeconfig-service-mesh stops the start before any request is sent.
+        mesh = await _open_mesh_cluster(stack, options, clock)
         cluster = await stack.enter_async_context(
             open_kube_cluster(
                 options.kubeconfig,
@@ -164,7 +177,12 @@ async def run_controller(
                 cache_kinds=(*DEFAULT_CACHE_KINDS, CONFIGMAP),
             )
         )
-        deps, on_alert = await _engine_deps(stack, options, cluster, clock, metrics)
+        routed: Cluster = cluster
+        if mesh is not None:
+            # Another API server cannot hold owner references to the Canary (Flagger's
+            # setOwnerRefs is false when the hosts differ): MeshSplitCluster's docs.
+            routed = MeshSplitCluster(cluster, mesh, keep_owners=mesh.server == cluster.server)
+        deps, on_alert = await _engine_deps(stack, options, cluster, clock, metrics, routed)
         controller = Controller(
             deps,
             ControllerOptions(
@@ -199,6 +217,7 @@ async def run_controller(
             shard=f"{options.shard.index}/{options.shard.count}",
             port=options.port,
             global_notifier=on_alert.global_notifier or "none",
+            service_mesh_kubeconfig=options.kubeconfig_service_mesh or "the main cluster's",
         )
 
         async def drive() -> None:
@@ -219,15 +238,45 @@ async def run_controller(
         return await _run_until_stopped(work, stop, on_signals=on_signals)
 
 
+async def _open_mesh_cluster(
+    stack: AsyncExitStack, options: RunOptions, clock: Clock
+) -> KubeCluster | None:
+    """The cluster of ``--kubeconfig-service-mesh`` (None without it), opened on ``stack``. It
+    caches nothing: routers read their few objects by name, once a tick, as on the main cluster
+    (whose cache holds no mesh kind either). A kubeconfig that does not load is bad input naming
+    the option, on one line (the library's message may span several)."""
+    path = options.kubeconfig_service_mesh
+    if path is None:
+        return None
+    try:
+        return await stack.enter_async_context(
+            open_kube_cluster(
+                path, sleep=clock.sleep, namespaces=options.namespaces, cache_kinds=()
+            )
+        )
+    except ClusterError as exc:
+        detail = " ".join(str(exc).split())
+    raise SpecError(
+        Problem(
+            "--kubeconfig-service-mesh",
+            f"{detail}; give the kubeconfig of the service mesh's control plane cluster, or "
+            "leave the option out to write the mesh's objects to the main cluster",
+        )
+    )
+
+
 async def _engine_deps(
     stack: AsyncExitStack,
     options: RunOptions,
     cluster: Cluster,
     clock: Clock,
     metrics: MetricsRecorder,
+    routed: Cluster,
 ) -> tuple[EngineDeps, AlertRouter]:
     """The engine's seams over the real cluster: metric providers, webhooks and alerts, each
-    client opened on ``stack`` (closed when the controller stops)."""
+    client opened on ``stack`` (closed when the controller stops). ``routed``: the cluster the
+    routers write to (``cluster``, or a MeshSplitCluster with --kubeconfig-service-mesh);
+    everything else (Canaries, workloads, Secrets, events, alerts) uses ``cluster``."""
     credentials = CredentialsReader(cluster, clock)
     # Every metric provider (Prometheus batched and grouped as before, the others through
     # their modules in analysis.providers). They speak Unix time, which clock.now() is not
@@ -253,7 +302,7 @@ async def _engine_deps(
             include_label_prefixes=options.include_label_prefixes,
             config_tracking=options.config_tracking,
         ),
-        router_for=lambda provider: router_for(provider, cluster, options.routing),
+        router_for=lambda provider: router_for(provider, routed, options.routing),
         metrics=sources,
         webhooks=webhooks,
         settings=Settings(

@@ -606,6 +606,8 @@ def test_flaggers_own_args_start_the_controller(capsys: pytest.CaptureFixture[st
         "-enable-leader-election=true",
         "-leader-election-namespace=flux-system",
         "-no-cross-namespace-refs=false",
+        "-kubeconfig-service-mesh",
+        "/etc/istio/remote/kubeconfig",
     ]
     args = build_parser().parse_args(_flagger_run_flags(flagger_args))
     assert (args.mesh_provider, args.metrics_server, args.log_level) == (
@@ -621,10 +623,11 @@ def test_flaggers_own_args_start_the_controller(capsys: pytest.CaptureFixture[st
     )
     assert args.leader_elect is True and args.enable_config_tracking is True
     assert args.no_cross_namespace_refs is False
+    assert args.kubeconfig_service_mesh == "/etc/istio/remote/kubeconfig"
     err = capsys.readouterr().err
     assert "Flagger's -threadiness has no use here; ignored" in err
     assert "-leader-election-namespace" in err
     off = build_parser().parse_args(_flagger_run_flags(["run", "-enable-leader-election=false"]))
     assert off.leader_elect is False
     with pytest.raises(SystemExit):  # an option neither knows is still refused
-        build_parser().parse_args(_flagger_run_flags(["run", "-kubeconfig-service-mesh=x"]))
+        build_parser().parse_args(_flagger_run_flags(["run", "-no-such-flag=x"]))

@@ -53,6 +53,7 @@ from traffic.cluster._reads import ReadLog as ReadLog
 from traffic.cluster._reads import TracksReads as TracksReads
 
 if TYPE_CHECKING:
+    from traffic.cluster._kube import KubeCluster as KubeCluster
     from traffic.cluster._kube import open_kube_cluster as open_kube_cluster
 else:
 

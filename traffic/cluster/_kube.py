@@ -711,7 +711,7 @@ class KubeCluster:
 
     Build it with ``open_kube_cluster``; the constructor takes an open ``ApiClient`` (closed
     by ``aclose``). Extra surface beyond the protocol: ``start_cache``, ``wait_synced``,
-    ``cached_kinds``, ``is_cached`` and ``aclose``.
+    ``cached_kinds``, ``is_cached``, ``server`` and ``aclose``.
     """
 
     def __init__(
@@ -782,6 +782,11 @@ class KubeCluster:
         for (kind, _), informer in list(self._informers.items()):
             if wanted is None or kind in wanted:
                 await informer.wait_synced()
+
+    @property
+    def server(self) -> str:
+        """The API server's address, as the kubeconfig gives it (which cluster this is)."""
+        return str(self._api.configuration.host)
 
     @property
     def cached_kinds(self) -> frozenset[Kind]:
