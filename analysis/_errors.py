@@ -56,9 +56,16 @@ class AmbiguousResult(MetricQueryError):
 
     kind = FailureKind.AMBIGUOUS
 
+    #: Label sets the message names; a query that fans out into thousands of series is shown by
+    #: its first few (writing them all out took seconds of the event loop for 100,000 series).
+    SHOWN = 5
+
     def __init__(self, label_sets: Sequence[Mapping[str, str]]) -> None:
         self.label_sets = [dict(labels) for labels in label_sets]
-        shown = ", ".join(_format_labels(labels) for labels in self.label_sets)
+        shown = ", ".join(_format_labels(labels) for labels in self.label_sets[: self.SHOWN])
+        more = len(self.label_sets) - self.SHOWN
+        if more > 0:
+            shown += f" and {more} more"
         super().__init__(
             f"query returned {len(self.label_sets)} series where one value is expected: {shown}; "
             "aggregate the query (e.g. sum(...)) so it returns a single series"

@@ -113,6 +113,10 @@ POST_THRESHOLD = 2048
 CA_KEY = "ca.crt"
 ONLINE_QUERY = "vector(1)"
 _MAX_MESSAGE = 1000
+#: How much of an error answer's body is redacted for its message: far more than the message
+#: keeps (``_MAX_MESSAGE``), so a secret cut at this edge is cut off again by the message's clip,
+#: and little enough that a huge error page costs no more than a short one.
+_SHOWN_BODY_CHARS = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,7 +618,13 @@ def _data(
         body = None
     error = body.get("error") if isinstance(body, dict) else None
     error_type = body.get("errorType") if isinstance(body, dict) else None
-    text = redact(response.text.strip(), secrets)
+    if status < 400 and isinstance(body, dict) and isinstance(body.get("data"), dict):
+        if body.get("status") in (None, "success"):
+            # The answer as it should be: its text is never shown, so it is not redacted (a
+            # dozen regular expressions over a 16 MB answer held the event loop for seconds).
+            data: dict[str, Any] = body["data"]
+            return data
+    text = redact(clip(response.text.strip(), _SHOWN_BODY_CHARS), secrets)
     detail = str(error) if error else (text or response.reason_phrase)
     if status >= 500:
         message = f"prometheus {where} answered HTTP {status}: {detail}{_attempts(attempts)}"
@@ -641,12 +651,9 @@ def _data(
                 secrets,
             )
         )
-    if body.get("status") not in (None, "success"):
-        raise QueryRejected(
-            failure_message(f"prometheus answered status {body.get('status')!r}: {detail}", secrets)
-        )
-    data: dict[str, Any] = body["data"]
-    return data
+    raise QueryRejected(
+        failure_message(f"prometheus answered status {body.get('status')!r}: {detail}", secrets)
+    )
 
 
 def _unsendable(query: MetricQuery) -> QueryFailure | None:

@@ -146,6 +146,21 @@ async def test_several_series_are_ambiguous_and_named(source: PrometheusSource) 
 
 
 @respx.mock
+async def test_a_query_fanning_out_into_thousands_of_series_is_named_by_its_first_few(
+    source: PrometheusSource,
+) -> None:
+    # A template without its sum(...) can answer a series per pod and code: the message (an
+    # event, a log line) names five and counts the rest instead of listing 20,000.
+    body = vector(*(({"pod": f"p-{i}"}, i) for i in range(20_000)))
+    respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=body))
+    answer = failure(await fetch_one(source, raw()), FailureKind.AMBIGUOUS)
+    assert answer.message.startswith(
+        'query returned 20000 series where one value is expected: {pod="p-0"}, {pod="p-1"}, '
+        '{pod="p-2"}, {pod="p-3"}, {pod="p-4"} and 19995 more; aggregate the query'
+    )
+
+
+@respx.mock
 async def test_ambiguous_result_fails_the_check_as_an_error(source: PrometheusSource) -> None:
     body = vector(({"pod": "a"}, 1), ({"pod": "b"}, 2))
     respx.get(QUERY_URL).mock(return_value=httpx.Response(200, json=body))
