@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -24,6 +24,7 @@ import structlog
 from analysis import (
     Check,
     CheckResult,
+    Endpoint,
     JudgeTick,
     MetricSource,
     analyze_batches,
@@ -54,10 +55,18 @@ class Batcher(Generic[T, R]):
     """Collects the calls of every canary that asks within ``window`` seconds and answers them
     with one call of ``run`` (one fetch, one numpy pass) for the whole batch.
 
+    Calls are batched by ``key``: only calls of the same key share a run, and so wait for each
+    other's slowest query. The analysis batchers key a canary's checks by the metric endpoints
+    they ask (the servers, with their provider type and credentials), the only calls a shared
+    fetch can merge into one request: a canary whose MetricTemplate asks a hanging Graphite never
+    holds a canary that asks only Prometheus (it did, for the Graphite's 5 s timeout, a series'
+    60 s). Canaries of one key still wait for each other, at most that endpoint's timeout, since
+    they ask the same server.
+
     A call that arrives while an earlier batch is still running opens a batch of its own: it
-    never waits for another canary's slow query. (It used to join nothing: the running batch had
-    already taken its items, and no flusher was started while that one ran, so the call waited
-    for some later canary to ask, for ever if none did.)"""
+    never waits for that batch. (It used to join nothing: the running batch had already taken
+    its items, and no flusher was started while that one ran, so the call waited for some later
+    canary to ask, for ever if none did.)"""
 
     def __init__(
         self,
@@ -65,33 +74,37 @@ class Batcher(Generic[T, R]):
         clock: Clock,
         *,
         window: float = 0.05,
+        key: Callable[[T], Hashable] = lambda item: None,
     ) -> None:
         self._run = run
         self._clock = clock
         self._window = window
-        #: The calls of the batch a flusher is gathering (its window open): a new call joins it,
-        #: and the first call of a batch starts that batch's flusher.
-        self._pending: list[_Pending[T, R]] = []
+        self._key = key
+        #: The calls of the batches flushers are gathering (their window open), by key: a new
+        #: call joins its key's, and the first call of a batch starts that batch's flusher.
+        self._pending: dict[Hashable, list[_Pending[T, R]]] = {}
         #: Running flushers (held: the event loop keeps only weak references to tasks).
         self._flushers: set[asyncio.Task[None]] = set()
         self.batches = 0  # how many batched calls ran (for tests and benchmarks)
 
     async def __call__(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(item, future))
-        if len(self._pending) == 1:
-            flusher = self._clock.spawn(self._flush())
+        key = self._key(item)
+        pending = self._pending.setdefault(key, [])
+        pending.append(_Pending(item, future))
+        if len(pending) == 1:
+            flusher = self._clock.spawn(self._flush(key))
             self._flushers.add(flusher)
             flusher.add_done_callback(self._flushers.discard)
         return await self._clock.wait(future)
 
-    async def _flush(self) -> None:
+    async def _flush(self, key: Hashable) -> None:
         batch: list[_Pending[T, R]] = []
         try:
             try:
                 await self._clock.sleep(self._window)
             finally:
-                batch, self._pending = self._pending, []
+                batch = self._pending.pop(key, [])
             self.batches += 1
             results = await self._run([p.item for p in batch])
         except Exception as exc:
@@ -109,25 +122,40 @@ class Batcher(Generic[T, R]):
 
 
 class BatchingAnalyzer(Batcher[Sequence[Check], list[CheckResult]]):
-    """Scores the static checks of all canaries that ask within ``window`` seconds in one
-    evaluator pass (and, with a grouping MetricSource, one query per query shape)."""
+    """Scores the static checks of all canaries that ask the same metric endpoints within
+    ``window`` seconds in one evaluator pass (and, with a grouping MetricSource, one query per
+    query shape)."""
 
     def __init__(self, source: MetricSource, clock: Clock, *, window: float = 0.05) -> None:
         async def run(batch: list[Sequence[Check]]) -> list[list[CheckResult]]:
             return await analyze_batches(source, batch)
 
-        super().__init__(run, clock, window=window)
+        super().__init__(run, clock, window=window, key=_endpoints_of_checks)
 
 
 class BatchingJudge(Batcher[JudgeTick, list[CheckResult]]):
-    """Judges the judged checks of all canaries that ask within ``window`` seconds with one series
-    fetch (one range query per query shape) and one judge pass."""
+    """Judges the judged checks of all canaries that ask the same metric endpoints within
+    ``window`` seconds with one series fetch (one range query per query shape) and one judge
+    pass."""
 
     def __init__(self, source: MetricSource, clock: Clock, *, window: float = 0.05) -> None:
         async def run(batch: list[JudgeTick]) -> list[list[CheckResult]]:
             return await judge_ticks(source, batch)
 
-        super().__init__(run, clock, window=window)
+        super().__init__(run, clock, window=window, key=_endpoints_of_tick)
+
+
+def _endpoints_of_checks(checks: Sequence[Check]) -> frozenset[Endpoint]:
+    """Where a canary's static checks go: its key for the analysis batches."""
+    return frozenset(check.query.endpoint for check in checks)
+
+
+def _endpoints_of_tick(tick: JudgeTick) -> frozenset[Endpoint]:
+    """Where a canary's judged checks go (canary and primary series): its key for the judge's
+    batches."""
+    return frozenset(
+        [*(r.query.endpoint for r in tick.results), *(q.endpoint for q in tick.primary_queries)]
+    )
 
 
 @dataclass(slots=True, kw_only=True)

@@ -10,12 +10,15 @@ command handled, traffic left split.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
+from analysis import Endpoint, MetricQuery, QueryFailure, Verdict
 from engine import VirtualClock
 from engine.shell.clock import RealClock
-from engine.shell.controller import Batcher
+from engine.shell.controller import Batcher, BatchingAnalyzer
+from tests.analysis.conftest import raw_check
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -76,3 +79,44 @@ async def test_a_failed_run_fails_only_its_own_batch() -> None:
     fail.set()
     with pytest.raises(RuntimeError, match="query failed"):
         await bad
+
+
+class HangingEndpoint:
+    """A MetricSource whose server ``hang`` never answers; every other answers 1.0 at once."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
+        if any(q.endpoint.server == "http://hang" for q in queries):
+            self.asked.set()
+            await asyncio.Event().wait()
+        return [1.0] * len(queries)
+
+
+async def test_a_canary_asking_a_hanging_server_never_holds_one_asking_another() -> None:
+    # Both ask within one batch window: only the endpoints they ask decide who waits for whom
+    # (found by a reviewer: a canary on Prometheus waited out another's Graphite timeout).
+    source = HangingEndpoint()
+    analyzer = BatchingAnalyzer(source, RealClock(), window=0.01)
+    hanging = raw_check(endpoint=Endpoint(provider_type="graphite", server="http://hang"), hi=5)
+    stuck = asyncio.ensure_future(analyzer([raw_check(hi=5.0), hanging]))
+    [healthy] = await asyncio.wait_for(analyzer([raw_check(hi=5.0)]), 1)
+    assert healthy.verdict is Verdict.PASS
+    await asyncio.wait_for(source.asked.wait(), 1)
+    assert not stuck.done()
+    stuck.cancel()
+
+
+async def test_canaries_asking_the_same_servers_share_one_fetch() -> None:
+    fetched: list[int] = []
+
+    class Counting:
+        async def fetch(self, queries: Sequence[MetricQuery]) -> list[float | QueryFailure]:
+            fetched.append(len(queries))
+            return [1.0] * len(queries)
+
+    analyzer = BatchingAnalyzer(Counting(), VirtualClock(), window=0.05)
+    results = await asyncio.gather(*(analyzer([raw_check(hi=5.0)]) for _ in range(3)))
+    assert [r.verdict for [r] in results] == [Verdict.PASS] * 3
+    assert fetched == [3]
