@@ -83,6 +83,7 @@ from analysis._errors import (
     QueryTimeout,
 )
 from analysis._grouping import Request, answers_from_data, plan_requests, series_from_data
+from analysis._limits import PerServerLimit
 from analysis._range_grid import RangeGrid, invalid_range, ms_text, range_grid
 from analysis._text import clip, header_secrets, redact, url_secrets
 from analysis._trust import system_trust
@@ -182,7 +183,7 @@ class PrometheusSource:
         self.retries = retries
         self._backoff_min = backoff_min
         self._backoff_max = backoff_max
-        self._limit = asyncio.Semaphore(max(1, concurrency))
+        self._limit = PerServerLimit(concurrency)
         self.group = group
         self.stats = _Stats()
 
@@ -377,7 +378,7 @@ class PrometheusSource:
         try:
             settings = await self._settings(endpoint)
             secrets = _secrets(server, endpoint.headers, settings)
-            async with self._limit:
+            async with self._limit(settings.address):
                 data = await self._call(settings, path, params)
         except MetricQueryError as exc:
             return _redacted_failure(exc.to_failure(), secrets), secrets
@@ -526,9 +527,8 @@ class _Clients:
         self._stack = stack
         self._ca_bundle = ca_bundle
         self._transport = transport
-        self._limits = httpx.Limits(
-            max_connections=concurrency, max_keepalive_connections=concurrency
-        )
+        # Not capped: the queries in flight are counted per server (analysis._limits).
+        self._limits = httpx.Limits(max_connections=None, max_keepalive_connections=concurrency)
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     def get(self, settings: ServerSettings) -> httpx.AsyncClient:

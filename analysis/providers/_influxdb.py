@@ -38,6 +38,8 @@ from analysis.providers._base import (
 MAX_STEPS = 1000
 #: Flagger's InfluxDB query and ping timeout (Flux queries run longer than the hosted APIs' 5 s).
 TIMEOUT_SECONDS = 15.0
+#: Steps of one series asked at the same time.
+SERIES_CONCURRENCY = 8
 _NUMERIC = {"double", "long", "unsignedLong"}
 PING_QUERY = 'from(bucket: "default") |> range(start: -2h)'
 
@@ -56,10 +58,14 @@ async def _series(call: Call, window: Window) -> Series:
             f"{MAX_STEPS}; use a larger step or a shorter window"
         )
     times = [window.end - k * window.step for k in range(steps)][::-1]
+    # A few steps at a time: a series counts as one query against the server's limit, and a
+    # thousand requests at once would open a thousand connections to it.
+    in_flight = asyncio.Semaphore(SERIES_CONCURRENCY)
 
     async def at(moment: float) -> tuple[float, float]:
         try:
-            return moment, await _first_value(call, call.expr, moment)
+            async with in_flight:
+                return moment, await _first_value(call, call.expr, moment)
         except NoValuesFound:
             return moment, math.nan
 

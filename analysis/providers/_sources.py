@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import httpx
 
 from analysis._errors import MetricQueryError, QueryRejected
+from analysis._limits import PerServerLimit
 from analysis._plan import missing_template, template_is_missing
 from analysis._prometheus import (
     Credentials,
@@ -91,7 +92,7 @@ class MetricSources:
         self.http = http
         self._now = now
         self._credentials = credentials
-        self._limit = asyncio.Semaphore(max(1, concurrency))
+        self._limit = PerServerLimit(concurrency)
         self._series_timeout = series_timeout
         # Only Prometheus range queries are kept: their samples lie on a grid every step, while
         # hosted providers pick their resolution or span from the window asked.
@@ -277,7 +278,7 @@ class MetricSources:
                 sleep=self._sleep,
                 kube=self._kube,
             )
-            async with self._limit, asyncio.timeout(deadline):
+            async with self._limit((provider.type, address)), asyncio.timeout(deadline):
                 return await run(provider, call)
         except MetricQueryError as exc:
             return QueryFailure(exc.kind, failure_message(f"{where}: {exc}", secrets))
@@ -378,7 +379,8 @@ def http_clients(
     """One ``httpx.AsyncClient`` per TLS setting (verify or not), opened on first use and closed
     with ``stack``."""
     clients: dict[bool, httpx.AsyncClient] = {}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Not capped: the queries in flight are counted per server (analysis._limits).
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=concurrency)
 
     def client(insecure: bool) -> httpx.AsyncClient:
         found = clients.get(insecure)

@@ -376,6 +376,26 @@ async def test_influxdb_series_evaluates_the_query_at_each_step() -> None:
     assert sorted(seen) == ["2027-01-15T07:58:00Z", "2027-01-15T07:59:00Z", "2027-01-15T08:00:00Z"]
 
 
+@respx.mock
+async def test_influxdb_series_asks_a_few_steps_at_a_time() -> None:
+    # A series counts as one query against its server's limit: its steps (up to 1,000, one Flux
+    # query each) are asked a few at a time, not all at once on as many connections.
+    in_flight = peak = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.005)
+        in_flight -= 1
+        return httpx.Response(200, text=ANNOTATED_COUNT)
+
+    respx.post(INFLUX).mock(side_effect=answer)
+    series = await _series("not found", NOW - 3000, NOW, 60)
+    assert isinstance(series, Series) and len(series.values) == 51
+    assert 1 < peak <= 8
+
+
 # -- CloudWatch ---------------------------------------------------------------------------------
 
 

@@ -1,0 +1,50 @@
+"""Queries in flight are counted per server (analysis._limits): a server that never answers
+queues only its own queries (found by a reviewer: with one limit for all, the queries of canaries
+asking another server waited 4 s per wave of 64 hanging ones, outside their own timeout)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import respx
+
+from analysis import Endpoint, open_prometheus
+from tests.analysis.conftest import Sleeps, raw
+
+pytestmark = pytest.mark.timeout(20)
+
+HANGING = "http://hanging.test:9090"
+HEALTHY = "http://healthy.test:9090"
+
+
+def _one(value: float) -> dict[str, object]:
+    return {"status": "success", "data": {"resultType": "scalar", "result": [1, str(value)]}}
+
+
+async def test_a_hanging_prometheus_holds_no_query_to_another_one(sleeps: Sleeps) -> None:
+    release = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200, json=_one(1))
+
+    with respx.mock:
+        respx.get(f"{HANGING}/api/v1/query").mock(side_effect=hang)
+        respx.get(f"{HEALTHY}/api/v1/query").mock(return_value=httpx.Response(200, json=_one(7)))
+        async with open_prometheus(sleep=sleeps, concurrency=2, timeout_seconds=30) as source:
+            stuck = [
+                asyncio.ensure_future(
+                    source.fetch([raw(f"q{n}", endpoint=Endpoint(server=HANGING))])
+                )
+                for n in range(4)  # twice the concurrency: every slot of that server is taken
+            ]
+            await asyncio.sleep(0.05)
+            answer = await asyncio.wait_for(
+                source.fetch([raw("up", endpoint=Endpoint(server=HEALTHY))]), 2
+            )
+            assert answer == [7.0]
+            assert not any(task.done() for task in stuck)
+            release.set()
+            assert [await task for task in stuck] == [[1.0]] * 4
