@@ -14,7 +14,8 @@ deadline and Traffic routing), then:
 
 Alerting is best effort, as in Flagger: a missing or invalid provider, a missing Secret or a
 provider that answers non-2xx is logged and skipped, and never stops the other providers or the
-tick. Entries are posted concurrently, so one slow provider costs at most its 5 s timeout.
+tick. Entries are posted concurrently, so one slow provider costs at most its 5 s timeout (the
+provider's AlertProvider and Secret are read within 5 s as well).
 
 A hook's address, its token and its proxy's user info are credentials: ``alert_not_sent`` errors
 are redacted with them (``analysis._text.redact``), the global notifier's are added to the log
@@ -36,7 +37,12 @@ from config import Alert as AlertEntry
 from config import Canary, SpecError, parse_alert_provider
 from engine.core.effects import Alert, Severity
 from engine.shell import logs
-from engine.shell.alerts import DEFAULT_ALERT_USERNAME, AlertField, AlertSender
+from engine.shell.alerts import (
+    ALERT_TIMEOUT_SECONDS,
+    DEFAULT_ALERT_USERNAME,
+    AlertField,
+    AlertSender,
+)
 from traffic import ALERT_PROVIDER, SECRET, Cluster, ObjectRef, decode_secret_data
 
 log = structlog.get_logger("canary-engine")
@@ -224,7 +230,12 @@ class AlertRouter:
         namespace = ref.namespace or canary.metadata.namespace
         where = f"{ref.name}.{namespace}"
         try:
-            target = await self._resolve(where, ref.name, namespace)
+            # The provider and its Secret are read within the same budget as the post: a slow API
+            # server would hold the tick for the Kubernetes client's 30 s.
+            with anyio.fail_after(ALERT_TIMEOUT_SECONDS):
+                target = await self._resolve(where, ref.name, namespace)
+        except TimeoutError:
+            target = f"alert provider {where} could not be read within {ALERT_TIMEOUT_SECONDS:g}s"
         except Exception as exc:  # best effort: a Cluster error must not end the tick
             target = f"alert provider {where} could not be read: {exc}"
         if isinstance(target, str):

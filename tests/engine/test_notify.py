@@ -3,6 +3,7 @@ Secret address/token, failures logged and skipped; and the CLI's notifier option
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -427,6 +428,29 @@ async def test_a_failing_provider_does_not_stop_the_others(
     }
     assert errors["bad.test"].startswith("alert provider bad.test is invalid: spec.type")
     assert all(kw["canary"] == "test/podinfo" for kw in logs.errors())
+
+
+async def test_a_secret_that_never_arrives_costs_the_alert_budget_not_the_api_timeout(
+    sender: HttpAlertSender, logs: Logs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The AlertProvider's Secret is read within the alert's budget: a slow API server would
+    # otherwise hold the canary's tick for the Kubernetes client's 30 s (found by a reviewer).
+    import engine.shell.notify as notify
+
+    monkeypatch.setattr(notify, "ALERT_TIMEOUT_SECONDS", 0.2)
+
+    class SlowSecrets(InMemoryCluster):
+        async def get(self, ref: ObjectRef, *, fresh: bool = False) -> dict[str, Any] | None:
+            if ref.kind.kind == "Secret":
+                await asyncio.Event().wait()
+            return await super().get(ref, fresh=fresh)
+
+    cluster = SlowSecrets()
+    cluster.seed(provider("slack", type="slack", secretRef={"name": "slack-url"}))
+    await asyncio.wait_for(AlertRouter(cluster, sender)(canary(alerts=[entry("slack")]), INFO), 5)
+    assert [kw["error"] for kw in logs.errors()] == [
+        "alert provider slack.test could not be read within 0.2s"
+    ]
 
 
 async def test_cluster_errors_are_logged_not_raised(sender: HttpAlertSender, logs: Logs) -> None:
