@@ -587,7 +587,8 @@ async def test_a_command_sent_while_the_spec_is_invalid_is_ignored_not_held() ->
 def test_flaggers_own_args_start_the_controller(capsys: pytest.CaptureFixture[str]) -> None:
     # The args: of Flagger's chart, one dash, Go style: run reads them as its own; the tuning
     # flags with no use here are dropped with a note instead of stopping the controller.
-    from engine.cli import _flagger_run_flags, build_parser
+    from engine.cli import build_parser
+    from engine.cli._options import _flagger_run_flags
 
     flagger_args = [
         "run",
