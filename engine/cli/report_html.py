@@ -3,6 +3,9 @@
 The page (engine.cli.report_page: self-contained, opens offline) shows, top to bottom:
 
 * the verdict and the Canary's analysis settings, with simulate's warnings;
+* **why**: the deciding tick's Warning events ("Rolling back ... failed checks threshold reached
+  5", "... aborted by operator") and, per metric or webhook that failed, how often, when first and
+  last, and the reason of its last failure; for a promotion, one line saying so;
 * **traffic weight**: the stepped canary weight (``status.canaryWeight``) on every tick, the weight
   the router really achieved where it can only approximate one, the phases as coloured bands and
   the tick's events as markers along the top (Warning events in red);
@@ -122,7 +125,7 @@ def render_simulation_report(
     cluster says there)."""
     ticks = result.ticks
     interval = ticks[0].interval if ticks else 60.0
-    body = [_header(result, recording), *preface]
+    body = [_header(result, recording), _why(result), *preface]
     body.append("<h2>Traffic weight</h2>")
     body.append(figure_div(_weight_figure(ticks), "weight", height=380))
     body.append("<h2>Failed checks</h2>")
@@ -196,6 +199,108 @@ def _header(result: SimulationResult, recording: Recording) -> str:
         ]
         parts.append(table(["setting", "value"], [(row, "") for row in settings], numeric=set()))
     parts.extend(f"<div class='warning'>warning: {escape(w)}</div>" for w in result.warnings)
+    return "\n".join(parts)
+
+
+@dataclass(slots=True)
+class _Failures:
+    """The failures of one metric or webhook over the run, for the Why block."""
+
+    count: int
+    first: float
+    last: float
+    reason: str
+
+
+def run_failures(ticks: Sequence[TickReport]) -> dict[str, _Failures]:
+    """{metric or webhook: its failures}, in the order they first failed. A metric's failures
+    are its checks that counted as failed (no data and errors too, as in Flagger); a dry-run
+    metric's failing checks are listed under "NAME (dry run, not counted)"; a webhook's are its
+    answers that were not 2xx."""
+    found: dict[str, _Failures] = {}
+
+    def add(name: str, t: float, reason: str) -> None:
+        seen = found.get(name)
+        if seen is None:
+            found[name] = _Failures(1, t, t, reason)
+        else:
+            seen.count, seen.last, seen.reason = seen.count + 1, t, reason
+
+    for report in ticks:
+        for check in report.checks:
+            name = check.query.metric
+            if check.query.target != "canary":
+                name = f"{name} ({check.query.target})"
+            if check.counted is Verdict.FAIL:
+                add(name, report.t, check_reason(check))
+            elif check.dry_run and check.verdict is not Verdict.PASS:
+                add(f"{name} (dry run, not counted)", report.t, check_reason(check))
+        for call in report.hook_calls:
+            if not call.ok:
+                label = f"webhook {call.hook.name} ({call.hook.hook_type.value})"
+                add(label, report.t, call.message or "answered an error")
+    return found
+
+
+def deciding_warnings(result: SimulationResult) -> list[str]:
+    """The Warning events (and errors) of the tick that decided the run: the one at
+    ``decided_at`` (an operator command's tick shares its time), else the last tick."""
+    if not result.ticks:
+        return []
+    when = result.decided_at if result.decided_at is not None else result.ticks[-1].t
+    deciding = [t for t in result.ticks if t.t == when]
+    return [e.message for t in deciding for e in t.events if e.type == "Warning"] + [
+        t.error for t in deciding if t.error
+    ]
+
+
+def _why(result: SimulationResult) -> str:
+    """The answer to "why was my release rolled back?" (or not), under the header."""
+    ticks = result.ticks
+    failures = run_failures(ticks)
+    analysis_ticks = [t for t in ticks if t.checks]
+    checks = sum(len(t.checks) for t in analysis_ticks)
+    parts = ["<section id='why' class='why'>", "<h2>Why</h2>"]
+    if result.result == "promoted" and result.decided_at is not None:
+        failed = sum(f.count for f in failures.values())
+        line = (
+            f"Promoted at {clock(result.decided_at)} after {len(analysis_ticks)} analysis "
+            f"tick{'' if len(analysis_ticks) == 1 else 's'} ({checks} checks); "
+            + ("no check failed." if not failures else f"{failed} failed (below).")
+        )
+        parts.append(f"<p id='why-summary'>{escape(line)}</p>")
+    else:
+        if result.result == "rolled_back" and result.decided_at is not None:
+            lead = f"Rolled back at {clock(result.decided_at)}:"
+        else:
+            stop = f"{result.stopped_by} stopped" if result.stopped_by else "the recording ended"
+            lead = f"Undecided: {stop} the run at {clock(ticks[-1].t) if ticks else '0:00'}"
+            status = ticks[-1].status if ticks else None
+            if status is not None and result.canary_spec is not None:
+                threshold = result.canary_spec.spec.effective_analysis.failed_checks_threshold
+                lead += f" with {status.failed_checks} failed checks (threshold {threshold})"
+            lead += "."
+        parts.append(f"<p id='why-summary'>{escape(lead)}</p>")
+        warnings = deciding_warnings(result)
+        if warnings:
+            items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+            parts.append(f"<ul id='why-events'>{items}</ul>")
+        if not failures:
+            parts.append("<p class='note'>No check or webhook failed.</p>")
+    if failures:
+        rows = [
+            ((name, str(f.count), clock(f.first), clock(f.last), f.reason), "")
+            for name, f in failures.items()
+        ]
+        parts.append(
+            table(
+                ["failed", "failures", "first", "last", "reason of the last failure"],
+                rows,
+                numeric={1, 2, 3},
+                table_id="why-failures",
+            )
+        )
+    parts.append("</section>")
     return "\n".join(parts)
 
 

@@ -57,6 +57,10 @@ tr.Warning td { color: #c53030; }
 tr.over-limit td { color: #9aa5b1; }
 .plot { min-height: 200px; }
 .note { color: #52606d; font-style: italic; }
+.why { border-left: 4px solid #52606d; padding: 0.1em 0.9em 0.3em; margin: 0.8em 0;
+       background: #f5f7fa; }
+.why h2 { margin-top: 0.4em; }
+.why ul { margin: 0.3em 0; padding-left: 1.2em; }
 footer { color: #9aa5b1; font-size: 0.8em; margin-top: 2em; }
 """
 
@@ -107,10 +111,14 @@ def figure_div(fig: go.Figure, div_id: str, *, height: int) -> str:
 
 
 def table(
-    headers: Sequence[str], rows: Iterable[tuple[Sequence[str], str]], *, numeric: set[int]
+    headers: Sequence[str],
+    rows: Iterable[tuple[Sequence[str], str]],
+    *,
+    numeric: set[int],
+    table_id: str = "",
 ) -> str:
     """An HTML table of plain-text cells (escaped here). Each row is (cells, CSS class or "");
-    the columns in ``numeric`` align right."""
+    the columns in ``numeric`` align right; ``table_id`` names the table for links and tests."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = []
     for cells, css in rows:
@@ -119,7 +127,8 @@ def table(
             for i, c in enumerate(cells)
         )
         body.append(f'<tr class="{escape(css)}">{tds}</tr>' if css else f"<tr>{tds}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    ident = f' id="{escape(table_id)}"' if table_id else ""
+    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def page(title: str, body: Sequence[str]) -> str:
