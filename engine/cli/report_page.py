@@ -57,6 +57,9 @@ tr.Warning td { color: #c53030; }
 tr.over-limit td { color: #9aa5b1; }
 .plot { min-height: 200px; }
 .note { color: #52606d; font-style: italic; }
+.best { font-size: 1.05em; margin: 0.6em 0; }
+td.wrong { font-weight: 700; color: #7b341e; background: #fde8d7; }
+td.outcome { text-align: center; }
 .why { border-left: 4px solid #52606d; padding: 0.1em 0.9em 0.3em; margin: 0.8em 0;
        background: #f5f7fa; }
 .why h2 { margin-top: 0.4em; }
@@ -112,23 +115,31 @@ def figure_div(fig: go.Figure, div_id: str, *, height: int) -> str:
 
 def table(
     headers: Sequence[str],
-    rows: Iterable[tuple[Sequence[str], str]],
+    rows: Iterable[tuple[Sequence[str | tuple[str, str]], str]],
     *,
     numeric: set[int],
     table_id: str = "",
 ) -> str:
     """An HTML table of plain-text cells (escaped here). Each row is (cells, CSS class or "");
-    the columns in ``numeric`` align right; ``table_id`` names the table for links and tests."""
+    a cell is its text or (text, CSS class); the columns in ``numeric`` align right;
+    ``table_id`` names the table for links and tests."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = []
     for cells, css in rows:
-        tds = "".join(
-            f'<td class="num">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
-            for i, c in enumerate(cells)
-        )
+        tds = "".join(_cell(c, i in numeric) for i, c in enumerate(cells))
         body.append(f'<tr class="{escape(css)}">{tds}</tr>' if css else f"<tr>{tds}</tr>")
     ident = f' id="{escape(table_id)}"' if table_id else ""
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _cell(cell: str | tuple[str, str], numeric: bool) -> str:
+    text, css = (cell, "") if isinstance(cell, str) else cell
+    classes = " ".join(c for c in ("num" if numeric else "", css) if c)
+    return (
+        f'<td class="{escape(classes)}">{escape(text)}</td>'
+        if classes
+        else f"<td>{escape(text)}</td>"
+    )
 
 
 def page(title: str, body: Sequence[str]) -> str:

@@ -9,6 +9,13 @@ and returns one self-contained page (engine.cli.report_page) with
   line, and the false-rollback limit as a vertical line; hovering a point shows its setting;
 * without labels (detection fields are None), **decision counts** per setting instead: promoted,
   rolled back and undecided as stacked bars;
+* for labelled recordings, **which setting to use**: one line under the subtitle naming the
+  best setting within the false-rollback limit (the first row of the sweep's ranking, as in the
+  command's table) with the bad recordings it detects and misses, its false rollbacks and its
+  median time to detect; the trade-off plot marks its point;
+* an **outcome table**: the best-ranked settings as rows, the recordings as columns, each cell
+  R (rolled back), P (promoted) or U (undecided), a wrong outcome (a bad recording promoted, a
+  good one rolled back) in bold with a cross;
 * a **table** of every setting in the order the sweep ranked them.
 
 A malformed summary raises ``ValueError`` naming the field, so a sweep bug does not produce a
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
 from engine.cli.report_page import escape, figure_div, hover_lines, page, plotly, table
@@ -36,6 +43,8 @@ class SweepSetting(TypedDict):
     falseRollbackRate: float | None
     medianTimeToDetectSeconds: float | None
     engine: Literal["batch", "full"]
+    #: Each recording's outcome, in ``recordingNames`` order.
+    results: NotRequired[list[Literal["promoted", "rolled_back", "undecided"]]]
 
 
 class SweepSummary(TypedDict):
@@ -44,9 +53,14 @@ class SweepSummary(TypedDict):
     falseRollbackLimit: float | None
     settings: list[SweepSetting]
     title: NotRequired[str]
+    recordingNames: NotRequired[list[str]]
+    recordingLabels: NotRequired[list[Literal["good", "bad"] | None]]
 
 
 _COUNT_KEYS = ("promoted", "rolledBack", "undecided")
+_RESULTS = ("promoted", "rolled_back", "undecided")
+#: Settings (by rank) that get a row of the outcome table.
+OUTCOME_ROWS = 25
 _RATE_KEYS = (
     "medianDecisionSeconds",
     "detectionRate",
@@ -89,7 +103,30 @@ def validate_summary(summary: Mapping[str, Any]) -> SweepSummary:
             raise ValueError(
                 f"{where}.engine': expected 'batch' or 'full', got {setting.get('engine')!r}"
             )
+        _check_list(setting, "results", summary["recordings"], _RESULTS, f"settings[{i}].results")
+    count = summary["recordings"]
+    _check_list(summary, "recordingNames", count, None, "recordingNames")
+    _check_list(summary, "recordingLabels", count, ("good", "bad", None), "recordingLabels")
     return cast(SweepSummary, summary)
+
+
+def _check_list(
+    parent: Mapping[str, Any],
+    key: str,
+    length: int,
+    allowed: Sequence[str | None] | None,
+    name: str,
+) -> None:
+    """An optional per-recording list: ``length`` items, each one of ``allowed`` (any string
+    when None); ValueError names the field."""
+    if key not in parent:
+        return
+    value = parent[key]
+    if not isinstance(value, list) or len(value) != length:
+        raise ValueError(f"sweep summary field '{name}': expected a list of {length} items")
+    for item in value:
+        if not isinstance(item, str) if allowed is None else item not in allowed:
+            raise ValueError(f"sweep summary field '{name}': unexpected item {item!r}")
 
 
 def _is_number(value: object) -> bool:
@@ -150,9 +187,12 @@ def render_sweep_report(summary: Mapping[str, Any]) -> str:
         )
         + "</p>",
     ]
+    best = best_setting(checked)
+    if checked["labelled"] and settings:
+        body.append(f"<p class='best' id='best'>{escape(best_line(checked, best))}</p>")
     if any(plotted(s) for s in settings):
         body.append("<h2>Detection against false rollbacks</h2>")
-        body.append(figure_div(_tradeoff_figure(settings, limit), "tradeoff", height=460))
+        body.append(figure_div(_tradeoff_figure(settings, limit, best), "tradeoff", height=460))
     else:
         if checked["labelled"]:
             body.append(
@@ -164,9 +204,74 @@ def render_sweep_report(summary: Mapping[str, Any]) -> str:
         body.append(
             figure_div(_counts_figure(settings), "decisions", height=_counts_height(settings))
         )
+    outcomes = _outcome_table(checked)
+    if outcomes:
+        body.append("<h2>Outcome per recording</h2>")
+        body.extend(outcomes)
     body.append("<h2>Settings</h2>")
     body.append(_settings_table(settings, limit))
     return page(title, body)
+
+
+def best_setting(summary: SweepSummary) -> SweepSetting | None:
+    """The setting to use: the sweep's first-ranked setting (the command's first row) when it
+    stays within the false-rollback limit; None without labels or when none does."""
+    settings, limit = summary["settings"], summary["falseRollbackLimit"]
+    if not summary["labelled"] or not settings:
+        return None
+    first = settings[0]
+    within = limit is None or (first["falseRollbackRate"] or 0.0) <= limit
+    return first if within else None
+
+
+def short_names(summary: SweepSummary) -> list[str]:
+    """The recordings by file name ("crash.csv"), by their whole name where two share one."""
+    names = summary.get("recordingNames") or [
+        f"recording {i + 1}" for i in range(summary["recordings"])
+    ]
+    short = [PurePath(n).name or n for n in names]
+    return [s if short.count(s) == 1 else n for s, n in zip(short, names, strict=True)]
+
+
+def _labels(summary: SweepSummary) -> list[str | None]:
+    return list(summary.get("recordingLabels") or [None] * summary["recordings"])
+
+
+def _tally(summary: SweepSummary, setting: SweepSetting, label: str) -> tuple[int, int, list[str]]:
+    """(recordings labelled ``label``, of those rolled back, the names of the others)."""
+    names = short_names(summary)
+    results = setting.get("results") or []
+    pairs = [
+        (n, r) for n, r, lab in zip(names, results, _labels(summary), strict=False) if lab == label
+    ]
+    others = [f"{n} (undecided)" if r == "undecided" else n for n, r in pairs if r != "rolled_back"]
+    return len(pairs), len(pairs) - len(others), others
+
+
+def best_line(summary: SweepSummary, best: SweepSetting | None) -> str:
+    """One sentence naming the setting to use, with its detection k/n (and the bad recordings
+    it misses), false rollbacks k/n and median time to detect."""
+    limit = summary["falseRollbackLimit"]
+    limit_text = f"the {_pct(limit)} false-rollback limit" if limit is not None else "no limit"
+    if best is None:
+        return (
+            f"No setting stays within {limit_text}: every one rolls back too many good "
+            "recordings (the table ranks them by false rollbacks)."
+        )
+    ttd = _seconds(best["medianTimeToDetectSeconds"])
+    head = f"Best within {limit_text}: {best['id']} ({_setting_text(best['setting'])})"
+    if "results" not in best or "recordingLabels" not in summary:
+        return (
+            f"{head}: detects {_pct(best['detectionRate'])} of bad recordings, false rollbacks "
+            f"{_pct(best['falseRollbackRate'])}, median time to detect {ttd}."
+        )
+    bad, detected, missed = _tally(summary, best, "bad")
+    good, rolled_back, _ = _tally(summary, best, "good")
+    misses = f" (misses {', '.join(missed)})" if missed else ""
+    return (
+        f"{head}: detects {detected}/{bad} bad recordings{misses}; false rollbacks "
+        f"{rolled_back}/{good} good; median time to detect {ttd}."
+    )
 
 
 def write_sweep_report(summary: Mapping[str, Any], path: str | Path) -> None:
@@ -221,7 +326,9 @@ def _group_hover(group: Sequence[SweepSetting]) -> str:
     return hover_lines(lines)
 
 
-def _tradeoff_figure(settings: Sequence[SweepSetting], limit: float | None) -> Any:
+def _tradeoff_figure(
+    settings: Sequence[SweepSetting], limit: float | None, best: SweepSetting | None
+) -> Any:
     go, _ = plotly()
     fig = go.Figure()
     groups = group_points(settings)
@@ -255,6 +362,21 @@ def _tradeoff_figure(settings: Sequence[SweepSetting], limit: float | None) -> A
             hoverinfo="skip",
         )
     )
+    if best is not None and plotted(best):
+        x, y = 100 * (best["falseRollbackRate"] or 0.0), 100 * (best["detectionRate"] or 0.0)
+        fig.add_trace(
+            go.Scatter(
+                x=[x],
+                y=[y],
+                name=f"best within the limit: {best['id']}",
+                mode="markers+text",
+                text=[f"best: {best['id']}"],
+                textposition="top right",
+                marker={"size": 20, "symbol": "star", "color": "#dd6b20"},
+                hovertext=[_hover(best)],
+                hoverinfo="text",
+            )
+        )
     if limit is not None:
         fig.add_vline(
             x=100 * limit,
@@ -347,4 +469,48 @@ def _settings_table(settings: Sequence[SweepSetting], limit: float | None) -> st
                 "over-limit" if over else "",
             )
         )
-    return table(headers, rows, numeric={0, 3, 4, 5, 6, 7, 8, 9})
+    return table(headers, rows, numeric={0, 3, 4, 5, 6, 7, 8, 9}, table_id="settings")
+
+
+def _outcome_cell(result: str, label: str | None) -> tuple[str, str]:
+    letter = {"promoted": "P", "rolled_back": "R", "undecided": "U"}[result]
+    wrong = (label == "bad" and result == "promoted") or (
+        label == "good" and result == "rolled_back"
+    )
+    return (f"✗ {letter}", "outcome wrong") if wrong else (letter, "outcome")
+
+
+def _outcome_table(summary: SweepSummary) -> list[str]:
+    """The outcome table's HTML fragments (key, table, note), or none when the summary has no
+    per-recording results."""
+    settings = summary["settings"]
+    if not settings or any("results" not in s for s in settings):
+        return []
+    labels = _labels(summary)
+    headers = ["#", "id"] + [
+        f"{name} ({label})" if label else name
+        for name, label in zip(short_names(summary), labels, strict=True)
+    ]
+    shown = settings[:OUTCOME_ROWS]
+    rows = [
+        (
+            [str(rank), s["id"]]
+            + [_outcome_cell(r, lab) for r, lab in zip(s.get("results", []), labels, strict=True)],
+            "",
+        )
+        for rank, s in enumerate(shown, 1)
+    ]
+    key = "R rolled back · P promoted · U undecided"
+    if any(labels):
+        key += " · ✗ in bold: a wrong outcome (a bad recording promoted or a good one rolled back)"
+    out = [
+        f"<p class='note'>{escape(key)}</p>",
+        table(headers, rows, numeric={0}, table_id="outcomes"),
+    ]
+    if len(settings) > len(shown):
+        note = (
+            f"The first {len(shown)} of {len(settings)} settings by rank; every setting is in "
+            "the table below and in sweep --output json."
+        )
+        out.append(f"<p class='note'>{escape(note)}</p>")
+    return out

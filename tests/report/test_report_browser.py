@@ -200,7 +200,7 @@ def test_the_sweep_report_plots_every_setting_on_the_trade_off(
     assert "t3" in hover and "analysis.threshold = 3" in hover and "60.0 %" in hover
     hover = opened.hover_text("tradeoff", point, 3)
     assert "2 settings" in hover and "t5: analysis.threshold=5" in hover and "t7:" in hover
-    rows = opened.page.locator("table tbody tr")
+    rows = opened.page.locator("#settings tbody tr")
     assert rows.count() == len(settings)
     assert rows.nth(0).locator("td").nth(1).inner_text() == "t1"
     opened.screenshot("report-sweep-labelled.png")
@@ -243,6 +243,6 @@ def test_the_bundled_sweep_writes_a_report_with_every_setting(
     points = {(s["falseRollbackRate"], s["detectionRate"]) for s in document["settings"]}
     marks = opened.marks("tradeoff")
     assert marks["setting (several that decide alike share a point)"] == len(points)
-    rows = opened.page.locator("table tbody tr")
+    rows = opened.page.locator("#settings tbody tr")
     assert rows.count() == len(document["settings"]) == 25
     opened.screenshot("report-sweep-bundled.png")
