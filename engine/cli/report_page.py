@@ -33,13 +33,15 @@ CONTENT_SECURITY_POLICY = (
 #: Plotly's options for every figure: no plotly logo link; "download as PNG" stays (offline).
 PLOT_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
 
-#: Hover text is wrapped at this many characters so a judge's sentence stays readable.
-HOVER_WIDTH = 90
+#: Hover text is wrapped at this many characters so a judge's sentence fits a phone's screen
+#: (390 px wide: a 90-character line ran off both sides of the label).
+HOVER_WIDTH = 45
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
        max-width: 1200px; padding: 1em 1.5em; color: #1f2933; }
-h1 { font-size: 1.5em; margin-bottom: 0.2em; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; overflow-wrap: anywhere; }
+.sub, .best, .why p, .why li { overflow-wrap: anywhere; }
 h2 { font-size: 1.15em; margin: 1.6em 0 0.3em; }
 .sub { color: #52606d; margin-top: 0; }
 .badge { display: inline-block; padding: 0.1em 0.6em; border-radius: 0.8em; color: white;
@@ -52,6 +54,7 @@ table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
 th, td { border-bottom: 1px solid #e4e7eb; padding: 0.25em 0.7em; text-align: left;
          vertical-align: top; }
 th { background: #f5f7fa; }
+.scroll { overflow-x: auto; max-width: 100%; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.Warning td { color: #c53030; }
 tr.over-limit td { color: #9aa5b1; }
@@ -129,7 +132,11 @@ def table(
         tds = "".join(_cell(c, i in numeric) for i, c in enumerate(cells))
         body.append(f'<tr class="{escape(css)}">{tds}</tr>' if css else f"<tr>{tds}</tr>")
     ident = f' id="{escape(table_id)}"' if table_id else ""
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # in a scrolling box: a wide table scrolls on a phone instead of widening the whole page
+    return (
+        f"<div class='scroll'><table{ident}><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _cell(cell: str | tuple[str, str], numeric: bool) -> str:

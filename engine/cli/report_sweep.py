@@ -356,7 +356,7 @@ def _tradeoff_figure(
         go.Scatter(
             x=[100 * (s["falseRollbackRate"] or 0.0) for s in curve],
             y=[100 * (s["detectionRate"] or 0.0) for s in curve],
-            name="trade-off curve (best detection for its false rollbacks)",
+            name="trade-off curve",  # short: a longer name ran off a phone's screen
             mode="lines",
             line={"shape": "hv", "color": "#2f855a", "width": 2},
             hoverinfo="skip",
