@@ -17,7 +17,8 @@ The page (engine.cli.report_page: self-contained, opens offline) shows, top to b
   "value X above max Y" for a static bound;
 * every event as a table.
 
-Time runs in minutes since the new revision was applied (simulate's time 0). One mark is drawn per
+Time runs in minutes since the new revision was applied (simulate's time 0); every time plot has
+a labelled vertical line where the run was rolled back or promoted. One mark is drawn per
 tick on the weight and failed-checks plots and one per check on the metric plots, so a reader (and
 tests/report/test_report_browser.py) can count them against simulate's JSON.
 """
@@ -127,13 +128,16 @@ def render_simulation_report(
     interval = ticks[0].interval if ticks else 60.0
     body = [_header(result, recording), _why(result), *preface]
     body.append("<h2>Traffic weight</h2>")
-    body.append(figure_div(_weight_figure(ticks), "weight", height=380))
+    fig = _mark_decision(_weight_figure(ticks), result)
+    body.append(figure_div(fig, "weight", height=380))
     body.append("<h2>Failed checks</h2>")
-    body.append(figure_div(_failed_figure(result), "failed-checks", height=260))
+    fig = _mark_decision(_failed_figure(result), result)
+    body.append(figure_div(fig, "failed-checks", height=260))
     body.append("<h2>Webhooks</h2>")
     calls = sum(len(t.hook_calls) for t in ticks)
     if calls:
-        body.append(figure_div(_webhook_figure(ticks), "webhooks", height=_webhook_height(ticks)))
+        fig = _mark_decision(_webhook_figure(ticks), result)
+        body.append(figure_div(fig, "webhooks", height=_webhook_height(ticks)))
     else:
         body.append("<p class='note'>No webhook was called.</p>")
     body.append("<h2>Metrics</h2>")
@@ -142,7 +146,7 @@ def render_simulation_report(
         body.append("<p class='note'>No metric was checked.</p>")
     for index, metric in enumerate(metrics[:MAX_METRIC_FIGURES]):
         body.append(f"<h3>{escape(metric.name)}</h3>")
-        fig = _metric_figure(metric, recording, ticks, interval)
+        fig = _mark_decision(_metric_figure(metric, recording, ticks, interval), result)
         body.append(figure_div(fig, f"metric-{index}", height=340))
     if len(metrics) > MAX_METRIC_FIGURES:
         rest = len(metrics) - MAX_METRIC_FIGURES
@@ -323,6 +327,29 @@ def _seconds(text: str) -> float:
 # ---------------------------------------------------------------------------------------------
 # Traffic weight, failed checks, webhooks
 # ---------------------------------------------------------------------------------------------
+
+
+def decision_label(result: SimulationResult) -> str | None:
+    """The decision line's label ("rolled back at 7:00"), None for an undecided run."""
+    if result.decided_at is None or result.result == "undecided":
+        return None
+    return f"{result.result.replace('_', ' ')} at {clock(result.decided_at)}"
+
+
+def _mark_decision(fig: Any, result: SimulationResult) -> Any:
+    """A labelled vertical line at the decision on a time plot, so every plot shows where the
+    run was rolled back or promoted."""
+    label = decision_label(result)
+    if label is None or result.decided_at is None:
+        return fig
+    colour = "#c53030" if result.result == "rolled_back" else "#2f855a"
+    fig.add_vline(
+        x=minutes(result.decided_at),
+        line={"color": colour, "width": 2, "dash": "dot"},
+        annotation={"text": label, "font": {"color": colour, "size": 11}},
+        annotation_position="top left",
+    )
+    return fig
 
 
 def _phase(report: TickReport) -> Phase:

@@ -162,3 +162,23 @@ def test_an_undecided_report_says_the_recording_ended(
     )
     assert [r[0] for r in rows] == ["request-success-rate", "request-duration", "error-rate"]
     assert all(r[1] == str(len(failures_in(doc, r[0]))) for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("recording", "label"),
+    [
+        ("webhook-server-bad.json", "rolled back at 7:00"),
+        ("webhook-server-good.csv", "promoted at 5:00"),
+    ],
+)
+def test_every_time_chart_marks_the_decision(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, recording: str, label: str
+) -> None:
+    args = ["--canary", WEBHOOK_SERVER, "--recording", str(EXAMPLES / recording)]
+    doc, page = simulate(capsys, tmp_path, *args)
+    assert label.endswith(clock(doc["decidedAt"]))
+    charts = re.findall(r'<div class="plot" id="([a-z0-9-]+)-section">', page)
+    assert len(charts) == 6  # weight, failed checks, webhooks and one per metric: all in time
+    assert page.count(f'"text":"{label}"') == len(charts)
+    x = float(doc["decidedAt"]) / 60
+    assert page.count(f'"x0":{x!r},"x1":{x!r},') == len(charts)  # a vertical line on each
