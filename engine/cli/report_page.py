@@ -57,7 +57,7 @@ th { background: #f5f7fa; }
 .scroll { overflow-x: auto; max-width: 100%; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.Warning td { color: #c53030; }
-tr.over-limit td { color: #9aa5b1; }
+tr.over-limit td { color: #52606d; }  /* 6.4:1 on white; "over limit" says it in words */
 .plot { min-height: 200px; }
 .note { color: #52606d; font-style: italic; }
 .best { font-size: 1.05em; margin: 0.6em 0; }
@@ -67,7 +67,7 @@ td.outcome { text-align: center; }
        background: #f5f7fa; }
 .why h2 { margin-top: 0.4em; }
 .why ul { margin: 0.3em 0; padding-left: 1.2em; }
-footer { color: #9aa5b1; font-size: 0.8em; margin-top: 2em; }
+footer { color: #616e7c; font-size: 0.8em; margin-top: 2em; }
 """
 
 

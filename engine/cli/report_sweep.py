@@ -268,10 +268,13 @@ def best_line(summary: SweepSummary, best: SweepSetting | None) -> str:
     bad, detected, missed = _tally(summary, best, "bad")
     good, rolled_back, _ = _tally(summary, best, "good")
     misses = f" (misses {', '.join(missed)})" if missed else ""
-    return (
-        f"{head}: detects {detected}/{bad} bad recordings{misses}; false rollbacks "
-        f"{rolled_back}/{good} good; median time to detect {ttd}."
-    )
+    parts = [
+        f"detects {detected}/{bad} bad recordings{misses}" if bad else "no bad recording to detect",
+        f"false rollbacks {rolled_back}/{good} good" if good else "no good recording",
+    ]
+    if best["medianTimeToDetectSeconds"] is not None:
+        parts.append(f"median time to detect {ttd}")
+    return f"{head}: {'; '.join(parts)}."
 
 
 def write_sweep_report(summary: Mapping[str, Any], path: str | Path) -> None:
@@ -398,6 +401,15 @@ def _tradeoff_figure(
     return fig
 
 
+#: Decision bars: colour and fill pattern. Okabe-Ito's blue and vermilion and a grey, which
+#: colour-blind readers tell apart (red against green they could not), and a pattern besides.
+DECISION_STYLE: dict[str, tuple[str, str]] = {
+    "promoted": ("#0072b2", ""),
+    "rolled back": ("#d55e00", "/"),
+    "undecided": ("#6b6b6b", "."),
+}
+
+
 def _counts_height(settings: Sequence[SweepSetting]) -> int:
     return 160 + 28 * max(len(settings), 1)
 
@@ -406,18 +418,24 @@ def _counts_figure(settings: Sequence[SweepSetting]) -> Any:
     go, _ = plotly()
     fig = go.Figure()
     ids = [s["id"] for s in settings]
-    for key, name, colour in (
-        ("promoted", "promoted", "#2f855a"),
-        ("rolledBack", "rolled back", "#c53030"),
-        ("undecided", "undecided", "#b7791f"),
+    for key, name in (
+        ("promoted", "promoted"),
+        ("rolledBack", "rolled back"),
+        ("undecided", "undecided"),
     ):
+        colour, pattern = DECISION_STYLE[name]
+        counts = [s[key] for s in settings]  # type: ignore[literal-required]
         fig.add_trace(
             go.Bar(
                 y=ids,
-                x=[s[key] for s in settings],  # type: ignore[literal-required]
+                x=counts,
                 name=name,
                 orientation="h",
-                marker={"color": colour},
+                # the count as text and a pattern, so the bars read without telling colours apart
+                text=[str(c) if c else "" for c in counts],
+                textposition="inside",
+                insidetextanchor="middle",
+                marker={"color": colour, "pattern": {"shape": pattern, "fgcolor": "#ffffff"}},
                 hovertext=[_hover(s) for s in settings],
                 hoverinfo="text",
             )
@@ -458,7 +476,7 @@ def _settings_table(settings: Sequence[SweepSetting], limit: float | None) -> st
                     s["id"],
                     _setting_text(s["setting"]),
                     _pct(s["detectionRate"]),
-                    _pct(s["falseRollbackRate"]),
+                    _pct(s["falseRollbackRate"]) + (" (over limit)" if over else ""),
                     _seconds(s["medianTimeToDetectSeconds"]),
                     str(s["promoted"]),
                     str(s["rolledBack"]),

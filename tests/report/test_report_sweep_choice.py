@@ -137,8 +137,7 @@ def test_no_setting_within_the_limit_is_said_so() -> None:
 def test_recordings_sharing_a_file_name_keep_their_whole_name() -> None:
     page = render_sweep_report(summary_of([setting("x1", ["promoted", "undecided"])], 0.0))
     assert best_line(page).endswith(
-        "detects 0/1 bad recordings (misses bad/a.csv (undecided)); false rollbacks 0/1 good; "
-        "median time to detect –."
+        "detects 0/1 bad recordings (misses bad/a.csv (undecided)); false rollbacks 0/1 good."
     )
 
 
@@ -153,3 +152,49 @@ def test_bad_per_recording_results_name_the_field() -> None:
     broken = setting("x1", ["promoted", "rolled_back"]) | {"results": ["promoted"]}
     with pytest.raises(ValueError, match=re.escape("'settings[0].results'")):
         render_sweep_report(summary_of([broken], 0.0))
+
+
+def contrast(foreground: str, background: str = "#ffffff") -> float:
+    """WCAG contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_settings_over_the_limit_say_so_in_words_and_stay_readable(
+    bundled: tuple[dict[str, Any], str],
+) -> None:
+    doc, page = bundled
+    table = page.split('<table id="settings">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr(?: class=\"([^\"]*)\")?>(.*?)</tr>", table.split("<tbody>", 1)[1])
+    assert len(rows) == len(doc["settings"])
+    for (css, row), setting in zip(rows, doc["settings"], strict=True):
+        over = setting["falseRollbackRate"] > doc["falseRollbackLimit"]
+        assert (css == "over-limit") is over
+        assert ("(over limit)" in text_of(row)) is over, setting["id"]
+    assert sum(1 for css, _ in rows if css) == 9  # s11 ... s3: 20 % or 40 % false rollbacks
+    grey = re.search(r"tr\.over-limit td \{ color: (#[0-9a-f]{6}); \}", page)
+    assert grey and contrast(grey.group(1)) >= 4.5
+
+
+def test_decision_bars_do_not_rely_on_red_against_green() -> None:
+    settings = [
+        setting("x1", ["promoted", "rolled_back"]),
+        setting("x2", ["undecided", "promoted"]),
+    ]
+    summary = summary_of(settings, 0.0) | {"labelled": False}
+    for s in settings:
+        s["detectionRate"] = s["falseRollbackRate"] = s["medianTimeToDetectSeconds"] = None
+    page = render_sweep_report(summary)
+    found = re.search(r"Plotly\.newPlot\(\s*\"decisions\",\s*(\[.*?\]),\s*\{", page, re.S)
+    assert found
+    figure = json.loads(found.group(1))
+    styles = {t["name"]: t["marker"] for t in figure}
+    assert [t["text"] for t in figure] == [["1", "1"], ["1", ""], ["", "1"]]  # counts as text
+    assert {styles[n]["color"] for n in styles} == {"#0072b2", "#d55e00", "#6b6b6b"}
+    assert len({styles[n]["pattern"]["shape"] for n in styles}) == 3
