@@ -34,7 +34,15 @@ from typing import TYPE_CHECKING, Any
 from analysis import CheckKind, CheckResult, Recording, Verdict
 from config import Phase
 from engine.cli.formatting import clock, number
-from engine.cli.report_page import escape, figure_div, hover_lines, page, plotly, table
+from engine.cli.report_page import (
+    escape,
+    figure_div,
+    hover_lines,
+    page,
+    plot_text,
+    plotly,
+    table,
+)
 
 if TYPE_CHECKING:
     from engine.cli.simulate import SimulationResult
@@ -524,7 +532,7 @@ def _failed_hover(report: TickReport) -> str:
 
 def _hook_label(call: Any) -> str:
     # escaped: plotly draws its own small HTML (<a href>, <span style>) in axis labels
-    return escape(f"{call.hook.name} ({call.hook.hook_type.value})")
+    return plot_text(f"{call.hook.name} ({call.hook.hook_type.value})")
 
 
 def _webhook_height(ticks: Sequence[TickReport]) -> int:
@@ -684,6 +692,6 @@ def _metric_figure(
     fig.update_layout(
         hovermode="x unified",
         xaxis={"title": {"text": "minutes since the new revision"}, "range": time_range(ticks)},
-        yaxis={"title": {"text": escape(f"{metric.name}{f' ({unit})' if unit else ''}")}},
+        yaxis={"title": {"text": plot_text(f"{metric.name}{f' ({unit})' if unit else ''}")}},
     )
     return fig

@@ -85,11 +85,21 @@ def escape(text: str) -> str:
     return html.escape(redact(text), quote=True)
 
 
+def plot_text(text: str) -> str:
+    """Text for plotly to draw (axis titles, hover labels, category labels), with any credential
+    masked. plotly reads a few HTML tags in such text (``<b>``, ``<a href>``, ...), so ``&``,
+    ``<`` and ``>`` are escaped and no tag can open; quotes are left as they are, because plotly
+    decodes only a few named entities and drew ``&quot;`` literally (outside a tag a quote is
+    plain text)."""
+    return html.escape(redact(text), quote=False)
+
+
 def hover_lines(lines: Iterable[str]) -> str:
-    """Lines of a hover label: each escaped, long ones wrapped, joined with plotly's ``<br>``."""
+    """Lines of a hover label: each escaped for plotly (``plot_text``), long ones wrapped, joined
+    with plotly's ``<br>``."""
     out: list[str] = []
     for line in lines:
-        out.extend(escape(part) for part in textwrap.wrap(line, HOVER_WIDTH) or [""])
+        out.extend(plot_text(part) for part in textwrap.wrap(line, HOVER_WIDTH) or [""])
     return "<br>".join(out)
 
 

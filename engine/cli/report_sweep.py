@@ -29,7 +29,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
-from engine.cli.report_page import escape, figure_div, hover_lines, page, plotly, table
+from engine.cli.report_page import (
+    escape,
+    figure_div,
+    hover_lines,
+    page,
+    plot_text,
+    plotly,
+    table,
+)
 
 
 class SweepSetting(TypedDict):
@@ -371,9 +379,9 @@ def _tradeoff_figure(
             go.Scatter(
                 x=[x],
                 y=[y],
-                name=f"best within the limit: {best['id']}",
+                name=plot_text(f"best within the limit: {best['id']}"),
                 mode="markers+text",
-                text=[f"best: {best['id']}"],
+                text=[plot_text(f"best: {best['id']}")],
                 textposition="top right",
                 marker={"size": 20, "symbol": "star", "color": "#dd6b20"},
                 hovertext=[_hover(best)],
@@ -417,7 +425,7 @@ def _counts_height(settings: Sequence[SweepSetting]) -> int:
 def _counts_figure(settings: Sequence[SweepSetting]) -> Any:
     go, _ = plotly()
     fig = go.Figure()
-    ids = [s["id"] for s in settings]
+    ids = [plot_text(s["id"]) for s in settings]  # category labels: plotly reads tags in them
     for key, name in (
         ("promoted", "promoted"),
         ("rolledBack", "rolled back"),
