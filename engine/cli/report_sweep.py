@@ -145,6 +145,10 @@ def _is_number(value: object) -> bool:
     )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _pct(rate: float | None) -> str:
     return "–" if rate is None else f"{100 * rate:.1f} %"
 
@@ -189,7 +193,7 @@ def render_sweep_report(summary: Mapping[str, Any]) -> str:
         f"<h1>{escape(title)}</h1>",
         "<p class='sub'>"
         + escape(
-            f"{len(settings)} settings × {checked['recordings']} recordings"
+            f"{_count(len(settings), 'setting')} × {_count(checked['recordings'], 'recording')}"
             + (" (labelled good / bad)" if checked["labelled"] else " (not labelled)")
             + (f" · false-rollback limit {_pct(limit)}" if limit is not None else "")
         )
@@ -368,7 +372,8 @@ def _tradeoff_figure(
             x=[100 * (s["falseRollbackRate"] or 0.0) for s in curve],
             y=[100 * (s["detectionRate"] or 0.0) for s in curve],
             name="trade-off curve",  # short: a longer name ran off a phone's screen
-            mode="lines",
+            mode="lines+markers",  # one point alone draws no line: its marker still shows
+            marker={"size": 6, "color": "#2f855a"},
             line={"shape": "hv", "color": "#2f855a", "width": 2},
             hoverinfo="skip",
         )
@@ -391,7 +396,8 @@ def _tradeoff_figure(
     if limit is not None:
         fig.add_vline(
             x=100 * limit,
-            line={"dash": "dash", "color": "#c53030"},
+            line={"dash": "dash", "color": "#c53030", "width": 2},
+            layer="below",  # under the points it would hide (the best sit on it at 0 %)
             annotation_text=f"false-rollback limit {_pct(limit)}",
             annotation_position="top right",
         )

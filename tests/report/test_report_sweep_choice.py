@@ -198,3 +198,25 @@ def test_decision_bars_do_not_rely_on_red_against_green() -> None:
     assert [t["text"] for t in figure] == [["1", "1"], ["1", ""], ["", "1"]]  # counts as text
     assert {styles[n]["color"] for n in styles} == {"#0072b2", "#d55e00", "#6b6b6b"}
     assert len({styles[n]["pattern"]["shape"] for n in styles}) == 3
+
+
+def tradeoff_figure(page: str) -> dict[str, Any]:
+    found = re.search(
+        r"Plotly\.newPlot\(\s*\"tradeoff\",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{", page, re.S
+    )
+    assert found
+    return {"data": json.loads(found.group(1)), "layout": json.loads(found.group(2))}
+
+
+def test_a_sweep_of_one_setting_still_draws_its_curve_and_says_setting() -> None:
+    page = render_sweep_report(summary_of([setting("x1", ["promoted", "rolled_back"])], 0.0))
+    assert "1 setting × 2 recordings (labelled good / bad)" in text_of(page)
+    curve = next(t for t in tradeoff_figure(page)["data"] if t["name"] == "trade-off curve")
+    assert len(curve["x"]) == 1 and "markers" in curve["mode"]  # a line of one point draws nothing
+
+
+def test_the_limit_line_lies_under_the_points(bundled: tuple[dict[str, Any], str]) -> None:
+    _, page = bundled
+    shapes = tradeoff_figure(page)["layout"]["shapes"]
+    limit = [s for s in shapes if s["type"] == "line" and s["x0"] == 0.0]
+    assert limit and all(s["layer"] == "below" for s in limit)
