@@ -573,7 +573,15 @@ def _webhook_figure(ticks: Sequence[TickReport]) -> Any:
     fig.update_layout(
         hovermode="closest",
         xaxis={"title": {"text": "minutes since the new revision"}, "range": time_range(ticks)},
-        yaxis={"type": "category", "automargin": True},
+        # The names are written inside the plot, above their rows: a margin sized to fit them
+        # moved minute 0 right of the other time plots' (and a long name squeezed the plot).
+        yaxis={
+            "type": "category",
+            "ticklabelposition": "inside top",
+            "automargin": False,
+            # room above the top row for its name
+            "range": [-0.5, len({_hook_label(c) for t in ticks for c in t.hook_calls}) - 0.2],
+        },
     )
     return fig
 

@@ -114,6 +114,13 @@ def test_a_rolled_back_release_shows_every_tick_and_why_each_check_failed(
     failed = first_failure(doc, "request-duration")
     hover = opened.hover_text(plots["request-duration"], "fail", 0)
     assert f"value {failed['value']:g} above max {failed['max']:g}" in hover
+    # Every time plot puts minute 0 at the same place on the page, the webhooks' with its
+    # names too (its left margin was sized to fit them, shifting its time axis right).
+    lefts = opened.page.evaluate(
+        """() => [...document.querySelectorAll('.plotly-graph-div')].map((d) =>
+            d.getBoundingClientRect().left + d._fullLayout.xaxis.l2p(0) + d._fullLayout.margin.l)"""
+    )
+    assert len(lefts) >= 4 and max(lefts) - min(lefts) < 1, lefts
     opened.screenshot("report-webhook-server-bad.png")
 
 
