@@ -40,6 +40,7 @@ from traffic._objects import (
     FLUX_MARKER,
     KUBECTL_ANNOTATION,
     NO_CHANGE,
+    check_primary_label,
     diff_or_empty,
     filter_metadata,
     get_target,
@@ -209,6 +210,7 @@ class DeploymentWorkload:
         target = await get_target(self._cluster, canary)
         key, value = selector_label_of(target, self._selector_labels)
         if await self._cluster.get(primary_ref(canary)) is None:
+            check_primary_label(target, key, value)  # before anything is written
             configs = await self._tracked_configs(canary, target)
             await self._sync_primary_configs(canary, configs)
             await self._create_primary(canary, target, key, value, configs)

@@ -299,37 +299,41 @@ async def get_target(cluster: Cluster, canary: Canary) -> ReadBody:
     return body
 
 
-#: Kubernetes' longest label value, and the suffix the primary's selector label value gets.
+def selector_label_of(deployment: Mapping[str, Any], candidates: Iterable[str]) -> tuple[str, str]:
+    """The first candidate key present in ``spec.selector.matchLabels``, and its value."""
+    keys = tuple(candidates)
+    match = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    for key in keys:
+        if key in match:
+            return key, str(match[key])
+    meta = deployment.get("metadata") or {}
+    raise WorkloadError(
+        f"deployment {meta.get('name')}.{meta.get('namespace')} spec.selector.matchLabels "
+        f"must contain one of [{' '.join(keys)}]"
+    )
+
+
+#: Kubernetes' longest label value, and the suffix of the primary's selector label value.
 _LABEL_VALUE_MAX = 63
 _PRIMARY_SUFFIX = "-primary"
 
 
-def selector_label_of(deployment: Mapping[str, Any], candidates: Iterable[str]) -> tuple[str, str]:
-    """The first candidate key present in ``spec.selector.matchLabels``, and its value.
-
-    The value must leave room for ``-primary``: the primary workload, its pods and the primary
-    Service select ``<value>-primary``, and the API server refuses a label value over 63
-    characters on every write (as it refuses Flagger's, which fails each tick with the 422)."""
-    keys = tuple(candidates)
-    match = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+def check_primary_label(deployment: Mapping[str, Any], key: str, value: str) -> None:
+    """WorkloadError when ``<value>-primary``, the selector label value of the primary workload,
+    its pods and the primary Service, would be over Kubernetes' 63 characters: the API server
+    refuses it on every write (as it refuses Flagger's, which fails each tick with the 422).
+    Checked before the primary is made; reading the label (finalizing, the canary's Service)
+    does not need the suffix and is not refused."""
+    primary = f"{value}{_PRIMARY_SUFFIX}"
+    if len(primary) <= _LABEL_VALUE_MAX:
+        return
     meta = deployment.get("metadata") or {}
-    for key in keys:
-        if key in match:
-            value = str(match[key])
-            primary = f"{value}{_PRIMARY_SUFFIX}"
-            if len(primary) > _LABEL_VALUE_MAX:
-                most = _LABEL_VALUE_MAX - len(_PRIMARY_SUFFIX)
-                raise WorkloadError(
-                    f"{str(deployment.get('kind') or 'deployment').lower()} "
-                    f"{meta.get('name')}.{meta.get('namespace')} spec.selector.matchLabels "
-                    f"{key} is {len(value)} characters: the primary's {key}={primary} would be "
-                    f"{len(primary)}, and a Kubernetes label value has at most "
-                    f"{_LABEL_VALUE_MAX}; shorten it to at most {most} characters"
-                )
-            return key, value
+    kind = str(deployment.get("kind") or "deployment").lower()
     raise WorkloadError(
-        f"deployment {meta.get('name')}.{meta.get('namespace')} spec.selector.matchLabels "
-        f"must contain one of [{' '.join(keys)}]"
+        f"{kind} {meta.get('name')}.{meta.get('namespace')} spec.selector.matchLabels {key} is "
+        f"{len(value)} characters: the primary's {key}={primary} would be {len(primary)}, and a "
+        f"Kubernetes label value has at most {_LABEL_VALUE_MAX}; shorten it to at most "
+        f"{_LABEL_VALUE_MAX - len(_PRIMARY_SUFFIX)} characters"
     )
 
 

@@ -316,3 +316,22 @@ async def test_a_broken_weights_annotation_is_reported() -> None:
     await cluster.patch(svc_ref(), {"metadata": {"annotations": {WEIGHTS_ANNOTATION: "oops"}}})
     with pytest.raises(RoutingError, match="delete it"):
         await router.get_routes(canary)
+
+
+async def test_a_users_apex_is_handed_back_whatever_its_labels_length() -> None:
+    # A selector label value of 56 characters is valid; only the primary's "<value>-primary"
+    # would be too long, which initialization refuses. Finalizing (revertOnDeletion) never builds
+    # it and hands the user's Service back (found by a reviewer: it was refused too, and the
+    # Canary stayed Terminating).
+    value = "p" * 56
+    cluster = InMemoryCluster()
+    users_apex: Body = {  # created by Helm / kubectl create: no last-applied annotation
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "podinfo", "namespace": NS},
+        "spec": {"selector": {"app": value}, "ports": [{"port": 9898}]},
+    }
+    cluster.seed(deployment(selector={"app": value}), users_apex)
+    await router_for("kubernetes", cluster).finalize(make_canary())
+    after = cluster.peek(svc_ref())
+    assert after is not None and after["spec"]["selector"] == {"app": value}
