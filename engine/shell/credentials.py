@@ -12,6 +12,7 @@ reads again (the asks that shared the read share its outcome).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 
 from engine.shell.clock import Clock
@@ -21,9 +22,6 @@ from traffic import SECRET, Cluster, ObjectRef, decode_secret_data
 CREDENTIALS_TTL = 10.0
 
 _Data = Mapping[str, str] | None
-#: What a shared read ends with: the data, or the error; None when its reader was cancelled
-#: (the others then read for themselves rather than fail with it).
-_Outcome = tuple[_Data, Exception | None] | None
 
 
 class CredentialsReader:
@@ -32,41 +30,37 @@ class CredentialsReader:
         self._clock = clock
         self._ttl = ttl
         self._read: dict[str, tuple[float, Mapping[str, str]]] = {}
-        self._reading: dict[str, asyncio.Future[_Outcome]] = {}
+        #: The reads on their way, each a task of its own: a caller that gives up (its query's
+        #: timeout) leaves the read to the others, who wait within their own deadlines. (The
+        #: first caller used to run the read itself, and its timeout cancelled it for everyone:
+        #: each of the others then sent a GET of its own to an API server already slow.)
+        self._reading: dict[str, asyncio.Task[_Data]] = {}
 
     async def __call__(self, secret_ref: str) -> _Data:
         """The decoded data of the Secret "<namespace>/<name>", None when it does not exist."""
-        while True:
-            kept = self._read.get(secret_ref)
-            if kept is not None and self._clock.now() < kept[0]:
-                return kept[1]
-            reading = self._reading.get(secret_ref)
-            if reading is None:
-                return await self._read_for_all(secret_ref)
-            # shield: a waiter's own cancellation must not cancel the read the others share
-            outcome = await asyncio.shield(reading)
-            if outcome is not None:
-                data, error = outcome
-                if error is not None:
-                    raise error
-                return data
+        kept = self._read.get(secret_ref)
+        if kept is not None and self._clock.now() < kept[0]:
+            return kept[1]
+        reading = self._reading.get(secret_ref)
+        if reading is None:
+            reading = self._clock.spawn(self._read_once(secret_ref))
+            self._reading[secret_ref] = reading
+            reading.add_done_callback(functools.partial(self._done, secret_ref))
+        # shield: a caller's own cancellation must not cancel the read the others share
+        return await self._clock.wait(asyncio.shield(reading))
 
-    async def _read_for_all(self, secret_ref: str) -> _Data:
-        shared: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
-        self._reading[secret_ref] = shared
-        try:
-            data = await self._fetch(secret_ref)
-        except Exception as exc:
-            shared.set_result((None, exc))
-            raise
-        except BaseException:
-            shared.set_result(None)
-            raise
-        finally:
+    def _done(self, secret_ref: str, task: asyncio.Task[_Data]) -> None:
+        if self._reading.get(secret_ref) is task:
             del self._reading[secret_ref]
+        if not task.cancelled():
+            task.exception()  # retrieved: a read every caller gave up on is not "never retrieved"
+
+    async def _read_once(self, secret_ref: str) -> _Data:
+        """One read for every caller; kept ``ttl`` seconds when found (a missing Secret or a
+        failed read is not remembered: the next ask reads again)."""
+        data = await self._fetch(secret_ref)
         if data is not None:
             self._read[secret_ref] = (self._clock.now() + self._ttl, data)
-        shared.set_result((data, None))
         return data
 
     async def _fetch(self, secret_ref: str) -> Mapping[str, str] | None:
