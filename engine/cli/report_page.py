@@ -95,11 +95,12 @@ def plot_text(text: str) -> str:
 
 
 def hover_lines(lines: Iterable[str]) -> str:
-    """Lines of a hover label: each escaped for plotly (``plot_text``), long ones wrapped, joined
-    with plotly's ``<br>``."""
+    """Lines of a hover label: each redacted whole, then wrapped, each piece escaped for plotly
+    (``plot_text``), joined with plotly's ``<br>``. (Redacting the wrapped pieces let a break
+    between ``Bearer`` and its token, or inside ``user:password@``, hide it from the patterns.)"""
     out: list[str] = []
     for line in lines:
-        out.extend(plot_text(part) for part in textwrap.wrap(line, HOVER_WIDTH) or [""])
+        out.extend(plot_text(part) for part in textwrap.wrap(redact(line), HOVER_WIDTH) or [""])
     return "<br>".join(out)
 
 
