@@ -14,8 +14,8 @@ deadline and Traffic routing), then:
 
 Alerting is best effort, as in Flagger: a missing or invalid provider, a missing Secret or a
 provider that answers non-2xx is logged and skipped, and never stops the other providers or the
-tick. Entries are posted concurrently, so one slow provider costs at most its 5 s timeout (the
-provider's AlertProvider and Secret are read within 5 s as well).
+tick. Entries are posted concurrently, so one slow provider costs the tick at most 10 s: 5 s to
+read its AlertProvider and Secret, 5 s for the post (Flagger's notifiers' timeout).
 
 A hook's address, its token and its proxy's user info are credentials: ``alert_not_sent`` errors
 are redacted with them (``analysis._text.redact``), the global notifier's are added to the log
@@ -230,7 +230,7 @@ class AlertRouter:
         namespace = ref.namespace or canary.metadata.namespace
         where = f"{ref.name}.{namespace}"
         try:
-            # The provider and its Secret are read within the same budget as the post: a slow API
+            # The provider and its Secret are read within 5 s, as the post is sent: a slow API
             # server would hold the tick for the Kubernetes client's 30 s.
             with anyio.fail_after(ALERT_TIMEOUT_SECONDS):
                 target = await self._resolve(where, ref.name, namespace)
