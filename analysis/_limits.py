@@ -11,18 +11,36 @@ same single limit again, one level down.)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
 
 
 class PerServerLimit:
-    """A semaphore of ``concurrency`` slots for each server key, made on first use."""
+    """``concurrency`` slots for each server key: ``async with limit(server): ...``.
+
+    A server's semaphore lives while a query holds or awaits one of its slots and is dropped
+    after, so a controller that has asked thousands of addresses over weeks keeps none of them."""
 
     def __init__(self, concurrency: int) -> None:
         self._concurrency = max(1, concurrency)
-        self._slots: dict[Hashable, asyncio.Semaphore] = {}
+        #: server -> (its semaphore, how many queries hold or await a slot)
+        self._slots: dict[Hashable, tuple[asyncio.Semaphore, int]] = {}
 
-    def __call__(self, server: Hashable) -> asyncio.Semaphore:
-        slots = self._slots.get(server)
-        if slots is None:
-            slots = self._slots[server] = asyncio.Semaphore(self._concurrency)
-        return slots
+    @asynccontextmanager
+    async def __call__(self, server: Hashable) -> AsyncIterator[None]:
+        slots, users = self._slots.get(server) or (asyncio.Semaphore(self._concurrency), 0)
+        self._slots[server] = (slots, users + 1)
+        try:
+            async with slots:
+                yield
+        finally:
+            slots, users = self._slots[server]
+            if users == 1:
+                del self._slots[server]
+            else:
+                self._slots[server] = (slots, users - 1)
+
+    @property
+    def servers(self) -> int:
+        """Servers with a query in flight or waiting (for tests)."""
+        return len(self._slots)

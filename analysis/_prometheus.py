@@ -375,11 +375,13 @@ class PrometheusSource:
         ``data``, or the failure (redacted), and the secrets that its answers must not show."""
         server = endpoint.server or ""
         secrets = _secrets(server, endpoint.headers)
+        # One budget for the whole query: its Secret read, its wait for a slot and its request.
+        started = asyncio.get_running_loop().time()
         try:
             settings = await self._settings(endpoint)
             secrets = _secrets(server, endpoint.headers, settings)
             async with self._limit(settings.address):
-                data = await self._call(settings, path, params)
+                data = await self._call(settings, path, params, started=started)
         except MetricQueryError as exc:
             return _redacted_failure(exc.to_failure(), secrets), secrets
         except Exception as exc:  # never let one query take its siblings down
@@ -431,10 +433,16 @@ class PrometheusSource:
         return params
 
     async def _call(
-        self, settings: ServerSettings, path: str, params: dict[str, str]
+        self,
+        settings: ServerSettings,
+        path: str,
+        params: dict[str, str],
+        *,
+        started: float | None = None,
     ) -> dict[str, Any]:
-        """One API request (a form POST for a long query) with retries, bounded by ``timeout``;
-        the answer's ``data``, or raise MetricQueryError."""
+        """One API request (a form POST for a long query) with retries, bounded by ``timeout``
+        from ``started`` (the event loop's time the query began; default now); the answer's
+        ``data``, or raise MetricQueryError."""
         client = self._clients.get(settings)
         url = f"{settings.address}{path}"
         headers = dict(settings.headers)
@@ -451,9 +459,9 @@ class PrometheusSource:
         where = redact(settings.address, secrets)
         attempts = 0
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+        deadline = (loop.time() if started is None else started) + self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout_at(deadline):
                 while True:
                     attempts += 1
                     remaining = max(0.001, deadline - loop.time())
@@ -625,7 +633,7 @@ def _data(
             data: dict[str, Any] = body["data"]
             return data
     text = redact(clip(response.text.strip(), _SHOWN_BODY_CHARS), secrets)
-    detail = str(error) if error else (text or response.reason_phrase)
+    detail = clip(str(error), _SHOWN_BODY_CHARS) if error else (text or response.reason_phrase)
     if status >= 500:
         message = f"prometheus {where} answered HTTP {status}: {detail}{_attempts(attempts)}"
         if error_type == "timeout":

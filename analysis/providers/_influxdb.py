@@ -39,7 +39,7 @@ MAX_STEPS = 1000
 #: Flagger's InfluxDB query and ping timeout (Flux queries run longer than the hosted APIs' 5 s).
 TIMEOUT_SECONDS = 15.0
 #: Steps of one series asked at the same time.
-SERIES_CONCURRENCY = 8
+SERIES_CONCURRENCY = 32
 _NUMERIC = {"double", "long", "unsignedLong"}
 PING_QUERY = 'from(bucket: "default") |> range(start: -2h)'
 

@@ -261,6 +261,9 @@ class MetricSources:
         address = endpoint.server or provider.default_address or ""
         if deadline is None:
             deadline = provider.deadline or self.http.timeout * 2
+        # One budget for the whole query: its Secret read, its wait for a slot and its requests.
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + deadline
         secrets = [*url_secrets(address), *header_secrets(endpoint.headers.items())]
         try:
             if provider.address_required and not address:
@@ -278,7 +281,7 @@ class MetricSources:
                 sleep=self._sleep,
                 kube=self._kube,
             )
-            async with self._limit((provider.type, address)), asyncio.timeout(deadline):
+            async with asyncio.timeout_at(ends), self._limit((provider.type, address)):
                 return await run(provider, call)
         except MetricQueryError as exc:
             return QueryFailure(exc.kind, failure_message(f"{where}: {exc}", secrets))

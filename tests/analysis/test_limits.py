@@ -48,3 +48,35 @@ async def test_a_hanging_prometheus_holds_no_query_to_another_one(sleeps: Sleeps
             assert not any(task.done() for task in stuck)
             release.set()
             assert [await task for task in stuck] == [[1.0]] * 4
+
+
+async def test_a_server_is_forgotten_once_no_query_holds_or_awaits_its_slots() -> None:
+    # A controller that asked thousands of addresses over weeks keeps no semaphore for them.
+    from analysis._limits import PerServerLimit
+
+    limit = PerServerLimit(1)
+    release = asyncio.Event()
+
+    async def query(server: str) -> None:
+        async with limit(server):
+            await release.wait()
+
+    waiting = [asyncio.ensure_future(query("a")) for _ in range(3)]
+    waiting.append(asyncio.ensure_future(query("b")))
+    await asyncio.sleep(0.01)
+    assert limit.servers == 2
+    release.set()
+    await asyncio.gather(*waiting)
+    assert limit.servers == 0
+    for n in range(1000):
+        async with limit(f"http://prometheus-{n}:9090"):
+            pass
+    assert limit.servers == 0
+    release.clear()  # a query cancelled while it holds, or awaits, a slot lets go of both
+    held, queued = asyncio.ensure_future(query("c")), asyncio.ensure_future(query("c"))
+    await asyncio.sleep(0.01)
+    assert limit.servers == 1
+    queued.cancel()
+    held.cancel()
+    await asyncio.gather(held, queued, return_exceptions=True)
+    assert limit.servers == 0

@@ -574,6 +574,34 @@ async def test_missing_or_incomplete_credentials(
     assert route.call_count == 0
 
 
+async def test_the_secret_read_and_the_query_share_one_timeout(
+    sleeps: Sleeps, make_canary: CanaryFactory, make_template: TemplateFactory
+) -> None:
+    # A slow Secret read and a slow Prometheus, each within the timeout alone: together they
+    # are not, and the query fails at its timeout rather than at twice it (found by a reviewer).
+    query = _templated(make_canary, make_template, secretRef={"name": "prom-auth"})
+
+    async def credentials(ref: str) -> dict[str, str]:
+        await asyncio.sleep(0.3)
+        return {"token": "t0k3n"}
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.3)
+        return httpx.Response(200, json=one(7))
+
+    loop = asyncio.get_running_loop()
+    with respx.mock:
+        respx.get(QUERY_URL).mock(side_effect=slow)
+        async with open_prometheus(
+            sleep=sleeps, credentials=credentials, timeout_seconds=0.4
+        ) as source:
+            started = loop.time()
+            answer = failure(await fetch_one(source, query), FailureKind.TIMEOUT)
+            waited = loop.time() - started
+    assert "did not answer within 400ms" in answer.message
+    assert waited < 0.55
+
+
 async def test_a_credentials_secret_that_never_arrives_fails_the_query_within_its_timeout(
     sleeps: Sleeps, make_canary: CanaryFactory, make_template: TemplateFactory
 ) -> None:

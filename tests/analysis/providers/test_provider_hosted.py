@@ -17,7 +17,7 @@ import pytest
 import respx
 
 from analysis import FailureKind, QueryFailure, Series, SeriesRequest, open_metric_sources
-from analysis.providers import _cloudwatch
+from analysis.providers import _cloudwatch, _influxdb
 from tests.analysis.providers.providers_testkit import NOW, SECRETS, docs_query, fetch_one
 
 DATADOG = "https://api.datadoghq.com/api/v1/query"
@@ -391,9 +391,9 @@ async def test_influxdb_series_asks_a_few_steps_at_a_time() -> None:
         return httpx.Response(200, text=ANNOTATED_COUNT)
 
     respx.post(INFLUX).mock(side_effect=answer)
-    series = await _series("not found", NOW - 3000, NOW, 60)
-    assert isinstance(series, Series) and len(series.values) == 51
-    assert 1 < peak <= 8
+    series = await _series("not found", NOW - 6000, NOW, 60)
+    assert isinstance(series, Series) and len(series.values) == 101
+    assert 1 < peak <= _influxdb.SERIES_CONCURRENCY < 101
 
 
 # -- CloudWatch ---------------------------------------------------------------------------------
@@ -596,3 +596,28 @@ async def test_a_credentials_secret_that_never_arrives_fails_the_query_within_it
     assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.TRANSPORT
     assert "reading credentials Secret test/datadog: no answer within 0.4s" in answer.message
     assert waited < 2 and route.call_count == 0
+
+
+async def test_a_hosted_query_and_its_secret_read_share_one_deadline() -> None:
+    # Each within the deadline (twice the 0.2 s HTTP timeout) alone, not together: the query
+    # fails at its deadline rather than at twice it (found by a reviewer).
+    async def credentials(ref: str) -> dict[str, str]:
+        await asyncio.sleep(0.3)
+        return SECRETS[ref]
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.3)
+        return httpx.Response(200, json={"status": "ok", "series": []})
+
+    loop = asyncio.get_running_loop()
+    with respx.mock:
+        respx.get(DATADOG).mock(side_effect=slow)
+        async with open_metric_sources(
+            sleep=asyncio.sleep, now=lambda: NOW, credentials=credentials, timeout_seconds=0.2
+        ) as live:
+            started = loop.time()
+            [answer] = await live.fetch([docs_query("404s percentage")])
+            waited = loop.time() - started
+    assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.TIMEOUT
+    assert "no answer within 0.4s" in answer.message
+    assert waited < 0.55
