@@ -146,7 +146,9 @@ def test_names_from_the_manifest_reach_the_terminal_printable(
     # the report: plotly draws its own HTML in axis labels, so names are escaped there too
     html = report.read_text()
     assert "\\u003ca href" not in html  # no raw <a> in the figures' data (JSON-escaped "<")
-    assert "h&lt;a href=&quot;https:\\u002f\\u002fevil.example" in html  # the name, as text
+    # the name, as text: "<" escaped so no tag opens, the quotes as quotes (plotly drew
+    # "&quot;" literally), JSON-escaped inside the figure's data
+    assert 'h&lt;a href=\\"https:\\u002f\\u002fevil.example' in html
 
 
 def test_validate_quotes_hostile_values_printable(
