@@ -94,6 +94,7 @@ def test_the_annotation_round_trips_and_a_handled_command_is_not_pending() -> No
         ("promote", "is not JSON"),
         ("[1]", "expected {"),
         ('{"command": "promote"}', "needs an id of 1 to 128 characters"),
+        ('{"id": "", "command": "promote"}', "needs an id of 1 to 128 characters"),
         ('{"id": "' + "x" * 129 + '", "command": "pause"}', "needs an id of 1 to 128"),
         ('{"id": "a", "command": "rollback"}', "unknown command 'rollback'"),
         ('{"id": "a", "command": "' + "z" * 300 + '"}', "unknown command '" + "z" * 39 + "…'"),
@@ -261,6 +262,8 @@ def test_blue_green_promote_advances_one_iteration_then_switches_then_promotes()
     c = make_canary(stepWeight=None, maxWeight=None, iterations=3)
     d = handle(c, status(Phase.PROGRESSING, iterations=1), observe(), command("promote"))
     assert d.status.iterations == 2
+    # blue/green keeps all traffic on the primary until the iterations are done
+    assert routes_set(d) == []
     assert events(d)[-1] == "Advance podinfo.test canary iteration 2/3"
     d = handle(c, status(Phase.PROGRESSING, iterations=3), observe(), command("promote"))
     assert d.status.iterations == 4 and routes_set(d) == [Weights(0, 100)]
@@ -276,6 +279,7 @@ def test_blue_green_promote_advances_one_iteration_then_switches_then_promotes()
         (Phase.SUCCEEDED, "no analysis is in progress (phase Succeeded)"),
         (Phase.FAILED, "the run failed; retry restarts its analysis, then promote"),
         (Phase.PROMOTING, "podinfo.test is already being promoted (phase Promoting)"),
+        (Phase.FINALISING, "podinfo.test is already being promoted (phase Finalising)"),
         (Phase.INITIALIZING, "the Canary is not initialised yet"),
     ],
 )
@@ -320,6 +324,39 @@ def test_abort_after_the_primary_was_promoted_is_refused_with_what_to_do() -> No
     assert d.status.phase is Phase.PROMOTING
     assert "too late" in events(d)[0]
     assert "revert Deployment podinfo.test to the previous revision" in events(d)[0]
+
+
+def test_abort_of_a_run_already_rolled_back_says_so() -> None:
+    d = handle(make_canary(), status(Phase.FAILED), observe(), command("abort"))
+    assert d.status.phase is Phase.FAILED and routes_set(d) == []
+    assert events(d) == [
+        "Command abort (01234567) for podinfo.test ignored: already rolled back (phase Failed)"
+    ]
+
+
+def test_a_promote_never_routes_more_than_all_traffic_to_the_canary() -> None:
+    # stepWeight 20 from 90: Flagger caps the canary at 100 (runCanary), so does a promote
+    c = make_canary(stepWeight=20, maxWeight=100)
+    s = status(Phase.PROGRESSING, canary_weight=90)
+    d = handle(c, s, observe(routes=(10, 90)), command("promote"))
+    assert routes_set(d) == [Weights(0, 100)]
+    assert d.status.canary_weight == 100
+    assert events(d)[-1] == "Advance podinfo.test canary weight 100"
+
+
+def test_promote_full_in_waiting_starts_the_run_it_promotes() -> None:
+    # the canary is scaled up and "New revision detected" announced, as when the gate opens
+    c = make_canary(webhooks=[{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}])
+    s = status(Phase.WAITING, last_applied_spec=OLD)
+    d = handle(c, s, observe(), command("promote", full=True))
+    assert d.status.phase is Phase.PROMOTING and d.status.last_applied_spec == NEW
+    assert any(isinstance(e, ScaleFromZero) for e in d.effects)
+    assert events(d) == [
+        "Command promote --full (01234567) for podinfo.test: skipping the rest of the analysis, "
+        "promoting podinfo.test",
+        "New revision detected! Scaling up podinfo.test",
+        "Copying podinfo.test template spec to podinfo-primary.test",
+    ]
 
 
 def test_retry_restarts_the_analysis_of_the_current_revision() -> None:
