@@ -351,6 +351,7 @@ def test_promoting_with_zero_canary_weight_moves_on_q15() -> None:
     c = make_canary(stepWeight=100, maxWeight=100, stepWeightPromotion=50)
     d = run(c, status(Phase.PROMOTING), observe(routes=(100, 0)))
     assert d.status.phase is Phase.FINALISING
+    assert routes_set(d) == [] and events(d) == []  # nothing left to shift: no step announced
 
 
 def test_confirm_traffic_increase_failure_halts_without_a_failed_check() -> None:
@@ -603,3 +604,125 @@ def test_ab_testing_routes_matched_traffic_and_promotes_after_iterations() -> No
     assert events(d)[-1] == "Advance podinfo.test canary iteration 1/1"
     d2 = run(c, d.status, observe(routes=(0, 100)))
     assert d2.status.phase is Phase.PROMOTING
+
+
+# -- behaviours pinned by mutation testing ----------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", [Phase.PROMOTING, Phase.FINALISING])
+def test_a_primary_that_breaks_after_the_copy_fails_the_promotion_not_a_rollback(
+    phase: Phase,
+) -> None:
+    # flagger-behaviour §2.4 step 17: Promoting *or* Finalising -> handleFailedPromotion
+    # (traffic to the canary, which still runs the release); a rollback would send it all to
+    # the broken primary
+    c = make_canary()
+    broken = Readiness(False, False, "podinfo-primary.test not ready: progress deadline")
+    d = run(c, status(phase, canary_weight=30), observe(routes=(100, 0), primary=broken))
+    assert d.status.phase is Phase.FAILED and d.status.canary_weight == 100
+    assert routes_set(d) == [Weights(0, 100)]
+    assert events(d)[-1] == (
+        "Promotion of podinfo.test failed, primary not ready: "
+        "podinfo-primary.test not ready: progress deadline"
+    )
+
+
+def test_skip_analysis_set_mid_run_routes_all_traffic_back_to_the_primary() -> None:
+    # Flagger's shouldSkipAnalysis: SetRoutes(100, 0) before the promotion; the canary is then
+    # scaled to zero, so traffic left on it would fail
+    c = make_canary()
+    c = c.model_copy(update={"spec": c.spec.model_copy(update={"skip_analysis": True})})
+    d = run(c, status(Phase.PROGRESSING, canary_weight=20), observe(routes=(80, 20)))
+    assert d.status.phase is Phase.SUCCEEDED
+    assert routes_set(d) == [Weights(100, 0)]
+
+
+def test_a_run_started_by_a_config_change_alone_is_analysed_not_cancelled_q14() -> None:
+    # Same pod template as the promoted one, a changed ConfigMap: a new run, not a revert to
+    # the promoted revision (Q14 cancels only when the template goes back to it)
+    c = make_canary()
+    changed = Revision(OLD, {"configmap/settings": "bbbb"})
+    s = status(Phase.SUCCEEDED, tracked_configs={"configmap/settings": "aaaa"})
+    started = run(c, s, replace(observe(), revision=changed))
+    assert started.status.phase is Phase.PROGRESSING
+    d = run(c, started.status, replace(observe(), revision=changed))
+    assert d.status.phase is Phase.PROGRESSING
+    assert events(d)[-1] == "Advance podinfo.test canary weight 10"
+
+
+def test_blue_green_waiting_for_promotion_keeps_iterations_one_short_q8() -> None:
+    # Flagger: SetStatusPhase(WaitingPromotion) writes iterations N-1, and a confirm-promotion
+    # that still fails in WaitingPromotion writes N-1 again (flagger-behaviour §2.10)
+    c = make_canary(
+        stepWeight=None,
+        maxWeight=None,
+        iterations=3,
+        webhooks=[{"name": "approve", "url": "http://a/", "type": "confirm-promotion"}],
+    )
+    denied = {HookType.CONFIRM_PROMOTION: (hook(c, "approve", False),)}
+    d = run(c, status(Phase.PROGRESSING, iterations=3), observe(hooks=denied))
+    assert d.status.phase is Phase.WAITING_PROMOTION and d.status.iterations == 2
+    d2 = run(c, status(Phase.WAITING_PROMOTION, iterations=3), observe(hooks=denied))
+    assert d2.status.phase is Phase.WAITING_PROMOTION and d2.status.iterations == 2
+
+
+def test_a_mirrored_step_does_not_ask_the_traffic_increase_gate() -> None:
+    # Flagger runs confirm-traffic-increase only when the traffic is not mirrored
+    c = make_canary(
+        mirror=True,
+        webhooks=[{"name": "step", "url": "http://s/", "type": "confirm-traffic-increase"}],
+    )
+    obs = observe(
+        routes=(100, 0),
+        mirrored=True,
+        hooks={HookType.CONFIRM_TRAFFIC_INCREASE: (hook(c, "step", False),)},
+    )
+    d = run(c, status(Phase.PROGRESSING), obs)
+    assert routes_set(d) == [Weights(90, 10, False)]
+    assert events(d) == ["Advance podinfo.test canary weight 10"]
+
+
+def test_a_muted_confirm_promotion_gate_sends_no_alert() -> None:
+    c = make_canary(
+        webhooks=[
+            {"name": "approve", "url": "http://a/", "type": "confirm-promotion", "muteAlert": True}
+        ]
+    )
+    obs = observe(routes=(70, 30), hooks={HookType.CONFIRM_PROMOTION: (hook(c, "approve", False),)})
+    d = run(c, status(Phase.PROGRESSING, canary_weight=30), obs)
+    assert d.status.phase is Phase.WAITING_PROMOTION
+    assert events(d) == ["Halt podinfo.test advancement waiting for promotion approval approve"]
+    assert [e for e in d.effects if isinstance(e, Alert)] == []
+
+
+def test_a_primary_that_cannot_become_ready_fails_the_initialization() -> None:
+    # flagger-behaviour §2.4 step 9: a non-retriable primary error while initialising rolls back
+    c = make_canary()
+    broken = Readiness(False, False, 'deployment "podinfo-primary" exceeded its progress deadline')
+    d = run(c, status(Phase.INITIALIZING), observe(primary=broken))
+    assert d.status.phase is Phase.FAILED
+    assert events(d)[-2:] == [
+        'deployment "podinfo-primary" exceeded its progress deadline',
+        "Canary failed! Scaling down podinfo.test",
+    ]
+
+
+def test_of_several_inconclusive_checks_the_first_is_the_one_reported() -> None:
+    c = make_canary(
+        metrics=[
+            {"name": "latency", "query": "q1", "thresholdRange": {"max": 1}},
+            {"name": "errors", "query": "q2", "thresholdRange": {"max": 1}},
+        ]
+    )
+    results = tuple(
+        replace(check(name, 0.5, True), verdict=Verdict.INCONCLUSIVE, explanation="too little")
+        for name in ("latency", "errors")
+    )
+    d = run(
+        c, status(Phase.PROGRESSING, canary_weight=10), observe(routes=(90, 10), analysis=results)
+    )
+    assert d.status.inconclusive_checks == 1 and routes_set(d) == []
+    assert events(d) == [
+        "Holding podinfo.test at its weight: latency inconclusive (too little), "
+        "1 of 5 inconclusive checks allowed"
+    ]
