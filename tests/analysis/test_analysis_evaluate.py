@@ -110,6 +110,9 @@ def test_reference_rejects_arrays_of_different_lengths() -> None:
         evaluate_reference([1.0, 2.0], [0.0], [INF, INF], [False, False])
 
 
+_JUDGE = {"baseline": "primary", "harmful": "increase"}
+
+
 def _metric(**fields: object) -> config.Metric:
     return config.Metric.model_validate({"name": "m", **fields})
 
@@ -132,6 +135,11 @@ def _metric(**fields: object) -> config.Metric:
         ({"thresholdRange": {"min": 1, "max": 2}}, CheckKind.TEMPLATE, (1.0, 2.0)),
         ({"thresholdRange": {}}, CheckKind.TEMPLATE, (None, None)),  # a range wins, even empty
         ({"thresholdRange": {}, "threshold": 5}, CheckKind.QUERY, (None, None)),
+        # a judged metric is held to no static bound of its own, unless it sets one: a legacy
+        # threshold beside the judge keeps Flagger's meaning (the check fails when either fails)
+        ({"judge": _JUDGE}, CheckKind.QUERY, (None, None)),
+        ({"judge": _JUDGE, "threshold": 99}, CheckKind.SUCCESS_RATE, (99.0, None)),
+        ({"judge": _JUDGE, "threshold": 500}, CheckKind.QUERY, (None, 500.0)),
     ],
 )
 def test_bounds_for_follows_flaggers_threshold_semantics(
