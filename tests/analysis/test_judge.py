@@ -11,8 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import JudgeInput, Verdict, judge_batch
-from analysis._judged import _samples_judged
+from analysis import (
+    CheckKind,
+    CheckResult,
+    FailureKind,
+    JudgeInput,
+    MetricQuery,
+    QueryFailure,
+    Verdict,
+    judge_batch,
+)
+from analysis._judged import _merge, _samples_judged
 from tests.analysis.conftest import CanaryFactory
 
 STEP = 60.0
@@ -451,3 +460,83 @@ def test_numbers_in_the_thousands_are_written_whole_and_small_bounds_with_a_deci
     assert outcome.explanation.endswith(
         "the false-alarm bound is 1.67%, not 1% (a longer judge.window holds more)"
     )
+
+
+# -- pinned by mutation testing -------------------------------------------------------------------
+
+
+def test_the_conformal_rank_counts_the_canary_sample_itself() -> None:
+    # 1000 samples 1..1000, α = 0.01: the ceil(1001 * 0.99) = 991st smallest, not the
+    # ceil(1000 * 0.99) = 990th (that one breaks the "at most α" guarantee)
+    history = [float(v) for v in range(1, 1001)]
+    outcome = one(canary=[990.5], history=history, looks=1, tolerance=0.0, window=2000 * STEP)
+    assert outcome.upper == 991.0
+    assert outcome.verdict is Verdict.PASS
+
+
+def test_harmful_both_gives_each_direction_half_the_false_alarm_budget() -> None:
+    # α = 0.01 split in two: rank ceil(1001 * 0.995) = 996 from the top, 5 from the bottom
+    history = [float(v) for v in range(1, 1001)]
+    outcome = one(
+        canary=[500.0], history=history, looks=1, tolerance=0.0, harmful="both", window=2000 * STEP
+    )
+    assert (outcome.lower, outcome.upper) == (5.0, 996.0)
+    assert outcome.explanation.startswith("canary 500 within")
+    assert "bounds 5..996" in outcome.explanation
+
+
+def test_exactly_min_history_samples_are_enough_to_judge() -> None:
+    outcome = one(canary=[100.0], history=[100.0] * 20, min_history=20)
+    assert outcome.verdict is Verdict.PASS and not outcome.too_little_history
+
+
+def test_a_sample_at_the_start_of_the_analysis_is_the_previous_revisions() -> None:
+    # Prometheus' lookback: the point at the start reads what was scraped before it
+    item = judged([5000.0, 100.0, 100.0], history=noisy_history())
+    item = dataclasses.replace(item, canary_times=np.array([0.0, 60.0, 120.0]), now=120.0)
+    [outcome] = judge_batch([item])
+    assert outcome.verdict is Verdict.PASS
+    assert outcome.value == 100.0
+
+
+def test_tolerance_widens_a_negative_bound_too() -> None:
+    # a metric below zero (a drift, a log-ratio): the tolerance is 10 % of |bound|, so the upper
+    # bound of a primary at -100 is -90, and -95 is within it
+    outcome = one(canary=[-95.0], history=[-100.0] * 60, tolerance=0.1)
+    assert outcome.upper == pytest.approx(-90.0)
+    assert outcome.verdict is Verdict.PASS
+
+
+def _judge_passes() -> Any:
+    return one(canary=[100.0], history=noisy_history())
+
+
+@pytest.mark.parametrize(
+    ("verdict", "failure", "said"),
+    [
+        # the thresholdRange's query failed: an error whatever the judge says (interfaces §2)
+        (
+            Verdict.ERROR,
+            QueryFailure(FailureKind.TRANSPORT, "connection refused"),
+            "its query failed → error",
+        ),
+        # no data for the thresholdRange: no data (onNoData decides), not the judge's pass
+        (
+            Verdict.NO_DATA,
+            QueryFailure(FailureKind.NO_DATA, "no values found"),
+            "no data for its thresholdRange → no data",
+        ),
+    ],
+)
+def test_a_threshold_range_that_could_not_be_checked_is_not_passed_by_the_judge(
+    verdict: Verdict, failure: QueryFailure, said: str
+) -> None:
+    outcome = _judge_passes()
+    assert outcome.verdict is Verdict.PASS
+    query = MetricQuery(canary="test/podinfo", metric="latency", kind=CheckKind.QUERY)
+    static = CheckResult(
+        query=query, hi=500.0, value=None, verdict=verdict, message="static", failure=failure
+    )
+    merged = _merge(static, outcome, None)
+    assert merged.verdict is verdict and merged.message == "static"
+    assert merged.explanation.startswith(f"{said}; the judge alone: canary 100 within")
