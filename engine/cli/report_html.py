@@ -205,6 +205,8 @@ def _header(result: SimulationResult, recording: Recording) -> str:
             ("strategy", a.strategy.value),
             ("interval", f"{a.interval_seconds:g}s"),
             ("threshold (failed checks)", str(a.failed_checks_threshold)),
+            # iterations: blue/green and A/B runs count them; their weight stays put
+            *([("iterations", str(a.iterations))] if a.iterations is not None else []),
             ("max weight", str(a.effective_max_weight)),
             ("metrics", ", ".join(m.name for m in a.metrics) or "none"),
             ("webhooks", ", ".join(w.name for w in a.webhooks) or "none"),
@@ -407,6 +409,11 @@ def _weight_figure(ticks: Sequence[TickReport]) -> Any:
             [
                 f"t {clock(t.t)} · {_phase(t).value or '-'}",
                 f"canary weight {w} (stepped)",
+                *(
+                    [f"status.iterations {t.status.iterations}"]
+                    if t.status and t.status.iterations
+                    else []
+                ),
                 *(
                     [f"achieved {t.routes.achieved.canary} / {t.routes.achieved.primary}"]
                     if t.routes is not None and t.routes.achieved is not None

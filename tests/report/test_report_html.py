@@ -64,6 +64,21 @@ def test_the_report_is_one_self_contained_page(
     assert "Halt webhook-server.staging advancement success rate 91.07% &lt; 95%" in page
 
 
+def test_a_blue_green_report_shows_its_iterations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A blue/green run's weight stays put while it counts iterations: the page says how many
+    # it runs and, on each tick, how many it has counted (status.iterations, as in the JSON).
+    docs = EXAMPLES / "flagger-docs"
+    args = ["--canary", str(docs / "daemonset.yaml"), "--recording", str(docs / "healthy.csv")]
+    report = tmp_path / "bg.html"
+    code, out, _ = run(capsys, *args, "--output", "json", "--report", str(report))
+    counted = {t["iterations"] for t in json.loads(out)["ticks"]} - {0}
+    page = report.read_text()
+    assert code == 0 and "<td>iterations</td><td>3</td>" in page
+    assert counted and all(f"status.iterations {n}" in page for n in counted)
+
+
 @pytest.mark.parametrize(
     ("where", "why"),
     [("missing-dir/report.html", "does not exist; create it first"), (".", "is a directory")],
