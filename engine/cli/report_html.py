@@ -399,6 +399,47 @@ def _phase_bands(ticks: Sequence[TickReport]) -> list[dict[str, Any]]:
     return shapes
 
 
+def _paused_bands(ticks: Sequence[TickReport]) -> list[dict[str, Any]]:
+    """A hatched band over each run of ticks an operator's ``pause`` held (``status.pausedAt``):
+    the weight is flat there because the run was held, not because it was slow."""
+    shapes: list[dict[str, Any]] = []
+    i = 0
+    while i < len(ticks):
+        if not _paused(ticks[i]):
+            i += 1
+            continue
+        end = i
+        while end + 1 < len(ticks) and _paused(ticks[end + 1]):
+            end += 1
+        last = ticks[end]
+        x1 = ticks[end + 1].t if end + 1 < len(ticks) else last.t + last.interval / 2
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": minutes(ticks[i].t),
+                "x1": minutes(x1),
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "rgba(82, 96, 109, 0.18)",
+                "line": {"width": 1, "color": "#52606d", "dash": "dot"},
+                "layer": "below",
+                "label": {
+                    "text": "paused",
+                    "textposition": "top center",
+                    "font": {"size": 11, "color": "#52606d"},
+                },
+            }
+        )
+        i = end + 1
+    return shapes
+
+
+def _paused(tick: TickReport) -> bool:
+    return tick.status is not None and bool(tick.status.paused_at)
+
+
 def _weight_figure(ticks: Sequence[TickReport]) -> Any:
     go, _ = plotly()
     fig = go.Figure()
@@ -453,6 +494,22 @@ def _weight_figure(ticks: Sequence[TickReport]) -> Any:
                 hovertemplate="achieved canary weight %{y}<extra></extra>",
             )
         )
+    commanded = [t for t in ticks if t.command]
+    if commanded:
+        fig.add_trace(
+            go.Scatter(
+                x=[minutes(t.t) for t in commanded],
+                y=[_EVENT_ROW - 6] * len(commanded),
+                name="operator commands",
+                mode="markers",
+                marker={"size": 12, "symbol": "star", "color": "#6b46c1"},
+                hovertext=[
+                    hover_lines([f"t {clock(t.t)} · operator command: {t.command}"])
+                    for t in commanded
+                ],
+                hoverinfo="text",
+            )
+        )
     for kind, colour, name in (
         ("Normal", "#4a5568", "events"),
         ("Warning", "#c53030", "warning events"),
@@ -477,7 +534,7 @@ def _weight_figure(ticks: Sequence[TickReport]) -> Any:
             )
         )
     fig.update_layout(
-        shapes=_phase_bands(ticks),
+        shapes=[*_phase_bands(ticks), *_paused_bands(ticks)],
         hovermode="x unified",
         xaxis={"title": {"text": "minutes since the new revision"}, "range": time_range(ticks)},
         yaxis={

@@ -64,6 +64,25 @@ def test_the_report_is_one_self_contained_page(
     assert "Halt webhook-server.staging advancement success rate 91.07% &lt; 95%" in page
 
 
+def test_operator_commands_and_a_paused_run_are_marked_on_the_traffic_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = ["--canary", str(EXAMPLES / "webhook-server.yaml")]
+    good += ["--recording", str(EXAMPLES / "webhook-server-good.csv")]
+    commands = ["--command", "2m:pause", "--command", "6m:resume", "--command", "9m:promote-full"]
+    report = tmp_path / "commands.html"
+    code, out, _ = run(capsys, *good, *commands, "--output", "json", "--report", str(report))
+    ticks = json.loads(out)["ticks"]
+    sent = [t["command"] for t in ticks if t.get("command")]
+    page = report.read_text()
+    assert code == 0 and sent == ["pause", "resume", "promote --full"]
+    assert all(f"operator command: {c}" in page for c in sent)
+    # one band over the ticks the pause held, labelled
+    assert page.count('"text":"paused"') == 1
+    paused = [t["t"] for t in ticks if t.get("paused")]
+    assert paused and min(paused) == 120
+
+
 def test_a_blue_green_report_shows_its_iterations(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
