@@ -12,7 +12,9 @@ any custom resource such as flagger.app canaries, Istio, Gateway API, ingresses)
 
 * GET (one object), LIST (namespaced or all namespaces; ``labelSelector`` with ``=``, ``==``,
   ``!=``, ``key`` and ``!key``; ``fieldSelector`` on ``metadata.name`` / ``metadata.namespace``),
-  answering ``XxxList`` objects with ``metadata.resourceVersion``; like the real server, items
+  answering ``XxxList`` objects with ``metadata.resourceVersion``; ``limit`` / ``continue``
+  pages (an opaque token, every page at the first one's resourceVersion, with
+  ``remainingItemCount``); like the real server, items
   of built-in kinds carry no ``apiVersion``/``kind`` in lists, custom resources do;
 * POST (201; ``generateName``; 409 ``AlreadyExists``; a ``metadata.resourceVersion`` answers
   500, as etcd storage does), PUT (409 ``Conflict`` on a stale ``metadata.resourceVersion``),
@@ -54,6 +56,7 @@ Test-only module: may use real time (watch ``timeoutSeconds``, creation timestam
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import json
 import os
@@ -229,6 +232,23 @@ def parse_label_selector(text: str) -> Callable[[Mapping[str, str]], bool]:
         return True
 
     return matches
+
+
+def _write_continue(after: list[Any], resource_version: str) -> str:
+    """A LIST's continue token: the key the next page starts after, and the list's version
+    (opaque to clients, as the real server's is)."""
+    raw = json.dumps({"after": after, "rv": resource_version}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _read_continue(token: str) -> tuple[list[Any] | None, str]:
+    if not token:
+        return None, ""
+    try:
+        found = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return list(found["after"]), str(found["rv"])
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(400, "BadRequest", "continue key is not valid") from None
 
 
 def _parse_field_selector(text: str) -> Callable[[Mapping[str, Any]], bool]:
@@ -870,18 +890,29 @@ class FakeKubeApi:
         labels = parse_label_selector(query.get("labelSelector", ""))
         fields = _parse_field_selector(query.get("fieldSelector", ""))
         bucket = self.store.bucket(target.group, target.plural)
-        items = [
-            self._out(target, bucket[k], in_list=True)
+        keys = [
+            k
             for k in sorted(bucket)
             if (target.namespace is None or k[0] == target.namespace)
             and labels(bucket[k]["metadata"].get("labels") or {})
             and fields(bucket[k]["metadata"])
         ]
+        metadata: dict[str, Any] = {"resourceVersion": self.store.resource_version}
+        limit = int(query.get("limit") or 0)
+        if limit > 0:  # a page, as the real server pages a LIST with limit / continue
+            after, rv = _read_continue(query.get("continue", ""))
+            if after is not None:
+                keys = [k for k in keys if list(k) > after]
+                metadata["resourceVersion"] = rv  # every page is read at the first one's
+            if len(keys) > limit:
+                metadata["remainingItemCount"] = len(keys) - limit
+                keys = keys[:limit]
+                metadata["continue"] = _write_continue(list(keys[-1]), metadata["resourceVersion"])
         return {
             "kind": f"{self.store.kind_name(target.group, target.plural)}List",
             "apiVersion": target.api_version,
-            "metadata": {"resourceVersion": self.store.resource_version},
-            "items": items,
+            "metadata": metadata,
+            "items": [self._out(target, bucket[k], in_list=True) for k in keys],
         }
 
     def _create(self, target: Target, payload: Any) -> Body:

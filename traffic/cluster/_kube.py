@@ -99,6 +99,8 @@ MERGE_PATCH = "application/merge-patch+json"
 #: Seconds a LIST may stay silent (the server serialising a large collection) before it counts
 #: as failed; the API server's own limit for a request is one minute by default.
 LIST_SILENCE_TIMEOUT = 120.0
+#: Objects per page of a LIST (client-go's reflector reads pages of 500).
+LIST_PAGE_SIZE = 500
 #: Seconds a watch may stay silent before its connection counts as dead and is renewed from the
 #: same resourceVersion. The API server sends a watch that allows bookmarks a BOOKMARK about
 #: once a minute, so only a hung connection or server stays silent this long; renewing it costs
@@ -413,6 +415,8 @@ def _error_for_status(
         return Forbidden(text)
     if status == 409:
         return Conflict(text)
+    if status == 410:
+        return _Gone(text)
     if status == 429 or status >= 500:
         return ClusterUnavailable(text, retry_after=_retry_after(headers))
     return ClusterError(text)
@@ -453,6 +457,11 @@ def _translate(error: BaseException, what: str) -> ClusterError:
 
 class _Expired(Exception):
     """The watch's resourceVersion is too old (410 Gone): LIST again."""
+
+
+class _Gone(ClusterError):
+    """410 Gone on a request: a LIST's continue token expired (the server compacted past the
+    list's resourceVersion while its pages were read)."""
 
 
 # ---------------------------------------------------------------------------- the cache
@@ -532,8 +541,7 @@ class _Informer:
                 queue.put_nowait(None)
 
     async def _relist(self) -> None:
-        listed = await self.owner._request(
-            "GET",
+        listed = await self.owner._list_pages(
             _path(self.kind, self.namespace),
             what=f"list {self.label}",
             bounds=self.owner._list_timeout,
@@ -856,6 +864,41 @@ class KubeCluster:
 
     # -- requests
 
+    async def _list_pages(
+        self,
+        path: str,
+        *,
+        what: str,
+        query: Sequence[tuple[str, str]] = (),
+        bounds: aiohttp.ClientTimeout | None = None,
+    ) -> Body:
+        """A LIST read in pages of ``LIST_PAGE_SIZE`` (``limit`` / ``continue``, as client-go's
+        reflector reads one): the items of every page, and the list's resourceVersion (every
+        page is read at the first one's). A single LIST of 100,000 objects is one answer of
+        hundreds of MB that the API server must build within its request timeout; pages keep
+        each answer small. A continue token that expired (410) reads the list again unpaged, as
+        client-go's pager does."""
+        items: builtins.list[Any] = []
+        token = ""
+        version: Any = None
+        while True:
+            page_query = [*query, ("limit", str(LIST_PAGE_SIZE))]
+            if token:
+                page_query.append(("continue", token))
+            try:
+                page = await self._request("GET", path, query=page_query, what=what, bounds=bounds)
+            except _Gone:
+                if not token:
+                    raise
+                return await self._request("GET", path, query=query, what=what, bounds=bounds)
+            metadata = page.get("metadata") or {}
+            if version is None:
+                version = metadata.get("resourceVersion")
+            items.extend(page.get("items") or [])
+            token = str(metadata.get("continue") or "")
+            if not token:
+                return {"metadata": {"resourceVersion": version}, "items": items}
+
     async def _request(
         self,
         method: str,
@@ -1002,8 +1045,7 @@ class KubeCluster:
         )
         items: builtins.list[ReadBody] = []
         for scope in scopes:
-            listed = await self._request(
-                "GET",
+            listed = await self._list_pages(
                 _path(kind, scope),
                 query=query,
                 what=f"list {kind.plural} in {scope or 'all namespaces'}",

@@ -954,3 +954,45 @@ async def test_a_list_made_during_a_tick_keeps_the_request_timeout(
             await asyncio.wait_for(c.list(CANARY, "test"), 30)
         assert time.monotonic() - started < 10
         api.release_stalled()
+
+
+async def test_a_large_collection_is_listed_in_pages(api: FakeKubeApi, kubeconfig: str) -> None:
+    # 1,203 Deployments: the cache's first LIST reads three pages of 500 (limit / continue), as
+    # client-go's reflector does, rather than one answer the API server must build whole.
+    from traffic.cluster._kube import LIST_PAGE_SIZE
+
+    api.store.seed(*(deployment(f"app-{n:04d}") for n in range(1203)))
+    async with opened(kubeconfig, cache_kinds=(DEPLOYMENT,)) as c:
+        await c.wait_synced()
+        pages = [r for r in api.log if r.verb == "list" and r.resource == "deployments"]
+        assert [r.query.get("limit") for r in pages] == [str(LIST_PAGE_SIZE)] * 3
+        assert "continue" not in pages[0].query and all("continue" in r.query for r in pages[1:])
+        names = [d["metadata"]["name"] for d in await c.list(DEPLOYMENT, None)]
+        assert names == [f"app-{n:04d}" for n in range(1203)]
+        # the cache watches from the list's resourceVersion: a change after it arrives
+        api.store.put(deployment("app-0000", replicas=3))
+        await eventually(lambda: _spec_is(c, ref(DEPLOYMENT, "app-0000"), "replicas", 3))
+    # an uncached kind is listed in pages too
+    api.store.seed(*(canary(f"c-{n:04d}") for n in range(501)))
+    async with opened(kubeconfig, cache_kinds=()) as c:
+        api.reset_counts()
+        assert len(await c.list(CANARY, "default")) == 501
+        assert api.count("list", "canaries") == 2
+
+
+async def test_an_expired_continue_token_lists_again_unpaged(
+    api: FakeKubeApi, kubeconfig: str
+) -> None:
+    # The server compacted past the list's resourceVersion between two pages (410 Gone): the
+    # list is read again in one request, as client-go's pager falls back.
+    api.store.seed(*(canary(f"c-{n:04d}") for n in range(700)))
+    api.fail_next(1, method="GET", path="continue=", status=410, message="continue too old")
+    async with opened(kubeconfig, cache_kinds=()) as c:
+        api.reset_counts()
+        assert len(await c.list(CANARY, "default")) == 700
+        queries = [r.query for r in api.log if r.verb == "list"]
+        assert [("limit" in q, "continue" in q) for q in queries] == [
+            (True, False),
+            (True, True),
+            (False, False),
+        ]
