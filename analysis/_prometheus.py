@@ -68,7 +68,7 @@ import hashlib
 import inspect
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,6 +183,7 @@ class PrometheusSource:
         self.retries = retries
         self._backoff_min = backoff_min
         self._backoff_max = backoff_max
+        self.concurrency = max(1, concurrency)
         self._limit = PerServerLimit(concurrency)
         self.group = group
         self.stats = _Stats()
@@ -380,8 +381,9 @@ class PrometheusSource:
         try:
             settings = await self._settings(endpoint)
             secrets = _secrets(server, endpoint.headers, settings)
-            async with self._limit(settings.address):
-                data = await self._call(settings, path, params, started=started)
+            data = await self._call(
+                settings, path, params, started=started, slot=self._limit(settings.address)
+            )
         except MetricQueryError as exc:
             return _redacted_failure(exc.to_failure(), secrets), secrets
         except Exception as exc:  # never let one query take its siblings down
@@ -439,10 +441,12 @@ class PrometheusSource:
         params: dict[str, str],
         *,
         started: float | None = None,
+        slot: AbstractAsyncContextManager[None] | None = None,
     ) -> dict[str, Any]:
         """One API request (a form POST for a long query) with retries, bounded by ``timeout``
-        from ``started`` (the event loop's time the query began; default now); the answer's
-        ``data``, or raise MetricQueryError."""
+        from ``started`` (the event loop's time the query began; default now), the wait for
+        ``slot`` (the server's concurrency limit) included; the answer's ``data``, or raise
+        MetricQueryError."""
         client = self._clients.get(settings)
         url = f"{settings.address}{path}"
         headers = dict(settings.headers)
@@ -461,7 +465,7 @@ class PrometheusSource:
         loop = asyncio.get_running_loop()
         deadline = (loop.time() if started is None else started) + self.timeout
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(deadline), slot or nullcontext():
                 while True:
                     attempts += 1
                     remaining = max(0.001, deadline - loop.time())
@@ -512,6 +516,11 @@ class PrometheusSource:
                         continue
                     return _data(response, where, attempts, secrets)
         except TimeoutError:
+            if attempts == 0:  # the time went on its Secret and on waiting for a free slot
+                raise QueryTimeout(
+                    f"prometheus {where}: no free slot within {format_go_duration(self.timeout)} "
+                    f"(at most {self.concurrency} queries in flight to a server)"
+                ) from None
             raise QueryTimeout(
                 f"prometheus {where} did not answer within "
                 f"{format_go_duration(self.timeout)}{_attempts(attempts)}"

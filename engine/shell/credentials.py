@@ -43,11 +43,20 @@ class CredentialsReader:
             return kept[1]
         reading = self._reading.get(secret_ref)
         if reading is None:
-            reading = self._clock.spawn(self._read_once(secret_ref))
+            # A plain task, not a clock actor: it waits on the API server, never on the clock, so
+            # an actor would hold virtual time still once every caller had given up on it.
+            reading = asyncio.ensure_future(self._read_once(secret_ref))
             self._reading[secret_ref] = reading
             reading.add_done_callback(functools.partial(self._done, secret_ref))
         # shield: a caller's own cancellation must not cancel the read the others share
         return await self._clock.wait(asyncio.shield(reading))
+
+    async def aclose(self) -> None:
+        """Cancel the reads still on their way (the controller stops: nothing outlives it)."""
+        reading = list(self._reading.values())
+        for task in reading:
+            task.cancel()
+        await asyncio.gather(*reading, return_exceptions=True)
 
     def _done(self, secret_ref: str, task: asyncio.Task[_Data]) -> None:
         if self._reading.get(secret_ref) is task:

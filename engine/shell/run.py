@@ -278,6 +278,7 @@ async def _engine_deps(
     routers write to (``cluster``, or a MeshSplitCluster with --kubeconfig-service-mesh);
     everything else (Canaries, workloads, Secrets, events, alerts) uses ``cluster``."""
     credentials = CredentialsReader(cluster, clock)
+    stack.push_async_callback(credentials.aclose)
     # Every metric provider (Prometheus batched and grouped as before, the others through
     # their modules in analysis.providers). They speak Unix time, which clock.now() is not
     # (RealClock's is the event loop's monotonic clock): 1970 windows otherwise.

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from analysis import Endpoint, open_prometheus
+from analysis import Endpoint, FailureKind, QueryFailure, open_prometheus
 from tests.analysis.conftest import Sleeps, raw
 
 pytestmark = pytest.mark.timeout(20)
@@ -80,3 +80,39 @@ async def test_a_server_is_forgotten_once_no_query_holds_or_awaits_its_slots() -
     held.cancel()
     await asyncio.gather(held, queued, return_exceptions=True)
     assert limit.servers == 0
+
+
+async def test_the_wait_for_a_slot_counts_against_the_query_budget(sleeps: Sleeps) -> None:
+    # A slow Secret read, then the server's only slot taken by another canary's query: the query
+    # fails at its budget, saying it found no free slot, rather than at twice the budget blaming
+    # the server (found by a reviewer).
+    release = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200, json=_one(1))
+
+    async def credentials(ref: str) -> dict[str, str]:
+        await asyncio.sleep(0.35)
+        return {"token": "t0k3n"}
+
+    loop = asyncio.get_running_loop()
+    with respx.mock:
+        respx.get(f"{HANGING}/api/v1/query").mock(side_effect=hang)
+        async with open_prometheus(
+            sleep=sleeps, credentials=credentials, concurrency=1, timeout_seconds=0.4
+        ) as source:
+            started = loop.time()
+            with_secret = Endpoint(server=HANGING, secret="test/prom-auth")
+            mine = asyncio.ensure_future(source.fetch([raw("a", endpoint=with_secret)]))
+            await asyncio.sleep(0.3)  # another canary's query takes the only slot
+            other = asyncio.ensure_future(
+                source.fetch([raw("b", endpoint=Endpoint(server=HANGING))])
+            )
+            [answer] = await mine
+            waited = loop.time() - started
+            release.set()
+            await other
+    assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.TIMEOUT
+    assert "no free slot within 400ms (at most 1 queries in flight to a server)" in answer.message
+    assert waited < 0.5

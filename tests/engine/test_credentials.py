@@ -108,3 +108,51 @@ async def test_an_entry_that_is_not_text_does_not_spoil_the_others() -> None:
     cluster.seed(body)
     read = CredentialsReader(cluster, clock, ttl=10)
     assert await read("monitoring/prom-auth") == {"token": "one"}
+
+
+class Hanging(InMemoryCluster):
+    """An API server that never answers a GET (until released)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def get(self, ref: ObjectRef, *, fresh: bool = False) -> dict[str, Any] | None:
+        await self.release.wait()
+        return None
+
+
+async def test_a_read_every_caller_gave_up_on_holds_no_virtual_time() -> None:
+    # The read waits on the API server, not on the clock: the other canaries' virtual time goes
+    # on (found by a reviewer: as a clock actor, it held time still for as long as the GET hung).
+    clock = VirtualClock()
+    cluster = Hanging()
+    read = CredentialsReader(cluster, clock)
+
+    async def query() -> str:
+        try:
+            async with asyncio.timeout(0.05):  # the query's own (real-time) timeout
+                await read("monitoring/prom-auth")
+        except TimeoutError:
+            return "gave up"
+        return "read"
+
+    async def other_canary() -> str:
+        await clock.sleep(1)
+        return "woke"
+
+    asker, sleeper = clock.spawn(query()), clock.spawn(other_canary())
+    assert await asker == "gave up"
+    assert await asyncio.wait_for(asyncio.shield(sleeper), 1.0) == "woke"
+    await read.aclose()
+
+
+async def test_closing_the_reader_ends_the_reads_on_their_way() -> None:
+    # The controller stops (run registers aclose on its exit stack): nothing outlives it.
+    read = CredentialsReader(Hanging(), VirtualClock())
+    asker = asyncio.ensure_future(read("monitoring/prom-auth"))
+    await asyncio.sleep(0.01)
+    asker.cancel()
+    await asyncio.gather(asker, return_exceptions=True)
+    await read.aclose()
+    assert not [t for t in asyncio.all_tasks() if "_read_once" in repr(t.get_coro())]
