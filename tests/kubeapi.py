@@ -622,7 +622,7 @@ _REASONS = {
     404: "NotFound",
     405: "MethodNotAllowed",
     409: "Conflict",
-    410: "Gone",
+    410: "Expired",  # a too old resourceVersion or continue token, as the real server says
     415: "UnsupportedMediaType",
     422: "Invalid",
     429: "TooManyRequests",
@@ -905,7 +905,9 @@ class FakeKubeApi:
                 keys = [k for k in keys if list(k) > after]
                 metadata["resourceVersion"] = rv  # every page is read at the first one's
             if len(keys) > limit:
-                metadata["remainingItemCount"] = len(keys) - limit
+                if not query.get("labelSelector") and not query.get("fieldSelector"):
+                    # the real server counts what is left only when nothing is filtered
+                    metadata["remainingItemCount"] = len(keys) - limit
                 keys = keys[:limit]
                 metadata["continue"] = _write_continue(list(keys[-1]), metadata["resourceVersion"])
         return {
