@@ -553,8 +553,8 @@ async def test_allow_commands_runs_them_with_bash(
         out = tmp_path / "out"
         status, _ = await _post(client, server, "/", _payload(f"echo done > {out}"))
         assert status == 202
-        await _until(out.exists)
-        assert out.read_text() == "done\n"
+        # (the shell creates the file before it writes to it: wait for what it writes)
+        await _until(lambda: out.exists() and out.read_text() == "done\n")
         # A child left in the background holding the output open does not hold the answer.
         started = time.monotonic()
         status, text = await _post(client, server, "/", _payload("sleep 30 & echo up", type="bash"))
