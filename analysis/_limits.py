@@ -22,13 +22,13 @@ class PerServerLimit:
     after, so a controller that has asked thousands of addresses over weeks keeps none of them."""
 
     def __init__(self, concurrency: int) -> None:
-        self._concurrency = max(1, concurrency)
+        self.concurrency = max(1, concurrency)
         #: server -> (its semaphore, how many queries hold or await a slot)
         self._slots: dict[Hashable, tuple[asyncio.Semaphore, int]] = {}
 
     @asynccontextmanager
     async def __call__(self, server: Hashable) -> AsyncIterator[None]:
-        slots, users = self._slots.get(server) or (asyncio.Semaphore(self._concurrency), 0)
+        slots, users = self._slots.get(server) or (asyncio.Semaphore(self.concurrency), 0)
         self._slots[server] = (slots, users + 1)
         try:
             async with slots:

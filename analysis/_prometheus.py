@@ -183,7 +183,6 @@ class PrometheusSource:
         self.retries = retries
         self._backoff_min = backoff_min
         self._backoff_max = backoff_max
-        self.concurrency = max(1, concurrency)
         self._limit = PerServerLimit(concurrency)
         self.group = group
         self.stats = _Stats()
@@ -518,8 +517,10 @@ class PrometheusSource:
         except TimeoutError:
             if attempts == 0:  # the time went on its Secret and on waiting for a free slot
                 raise QueryTimeout(
-                    f"prometheus {where}: no free slot within {format_go_duration(self.timeout)} "
-                    f"(at most {self.concurrency} queries in flight to a server)"
+                    f"prometheus {where}: no request sent within "
+                    f"{format_go_duration(self.timeout)}: its other queries held all "
+                    f"{self._limit.concurrency} slots of this server (it is slow to answer them), "
+                    "or reading the template's credentials Secret took the time"
                 ) from None
             raise QueryTimeout(
                 f"prometheus {where} did not answer within "

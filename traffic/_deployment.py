@@ -40,6 +40,7 @@ from traffic._objects import (
     FLUX_MARKER,
     KUBECTL_ANNOTATION,
     NO_CHANGE,
+    PRIMARY_SUFFIX,
     check_primary_label,
     diff_or_empty,
     filter_metadata,
@@ -75,7 +76,6 @@ _PROMOTED_SPEC_FIELDS: Final = (
     "revisionHistoryLimit",
     "strategy",
 )
-_SIDE_PRIMARY: Final = "-primary"
 #: Annotation key prefixes owned by the Deployment and DaemonSet controllers.
 _CONTROLLER_ANNOTATIONS: Final = ("deployment.kubernetes.io/", "deprecated.daemonset.template.")
 
@@ -261,7 +261,7 @@ class DeploymentWorkload:
         labels = replace_map(
             meta.get("labels"),
             primary_labels(
-                include_by_prefix(_labels(target), self._include), key, f"{value}{_SIDE_PRIMARY}"
+                include_by_prefix(_labels(target), self._include), key, f"{value}{PRIMARY_SUFFIX}"
             ),
         )
         annotations = replace_map(
@@ -436,7 +436,7 @@ class DeploymentWorkload:
         owner = owner_reference(canary)
         for config in configs.values():
             kind = CONFIGMAP if config.kind == "configmap" else SECRET
-            ref = ObjectRef(kind, namespace, f"{config.name}{_SIDE_PRIMARY}")
+            ref = ObjectRef(kind, namespace, f"{config.name}{PRIMARY_SUFFIX}")
             source = config.body
             data: dict[str, Any] = {
                 k: source[k]
@@ -491,7 +491,7 @@ class DeploymentWorkload:
     ) -> None:
         spec = target.get("spec") or {}
         replicas = spec.get("replicas")
-        primary_value = f"{value}{_SIDE_PRIMARY}"
+        primary_value = f"{value}{PRIMARY_SUFFIX}"
         ref = primary_ref(canary)
         annotations = {
             k: v
@@ -540,7 +540,7 @@ class DeploymentWorkload:
         meta = template.get("metadata")
         if not isinstance(meta, dict):
             meta = template["metadata"] = {}
-        meta["labels"] = primary_labels(meta.get("labels"), key, f"{value}{_SIDE_PRIMARY}")
+        meta["labels"] = primary_labels(meta.get("labels"), key, f"{value}{PRIMARY_SUFFIX}")
         annotations = filter_metadata(meta.get("annotations"))
         annotations[FLAGGER_ID_ANNOTATION] = flagger_id(revision)
         meta["annotations"] = annotations
@@ -585,7 +585,7 @@ class DeploymentWorkload:
                 "behavior": source.get("behavior"),
             }
         )
-        primary_hpa = ObjectRef(HPA, ref.namespace, f"{ref.name}{_SIDE_PRIMARY}")
+        primary_hpa = ObjectRef(HPA, ref.namespace, f"{ref.name}{PRIMARY_SUFFIX}")
         existing = await self._cluster.get(primary_hpa)
         hpa_meta = hpa.get("metadata") or {}
         if existing is None:
@@ -816,7 +816,7 @@ def _primary_pod_spec(
     # canary's configs.
     for kind, ref, name_key in _config_ref_sites(spec):
         if isinstance(ref, dict) and f"{kind}/{ref.get(name_key)}" in configs:
-            ref[name_key] = f"{ref[name_key]}{_SIDE_PRIMARY}"
+            ref[name_key] = f"{ref[name_key]}{PRIMARY_SUFFIX}"
 
     def point_at_primary(selector: Any) -> None:
         if not isinstance(selector, dict):
@@ -826,12 +826,12 @@ def _primary_pod_spec(
                 values = expression.get("values") or []
                 for i, v in enumerate(values):
                     if v == target_name:
-                        values[i] = f"{target_name}{_SIDE_PRIMARY}"
+                        values[i] = f"{target_name}{PRIMARY_SUFFIX}"
                         break
         match = selector.get("matchLabels") or {}
         for key in list(match):
             if key in selector_labels and match[key] == target_name:
-                match[key] = f"{target_name}{_SIDE_PRIMARY}"
+                match[key] = f"{target_name}{PRIMARY_SUFFIX}"
 
     for constraint in spec.get("topologySpreadConstraints") or ():
         point_at_primary(constraint.get("labelSelector"))

@@ -282,11 +282,15 @@ def target_ref(canary: Canary) -> ObjectRef:
     return ObjectRef(workload_kind(canary), canary.metadata.namespace, canary.spec.target_ref.name)
 
 
+#: What the primary's objects add to the target's names and selector label value.
+PRIMARY_SUFFIX: Final = "-primary"
+
+
 def primary_ref(canary: Canary) -> ObjectRef:
     return ObjectRef(
         workload_kind(canary),
         canary.metadata.namespace,
-        f"{canary.spec.target_ref.name}-primary",
+        f"{canary.spec.target_ref.name}{PRIMARY_SUFFIX}",
     )
 
 
@@ -313,9 +317,8 @@ def selector_label_of(deployment: Mapping[str, Any], candidates: Iterable[str]) 
     )
 
 
-#: Kubernetes' longest label value, and the suffix of the primary's selector label value.
+#: Kubernetes' longest label value.
 _LABEL_VALUE_MAX = 63
-_PRIMARY_SUFFIX = "-primary"
 
 
 def check_primary_label(deployment: Mapping[str, Any], key: str, value: str) -> None:
@@ -324,7 +327,7 @@ def check_primary_label(deployment: Mapping[str, Any], key: str, value: str) -> 
     refuses it on every write (as it refuses Flagger's, which fails each tick with the 422).
     Checked before the primary is made; reading the label (finalizing, the canary's Service)
     does not need the suffix and is not refused."""
-    primary = f"{value}{_PRIMARY_SUFFIX}"
+    primary = f"{value}{PRIMARY_SUFFIX}"
     if len(primary) <= _LABEL_VALUE_MAX:
         return
     meta = deployment.get("metadata") or {}
@@ -333,7 +336,7 @@ def check_primary_label(deployment: Mapping[str, Any], key: str, value: str) -> 
         f"{kind} {meta.get('name')}.{meta.get('namespace')} spec.selector.matchLabels {key} is "
         f"{len(value)} characters: the primary's {key}={primary} would be {len(primary)}, and a "
         f"Kubernetes label value has at most {_LABEL_VALUE_MAX}; shorten it to at most "
-        f"{_LABEL_VALUE_MAX - len(_PRIMARY_SUFFIX)} characters"
+        f"{_LABEL_VALUE_MAX - len(PRIMARY_SUFFIX)} characters"
     )
 
 

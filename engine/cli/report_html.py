@@ -226,6 +226,12 @@ class _Failures:
     reason: str
 
 
+def _metric_label(check: CheckResult) -> str:
+    """A check's metric as the page names it: its name, with the target when not the canary."""
+    metric = check.query.metric
+    return metric if check.query.target == "canary" else f"{metric} ({check.query.target})"
+
+
 def run_failures(ticks: Sequence[TickReport]) -> dict[str, _Failures]:
     """{metric or webhook: its failures}, in the order they first failed. A metric's failures
     are its checks that counted as failed (no data and errors too, as in Flagger); a dry-run
@@ -242,9 +248,7 @@ def run_failures(ticks: Sequence[TickReport]) -> dict[str, _Failures]:
 
     for report in ticks:
         for check in report.checks:
-            name = check.query.metric
-            if check.query.target != "canary":
-                name = f"{name} ({check.query.target})"
+            name = _metric_label(check)
             if check.counted is Verdict.FAIL:
                 add(name, report.t, check_reason(check))
             elif check.dry_run and check.verdict is not Verdict.PASS:
@@ -660,9 +664,7 @@ def _metric_checks(result: SimulationResult) -> list[_MetricChecks]:
     found: dict[str, _MetricChecks] = {}
     for report in result.ticks:
         for check in report.checks:
-            key = check.query.metric
-            if check.query.target != "canary":
-                key = f"{key} ({check.query.target})"
+            key = _metric_label(check)
             group = found.setdefault(key, _MetricChecks(key, check.query.kind, []))
             group.checks.append((report.t, check))
     if result.canary_spec is not None:

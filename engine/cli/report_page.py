@@ -100,7 +100,8 @@ def hover_lines(lines: Iterable[str]) -> str:
     between ``Bearer`` and its token, or inside ``user:password@``, hide it from the patterns.)"""
     out: list[str] = []
     for line in lines:
-        out.extend(plot_text(part) for part in textwrap.wrap(redact(line), HOVER_WIDTH) or [""])
+        wrapped = textwrap.wrap(redact(line), HOVER_WIDTH) or [""]
+        out.extend(html.escape(part, quote=False) for part in wrapped)  # plot_text, redacted once
     return "<br>".join(out)
 
 

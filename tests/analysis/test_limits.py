@@ -84,8 +84,8 @@ async def test_a_server_is_forgotten_once_no_query_holds_or_awaits_its_slots() -
 
 async def test_the_wait_for_a_slot_counts_against_the_query_budget(sleeps: Sleeps) -> None:
     # A slow Secret read, then the server's only slot taken by another canary's query: the query
-    # fails at its budget, saying it found no free slot, rather than at twice the budget blaming
-    # the server (found by a reviewer).
+    # fails at its budget, saying no request was sent and why, rather than at twice the budget
+    # blaming the server for not answering (found by a reviewer).
     release = asyncio.Event()
 
     async def hang(request: httpx.Request) -> httpx.Response:
@@ -114,5 +114,8 @@ async def test_the_wait_for_a_slot_counts_against_the_query_budget(sleeps: Sleep
             release.set()
             await other
     assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.TIMEOUT
-    assert "no free slot within 400ms (at most 1 queries in flight to a server)" in answer.message
+    assert (
+        "no request sent within 400ms: its other queries held all 1 slots of this server"
+        in answer.message
+    )
     assert waited < 0.5
