@@ -232,6 +232,12 @@ def score_setting(pairs: Sequence[tuple[Answer, Outcome]]) -> dict[str, Any]:
         # The second scoring (``_scenarios``: "Unlabelled anomalies in good windows"): the good
         # windows an outlier detector does not mark. Reported beside "good", never instead.
         "good_unmarked": score_good([(a, o) for a, o in good if not a.unlabelled_anomaly]),
+        # The bad scenarios of §3.2 as written (``_scenarios``: "Two sets of bad scenarios"):
+        # those whose history holds no other incident. Reported beside "bad", never instead.
+        "bad_as_written": score_bad([(a, o) for a, o in bad if not a.history_incident]),
+        "common_mode_as_written": score_promote_rate(
+            [(a, o) for a, o in by_kind["common_mode"] if not a.history_incident]
+        ),
         "false_check_rate": false_check_rate(good, bad),
         "aa": score_promote_rate(by_kind["aa"]),
         "common_mode": score_promote_rate(by_kind["common_mode"]),
@@ -266,11 +272,16 @@ def score_setting(pairs: Sequence[tuple[Answer, Outcome]]) -> dict[str, Any]:
 
 
 def tradeoff(
-    scores: dict[str, dict[str, Any]], families: dict[str, str], *, good: str = "good"
+    scores: dict[str, dict[str, Any]],
+    families: dict[str, str],
+    *,
+    good: str = "good",
+    bad: str = "bad",
 ) -> dict[str, Any]:
     """Per setting (false rollback rate, detection, median TTD) and the best detection of each
     family at a false rollback rate <= X; ``good`` names the good windows the false rollback
-    rate is over (``good``: all of them; ``good_unmarked``: the second scoring)."""
+    rate is over (``good``: all of them; ``good_unmarked``: the second scoring), ``bad`` the bad
+    scenarios detection is over (``bad``: the wider set; ``bad_as_written``: §3.2 as written)."""
     points = []
     for name, sc in scores.items():
         if sc.get("unavailable"):
@@ -280,8 +291,8 @@ def tradeoff(
                 "setting": name,
                 "family": families[name],
                 "false_rollback": sc[good]["false_rollback"]["rate"],
-                "detection": sc["bad"]["detection"]["rate"],
-                "median_ttd": sc["bad"]["ttd_intervals"]["median"],
+                "detection": sc[bad]["detection"]["rate"],
+                "median_ttd": sc[bad]["ttd_intervals"]["median"],
             }
         )
     best: dict[str, dict[str, Any]] = {}

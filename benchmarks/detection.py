@@ -47,7 +47,9 @@ of the development split's 1,065 scenarios; a test checks the identity by simula
 
 Results: ``detection.json`` (scenario counts, per-setting scores, trade-off, per-scenario
 decisions) and ``detection.md`` (a headline table, also printed) in ``--out`` (default: the
-current directory).
+current directory). Both score the bad scenarios twice from the same runs: the wider set, and
+beside it the subset of §3.2 as written, whose history holds no other incident
+(``_scenarios``: "Two sets of bad scenarios"; ``bad_as_written``, ``tradeoff_as_written``).
 """
 
 from __future__ import annotations
@@ -452,7 +454,42 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
     lines += ["", "Best detection at a false rollback rate <= X over the unmarked good windows:"]
     lines += ["", *_best_lines(report["tradeoff_unmarked"]), ""]
+    lines += _as_written_lines(report)
     return "\n".join(lines)
+
+
+def _as_written_lines(report: dict[str, Any]) -> list[str]:
+    """The bad scenarios of §3.2 as written (no other incident in the history), beside the
+    wider set of the table above; the good windows are the same."""
+    c = report["counts_as_written"]
+    lines = [
+        "The bad scenarios of §3.2 as written, beside the wider set above: those whose history "
+        f"holds no other incident ({c.get('bad', 0)} of {report['counts'].get('bad', 0)} bad, "
+        f"{c.get('common_mode', 0)} common-mode; see `_scenarios.py`). The good windows are the "
+        "same.",
+        "",
+        "| setting | bad detected (r > k) % [95% CI] (macro) | premature "
+        "| good rolled back % [95% CI] | median TTD | p90 TTD | common-mode promoted % |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, sc in report["settings"].items():
+        if sc.get("unavailable"):
+            continue
+        det = sc["bad_as_written"]["detection"]
+        dci = det["ci95"] or [None, None]
+        frr = sc["good"]["false_rollback"]
+        ci = frr["ci95"] or [None, None]
+        ttd = sc["bad_as_written"]["ttd_intervals"]
+        lines.append(
+            f"| {name} | {_pct(det['rate'])} [{_pct(dci[0])}, {_pct(dci[1])}] "
+            f"({_pct(det['macro'])}) | {sc['bad_as_written']['premature']['n']} "
+            f"| {_pct(frr['rate'])} [{_pct(ci[0])}, {_pct(ci[1])}] "
+            f"| {_num(ttd['median'])} | {_num(ttd['p90'])} "
+            f"| {_pct(sc['common_mode_as_written']['rate'])} |"
+        )
+    lines += ["", "Best detection at a false rollback rate <= X, §3.2 as written:", ""]
+    lines += [*_best_lines(report["tradeoff_as_written"]), ""]
+    return lines
 
 
 def _best_lines(tradeoff_report: dict[str, Any]) -> list[str]:
@@ -578,6 +615,8 @@ def run_benchmark(
         },
         "tradeoff": tradeoff(scores, families),
         "tradeoff_unmarked": tradeoff(scores, families, good="good_unmarked"),
+        "counts_as_written": counts(a for a in answers.values() if not a.history_incident),
+        "tradeoff_as_written": tradeoff(scores, families, bad="bad_as_written"),
         "unmarked_good": sum(
             1 for a in answers.values() if a.kind == "good" and not a.unlabelled_anomaly
         ),

@@ -300,6 +300,64 @@ def test_marked_good_windows_are_scored_apart_never_instead() -> None:
     assert scores["good_unmarked"]["false_rollback"]["n"] == 3
 
 
+def _two_incidents(root: Path) -> Path:
+    """An hourly latency series (P = 168) with rises at rows 200 and 300: the second one's
+    history [s - 168, o) holds the first."""
+    lat = root / "msft" / "middle-tier-latency"
+    lat.mkdir(parents=True)
+    lines = ["TimeStamp,Value,Label"]
+    for i in range(420):
+        rise = 200 <= i < 205 or 300 <= i < 305
+        ts = (START + i * HOUR).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"{ts},{50.0 if rise else _pattern(i)},{int(rise)}")
+    (lat / "lat-02.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_bad_scenarios_of_the_doc_as_written_are_the_ones_with_no_incident_in_history(
+    tmp_path: Path,
+) -> None:
+    root = _two_incidents(tmp_path)
+    _, key = S.build_scenarios(root, seed=7)
+    marks = {a.onset_row: a.history_incident for a in key.values() if a.kind == "bad"}
+    assert marks == {200: False, 300: True}
+    assert {a.onset_row: a.history_incident for a in key.values() if a.kind == "common_mode"} == (
+        marks
+    )
+    assert all(a.history_incident is None for a in key.values() if a.kind in ("good", "aa"))
+    # the as-written set is what the doc's own rule (the whole history onset-free) builds
+    _, strict = S.build_scenarios(root, seed=7, history_onset_free=None)
+    assert sorted(a.id for a in strict.values() if a.kind == "bad") == sorted(
+        a.id for a in key.values() if a.kind == "bad" and not a.history_incident
+    )
+
+
+def test_the_doc_as_written_is_scored_beside_the_wider_set_never_instead() -> None:
+    def bad(i: int, incident: bool, detected: bool) -> tuple[S.Answer, Outcome]:
+        answer = S.Answer(
+            id=f"b{i}",
+            kind="bad",
+            dataset="d",
+            series=f"s{i}",
+            metric_kind="latency",
+            harmful="increase",
+            interval_group="1h",
+            step_seconds=3600.0,
+            start_row=0,
+            period_rows=168,
+            k=0,
+            history_incident=incident,
+        )
+        result = "rolled_back" if detected else "promoted"
+        return answer, Outcome(answer.id, "x", result, 2 if detected else None, 12, [False] * 12)
+
+    scores = score_setting([bad(0, True, False), bad(1, True, False), bad(2, False, True)])
+    assert (scores["bad"]["detection"]["hits"], scores["bad"]["detection"]["n"]) == (1, 3)
+    det = scores["bad_as_written"]["detection"]
+    assert (det["hits"], det["n"]) == (1, 1)
+    assert scores["bad_as_written"]["ttd_intervals"]["median"] == 2
+
+
 def test_wilson_interval() -> None:
     lo, hi = wilson(0, 10)
     assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
@@ -333,6 +391,12 @@ def test_cli_writes_report(data_dir: Path, tmp_path: Path) -> None:
     assert sc["good_unmarked"]["false_rollback"]["n"] == report["unmarked_good"] <= 18
     assert "Second scoring, beside the first" in md
     assert re.search(r"\| static T=1 m=0\.25 \| 0\.0 \[0\.0, [0-9.]+\] \| 0\.0 \[", md)
+    # and the bad scenarios of §3.2 as written beside the wider set (here the same: no history
+    # of the synthetic series holds an earlier incident of a bad one)
+    assert report["counts_as_written"]["bad"] == report["counts"]["bad"] == 2
+    assert sc["bad_as_written"]["detection"]["rate"] == 1.0
+    assert "The bad scenarios of §3.2 as written" in md
+    assert "Best detection at a false rollback rate <= X, §3.2 as written:" in md
 
 
 def test_a_static_setting_decides_an_a_a_or_common_mode_twin_as_its_twin(
