@@ -265,6 +265,7 @@ class MetricSources:
         loop = asyncio.get_running_loop()
         ends = loop.time() + deadline
         secrets = [*url_secrets(address), *header_secrets(endpoint.headers.items())]
+        sent = False  # whether the query got a slot (a timeout before it sent nothing)
         try:
             if provider.address_required and not address:
                 raise QueryRejected(f"spec.provider.address is required for {provider.type}")
@@ -282,14 +283,20 @@ class MetricSources:
                 kube=self._kube,
             )
             async with asyncio.timeout_at(ends), self._limit((provider.type, address)):
+                sent = True
                 return await run(provider, call)
         except MetricQueryError as exc:
             return QueryFailure(exc.kind, failure_message(f"{where}: {exc}", secrets))
         except TimeoutError:
-            return QueryFailure(
-                FailureKind.TIMEOUT,
-                failure_message(f"{where}: no answer within {deadline:g}s", secrets),
-            )
+            if sent:
+                message = f"{where}: no answer within {deadline:g}s"
+            else:  # the time went on its Secret read and on waiting for a free slot
+                message = (
+                    f"{where}: no request sent within {deadline:g}s: its other queries held all "
+                    f"{self._limit.concurrency} slots of this server (it is slow to answer "
+                    "them), or reading the template's credentials Secret took the time"
+                )
+            return QueryFailure(FailureKind.TIMEOUT, failure_message(message, secrets))
         except Exception as exc:  # never let one query take its siblings down
             detail = f"{type(exc).__name__}: {exc}"
             return QueryFailure(

@@ -598,6 +598,37 @@ async def test_a_credentials_secret_that_never_arrives_fails_the_query_within_it
     assert waited < 2 and route.call_count == 0
 
 
+async def test_a_hosted_query_that_never_got_a_slot_says_it_sent_nothing() -> None:
+    # With one slot per server, a check waits behind a series read (its own deadline is a
+    # minute) that the server does not answer: the check fails at its deadline saying it sent no
+    # request and why, not "no answer" (which would blame the server for a request it never got).
+    release = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200, json={"status": "ok", "series": []})
+
+    with respx.mock:
+        respx.get(DATADOG).mock(side_effect=hang)
+        async with open_metric_sources(
+            sleep=asyncio.sleep,
+            now=lambda: NOW,
+            credentials=SECRETS.get,
+            timeout_seconds=0.2,
+            concurrency=1,
+        ) as live:
+            query = docs_query("404s percentage")
+            held = asyncio.create_task(
+                live.fetch_series([SeriesRequest(query=query, start=NOW - 600, end=NOW, step=60)])
+            )
+            await asyncio.sleep(0.05)
+            [answer] = await asyncio.wait_for(live.fetch([query]), 5)
+            release.set()
+            await held
+    assert isinstance(answer, QueryFailure) and answer.kind is FailureKind.TIMEOUT
+    assert "no request sent within 0.4s: its other queries held all 1 slots" in answer.message
+
+
 async def test_a_hosted_query_and_its_secret_read_share_one_deadline() -> None:
     # Each within the deadline (twice the 0.2 s HTTP timeout) alone, not together: the query
     # fails at its deadline rather than at twice it (found by a reviewer).
