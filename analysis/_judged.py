@@ -86,7 +86,7 @@ async def judge_ticks(
     judged: list[_Judged] = []
     for n, tick in enumerate(ticks):
         # (the results carry their own metric's dryRun / onNoData since planning; the judge is
-        # looked up by name: of two judged entries sharing one, the first judges)
+        # looked up by name, which a judged metric has to itself: config refuses a namesake)
         metrics: dict[str, Metric] = {}
         for metric in tick.canary.spec.effective_analysis.metrics:
             metrics.setdefault(metric.name, metric)

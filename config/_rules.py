@@ -151,9 +151,21 @@ def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Pr
     sa = analysis.session_affinity
     if sa is not None and sa.primary_cookie_name and sa.primary_cookie_name == sa.cookie_name:
         yield Problem(f"{a_key}.sessionAffinity.primaryCookieName", "must differ from cookieName")
+    names = [metric.name for metric in analysis.metrics]
     for i, metric in enumerate(analysis.metrics):
         where = f"{a_key}.metrics[{i}]"
         yield from _default_step_problems(metric, analysis.interval_seconds, where)
+        # Flagger's CRD lets two entries share a name, each checked on its own; a judge finds its
+        # series (live, and a recording's rows in simulate) and its verdict by the name, so two
+        # namesakes would read each other's samples and one would never be judged.
+        others = [j for j, name in enumerate(names) if name == metric.name and j != i]
+        if metric.judge is not None and others:
+            yield Problem(
+                f"{where}.name",
+                f"{metric.name!r} also names {a_key}.metrics[{others[0]}]; a metric with judge "
+                "needs a name of its own (its series and its verdict are found by name): "
+                "rename one of them",
+            )
         if (
             metric.name == "request-duration"
             and metric.threshold_range is None

@@ -76,3 +76,32 @@ def test_a_metric_the_recording_lacks_is_warned_about_with_its_no_data_policy(
         "the recording has no canary samples for metric 'absent': every check of it will have "
         f"no data ({says}" in shown.out + shown.err
     )
+
+
+@pytest.mark.parametrize("judged", ["first", "second", "both"])
+def test_a_judged_metric_sharing_its_name_is_refused_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], judged: str
+) -> None:
+    # A judge finds its series and its verdict by the metric's name: of two namesakes one read
+    # the other's samples and the second was never judged (its check passed unbounded).
+    judge = "judge: {baseline: primary, harmful: increase}"
+    first = (
+        f"{{name: latency, query: a, {judge}}}"
+        if judged != "second"
+        else "{name: latency, query: a, thresholdRange: {max: 5}}"
+    )
+    second = (
+        f"{{name: latency, query: b, {judge}}}"
+        if judged != "first"
+        else "{name: latency, query: b, thresholdRange: {max: 5}}"
+    )
+    head = CANARY.split("    metrics:\n")[0]
+    canary = tmp_path / "canary.yaml"
+    canary.write_text(head + "    metrics:\n" + f"      - {first}\n      - {second}\n")
+    code = main(["validate", str(canary)])
+    out = capsys.readouterr()
+    judged_at = 1 if judged == "second" else 0
+    assert code == 2
+    assert f"spec.analysis.metrics[{judged_at}].name: 'latency' also names" in out.out + out.err
+    assert "rename one of them" in out.out + out.err
+    # Flagger's own case, two unjudged namesakes, stays valid (test above)
