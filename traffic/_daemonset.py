@@ -32,7 +32,12 @@ from datetime import datetime
 from typing import Any, Final
 
 from config import Canary
-from traffic._deployment import DeploymentWorkload, _Config, deadline_passed
+from traffic._deployment import (
+    DeploymentWorkload,
+    _Config,
+    deadline_passed,
+    ready_threshold_count,
+)
 from traffic._errors import WorkloadError
 from traffic._objects import get_target, primary_ref, target_ref
 from traffic._types import Readiness, Revision
@@ -64,13 +69,14 @@ class DaemonSetWorkload(DeploymentWorkload):
         deadline = canary.spec.progress_deadline_seconds
         since = (canary.status or {}).get("lastTransitionTime")
         # (Before the DaemonSet controller has seen the new generation, Flagger keeps waiting.)
-        if reason != _GENERATION_PENDING and deadline_passed(since, deadline, now):
-            return Readiness(
-                ready=False,
-                retriable=False,
-                message=f"{prefix}: exceeded its progressDeadlineSeconds: {deadline}",
-            )
-        return Readiness(ready=False, message=f"{prefix}: {reason}")
+        retriable = not (reason != _GENERATION_PENDING and deadline_passed(since, deadline, now))
+        if not retriable:
+            reason = f"exceeded its progressDeadlineSeconds: {deadline}"
+        return Readiness(
+            ready=False,
+            retriable=retriable,
+            message=f"{_not_ready_prefix(canary, primary=primary, retriable=retriable)}: {reason}",
+        )
 
     async def initialize(self, canary: Canary) -> None:
         # As Flagger's createPrimaryDaemonSet: a promotion rewrites the primary's pod template,
@@ -130,6 +136,20 @@ class DaemonSetWorkload(DeploymentWorkload):
         )
 
 
+def _not_ready_prefix(canary: Canary, *, primary: bool, retriable: bool) -> str:
+    """Flagger's DaemonSet readiness messages (``pkg/canary/daemonset_ready.go``, which words them
+    unlike the Deployment's, typo included): ``primary daemonset <target>-primary.<ns> not
+    ready`` and ``canary damonset <target>.<ns> not ready with retryable <true|false>``."""
+    if primary:
+        ref = primary_ref(canary)
+        return f"primary daemonset {ref.name}.{ref.namespace} not ready"
+    ref = target_ref(canary)
+    return (
+        f"canary damonset {ref.name}.{ref.namespace} not ready with retryable "
+        f"{'true' if retriable else 'false'}"
+    )
+
+
 def _rolls_out(strategy: Any) -> bool:
     """Whether a DaemonSet ``updateStrategy`` rolls a new template out (RollingUpdate, the
     default when unset), not only on pod deletion (OnDelete)."""
@@ -137,8 +157,9 @@ def _rolls_out(strategy: Any) -> bool:
     return kind in (None, "", "RollingUpdate")
 
 
+#: Flagger's wording ("less then"), as its isDaemonSetReady returns it.
 _GENERATION_PENDING: Final = (
-    "waiting for rollout to finish: observed daemonset generation less than desired generation"
+    "waiting for rollout to finish: observed daemonset generation less then desired generation"
 )
 
 
@@ -151,7 +172,7 @@ def daemonset_not_ready(body: Mapping[str, Any], threshold: int) -> str | None:
     desired = int(status.get("desiredNumberScheduled", 0))
     updated = int(status.get("updatedNumberScheduled", 0))
     available = int(status.get("numberAvailable", 0))
-    wanted = int(desired * threshold / 100)
+    wanted = ready_threshold_count(desired, threshold)
     if updated < desired:
         return (
             f"waiting for rollout to finish: {updated} out of {desired} new pods have been updated"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import struct
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -697,7 +698,7 @@ def deployment_ready(
         if deadline_passed(available.get("lastUpdateTime"), deadline_seconds, now):
             retriable = False
     updated = int(status.get("updatedReplicas", 0))
-    ready_needed = updated * threshold // 100
+    ready_needed = ready_threshold_count(updated, threshold)
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
         return False, f'deployment "{name}" exceeded its progress deadline'
     wanted = spec.get("replicas")
@@ -718,6 +719,23 @@ def deployment_ready(
             f"(readyThreshold {threshold}%) updated replicas are available"
         )
     return True, None
+
+
+def ready_threshold_count(count: int, threshold: int) -> int:
+    """How many of ``count`` replicas a ready threshold of ``threshold`` % asks to be available,
+    computed as Flagger's ``isDeploymentReady`` does, in Go float32:
+    ``int32(float32(count) * (float32(threshold) / float32(100)))``. The float32 product of a
+    ratio like 0.53 falls just short of the whole number, so 53 % of 100 replicas asks 52, not 53
+    (``pkg/canary/deployment_ready.go``). (Each operation is done in float64 and rounded to
+    float32, which gives the float32 result exactly.)"""
+    ratio = _float32(_float32(float(threshold)) / _float32(100.0))
+    return int(_float32(_float32(float(count)) * ratio))
+
+
+def _float32(value: float) -> float:
+    """``value`` rounded to the nearest IEEE 754 single-precision number."""
+    rounded: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    return rounded
 
 
 def deadline_passed(since: Any, deadline_seconds: int, now: datetime) -> bool:

@@ -129,7 +129,7 @@ async def test_readiness_follows_the_daemonset_status() -> None:
     body = daemonset()
     body["metadata"]["generation"] = 2
     body["status"] = {"observedGeneration": 1}
-    assert "observed daemonset generation less than desired" in str(daemonset_not_ready(body, 100))
+    assert "observed daemonset generation less then desired" in str(daemonset_not_ready(body, 100))
     body["status"] = {
         "observedGeneration": 2,
         "desiredNumberScheduled": 4,
@@ -221,7 +221,53 @@ async def test_a_daemonset_short_of_pods_past_the_progress_deadline_is_final(wor
     late = await _readiness(world, _stuck(), since=timedelta(seconds=601))
     assert not late.ready and not late.retriable
     assert late.message == (
-        f"canary daemonset podinfo.{NS} not ready: exceeded its progressDeadlineSeconds: 600"
+        f"canary damonset podinfo.{NS} not ready with retryable false: exceeded its "
+        "progressDeadlineSeconds: 600"
+    )
+
+
+async def test_readiness_messages_are_flaggers(world: World) -> None:
+    # Flagger's daemonset_ready.go words its messages unlike the Deployment's (typos included):
+    # IsPrimaryReady "primary daemonset <name>-primary.<ns> not ready: ...", IsCanaryReady
+    # "canary damonset <name>.<ns> not ready with retryable true: ...", and isDaemonSetReady's
+    # "observed daemonset generation less then desired generation". They reach users as the
+    # Warning events of a waiting canary.
+    waiting = await _readiness(world, _stuck(), since=timedelta(seconds=1))
+    assert waiting.message == (
+        f"canary damonset podinfo.{NS} not ready with retryable true: waiting for rollout to "
+        "finish: 1 out of 3 new pods have been updated"
+    )
+    canary = ds_canary()
+    primary = daemonset()
+    primary["metadata"]["name"] = "podinfo-primary"
+    primary["metadata"]["generation"] = 2
+    primary["status"] = {"observedGeneration": 1}
+    world.seed(primary)
+    readiness = await TargetWorkload(world.cluster).readiness(canary, primary=True, now=NOW)
+    assert (readiness.ready, readiness.retriable) == (False, True)
+    assert readiness.message == (
+        f"primary daemonset podinfo-primary.{NS} not ready: waiting for rollout to finish: "
+        "observed daemonset generation less then desired generation"
+    )
+
+
+@pytest.mark.parametrize(("desired", "threshold", "needed"), [(100, 53, 52), (4, 75, 3)])
+def test_the_ready_threshold_counts_pods_in_float32_as_flagger(
+    desired: int, threshold: int, needed: int
+) -> None:
+    # int32(float32(desired) * float32(threshold)/100): 53 % of 100 pods asks 52 available
+    body = daemonset()
+    body["status"] = {
+        "observedGeneration": 1,
+        "desiredNumberScheduled": desired,
+        "updatedNumberScheduled": desired,
+        "numberAvailable": needed,
+    }
+    assert daemonset_not_ready(body, threshold) is None
+    body["status"]["numberAvailable"] = needed - 1
+    assert daemonset_not_ready(body, threshold) == (
+        f"waiting for rollout to finish: {needed - 1} of {needed} (readyThreshold "
+        f"{threshold}%) updated pods are available"
     )
 
 

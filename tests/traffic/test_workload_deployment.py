@@ -711,6 +711,31 @@ async def test_ready_threshold_is_a_percentage_of_updated_replicas(
     assert readiness.ready is ready
 
 
+async def test_the_ready_threshold_counts_replicas_in_float32_as_flagger() -> None:
+    # Flagger's isDeploymentReady computes int32(float32(updated) * float32(threshold)/100): the
+    # float32 product for 53 % of 100 updated replicas is 52.99..., so it asks 52 available, not
+    # 53 (and says so in its message). Not TestDeploymentController_isDeploymentReady's case
+    # (threshold 100 there), the same function.
+    cluster = seeded(replicas=100)
+    analysis: dict[str, Any] = {
+        "interval": "1m",
+        "threshold": 5,
+        "stepWeight": 10,
+        "canaryReadyThreshold": 53,
+    }
+    canary = make_canary(analysis=analysis)
+    workload = DeploymentWorkload(cluster)
+    status = {"observedGeneration": 1, "replicas": 100, "updatedReplicas": 100}
+    cluster.hold_readiness(dep_ref(), {**status, "availableReplicas": 52})
+    assert (await workload.readiness(canary, primary=False, now=NOW)).ready
+    cluster.hold_readiness(dep_ref(), {**status, "availableReplicas": 51})
+    readiness = await workload.readiness(canary, primary=False, now=NOW)
+    assert readiness.message == (
+        "canary deployment podinfo.test not ready: waiting for rollout to finish: 51 of 52 "
+        "(readyThreshold 53%) updated replicas are available"
+    )
+
+
 async def test_a_primary_scaled_to_zero_is_not_ready_q12() -> None:
     cluster = seeded()
     workload = DeploymentWorkload(cluster)
