@@ -86,6 +86,29 @@ def test_the_primary_query_names_the_primary_only() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("query", "wanted"),
+    [
+        (
+            'sum(rate(http_requests_total{app="podinfo"}[2m]))',
+            'sum(rate(http_requests_total{app="podinfo-primary"}[2m]))',
+        ),
+        (
+            'sum(rate(http_requests_total{app="podinfo-canary"}[2m]))',
+            'sum(rate(http_requests_total{app="podinfo-primary"}[2m]))',
+        ),
+        (
+            'sum(rate(http_requests_total{app="podinfo-canary", svc="podinfo"}[2m]))',
+            'sum(rate(http_requests_total{app="podinfo-primary", svc="podinfo-primary"}[2m]))',
+        ),
+    ],
+)
+def test_the_primary_query_cases_of_flagger(query: str, wanted: str) -> None:
+    # Flagger's scaled_object_reconciler_test.go Test_setPrimaryScaledObjectQueries: the target
+    # name and its -canary name both become the -primary name, never "-primary-canary"
+    assert primary_query(query, "podinfo") == wanted
+
+
 async def test_the_primary_copy_targets_the_primary(world: World) -> None:
     canary = keda_canary()
     world.seed(deployment(), scaled_object())
