@@ -38,7 +38,13 @@ any custom resource such as flagger.app canaries, Istio, Gateway API, ingresses)
   ``Expired`` Status (HTTP 200, as the real server does); ``timeoutSeconds`` ends the stream;
   ``allowWatchBookmarks`` enables ``bookmark()``;
 * a storage per (group, plural): one object is visible under every version of its group, with
-  the ``apiVersion`` of the URL it was read through (HTTPRoute v1 and v1beta1 are one object).
+  the ``apiVersion`` of the URL it was read through (HTTPRoute v1 and v1beta1 are one object);
+* kube-apiserver's validation of the built-in kinds canary-engine writes (Deployments,
+  DaemonSets, Services, ConfigMaps, Secrets, core/v1 Events, HPAs, Leases, Ingresses;
+  ``tests/builtin_validation.py``): a create or update the real server refuses answers 422
+  ``Invalid`` with its message; a Service gets a ``clusterIP`` on create and an update that
+  leaves it out keeps it (``patchAllocatedValues``). ``builtins=False`` turns this off, for tests
+  of the server's generic behaviour that store toy objects.
 
 Errors are ``Status`` objects with ``reason``, ``code``, ``message`` and ``details``.
 
@@ -74,6 +80,8 @@ import jsonpatch  # type: ignore[import-untyped]
 import jsonpointer  # type: ignore[import-untyped]
 from aiohttp import web
 
+from tests.builtin_validation import KINDS as BUILTIN_KINDS
+from tests.builtin_validation import ClusterIPs, invalid_message, normalize_service, validate
 from tests.crd_schema import invalid_fields, prune_object, schema_for
 from traffic.cluster import apply_merge_patch
 
@@ -636,12 +644,20 @@ class FakeKubeApi:
     """The running fake: ``url``, ``store`` and the fault-injection / counting helpers."""
 
     def __init__(
-        self, *, history_limit: int = 1000, token: str | None = None, crds: bool = True
+        self,
+        *,
+        history_limit: int = 1000,
+        token: str | None = None,
+        crds: bool = True,
+        builtins: bool = True,
     ) -> None:
         self.store = KubeStore(history_limit)
         self.token = token
         #: Hold flagger.app writes to config/deploy/crd as the API server does (tests/crd_schema).
         self.crds = crds
+        #: Validate writes of built-in kinds as kube-apiserver does (tests/builtin_validation).
+        self.builtins = builtins
+        self._cluster_ips = ClusterIPs()
         self.url = ""
         #: Requests per (verb, resource): verbs get, list, watch, create, update, patch, delete;
         #: resource ``plural`` or ``plural/subresource``.
@@ -958,6 +974,7 @@ class FakeKubeApi:
         if (target.group, target.plural) not in NO_STATUS_SUBRESOURCE:
             body.pop("status", None)  # the status subresource owns it
         self._against_crd(target, body, ("spec",))
+        self._against_builtin(target, body, None)
         created = self.store.create(target.group, target.plural, body)
         return self._out(target, created)
 
@@ -1022,6 +1039,7 @@ class FakeKubeApi:
         updated["metadata"]["resourceVersion"] = have
         if target.subresource is None:
             self._against_crd(target, updated, ("spec",))
+            self._against_builtin(target, updated, current)
         elif target.subresource == "status":
             self._against_crd(target, updated, ("status",))
         if updated == current:
@@ -1063,6 +1081,41 @@ class FakeKubeApi:
                 f'"{target.name}" is invalid: ' + "; ".join(errors),
             )
 
+    def _against_builtin(self, target: Target, body: Body, current: Body | None) -> None:
+        """kube-apiserver's validation of a built-in kind's create (``current`` None) or update
+        (``tests/builtin_validation.py``): 422 ``Invalid`` with the real server's message. A
+        Service is first normalized as its REST storage does (an update that leaves out the
+        allocated clusterIP keeps it), and a created one is given a clusterIP."""
+        pair = (target.group, target.plural)
+        if not self.builtins or pair not in BUILTIN_KINDS:
+            return
+        if target.plural == "services" and target.group == "":
+            normalize_service(body, current)
+        errors = validate(target.group, target.plural, body, current)
+        if current is None and target.plural == "services" and not errors:
+            clash = self._cluster_ips.allocate(body)
+            errors = [clash] if clash is not None else []
+        if errors:
+            name = str((body.get("metadata") or {}).get("name") or target.name or "")
+            raise ApiError(
+                422,
+                "Invalid",
+                invalid_message(BUILTIN_KINDS[pair][0], target.group, name, errors),
+                {
+                    "name": name,
+                    "group": target.group,
+                    "kind": BUILTIN_KINDS[pair][0],
+                    "causes": [
+                        {
+                            "reason": _CAUSE_REASONS.get(e.type, "FieldValueInvalid"),
+                            "message": e.body,
+                            "field": e.path,
+                        }
+                        for e in errors
+                    ],
+                },
+            )
+
     def _delete(self, target: Target, key: tuple[str, str], current: Body, payload: Any) -> Body:
         pre = (payload or {}).get("preconditions") if isinstance(payload, dict) else None
         if isinstance(pre, dict):
@@ -1090,6 +1143,8 @@ class FakeKubeApi:
             return self._out(target, marked)
         deleted = self.store._delete(target.group, target.plural, key)
         assert deleted is not None
+        if (target.group, target.plural) == ("", "services"):
+            self._cluster_ips.release(deleted)
         if target.group in BUILTIN_GROUPS:
             return {
                 "kind": "Status",
@@ -1194,6 +1249,18 @@ class FakeKubeApi:
                     await asyncio.wait_for(asyncio.shield(task), 2.0)
                 except (TimeoutError, asyncio.CancelledError, Exception):
                     pass
+
+
+#: field.ErrorType's reason per error text (a Status cause's ``reason``).
+_CAUSE_REASONS = {
+    "Invalid value": "FieldValueInvalid",
+    "Required value": "FieldValueRequired",
+    "Duplicate value": "FieldValueDuplicate",
+    "Unsupported value": "FieldValueNotSupported",
+    "Forbidden": "FieldValueForbidden",
+    "Too long": "FieldValueTooLong",
+    "Not found": "FieldValueNotFound",
+}
 
 
 def _verb(method: str, target: Target | None, query: Mapping[str, str]) -> str:
@@ -1317,16 +1384,21 @@ def _apply_patch(current: Body, payload: Any, content_type: str, *, custom: bool
 
 @asynccontextmanager
 async def serve_kube_api(
-    *, history_limit: int = 1000, token: str | None = None, crds: bool = True
+    *,
+    history_limit: int = 1000,
+    token: str | None = None,
+    crds: bool = True,
+    builtins: bool = True,
 ) -> AsyncIterator[FakeKubeApi]:
     """Serve a fresh ``FakeKubeApi`` on 127.0.0.1 for the duration of the block.
 
     ``history_limit`` bounds the watch history (older resourceVersions answer 410 Gone);
     ``token``, when set, is required as ``Authorization: Bearer <token>`` (else 401);
     ``crds=False`` stores flagger.app objects unchecked (tests of the server's generic behaviour
-    that use a toy Canary).
+    that use a toy Canary); ``builtins=False`` stores built-in kinds without kube-apiserver's
+    validation (``tests/builtin_validation.py``), for tests that write toy Deployments or Services.
     """
-    api = FakeKubeApi(history_limit=history_limit, token=token, crds=crds)
+    api = FakeKubeApi(history_limit=history_limit, token=token, crds=crds, builtins=builtins)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", api.handle)
     runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
