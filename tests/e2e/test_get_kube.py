@@ -76,7 +76,12 @@ def foreign_event(namespace: str, name: str, message: str, *, rv_name: str = "x"
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"name": f"{name}.{rv_name}", "namespace": namespace},
-        "involvedObject": {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": name},
+        "involvedObject": {
+            "apiVersion": "flagger.app/v1beta1",
+            "kind": "Canary",
+            "name": name,
+            "namespace": namespace,  # kube-apiserver: must match the Event's (legacyValidateEvent)
+        },
         "reason": "Synced",
         "type": "Warning",
         "message": message,

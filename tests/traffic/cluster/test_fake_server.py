@@ -46,7 +46,8 @@ def canary(name: str = "podinfo", **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeKubeApi]:
-    async with serve_kube_api(crds=False) as server:  # toy Canaries: the server's generic behaviour
+    # toy Canaries and Deployments: the server's generic behaviour
+    async with serve_kube_api(crds=False, builtins=False) as server:
         yield server
 
 
