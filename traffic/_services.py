@@ -272,8 +272,18 @@ def service_ports(canary: Canary, target: Mapping[str, Any]) -> list[Body]:
                 continue
             name = port.get("name") or f"tcp-{container.get('name')}-{index}"
             discovered[str(name)] = number
+    # NB: a discovered port that repeats a name or a port number already listed is left out:
+    # Flagger appends it and the API server refuses the whole Service (validateServicePort: with
+    # several ports each name is unique; ValidateService: no two share a (port, protocol)), so
+    # the canary never initializes. The main port comes first and keeps its name and number.
+    names = {str(p["name"]) for p in ports}
+    numbers = {int(p["port"]) for p in ports}
     for name in sorted(discovered):
         number = discovered[name]
+        if name in names or number in numbers:
+            continue
+        names.add(name)
+        numbers.add(number)
         ports.append({"name": name, "protocol": "TCP", "port": number, "targetPort": number})
     return ports
 
