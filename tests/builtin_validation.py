@@ -1987,6 +1987,45 @@ def validate_ingress(body: Mapping[str, Any], *, create: bool) -> list[FieldErro
     return errs
 
 
+# ---------------------------------------------------------------------------- decoding
+
+#: Where a built-in kind has a ``map[string]string``: a value of another JSON type does not
+#: decode into the typed object, so the server answers 400 before any validation runs.
+_STRING_MAPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "deployments": (("spec", "template", "metadata", "labels"),
+                    ("spec", "template", "metadata", "annotations"),
+                    ("spec", "selector", "matchLabels")),
+    "daemonsets": (("spec", "template", "metadata", "labels"),
+                   ("spec", "template", "metadata", "annotations"),
+                   ("spec", "selector", "matchLabels")),
+    "services": (("spec", "selector"),),
+    "configmaps": (("data",),),
+}  # fmt: skip
+
+
+def decode_error(plural: str, body: Mapping[str, Any]) -> str | None:
+    """The JSON decoding error of a string map holding a non-string (a label, an annotation, a
+    selector or ConfigMap value written as a number, a bool or null), as encoding/json words it;
+    None when every such map decodes."""
+    paths = (("metadata", "labels"), ("metadata", "annotations"), *_STRING_MAPS.get(plural, ()))
+    for path in paths:
+        node: Any = body
+        for key in path:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping):
+            continue
+        for value in node.values():
+            if not isinstance(value, str):
+                kind = {bool: "bool", int: "number", float: "number"}.get(type(value), "object")
+                if value is None:
+                    continue  # null decodes as "" in a map[string]string
+                if isinstance(value, list):
+                    kind = "array"
+                where = ".".join(path)  # Go names the struct too: approximated
+                return f"json: cannot unmarshal {kind} into Go struct field {where} of type string"
+    return None
+
+
 # ---------------------------------------------------------------------------- dispatch
 
 #: (group, plural) -> (kind, name rule, kube finalizer rule)
@@ -2115,6 +2154,7 @@ __all__ = [
     "KINDS",
     "ClusterIPs",
     "FieldError",
+    "decode_error",
     "invalid_message",
     "normalize_service",
     "validate",

@@ -81,7 +81,13 @@ import jsonpointer  # type: ignore[import-untyped]
 from aiohttp import web
 
 from tests.builtin_validation import KINDS as BUILTIN_KINDS
-from tests.builtin_validation import ClusterIPs, invalid_message, normalize_service, validate
+from tests.builtin_validation import (
+    ClusterIPs,
+    decode_error,
+    invalid_message,
+    normalize_service,
+    validate,
+)
 from tests.crd_schema import invalid_fields, prune_object, schema_for
 from traffic.cluster import apply_merge_patch
 
@@ -1089,6 +1095,15 @@ class FakeKubeApi:
         pair = (target.group, target.plural)
         if not self.builtins or pair not in BUILTIN_KINDS:
             return
+        undecodable = decode_error(target.plural, body)
+        if undecodable is not None:  # the typed decoding fails before validation (400)
+            kind = BUILTIN_KINDS[pair][0]
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'{kind} in version "{target.version}" cannot be handled as a {kind}: '
+                f"{undecodable}",
+            )
         if target.plural == "services" and target.group == "":
             normalize_service(body, current)
         errors = validate(target.group, target.plural, body, current)

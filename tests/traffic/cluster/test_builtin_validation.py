@@ -751,3 +751,16 @@ def test_switching_a_service_to_cluster_ip_drops_the_node_ports_it_left_alone() 
     assert [str(e) for e in validate("", "services", added, old)] == [
         "spec.ports[1].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"
     ]
+
+
+async def test_a_label_that_is_not_a_string_does_not_decode(
+    api: FakeKubeApi, http: aiohttp.ClientSession
+) -> None:
+    bad = deployment()
+    bad["metadata"]["labels"]["replicas"] = 2
+    status, answer = await call(http, "POST", DEPLOYMENTS, bad)
+    assert (status, answer["reason"]) == (400, "BadRequest")
+    assert answer["message"].startswith(
+        'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal '
+        "number into Go struct field metadata.labels of type string"
+    )
