@@ -22,6 +22,14 @@ from analysis._errors import RenderError
 _ARGUMENT = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`|([A-Za-z_][A-Za-z0-9_.]*))')
 _SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 _VERB = re.compile(r"%(.?)")
+#: Characters of a template's text quoted in an error message (a 100,000-character action is
+#: shown by its start, not echoed whole into validate's output and the Canary's events).
+QUOTED_TEXT = 80
+
+
+def clipped(text: str, limit: int = QUOTED_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, with ``...`` and the full length when cut."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +62,13 @@ def split_arguments(text: str, source: str) -> list[Argument]:
     """The space-separated arguments of an action (``"fmt" namespace variables.k``)."""
     found: list[Argument] = []
     pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
+    # where only spaces are left (not text[pos:].strip() per argument: quadratic in an action of
+    # 100,000 arguments, seconds of the controller's event loop on every render)
+    end = len(text.rstrip())
+    while pos < end:
         match = _ARGUMENT.match(text, pos)
         if match is None:
-            rest = text[pos:].strip()
+            rest = clipped(text[pos:end].strip())
             raise RenderError(
                 f"{source}: cannot read the argument {rest!r}: arguments are strings and names "
                 "(parentheses and pipelines are not supported)"
@@ -73,14 +82,15 @@ def split_arguments(text: str, source: str) -> list[Argument]:
             found.append(Argument(word, is_literal=False))
         pos = match.end()
         if pos < len(text) and not text[pos].isspace():
-            raise RenderError(f"{source}: arguments must be separated by spaces: {text!r}")
+            raise RenderError(f"{source}: arguments must be separated by spaces: {clipped(text)!r}")
     return found
 
 
 def sprintf(template: str, values: list[str], source: str) -> str:
     """Go's ``fmt.Sprintf(template, values...)`` for string values and the verbs %s, %v, %%."""
     out: list[str] = []
-    remaining = list(values)
+    remaining = iter(values)  # (not list.pop(0): quadratic in a format of 100,000 verbs)
+    used = 0
     pos = 0
     for verb in _VERB.finditer(template):
         out.append(template[pos : verb.start()])
@@ -95,10 +105,12 @@ def sprintf(template: str, values: list[str], source: str) -> str:
                 f"{source}: printf verb {shown} is not supported (every template value is a "
                 "string: use %s)"
             )
-        if not remaining:
-            raise RenderError(f"{source}: printf {template!r} has more verbs than values")
-        out.append(remaining.pop(0))
-    if remaining:
-        raise RenderError(f"{source}: printf {template!r} has more values than verbs")
+        value = next(remaining, None)
+        if value is None:
+            raise RenderError(f"{source}: printf {clipped(template)!r} has more verbs than values")
+        out.append(value)
+        used += 1
+    if used < len(values):
+        raise RenderError(f"{source}: printf {clipped(template)!r} has more values than verbs")
     out.append(template[pos:])
     return "".join(out)

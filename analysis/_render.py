@@ -45,7 +45,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 
 from analysis._errors import RenderError
-from analysis._go_printf import Argument, split_arguments, sprintf
+from analysis._go_printf import Argument, clipped, split_arguments, sprintf
 from analysis._template_model import TemplateModel
 
 #: Functions of Flagger's MetricTemplateModel besides ``variables``.
@@ -191,22 +191,24 @@ def _evaluate(action: str, model: TemplateModel, source: str) -> str:
         # index variables "KEY": Go's way to a key with a dash
         if len(arguments) != 2 or arguments[0] != Argument("variables", is_literal=False):
             raise RenderError(
-                f'{source}: {{{{ {action} }}}}: write {{{{ index variables "KEY" }}}}'
+                f'{source}: {{{{ {clipped(action)} }}}}: write {{{{ index variables "KEY" }}}}'
             )
         if not arguments[1].is_literal:
-            raise RenderError(f"{source}: {{{{ {action} }}}}: the key must be a string")
+            raise RenderError(f"{source}: {{{{ {clipped(action)} }}}}: the key must be a string")
         return _variable(arguments[1].text, model, source)
     if not arguments or not arguments[0].is_literal:
-        raise RenderError(f"{source}: {{{{ {action} }}}}: printf needs a format string first")
+        raise RenderError(
+            f"{source}: {{{{ {clipped(action)} }}}}: printf needs a format string first"
+        )
     values = [a.text if a.is_literal else _value_of(a.text, model, source) for a in arguments[1:]]
     return sprintf(arguments[0].text, values, source)
 
 
 def _variable(key: str, model: TemplateModel, source: str) -> str:
     if key not in model.variables:
-        known = ", ".join(sorted(model.variables)) or "none"
+        known = clipped(", ".join(sorted(model.variables)) or "none")
         raise RenderError(
-            f'{source}: variable "{key}" is not set; add it to the metric\'s '
+            f'{source}: variable "{clipped(key)}" is not set; add it to the metric\'s '
             f"templateVariables (set: {known})"
         )
     return model.variables[key]
@@ -224,8 +226,10 @@ def _value_of(name: str, model: TemplateModel, source: str) -> str:
         raise RenderError(f"{source}: {{{{ variables }}}} is a map; write {{{{ variables.KEY }}}}")
     word = _IDENTIFIER.match(name)
     if word is not None and word.group(0) not in MODEL_FUNCTIONS and word.group(0) != "variables":
-        raise RenderError(f'{source}: function "{word.group(0)}" not defined; {_SUPPORTED}')
-    raise RenderError(f"{source}: unsupported action {{{{ {name} }}}}; {_SUPPORTED}")
+        raise RenderError(
+            f'{source}: function "{clipped(word.group(0))}" not defined; {_SUPPORTED}'
+        )
+    raise RenderError(f"{source}: unsupported action {{{{ {clipped(name)} }}}}; {_SUPPORTED}")
 
 
 def _place(value: str, action: str, lexer: _Lexer, source: str, *, escape_regex: bool) -> str:
@@ -234,7 +238,7 @@ def _place(value: str, action: str, lexer: _Lexer, source: str, *, escape_regex:
         # `"...\{{ x }}"`: the template's backslash would escape our first character (an
         # escaped quote could then close the string), so refuse instead of guessing.
         raise RenderError(
-            f"{source}: {{{{ {action} }}}} follows a backslash inside a string literal; "
+            f"{source}: {{{{ {clipped(action)} }}}} follows a backslash inside a string literal; "
             "move the backslash or the action"
         )
     context = lexer.context
@@ -245,15 +249,15 @@ def _place(value: str, action: str, lexer: _Lexer, source: str, *, escape_regex:
     if context == "`":
         if "`" in value:
             raise RenderError(
-                f"{source}: the value of {{{{ {action} }}}} ({value!r}) contains a backtick and is "
-                "placed inside a `raw string`, which cannot escape it"
+                f"{source}: the value of {{{{ {clipped(action)} }}}} ({clipped(value)!r}) contains "
+                "a backtick and is placed inside a `raw string`, which cannot escape it"
             )
         return value
     if not _SAFE_TOKEN.fullmatch(value):
-        reason = "is empty" if not value else f"is {value!r}"
+        reason = "is empty" if not value else f"is {clipped(value)!r}"
         raise RenderError(
-            f"{source}: {{{{ {action} }}}} is outside a quoted string, so its value must be a "
-            "plain token (letters, digits, _ : . -) that cannot change the query's structure, "
+            f"{source}: {{{{ {clipped(action)} }}}} is outside a quoted string, so its value must "
+            "be a plain token (letters, digits, _ : . -) that cannot change the query's structure, "
             f"but it {reason}; quote the placeholder in the template or fix the value"
         )
     return value
