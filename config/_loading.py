@@ -76,19 +76,29 @@ def _doc_label(path: str | Path, index: int, doc: dict[str, Any]) -> str:
         if isinstance(doc.get("metadata"), dict)
         else "?"
     )
-    return f"{path} [{kind}/{name}]"
+    # the label starts every problem of the document: a kind or name that is no short string
+    # (a list, 100,000 characters) is quoted short, as the problem itself quotes it
+    return f"{path} [{_label_part(kind)}/{_label_part(name)}]"
+
+
+def _label_part(value: Any) -> str:
+    return value if isinstance(value, str) and len(value) <= _LABEL_PART else short(value, 40)
+
+
+_LABEL_PART = 63
 
 
 def _add(
     found: Manifests, doc: dict[str, Any], preset: str | None, default_provider: str | None
 ) -> None:
     kind = doc.get("kind")
-    api = str(doc.get("apiVersion", ""))
-    if kind in FLAGGER_KINDS or api.startswith("flagger.app/"):
+    api = doc.get("apiVersion")
+    if kind in FLAGGER_KINDS or (isinstance(api, str) and api.startswith("flagger.app/")):
         if api != API_VERSION:
-            raise SpecError(
-                Problem("apiVersion", f"must be {API_VERSION}, got {api or 'nothing'!r}")
-            )
+            # quoted as written: a list as a list (not the text "['flagger.app/v1beta1']"),
+            # null or "" as nothing, a long string cut short
+            got = short(api) if api not in (None, "") else "nothing"
+            raise SpecError(Problem("apiVersion", f"must be {API_VERSION}, got {got}"))
         if kind == "Canary":
             found.canaries.append(
                 parse_canary(doc, preset=preset, default_provider=default_provider)

@@ -519,3 +519,49 @@ def test_without_libyaml_the_same_bounds_hold_on_pyyamls_own_parser(tmp_path: Pa
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# apiVersion, kind and name of another type, or huge (found by fuzzing mutated manifests)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api_version", "shown"),
+    [
+        ("[flagger.app/v1beta1]", "got ['flagger.app/v1beta1']"),  # was "got \"['flagger...']\""
+        ("null", "got nothing"),  # was "got 'None'"
+        ("1", "got 1"),  # was "got '1'"
+        ("", "got nothing"),
+    ],
+)
+def test_an_api_version_of_another_type_is_quoted_as_written(
+    tmp_path: Path, api_version: str, shown: str
+) -> None:
+    text = CANARY.replace("apiVersion: flagger.app/v1beta1", f"apiVersion: {api_version}")
+    with pytest.raises(SpecError) as caught:
+        load_manifests([_write(tmp_path, text)])
+    assert caught.value.render().endswith(f"apiVersion: must be flagger.app/v1beta1, {shown}")
+
+
+def test_a_huge_api_version_kind_or_name_is_quoted_short(tmp_path: Path) -> None:
+    # Each was echoed whole, the kind and name once per problem of the document: 15,000
+    # characters for three fields of 5,000.
+    text = CANARY.replace("apiVersion: flagger.app/v1beta1", "apiVersion: " + "v" * 5000)
+    with pytest.raises(SpecError) as caught:
+        load_manifests([_write(tmp_path, text, "api.yaml")])
+    assert len(caught.value.render()) < 300, caught.value.render()[:300]
+    text = CANARY.replace("kind: Canary", "kind: " + "K" * 5000).replace(
+        "name: podinfo\n  namespace", "name: " + "n" * 5000 + "\n  namespace"
+    )
+    text = text.replace("apiVersion: flagger.app/v1beta1", "apiVersion: flagger.app/v1")
+    with pytest.raises(SpecError) as caught:
+        load_manifests([_write(tmp_path, text, "kind.yaml")])
+    rendered = caught.value.render()
+    assert len(rendered) < 400 and "kind.yaml ['KKK" in rendered, rendered[:400]
+    text = CANARY.replace("kind: Canary", "kind: [Canary, 2]").replace(
+        "apiVersion: flagger.app/v1beta1", "apiVersion: flagger.app/v2"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_manifests([_write(tmp_path, text, "list.yaml")])
+    assert "list.yaml [['Canary', 2]/podinfo] apiVersion" in caught.value.render()
