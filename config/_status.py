@@ -58,14 +58,20 @@ class Condition:
     last_transition_time: str
 
     def to_body(self) -> dict[str, Any]:
-        return {
+        body = {
             "type": self.type,
             "status": self.status,
             "reason": self.reason,
             "message": self.message,
-            "lastUpdateTime": self.last_update_time,
-            "lastTransitionTime": self.last_transition_time,
         }
+        # The CRD types both date-time and requires neither: a condition stored without them
+        # (another writer's, the API server dropping a null) is written back without them, as
+        # "" would make the API server refuse every status write carrying the conditions.
+        if self.last_update_time:
+            body["lastUpdateTime"] = self.last_update_time
+        if self.last_transition_time:
+            body["lastTransitionTime"] = self.last_transition_time
+        return body
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Condition:
@@ -108,12 +114,11 @@ class HandledCommand:
     outcome: str
 
     def to_body(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "command": self.command,
-            "handledAt": self.handled_at,
-            "outcome": self.outcome,
-        }
+        body = {"id": self.id, "command": self.command}
+        if self.handled_at:  # the CRD types it date-time: never write "" (see Condition)
+            body["handledAt"] = self.handled_at
+        body["outcome"] = self.outcome
+        return body
 
     @classmethod
     def from_body(cls, body: Any) -> HandledCommand | None:
