@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from config import PRESETS, Canary, Problem, SpecError, apply_preset, parse_canary, read_documents
+from config.errors import short
 
 #: Settings one sweep may hold: a grid beyond this is almost always a typo (a list where a value
 #: was meant), and each setting costs a replay per recording.
@@ -74,7 +75,7 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     if len(docs) != 1:
         raise SpecError(Problem("", "expected one YAML mapping (the sweep)"), source=source)
     doc = docs[0]
-    unknown = sorted(set(doc) - _FILE_KEYS)
+    unknown = sorted(set(doc) - _FILE_KEYS, key=str)  # (keys may be numbers or null too)
     if unknown:
         raise SpecError(
             Problem(
@@ -96,7 +97,8 @@ def load_sweep_file(path: str | Path) -> SweepFile:
         if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 <= limit <= 1:
             raise SpecError(
                 Problem(
-                    "falseRollbackLimit", f"must be a fraction 0..1 (0.02 is 2%), got {limit!r}"
+                    "falseRollbackLimit",
+                    f"must be a fraction 0..1 (0.02 is 2%), got {short(limit)}",
                 ),
                 source=source,
             )
@@ -185,7 +187,10 @@ def apply_setting(
             _set_path(analysis, name.removeprefix("analysis.").split("."), value)
             continue
         metric_name = found.group("name")
-        metrics = [m for m in analysis.get("metrics") or [] if isinstance(m, dict)]
+        listed = analysis.get("metrics")
+        if listed is not None and not isinstance(listed, list):
+            continue  # an earlier key of the setting made it no list: the parse below says so
+        metrics = [m for m in listed or [] if isinstance(m, dict)]
         metric = next((m for m in metrics if m.get("name") == metric_name), None)
         if metric is None:
             names = ", ".join(str(m.get("name")) for m in metrics) or "none"

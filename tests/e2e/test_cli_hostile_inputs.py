@@ -195,3 +195,29 @@ def test_a_command_run_with_stdout_closed_still_succeeds() -> None:
     )
     assert done.returncode == 0, done.stderr.decode()
     assert b"Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("sweep_text", "expected"),
+    [
+        # two unknown keys of different types could not be sorted: a TypeError traceback
+        ("{1: x, zz: y}\n", "1: unknown key; a sweep file has canary"),
+        ("{1: x, ~: y}\n", "1: unknown key; a sweep file has canary"),
+        # a setting that makes analysis.metrics no list, then names one of its metrics
+        (
+            f"canary: {EXAMPLES / 'webhook-server.yaml'}\nsettings:\n"
+            "  - {analysis.metrics: 1, 'metrics[request-success-rate].thresholdRange.min': 95}\n",
+            "spec.analysis.metrics: must be a list, got 1",
+        ),
+        ("falseRollbackLimit: [" + "7, " * 5000 + "]\n", "got [7, 7, 7"),
+    ],
+    ids=["int and str keys", "int and null keys", "metrics no list", "huge limit"],
+)
+def test_a_sweep_file_with_keys_or_settings_of_other_types(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sweep_text: str, expected: str
+) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(sweep_text)
+    assert main(["sweep", str(sweep), "--recordings", str(EXAMPLES / "whatif")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err) < 1000, err[:1000]
