@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from analysis._recording import load_recording as load_recording
     from analysis._recording import parse_csv as parse_csv
     from analysis._recording import parse_json as parse_json
+    from analysis._redirects import check_port as check_port
     from analysis._render import collapse_whitespace as collapse_whitespace
     from analysis._render import render_query as render_query
     from analysis._replay import BatchPlan as BatchPlan
@@ -167,6 +168,7 @@ _WHERE: dict[str, tuple[str, str]] = {
     "compile_plan": ("analysis._replay", "compile_plan"),
     "replay_batch": ("analysis._replay", "replay_batch"),
     "read_head": ("analysis._answers", "read_head"),
+    "check_port": ("analysis._redirects", "check_port"),
     "header_secrets": ("analysis._text", "header_secrets"),
     "hook_secrets": ("analysis._text", "hook_secrets"),
     "redact": ("analysis._text", "redact"),
@@ -266,6 +268,7 @@ __all__ = [
     "batch_unsupported",
     "bounds_for",
     "builtin_queries",
+    "check_port",
     "clip",
     "collapse_whitespace",
     "compile_plan",

@@ -470,6 +470,7 @@ class PrometheusSource:
                     remaining = max(0.001, deadline - loop.time())
                     self.stats.requests += 1
                     try:
+                        redirects.check_port(httpx.URL(url))
                         if post:
                             response = await client.post(
                                 url,

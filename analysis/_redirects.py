@@ -49,6 +49,7 @@ async def follow(
                 "to the final one"
             )
         await response.aclose()
+        check_port(following.url)  # the server's Location may name any port
         response = await client.send(following, stream=stream, follow_redirects=False)
     if response.next_request is not None:  # still redirecting: a loop, or a chain too long
         here = origin(response.request.url)
@@ -58,6 +59,18 @@ async def follow(
             "followed further: set the address to the final one"
         )
     return response
+
+
+def check_port(url: httpx.URL) -> None:
+    """Raise ``httpx.InvalidURL`` when ``url`` names a port no connection can go to. httpx reads
+    any number as a port, and connecting to ``:99999`` or ``:-1`` raised an ExceptionGroup (an
+    OverflowError inside anyio), no httpx error: it escaped every caller's handling, and a
+    webhook URL with such a port crashed each tick of its Canary. Call before each send."""
+    import httpx
+
+    port = url.port
+    if port is not None and not 0 < port < 65536:
+        raise httpx.InvalidURL(f"port {port} is out of range 1-65535")
 
 
 def carried_headers(headers: Mapping[str, str] | None) -> set[str]:

@@ -127,6 +127,7 @@ class HttpWebhookCaller:
         can_retry = attempt <= hook.retries
         try:
             request = client.build_request("POST", hook.url, json=dict(payload), timeout=limit)
+            redirects.check_port(request.url)
             response = await client.send(request, stream=True)
             try:
                 response = await redirects.follow(

@@ -5,13 +5,15 @@ at run time, the routers' own requirements, and the deliberate changes of flagge
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from config._durations import format_go_duration
 from config._routers import RouterRules, router_rules, routers_that
 from config._spec import Canary, Metric, too_many_window_samples
 from config._support import is_knative, not_built_problems
-from config.errors import Problem
+from config.errors import Problem, short
 
 
 def _weighted_match_problems(
@@ -86,11 +88,48 @@ def _service_name_problems(canary: Canary) -> Iterable[Problem]:
         )
 
 
+def _url_problem(url: str, example: str) -> str | None:
+    """Why ``url`` cannot be requested (Flagger takes any text and fails each request at run
+    time; a port out of range crashed the request inside the HTTP library), or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # reads the port: ValueError when it is no number or out of range
+    except ValueError as exc:
+        reason = str(exc)
+    else:
+        if parts.scheme not in ("http", "https"):
+            reason = "expected http:// or https://"
+        elif not parts.hostname:
+            reason = "it names no host"
+        elif port == 0:
+            reason = "port 0 is out of range 1-65535"
+        else:
+            return None
+    # without user info and query, which may hold a password or a token
+    shown = _USER_INFO.sub(r"\1", url).partition("?")[0]
+    return f"must be an http(s) URL such as {example}, got {short(shown)}: {reason}"
+
+
+_USER_INFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
+def _url_problems(canary: Canary, a_key: str) -> Iterable[Problem]:
+    spec = canary.spec
+    if spec.metrics_server and (
+        problem := _url_problem(spec.metrics_server, "http://prometheus.istio-system:9090")
+    ):
+        yield Problem("spec.metricsServer", problem)
+    for i, hook in enumerate(spec.effective_analysis.webhooks):
+        if problem := _url_problem(hook.url, "http://flagger-loadtester.test/"):
+            yield Problem(f"{a_key}.webhooks[{i}].url", problem)
+
+
 def canary_problems(canary: Canary, default_provider: str | None) -> Iterable[Problem]:
     """Rules beyond the field schema: Flagger's CRD oneOf and our §12 decisions."""
     spec = canary.spec
     a_key = "spec.analysis" if spec.analysis is not None else "spec.canaryAnalysis"
     analysis = spec.effective_analysis
+    yield from _url_problems(canary, a_key)
     chosen = [
         name
         for name, value in (

@@ -162,7 +162,14 @@ class MetricProvider:
             found.append(
                 (
                     "spec.provider.address",
-                    f"{spec.address!r} is not a valid URL: expected {expected}",
+                    f"{clip(spec.address, 200)!r} is not a valid URL: expected {expected}",
+                )
+            )
+        elif spec.address and (bad := _host_port_problem(spec.address)):
+            found.append(
+                (
+                    "spec.provider.address",
+                    f"{clip(spec.address, 200)!r} is not a valid URL: {bad}",
                 )
             )
         if self.region_required and not spec.region:
@@ -176,6 +183,23 @@ class MetricProvider:
 
     def missing_keys(self, credentials: Mapping[str, str]) -> list[str]:
         return [key for key in self.secret_keys if not credentials.get(key)]
+
+
+def _host_port_problem(address: str) -> str | None:
+    """Why ``address`` names no host and port a request can go to (every query would fail; a
+    port out of range raised from inside the HTTP library), or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address)
+        port = parts.port  # ValueError when it is no number or out of range
+    except ValueError as exc:
+        return str(exc)
+    if not parts.hostname:
+        return "it names no host"
+    if port == 0:
+        return "port 0 is out of range 1-65535"
+    return None
 
 
 class Http:
@@ -224,6 +248,7 @@ class Http:
                 content=content,
                 timeout=limit,
             )
+            redirects.check_port(request.url)
             response = await client.send(request, stream=True, follow_redirects=False)
             response = await redirects.follow(client, response, headers, provider, stream=True)
             response = await _read_capped(response, provider, url)

@@ -34,7 +34,16 @@ from typing import Any, Protocol
 
 import httpx
 
-from analysis import HOOK_PATH_MASK, clip, hook_secrets, read_head, redact, remember, system_trust
+from analysis import (
+    HOOK_PATH_MASK,
+    check_port,
+    clip,
+    hook_secrets,
+    read_head,
+    redact,
+    remember,
+    system_trust,
+)
 from config import format_go_duration
 
 #: The AlertProvider ``spec.type`` values Flagger accepts (CRD enum).
@@ -306,6 +315,7 @@ class HttpAlertSender:
             return self._client
         client = self._proxied.get(proxy)
         if client is None:
+            check_port(httpx.URL(proxy))  # (its own: the hook's is checked before each request)
             client = _new_client(self._timeout, proxy=proxy, transport=self._transport)
             self._proxied[proxy] = client
         return client
@@ -344,7 +354,13 @@ def _new_client(
         timeout=timeout,
         proxy=proxy or None,
         transport=transport,
+        # every request, the redirects httpx follows too (analysis.check_port says why)
+        event_hooks={"request": [_check_request_port]},
     )
+
+
+async def _check_request_port(request: httpx.Request) -> None:
+    check_port(request.url)
 
 
 def _check_address(provider_type: str, address: str) -> str:

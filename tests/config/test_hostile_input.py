@@ -565,3 +565,43 @@ def test_a_huge_api_version_kind_or_name_is_quoted_short(tmp_path: Path) -> None
     with pytest.raises(SpecError) as caught:
         load_manifests([_write(tmp_path, text, "list.yaml")])
     assert "list.yaml [['Canary', 2]/podinfo] apiVersion" in caught.value.render()
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs no request can go to (found by fuzzing webhook URLs)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://loadtester.test:99999/", "Port out of range 0-65535"),
+        ("http://loadtester.test:-1/", "Port could not be cast to integer value as '-1'"),
+        ("loadtester.test/hook", "expected http:// or https://"),
+        ("http:///hook", "it names no host"),
+        ("http://[::1/", "Invalid IPv6 URL"),
+    ],
+)
+def test_a_webhook_url_no_request_can_go_to_is_a_field_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, reason: str
+) -> None:
+    # validate said "valid"; the controller failed the hook on every tick (and a port out of
+    # range crashed the tick outright, tests/analysis/test_out_of_range_ports.py)
+    text = CANARY + (f"    webhooks:\n      - name: load-test\n        url: '{url}'\n")
+    code, err = _validate(_write(tmp_path, text), capsys)
+    assert code == 2
+    assert "spec.analysis.webhooks[0].url: must be an http(s) URL such as " in err, err
+    assert reason in err
+
+
+def test_a_url_error_shows_no_password_nor_query(tmp_path: Path) -> None:
+    text = CANARY.replace(
+        "  targetRef:",
+        "  metricsServer: 'http://admin:s3cret@prom:99999/?token=t0k3n'\n  targetRef:",
+    )
+    with pytest.raises(SpecError) as caught:
+        load_manifests([_write(tmp_path, text)])
+    rendered = caught.value.render()
+    assert "spec.metricsServer: must be an http(s) URL such as" in rendered
+    assert "got 'http://prom:99999/'" in rendered
+    assert "s3cret" not in rendered and "t0k3n" not in rendered
