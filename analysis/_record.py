@@ -62,6 +62,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from analysis import _redirects as redirects
 from analysis._errors import (
     AmbiguousResult,
     MetricQueryError,
@@ -203,6 +204,10 @@ def record(
         raise SpecError(
             Problem("--prometheus URL", f"is required: {', '.join(names)} query Prometheus")
         )
+    bad = redirects.url_problem(prometheus, schemes=("http", "https")) if prometheus else None
+    if bad is not None:  # (the client library raised ValueError on "http://[::1": a traceback)
+        shown = redact(prometheus, url_secrets(prometheus))
+        raise SpecError(Problem("--prometheus URL", f"{shown!r} is not a valid URL: {bad}"))
     others = _provider_series(
         [q for q in todo if q.endpoint.provider_type != "prometheus"],
         result,

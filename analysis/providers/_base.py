@@ -165,7 +165,7 @@ class MetricProvider:
                     f"{clip(spec.address, 200)!r} is not a valid URL: expected {expected}",
                 )
             )
-        elif spec.address and (bad := _host_port_problem(spec.address)):
+        elif spec.address and (bad := redirects.url_problem(spec.address)):
             found.append(
                 (
                     "spec.provider.address",
@@ -183,23 +183,6 @@ class MetricProvider:
 
     def missing_keys(self, credentials: Mapping[str, str]) -> list[str]:
         return [key for key in self.secret_keys if not credentials.get(key)]
-
-
-def _host_port_problem(address: str) -> str | None:
-    """Why ``address`` names no host and port a request can go to (every query would fail; a
-    port out of range raised from inside the HTTP library), or None."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(address)
-        port = parts.port  # ValueError when it is no number or out of range
-    except ValueError as exc:
-        return str(exc)
-    if not parts.hostname:
-        return "it names no host"
-    if port == 0:
-        return "port 0 is out of range 1-65535"
-    return None
 
 
 class Http:

@@ -582,3 +582,25 @@ def test_record_reads_the_builtin_queries_of_the_mesh_behind_an_smi_provider(
     assert code == 0
     queries = [p.get("query", "") for p in prom.seen]
     assert queries and all("response_total" in q or "response_latency" in q for q in queries)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://[::1", "Invalid IPv6 URL"),  # the client library raised ValueError: a traceback
+        ("http://127.0.0.1:99999", "Port out of range 0-65535"),
+        ("http://user:s3cret@127.0.0.1:-1", "Port could not be cast to integer value as '-1'"),
+        ("prometheus:9090", "expected http:// or https://"),
+    ],
+)
+def test_a_prometheus_url_no_request_can_go_to_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, reason: str
+) -> None:
+    canary_file = tmp_path / "canary.yaml"
+    canary_file.write_text(yaml.safe_dump(canary_doc()))
+    argv = ["record", "--prometheus", url, "--canary", str(canary_file)]
+    argv += ["--start", "-15m", "--end", "-5m", "-o", str(tmp_path / "r.csv")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--prometheus URL: " in err and f"is not a valid URL: {reason}" in err, err
+    assert "s3cret" not in err
