@@ -282,6 +282,17 @@ class DeploymentWorkload:
             await self._cluster.patch(ref, patch)
         await self._sync_primary_hpa(canary, init=False)
 
+    async def primary_runs(self, canary: Canary, revision: Revision) -> bool | None:
+        """Read from the ``flagger-id`` of the primary's pod template, which names the revision
+        copied there (``flagger_id``); a primary Flagger made carries a random one, and so
+        runs no revision of ours. None when there is no primary."""
+        primary = await self._cluster.get(primary_ref(canary))
+        if primary is None:
+            return None
+        template = (primary.get("spec") or {}).get("template") or {}
+        annotations = (template.get("metadata") or {}).get("annotations") or {}
+        return bool(annotations.get(FLAGGER_ID_ANNOTATION) == flagger_id(revision))
+
     # ------------------------------------------------------------------ readiness
 
     async def readiness(self, canary: Canary, *, primary: bool, now: datetime) -> Readiness:

@@ -158,6 +158,15 @@ class KnativeWorkload:
             {"metadata": {"annotations": {PRIMARY_REVISION_ANNOTATION: latest}}},
         )
 
+    async def primary_runs(self, canary: Canary, revision: Revision) -> bool | None:
+        """The revision pinned as the primary is ``revision``'s (its name, ``REVISION_KEY``)."""
+        name = revision.configs.get(REVISION_KEY)
+        if not name:
+            return None
+        return bool(
+            _annotations(await self._service(canary)).get(PRIMARY_REVISION_ANNOTATION) == name
+        )
+
     async def scale_to_zero(self, canary: Canary) -> None:
         return None  # Knative scales revisions itself
 

@@ -89,6 +89,9 @@ class ServiceWorkload:
             ),
         )
 
+    async def primary_runs(self, canary: Canary, revision: Revision) -> bool | None:
+        return None  # the copy keeps what the API server assigned it: not hashed alike
+
     async def readiness(self, canary: Canary, *, primary: bool, now: datetime) -> Readiness:
         return Readiness(ready=True)  # a Service has no rollout to wait for
 

@@ -79,6 +79,9 @@ class TargetWorkload:
     async def promote(self, canary: Canary) -> None:
         await self.for_canary(canary).promote(canary)
 
+    async def primary_runs(self, canary: Canary, revision: Revision) -> bool | None:
+        return await self.for_canary(canary).primary_runs(canary, revision)
+
     async def scale_to_zero(self, canary: Canary) -> None:
         await self.for_canary(canary).scale_to_zero(canary)
 

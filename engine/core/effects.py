@@ -36,6 +36,8 @@ class Observation:
     analysis: tuple[CheckResult, ...] | None = None
     provider_error: str | None = None  # "" when providers are available
     provider_checked: bool = False
+    #: A revision and whether the primary runs it (None: the workload cannot tell), when asked.
+    primary_runs: tuple[Revision, bool | None] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +49,8 @@ class Need:
     hook_phase: Phase = Phase.PROGRESSING  # payload phase for the hooks
     analysis: bool = False
     provider_check: bool = False
+    #: Whether the primary runs this revision (``Workload.primary_runs``).
+    primary_runs: Revision | None = None
 
 
 # -- effects, carried out in order by the driver ----------------------------------------------

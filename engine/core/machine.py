@@ -159,6 +159,12 @@ class _Tick:
             yield from self.ask(Need(analysis=True))
         return found
 
+    def primary_runs(self, revision: Revision) -> Asks[bool | None]:
+        """Whether the primary runs ``revision`` (None: the workload cannot tell)."""
+        while (found := self.obs.primary_runs) is None or found[0] != revision:
+            yield from self.ask(Need(primary_runs=revision))
+        return found[1]
+
     @property
     def revision(self) -> Revision:
         assert self.obs.revision is not None
@@ -379,6 +385,8 @@ def _advance(t: _Tick) -> Asks[None]:
             # while the target runs exactly the revision the analysis passed: one pushed during
             # the promotion waits for the next run, as in Flagger, and is never copied here.
             t.effects.append(Promote(recheck=True))
+        elif (yield from _promotion_lost(t)):
+            return
         _promotion_traffic_shift(t, routes)
         return
     if t.status.phase is Phase.FINALISING:
@@ -475,6 +483,37 @@ def _revision_changed(t: _Tick) -> bool:
     and one whose target went back to the promoted revision is cancelled (Q14)."""
     if t.status.phase not in _ANALYSING:
         return False
+    return _restarted_for_new_revision(t)
+
+
+def _promotion_lost(t: _Tick) -> Asks[bool]:
+    """Promoting, and the target no longer runs the revision being promoted. A revision pushed
+    during the promotion waits for its own run (as in Flagger), unless the copy of the promoted
+    one was never made: the controller stopped between the Promoting status and the copy
+    (``_promote``), and the push came meanwhile. That revision can no longer reach the primary,
+    and finishing the promotion would record as promoted a revision the primary never ran (a
+    later revert of the target to it then starts no run, the primary left on the old one).
+    The run goes back to where Flagger, which copies before it writes Promoting, stands after a
+    stop before its copy: a run whose target changed, restarted for the new revision (or
+    cancelled when the target went back to the promoted one, Q14). True when so."""
+    status = t.status
+    if not is_own_revision_hash(status.last_applied_spec):
+        return False  # a hash Flagger wrote: no copy of ours to look for
+    promoted = Revision(
+        spec_hash=status.last_applied_spec, configs=dict(status.tracked_configs or {})
+    )
+    if (yield from t.primary_runs(promoted)) is not False:
+        return False
+    t.warn(
+        f"Promotion of {t.tname} not made: {t.target}-primary.{t.ns} never received the "
+        f"promoted revision, and {t.tname} no longer runs it"
+    )
+    return _restarted_for_new_revision(t)
+
+
+def _restarted_for_new_revision(t: _Tick) -> bool:
+    """The run of a target that changed restarts; one whose target went back to the promoted
+    revision is cancelled (Q14). True when either happened."""
     rev = t.revision
     if rev.spec_hash == t.status.last_promoted_spec and rev.spec_hash != t.status.last_applied_spec:
         _cancel_reverted_run(t)  # Q14

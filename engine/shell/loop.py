@@ -486,6 +486,9 @@ class CanaryDriver:
                 results = await self._analyze(t, status)
                 t.report.checks = tuple(results)
                 fields["analysis"] = tuple(results)
+            if need.primary_runs is not None:
+                runs = await deps.workload.primary_runs(canary, need.primary_runs)
+                fields["primary_runs"] = (need.primary_runs, runs)
             if need.provider_check:
                 check = deps.provider_check
                 if check is None:

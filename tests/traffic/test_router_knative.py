@@ -108,6 +108,18 @@ async def test_a_new_revision_is_weighted_then_promoted(world: World) -> None:
     }
 
 
+async def test_primary_runs_is_the_pinned_revision(world: World) -> None:
+    canary = knative_canary()
+    service = knative_service("podinfo-00002")
+    service["metadata"]["annotations"] = {PRIMARY_REVISION_ANNOTATION: "podinfo-00001"}
+    world.seed(service, revision("podinfo-00001"), revision("podinfo-00002"))
+    workload = TargetWorkload(world.cluster)
+    latest = await workload.revision(canary)
+    assert await workload.primary_runs(canary, latest) is False
+    await workload.promote(canary)
+    assert await workload.primary_runs(canary, latest) is True
+
+
 async def test_reconcile_pins_the_latest_revision_when_none_is_pinned(world: World) -> None:
     # Flagger's TestKnativeRouter_Reconcile and TestKnativeRouter_SetRoutes
     canary = knative_canary()

@@ -418,6 +418,23 @@ async def test_promote_copies_the_new_image_and_config_to_the_primary() -> None:
     assert copy_ is not None and copy_["data"] == {"color": "green"}
 
 
+async def test_primary_runs_tells_the_revision_the_primary_was_given() -> None:
+    # the Promoting phase asks it: a promotion whose copy was never made (engine.core.machine)
+    cluster = configured_cluster("podinfo:1")
+    workload = DeploymentWorkload(cluster)
+    canary = make_canary()
+    assert await workload.primary_runs(canary, await workload.revision(canary)) is None
+    await workload.initialize(canary)
+    first = await workload.revision(canary)
+    assert await workload.primary_runs(canary, first) is True
+    await cluster.patch(ObjectRef(CONFIGMAP, NS, "app-config"), {"data": {"color": "green"}})
+    second = await workload.revision(canary)  # a config-only release
+    assert await workload.primary_runs(canary, second) is False
+    await workload.promote(canary)
+    assert await workload.primary_runs(canary, second) is True
+    assert await workload.primary_runs(canary, first) is False
+
+
 async def test_promote_makes_the_primarys_labels_and_annotations_the_targets() -> None:
     # Flagger's Promote replaces the primary's metadata labels and annotations with the target's
     # (filtered by -include-label-prefix), so a label dropped from the target leaves the primary
