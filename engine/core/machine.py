@@ -639,10 +639,23 @@ def _initialize(t: _Tick) -> Asks[None]:
             if not primary.retriable:
                 _rollback(t)
             return
+    # The primary was copied from the target when it was created, which may be ticks ago (the
+    # wait for its rollout above), or before a controller stopped: a release pushed since is not
+    # in it. Recorded as promoted, that release would never be analysed nor reach the primary
+    # (Flagger records it so). Left unrecorded, the next tick takes it for a new revision.
+    copied = yield from t.primary_runs(t.revision)
     t.effects.append(ScaleToZero())
     t.sync_status(Phase.INITIALIZED)
     t.info(f"Initialization done! {t.cname}")
     t.alert(f"New {t.kind} detected, initialization completed.", "info", metadata=True)
+    if copied is False:
+        t.status = t.status.replace(
+            last_applied_spec="", last_promoted_spec="", tracked_configs=None
+        )
+        t.warn(
+            f"{t.target}-primary.{t.ns} does not run the current template of {t.tname} (it "
+            "changed after the primary was created): it is analysed as a new revision"
+        )
 
 
 def _run_analysis(t: _Tick) -> Asks[Verdict]:

@@ -12,14 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from crash_world import (
-    TARGET,
-    Scenario,
-    World,
-    Write,
-    release,
-    run,
-)
+from crash_world import CANARY_REF, PRIMARY, TARGET, Scenario, World, Write, release, run
+from driver_world import web_driver
 
 METRICS = [{"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "1m"}]
 HOOKS = [
@@ -86,3 +80,66 @@ async def test_a_release_pushed_while_the_promotion_was_never_copied_gets_its_ow
         == 1
     )
     assert out.events["New revision detected! Restarting analysis for web.staging"] == 1
+
+
+def primary_created(write: Write) -> bool:
+    return write.verb == "create" and write.ref == "Deployment/staging/web-primary"
+
+
+@pytest.mark.parametrize("healthy", [False, True])
+async def test_a_release_pushed_before_the_initialized_write_is_analysed(healthy: bool) -> None:
+    """Killed after the primary was created from web:1 and before Initialized, and web:2
+    pushed meanwhile: the Initialized write recorded web:2 as the promoted revision (so does
+    Flagger), which was then never analysed nor copied: the primary ran web:1 for good while the
+    status said web:2, and reverting to web:2 started no run. Now the revision the primary does
+    not run is left unrecorded, and analysed as a new one."""
+    scenario = Scenario("init", {"provider": "istio", "analysis": analysis(stepWeight=50)}, ())
+
+    async def push(w: World) -> None:
+        await bad_release("2")(w)
+        w.metrics.value = 99.9 if healthy else 50.0
+
+    out = await run(scenario, primary_created, while_down=push)
+    assert out.crashed_at is not None and primary_created(out.crashed_at)
+    warning = (
+        "web-primary.staging does not run the current template of web.staging (it changed "
+        "after the primary was created): it is analysed as a new revision"
+    )
+    assert out.events[warning] == 1
+    assert out.events["New revision detected! Scaling up web.staging"] == 1
+    assert out.images[out.status["lastAppliedSpec"]] == "web:2"
+    assert out.routes == (100, 0, False) and out.workloads["web"] == (0, "web:2")
+    if healthy:
+        assert out.status["phase"] == "Succeeded"
+        assert out.workloads["web-primary"] == (3, "web:2")
+        assert out.status["lastPromotedSpec"] == out.status["lastAppliedSpec"]
+    else:
+        assert out.status["phase"] == "Failed"
+        assert out.workloads["web-primary"] == (3, "web:1")
+        # web:1's hash was never recorded (the primary's copy names it by flagger-id only)
+        assert out.status["lastPromotedSpec"] == ""
+
+
+async def test_a_release_pushed_while_the_first_primary_rolls_out_is_analysed() -> None:
+    """The same without a crash: the Initializing ticks wait for the new primary to be ready,
+    and a release pushed meanwhile is not in it."""
+    cluster, driver = web_driver()
+
+    def phase() -> str:
+        return str(((cluster.peek(CANARY_REF) or {}).get("status") or {}).get("phase"))
+
+    cluster.hold_readiness(PRIMARY, {"observedGeneration": 0})
+    await driver.tick()
+    assert phase() == "Initializing"
+    containers = [{"name": "web", "image": "web:2"}]
+    await cluster.patch(TARGET, {"spec": {"template": {"spec": {"containers": containers}}}})
+    cluster.release(PRIMARY)
+    await driver.tick()
+    assert phase() == "Initialized"
+    await driver.tick()
+    assert phase() == "Progressing"
+    for _ in range(8):
+        await driver.tick()
+    assert phase() == "Succeeded"
+    primary = cluster.peek(PRIMARY) or {}
+    assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"

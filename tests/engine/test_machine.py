@@ -80,7 +80,10 @@ def observe(
     canary: Readiness | None = None,
     hooks: dict[HookType, tuple[HookOutcome, ...]] | None = None,
     analysis: tuple[CheckResult, ...] | None = (),
+    primary_runs: bool | None = True,
 ) -> Observation:
+    """Everything a tick may ask, ``primary_runs`` telling whether the primary runs the
+    observed target revision."""
     return Observation(
         reconciled=True,
         revision=Revision(revision, {}),
@@ -91,6 +94,7 @@ def observe(
         analysis=analysis,
         provider_checked=True,
         provider_error="",
+        primary_runs=(Revision(revision, {}), primary_runs),
     )
 
 
@@ -137,6 +141,21 @@ def test_new_canary_first_asks_to_reconcile_then_initializes() -> None:
     promoted = d.status.promoted
     assert promoted is not None and (promoted.status, promoted.reason) == ("True", "Initialized")
     assert d.status.last_transition_time == "2026-05-01T12:00:00Z"
+
+
+def test_a_primary_without_the_targets_revision_leaves_it_unrecorded() -> None:
+    # the target changed after the primary was copied from it (tests/engine/test_crash_points.py)
+    c = make_canary()
+    d = run(c, status(Phase.INITIALIZING), observe(revision=NEW, primary_runs=False))
+    assert d.status.phase is Phase.INITIALIZED
+    assert d.status.last_applied_spec == d.status.last_promoted_spec == ""
+    assert events(d)[-1] == (
+        "podinfo-primary.test does not run the current template of podinfo.test (it changed "
+        "after the primary was created): it is analysed as a new revision"
+    )
+    d = run(c, d.status, observe(revision=NEW))
+    assert d.status.phase is Phase.PROGRESSING and d.status.last_applied_spec == NEW
+    assert d.status.last_promoted_spec == ""
 
 
 def test_initialization_waits_for_a_ready_primary() -> None:
