@@ -18,10 +18,21 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_controller_kube import NAME, V1, V2, World, alive, images, open_world, start
+from tests.e2e.test_controller_kube import (
+    NAME,
+    NS,
+    V1,
+    V2,
+    World,
+    alive,
+    images,
+    open_world,
+    start,
+)
 from traffic import open_kube_cluster
 
 Stop = Callable[[Any, Any, dict[str, Any]], bool]
+V3 = "ghcr.io/example/webhook-server:1.2.0"
 
 
 class StopsAfter:
@@ -91,3 +102,48 @@ async def test_a_controller_stopped_mid_promotion_finishes_it_after_a_restart(
         assert images(w, f"{NAME}-primary") == [V1, V2]
         assert status["lastPromotedSpec"] == status["lastAppliedSpec"]
         assert not any(m.startswith("Canary failed!") for m in w.messages())
+
+
+async def test_a_release_pushed_while_a_stopped_promotion_was_uncopied_gets_its_own_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after the Promoting status, before the copy, and a bad release pushed before the
+    restart: the promoted revision is no longer in the target to be copied. The run restarts for
+    the new one (as Flagger's would after a stop before its copy, which comes first there), which
+    fails; the primary, still V1, is the promoted revision, and V2 is never announced promoted."""
+    opened: list[StopsAfter] = []
+
+    @asynccontextmanager
+    async def first_one_stops(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        async with open_kube_cluster(*args, **kwargs) as inner:
+            if opened:
+                yield inner
+                return
+            opened.append(StopsAfter(inner, w, promoting_written))
+            yield opened[0]
+
+    monkeypatch.setattr("engine.shell.run.open_kube_cluster", first_one_stops)
+    async with open_world(tmp_path) as w:
+        w.seed()
+        run = await start(w)
+        try:
+            await w.time.run_until(lambda: w.phase() == "Initialized", also=alive(run))
+            await w.set_image(NAME, V2)
+            await w.time.run_until(lambda: opened[0].stopped, also=alive(run))
+        finally:
+            assert await run.shutdown() == 0
+        v2_hash = w.status()["lastAppliedSpec"]
+        await w.set_image(NAME, V3)
+        w.prom.health = lambda namespace, target: False
+        run = await start(w)
+        try:
+            await w.time.run_until(lambda: w.phase() in ("Succeeded", "Failed"), also=alive(run))
+        finally:
+            assert await run.shutdown() == 0
+        status = w.status()
+        assert status["phase"] == "Failed", w.messages()
+        assert images(w, f"{NAME}-primary") == [V1]
+        assert status["lastPromotedSpec"] != v2_hash
+        assert status["lastAppliedSpec"] not in (v2_hash, status["lastPromotedSpec"])
+        assert not any(m.startswith("Promotion completed!") for m in w.messages())
+        assert f"New revision detected! Restarting analysis for {NAME}.{NS}" in w.messages()

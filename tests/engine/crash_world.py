@@ -9,8 +9,14 @@ each fired once, the first time its condition holds before a tick. Ticks come ev
 interval; a restarted controller ticks at once (``RESTART_DELAY`` later), as Flagger's scheduler
 starts a Canary's job with a tick and the controller here starts its tasks.
 
+Two variants: the user acts while the controller is down (``while_down``: a release, say), and
+the controller survives but the write's answer is lost (``answer_lost``: a 503 for a write the
+API server applied), the tick then ending there as after any failed write.
+
 What ``run`` returns (``Run``) is what a user can see: the final status, workloads and routes,
 the Events, webhook calls, alerts and outcome counts, every status write, the metric analyses.
+Each process has its own cluster connection, and so its own Event correlator
+(``engine.shell.events``); the webhook receiver, metrics and alert sink outlive it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from engine.core.effects import Alert, CountOutcome
 from traffic import (
     CANARY,
     DEPLOYMENT,
+    ClusterUnavailable,
     DeploymentWorkload,
     InMemoryCluster,
     ObjectRef,
@@ -62,6 +69,11 @@ class Write:
     def __str__(self) -> str:
         return f"{self.verb} {self.ref} {_short(self.body)}"
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """What the write was, to compare runs by: an Event's name is random."""
+        return self.verb, "Event" if self.ref.startswith("Event/") else self.ref
+
 
 def _short(body: Any) -> str:
     text = repr(body)
@@ -78,10 +90,19 @@ class Process:
     after the one ``dies_after`` picks (applied) the process is dead: that call and every later
     one raise ``Crash``."""
 
-    def __init__(self, cluster: InMemoryCluster, writes: list[Write], dies_after: DiesAfter):
+    def __init__(
+        self,
+        cluster: InMemoryCluster,
+        writes: list[Write],
+        dies_after: DiesAfter,
+        *,
+        survives: bool = False,
+    ):
         self._cluster = cluster
         self._writes = writes
         self._dies_after = dies_after
+        #: Instead of dying, the process gets a 503 for that write (applied, its answer lost).
+        self._survives = survives
         self.dead = False
 
     def __getattr__(self, name: str) -> Any:
@@ -97,6 +118,9 @@ class Process:
         if dies is None:
             return
         if len(self._writes) >= dies if isinstance(dies, int) else dies(write):
+            if self._survives:
+                self._dies_after = None
+                raise ClusterUnavailable("503 Service Unavailable (the write was applied)")
             self.dead = True
             raise Crash
 
@@ -295,9 +319,11 @@ async def run(
     dies_after: DiesAfter = None,
     *,
     while_down: Callable[[World], Awaitable[None]] | None = None,
+    answer_lost: bool = False,
 ) -> Run:
     """The scenario to its end; the first controller dies after its ``dies_after``-th write,
-    and ``while_down`` is what the user does before the next one starts."""
+    and ``while_down`` is what the user does before the next one starts. ``answer_lost``: the
+    controller does not die, but that write's answer is lost (a 503 for a write applied)."""
     clock = VirtualClock()
     cluster = world(scenario, clock)
     metrics = Metrics(99.9 if scenario.healthy else 50.0)
@@ -312,7 +338,7 @@ async def run(
     def controller(budget: DiesAfter) -> CanaryDriver:
         """A new controller process: its own cluster connection (and so its own Event
         correlator) and driver; the webhooks, metrics and alert sinks outlive it."""
-        process = Process(cluster, out.writes, budget)
+        process = Process(cluster, out.writes, budget, survives=answer_lost)
 
         async def on_alert(_canary: Any, alert: Alert) -> None:
             alerts.append(alert)
@@ -353,7 +379,8 @@ async def run(
                 await note_revision()
                 commands_only = action.command
         try:
-            report = await driver.tick(commands_only=commands_only)
+            # an actor on the clock: a retry's backoff sleeps on virtual time
+            report = await clock.run(driver.tick(commands_only=commands_only))
             out.ticks += 1
             interval = report.interval or interval
         except Crash:
@@ -412,11 +439,17 @@ _VOLATILE = ("resourceVersion", "uid", "generation", "creationTimestamp", "manag
 
 
 def _objects(cluster: InMemoryCluster) -> dict[str, Any]:
+    """The objects, as after garbage collection: once the Canary is gone, so are those it owns
+    (the in-memory cluster has no garbage collector)."""
     found: dict[str, Any] = {}
+    deleted = cluster.peek(CANARY_REF) is None
     for ref in sorted(cluster._objects, key=str):  # the store, as a test sees it
         if ref.kind.kind in ("Event", "Canary"):
             continue
         body = json.loads(json.dumps(cluster.peek(ref)))
+        owners = body["metadata"].get("ownerReferences") or ()
+        if deleted and any(o.get("kind") == "Canary" for o in owners):
+            continue
         for key in _VOLATILE:
             body["metadata"].pop(key, None)
         body.pop("status", None)
