@@ -62,7 +62,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from analysis import _redirects as redirects
 from analysis._errors import (
     AmbiguousResult,
     MetricQueryError,
@@ -76,7 +75,7 @@ from analysis._recording import _parse_rfc3339
 from analysis._text import header_secrets, redact, url_secrets
 from analysis._types import FailureKind, MetricQuery, QueryFailure, Series, SeriesRequest
 from analysis.providers import PROVIDERS, record_series
-from config import Canary, MetricTemplate, Problem, SpecError, parse_duration
+from config import Canary, MetricTemplate, Problem, SpecError, parse_duration, url_problem
 
 #: Prometheus refuses range queries of more points than this per series.
 MAX_POINTS = 11_000
@@ -204,7 +203,7 @@ def record(
         raise SpecError(
             Problem("--prometheus URL", f"is required: {', '.join(names)} query Prometheus")
         )
-    bad = redirects.url_problem(prometheus, schemes=("http", "https")) if prometheus else None
+    bad = url_problem(prometheus, schemes=("http", "https")) if prometheus else None
     if bad is not None:  # (the client library raised ValueError on "http://[::1": a traceback)
         shown = redact(prometheus, url_secrets(prometheus))
         raise SpecError(Problem("--prometheus URL", f"{shown!r} is not a valid URL: {bad}"))

@@ -73,25 +73,6 @@ def check_port(url: httpx.URL) -> None:
         raise httpx.InvalidURL(f"port {port} is out of range 1-65535")
 
 
-def url_problem(address: str, *, schemes: tuple[str, ...] = ()) -> str | None:
-    """Why no request can go to ``address`` (no host, a port that is no number or out of range,
-    a scheme not in ``schemes`` when given), or None: for input checked before any request."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(address)
-        port = parts.port  # ValueError when it is no number or out of range
-    except ValueError as exc:
-        return str(exc)
-    if schemes and parts.scheme not in schemes:
-        return f"expected {' or '.join(f'{s}://' for s in schemes)}"
-    if not parts.hostname:
-        return "it names no host"
-    if port == 0:
-        return "port 0 is out of range 1-65535"
-    return None
-
-
 def carried_headers(headers: Mapping[str, str] | None) -> set[str]:
     """The headers of a request that must not go to another origin (lower-cased names)."""
     return {name.lower() for name in headers or {}} - _HARMLESS_HEADERS

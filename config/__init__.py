@@ -56,6 +56,7 @@ from config._status import HandledCommand as HandledCommand
 from config._status import Phase as Phase
 from config._status import promoted_condition_for as promoted_condition_for
 from config._status import status_gauge as status_gauge
+from config._urls import url_problem as url_problem
 from config._yaml import read_documents as read_documents
 from config.errors import CanaryEngineError as CanaryEngineError
 from config.errors import NotSupportedError as NotSupportedError
@@ -122,4 +123,5 @@ __all__ = [
     "router_rules",
     "routers_that",
     "status_gauge",
+    "url_problem",
 ]

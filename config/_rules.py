@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from config._durations import format_go_duration
 from config._routers import RouterRules, router_rules, routers_that
 from config._spec import Canary, Metric, too_many_window_samples
 from config._support import is_knative, not_built_problems
+from config._urls import url_problem
 from config.errors import Problem, short
 
 
@@ -91,20 +91,9 @@ def _service_name_problems(canary: Canary) -> Iterable[Problem]:
 def _url_problem(url: str, example: str) -> str | None:
     """Why ``url`` cannot be requested (Flagger takes any text and fails each request at run
     time; a port out of range crashed the request inside the HTTP library), or None."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port  # reads the port: ValueError when it is no number or out of range
-    except ValueError as exc:
-        reason = str(exc)
-    else:
-        if parts.scheme not in ("http", "https"):
-            reason = "expected http:// or https://"
-        elif not parts.hostname:
-            reason = "it names no host"
-        elif port == 0:
-            reason = "port 0 is out of range 1-65535"
-        else:
-            return None
+    reason = url_problem(url, schemes=("http", "https"))
+    if reason is None:
+        return None
     # without user info and query, which may hold a password or a token
     shown = _USER_INFO.sub(r"\1", url).partition("?")[0]
     return f"must be an http(s) URL such as {example}, got {short(shown)}: {reason}"

@@ -33,7 +33,7 @@ from analysis._errors import (
 from analysis._numbers import parse_number_text
 from analysis._text import clip
 from analysis._types import MetricQuery, Series
-from config import MetricTemplateProvider
+from config import MetricTemplateProvider, url_problem
 
 if TYPE_CHECKING:
     # httpx and numpy are imported where requests are sent and series built, not here:
@@ -165,7 +165,7 @@ class MetricProvider:
                     f"{clip(spec.address, 200)!r} is not a valid URL: expected {expected}",
                 )
             )
-        elif spec.address and (bad := redirects.url_problem(spec.address)):
+        elif spec.address and (bad := url_problem(spec.address)):
             found.append(
                 (
                     "spec.provider.address",
