@@ -60,7 +60,6 @@ class DaemonSetWorkload(DeploymentWorkload):
         *,
         primary: bool,
         threshold: int,
-        prefix: str,
         now: datetime,
     ) -> Readiness:
         reason = daemonset_not_ready(body, threshold)
@@ -69,13 +68,28 @@ class DaemonSetWorkload(DeploymentWorkload):
         deadline = canary.spec.progress_deadline_seconds
         since = (canary.status or {}).get("lastTransitionTime")
         # (Before the DaemonSet controller has seen the new generation, Flagger keeps waiting.)
-        retriable = not (reason != _GENERATION_PENDING and deadline_passed(since, deadline, now))
-        if not retriable:
+        expired = reason != _GENERATION_PENDING and deadline_passed(since, deadline, now)
+        if expired:
             reason = f"exceeded its progressDeadlineSeconds: {deadline}"
+        retriable = not expired
         return Readiness(
             ready=False,
             retriable=retriable,
-            message=f"{_not_ready_prefix(canary, primary=primary, retriable=retriable)}: {reason}",
+            message=f"{self._not_ready_prefix(canary, primary=primary, retriable=retriable)}: "
+            f"{reason}",
+        )
+
+    def _not_ready_prefix(self, canary: Canary, *, primary: bool, retriable: bool) -> str:
+        """Flagger's DaemonSet readiness messages (``pkg/canary/daemonset_ready.go``, which words
+        them unlike the Deployment's, typo included): ``primary daemonset <target>-primary.<ns>
+        not ready`` and ``canary damonset <target>.<ns> not ready with retryable <true|false>``."""
+        if primary:
+            ref = primary_ref(canary)
+            return f"primary daemonset {ref.name}.{ref.namespace} not ready"
+        ref = target_ref(canary)
+        return (
+            f"canary damonset {ref.name}.{ref.namespace} not ready with retryable "
+            f"{'true' if retriable else 'false'}"
         )
 
     async def initialize(self, canary: Canary) -> None:
@@ -134,20 +148,6 @@ class DaemonSetWorkload(DeploymentWorkload):
         return super()._primary_template(
             without_scale_to_zero(target), key, value, configs, revision
         )
-
-
-def _not_ready_prefix(canary: Canary, *, primary: bool, retriable: bool) -> str:
-    """Flagger's DaemonSet readiness messages (``pkg/canary/daemonset_ready.go``, which words them
-    unlike the Deployment's, typo included): ``primary daemonset <target>-primary.<ns> not
-    ready`` and ``canary damonset <target>.<ns> not ready with retryable <true|false>``."""
-    if primary:
-        ref = primary_ref(canary)
-        return f"primary daemonset {ref.name}.{ref.namespace} not ready"
-    ref = target_ref(canary)
-    return (
-        f"canary damonset {ref.name}.{ref.namespace} not ready with retryable "
-        f"{'true' if retriable else 'false'}"
-    )
 
 
 def _rolls_out(strategy: Any) -> bool:

@@ -306,20 +306,24 @@ class DeploymentWorkload:
         ref = primary_ref(canary) if primary else target_ref(canary)
         analysis = canary.spec.effective_analysis
         threshold = analysis.primary_ready_percent if primary else analysis.canary_ready_percent
-        kind = self.kind_word
-        prefix = (
-            f"{ref.name}.{ref.namespace} not ready"
-            if primary
-            else f"canary {kind} {ref.name}.{ref.namespace} not ready"
-        )
         body = await self._cluster.get(ref)
         if body is None:
+            prefix = self._not_ready_prefix(canary, primary=primary, retriable=True)
             return Readiness(
-                ready=False, message=f"{prefix}: {kind} {ref.name}.{ref.namespace} not found"
+                ready=False,
+                message=f"{prefix}: {self.kind_word} {ref.name}.{ref.namespace} not found",
             )
-        return self._body_readiness(
-            canary, body, primary=primary, threshold=threshold, prefix=prefix, now=now
-        )
+        return self._body_readiness(canary, body, primary=primary, threshold=threshold, now=now)
+
+    def _not_ready_prefix(self, canary: Canary, *, primary: bool, retriable: bool) -> str:
+        """How Flagger's readiness messages of this kind start: ``<target>-primary.<ns> not
+        ready`` and ``canary deployment <target>.<ns> not ready`` (``IsPrimaryReady`` /
+        ``IsCanaryReady``; ``retriable`` is for kinds whose words name it)."""
+        if primary:
+            ref = primary_ref(canary)
+            return f"{ref.name}.{ref.namespace} not ready"
+        ref = target_ref(canary)
+        return f"canary {self.kind_word} {ref.name}.{ref.namespace} not ready"
 
     def _body_readiness(
         self,
@@ -328,10 +332,9 @@ class DeploymentWorkload:
         *,
         primary: bool,
         threshold: int,
-        prefix: str,
         now: datetime,
     ) -> Readiness:
-        """Readiness of the fetched workload ``body`` (messages start with ``prefix``)."""
+        """Readiness of the fetched workload ``body``."""
         retriable, reason = deployment_ready(
             body,
             deadline_seconds=canary.spec.progress_deadline_seconds,
@@ -339,6 +342,7 @@ class DeploymentWorkload:
             now=now,
         )
         if reason is not None:
+            prefix = self._not_ready_prefix(canary, primary=primary, retriable=retriable)
             return Readiness(ready=False, retriable=retriable, message=f"{prefix}: {reason}")
         # Q12: Flagger compares pointers here and never fires; a primary with no pods serves no
         # traffic, so it is not ready (retriable: someone scaled it down, it can come back).
