@@ -389,6 +389,12 @@ def _pct(x: float | None, digits: int = 1) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.{digits}f}"
 
 
+def _with_ci(proportion: dict[str, Any]) -> str:
+    """A proportion's rate and its 95 % interval, in percent: ``12.5 [4.1, 29.0]``."""
+    lo, hi = proportion["ci95"] or (None, None)
+    return f"{_pct(proportion['rate'])} [{_pct(lo)}, {_pct(hi)}]"
+
+
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:g}"
 
@@ -415,14 +421,11 @@ def markdown(report: dict[str, Any]) -> str:
             continue
         det = sc["bad"]["detection"]
         frr = sc["good"]["false_rollback"]
-        ci = frr["ci95"] or [None, None]
-        dci = det["ci95"] or [None, None]
         ttd = sc["bad"]["ttd_intervals"]
         lines.append(
-            f"| {name} | {_pct(det['rate'])} [{_pct(dci[0])}, {_pct(dci[1])}] "
-            f"({_pct(det['macro'])}) "
+            f"| {name} | {_with_ci(det)} ({_pct(det['macro'])}) "
             f"| {sc['bad']['premature']['n']} "
-            f"| {_pct(frr['rate'])} [{_pct(ci[0])}, {_pct(ci[1])}] ({_pct(frr['macro'])}) "
+            f"| {_with_ci(frr)} ({_pct(frr['macro'])}) "
             f"| {_pct(sc['false_check_rate']['rate'], 2)} | {_num(ttd['median'])} "
             f"| {_num(ttd['p90'])} | {_pct(sc['aa']['rate'])} | {_pct(sc['common_mode']['rate'])} "
             f"| {_pct(sc['ambiguous']['rate'])} | {sc['errors']} |"
@@ -446,12 +449,8 @@ def markdown(report: dict[str, Any]) -> str:
     for name, sc in report["settings"].items():
         if sc.get("unavailable"):
             continue
-        cells = []
-        for key in ("good", "good_unmarked"):
-            frr = sc[key]["false_rollback"]
-            ci = frr["ci95"] or [None, None]
-            cells.append(f"{_pct(frr['rate'])} [{_pct(ci[0])}, {_pct(ci[1])}]")
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+        all_good, unmarked = (sc[key]["false_rollback"] for key in ("good", "good_unmarked"))
+        lines.append(f"| {name} | {_with_ci(all_good)} | {_with_ci(unmarked)} |")
     lines += ["", "Best detection at a false rollback rate <= X over the unmarked good windows:"]
     lines += ["", *_best_lines(report["tradeoff_unmarked"]), ""]
     lines += _as_written_lines(report)
@@ -476,14 +475,11 @@ def _as_written_lines(report: dict[str, Any]) -> list[str]:
         if sc.get("unavailable"):
             continue
         det = sc["bad_as_written"]["detection"]
-        dci = det["ci95"] or [None, None]
-        frr = sc["good"]["false_rollback"]
-        ci = frr["ci95"] or [None, None]
         ttd = sc["bad_as_written"]["ttd_intervals"]
         lines.append(
-            f"| {name} | {_pct(det['rate'])} [{_pct(dci[0])}, {_pct(dci[1])}] "
-            f"({_pct(det['macro'])}) | {sc['bad_as_written']['premature']['n']} "
-            f"| {_pct(frr['rate'])} [{_pct(ci[0])}, {_pct(ci[1])}] "
+            f"| {name} | {_with_ci(det)} ({_pct(det['macro'])}) "
+            f"| {sc['bad_as_written']['premature']['n']} "
+            f"| {_with_ci(sc['good']['false_rollback'])} "
             f"| {_num(ttd['median'])} | {_num(ttd['p90'])} "
             f"| {_pct(sc['common_mode_as_written']['rate'])} |"
         )
