@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from driver_world import NS, Recorder
+from driver_world import NS, Recorder, web_app
 
 from analysis import HookOutcome, MetricQuery, QueryFailure
 from config import Webhook, parse_canary
@@ -275,25 +275,7 @@ class Run:
 def world(scenario: Scenario, clock: VirtualClock) -> InMemoryCluster:
     cluster = InMemoryCluster(now=clock.utcnow)
     cluster.seed(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": NS},
-            "spec": {
-                "replicas": 3,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "web", "image": "web:1"}]},
-                },
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "web", "namespace": NS},
-            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 80}]},
-        },
+        *web_app(),
         *(dict(o) for o in scenario.objects),
         {
             "apiVersion": "flagger.app/v1beta1",

@@ -31,6 +31,31 @@ class Recorder:
         return HookOutcome(hook, True)
 
 
+def web_app() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The app a canary of these tests releases: a 3-replica Deployment ``web`` (``web:1``) and
+    the user's own Service ``web``, which the canary takes over."""
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "web:1"}]},
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 80}]},
+    }
+    return deployment, service
+
+
 def web_driver(
     *,
     webhooks: Sequence[Mapping[str, Any]] = (),
@@ -46,25 +71,7 @@ def web_driver(
     clock = clock or VirtualClock()
     cluster = InMemoryCluster(now=clock.utcnow)
     cluster.seed(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": NS},
-            "spec": {
-                "replicas": 3,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "web", "image": "web:1"}]},
-                },
-            },
-        },
-        {  # the user's own Service, which the canary takes over
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "web", "namespace": NS},
-            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 80}]},
-        },
+        *web_app(),
         {
             "apiVersion": "flagger.app/v1beta1",
             "kind": "Canary",
