@@ -64,10 +64,9 @@ def promoting_written(ref: Any, patch: Any, kwargs: dict[str, Any]) -> bool:
     return bool(kwargs.get("status") and patch["status"].get("phase") == "Promoting")
 
 
-@pytest.mark.parametrize("stop", [promoting_written, primary_copy])
-async def test_a_controller_stopped_mid_promotion_finishes_it_after_a_restart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: Stop
-) -> None:
+def first_controller_stops(monkeypatch: pytest.MonkeyPatch, w: Any, stop: Stop) -> list[StopsAfter]:
+    """The first controller started in ``w`` stops after the write ``stop`` picks; later ones
+    run on. The list holds the first one's cluster once it has opened."""
     opened: list[StopsAfter] = []
 
     @asynccontextmanager
@@ -80,7 +79,15 @@ async def test_a_controller_stopped_mid_promotion_finishes_it_after_a_restart(
             yield opened[0]
 
     monkeypatch.setattr("engine.shell.run.open_kube_cluster", first_one_stops)
+    return opened
+
+
+@pytest.mark.parametrize("stop", [promoting_written, primary_copy])
+async def test_a_controller_stopped_mid_promotion_finishes_it_after_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: Stop
+) -> None:
     async with open_world(tmp_path) as w:
+        opened = first_controller_stops(monkeypatch, w, stop)
         w.seed()
         run = await start(w)
         try:
@@ -111,19 +118,8 @@ async def test_a_release_pushed_while_a_stopped_promotion_was_uncopied_gets_its_
     restart: the promoted revision is no longer in the target to be copied. The run restarts for
     the new one (as Flagger's would after a stop before its copy, which comes first there), which
     fails; the primary, still V1, is the promoted revision, and V2 is never announced promoted."""
-    opened: list[StopsAfter] = []
-
-    @asynccontextmanager
-    async def first_one_stops(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        async with open_kube_cluster(*args, **kwargs) as inner:
-            if opened:
-                yield inner
-                return
-            opened.append(StopsAfter(inner, w, promoting_written))
-            yield opened[0]
-
-    monkeypatch.setattr("engine.shell.run.open_kube_cluster", first_one_stops)
     async with open_world(tmp_path) as w:
+        opened = first_controller_stops(monkeypatch, w, promoting_written)
         w.seed()
         run = await start(w)
         try:
